@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dropwhy: one event per dropped skb that passes the filter.
+ *
+ * Attached to the skb:kfree_skb tracepoint as tp_btf (typed arguments, no
+ * tracefs needed). The tracepoint grew arguments over time:
+ *   (skb, location)                  before 5.17
+ *   (skb, location, reason)          5.17 ..
+ *   (skb, location, reason, rx_sk)   6.11 ..
+ * Each optional argument is guarded by a CO-RE field-existence check, never a
+ * kernel version.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
+#include "event.h"
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_ICMPV6 58
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_DEST 60
+#define MAX_IPV6_EXT_HEADERS 4
+/* One read covers the largest IPv4 header (60) plus a TCP header (20), or an
+ * IPv6 header with a few extension headers. */
+#define HEADER_BYTES 128
+#define L4_BYTES 20
+#define NO_HEADER ((__u16)~0U)
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile struct dropwhy_config cfg = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by user space before load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct drop_counters);
+} counters SEC(".maps");
+
+static __always_inline bool reason_matches(__u32 reason)
+{
+	if (cfg.reason_count == 0)
+		return true;
+	for (int i = 0; i < DROPWHY_MAX_REASONS; i++) {
+		if (i >= cfg.reason_count)
+			break;
+		if (cfg.reasons[i] == reason)
+			return true;
+	}
+	return false;
+}
+
+/* Compares the first prefix_len bits of two addresses, 32 bits at a time. */
+static __always_inline bool prefix_matches(const __u8 *addr, const volatile __u8 *want, __u8 prefix_len)
+{
+	for (int word = 0; word < 4; word++) {
+		int bits = (int)prefix_len - word * 32;
+		if (bits <= 0)
+			break;
+		__u32 mask = bits >= 32 ? ~0U : bpf_htonl(~0U << (32 - bits));
+		__u32 a = ((const __u32 *)addr)[word];
+		__u32 w = ((const volatile __u32 *)want)[word];
+		if ((a ^ w) & mask)
+			return false;
+	}
+	return true;
+}
+
+static __always_inline bool addr_matches(const struct drop_event *ev, __u8 family, const __u8 *addr,
+					 const volatile __u8 *want, __u8 prefix_len)
+{
+	if (family == DROP_FAMILY_NONE)
+		return true;
+	if (ev->family != family)
+		return false;
+	return prefix_matches(addr, want, prefix_len);
+}
+
+static __always_inline bool packet_matches(const struct drop_event *ev)
+{
+	if (cfg.l4_proto && (!(ev->flags & DROP_HAS_L3) || ev->l4_proto != cfg.l4_proto))
+		return false;
+	if (cfg.port && (!(ev->flags & DROP_HAS_PORTS) || (ev->sport != cfg.port && ev->dport != cfg.port)))
+		return false;
+	if (!addr_matches(ev, cfg.saddr_family, ev->saddr, cfg.saddr, cfg.saddr_prefix))
+		return false;
+	return addr_matches(ev, cfg.daddr_family, ev->daddr, cfg.daddr, cfg.daddr_prefix);
+}
+
+static __always_inline void parse_l4(struct drop_event *ev, const __u8 *l4)
+{
+	switch (ev->l4_proto) {
+	case IPPROTO_TCP:
+		ev->tcp_flags = l4[13];
+		ev->flags |= DROP_HAS_TCP_FLAGS;
+		/* fallthrough */
+	case IPPROTO_UDP:
+		ev->sport = bpf_ntohs(*(const __u16 *)&l4[0]);
+		ev->dport = bpf_ntohs(*(const __u16 *)&l4[2]);
+		ev->flags |= DROP_HAS_PORTS;
+		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		ev->icmp_type = l4[0];
+		ev->icmp_code = l4[1];
+		ev->flags |= DROP_HAS_ICMP;
+		break;
+	}
+}
+
+/* Reads the L4 header at offset off from the network header: from the buffer
+ * already read when it is there, else with one more read. */
+static __always_inline void read_l4(struct drop_event *ev, const __u8 *hdr, const __u8 *net, __u32 off)
+{
+	__u8 l4[L4_BYTES];
+
+	if (off <= HEADER_BYTES - L4_BYTES) {
+		parse_l4(ev, hdr + (off & (HEADER_BYTES - 1)));
+		return;
+	}
+	if (bpf_probe_read_kernel(l4, sizeof(l4), net + off) == 0)
+		parse_l4(ev, l4);
+}
+
+static __always_inline void parse_ipv4(struct drop_event *ev, const __u8 *hdr, const __u8 *net)
+{
+	__u32 ihl = (hdr[0] & 0x0f) * 4;
+
+	if (ihl < 20)
+		return;
+	ev->family = DROP_FAMILY_IPV4;
+	ev->ttl = hdr[8];
+	ev->l4_proto = hdr[9];
+	__builtin_memcpy(ev->saddr, &hdr[12], 4);
+	__builtin_memcpy(ev->daddr, &hdr[16], 4);
+	ev->flags |= DROP_HAS_L3;
+	/* Only the first fragment carries the L4 header. */
+	if (bpf_ntohs(*(const __u16 *)&hdr[6]) & 0x1fff)
+		return;
+	read_l4(ev, hdr, net, ihl);
+}
+
+static __always_inline void parse_ipv6(struct drop_event *ev, const __u8 *hdr, const __u8 *net)
+{
+	__u8 next = hdr[6];
+	__u32 off = 40;
+
+	ev->family = DROP_FAMILY_IPV6;
+	ev->ttl = hdr[7];
+	__builtin_memcpy(ev->saddr, &hdr[8], 16);
+	__builtin_memcpy(ev->daddr, &hdr[24], 16);
+	ev->flags |= DROP_HAS_L3;
+
+	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
+		__u8 ext[2];
+
+		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING && next != NEXTHDR_DEST &&
+		    next != NEXTHDR_FRAGMENT && next != NEXTHDR_AUTH)
+			break;
+		if (bpf_probe_read_kernel(ext, sizeof(ext), net + off))
+			return;
+		if (next == NEXTHDR_FRAGMENT) {
+			__u16 frag_off;
+
+			if (bpf_probe_read_kernel(&frag_off, sizeof(frag_off), net + off + 2))
+				return;
+			next = ext[0];
+			off += 8;
+			if (bpf_ntohs(frag_off) & 0xfff8) {
+				ev->l4_proto = next; /* not the first fragment: no L4 header */
+				return;
+			}
+		} else if (next == NEXTHDR_AUTH) {
+			next = ext[0];
+			off += ((__u32)ext[1] + 2) * 4;
+		} else {
+			next = ext[0];
+			off += ((__u32)ext[1] + 1) * 8;
+		}
+	}
+	ev->l4_proto = next;
+	read_l4(ev, hdr, net, off);
+}
+
+static __always_inline void parse_packet(struct drop_event *ev, struct sk_buff *skb)
+{
+	__u8 hdr[HEADER_BYTES];
+	__u16 network_header = BPF_CORE_READ(skb, network_header);
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	const __u8 *net;
+
+	if (network_header == NO_HEADER || !head)
+		return;
+	net = head + network_header;
+	if (bpf_probe_read_kernel(hdr, sizeof(hdr), net) &&
+	    bpf_probe_read_kernel(hdr, 40, net)) /* near the end of a mapping: at least an IPv6 header */
+		return;
+
+	if (ev->protocol == ETH_P_IP || (ev->protocol == 0 && (hdr[0] >> 4) == 4))
+		parse_ipv4(ev, hdr, net);
+	else if (ev->protocol == ETH_P_IPV6 || (ev->protocol == 0 && (hdr[0] >> 4) == 6))
+		parse_ipv6(ev, hdr, net);
+}
+
+static __always_inline void read_netns(struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk)
+{
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	struct sock *sk = BPF_CORE_READ(skb, sk);
+	__u32 inum = 0;
+
+	if (dev) {
+		inum = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+		ev->ifindex = BPF_CORE_READ(dev, ifindex);
+	} else {
+		ev->ifindex = BPF_CORE_READ(skb, skb_iif);
+	}
+	if (!sk)
+		sk = rx_sk;
+	if (!inum && sk)
+		inum = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	if (inum) {
+		ev->netns = inum;
+		ev->flags |= DROP_HAS_NETNS;
+	}
+}
+
+SEC("tp_btf/kfree_skb")
+int on_kfree_skb(__u64 *ctx)
+{
+	struct sk_buff *skb = (struct sk_buff *)ctx[0];
+	struct drop_counters *count;
+	struct drop_event ev = {};
+	struct sock *rx_sk = NULL;
+	__u32 zero = 0;
+	__u64 pid_tgid;
+
+	count = bpf_map_lookup_elem(&counters, &zero);
+	if (!count)
+		return 0;
+	count->seen++;
+
+	/* Separate ifs into separate variables: merged, clang may turn them
+	 * into a variable ctx offset, which the verifier rejects. */
+	if (bpf_core_field_exists(struct trace_event_raw_kfree_skb, reason)) {
+		ev.reason = (__u32)ctx[2];
+		ev.flags |= DROP_HAS_REASON;
+	}
+	if (bpf_core_field_exists(struct trace_event_raw_kfree_skb, rx_sk)) {
+		rx_sk = (struct sock *)ctx[3];
+		if (rx_sk)
+			ev.flags |= DROP_HAS_RX_SK;
+	}
+	if (!reason_matches(ev.reason))
+		return 0;
+
+	read_netns(&ev, skb, rx_sk);
+	if (cfg.netns && ev.netns != cfg.netns)
+		return 0;
+
+	ev.protocol = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	parse_packet(&ev, skb);
+	if (!packet_matches(&ev))
+		return 0;
+	count->matched++;
+
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.location = ctx[1];
+	ev.skb_addr = (__u64)skb;
+	ev.len = BPF_CORE_READ(skb, len);
+	pid_tgid = bpf_get_current_pid_tgid();
+	ev.pid = pid_tgid >> 32;
+	ev.tid = (__u32)pid_tgid;
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+
+	/* Waking the reader per event costs ~2 us (irq_work); wake it only once
+	 * enough is pending. The reader also drains on its poll timeout. */
+	__u64 wakeup = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+											   : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup))
+		count->lost++;
+	return 0;
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one definition of what the BPF program hands to user space and of the
+ * configuration user space hands to the BPF program. Included by the BPF
+ * program, by the addon, and parsed by test/unit/event-layout.test.ts to check
+ * the TypeScript decoder's offsets.
+ *
+ * Fixed-width fields, largest first, explicit padding, no implicit holes.
+ */
+#ifndef DROPWHY_EVENT_H
+#define DROPWHY_EVENT_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define DROPWHY_COMM_LEN 16
+#define DROPWHY_MAX_REASONS 16
+
+/* drop_event.flags: which optional parts of the event are valid. */
+enum drop_event_flag {
+	DROP_HAS_REASON = 1 << 0, /* the kernel's tracepoint reports a reason */
+	DROP_HAS_L3 = 1 << 1,     /* family, addresses, ttl parsed */
+	DROP_HAS_PORTS = 1 << 2,  /* sport/dport parsed (TCP or UDP) */
+	DROP_HAS_ICMP = 1 << 3,   /* icmp_type/icmp_code parsed */
+	DROP_HAS_TCP_FLAGS = 1 << 4,
+	DROP_HAS_NETNS = 1 << 5,
+	DROP_HAS_RX_SK = 1 << 6,  /* the tracepoint passed the receiving socket */
+};
+
+enum drop_family {
+	DROP_FAMILY_NONE = 0,
+	DROP_FAMILY_IPV4 = 4,
+	DROP_FAMILY_IPV6 = 6,
+};
+
+struct drop_event {
+	__u64 ts_ns;    /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 location; /* kernel address that freed the skb */
+	__u64 skb_addr;
+	__u8 saddr[16]; /* IPv4 in the first 4 bytes, network order */
+	__u8 daddr[16];
+	__u32 reason;   /* raw enum skb_drop_reason: subsystem in the high 16 bits */
+	__u32 netns;    /* inode of the network namespace */
+	__u32 ifindex;
+	__u32 pid;      /* tgid of the current task (often unrelated in softirq) */
+	__u32 tid;
+	__u32 len;      /* skb->len */
+	__u16 protocol; /* skb->protocol, host order (an ethertype) */
+	__u16 sport;    /* host order */
+	__u16 dport;    /* host order */
+	__u16 flags;    /* enum drop_event_flag */
+	__u8 family;    /* enum drop_family */
+	__u8 l4_proto;  /* IPPROTO_* */
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 ttl;       /* TTL or hop limit */
+	__u8 tcp_flags;
+	__u8 pad[2];
+	char comm[DROPWHY_COMM_LEN];
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct drop_event) == 112, "drop_event layout changed: update src/decode.ts");
+#else
+_Static_assert(sizeof(struct drop_event) == 112, "drop_event layout changed: update src/decode.ts");
+#endif
+
+/* Per-CPU counters, one slot; summed by user space. */
+struct drop_counters {
+	__u64 seen;    /* every kfree_skb the program ran for */
+	__u64 matched; /* passed the filter */
+	__u64 lost;    /* matched but the ring buffer was full */
+};
+
+/*
+ * Filter, written into .rodata between open and load. Zero means "no filter"
+ * for every field, so an all-zero config passes every drop.
+ */
+struct dropwhy_config {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 reasons[DROPWHY_MAX_REASONS];
+	__u32 netns;
+	__u32 wakeup_bytes; /* wake the reader once this much data is pending */
+	__u16 port;         /* matches sport or dport */
+	__u8 l4_proto;      /* IPPROTO_*, 0 = any */
+	__u8 saddr_family;  /* enum drop_family, 0 = any */
+	__u8 daddr_family;
+	__u8 saddr_prefix;  /* prefix length in bits */
+	__u8 daddr_prefix;
+	__u8 reason_count;
+};
+
+#endif /* DROPWHY_EVENT_H */

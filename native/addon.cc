@@ -1,0 +1,372 @@
+// dropwhy native addon: owns the BPF program's kernel handles and moves raw
+// event bytes to JavaScript in batches. Decoding, filtering and formatting live
+// in TypeScript; nothing here looks inside an event.
+#include <napi.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "event.h"
+#include "dropwhy.skel.h"
+
+namespace {
+
+constexpr int kPollTimeoutMs = 10;
+constexpr size_t kBatchEvents = 4096;
+constexpr auto kFlushAfter = std::chrono::milliseconds(20);
+// Batches handed to JS and not yet processed. When JS falls behind, the
+// poller waits here, the ring fills and the BPF program counts the loss.
+constexpr int kMaxBatchesInFlight = 8;
+
+// libbpf's log can arrive on any thread; it is queued and handed to JS's
+// logger the next time the main thread calls into the addon.
+std::mutex log_mutex;
+std::vector<std::pair<std::string, std::string>> pending_logs;
+
+int QueueLibbpfLog(enum libbpf_print_level level, const char *format, va_list args) {
+  char line[1024];
+  int n = vsnprintf(line, sizeof(line), format, args);
+  std::string text(line, n < 0 ? 0 : std::min<size_t>(n, sizeof(line) - 1));
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  const char *name = level == LIBBPF_WARN ? "warn" : level == LIBBPF_INFO ? "info" : "debug";
+  std::lock_guard<std::mutex> lock(log_mutex);
+  pending_logs.emplace_back(name, std::move(text));
+  return n;
+}
+
+void FlushLogs(Napi::Env env, Napi::Function on_log) {
+  std::vector<std::pair<std::string, std::string>> logs;
+  {
+    std::lock_guard<std::mutex> lock(log_mutex);
+    logs.swap(pending_logs);
+  }
+  if (on_log.IsEmpty()) return;
+  for (auto &[level, text] : logs) on_log.Call({Napi::String::New(env, level), Napi::String::New(env, text)});
+}
+
+// The one shape of native failure: an Error carrying the stage and errno. The
+// TypeScript binding turns it into its TracerError class.
+Napi::Error StageError(Napi::Env env, const char *stage, int err) {
+  err = err < 0 ? -err : err;
+  std::string message = std::string(stage) + ": " + std::strerror(err);
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("stage", Napi::String::New(env, stage));
+  error.Set("errno", Napi::Number::New(env, err));
+  return error;
+}
+
+struct Counters {
+  double seen = 0, matched = 0, lost = 0;
+};
+
+Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("seen", c.seen);
+  o.Set("matched", c.matched);
+  o.Set("lost", c.lost);
+  return o;
+}
+
+// Sent from the poll thread to the main thread: a batch of raw events, or
+// the poll error that ended the thread.
+struct Message {
+  std::vector<uint8_t> *bytes;
+  int poll_error;
+};
+
+class Tracer : public Napi::ObjectWrap<Tracer> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Tracer",
+                       {InstanceMethod<&Tracer::ReadCountersJs>("counters"), InstanceMethod<&Tracer::Stop>("stop")});
+  }
+
+  // new Tracer({config, ringBytes, onBatch, onError, onLog}): open, configure,
+  // load and attach; the poll thread runs until stop().
+  explicit Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info) {
+    Napi::Env env = info.Env();
+    Napi::Object options = info[0].As<Napi::Object>();
+    Napi::Buffer<uint8_t> config = options.Get("config").As<Napi::Buffer<uint8_t>>();
+    uint32_t ring_bytes = options.Get("ringBytes").As<Napi::Number>().Uint32Value();
+    on_log_ = Napi::Persistent(options.Get("onLog").As<Napi::Function>());
+    on_error_ = Napi::Persistent(options.Get("onError").As<Napi::Function>());
+
+    if (config.Length() != sizeof(struct dropwhy_config)) {
+      Napi::TypeError::New(env, "config must be " + std::to_string(sizeof(struct dropwhy_config)) + " bytes")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    const char *stage = "open";
+    int err = 0;
+    skel_ = dropwhy_bpf__open();
+    if (!skel_) {
+      err = -errno;
+    } else {
+      std::memcpy((void *)&skel_->rodata->cfg, config.Data(), sizeof(struct dropwhy_config));
+      err = bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
+    }
+    if (!err) {
+      stage = "load";
+      err = dropwhy_bpf__load(skel_);
+    }
+    if (!err) {
+      stage = "attach";
+      err = dropwhy_bpf__attach(skel_);
+    }
+    if (!err) {
+      stage = "ringbuf";
+      ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), OnSample, this, nullptr);
+      if (!ring_) err = -errno;
+    }
+    FlushLogs(env, on_log_.Value());
+    if (err) {
+      Destroy();
+      StageError(env, stage, err).ThrowAsJavaScriptException();
+      return;
+    }
+
+    tsfn_ = TSFN::New(env, options.Get("onBatch").As<Napi::Function>(), "dropwhy-poll", 0, 1, this,
+                      [](Napi::Env env, void *, Tracer *self) { self->OnPollerDone(env); });
+    // Kept alive while the thread runs: the thread-safe function's finalizer
+    // still needs this object.
+    self_ref_ = Napi::Persistent(info.This().As<Napi::Object>());
+    batch_ = NewBatch();
+    running_ = true;
+    napi_add_env_cleanup_hook(env, AbortOnExit, this);
+    poller_ = std::thread(&Tracer::PollLoop, this);
+  }
+
+  ~Tracer() override { Abort(); }
+
+ private:
+  static void DeliverMessage(Napi::Env env, Napi::Function on_batch, Tracer *self, Message *message);
+  void OnPollerDone(Napi::Env env);
+  using TSFN = Napi::TypedThreadSafeFunction<Tracer, Message, DeliverMessage>;
+
+  static std::vector<uint8_t> *NewBatch() {
+    auto *batch = new std::vector<uint8_t>();
+    batch->reserve(kBatchEvents * sizeof(struct drop_event));
+    return batch;
+  }
+
+  static int OnSample(void *ctx, void *data, size_t size) {
+    auto *self = static_cast<Tracer *>(ctx);
+    auto *bytes = static_cast<uint8_t *>(data);
+    if (self->batch_->empty()) self->batch_started_ = std::chrono::steady_clock::now();
+    self->batch_->insert(self->batch_->end(), bytes, bytes + size);
+    if (self->batch_->size() >= kBatchEvents * sizeof(struct drop_event)) self->Flush();
+    return 0;
+  }
+
+  // Poll thread only.
+  void Flush() {
+    if (batch_->empty()) return;
+    {
+      std::unique_lock<std::mutex> lock(flow_mutex_);
+      flow_cv_.wait(lock, [this] { return in_flight_ < kMaxBatchesInFlight || aborting_; });
+      if (aborting_) return;
+      in_flight_++;
+    }
+    auto *message = new Message{batch_, 0};
+    if (tsfn_.NonBlockingCall(message) != napi_ok) {
+      delete message->bytes;
+      delete message;
+    }
+    batch_ = NewBatch();
+  }
+
+  void PollLoop() {
+    int err = 0;
+    while (!stopping_ && !aborting_) {
+      err = ring_buffer__poll(ring_, kPollTimeoutMs);
+      // The program wakes us only once a batch's worth is pending; whatever
+      // arrived without a wake-up is picked up here.
+      if (err >= 0) err = ring_buffer__consume(ring_);
+      if (err == -EINTR) err = 0;
+      if (err < 0) break;
+      if (!batch_->empty() && std::chrono::steady_clock::now() - batch_started_ >= kFlushAfter) Flush();
+      err = 0;
+    }
+    if (!aborting_) {
+      if (!err) ring_buffer__consume(ring_);
+      Flush();
+      if (err) tsfn_.NonBlockingCall(new Message{nullptr, err});
+    }
+    delete batch_;
+    batch_ = nullptr;
+    tsfn_.Release();
+  }
+
+  Counters ReadCounters() {
+    if (!skel_) return final_counters_;
+    int cpus = libbpf_num_possible_cpus();
+    std::vector<struct drop_counters> per_cpu(cpus > 0 ? cpus : 1);
+    uint32_t key = 0;
+    Counters total;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, per_cpu.data()) != 0) return total;
+    for (const auto &c : per_cpu) {
+      total.seen += c.seen;
+      total.matched += c.matched;
+      total.lost += c.lost;
+    }
+    return total;
+  }
+
+  Napi::Value ReadCountersJs(const Napi::CallbackInfo &info) { return CountersToJs(info.Env(), ReadCounters()); }
+
+  // stop(): the poll thread drains the ring, hands over the last batch and
+  // releases the thread-safe function; its finalizer joins the thread,
+  // destroys the program and resolves the promise with the final counters.
+  Napi::Value Stop(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!stop_deferred_) {
+      stop_deferred_ = std::make_unique<Napi::Promise::Deferred>(env);
+      if (running_) {
+        stopping_ = true;
+      } else {
+        stop_deferred_->Resolve(CountersToJs(env, final_counters_));
+      }
+    }
+    return stop_deferred_->Promise();
+  }
+
+  // Process exit or garbage collection without stop(): end the thread now.
+  static void AbortOnExit(void *arg) { static_cast<Tracer *>(arg)->Abort(); }
+
+  void Abort() {
+    if (!running_) {
+      Destroy();
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(flow_mutex_);
+      aborting_ = true;
+    }
+    flow_cv_.notify_all();
+    Join();
+  }
+
+  void Join() {
+    if (poller_.joinable()) poller_.join();
+    if (running_) {
+      running_ = false;
+      napi_remove_env_cleanup_hook(Env(), AbortOnExit, this);
+    }
+    Destroy();
+  }
+
+  // The one cleanup path for every stage that may have been reached.
+  void Destroy() {
+    if (skel_) final_counters_ = ReadCounters();
+    ring_buffer__free(ring_);
+    ring_ = nullptr;
+    dropwhy_bpf__destroy(skel_);
+    skel_ = nullptr;
+  }
+
+  dropwhy_bpf *skel_ = nullptr;
+  ring_buffer *ring_ = nullptr;
+  TSFN tsfn_;
+  std::thread poller_;
+  std::vector<uint8_t> *batch_ = nullptr;
+  std::chrono::steady_clock::time_point batch_started_;
+  std::mutex flow_mutex_;
+  std::condition_variable flow_cv_;
+  int in_flight_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> aborting_{false};
+  bool running_ = false;
+  Counters final_counters_;
+  Napi::FunctionReference on_log_;
+  Napi::FunctionReference on_error_;
+  Napi::ObjectReference self_ref_;
+  std::unique_ptr<Napi::Promise::Deferred> stop_deferred_;
+};
+
+void Tracer::DeliverMessage(Napi::Env env, Napi::Function on_batch, Tracer *self, Message *message) {
+  std::unique_ptr<Message> owned(message);
+  if (!message->bytes) {
+    if (env) self->on_error_.Call({StageError(env, "poll", message->poll_error).Value()});
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(self->flow_mutex_);
+    self->in_flight_--;
+  }
+  self->flow_cv_.notify_one();
+  if (!env) {
+    delete message->bytes;
+    return;
+  }
+  auto *bytes = message->bytes;
+  auto buffer = Napi::Buffer<uint8_t>::New(env, bytes->data(), bytes->size(),
+                                           [](Napi::Env, uint8_t *, std::vector<uint8_t> *v) { delete v; }, bytes);
+  on_batch.Call({buffer});
+  FlushLogs(env, self->on_log_.Value());
+}
+
+void Tracer::OnPollerDone(Napi::Env env) {
+  Join();
+  FlushLogs(env, on_log_.Value());
+  if (stop_deferred_) stop_deferred_->Resolve(CountersToJs(env, final_counters_));
+  self_ref_.Reset();
+}
+
+// btfMembers(kind, name): the members of a named enum ([name, value] pairs)
+// or struct ([name, bit offset] pairs) in the running kernel's BTF, or null
+// when the kernel has no such type.
+Napi::Value BtfMembers(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  bool is_enum = info[0].As<Napi::String>().Utf8Value() == "enum";
+  std::string name = info[1].As<Napi::String>();
+  struct btf *btf = btf__load_vmlinux_btf();
+  if (!btf) {
+    StageError(env, "btf", errno).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Value result = env.Null();
+  int id = btf__find_by_name_kind(btf, name.c_str(), is_enum ? BTF_KIND_ENUM : BTF_KIND_STRUCT);
+  if (id > 0) {
+    const struct btf_type *type = btf__type_by_id(btf, id);
+    uint16_t count = btf_vlen(type);
+    Napi::Array entries = Napi::Array::New(env, count);
+    for (uint16_t i = 0; i < count; i++) {
+      uint32_t name_off = is_enum ? btf_enum(type)[i].name_off : btf_members(type)[i].name_off;
+      uint32_t value = is_enum ? static_cast<uint32_t>(btf_enum(type)[i].val) : btf_member_bit_offset(type, i);
+      Napi::Array entry = Napi::Array::New(env, 2);
+      entry.Set(0u, Napi::String::New(env, btf__name_by_offset(btf, name_off)));
+      entry.Set(1u, Napi::Number::New(env, value));
+      entries.Set(i, entry);
+    }
+    result = entries;
+  }
+  btf__free(btf);
+  return result;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  libbpf_set_print(QueueLibbpfLog);
+  exports.Set("Tracer", Tracer::Define(env));
+  exports.Set("btfMembers", Napi::Function::New<BtfMembers>(env, "btfMembers"));
+  exports.Set("eventSize", Napi::Number::New(env, sizeof(struct drop_event)));
+  exports.Set("configSize", Napi::Number::New(env, sizeof(struct dropwhy_config)));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(dropwhy, Init)
