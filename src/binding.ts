@@ -1,0 +1,73 @@
+// The native addon behind a small typed interface. Tests pass their own
+// implementation of NativeBinding; the real one needs root and a built addon.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { EnvironmentError, TracerError } from './errors';
+
+export interface Counters {
+  seen: number;
+  matched: number;
+  lost: number;
+}
+
+export interface TracerOptions {
+  config: Buffer; // struct dropwhy_config
+  ringBytes: number;
+  onBatch(batch: Buffer): void; // whole struct drop_event records
+  onError(error: Error): void; // the poll thread ended with an error
+  onLog(level: 'warn' | 'info' | 'debug', message: string): void; // libbpf's log
+}
+
+export interface NativeTracer {
+  counters(): Counters;
+  /** Drains the ring buffer, delivers the last batch, detaches and frees everything. */
+  stop(): Promise<Counters>;
+}
+
+export type BtfEntries = Array<[string, number]>;
+
+export interface NativeBinding {
+  openTracer(options: TracerOptions): NativeTracer;
+  /** Enumerators ([name, value]) or struct members ([name, bit offset]) from kernel BTF; null if absent. */
+  btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
+}
+
+interface RawAddon {
+  Tracer: new (options: TracerOptions) => NativeTracer;
+  btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
+}
+
+export const ADDON_PATH = resolve(__dirname, '../../build/native/Release/dropwhy.node');
+
+/** Native errors carry `stage` and `errno`; they all become TracerError. */
+export function toTracerError(error: unknown): unknown {
+  if (error instanceof Error && typeof (error as { stage?: unknown }).stage === 'string') {
+    const { stage, errno } = error as Error & { stage: string; errno: number };
+    return new TracerError(stage, errno, error.message.replace(/^[a-z]+: /, ''));
+  }
+  return error;
+}
+
+export function loadNativeBinding(path = ADDON_PATH): NativeBinding {
+  if (!existsSync(path)) {
+    throw new EnvironmentError(`the native addon is not built (${path} is missing): run npm run build`);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const addon = require(path) as RawAddon;
+  const wrap =
+    <A extends unknown[], R>(fn: (...args: A) => R) =>
+    (...args: A): R => {
+      try {
+        return fn(...args);
+      } catch (error) {
+        throw toTracerError(error);
+      }
+    };
+  return {
+    openTracer: wrap((options: TracerOptions) => {
+      const tracer = new addon.Tracer({ ...options, onError: (error) => options.onError(toTracerError(error) as Error) });
+      return tracer;
+    }),
+    btfMembers: wrap((kind: 'enum' | 'struct', name: string) => addon.btfMembers(kind, name)),
+  };
+}

@@ -1,0 +1,56 @@
+// Every error the CLI can end with, and the one place that maps them to exit codes.
+
+/** A bad flag or flag value: exit 2. The message names the flag and the accepted form. */
+export class UsageError extends Error {}
+
+/** Something the machine lacks (privileges, BTF, the tracepoint, the addon): exit 3. */
+export class EnvironmentError extends Error {}
+
+/** A native failure at a stage of the tracer's life (open, load, attach, ringbuf, poll, btf). */
+export class TracerError extends Error {
+  constructor(
+    readonly stage: string,
+    readonly errno: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, environment: 3 } as const;
+
+const EPERM = 1;
+const ENOENT = 2;
+const ESRCH = 3;
+const EACCES = 13;
+const ENOTSUPP = 524;
+
+export function exitCodeFor(error: unknown): number {
+  if (error instanceof UsageError) return EXIT.usage;
+  if (error instanceof EnvironmentError) return EXIT.environment;
+  if (error instanceof TracerError && environmentHint(error) !== null) return EXIT.environment;
+  return EXIT.failure;
+}
+
+/** One line for the user, never a stack trace. */
+export function describe(error: unknown): string {
+  if (error instanceof TracerError) {
+    const hint = environmentHint(error);
+    return hint ?? `failed at ${error.stage}: ${error.message} (run with --log-level debug for libbpf's log)`;
+  }
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+function environmentHint(error: TracerError): string | null {
+  if (error.errno === EPERM || error.errno === EACCES) {
+    return `permission denied at ${error.stage}: dropwhy needs root, or CAP_BPF and CAP_PERFMON (try sudo)`;
+  }
+  if ((error.stage === 'load' || error.stage === 'attach') && [ENOENT, ESRCH, ENOTSUPP].includes(error.errno)) {
+    return (
+      `the kernel refused to ${error.stage} the program on skb:kfree_skb (${error.message}): ` +
+      'it needs BTF (CONFIG_DEBUG_INFO_BTF=y) and BPF tracing support'
+    );
+  }
+  return null;
+}

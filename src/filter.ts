@@ -1,0 +1,55 @@
+// The drop filter: defined once here as a predicate over decoded events, and
+// lowered to the BPF program's config so non-matching drops stay in the kernel.
+// test/unit/filter.test.ts checks that both agree.
+import { prefixMatches, type AddressPrefix } from './address';
+import type { DropEvent } from './decode';
+import { CONFIG, CONFIG_SIZE, MAX_REASONS } from './layout';
+
+export const PROTOCOLS = { tcp: 6, udp: 17, icmp: 1, icmp6: 58 } as const;
+export type ProtocolName = keyof typeof PROTOCOLS;
+
+export interface DropFilter {
+  proto?: ProtocolName;
+  port?: number;
+  srcAddr?: AddressPrefix;
+  dstAddr?: AddressPrefix;
+  netns?: number;
+  reasons?: number[]; // raw codes; any of them
+}
+
+export function matches(filter: DropFilter, event: DropEvent): boolean {
+  if (filter.reasons && filter.reasons.length > 0 && !filter.reasons.includes(event.reason ?? 0)) return false;
+  if (filter.netns !== undefined && event.netns !== filter.netns) return false;
+  if (filter.proto !== undefined && event.l4Proto !== PROTOCOLS[filter.proto]) return false;
+  if (filter.port !== undefined && event.sport !== filter.port && event.dport !== filter.port) return false;
+  return addressMatches(filter.srcAddr, event, event.saddr) && addressMatches(filter.dstAddr, event, event.daddr);
+}
+
+function addressMatches(want: AddressPrefix | undefined, event: DropEvent, address: Uint8Array | null): boolean {
+  if (!want) return true;
+  return address !== null && event.family === want.family && prefixMatches(address, want);
+}
+
+/** Bytes of struct dropwhy_config for this filter. wakeupBytes: pending data that wakes the reader. */
+export function lowerFilter(filter: DropFilter, wakeupBytes: number): Buffer {
+  const reasons = filter.reasons ?? [];
+  if (reasons.length > MAX_REASONS) throw new RangeError(`at most ${MAX_REASONS} reasons can be filtered on`);
+  const config = Buffer.alloc(CONFIG_SIZE);
+  if (filter.srcAddr) {
+    config.set(filter.srcAddr.bytes, CONFIG.saddr);
+    config.writeUInt8(filter.srcAddr.family, CONFIG.saddr_family);
+    config.writeUInt8(filter.srcAddr.prefixLength, CONFIG.saddr_prefix);
+  }
+  if (filter.dstAddr) {
+    config.set(filter.dstAddr.bytes, CONFIG.daddr);
+    config.writeUInt8(filter.dstAddr.family, CONFIG.daddr_family);
+    config.writeUInt8(filter.dstAddr.prefixLength, CONFIG.daddr_prefix);
+  }
+  reasons.forEach((code, i) => config.writeUInt32LE(code, CONFIG.reasons + 4 * i));
+  config.writeUInt8(reasons.length, CONFIG.reason_count);
+  config.writeUInt32LE(filter.netns ?? 0, CONFIG.netns);
+  config.writeUInt32LE(wakeupBytes, CONFIG.wakeup_bytes);
+  config.writeUInt16LE(filter.port ?? 0, CONFIG.port);
+  config.writeUInt8(filter.proto ? PROTOCOLS[filter.proto] : 0, CONFIG.l4_proto);
+  return config;
+}

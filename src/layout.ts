@@ -1,0 +1,56 @@
+// Byte offsets of struct drop_event and struct dropwhy_config in bpf/event.h.
+// test/unit/layout.test.ts parses the header and checks every number here.
+
+export const EVENT_SIZE = 112;
+export const EVENT = {
+  ts_ns: 0,
+  location: 8,
+  skb_addr: 16,
+  saddr: 24,
+  daddr: 40,
+  reason: 56,
+  netns: 60,
+  ifindex: 64,
+  pid: 68,
+  tid: 72,
+  len: 76,
+  protocol: 80,
+  sport: 82,
+  dport: 84,
+  flags: 86,
+  family: 88,
+  l4_proto: 89,
+  icmp_type: 90,
+  icmp_code: 91,
+  ttl: 92,
+  tcp_flags: 93,
+  comm: 96,
+} as const;
+export const COMM_LEN = 16;
+
+export const EVENT_FLAG = {
+  HAS_REASON: 1 << 0,
+  HAS_L3: 1 << 1,
+  HAS_PORTS: 1 << 2,
+  HAS_ICMP: 1 << 3,
+  HAS_TCP_FLAGS: 1 << 4,
+  HAS_NETNS: 1 << 5,
+  HAS_RX_SK: 1 << 6,
+} as const;
+
+export const CONFIG_SIZE = 112;
+export const CONFIG = {
+  saddr: 0,
+  daddr: 16,
+  reasons: 32,
+  netns: 96,
+  wakeup_bytes: 100,
+  port: 104,
+  l4_proto: 106,
+  saddr_family: 107,
+  daddr_family: 108,
+  saddr_prefix: 109,
+  daddr_prefix: 110,
+  reason_count: 111,
+} as const;
+export const MAX_REASONS = 16;

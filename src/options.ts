@@ -1,0 +1,201 @@
+// The command-line options: one table that yargs reads, and a pure check()
+// that turns the raw values into validated options or a UsageError.
+import type { Options } from 'yargs';
+import { parseAddressPrefix, type AddressPrefix } from './address';
+import { UsageError } from './errors';
+import { PROTOCOLS, type DropFilter, type ProtocolName } from './filter';
+import { MAX_REASONS } from './layout';
+import type { ReasonTable } from './reasons';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const DEFAULT_RING_BYTES = 8 << 20;
+
+export const FILTER_OPTIONS = {
+  'filter-proto': { type: 'string', describe: 'Only drops of this L4 protocol: tcp, udp, icmp, icmp6', group: 'Filters:' },
+  'filter-port': { type: 'string', describe: 'Only drops with this source or destination port (TCP/UDP)', group: 'Filters:' },
+  'filter-src-ip': { type: 'string', describe: 'Only drops from ADDR[/LEN] (IPv4 or IPv6)', group: 'Filters:' },
+  'filter-dst-ip': { type: 'string', describe: 'Only drops to ADDR[/LEN] (IPv4 or IPv6)', group: 'Filters:' },
+  'filter-netns': {
+    type: 'string',
+    describe: 'Only drops in this network namespace: INODE, /proc/PID/ns/net, /run/netns/NAME or NAME',
+    group: 'Filters:',
+  },
+  'filter-reason': {
+    type: 'string',
+    array: true,
+    describe: 'Only drops with this reason, as the kernel names it without SKB_DROP_REASON_ (repeatable)',
+    group: 'Filters:',
+  },
+} as const satisfies Record<string, Options>;
+
+export const RUN_OPTIONS = {
+  output: { alias: 'o', type: 'string', default: 'text', describe: 'Output format: text or json (NDJSON)' },
+  count: { type: 'string', describe: 'Stop after N matching drops' },
+  duration: { type: 'string', describe: 'Stop after SECONDS' },
+  'ready-file': { type: 'string', describe: 'Write this file once the tracer is attached (for scripts and CI)' },
+  'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
+  'log-level': { type: 'string', default: 'warn', describe: `Log level on stderr: ${LOG_LEVELS.join(', ')}` },
+} as const satisfies Record<string, Options>;
+
+/** The raw values yargs hands over (every value a string, so check() owns all validation). */
+export interface RawArgs {
+  'filter-proto'?: string;
+  'filter-port'?: string;
+  'filter-src-ip'?: string;
+  'filter-dst-ip'?: string;
+  'filter-netns'?: string;
+  'filter-reason'?: string[];
+  output?: string;
+  count?: string;
+  duration?: string;
+  'ready-file'?: string;
+  'ring-size'?: string;
+  'log-level'?: string;
+}
+
+/** A filter as the user wrote it; the netns and reason names still need the machine to resolve. */
+export interface FilterSpec {
+  proto?: ProtocolName;
+  port?: number;
+  srcAddr?: AddressPrefix;
+  dstAddr?: AddressPrefix;
+  netns?: string;
+  reasonNames: string[];
+}
+
+export interface TraceOptions {
+  filter: FilterSpec;
+  output: 'text' | 'json';
+  count: number | null;
+  durationMs: number | null;
+  readyFile: string | null;
+  ringBytes: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+}
+
+function fail(flag: string, accepted: string, got: unknown): never {
+  throw new UsageError(`--${flag}: expected ${accepted}, got ${JSON.stringify(got)}`);
+}
+
+/** yargs hands a repeated single-valued flag over as an array; the last one wins, as with most tools. */
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[value.length - 1] : value;
+}
+
+function positiveInteger(flag: string, text: string | undefined, max: number, accepted: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) fail(flag, accepted, text);
+  return Number(text);
+}
+
+function address(flag: string, text: string | undefined): AddressPrefix | undefined {
+  if (text === undefined) return undefined;
+  return parseAddressPrefix(text) ?? fail(flag, 'an IPv4 or IPv6 address with an optional /LEN, e.g. 10.0.0.0/8 or fd00::1', text);
+}
+
+function ringBytes(text: string): number {
+  const match = /^(\d+)([KkMmGg]?)$/.exec(text);
+  const scale = { '': 1, k: 1 << 10, m: 1 << 20, g: 1 << 30 };
+  const bytes = match ? Number(match[1]) * scale[match[2].toLowerCase() as keyof typeof scale] : NaN;
+  // The kernel wants a power-of-two multiple of the page size.
+  if (!(bytes >= 4096 && bytes <= 1 << 30 && (bytes & (bytes - 1)) === 0)) {
+    fail('ring-size', 'a power of two from 4K to 1G, e.g. 8M', text);
+  }
+  return bytes;
+}
+
+export function check(raw: RawArgs): TraceOptions {
+  const proto = single(raw['filter-proto']);
+  if (proto !== undefined && !(proto in PROTOCOLS)) fail('filter-proto', Object.keys(PROTOCOLS).join(', '), proto);
+  const netns = single(raw['filter-netns']);
+  if (netns !== undefined && netns.trim() === '') fail('filter-netns', 'INODE, /proc/PID/ns/net, /run/netns/NAME or NAME', netns);
+  const reasonNames = (raw['filter-reason'] ?? []).flatMap((r) => r.split(',')).map((r) => r.trim());
+  for (const name of reasonNames) {
+    if (!/^[A-Za-z0-9_]+$/.test(name)) fail('filter-reason', 'a drop reason name such as NO_SOCKET', name);
+  }
+  if (reasonNames.length > MAX_REASONS) fail('filter-reason', `at most ${MAX_REASONS} reasons`, reasonNames.length);
+  const output = single(raw.output) ?? 'text';
+  if (output !== 'text' && output !== 'json') fail('output', 'text or json', output);
+  const durationText = single(raw.duration);
+  let durationMs: number | null = null;
+  if (durationText !== undefined) {
+    const seconds = /^\d+(\.\d+)?$/.test(durationText) ? Number(durationText) : NaN;
+    if (!(seconds > 0 && seconds <= 365 * 24 * 3600)) fail('duration', 'a positive number of seconds', durationText);
+    durationMs = seconds * 1000;
+  }
+  const logLevel = single(raw['log-level']) ?? 'warn';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) fail('log-level', LOG_LEVELS.join(', '), logLevel);
+  const readyFile = single(raw['ready-file']);
+  if (readyFile === '') fail('ready-file', 'a file path', readyFile);
+
+  return {
+    filter: {
+      proto: proto as ProtocolName | undefined,
+      port: positiveInteger('filter-port', single(raw['filter-port']), 65535, 'a port number from 1 to 65535'),
+      srcAddr: address('filter-src-ip', single(raw['filter-src-ip'])),
+      dstAddr: address('filter-dst-ip', single(raw['filter-dst-ip'])),
+      netns,
+      reasonNames,
+    },
+    output,
+    count: positiveInteger('count', single(raw.count), Number.MAX_SAFE_INTEGER, 'a positive whole number') ?? null,
+    durationMs,
+    readyFile: readyFile ?? null,
+    ringBytes: ringBytes(single(raw['ring-size']) ?? '8M'),
+    logLevel: logLevel as TraceOptions['logLevel'],
+  };
+}
+
+/** Inode of a namespace file, or null when it does not exist. */
+export type StatInode = (path: string) => number | null;
+
+/** Resolves the parts of the filter that depend on the machine: netns and reason names. */
+export function resolveFilter(spec: FilterSpec, reasons: ReasonTable, statInode: StatInode): DropFilter {
+  const filter: DropFilter = { proto: spec.proto, port: spec.port, srcAddr: spec.srcAddr, dstAddr: spec.dstAddr };
+  if (spec.netns !== undefined) filter.netns = resolveNetns(spec.netns, statInode);
+  if (spec.reasonNames.length > 0) {
+    if (!reasons.known) {
+      throw new UsageError('--filter-reason: this kernel reports no drop reasons (they arrived in Linux 5.17)');
+    }
+    filter.reasons = spec.reasonNames.map((name) => {
+      const code = reasons.codeOf(name);
+      if (code === undefined) {
+        fail('filter-reason', `a drop reason of this kernel (see dropwhy explain --list), e.g. ${suggest(name, reasons)}`, name);
+      }
+      return code;
+    });
+  }
+  return filter;
+}
+
+function resolveNetns(spec: string, statInode: StatInode): number {
+  if (/^\d+$/.test(spec)) {
+    const inode = Number(spec);
+    if (inode > 0 && inode <= 0xffffffff) return inode;
+  }
+  const path = spec.startsWith('/') ? spec : `/run/netns/${spec}`;
+  if (spec.includes('/') && !spec.startsWith('/')) {
+    fail('filter-netns', 'INODE, /proc/PID/ns/net, /run/netns/NAME or NAME', spec);
+  }
+  const inode = statInode(path);
+  if (inode === null) fail('filter-netns', `an existing namespace (${path} does not exist)`, spec);
+  return inode;
+}
+
+/** The known reason names closest to a mistyped one. */
+function suggest(name: string, reasons: ReasonTable): string {
+  const upper = name.toUpperCase();
+  const scored = reasons.names
+    .map((candidate) => ({ candidate, score: sharedPrefix(upper, candidate) + (candidate.includes(upper) ? 10 : 0) }))
+    .sort((a, b) => b.score - a.score);
+  return scored
+    .slice(0, 3)
+    .map((s) => s.candidate)
+    .join(', ');
+}
+
+function sharedPrefix(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}

@@ -1,0 +1,105 @@
+// Process lifecycle: --count, --duration, signals, and a reader that goes away.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import {
+  assertNoStackTrace,
+  closingStats,
+  describeEvents,
+  parseNdjson,
+  requireRealKernel,
+  sendUdp,
+  sleep,
+  spawnDropwhy,
+  startDropwhy,
+  withNetnsPair,
+} from './harness';
+
+test('--count 3 exits by itself with code 0 after exactly 3 of 5 drops', { timeout: 60_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  await withNetnsPair(async (p) => {
+    const dw = await startDropwhy(['-o', 'json', '--count', '3', '--filter-netns', p.nsB, '--filter-proto', 'udp']);
+    try {
+      assert.equal(await sendUdp(p.nsA, p.v4B, 9, 5), 5);
+      const res = await dw.waitExit(10_000);
+      assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
+      assert.equal(res.signal, null);
+      assert.equal(res.events.length, 3, `expected exactly 3 events, got:\n${describeEvents(res.events)}`);
+      for (const e of res.events) {
+        assert.equal(e.reason, 'NO_SOCKET');
+        assert.equal(e.daddr, p.v4B);
+      }
+      assertNoStackTrace(res.stderr);
+    } finally {
+      dw.kill();
+    }
+  });
+});
+
+test('--duration 1 exits by itself with code 0 within a few seconds', { timeout: 60_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  const dw = spawnDropwhy(['-o', 'json', '--duration', '1']);
+  try {
+    const spawnedAt = Date.now();
+    let readyAt: number | undefined;
+    const deadline = spawnedAt + 25_000;
+    while (dw.child.exitCode === null && dw.child.signalCode === null && Date.now() < deadline) {
+      if (readyAt === undefined && fs.existsSync(dw.readyFile)) readyAt = Date.now();
+      await sleep(25);
+    }
+    const res = await dw.waitExit(5_000);
+    const exitedAt = spawnedAt + res.elapsedMs;
+    assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
+    assert.equal(res.signal, null);
+    assert.ok(readyAt !== undefined, `ready file was never written; stderr:\n${res.stderr}`);
+    assert.ok(res.elapsedMs >= 900, `exited after ${res.elapsedMs} ms, before the 1 s duration`);
+    assert.ok(exitedAt - readyAt <= 5_000, `exited ${exitedAt - readyAt} ms after becoming ready (want <= 5000)`);
+    parseNdjson(res.stdout); // whatever it printed must be valid NDJSON
+    assertNoStackTrace(res.stderr);
+  } finally {
+    dw.kill();
+  }
+});
+
+test('SIGTERM exits 0 and prints the closing line', { timeout: 60_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  await withNetnsPair(async (p) => {
+    const dw = await startDropwhy(['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'udp']);
+    try {
+      assert.equal(await sendUdp(p.nsA, p.v4B, 9, 2), 2);
+      const res = await dw.stop({ signal: 'SIGTERM' });
+      assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
+      assert.equal(res.events.length, 2, describeEvents(res.events));
+      const stats = closingStats(res.stderr);
+      assert.ok(stats, `closing line missing from stderr:\n${res.stderr}`);
+      assert.equal(stats.matched, 2);
+      assertNoStackTrace(res.stderr);
+    } finally {
+      dw.kill();
+    }
+  });
+});
+
+test('reader closes the pipe (like `dropwhy | head -1`): exit code 0, no stack trace', { timeout: 60_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  await withNetnsPair(async (p) => {
+    const dw = await startDropwhy(['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'udp']);
+    try {
+      assert.equal(await sendUdp(p.nsA, p.v4B, 9, 1), 1);
+      const lines = await dw.waitForLines(1, 10_000);
+      assert.equal(JSON.parse(lines[0]).reason, 'NO_SOCKET');
+      dw.child.stdout!.destroy(); // the reader goes away: the tool's next write hits EPIPE
+      // keep producing matching drops (bounded) until the tool notices and exits
+      for (let i = 0; i < 10 && dw.child.exitCode === null && dw.child.signalCode === null; i++) {
+        await sendUdp(p.nsA, p.v4B, 9, 5);
+        await sleep(200);
+      }
+      const res = await dw.waitExit(10_000);
+      assert.equal(res.signal, null, `killed by ${res.signal}; stderr:\n${res.stderr}`);
+      assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
+      assertNoStackTrace(res.stderr);
+    } finally {
+      dw.kill();
+    }
+  });
+});

@@ -1,0 +1,772 @@
+// End-to-end test harness for dropwhy.
+//
+// Everything here works against the REAL kernel: it creates network
+// namespaces + veth pairs, generates real packet drops inside them and runs
+// the real CLI (bin/dropwhy.js). All traffic stays inside the namespaces the
+// harness creates. Every loop and every wait is bounded in count and time.
+
+import { spawn, execFileSync, ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
+
+// dist/test/e2e/harness.js -> repo root
+export const REPO_ROOT = path.resolve(__dirname, '../../..');
+// DROPWHY_E2E_CLI only exists to self-test this harness against a stub.
+export const CLI_PATH = process.env.DROPWHY_E2E_CLI || path.join(REPO_ROOT, 'bin', 'dropwhy.js');
+export const NATIVE_ADDON = path.join(REPO_ROOT, 'build', 'native', 'Release', 'dropwhy.node');
+export const FIXTURES = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures');
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------
+// Environment gate
+// ---------------------------------------------------------------------------
+
+/**
+ * Returns true when the real-kernel e2e tests can run. Otherwise: in CI
+ * (CI=true) throws (the test fails), elsewhere prints a loud reason to stderr,
+ * marks the test skipped and returns false.
+ */
+export function requireRealKernel(t: TestContext): boolean {
+  const missing: string[] = [];
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    missing.push('root privileges (process.getuid() !== 0)');
+  }
+  if (!fs.existsSync('/sys/kernel/btf/vmlinux')) {
+    missing.push('kernel BTF (/sys/kernel/btf/vmlinux is missing)');
+  }
+  if (!fs.existsSync(NATIVE_ADDON)) {
+    missing.push(`native addon (${NATIVE_ADDON} is missing; run npm run build:native)`);
+  }
+  if (missing.length === 0) return true;
+  const reason = `dropwhy e2e needs: ${missing.join('; ')}`;
+  if (process.env.CI === 'true') {
+    throw new Error(`${reason} (CI=true, refusing to skip)`);
+  }
+  process.stderr.write(`\n!!!!! SKIPPING E2E TEST "${t.name}": ${reason} !!!!!\n\n`);
+  t.skip(reason);
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// Process helpers
+// ---------------------------------------------------------------------------
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+const liveChildren = new Set<ChildProcess>();
+
+/** Run a command to completion (bounded). Rejects on timeout or, unless allowFail, non-zero exit. */
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number; allowFail?: boolean } = {},
+): Promise<RunResult> {
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    liveChildren.add(child);
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      liveChildren.delete(child);
+      reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}`));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      liveChildren.delete(child);
+      const res: RunResult = { code, signal, stdout, stderr };
+      if (timedOut) {
+        reject(new Error(`timed out after ${timeoutMs} ms: ${cmd} ${args.join(' ')}\nstdout: ${stdout}\nstderr: ${stderr}`));
+      } else if (!opts.allowFail && code !== 0) {
+        reject(new Error(`exit ${code ?? signal}: ${cmd} ${args.join(' ')}\nstdout: ${stdout}\nstderr: ${stderr}`));
+      } else {
+        resolve(res);
+      }
+    });
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(opts.input ?? '');
+  });
+}
+
+function ip(args: string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<RunResult> {
+  return run('ip', args, { ...opts, timeoutMs: 10_000 });
+}
+
+let pythonPath: string | undefined;
+/** Resolve the real python3 binary once (avoids pyenv shim start-up cost per call). */
+export function python(): string {
+  if (pythonPath === undefined) {
+    try {
+      pythonPath = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], {
+        encoding: 'utf8',
+        timeout: 10_000,
+      }).trim();
+    } catch {
+      pythonPath = 'python3';
+    }
+    if (!pythonPath) pythonPath = 'python3';
+  }
+  return pythonPath;
+}
+
+/** Run a python3 program inside a namespace. */
+export function nsPython(ns: string, script: string, args: string[], timeoutMs = 20_000): Promise<RunResult> {
+  return run('ip', ['netns', 'exec', ns, python(), '-c', script, ...args], { timeoutMs });
+}
+
+// ---------------------------------------------------------------------------
+// Namespaces
+// ---------------------------------------------------------------------------
+
+export interface NetnsPair {
+  nsA: string;
+  nsB: string;
+  /** IPv4 addresses of the A and B side, e.g. 198.18.7.1 / 198.18.7.2 */
+  v4A: string;
+  v4B: string;
+  /** IPv6 addresses (canonical compressed form), e.g. fd00:dd:7::1 / fd00:dd:7::2 */
+  v6A: string;
+  v6B: string;
+  /** interface names of the veth ends (ifA lives in nsA, ifB in nsB) */
+  ifA: string;
+  ifB: string;
+  /** ifindex of the veth ends inside their namespaces */
+  ifindexA: number;
+  ifindexB: number;
+  /** the "N" used in 198.18.N.0/24 and fd00:dd:N::/64 */
+  n: number;
+}
+
+let pairCounter = 0;
+const usedSubnets = new Set<number>();
+const liveNamespaces = new Set<string>();
+
+function allocSubnet(): number {
+  // Unique within this process; different processes are isolated anyway since
+  // the addresses only exist inside the per-pair namespaces.
+  for (let i = 0; i < 254; i++) {
+    const n = ((process.pid + pairCounter + i) % 254) + 1;
+    if (!usedSubnets.has(n)) {
+      usedSubnets.add(n);
+      return n;
+    }
+  }
+  throw new Error('no free 198.18.N.0/24 subnet left in this process');
+}
+
+function netnsList(): string[] {
+  try {
+    return fs.readdirSync('/run/netns');
+  } catch {
+    return [];
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+let staleSwept = false;
+/** Delete namespaces left behind by earlier (killed) harness processes: dw-<pid>-* with a dead pid. */
+function sweepStaleNamespaces(): void {
+  if (staleSwept) return;
+  staleSwept = true;
+  for (const name of netnsList()) {
+    const m = /^dw-(\d+)-\d+-[ab]$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || pidAlive(pid)) continue;
+    try {
+      execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore', timeout: 10_000 });
+    } catch {
+      /* best effort */
+    }
+  }
+}
+
+process.on('exit', () => {
+  for (const child of liveChildren) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* ignore */
+    }
+  }
+  for (const ns of liveNamespaces) {
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore', timeout: 10_000 });
+    } catch {
+      /* ignore */
+    }
+  }
+});
+
+/** Inode of a named namespace (what dropwhy reports as `netns`). */
+export function netnsInode(ns: string): number {
+  return fs.statSync(`/run/netns/${ns}`).ino;
+}
+
+async function ifindexIn(ns: string, ifname: string): Promise<number> {
+  const res = await ip(['-n', ns, '-j', 'link', 'show', 'dev', ifname]);
+  const links = JSON.parse(res.stdout) as Array<{ ifindex: number }>;
+  assert.equal(links.length, 1, `link ${ifname} in ${ns}`);
+  return links[0].ifindex;
+}
+
+async function waitUsable(pair: NetnsPair): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  let last = '';
+  for (;;) {
+    const problems: string[] = [];
+    for (const [ns, dev] of [
+      [pair.nsA, pair.ifA],
+      [pair.nsB, pair.ifB],
+    ] as const) {
+      const link = JSON.parse((await ip(['-n', ns, '-j', 'link', 'show', 'dev', dev])).stdout) as Array<{
+        operstate?: string;
+        flags?: string[];
+      }>;
+      if (link[0]?.operstate !== 'UP') problems.push(`${ns}/${dev} operstate ${link[0]?.operstate}`);
+      const tent = (await ip(['-n', ns, '-6', 'addr', 'show', 'dev', dev, 'tentative'])).stdout.trim();
+      if (tent) problems.push(`${ns}/${dev} has tentative IPv6 addresses`);
+      const v6 = (await ip(['-n', ns, '-6', 'addr', 'show', 'dev', dev, 'scope', 'global'])).stdout;
+      if (!v6.includes('fd00:dd:')) problems.push(`${ns}/${dev} has no global IPv6 address`);
+    }
+    if (problems.length === 0) return;
+    last = problems.join('; ');
+    if (Date.now() > deadline) throw new Error(`namespace pair not usable after 5 s: ${last}`);
+    await sleep(50);
+  }
+}
+
+async function createPair(counter: number, n: number): Promise<NetnsPair> {
+  sweepStaleNamespaces();
+  const hex = n.toString(16).padStart(2, '0');
+  const pair: NetnsPair = {
+    nsA: `dw-${process.pid}-${counter}-a`,
+    nsB: `dw-${process.pid}-${counter}-b`,
+    v4A: `198.18.${n}.1`,
+    v4B: `198.18.${n}.2`,
+    v6A: `fd00:dd:${n.toString(16)}::1`,
+    v6B: `fd00:dd:${n.toString(16)}::2`,
+    ifA: `dwa${counter}`,
+    ifB: `dwb${counter}`,
+    ifindexA: 0,
+    ifindexB: 0,
+    n,
+  };
+  const macA = `02:dd:${hex}:00:00:01`;
+  const macB = `02:dd:${hex}:00:00:02`;
+  for (const ns of [pair.nsA, pair.nsB]) {
+    liveNamespaces.add(ns);
+    await ip(['netns', 'add', ns]);
+  }
+  // The veth ends are created directly inside their namespaces.
+  await ip([
+    'link', 'add', 'name', pair.ifA, 'address', macA, 'netns', pair.nsA, 'type', 'veth',
+    'peer', 'name', pair.ifB, 'address', macB, 'netns', pair.nsB,
+  ]);
+  const side = [
+    { ns: pair.nsA, dev: pair.ifA, v4: pair.v4A, v6: pair.v6A, peer4: pair.v4B, peer6: pair.v6B, peerMac: macB },
+    { ns: pair.nsB, dev: pair.ifB, v4: pair.v4B, v6: pair.v6B, peer4: pair.v4A, peer6: pair.v6A, peerMac: macA },
+  ];
+  for (const s of side) {
+    // Keep the namespaces quiet: no router solicitations / autoconf noise.
+    await ip(['-n', s.ns, 'link', 'set', 'lo', 'up']);
+    await ip(['-n', s.ns, 'addr', 'add', `${s.v4}/24`, 'dev', s.dev]);
+    await ip(['-n', s.ns, '-6', 'addr', 'add', `${s.v6}/64`, 'dev', s.dev, 'nodad']);
+    await ip(['-n', s.ns, 'link', 'set', s.dev, 'up']);
+    // Permanent neighbour entries: no ARP/ND round trips, so no packet ever
+    // waits in (or is dropped from) an unresolved-neighbour queue.
+    await ip(['-n', s.ns, 'neigh', 'replace', s.peer4, 'lladdr', s.peerMac, 'dev', s.dev, 'nud', 'permanent']);
+    await ip(['-n', s.ns, '-6', 'neigh', 'replace', s.peer6, 'lladdr', s.peerMac, 'dev', s.dev, 'nud', 'permanent']);
+  }
+  pair.ifindexA = await ifindexIn(pair.nsA, pair.ifA);
+  pair.ifindexB = await ifindexIn(pair.nsB, pair.ifB);
+  await waitUsable(pair);
+  return pair;
+}
+
+async function deleteNs(ns: string): Promise<void> {
+  if (!liveNamespaces.has(ns)) return;
+  const res = await run('ip', ['netns', 'del', ns], { allowFail: true, timeoutMs: 10_000 });
+  if (res.code !== 0 && netnsList().includes(ns)) {
+    process.stderr.write(`harness: failed to delete netns ${ns}: ${res.stderr}\n`);
+  }
+  liveNamespaces.delete(ns);
+}
+
+/**
+ * Create two namespaces joined by a veth pair, run fn, always delete both
+ * namespaces afterwards (also when fn or the setup throws).
+ */
+export async function withNetnsPair<T>(fn: (pair: NetnsPair) => Promise<T>): Promise<T> {
+  // allocated synchronously so concurrent calls never share names/subnets
+  const counter = ++pairCounter;
+  const n = allocSubnet();
+  try {
+    return await fn(await createPair(counter, n));
+  } finally {
+    await deleteNs(`dw-${process.pid}-${counter}-a`);
+    await deleteNs(`dw-${process.pid}-${counter}-b`);
+    usedSubnets.delete(n);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Traffic generators (all run inside a namespace)
+// ---------------------------------------------------------------------------
+
+const UDP_SENDER = `
+import socket, sys, time
+dst, port, count, sport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+fam = socket.AF_INET6 if ':' in dst else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+if sport:
+    s.bind(('::' if fam == socket.AF_INET6 else '0.0.0.0', sport))
+sent = 0
+deadline = time.monotonic() + 15
+for i in range(count):
+    if time.monotonic() > deadline:
+        break
+    try:
+        s.sendto(b'dropwhy-e2e-%06d' % i, (dst, port))
+        sent += 1
+    except OSError as e:
+        # ICMP errors reported on later sends (e.g. ECONNREFUSED) are not fatal
+        sys.stderr.write('send %d: %s\\n' % (i, e))
+        try:
+            s.sendto(b'dropwhy-e2e-%06d' % i, (dst, port))
+            sent += 1
+        except OSError as e2:
+            sys.stderr.write('resend %d: %s\\n' % (i, e2))
+    if i % 16 == 15:
+        time.sleep(0.001)
+s.close()
+print(sent)
+`;
+
+/** Send `count` small UDP datagrams from namespace `ns`. Resolves to the number actually sent. */
+export async function sendUdp(
+  ns: string,
+  dstAddr: string,
+  port: number,
+  count: number,
+  opts: { srcPort?: number } = {},
+): Promise<number> {
+  assert.ok(count > 0 && count <= 100_000, `sendUdp count out of bounds: ${count}`);
+  const res = await nsPython(ns, UDP_SENDER, [dstAddr, String(port), String(count), String(opts.srcPort ?? 0)]);
+  const sent = Number(res.stdout.trim());
+  assert.ok(Number.isInteger(sent), `sendUdp: bad output ${JSON.stringify(res.stdout)} ${res.stderr}`);
+  return sent;
+}
+
+const TCP_CONNECT = `
+import socket, sys, errno
+dst, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+fam = socket.AF_INET6 if ':' in dst else socket.AF_INET
+out = []
+for i in range(count):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(3)
+    try:
+        s.connect((dst, port))
+        out.append('CONNECTED')
+    except socket.timeout:
+        out.append('TIMEOUT')
+    except OSError as e:
+        out.append(errno.errorcode.get(e.errno, str(e.errno)))
+    finally:
+        s.close()
+print(' '.join(out))
+`;
+
+/**
+ * Connect (TCP) from namespace `ns` to addr:port `count` times (default 1).
+ * Resolves to the per-attempt outcome, e.g. ['ECONNREFUSED'].
+ */
+export async function tcpConnect(ns: string, addr: string, port: number, count = 1): Promise<string[]> {
+  assert.ok(count > 0 && count <= 100, `tcpConnect count out of bounds: ${count}`);
+  const res = await nsPython(ns, TCP_CONNECT, [addr, String(port), String(count)], 30_000);
+  return res.stdout.trim().split(/\s+/);
+}
+
+/**
+ * Add an nftables drop rule in namespace `ns` (never in the host namespace):
+ *   table inet dwtest { chain input { type filter hook input priority 0; <match> drop; } }
+ * `match` is an nft match expression, e.g. 'udp dport 7777'.
+ */
+export async function nftDrop(ns: string, match: string, hook: 'input' | 'prerouting' | 'output' = 'input'): Promise<void> {
+  const ruleset = `table inet dwtest {\n  chain ${hook} {\n    type filter hook ${hook} priority 0; policy accept;\n    ${match} drop\n  }\n}\n`;
+  await run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: ruleset, timeoutMs: 10_000 });
+}
+
+/** Append an iptables INPUT DROP rule in namespace `ns`, e.g. ['-p', 'udp', '--dport', '7778']. */
+export async function iptablesDrop(ns: string, match: string[]): Promise<void> {
+  await run('ip', ['netns', 'exec', ns, 'iptables', '-w', '5', '-A', 'INPUT', ...match, '-j', 'DROP'], { timeoutMs: 10_000 });
+}
+
+/** Read /proc/net/snmp (and snmp6) counters inside a namespace, e.g. { 'Udp.NoPorts': 5, ... }. */
+export async function snmpCounters(ns: string): Promise<Record<string, number>> {
+  const res = await run('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/snmp6'], { timeoutMs: 10_000 });
+  const out: Record<string, number> = {};
+  const lines = res.stdout.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const m = /^(\w+): (.*)$/.exec(line);
+    if (m && i + 1 < lines.length && lines[i + 1].startsWith(`${m[1]}: `)) {
+      const names = m[2].trim().split(/\s+/);
+      const vals = lines[i + 1].slice(m[1].length + 2).trim().split(/\s+/);
+      if (names.every((x) => /^[A-Za-z]/.test(x))) {
+        names.forEach((name, j) => (out[`${m[1]}.${name}`] = Number(vals[j])));
+        i++;
+        continue;
+      }
+    }
+    const m6 = /^(\w+)\s+(\d+)$/.exec(line); // snmp6 format: "Udp6InErrors   0"
+    if (m6) out[m6[1]] = Number(m6[2]);
+  }
+  return out;
+}
+
+const RCVBUF_RECEIVER = `
+import socket, sys, select, time
+addr, port = sys.argv[1], int(sys.argv[2])
+fam = socket.AF_INET6 if ':' in addr else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 0)  # kernel clamps to its minimum
+s.bind((addr, port))
+print('READY %d' % s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF), flush=True)
+# Never read during the flood: wait (bounded) for the harness to say the sender is done.
+r, _, _ = select.select([sys.stdin], [], [], 60)
+if r:
+    sys.stdin.readline()
+s.setblocking(False)
+queued = 0
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    try:
+        s.recv(65535)
+        queued += 1
+        continue
+    except BlockingIOError:
+        pass
+    # queue empty: wait a little for stragglers, stop once quiet for 200 ms
+    r, _, _ = select.select([s], [], [], 0.2)
+    if not r:
+        break
+s.close()  # nothing queued any more -> no QUEUE_PURGE drops
+print('QUEUED %d' % queued, flush=True)
+`;
+
+export interface RcvbufFloodResult {
+  sent: number;
+  queued: number;
+  /** sent - queued: the exact number of datagrams the kernel dropped at the full socket */
+  dropped: number;
+  /** effective SO_RCVBUF of the receiver */
+  rcvbuf: number;
+  /** UdpRcvbufErrors (or Udp6RcvbufErrors) delta in the receiver namespace; sanity check */
+  snmpRcvbufErrors: number;
+}
+
+/**
+ * Bind a UDP socket with the smallest possible SO_RCVBUF in `nsB` on
+ * bindAddr:port, never read it while `count` datagrams are sent from
+ * `sendFromNs`, then drain it and report how many had been queued.
+ */
+export async function rcvbufFlood(
+  nsB: string,
+  bindAddr: string,
+  port: number,
+  count: number,
+  sendFromNs: string,
+): Promise<RcvbufFloodResult> {
+  assert.ok(count > 0 && count <= 100_000, `rcvbufFlood count out of bounds: ${count}`);
+  const v6 = bindAddr.includes(':');
+  const key = v6 ? 'Udp6RcvbufErrors' : 'Udp.RcvbufErrors';
+  const before = (await snmpCounters(nsB))[key] ?? 0;
+  const child = spawn('ip', ['netns', 'exec', nsB, python(), '-c', RCVBUF_RECEIVER, bindAddr, String(port)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  liveChildren.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdin!.on('error', () => undefined);
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  try {
+    const readyDeadline = Date.now() + 10_000;
+    while (!/READY \d+/.test(stdout)) {
+      if (child.exitCode !== null || Date.now() > readyDeadline) {
+        throw new Error(`rcvbuf receiver did not become ready: stdout=${stdout} stderr=${stderr}`);
+      }
+      await sleep(20);
+    }
+    const rcvbuf = Number(/READY (\d+)/.exec(stdout)![1]);
+    const sent = await sendUdp(sendFromNs, bindAddr, port, count);
+    await sleep(100);
+    child.stdin!.end('go\n');
+    const code = await Promise.race([exited, sleep(20_000).then(() => 'timeout' as const)]);
+    if (code !== 0) throw new Error(`rcvbuf receiver failed (${code}): stdout=${stdout} stderr=${stderr}`);
+    const m = /QUEUED (\d+)/.exec(stdout);
+    if (!m) throw new Error(`rcvbuf receiver gave no result: stdout=${stdout} stderr=${stderr}`);
+    const queued = Number(m[1]);
+    const after = (await snmpCounters(nsB))[key] ?? 0;
+    return { sent, queued, dropped: sent - queued, rcvbuf, snmpRcvbufErrors: after - before };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    liveChildren.delete(child);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Running dropwhy
+// ---------------------------------------------------------------------------
+
+export interface DropEvent {
+  ts: string;
+  reason: string;
+  reason_code: number;
+  subsystem: string | null;
+  location: string | null;
+  address: string | null;
+  family: 'ipv4' | 'ipv6' | null;
+  proto: string | null;
+  saddr: string | null;
+  daddr: string | null;
+  sport: number | null;
+  dport: number | null;
+  netns: number | null;
+  ifindex: number | null;
+  len: number | null;
+  pid: number | null;
+  comm: string | null;
+  tcp_flags: string | null;
+}
+
+export const EVENT_KEYS: ReadonlyArray<keyof DropEvent> = [
+  'ts', 'reason', 'reason_code', 'subsystem', 'location', 'address', 'family', 'proto',
+  'saddr', 'daddr', 'sport', 'dport', 'netns', 'ifindex', 'len', 'pid', 'comm', 'tcp_flags',
+];
+
+export interface DropwhyResult extends RunResult {
+  /** stdout parsed as NDJSON (empty for text output) */
+  events: DropEvent[];
+  /** ms between spawn and exit */
+  elapsedMs: number;
+}
+
+export interface DropwhyHandle {
+  child: ChildProcess;
+  readyFile: string;
+  /** current stdout / stderr collected so far */
+  stdout(): string;
+  stderr(): string;
+  /** wait (bounded) until at least n complete stdout lines were received */
+  waitForLines(n: number, timeoutMs?: number): Promise<string[]>;
+  /** settle, then SIGINT (or the given signal) and wait for exit; SIGKILL + throw after timeoutMs */
+  stop(opts?: { signal?: NodeJS.Signals; settleMs?: number; timeoutMs?: number }): Promise<DropwhyResult>;
+  /** wait for the tool to exit by itself; SIGKILL + throw after timeoutMs */
+  waitExit(timeoutMs: number): Promise<DropwhyResult>;
+  /** SIGKILL if still running (idempotent, for finally blocks) */
+  kill(): void;
+}
+
+let readyCounter = 0;
+
+export function parseNdjson(stdout: string): DropEvent[] {
+  const events: DropEvent[] = [];
+  for (const line of stdout.split('\n')) {
+    if (line.trim() === '') continue;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch (e) {
+      throw new Error(`dropwhy stdout line is not JSON: ${JSON.stringify(line)} (${(e as Error).message})`);
+    }
+    events.push(obj as DropEvent);
+  }
+  return events;
+}
+
+/** Spawn dropwhy without waiting for readiness (adds --ready-file). */
+export function spawnDropwhy(args: string[], opts: { json?: boolean } = {}): DropwhyHandle {
+  const json = opts.json ?? (args.includes('-o') ? args[args.indexOf('-o') + 1] === 'json' : false);
+  const readyFile = path.join(os.tmpdir(), `dropwhy-e2e-ready-${process.pid}-${++readyCounter}`);
+  fs.rmSync(readyFile, { force: true });
+  const started = Date.now();
+  const child = spawn(process.execPath, [CLI_PATH, ...args, '--ready-file', readyFile], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  liveChildren.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stdout!.on('error', () => undefined);
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  let exitInfo: { code: number | null; signal: NodeJS.Signals | null; at: number } | undefined;
+  let spawnError: Error | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.on('error', (err) => {
+      spawnError = err;
+      exitInfo ??= { code: null, signal: null, at: Date.now() };
+      resolve();
+    });
+    child.on('close', (code, signal) => {
+      exitInfo = { code, signal, at: Date.now() };
+      liveChildren.delete(child);
+      resolve();
+    });
+  });
+
+  const result = (): DropwhyResult => {
+    if (spawnError) throw spawnError;
+    return {
+      code: exitInfo!.code,
+      signal: exitInfo!.signal,
+      stdout,
+      stderr,
+      events: json ? parseNdjson(stdout) : [],
+      elapsedMs: exitInfo!.at - started,
+    };
+  };
+
+  const waitBounded = async (timeoutMs: number, what: string): Promise<DropwhyResult> => {
+    const timedOut = await Promise.race([exited.then(() => false), sleep(timeoutMs).then(() => true)]);
+    if (timedOut) {
+      child.kill('SIGKILL');
+      await Promise.race([exited, sleep(5_000)]);
+      throw new Error(`dropwhy did not exit within ${timeoutMs} ms ${what} (SIGKILLed)\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+    }
+    return result();
+  };
+
+  return {
+    child,
+    readyFile,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    async waitForLines(n, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const lines = stdout.split('\n');
+        lines.pop(); // incomplete tail
+        if (lines.length >= n) return lines;
+        if (exitInfo) throw new Error(`dropwhy exited (${exitInfo.code ?? exitInfo.signal}) after ${lines.length}/${n} lines\nstderr:\n${stderr}`);
+        if (Date.now() > deadline) throw new Error(`only ${lines.length}/${n} stdout lines after ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+        await sleep(20);
+      }
+    },
+    async stop(o = {}) {
+      // let batched events (flushed every ~20 ms) reach stdout
+      await sleep(o.settleMs ?? 300);
+      if (!exitInfo) child.kill(o.signal ?? 'SIGINT');
+      return waitBounded(o.timeoutMs ?? 10_000, `after ${o.signal ?? 'SIGINT'}`);
+    },
+    waitExit(timeoutMs) {
+      return waitBounded(timeoutMs, 'on its own');
+    },
+    kill() {
+      if (!exitInfo) child.kill('SIGKILL');
+      fs.rmSync(readyFile, { force: true });
+    },
+  };
+}
+
+/**
+ * Start dropwhy and wait (bounded) until it wrote its --ready-file (BPF program
+ * attached). Rejects, with stderr, if it exits early or is not ready in time.
+ */
+export async function startDropwhy(args: string[], opts: { readyTimeoutMs?: number } = {}): Promise<DropwhyHandle> {
+  const h = spawnDropwhy(args);
+  const timeoutMs = opts.readyTimeoutMs ?? 20_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (fs.existsSync(h.readyFile)) return h;
+    if (h.child.exitCode !== null || h.child.signalCode !== null) {
+      await sleep(50); // collect the remaining stderr
+      throw new Error(
+        `dropwhy exited before becoming ready (code ${h.child.exitCode}, signal ${h.child.signalCode}); args: ${args.join(' ')}\nstdout:\n${h.stdout()}\nstderr:\n${h.stderr()}`,
+      );
+    }
+    if (Date.now() > deadline) {
+      h.kill();
+      throw new Error(`dropwhy did not write its ready file within ${timeoutMs} ms; args: ${args.join(' ')}\nstderr:\n${h.stderr()}`);
+    }
+    await sleep(25);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Assertions
+// ---------------------------------------------------------------------------
+
+const isNullOr = (v: unknown, type: 'string' | 'number'): boolean => v === null || typeof v === type;
+
+/** Check the documented JSON shape of one event (all keys present, types right). */
+export function assertEventShape(ev: DropEvent): void {
+  const ctx = JSON.stringify(ev);
+  for (const k of EVENT_KEYS) assert.ok(k in ev, `event lacks key "${k}": ${ctx}`);
+  assert.equal(typeof ev.ts, 'string', `ts: ${ctx}`);
+  assert.ok(!Number.isNaN(Date.parse(ev.ts)), `ts is not an ISO date: ${ctx}`);
+  assert.ok(Math.abs(Date.parse(ev.ts) - Date.now()) < 10 * 60_000, `ts is far from now: ${ctx}`);
+  assert.equal(typeof ev.reason, 'string', `reason: ${ctx}`);
+  assert.ok(!ev.reason.startsWith('SKB_DROP_REASON_'), `reason keeps the prefix: ${ctx}`);
+  assert.ok(Number.isInteger(ev.reason_code), `reason_code: ${ctx}`);
+  assert.ok(isNullOr(ev.subsystem, 'string'), `subsystem: ${ctx}`);
+  assert.ok(isNullOr(ev.location, 'string'), `location: ${ctx}`);
+  assert.ok(ev.address === null || /^0x[0-9a-f]+$/.test(ev.address), `address: ${ctx}`);
+  assert.ok(ev.family === null || ev.family === 'ipv4' || ev.family === 'ipv6', `family: ${ctx}`);
+  assert.ok(isNullOr(ev.proto, 'string'), `proto: ${ctx}`);
+  assert.ok(isNullOr(ev.saddr, 'string') && isNullOr(ev.daddr, 'string'), `saddr/daddr: ${ctx}`);
+  assert.ok(isNullOr(ev.sport, 'number') && isNullOr(ev.dport, 'number'), `sport/dport: ${ctx}`);
+  for (const k of ['netns', 'ifindex', 'len', 'pid'] as const) assert.ok(isNullOr(ev[k], 'number'), `${k}: ${ctx}`);
+  assert.ok(isNullOr(ev.comm, 'string'), `comm: ${ctx}`);
+  assert.ok(isNullOr(ev.tcp_flags, 'string'), `tcp_flags: ${ctx}`);
+}
+
+/** Parse the closing stderr line `dropwhy: X drops seen, Y matched, Z lost`. */
+export function closingStats(stderr: string): { seen: number; matched: number; lost: number } | undefined {
+  const m = /dropwhy: (\d+) drops? seen, (\d+) matched, (\d+) lost/.exec(stderr);
+  return m ? { seen: Number(m[1]), matched: Number(m[2]), lost: Number(m[3]) } : undefined;
+}
+
+/** Compact summary for assertion messages. */
+export function describeEvents(events: DropEvent[]): string {
+  return events
+    .map((e) => `${e.reason}@${e.location} ${e.proto} ${e.saddr}:${e.sport} -> ${e.daddr}:${e.dport} netns=${e.netns} flags=${e.tcp_flags}`)
+    .join('\n');
+}
+
+/** Assert a stderr has no JS stack trace / uncaught error. */
+export function assertNoStackTrace(stderr: string): void {
+  assert.ok(
+    !/^\s+at .+(\(|:\d+:\d+)/m.test(stderr) && !/node:internal|Uncaught|Unhandled/.test(stderr),
+    `stderr has an error/stack trace:\n${stderr}`,
+  );
+}
