@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatAddress } from '../../src/address';
+import { decodeBatch, DecodeError, formatKernelAddress } from '../../src/decode';
+import { EVENT, EVENT_SIZE } from '../../src/layout';
+import { fixtureBytes, fixtureJson, recordedKallsyms, recordedReasons, type RecordedDrops } from './fixtures';
+
+const batch = fixtureBytes('loopback-drops.bin');
+const recorded = fixtureJson<RecordedDrops>('loopback-drops.json');
+
+test('decodes a recorded batch: UDP over IPv4 to a closed port', () => {
+  const [udp4] = decodeBatch(batch);
+  const sent = recorded.sent[0];
+  assert.equal(udp4.family, 4);
+  assert.equal(udp4.l4Proto, 17);
+  assert.equal(formatAddress(udp4.saddr!, 4), '127.0.0.1');
+  assert.equal(formatAddress(udp4.daddr!, 4), '127.0.0.1');
+  assert.equal(udp4.sport, sent.sport);
+  assert.equal(udp4.dport, sent.dport);
+  assert.equal(udp4.ttl, 64);
+  assert.equal(udp4.len, 8 + 'dropwhy'.length, 'skb->len at __udp4_lib_rcv: UDP header + payload');
+  assert.equal(udp4.netns, recorded.netns);
+  assert.equal(udp4.protocol, 0x0800);
+  assert.equal(udp4.ifindex, 1, 'loopback');
+  assert.equal(udp4.icmpType, null);
+  assert.equal(udp4.tcpFlags, null);
+  assert.equal(recordedReasons().decode(udp4.reason!).name, 'NO_SOCKET');
+  assert.equal(recordedKallsyms().symbolize(udp4.location)?.split('+')[0], '__udp4_lib_rcv');
+});
+
+test('decodes a recorded batch: UDP over IPv6 and a TCP SYN', () => {
+  const [, udp6, tcp] = decodeBatch(batch);
+  assert.equal(udp6.family, 6);
+  assert.equal(formatAddress(udp6.daddr!, 6), '::1');
+  assert.equal(udp6.sport, recorded.sent[1].sport);
+  assert.equal(udp6.dport, 9);
+  assert.equal(udp6.ttl, 64, 'hop limit');
+  assert.equal(recordedKallsyms().symbolize(udp6.location)?.split('+')[0], '__udp6_lib_rcv');
+
+  assert.equal(tcp.l4Proto, 6);
+  assert.equal(tcp.dport, recorded.sent[2].dport);
+  assert.equal(tcp.tcpFlags, 0x02, 'a bare SYN');
+  assert.equal(recordedReasons().decode(tcp.reason!).name, 'NO_SOCKET');
+  assert.equal(recordedKallsyms().symbolize(tcp.location)?.split('+')[0], 'tcp_v4_rcv');
+  assert.match(formatKernelAddress(tcp.skb), /^0xffff[0-9a-f]{12}$/);
+});
+
+test('optional parts are null when their flag is clear', () => {
+  const copy = Buffer.from(batch.subarray(0, EVENT_SIZE));
+  copy.writeUInt16LE(0, EVENT.flags);
+  const [event] = decodeBatch(copy);
+  for (const key of ['reason', 'netns', 'family', 'saddr', 'daddr', 'l4Proto', 'ttl', 'sport', 'dport', 'tcpFlags'] as const) {
+    assert.equal(event[key], null, key);
+  }
+  assert.equal(event.rxSocket, false);
+});
+
+test('decodes events at any offset of a buffer view', () => {
+  const padded = Buffer.concat([Buffer.alloc(8), batch]).subarray(8);
+  assert.deepEqual(
+    decodeBatch(padded).map((e) => e.sport),
+    decodeBatch(batch).map((e) => e.sport),
+  );
+});
+
+test('a batch that is not whole events is an error', () => {
+  assert.throws(() => decodeBatch(batch.subarray(0, EVENT_SIZE + 1)), DecodeError);
+  assert.deepEqual(decodeBatch(Buffer.alloc(0)), []);
+});
+
+test('the comm is read up to its NUL', () => {
+  const [event] = decodeBatch(batch);
+  assert.equal(event.comm, 'node');
+});

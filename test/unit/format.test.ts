@@ -1,0 +1,109 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeBatch, type DropEvent } from '../../src/decode';
+import { formatJson, formatText, protocolName, tcpFlagsText, toJsonRecord, type FormatContext } from '../../src/format';
+import { ReasonTable } from '../../src/reasons';
+import { fixtureBytes, recordedKallsyms, recordedReasons } from './fixtures';
+
+const [udp4, udp6, tcpSyn] = decodeBatch(fixtureBytes('loopback-drops.bin'));
+const context: FormatContext = {
+  reasons: recordedReasons(),
+  symbols: recordedKallsyms(),
+  // 2026-01-02T03:04:05.000000Z at monotonic 0
+  monotonicToUnixNs: Date.UTC(2026, 0, 2, 3, 4, 5) * 1e6,
+  color: false,
+};
+const at = (event: DropEvent, tsNs: number): DropEvent => ({ ...event, tsNs });
+
+// The documented schema (docs/json-schema.md), in order.
+const JSON_KEYS = [
+  'ts', 'reason', 'reason_code', 'subsystem', 'location', 'address', 'family', 'proto', 'saddr', 'daddr',
+  'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'tcp_flags', 'netns', 'ifindex', 'len', 'pid', 'tid',
+  'comm', 'skb',
+];
+
+test('JSON: one object with every key, in the documented order', () => {
+  const record = JSON.parse(formatJson(at(udp4, 1_234_567_891), context));
+  assert.deepEqual(Object.keys(record), JSON_KEYS);
+  assert.equal(record.ts, '2026-01-02T03:04:06.234567Z');
+  assert.equal(record.reason, 'NO_SOCKET');
+  assert.equal(record.subsystem, 'CORE');
+  assert.match(record.location, /^__udp4_lib_rcv\+0x[0-9a-f]+$/);
+  assert.match(record.address, /^0xffffffff[0-9a-f]{8}$/);
+  assert.equal(record.family, 'ipv4');
+  assert.equal(record.proto, 'udp');
+  assert.equal(record.saddr, '127.0.0.1');
+  assert.equal(record.dport, 9);
+  assert.equal(record.tcp_flags, null);
+  assert.equal(record.icmp_type, null);
+  assert.equal(record.comm, 'node');
+  assert.ok(!formatJson(udp4, context).includes('\n'), 'one line per drop');
+});
+
+test('JSON: unknown parts are null, never missing', () => {
+  const bare: DropEvent = {
+    ...udp4,
+    reason: null,
+    netns: null,
+    family: null,
+    saddr: null,
+    daddr: null,
+    l4Proto: null,
+    ttl: null,
+    sport: null,
+    dport: null,
+    ifindex: 0,
+    protocol: 0x0806,
+  };
+  const record = toJsonRecord(bare, { ...context, symbols: { symbolize: () => null } });
+  assert.deepEqual(Object.keys(record), JSON_KEYS);
+  for (const key of ['reason', 'reason_code', 'subsystem', 'location', 'family', 'saddr', 'daddr', 'sport', 'dport', 'netns', 'ifindex'] as const) {
+    assert.equal(record[key], null, key);
+  }
+  assert.equal(record.proto, 'arp');
+});
+
+test('JSON: IPv6 addresses in canonical form, TCP flags by name', () => {
+  assert.equal(toJsonRecord(udp6, context).daddr, '::1');
+  assert.equal(toJsonRecord(udp6, context).family, 'ipv6');
+  assert.equal(toJsonRecord(tcpSyn, context).tcp_flags, 'SYN');
+  assert.equal(tcpFlagsText(0x12), 'SYN|ACK');
+  assert.equal(tcpFlagsText(0), 'none');
+});
+
+test('JSON: a reason the table does not know keeps its number', () => {
+  const record = toJsonRecord({ ...udp4, reason: 500 }, { ...context, reasons: new ReasonTable([], []) });
+  assert.equal(record.reason, 'UNKNOWN_500');
+  assert.equal(record.reason_code, 500);
+});
+
+test('text: time, reason, location, protocol, flow and details on one line', () => {
+  const line = formatText(at(udp4, 0), context);
+  assert.ok(!line.includes('\n'));
+  assert.match(line, /^\d\d:\d\d:05\.000000 NO_SOCKET +__udp4_lib_rcv\+0x[0-9a-f]+ +udp +127\.0\.0\.1:\d+ > 127\.0\.0\.1:9 +netns \d+ if 1 len 15 node\[\d+\]$/);
+  assert.match(formatText(udp6, context), / \[::1\]:\d+ > \[::1\]:9 /);
+  assert.match(formatText(tcpSyn, context), /tcp +127\.0\.0\.1:\d+ > 127\.0\.0\.1:19 +\[SYN\] /);
+});
+
+test('text: columns line up across drops', () => {
+  const a = formatText(udp4, context);
+  const b = formatText(tcpSyn, context);
+  assert.equal(a.indexOf(' udp '), b.indexOf(' tcp '));
+});
+
+test('text: colors only when asked for', () => {
+  assert.ok(!formatText(udp4, context).includes('\x1b['));
+  assert.ok(formatText(udp4, { ...context, color: true }).includes('\x1b[31mNO_SOCKET'));
+});
+
+test('text: raw address when the location has no symbol, - when no reason', () => {
+  const line = formatText({ ...udp4, reason: null }, { ...context, symbols: { symbolize: () => null } });
+  assert.match(line, /^\S+ - +0xffffffff[0-9a-f]{8} /);
+});
+
+test('protocol names', () => {
+  assert.equal(protocolName({ ...udp4, l4Proto: 58 }), 'icmp6');
+  assert.equal(protocolName({ ...udp4, l4Proto: 253 }), 'ip-proto-253');
+  assert.equal(protocolName({ ...udp4, l4Proto: null, protocol: 0x1234 }), '0x1234');
+  assert.equal(protocolName({ ...udp4, l4Proto: null, protocol: 0 }), null);
+});

@@ -1,0 +1,67 @@
+// Checks src/layout.ts against bpf/event.h by computing the C layout of the
+// header's structs (natural alignment, as clang and gcc lay them out).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { CONFIG, CONFIG_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, MAX_REASONS } from '../../src/layout';
+
+const header = readFileSync(resolve(__dirname, '../../../bpf/event.h'), 'utf8');
+const TYPE_SIZES: Record<string, number> = { __u8: 1, char: 1, __u16: 2, __u32: 4, __u64: 8 };
+
+function defines(): Record<string, number> {
+  const values: Record<string, number> = {};
+  for (const [, name, value] of header.matchAll(/^#define (\w+) (\d+)$/gm)) values[name] = Number(value);
+  return values;
+}
+
+function layoutOf(structName: string): { offsets: Record<string, number>; size: number } {
+  const body = new RegExp(`struct ${structName} \\{([^}]*)\\};`).exec(header);
+  assert.ok(body, `struct ${structName} not found in bpf/event.h`);
+  const constants = defines();
+  const offsets: Record<string, number> = {};
+  let offset = 0;
+  let maxAlign = 1;
+  for (const [, type, name, count] of body[1]
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .matchAll(/(\w+)\s+(\w+)(?:\[(\w+)\])?;/g)) {
+    const size = TYPE_SIZES[type];
+    assert.ok(size, `unknown type ${type} in struct ${structName}`);
+    const elements = count === undefined ? 1 : Number(constants[count] ?? count);
+    offset = Math.ceil(offset / size) * size;
+    offsets[name] = offset;
+    offset += size * elements;
+    maxAlign = Math.max(maxAlign, size);
+  }
+  return { offsets, size: Math.ceil(offset / maxAlign) * maxAlign };
+}
+
+test('struct drop_event: src/layout.ts matches bpf/event.h', () => {
+  const { offsets, size } = layoutOf('drop_event');
+  const { pad, ...fields } = offsets;
+  assert.equal(pad, EVENT.tcp_flags + 1, 'explicit padding follows tcp_flags');
+  assert.deepEqual(fields, EVENT);
+  assert.equal(size, EVENT_SIZE);
+  assert.match(header, new RegExp(`sizeof\\(struct drop_event\\) == ${EVENT_SIZE}`), 'the static assert agrees');
+});
+
+test('struct dropwhy_config: src/layout.ts matches bpf/event.h', () => {
+  const { offsets, size } = layoutOf('dropwhy_config');
+  assert.deepEqual(offsets, CONFIG);
+  assert.equal(size, CONFIG_SIZE);
+});
+
+test('constants and flag bits match bpf/event.h', () => {
+  const constants = defines();
+  assert.equal(constants.DROPWHY_COMM_LEN, COMM_LEN);
+  assert.equal(constants.DROPWHY_MAX_REASONS, MAX_REASONS);
+  const flags: Record<string, number> = {};
+  for (const [, name, bit] of header.matchAll(/DROP_(HAS_\w+) = 1 << (\d+)/g)) flags[name] = 1 << Number(bit);
+  assert.deepEqual(flags, EVENT_FLAG);
+});
+
+test('the layout parser itself notices a moved field', () => {
+  const { offsets } = layoutOf('drop_event');
+  assert.notEqual(offsets.reason, EVENT.netns);
+  assert.ok(Object.keys(offsets).length >= 20);
+});
