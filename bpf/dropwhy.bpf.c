@@ -42,6 +42,13 @@ struct {
 } events SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096); /* resized by user space before load */
+	__type(key, struct drop_key);
+	__type(value, __u64);
+} drop_counts SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
@@ -273,6 +280,26 @@ int on_kfree_skb(__u64 *ctx)
 	if (!packet_matches(&ev))
 		return 0;
 	count->matched++;
+
+	if (cfg.mode == DROPWHY_MODE_COUNT) {
+		struct drop_key key = {
+			.location = ctx[1], .reason = ev.reason, .family = ev.family, .l4_proto = ev.l4_proto
+		};
+		__u64 one = 1, *drops = bpf_map_lookup_elem(&drop_counts, &key);
+
+		if (!drops) {
+			if (bpf_map_update_elem(&drop_counts, &key, &one, BPF_NOEXIST) == 0)
+				return 0;
+			/* Another CPU may have added the key meanwhile; else the map is full. */
+			drops = bpf_map_lookup_elem(&drop_counts, &key);
+			if (!drops) {
+				count->overflow++;
+				return 0;
+			}
+		}
+		(*drops)++;
+		return 0;
+	}
 
 	ev.ts_ns = bpf_ktime_get_ns();
 	ev.location = ctx[1];

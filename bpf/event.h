@@ -68,9 +68,24 @@ _Static_assert(sizeof(struct drop_event) == 112, "drop_event layout changed: upd
 
 /* Per-CPU counters, one slot; summed by user space. */
 struct drop_counters {
-	__u64 seen;    /* every kfree_skb the program ran for */
-	__u64 matched; /* passed the filter */
-	__u64 lost;    /* matched but the ring buffer was full */
+	__u64 seen;     /* every kfree_skb the program ran for */
+	__u64 matched;  /* passed the filter */
+	__u64 lost;     /* matched but the ring buffer was full */
+	__u64 overflow; /* summary mode: matched but the count map was full */
+};
+
+/* Summary mode: drops are counted in a per-CPU hash under this key. */
+struct drop_key {
+	__u64 location;
+	__u32 reason;
+	__u8 family;   /* enum drop_family */
+	__u8 l4_proto; /* IPPROTO_*, 0 without an IP header */
+	__u8 pad[2];
+};
+
+enum dropwhy_mode {
+	DROPWHY_MODE_STREAM = 0, /* one ring buffer event per matching drop */
+	DROPWHY_MODE_COUNT = 1,  /* count per (reason, location) in the kernel */
 };
 
 /*
@@ -90,6 +105,8 @@ struct dropwhy_config {
 	__u8 saddr_prefix;  /* prefix length in bits */
 	__u8 daddr_prefix;
 	__u8 reason_count;
+	__u8 mode;          /* enum dropwhy_mode */
+	__u8 pad[3];
 };
 
 #endif /* DROPWHY_EVENT_H */

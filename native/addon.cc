@@ -70,7 +70,7 @@ Napi::Error StageError(Napi::Env env, const char *stage, int err) {
 }
 
 struct Counters {
-  double seen = 0, matched = 0, lost = 0;
+  double seen = 0, matched = 0, lost = 0, overflow = 0;
 };
 
 Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
@@ -78,6 +78,7 @@ Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
   o.Set("seen", c.seen);
   o.Set("matched", c.matched);
   o.Set("lost", c.lost);
+  o.Set("overflow", c.overflow);
   return o;
 }
 
@@ -92,7 +93,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Tracer",
-                       {InstanceMethod<&Tracer::ReadCountersJs>("counters"), InstanceMethod<&Tracer::Stop>("stop")});
+                       {InstanceMethod<&Tracer::ReadCountersJs>("counters"),
+                        InstanceMethod<&Tracer::ReadDropCountsJs>("dropCounts"), InstanceMethod<&Tracer::Stop>("stop")});
   }
 
   // new Tracer({config, ringBytes, onBatch, onError, onLog}): open, configure,
@@ -102,6 +104,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     Napi::Object options = info[0].As<Napi::Object>();
     Napi::Buffer<uint8_t> config = options.Get("config").As<Napi::Buffer<uint8_t>>();
     uint32_t ring_bytes = options.Get("ringBytes").As<Napi::Number>().Uint32Value();
+    uint32_t count_entries = options.Get("countEntries").As<Napi::Number>().Uint32Value();
     on_log_ = Napi::Persistent(options.Get("onLog").As<Napi::Function>());
     on_error_ = Napi::Persistent(options.Get("onError").As<Napi::Function>());
 
@@ -118,6 +121,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     } else {
       std::memcpy((void *)&skel_->rodata->cfg, config.Data(), sizeof(struct dropwhy_config));
       err = bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
+      if (!err) err = bpf_map__set_max_entries(skel_->maps.drop_counts, count_entries);
     }
     if (!err) {
       stage = "load";
@@ -222,11 +226,41 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       total.seen += c.seen;
       total.matched += c.matched;
       total.lost += c.lost;
+      total.overflow += c.overflow;
     }
     return total;
   }
 
   Napi::Value ReadCountersJs(const Napi::CallbackInfo &info) { return CountersToJs(info.Env(), ReadCounters()); }
+
+  // Summary mode: every (reason, location, protocol) key with its count
+  // summed over CPUs, as packed records of struct drop_key + __u64 count.
+  // After stop(), the counts as they were when the program was detached.
+  Napi::Value ReadDropCountsJs(const Napi::CallbackInfo &info) {
+    std::vector<uint8_t> records = skel_ ? ReadDropCounts() : final_drop_counts_;
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), records.data(), records.size());
+  }
+
+  std::vector<uint8_t> ReadDropCounts() {
+    std::vector<uint8_t> records;
+    int fd = bpf_map__fd(skel_->maps.drop_counts);
+    int cpus = libbpf_num_possible_cpus();
+    std::vector<uint64_t> per_cpu(cpus > 0 ? cpus : 1);
+    struct drop_key key {}, next {};
+    const void *previous = nullptr;
+    while (bpf_map_get_next_key(fd, previous, &next) == 0) {
+      key = next;
+      previous = &key;
+      if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;  // deleted meanwhile
+      uint64_t total = 0;
+      for (uint64_t count : per_cpu) total += count;
+      const auto *key_bytes = reinterpret_cast<const uint8_t *>(&key);
+      records.insert(records.end(), key_bytes, key_bytes + sizeof(key));
+      const auto *count_bytes = reinterpret_cast<const uint8_t *>(&total);
+      records.insert(records.end(), count_bytes, count_bytes + sizeof(total));
+    }
+    return records;
+  }
 
   // stop(): the poll thread drains the ring, hands over the last batch and
   // releases the thread-safe function; its finalizer joins the thread,
@@ -271,7 +305,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   // The one cleanup path for every stage that may have been reached.
   void Destroy() {
-    if (skel_) final_counters_ = ReadCounters();
+    if (skel_) {
+      final_counters_ = ReadCounters();
+      final_drop_counts_ = ReadDropCounts();
+    }
     ring_buffer__free(ring_);
     ring_ = nullptr;
     dropwhy_bpf__destroy(skel_);
@@ -291,6 +328,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   std::atomic<bool> aborting_{false};
   bool running_ = false;
   Counters final_counters_;
+  std::vector<uint8_t> final_drop_counts_;
   Napi::FunctionReference on_log_;
   Napi::FunctionReference on_error_;
   Napi::ObjectReference self_ref_;

@@ -13,6 +13,7 @@ export interface AddressPrefix {
 export function parseAddressPrefix(text: string): AddressPrefix | null {
   const slash = text.indexOf('/');
   const address = slash < 0 ? text : text.slice(0, slash);
+  if (address.includes('%')) return null; // a zone (fe80::1%eth0) cannot be matched in the kernel
   const family: Family | null = isIPv4(address) ? 4 : isIPv6(address) ? 6 : null;
   if (family === null) return null;
   const maxLength = family === 4 ? 32 : 128;

@@ -7,12 +7,14 @@ import { EnvironmentError, TracerError } from './errors';
 export interface Counters {
   seen: number;
   matched: number;
-  lost: number;
+  lost: number; // the ring buffer was full
+  overflow: number; // summary mode: the count map was full
 }
 
 export interface TracerOptions {
   config: Buffer; // struct dropwhy_config
   ringBytes: number;
+  countEntries: number; // size of summary mode's count map
   onBatch(batch: Buffer): void; // whole struct drop_event records
   onError(error: Error): void; // the poll thread ended with an error
   onLog(level: 'warn' | 'info' | 'debug', message: string): void; // libbpf's log
@@ -20,6 +22,8 @@ export interface TracerOptions {
 
 export interface NativeTracer {
   counters(): Counters;
+  /** Summary mode: packed records of src/layout.ts COUNT_RECORD, counts summed over CPUs. */
+  dropCounts(): Buffer;
   /** Drains the ring buffer, delivers the last batch, detaches and frees everything. */
   stop(): Promise<Counters>;
 }
@@ -64,10 +68,10 @@ export function loadNativeBinding(path = ADDON_PATH): NativeBinding {
       }
     };
   return {
-    openTracer: wrap((options: TracerOptions) => {
-      const tracer = new addon.Tracer({ ...options, onError: (error) => options.onError(toTracerError(error) as Error) });
-      return tracer;
-    }),
+    openTracer: wrap(
+      (options: TracerOptions) =>
+        new addon.Tracer({ ...options, onError: (error) => options.onError(toTracerError(error) as Error) }),
+    ),
     btfMembers: wrap((kind: 'enum' | 'struct', name: string) => addon.btfMembers(kind, name)),
   };
 }

@@ -1,15 +1,28 @@
 // The dropwhy command line: parse, run the command, map the outcome to an exit code.
 import { statSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { loadNativeBinding, type NativeBinding } from './binding';
 import { describe, exitCodeFor, EXIT, UsageError } from './errors';
+import { renderExplanation, renderReasonList } from './explain';
 import { Kallsyms } from './kallsyms';
-import { assertCanTrace, readProcessFacts, type ProcessFacts } from './kernel';
+import { assertCanTrace, readKernelFacts, readProcessFacts, type ProcessFacts } from './kernel';
 import { createLogger, type Logger } from './log';
-import { check, FILTER_OPTIONS, RUN_OPTIONS, type RawArgs, type StatInode } from './options';
+import { readNamespaceCounters } from './session';
+import type { CounterSnapshot } from './netstat';
+import {
+  check,
+  checkSummary,
+  FILTER_OPTIONS,
+  RUN_OPTIONS,
+  SUMMARY_OPTIONS,
+  type RawArgs,
+  type RawSummaryArgs,
+  type StatInode,
+} from './options';
 import { fdWriter } from './output';
-import { runTrace } from './trace';
+import { runSummary } from './summary';
+import { runTrace, type CommandIo } from './trace';
 import type { Symbolizer } from './format';
 
 /** Everything the CLI touches outside itself, so tests can run it without root. */
@@ -23,21 +36,33 @@ export interface CliIo {
   signals: NodeJS.EventEmitter;
   stdoutIsTty: boolean;
   createLogger(level: string): Logger;
+  /** The kernel's counters of the namespace with this inode (null: dropwhy's own). */
+  readCounters(netns: number | null): Promise<CounterSnapshot>;
 }
 
 const EXAMPLES: Array<[string, string]> = [
   ['sudo $0 --filter-proto udp --filter-port 53', 'every dropped DNS packet, with reason and kernel location'],
   ['sudo $0 --filter-dst-ip 10.0.0.0/8 -o json', 'drops towards 10/8 as NDJSON'],
   ['sudo $0 --filter-netns myns --filter-reason NETFILTER_DROP', 'firewall drops in network namespace "myns"'],
-  ['sudo $0 --count 10 --duration 30', 'stop after 10 drops or 30 seconds'],
+  ['sudo $0 summary --filter-proto udp', 'UDP drops counted per reason and location, every second'],
+  ['$0 explain SOCKET_RCVBUFF', 'what a reason means and what to do about it'],
 ];
+
+const withRunOptions = <T>(cli: Argv<T>) => cli.options(FILTER_OPTIONS).options(RUN_OPTIONS);
 
 function parser(argv: string[]) {
   const cli = yargs(argv)
     .scriptName('dropwhy')
-    .usage('$0 [options]\n\nWhy did Linux drop my packet? Traces skb:kfree_skb and prints every drop with its reason.')
-    .options(FILTER_OPTIONS)
-    .options(RUN_OPTIONS)
+    .usage('$0 [command] [options]\n\nWhy did Linux drop my packet? Traces skb:kfree_skb and explains every drop.')
+    .command('$0', 'Print every matching drop as it happens (the default)', (y) => withRunOptions(y))
+    .command('summary', 'Count drops per reason and location in the kernel; print the counts every interval', (y) =>
+      withRunOptions(y).options(SUMMARY_OPTIONS).option('ring-size', { hidden: true }),
+    )
+    .command('explain [reason]', 'What a drop reason means, which counters show it and what to check', (y) =>
+      y
+        .positional('reason', { type: 'string', describe: 'A reason name, e.g. SOCKET_RCVBUFF' })
+        .option('list', { type: 'boolean', describe: "List this kernel's drop reasons" }),
+    )
     .strict()
     .exitProcess(false)
     .fail((message, error) => {
@@ -55,33 +80,28 @@ function parser(argv: string[]) {
   return cli;
 }
 
+type ParsedArgs = RawArgs & RawSummaryArgs & { _: Array<string | number>; help?: boolean; version?: boolean; reason?: string; list?: boolean };
+
 /** Runs the CLI and returns its exit status. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
   let helpOrVersion = '';
   try {
     const raw = (await parser(argv).parse(argv, {}, (_error, _argv, output) => {
       helpOrVersion = output;
-    })) as RawArgs & {
-      help?: boolean;
-      version?: boolean;
-    };
+    })) as ParsedArgs;
     if (raw.help || raw.version) {
       io.writeOut(helpOrVersion + '\n');
       return EXIT.ok;
     }
-    const options = check(raw);
-    const logger = io.createLogger(options.logLevel);
-    assertCanTrace(io.processFacts());
-    await runTrace(options, {
-      binding: io.binding(),
-      writeOut: io.writeOut,
-      writeErr: io.writeErr,
-      logger,
-      symbols: io.symbols,
-      statInode: io.statInode,
-      signals: io.signals,
-      color: io.stdoutIsTty,
-    });
+    const command = String(raw._[0] ?? 'trace');
+    if (command === 'explain') return explainCommand(raw, io);
+    if (command === 'summary') {
+      const options = checkSummary(raw);
+      await runSummary(options, commandIo(io, options.logLevel));
+    } else {
+      const options = check(raw);
+      await runTrace(options, commandIo(io, options.logLevel));
+    }
     return EXIT.ok;
   } catch (error) {
     const code = exitCodeFor(error);
@@ -91,17 +111,61 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+/** What tracing commands get, once the machine is known to allow tracing. */
+function commandIo(io: CliIo, logLevel: string): CommandIo {
+  const logger = io.createLogger(logLevel);
+  assertCanTrace(io.processFacts());
+  return {
+    binding: io.binding(),
+    writeOut: io.writeOut,
+    writeErr: io.writeErr,
+    logger,
+    symbols: io.symbols,
+    statInode: io.statInode,
+    signals: io.signals,
+    color: io.stdoutIsTty,
+    readCounters: io.readCounters,
+  };
+}
+
+function explainCommand(raw: ParsedArgs, io: CliIo): number {
+  // The kernel's names make the answer exact, but explain works without them (no addon, no BTF).
+  let kernelNames: string[] | null = null;
+  try {
+    const { reasons } = readKernelFacts(io.binding());
+    kernelNames = reasons.known ? reasons.names : null;
+  } catch {
+    kernelNames = null;
+  }
+  if (raw.list) {
+    io.writeOut(renderReasonList(kernelNames));
+    return EXIT.ok;
+  }
+  if (!raw.reason) throw new UsageError('explain: expected a reason name such as SOCKET_RCVBUFF, or --list');
+  if (!/^[A-Za-z0-9_:]+$/.test(raw.reason)) throw new UsageError(`explain: expected a reason name such as SOCKET_RCVBUFF, got ${JSON.stringify(raw.reason)}`);
+  io.writeOut(renderExplanation(raw.reason, kernelNames));
+  return EXIT.ok;
+}
+
 export function realIo(): CliIo {
   const writeErr = fdWriter(2);
+  let ownNetns: { ino: number; dev: number } | null = null;
+  try {
+    ownNetns = statSync('/proc/self/ns/net');
+  } catch {
+    ownNetns = null;
+  }
   return {
     binding: () => loadNativeBinding(),
     processFacts: readProcessFacts,
     writeOut: fdWriter(1),
     writeErr: (line) => writeErr(line + '\n'),
     symbols: () => Kallsyms.load(),
+    // Only namespace files count: they live on nsfs, like our own.
     statInode: (path) => {
       try {
-        return statSync(path).ino;
+        const stat = statSync(path);
+        return stat.dev === ownNetns?.dev ? stat.ino : null;
       } catch {
         return null;
       }
@@ -109,6 +173,7 @@ export function realIo(): CliIo {
     signals: process,
     stdoutIsTty: isatty(1),
     createLogger,
+    readCounters: (netns) => readNamespaceCounters(netns, ownNetns?.ino ?? null),
   };
 }
 

@@ -3,7 +3,7 @@
 // test/unit/filter.test.ts checks that both agree.
 import { prefixMatches, type AddressPrefix } from './address';
 import type { DropEvent } from './decode';
-import { CONFIG, CONFIG_SIZE, MAX_REASONS } from './layout';
+import { CONFIG, CONFIG_SIZE, MAX_REASONS, MODE } from './layout';
 
 export const PROTOCOLS = { tcp: 6, udp: 17, icmp: 1, icmp6: 58 } as const;
 export type ProtocolName = keyof typeof PROTOCOLS;
@@ -30,8 +30,11 @@ function addressMatches(want: AddressPrefix | undefined, event: DropEvent, addre
   return address !== null && event.family === want.family && prefixMatches(address, want);
 }
 
-/** Bytes of struct dropwhy_config for this filter. wakeupBytes: pending data that wakes the reader. */
-export function lowerFilter(filter: DropFilter, wakeupBytes: number): Buffer {
+/**
+ * Bytes of struct dropwhy_config for this filter. wakeupBytes: pending data that wakes the reader;
+ * mode: stream every matching drop, or count them per (reason, location) in the kernel.
+ */
+export function lowerFilter(filter: DropFilter, wakeupBytes: number, mode: keyof typeof MODE = 'stream'): Buffer {
   const reasons = filter.reasons ?? [];
   if (reasons.length > MAX_REASONS) throw new RangeError(`at most ${MAX_REASONS} reasons can be filtered on`);
   const config = Buffer.alloc(CONFIG_SIZE);
@@ -51,5 +54,6 @@ export function lowerFilter(filter: DropFilter, wakeupBytes: number): Buffer {
   config.writeUInt32LE(wakeupBytes, CONFIG.wakeup_bytes);
   config.writeUInt16LE(filter.port ?? 0, CONFIG.port);
   config.writeUInt8(filter.proto ? PROTOCOLS[filter.proto] : 0, CONFIG.l4_proto);
+  config.writeUInt8(MODE[mode], CONFIG.mode);
   return config;
 }

@@ -34,10 +34,11 @@ const ETHERTYPE_NAMES = new Map<number, string>([
 ]);
 const TCP_FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'];
 
-export function protocolName(event: DropEvent): string | null {
-  if (event.l4Proto !== null) return PROTOCOL_NAMES.get(event.l4Proto) ?? `ip-proto-${event.l4Proto}`;
-  if (event.protocol === 0) return null;
-  return ETHERTYPE_NAMES.get(event.protocol) ?? `0x${event.protocol.toString(16).padStart(4, '0')}`;
+/** The L4 protocol's name, else the ethertype's for packets without an IP header, else null. */
+export function protocolName(l4Proto: number | null, ethertype: number): string | null {
+  if (l4Proto !== null) return PROTOCOL_NAMES.get(l4Proto) ?? `ip-proto-${l4Proto}`;
+  if (ethertype === 0) return null;
+  return ETHERTYPE_NAMES.get(ethertype) ?? `0x${ethertype.toString(16).padStart(4, '0')}`;
 }
 
 export function tcpFlagsText(flags: number): string {
@@ -62,7 +63,7 @@ export function toJsonRecord(event: DropEvent, context: FormatContext) {
     location: context.symbols.symbolize(event.location),
     address: formatKernelAddress(event.location),
     family: event.family === null ? null : event.family === 4 ? 'ipv4' : 'ipv6',
-    proto: protocolName(event),
+    proto: protocolName(event.l4Proto, event.protocol),
     saddr: addressText(event, event.saddr),
     daddr: addressText(event, event.daddr),
     sport: event.sport,
@@ -115,7 +116,7 @@ export function formatText(event: DropEvent, context: FormatContext): string {
     localTime(event.tsNs + context.monotonicToUnixNs),
     paint(RED, (reason ?? '-').padEnd(22)),
     paint(CYAN, location.padEnd(32)),
-    (protocolName(event) ?? '-').padEnd(5),
+    (protocolName(event.l4Proto, event.protocol) ?? '-').padEnd(5),
     flow.padEnd(44),
     paint(DIM, details.join(' ')),
   ].join(' ');

@@ -38,7 +38,7 @@ export const EVENT_FLAG = {
   HAS_RX_SK: 1 << 6,
 } as const;
 
-export const CONFIG_SIZE = 112;
+export const CONFIG_SIZE = 116;
 export const CONFIG = {
   saddr: 0,
   daddr: 16,
@@ -52,5 +52,11 @@ export const CONFIG = {
   saddr_prefix: 109,
   daddr_prefix: 110,
   reason_count: 111,
+  mode: 112,
 } as const;
+export const MODE = { stream: 0, count: 1 } as const;
 export const MAX_REASONS = 16;
+
+/** Summary mode's count map: struct drop_key, then one __u64 count (summed over CPUs by the addon). */
+export const COUNT_RECORD_SIZE = 24;
+export const COUNT_RECORD = { location: 0, reason: 8, family: 12, l4_proto: 13, count: 16 } as const;

@@ -35,6 +35,12 @@ export const RUN_OPTIONS = {
   'ready-file': { type: 'string', describe: 'Write this file once the tracer is attached (for scripts and CI)' },
   'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
   'log-level': { type: 'string', default: 'warn', describe: `Log level on stderr: ${LOG_LEVELS.join(', ')}` },
+  hints: { type: 'boolean', default: true, describe: 'A one-line hint after the first drop of each reason (text output)' },
+} as const satisfies Record<string, Options>;
+
+export const SUMMARY_OPTIONS = {
+  interval: { type: 'string', default: '1', describe: 'Print the counts every SECONDS' },
+  'max-keys': { type: 'string', default: '4096', describe: 'Distinct (reason, protocol, location) keys counted in the kernel' },
 } as const satisfies Record<string, Options>;
 
 /** The raw values yargs hands over (every value a string, so check() owns all validation). */
@@ -51,6 +57,12 @@ export interface RawArgs {
   'ready-file'?: string;
   'ring-size'?: string;
   'log-level'?: string;
+  hints?: boolean;
+}
+
+export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size'> {
+  interval?: string;
+  'max-keys'?: string;
 }
 
 /** A filter as the user wrote it; the netns and reason names still need the machine to resolve. */
@@ -71,6 +83,12 @@ export interface TraceOptions {
   readyFile: string | null;
   ringBytes: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  hints: boolean;
+}
+
+export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes'> {
+  intervalMs: number;
+  maxKeys: number;
 }
 
 function fail(flag: string, accepted: string, got: unknown): never {
@@ -80,6 +98,13 @@ function fail(flag: string, accepted: string, got: unknown): never {
 /** yargs hands a repeated single-valued flag over as an array; the last one wins, as with most tools. */
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[value.length - 1] : value;
+}
+
+function seconds(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  if (!(value > 0 && value <= 365 * 24 * 3600)) fail(flag, 'a positive number of seconds', text);
+  return value * 1000;
 }
 
 function positiveInteger(flag: string, text: string | undefined, max: number, accepted: string): number | undefined {
@@ -106,9 +131,10 @@ function ringBytes(text: string): number {
 
 export function check(raw: RawArgs): TraceOptions {
   const proto = single(raw['filter-proto']);
-  if (proto !== undefined && !(proto in PROTOCOLS)) fail('filter-proto', Object.keys(PROTOCOLS).join(', '), proto);
+  if (proto !== undefined && !Object.hasOwn(PROTOCOLS, proto)) fail('filter-proto', Object.keys(PROTOCOLS).join(', '), proto);
   const netns = single(raw['filter-netns']);
   if (netns !== undefined && netns.trim() === '') fail('filter-netns', 'INODE, /proc/PID/ns/net, /run/netns/NAME or NAME', netns);
+  if (raw['filter-reason']?.length === 0) fail('filter-reason', 'a drop reason name such as NO_SOCKET', '');
   const reasonNames = (raw['filter-reason'] ?? []).flatMap((r) => r.split(',')).map((r) => r.trim());
   for (const name of reasonNames) {
     if (!/^[A-Za-z0-9_]+$/.test(name)) fail('filter-reason', 'a drop reason name such as NO_SOCKET', name);
@@ -116,13 +142,6 @@ export function check(raw: RawArgs): TraceOptions {
   if (reasonNames.length > MAX_REASONS) fail('filter-reason', `at most ${MAX_REASONS} reasons`, reasonNames.length);
   const output = single(raw.output) ?? 'text';
   if (output !== 'text' && output !== 'json') fail('output', 'text or json', output);
-  const durationText = single(raw.duration);
-  let durationMs: number | null = null;
-  if (durationText !== undefined) {
-    const seconds = /^\d+(\.\d+)?$/.test(durationText) ? Number(durationText) : NaN;
-    if (!(seconds > 0 && seconds <= 365 * 24 * 3600)) fail('duration', 'a positive number of seconds', durationText);
-    durationMs = seconds * 1000;
-  }
   const logLevel = single(raw['log-level']) ?? 'warn';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) fail('log-level', LOG_LEVELS.join(', '), logLevel);
   const readyFile = single(raw['ready-file']);
@@ -139,14 +158,24 @@ export function check(raw: RawArgs): TraceOptions {
     },
     output,
     count: positiveInteger('count', single(raw.count), Number.MAX_SAFE_INTEGER, 'a positive whole number') ?? null,
-    durationMs,
+    durationMs: seconds('duration', single(raw.duration)) ?? null,
     readyFile: readyFile ?? null,
     ringBytes: ringBytes(single(raw['ring-size']) ?? '8M'),
     logLevel: logLevel as TraceOptions['logLevel'],
+    hints: raw.hints !== false,
   };
 }
 
-/** Inode of a namespace file, or null when it does not exist. */
+export function checkSummary(raw: RawSummaryArgs): SummaryOptions {
+  const { ringBytes: _unused, ...common } = check({ ...raw, 'ring-size': undefined });
+  return {
+    ...common,
+    intervalMs: seconds('interval', single(raw.interval) ?? '1')!,
+    maxKeys: positiveInteger('max-keys', single(raw['max-keys']) ?? '4096', 1 << 20, 'a whole number from 1 to 1048576')!,
+  };
+}
+
+/** Inode of a network namespace file, or null when the path is not one. */
 export type StatInode = (path: string) => number | null;
 
 /** Resolves the parts of the filter that depend on the machine: netns and reason names. */
@@ -174,11 +203,11 @@ function resolveNetns(spec: string, statInode: StatInode): number {
     if (inode > 0 && inode <= 0xffffffff) return inode;
   }
   const path = spec.startsWith('/') ? spec : `/run/netns/${spec}`;
-  if (spec.includes('/') && !spec.startsWith('/')) {
+  if ((spec.includes('/') && !spec.startsWith('/')) || spec === '.' || spec === '..') {
     fail('filter-netns', 'INODE, /proc/PID/ns/net, /run/netns/NAME or NAME', spec);
   }
   const inode = statInode(path);
-  if (inode === null) fail('filter-netns', `an existing namespace (${path} does not exist)`, spec);
+  if (inode === null) fail('filter-netns', `a network namespace (${path} is not one)`, spec);
   return inode;
 }
 

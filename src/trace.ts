@@ -1,34 +1,32 @@
-// The trace command: open the tracer, then decode → filter → format → write
-// each batch until --count, --duration, a signal or a closed output ends it.
-import { writeFileSync } from 'node:fs';
+// The trace command: stream every matching drop and print it, decode → filter
+// → format → write, one batch at a time.
 import type { Counters, NativeBinding } from './binding';
-import { decodeBatch } from './decode';
+import { explain } from './advice';
+import type { TracedCount } from './correlate';
+import { decodeBatch, type DropEvent } from './decode';
 import { lowerFilter, matches } from './filter';
-import { formatJson, formatText, type FormatContext, type Symbolizer } from './format';
-import type { Logger } from './log';
+import { formatJson, formatText, protocolName, type FormatContext, type Symbolizer } from './format';
+import { readKernelFacts, type KernelFacts } from './kernel';
 import { resolveFilter, type StatInode, type TraceOptions } from './options';
 import { OutputClosedError } from './output';
-import { readKernelFacts } from './kernel';
+import { Session, type SessionIo } from './session';
 
 /** Wake user space once this much is pending in the ring (the poll timeout picks up the rest). */
 export const WAKEUP_BYTES = 64 << 10;
+/** Tracing streams events and counts nothing per key: the smallest map the kernel accepts. */
+const UNUSED_COUNT_ENTRIES = 1;
 
-export interface TraceIo {
+export interface CommandIo extends SessionIo {
   binding: NativeBinding;
   writeOut(chunk: string): void;
-  writeErr(line: string): void;
-  logger: Logger;
   symbols(): Symbolizer;
   statInode: StatInode;
-  /** Receives SIGINT and SIGTERM. */
-  signals: NodeJS.EventEmitter;
   color: boolean;
 }
 
-type StopReason = { kind: 'count' | 'duration' | 'signal' | 'output-closed' } | { kind: 'error'; error: unknown };
-
-export async function runTrace(options: TraceOptions, io: TraceIo): Promise<Counters> {
-  const kernel = readKernelFacts(io.binding);
+/** Kernel facts, the resolved filter and what both modes print with; the note for reason-less kernels. */
+export function prepare(options: Pick<TraceOptions, 'filter'>, io: CommandIo) {
+  const kernel: KernelFacts = readKernelFacts(io.binding);
   const filter = resolveFilter(options.filter, kernel.reasons, io.statInode);
   if (kernel.tracepointFields && !kernel.tracepointFields.includes('reason')) {
     io.writeErr('dropwhy: this kernel\'s skb:kfree_skb tracepoint reports no drop reason (Linux < 5.17): "reason" is null');
@@ -39,25 +37,49 @@ export async function runTrace(options: TraceOptions, io: TraceIo): Promise<Coun
     monotonicToUnixNs: Date.now() * 1e6 - Number(process.hrtime.bigint()),
     color: io.color,
   };
-  const format = options.output === 'json' ? formatJson : formatText;
+  return { kernel, filter, context };
+}
 
+/** Counts traced drops per (reason, protocol, family), to set beside the kernel's counters. */
+class TracedTally {
+  private readonly groups = new Map<string, TracedCount>();
+  add(event: DropEvent, reason: string): void {
+    const key = `${reason}/${event.l4Proto}/${event.family}`;
+    const group = this.groups.get(key);
+    if (group) group.count++;
+    else this.groups.set(key, { reason, proto: protocolName(event.l4Proto, event.protocol), family: event.family, count: 1 });
+  }
+  get counts(): TracedCount[] {
+    return [...this.groups.values()];
+  }
+}
+
+export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Counters> {
+  const { filter, context } = prepare(options, io);
+  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null });
+  const format = options.output === 'json' ? formatJson : formatText;
+  const hinted = new Set<string>();
+  const tally = new TracedTally();
   let printed = 0;
-  let stopReason: StopReason | null = null;
-  let wake: () => void = () => {};
-  const stopped = new Promise<void>((resolve) => (wake = resolve));
-  const requestStop = (reason: StopReason) => {
-    stopReason ??= reason;
-    wake();
-  };
 
   const onBatch = (batch: Buffer) => {
-    if (stopReason && stopReason.kind !== 'signal' && stopReason.kind !== 'duration') return;
+    const stopping = session.stopReason?.kind;
+    // After a signal or --duration the drained events are still printed.
+    if (stopping && stopping !== 'signal' && stopping !== 'duration') return;
     let chunk = '';
     for (const event of decodeBatch(batch)) {
       if (!matches(filter, event)) continue;
       chunk += format(event, context) + '\n';
+      if (event.reason !== null) {
+        const reason = context.reasons.decode(event.reason).name;
+        tally.add(event, reason);
+        if (options.hints && options.output === 'text' && !hinted.has(reason)) {
+          hinted.add(reason);
+          chunk += `  hint: ${reason}: ${explain(reason).advice.summary} (dropwhy explain ${reason})\n`;
+        }
+      }
       if (++printed === options.count) {
-        requestStop({ kind: 'count' });
+        session.requestStop({ kind: 'count' });
         break;
       }
     }
@@ -65,49 +87,22 @@ export async function runTrace(options: TraceOptions, io: TraceIo): Promise<Coun
     try {
       io.writeOut(chunk);
     } catch (error) {
-      requestStop(error instanceof OutputClosedError ? { kind: 'output-closed' } : { kind: 'error', error });
+      session.requestStop(error instanceof OutputClosedError ? { kind: 'output-closed' } : { kind: 'error', error });
     }
   };
 
+  await session.snapshotCounters();
   io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
   const tracer = io.binding.openTracer({
     config: lowerFilter(filter, WAKEUP_BYTES),
     ringBytes: options.ringBytes,
+    countEntries: UNUSED_COUNT_ENTRIES,
     onBatch,
-    onError: (error) => requestStop({ kind: 'error', error }),
+    onError: (error) => session.requestStop({ kind: 'error', error }),
     onLog: (level, message) => io.logger[level]({ source: 'libbpf' }, message),
   });
-
-  const onSignal = () => requestStop({ kind: 'signal' });
-  io.signals.on('SIGINT', onSignal);
-  io.signals.on('SIGTERM', onSignal);
-  const timer = options.durationMs === null ? null : setTimeout(() => requestStop({ kind: 'duration' }), options.durationMs);
-  let failure: unknown = null;
-  try {
-    if (options.readyFile) {
-      try {
-        writeFileSync(options.readyFile, `${process.pid}\n`);
-      } catch (error) {
-        throw new Error(`cannot write --ready-file ${options.readyFile}: ${(error as Error).message}`);
-      }
-    }
-    io.logger.info('attached to skb:kfree_skb');
-    await stopped;
-  } catch (error) {
-    failure = error;
-  } finally {
-    if (timer) clearTimeout(timer);
-    io.signals.off('SIGINT', onSignal);
-    io.signals.off('SIGTERM', onSignal);
-  }
-  const counters = await tracer.stop();
-  io.writeErr(`dropwhy: ${counters.seen} drops seen, ${counters.matched} matched, ${counters.lost} lost`);
-  if (counters.lost > 0) {
-    io.writeErr(`dropwhy: ${counters.lost} events were lost because the ring buffer was full: raise --ring-size or narrow the filter`);
-  }
-  const reason = stopReason as StopReason | null;
-  if (failure === null && reason?.kind === 'error') failure = reason.error;
-  if (failure !== null) throw failure;
+  const { counters, counterDeltas } = await session.run(tracer);
+  session.writeClosing(counters, counterDeltas, tally.counts);
   return counters;
 }
 

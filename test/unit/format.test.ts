@@ -102,8 +102,8 @@ test('text: raw address when the location has no symbol, - when no reason', () =
 });
 
 test('protocol names', () => {
-  assert.equal(protocolName({ ...udp4, l4Proto: 58 }), 'icmp6');
-  assert.equal(protocolName({ ...udp4, l4Proto: 253 }), 'ip-proto-253');
-  assert.equal(protocolName({ ...udp4, l4Proto: null, protocol: 0x1234 }), '0x1234');
-  assert.equal(protocolName({ ...udp4, l4Proto: null, protocol: 0 }), null);
+  assert.equal(protocolName(58, 0x86dd), 'icmp6');
+  assert.equal(protocolName(253, 0x0800), 'ip-proto-253');
+  assert.equal(protocolName(null, 0x1234), '0x1234');
+  assert.equal(protocolName(null, 0), null);
 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CONFIG, CONFIG_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, MAX_REASONS } from '../../src/layout';
+import { CONFIG, CONFIG_SIZE, COUNT_RECORD, COUNT_RECORD_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, MAX_REASONS, MODE } from '../../src/layout';
 
 const header = readFileSync(resolve(__dirname, '../../../bpf/event.h'), 'utf8');
 const TYPE_SIZES: Record<string, number> = { __u8: 1, char: 1, __u16: 2, __u32: 4, __u64: 8 };
@@ -47,11 +47,25 @@ test('struct drop_event: src/layout.ts matches bpf/event.h', () => {
 
 test('struct dropwhy_config: src/layout.ts matches bpf/event.h', () => {
   const { offsets, size } = layoutOf('dropwhy_config');
-  assert.deepEqual(offsets, CONFIG);
+  const { pad, ...fields } = offsets;
+  assert.equal(pad, CONFIG.mode + 1, 'explicit padding follows mode');
+  assert.deepEqual(fields, CONFIG);
   assert.equal(size, CONFIG_SIZE);
 });
 
+test('summary count records: struct drop_key followed by a __u64 count', () => {
+  const { offsets, size } = layoutOf('drop_key');
+  const { pad, ...fields } = offsets;
+  const { count, ...keyFields } = COUNT_RECORD;
+  assert.equal(pad, COUNT_RECORD.l4_proto + 1);
+  assert.deepEqual(fields, keyFields);
+  assert.equal(size, count);
+  assert.equal(COUNT_RECORD_SIZE, size + 8);
+});
+
 test('constants and flag bits match bpf/event.h', () => {
+  assert.match(header, new RegExp(`DROPWHY_MODE_STREAM = ${MODE.stream},`));
+  assert.match(header, new RegExp(`DROPWHY_MODE_COUNT = ${MODE.count},`));
   const constants = defines();
   assert.equal(constants.DROPWHY_COMM_LEN, COMM_LEN);
   assert.equal(constants.DROPWHY_MAX_REASONS, MAX_REASONS);

@@ -1,0 +1,57 @@
+// Puts the kernel's own counters beside the drops dropwhy traced: for each
+// counter the kernel bumps at the same drop site, do the two numbers agree?
+import { linkedCounters } from './advice';
+import type { Family } from './address';
+import type { CounterDelta } from './netstat';
+
+export interface TracedCount {
+  reason: string;
+  proto: string | null;
+  family: Family | null;
+  count: number;
+}
+
+export interface CounterCheck {
+  counter: string;
+  delta: number; // how much the kernel's counter moved
+  traced: number; // drops traced with a reason that feeds it
+  reasons: string[];
+}
+
+export function correlate(traced: TracedCount[], deltas: CounterDelta[]): CounterCheck[] {
+  const byCounter = new Map<string, CounterCheck>();
+  const moved = new Map(deltas.map((d) => [d.name, d.delta]));
+  for (const group of traced) {
+    for (const counter of linkedCounters(group.reason, group.proto, group.family)) {
+      let check = byCounter.get(counter);
+      if (!check) byCounter.set(counter, (check = { counter, delta: moved.get(counter) ?? 0, traced: 0, reasons: [] }));
+      check.traced += group.count;
+      if (!check.reasons.includes(group.reason)) check.reasons.push(group.reason);
+    }
+  }
+  return [...byCounter.values()];
+}
+
+export function verdict(check: CounterCheck): string {
+  const difference = check.delta - check.traced;
+  if (difference === 0) return 'agree';
+  return `differ by ${Math.abs(difference)} (${difference > 0 ? 'the counter is higher' : 'more were traced'})`;
+}
+
+/** Counters that count trouble (drops, errors, overflows), not traffic. */
+const TROUBLE = /Err|Drop|Discard|NoPorts|Overflow|Fail|NoRoute|Csum|Prune|Collapse|Unknown|Truncated|Timeout|dropped|errors|fifo/;
+
+/**
+ * Lines for humans: each linked counter with its verdict, then the other trouble counters that moved.
+ * wholeHost: drops were traced in every namespace, but the counters are of one.
+ */
+export function formatCorrelation(checks: CounterCheck[], deltas: CounterDelta[], wholeHost: boolean): string[] {
+  const lines = checks.map((c) => `${c.counter} +${c.delta} vs ${c.traced} ${c.reasons.join('+')} traced: ${verdict(c)}`);
+  if (wholeHost && checks.some((c) => c.delta !== c.traced)) {
+    lines.push("(the counters are dropwhy's own network namespace's, the drops were traced in all: use --filter-netns for an exact comparison)");
+  }
+  const linked = new Set(checks.map((c) => c.counter));
+  const others = deltas.filter((d) => !linked.has(d.name) && TROUBLE.test(d.name));
+  if (others.length > 0) lines.push(`other counters: ${others.map((d) => `${d.name} ${d.delta > 0 ? '+' : ''}${d.delta}`).join(', ')}`);
+  return lines;
+}

@@ -1,0 +1,35 @@
+// dropwhy explain: the advice for a reason as text for a terminal.
+import { explain } from './advice';
+
+export function renderExplanation(name: string, kernelNames: string[] | null): string {
+  const { name: bare, handWritten, advice } = explain(name);
+  const lines = [`${bare}: ${advice.summary}`, '', wrap(advice.meaning), ''];
+  if (kernelNames !== null && !bare.includes(':') && !kernelNames.includes(bare)) {
+    lines.push(`Note: the running kernel has no drop reason named ${bare}.`, '');
+  }
+  lines.push('Counters that show it:');
+  lines.push(advice.counters.length > 0 ? `  ${advice.counters.join(', ')}  (nstat -az to read them)` : '  none: the kernel counts this drop nowhere else');
+  lines.push('', 'What to check:');
+  for (const check of advice.checks) lines.push(wrap(`- ${check}`, '    ', '  '));
+  if (!handWritten) lines.push('', '(dropwhy has no specific advice for this reason yet: the text above is derived from its name.)');
+  return lines.join('\n') + '\n';
+}
+
+export function renderReasonList(kernelNames: string[] | null): string {
+  if (kernelNames === null) return "This kernel reports no drop reasons (they arrived in Linux 5.17), or its BTF could not be read.\n";
+  return kernelNames.map((name) => `${name.padEnd(28)} ${explain(name).advice.summary}`).join('\n') + '\n';
+}
+
+function wrap(text: string, indent = '', first = indent, width = 100): string {
+  const lines: string[] = [];
+  let line = first;
+  for (const word of text.split(/\s+/)) {
+    if (line.trim() !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = indent;
+    }
+    line += (line.trim() === '' ? '' : ' ') + word;
+  }
+  lines.push(line);
+  return lines.join('\n');
+}

@@ -1,0 +1,401 @@
+// The agreement test: matches() (user space, on decoded events) and the BPF
+// program's filter (on struct drop_event, configured by lowerFilter()) must give
+// the same verdict for every drop. The BPF side is modelled below from
+// bpf/dropwhy.bpf.c, reading only the raw config and event bytes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseAddressPrefix, type AddressPrefix } from '../../src/address';
+import { decodeBatch } from '../../src/decode';
+import { lowerFilter, matches, type DropFilter } from '../../src/filter';
+import { CONFIG, CONFIG_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, MAX_REASONS, MODE } from '../../src/layout';
+import { encodeEvent, type EventSpec } from './helpers';
+
+// ---------------------------------------------------------------------------
+// The model of bpf/dropwhy.bpf.c's filter
+// ---------------------------------------------------------------------------
+
+const DROP_FAMILY_NONE = 0;
+
+/** bpf_htonl on a little-endian machine (BPF targets here are x86-64/arm64 LE). */
+function htonl(value: number): number {
+  return (((value & 0xff) << 24) | ((value & 0xff00) << 8) | ((value >>> 8) & 0xff00) | (value >>> 24)) >>> 0;
+}
+
+/** reason_matches(): any of cfg.reasons[0..reason_count), or no reason filter. */
+function reasonMatches(cfg: Buffer, reason: number): boolean {
+  const count = cfg.readUInt8(CONFIG.reason_count);
+  if (count === 0) return true;
+  for (let i = 0; i < MAX_REASONS; i++) {
+    if (i >= count) break;
+    if (cfg.readUInt32LE(CONFIG.reasons + 4 * i) === reason) return true;
+  }
+  return false;
+}
+
+/** prefix_matches(): the first prefix_len bits, 32 at a time, as little-endian words with a network-order mask. */
+function prefixMatches(ev: Buffer, addrOffset: number, cfg: Buffer, wantOffset: number, prefixLen: number): boolean {
+  for (let word = 0; word < 4; word++) {
+    const bits = prefixLen - word * 32;
+    if (bits <= 0) break;
+    const mask = bits >= 32 ? 0xffffffff : htonl((0xffffffff << (32 - bits)) >>> 0);
+    const a = ev.readUInt32LE(addrOffset + 4 * word);
+    const w = cfg.readUInt32LE(wantOffset + 4 * word);
+    if (((a ^ w) & mask) >>> 0 !== 0) return false;
+  }
+  return true;
+}
+
+/** addr_matches(): no family in the config passes; else the event's family byte must equal it. */
+function addrMatches(ev: Buffer, family: number, addrOffset: number, cfg: Buffer, wantOffset: number, prefixLen: number): boolean {
+  if (family === DROP_FAMILY_NONE) return true;
+  if (ev.readUInt8(EVENT.family) !== family) return false;
+  return prefixMatches(ev, addrOffset, cfg, wantOffset, prefixLen);
+}
+
+/** packet_matches(). */
+function packetMatches(cfg: Buffer, ev: Buffer): boolean {
+  const flags = ev.readUInt16LE(EVENT.flags);
+  const l4Proto = cfg.readUInt8(CONFIG.l4_proto);
+  if (l4Proto && (!(flags & EVENT_FLAG.HAS_L3) || ev.readUInt8(EVENT.l4_proto) !== l4Proto)) return false;
+  const port = cfg.readUInt16LE(CONFIG.port);
+  if (
+    port &&
+    (!(flags & EVENT_FLAG.HAS_PORTS) || (ev.readUInt16LE(EVENT.sport) !== port && ev.readUInt16LE(EVENT.dport) !== port))
+  ) {
+    return false;
+  }
+  if (!addrMatches(ev, cfg.readUInt8(CONFIG.saddr_family), EVENT.saddr, cfg, CONFIG.saddr, cfg.readUInt8(CONFIG.saddr_prefix))) {
+    return false;
+  }
+  return addrMatches(ev, cfg.readUInt8(CONFIG.daddr_family), EVENT.daddr, cfg, CONFIG.daddr, cfg.readUInt8(CONFIG.daddr_prefix));
+}
+
+/**
+ * on_kfree_skb()'s verdict: reason first (ev.reason is 0 when the tracepoint has
+ * none: the event starts zeroed), then the netns (0 when unknown), then the packet.
+ */
+function bpfAccepts(cfg: Buffer, ev: Buffer): boolean {
+  assert.equal(cfg.length, CONFIG_SIZE);
+  assert.equal(ev.length, EVENT_SIZE);
+  if (!reasonMatches(cfg, ev.readUInt32LE(EVENT.reason))) return false;
+  const netns = cfg.readUInt32LE(CONFIG.netns);
+  if (netns && ev.readUInt32LE(EVENT.netns) !== netns) return false;
+  return packetMatches(cfg, ev);
+}
+
+// ---------------------------------------------------------------------------
+// The corpus
+// ---------------------------------------------------------------------------
+
+const NETNS_A = 4026531840;
+const NETNS_B = 4026532500;
+const NO_SOCKET = 3;
+const NETFILTER_DROP = 12;
+const TCP_CSUM = 10;
+
+const V4_ADDRESSES = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.1.0.1', '11.0.0.1', '127.0.0.1', '128.0.0.1', '192.168.1.1', '0.0.0.0', '255.255.255.255'];
+const V6_ADDRESSES = [
+  'fd00::1',
+  'fd00::2',
+  'fd00::3',
+  'fd00::1:0:0:1',
+  'fd00:0:0:1::1',
+  'fd01::1',
+  '2001:db8::1',
+  '::1',
+  '8000::1',
+  'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+  '::ffff:10.0.0.1',
+];
+
+function buildCorpus(): Array<{ spec: EventSpec; bytes: Buffer }> {
+  const specs: EventSpec[] = [];
+  const reasons: Array<number | null> = [null, 0, NO_SOCKET, NETFILTER_DROP, 0x20001];
+  const netnses = [undefined, NETNS_A, NETNS_B];
+  // No IP header at all (ARP, a truncated skb, …).
+  for (const reason of reasons) for (const netns of netnses) specs.push({ reason, netns, protocol: 0x0806 });
+
+  const l4: EventSpec[] = [
+    {},
+    { l4Proto: 'tcp', sport: 53, dport: 40000, tcpFlags: 0x12 },
+    { l4Proto: 'tcp', sport: 40000, dport: 54, tcpFlags: 0x02 },
+    { l4Proto: 'udp', sport: 40000, dport: 53 },
+    { l4Proto: 'udp', sport: 5353, dport: 5353 },
+    { l4Proto: 'udp', sport: 54, dport: 53 },
+    { l4Proto: 'tcp', sport: 65535, dport: 1, tcpFlags: 0x04 },
+    { l4Proto: 'udp', fragment: true },
+    { l4Proto: 'tcp', fragment: true },
+    { l4Proto: 47 }, // GRE: no ports
+  ];
+  const v4l4: EventSpec[] = [...l4, { l4Proto: 'icmp', icmpType: 3, icmpCode: 3 }];
+  const v6l4: EventSpec[] = [...l4, { l4Proto: 'icmp6', icmpType: 1, icmpCode: 4 }];
+
+  let i = 0;
+  for (const saddr of V4_ADDRESSES) {
+    for (const daddr of V4_ADDRESSES) {
+      for (const proto of v4l4) {
+        // Spread reasons and namespaces over the packets rather than multiplying them.
+        specs.push({ ...proto, saddr, daddr, reason: reasons[i % reasons.length], netns: netnses[i % netnses.length] });
+        i++;
+      }
+    }
+  }
+  for (const saddr of V6_ADDRESSES) {
+    for (const daddr of V6_ADDRESSES) {
+      for (const proto of v6l4) {
+        specs.push({ ...proto, saddr, daddr, reason: reasons[i % reasons.length], netns: netnses[(i + 1) % netnses.length] });
+        i++;
+      }
+    }
+  }
+  return specs.map((spec) => ({ spec, bytes: encodeEvent(spec) }));
+}
+
+function prefix(text: string): AddressPrefix {
+  const parsed = parseAddressPrefix(text);
+  assert.ok(parsed, text);
+  return parsed;
+}
+
+const ADDRESS_PREFIXES = [
+  '0.0.0.0/0',
+  '0.0.0.0/1',
+  '128.0.0.0/1',
+  '10.0.0.0/8',
+  '10.0.0.0/16',
+  '10.0.0.0/31', // 10.0.0.0 and 10.0.0.1
+  '10.0.0.2/31', // 10.0.0.2 and 10.0.0.3
+  '10.0.0.1/32',
+  '10.0.0.2/32',
+  '10.0.0.99/24', // host bits set: the mask ignores them
+  '::/0',
+  '::/1',
+  '8000::/1',
+  'fd00::/8',
+  'fd00::/16',
+  'fd00::/64',
+  'fd00::/96',
+  'fd00::/127', // fd00:: and fd00::1
+  'fd00::2/127', // fd00::2 and fd00::3
+  'fd00::1/128',
+  'fd00::3/128',
+  '::ffff:0:0/96', // IPv4-mapped: an IPv6 prefix never matches an IPv4 event
+];
+
+function buildFilters(): Array<{ name: string; filter: DropFilter }> {
+  const filters: Array<{ name: string; filter: DropFilter }> = [{ name: 'none', filter: {} }];
+  for (const proto of ['tcp', 'udp', 'icmp', 'icmp6'] as const) filters.push({ name: `proto ${proto}`, filter: { proto } });
+  for (const port of [53, 54, 5353, 40000, 1, 65535]) filters.push({ name: `port ${port}`, filter: { port } });
+  for (const netns of [NETNS_A, NETNS_B, 12345]) filters.push({ name: `netns ${netns}`, filter: { netns } });
+  for (const reasons of [[NO_SOCKET], [NETFILTER_DROP, NO_SOCKET], [0], [0x20001], [TCP_CSUM], []]) {
+    filters.push({ name: `reasons ${reasons.join(',')}`, filter: { reasons } });
+  }
+  for (const text of ADDRESS_PREFIXES) {
+    filters.push({ name: `src ${text}`, filter: { srcAddr: prefix(text) } });
+    filters.push({ name: `dst ${text}`, filter: { dstAddr: prefix(text) } });
+  }
+  const combinations: Array<[string, DropFilter]> = [
+    ['udp port 53', { proto: 'udp', port: 53 }],
+    ['tcp port 53', { proto: 'tcp', port: 53 }],
+    ['icmp port 53', { proto: 'icmp', port: 53 }],
+    ['udp 5353 netns A', { proto: 'udp', port: 5353, netns: NETNS_A }],
+    ['src 10/8 dst 10.0.0.2/31', { srcAddr: prefix('10.0.0.0/8'), dstAddr: prefix('10.0.0.2/31') }],
+    ['src v4 dst v6', { srcAddr: prefix('10.0.0.0/8'), dstAddr: prefix('fd00::/8') }],
+    ['src fd00::/64 dst fd00::2/127 udp', { srcAddr: prefix('fd00::/64'), dstAddr: prefix('fd00::2/127'), proto: 'udp' }],
+    ['reason NO_SOCKET udp 53', { reasons: [NO_SOCKET], proto: 'udp', port: 53 }],
+    ['reason NETFILTER_DROP netns B dst /0', { reasons: [NETFILTER_DROP], netns: NETNS_B, dstAddr: prefix('0.0.0.0/0') }],
+    [
+      'everything',
+      {
+        reasons: [NO_SOCKET, NETFILTER_DROP, 0],
+        netns: NETNS_A,
+        proto: 'udp',
+        port: 53,
+        srcAddr: prefix('10.0.0.0/30'),
+        dstAddr: prefix('10.0.0.0/30'),
+      },
+    ],
+    ['sixteen reasons', { reasons: [...Array.from({ length: 15 }, (_, i) => 100 + i), NO_SOCKET] }],
+  ];
+  for (const [name, filter] of combinations) filters.push({ name, filter });
+  return filters;
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+test('the model reads the encoder the way the decoder does (sanity of the fixture)', () => {
+  const event = encodeEvent({ reason: NO_SOCKET, netns: NETNS_A, saddr: '10.0.0.1', daddr: '10.0.0.2', l4Proto: 'udp', sport: 1, dport: 53 });
+  const [decoded] = decodeBatch(event);
+  assert.equal(decoded.reason, NO_SOCKET);
+  assert.equal(decoded.netns, NETNS_A);
+  assert.equal(decoded.family, 4);
+  assert.equal(decoded.l4Proto, 17);
+  assert.equal(decoded.sport, 1);
+  assert.equal(decoded.dport, 53);
+  assert.equal(event.readUInt16LE(EVENT.flags), EVENT_FLAG.HAS_REASON | EVENT_FLAG.HAS_NETNS | EVENT_FLAG.HAS_L3 | EVENT_FLAG.HAS_PORTS);
+});
+
+test('the model: masks and prefixes at the word boundaries', () => {
+  assert.equal(htonl(0xffffff00), 0x00ffffff);
+  assert.equal(htonl(0x80000000), 0x00000080);
+  assert.equal(htonl(0x12345678), 0x78563412);
+  const cfg = lowerFilter({ dstAddr: prefix('fd00::/127') }, 0);
+  assert.equal(bpfAccepts(cfg, encodeEvent({ daddr: 'fd00::1' })), true);
+  assert.equal(bpfAccepts(cfg, encodeEvent({ daddr: 'fd00::2' })), false);
+  const cfg31 = lowerFilter({ dstAddr: prefix('10.0.0.2/31') }, 0);
+  assert.equal(bpfAccepts(cfg31, encodeEvent({ daddr: '10.0.0.3' })), true);
+  assert.equal(bpfAccepts(cfg31, encodeEvent({ daddr: '10.0.0.1' })), false);
+  const cfg1 = lowerFilter({ srcAddr: prefix('128.0.0.0/1') }, 0);
+  assert.equal(bpfAccepts(cfg1, encodeEvent({ saddr: '128.0.0.1' })), true);
+  assert.equal(bpfAccepts(cfg1, encodeEvent({ saddr: '127.255.255.255' })), false);
+});
+
+/** Filters that no drop in the corpus passes: a namespace, reason or combination that does not occur. */
+const SELECTS_NOTHING = new Set(['netns 12345', 'icmp port 53', `reasons ${TCP_CSUM}`, 'src v4 dst v6']);
+
+test('matches() and the BPF filter agree on every (filter, event) pair', () => {
+  const corpus = buildCorpus();
+  const filters = buildFilters();
+  let accepted = 0;
+  let rejected = 0;
+  const disagreements: string[] = [];
+  for (const { name, filter } of filters) {
+    const config = lowerFilter(filter, 65536);
+    let filterAccepted = 0;
+    for (const { spec, bytes } of corpus) {
+      const [event] = decodeBatch(bytes);
+      const user = matches(filter, event);
+      const kernel = bpfAccepts(config, bytes);
+      if (user !== kernel) {
+        disagreements.push(`${name}: matches()=${user} bpf=${kernel} for ${JSON.stringify(spec)}`);
+      }
+      if (kernel) {
+        accepted++;
+        filterAccepted++;
+      } else {
+        rejected++;
+      }
+    }
+    // Every filter in the list selects something from the corpus and (but the empty one) leaves something out.
+    if (SELECTS_NOTHING.has(name)) assert.equal(filterAccepted, 0, `${name} accepts something`);
+    else assert.ok(filterAccepted > 0, `${name} accepts nothing`);
+    if (name !== 'none' && name !== 'reasons ' && !/\/0$/.test(name)) {
+      assert.ok(filterAccepted < corpus.length, `${name} accepts everything`);
+    }
+  }
+  assert.deepEqual(disagreements.slice(0, 20), [], `${disagreements.length} disagreements`);
+  assert.ok(corpus.length > 1000, `corpus of ${corpus.length} events`);
+  assert.ok(accepted > 1000, `${accepted} accepted pairs`);
+  assert.ok(rejected > 1000, `${rejected} rejected pairs`);
+});
+
+test('verdicts on hand-picked pairs (the model and matches() are not both trivially true)', () => {
+  const cases: Array<[DropFilter, EventSpec, boolean]> = [
+    [{ port: 53 }, { saddr: '10.0.0.1', l4Proto: 'udp', sport: 40000, dport: 53 }, true],
+    [{ port: 53 }, { saddr: '10.0.0.1', l4Proto: 'udp', sport: 53, dport: 40000 }, true],
+    [{ port: 53 }, { saddr: '10.0.0.1', l4Proto: 'udp', sport: 54, dport: 5353 }, false],
+    [{ port: 53 }, { saddr: '10.0.0.1', l4Proto: 'icmp' }, false],
+    [{ port: 53 }, { saddr: '10.0.0.1', l4Proto: 'udp', fragment: true }, false],
+    [{ proto: 'udp' }, { saddr: '10.0.0.1', l4Proto: 'udp', fragment: true }, true],
+    [{ proto: 'udp' }, { reason: NO_SOCKET }, false],
+    [{ proto: 'icmp' }, { saddr: 'fd00::1', l4Proto: 'icmp6' }, false],
+    [{ proto: 'icmp6' }, { saddr: 'fd00::1', l4Proto: 'icmp6' }, true],
+    [{ netns: NETNS_A }, { netns: NETNS_A }, true],
+    [{ netns: NETNS_A }, { netns: NETNS_B }, false],
+    [{ netns: NETNS_A }, {}, false],
+    [{ reasons: [NO_SOCKET] }, { reason: NO_SOCKET }, true],
+    [{ reasons: [NO_SOCKET] }, { reason: NETFILTER_DROP }, false],
+    [{ reasons: [NO_SOCKET] }, { reason: null }, false],
+    [{ reasons: [0] }, { reason: null }, true], // no reason field: ev.reason stays 0 in the kernel
+    [{ srcAddr: prefix('0.0.0.0/0') }, { saddr: '1.2.3.4' }, true],
+    [{ srcAddr: prefix('0.0.0.0/0') }, { saddr: 'fd00::1' }, false],
+    [{ srcAddr: prefix('0.0.0.0/0') }, {}, false],
+    [{ srcAddr: prefix('::/0') }, { saddr: 'fd00::1' }, true],
+    [{ dstAddr: prefix('fd00::/64') }, { daddr: 'fd00::ffff:1' }, true],
+    [{ dstAddr: prefix('fd00::/64') }, { daddr: 'fd00:0:0:1::1' }, false],
+    [{ dstAddr: prefix('10.0.0.1/32') }, { daddr: '10.0.0.1' }, true],
+    [{ dstAddr: prefix('10.0.0.1/32') }, { saddr: '10.0.0.1', daddr: '10.0.0.2' }, false],
+  ];
+  for (const [filter, spec, expected] of cases) {
+    const bytes = encodeEvent(spec);
+    const label = `${JSON.stringify(filter, (_k, v: unknown) => (v instanceof Uint8Array ? [...v].join('.') : v))} on ${JSON.stringify(spec)}`;
+    assert.equal(bpfAccepts(lowerFilter(filter, 0), bytes), expected, `bpf: ${label}`);
+    assert.equal(matches(filter, decodeBatch(bytes)[0]), expected, `matches: ${label}`);
+  }
+});
+
+// ---------------------------------------------------------------------------
+// lowerFilter's bytes
+// ---------------------------------------------------------------------------
+
+test('lowerFilter: an empty filter is all zeros but the wakeup threshold', () => {
+  const config = lowerFilter({}, 65536);
+  assert.equal(config.length, CONFIG_SIZE);
+  assert.equal(config.readUInt32LE(CONFIG.wakeup_bytes), 65536);
+  const rest = Buffer.from(config);
+  rest.writeUInt32LE(0, CONFIG.wakeup_bytes);
+  assert.ok(rest.every((byte) => byte === 0), 'only wakeup_bytes is set');
+});
+
+test('lowerFilter: every field at its offset, little-endian', () => {
+  const config = lowerFilter(
+    {
+      proto: 'udp',
+      port: 0x1234,
+      srcAddr: prefix('10.20.30.40/24'),
+      dstAddr: prefix('fd00::abcd/127'),
+      netns: 0xf0000001,
+      reasons: [3, 0x20001, 12],
+    },
+    0x10000,
+  );
+  assert.equal(config.length, CONFIG_SIZE);
+  assert.deepEqual([...config.subarray(CONFIG.saddr, CONFIG.saddr + 16)], [10, 20, 30, 40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.deepEqual([...config.subarray(CONFIG.daddr, CONFIG.daddr + 16)], [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xab, 0xcd]);
+  assert.equal(config.readUInt8(CONFIG.saddr_family), 4);
+  assert.equal(config.readUInt8(CONFIG.saddr_prefix), 24);
+  assert.equal(config.readUInt8(CONFIG.daddr_family), 6);
+  assert.equal(config.readUInt8(CONFIG.daddr_prefix), 127);
+  assert.equal(config[CONFIG.port], 0x34, 'port low byte first');
+  assert.equal(config[CONFIG.port + 1], 0x12);
+  assert.equal(config.readUInt8(CONFIG.l4_proto), 17);
+  assert.deepEqual([...config.subarray(CONFIG.netns, CONFIG.netns + 4)], [0x01, 0, 0, 0xf0]);
+  assert.equal(config.readUInt32LE(CONFIG.wakeup_bytes), 0x10000);
+  assert.equal(config.readUInt8(CONFIG.reason_count), 3);
+  assert.deepEqual([...config.subarray(CONFIG.reasons, CONFIG.reasons + 12)], [3, 0, 0, 0, 1, 0, 2, 0, 12, 0, 0, 0]);
+  assert.ok(config.subarray(CONFIG.reasons + 12, CONFIG.reasons + 4 * MAX_REASONS).every((byte) => byte === 0));
+});
+
+test('lowerFilter: protocol numbers', () => {
+  for (const [proto, number] of [
+    ['tcp', 6],
+    ['udp', 17],
+    ['icmp', 1],
+    ['icmp6', 58],
+  ] as const) {
+    assert.equal(lowerFilter({ proto }, 0).readUInt8(CONFIG.l4_proto), number);
+  }
+});
+
+test('lowerFilter: 16 reasons fit, 17 throw', () => {
+  const sixteen = Array.from({ length: MAX_REASONS }, (_, i) => i + 1);
+  const config = lowerFilter({ reasons: sixteen }, 0);
+  assert.equal(config.readUInt8(CONFIG.reason_count), 16);
+  assert.equal(config.readUInt32LE(CONFIG.reasons + 4 * 15), 16);
+  assert.throws(() => lowerFilter({ reasons: [...sixteen, 17] }, 0), RangeError);
+  assert.throws(() => lowerFilter({ reasons: [...sixteen, 17] }, 0), /at most 16 reasons/);
+});
+
+test('lowerFilter: stream mode by default, count mode on request; the filter bytes are the same', () => {
+  const filter: DropFilter = { proto: 'tcp', port: 443, reasons: [NO_SOCKET] };
+  const stream = lowerFilter(filter, 4096);
+  const count = lowerFilter(filter, 4096, 'count');
+  assert.equal(stream.readUInt8(CONFIG.mode), MODE.stream);
+  assert.equal(count.readUInt8(CONFIG.mode), MODE.count);
+  assert.equal(MODE.count, 1);
+  // Counting happens after packet_matches(): the mode changes nothing else.
+  count.writeUInt8(MODE.stream, CONFIG.mode);
+  assert.deepEqual(count, stream);
+});

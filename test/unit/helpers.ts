@@ -1,0 +1,277 @@
+// Shared helpers for the unit tests: the recorded reason table, an encoder for
+// struct drop_event (bpf/event.h) that sets the flags as the BPF program does,
+// and a fake NativeBinding that lets a test drive the tracer's callbacks.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseAddressPrefix } from '../../src/address';
+import type { BtfEntries, Counters, NativeBinding, NativeTracer, TracerOptions } from '../../src/binding';
+import { PROTOCOLS, type ProtocolName } from '../../src/filter';
+import { COMM_LEN, EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/layout';
+import { ReasonTable } from '../../src/reasons';
+
+export interface KernelReasonsFixture {
+  kernel: string;
+  reasons: Array<[string, number]>;
+  subsystems: Array<[string, number]>;
+}
+
+/** dist/test/unit/ → the repository root. */
+export const REPO_ROOT = resolve(__dirname, '../../..');
+
+export function loadReasonFixture(): KernelReasonsFixture {
+  return JSON.parse(readFileSync(resolve(REPO_ROOT, 'test/fixtures/kernel-reasons.json'), 'utf8')) as KernelReasonsFixture;
+}
+
+/** The ReasonTable of the kernel the fixture was recorded on. */
+export function loadReasonTable(): ReasonTable {
+  const fixture = loadReasonFixture();
+  return new ReasonTable(fixture.reasons, fixture.subsystems);
+}
+
+/** Raw code of a reason in the fixture, by its bare name (e.g. NO_SOCKET). */
+export function reasonCode(name: string): number {
+  const code = loadReasonTable().codeOf(name);
+  if (code === undefined) throw new Error(`reason ${name} is not in test/fixtures/kernel-reasons.json`);
+  return code;
+}
+
+export interface EventSpec {
+  tsNs?: number;
+  location?: { hi: number; lo: number };
+  skb?: { hi: number; lo: number };
+  /** A number: the tracepoint reported this reason (HAS_REASON). Absent/null: a kernel without reasons. */
+  reason?: number | null;
+  /** Non-zero: HAS_NETNS (the BPF program sets it only for a non-zero inode). */
+  netns?: number;
+  ifindex?: number;
+  pid?: number;
+  tid?: number;
+  len?: number;
+  /** Ethertype, host order; defaults from the family (0x0800 / 0x86dd) or 0. */
+  protocol?: number;
+  /** 4 or 6; defaults from saddr/daddr. Any of family/saddr/daddr makes the event HAS_L3. */
+  family?: 4 | 6;
+  saddr?: string;
+  daddr?: string;
+  /** IPPROTO_* number or protocol name; needs L3, as in the BPF program. */
+  l4Proto?: number | ProtocolName;
+  ttl?: number;
+  /** A non-first fragment: l4Proto is known but the L4 header (ports, ICMP, TCP flags) is not parsed. */
+  fragment?: boolean;
+  sport?: number;
+  dport?: number;
+  icmpType?: number;
+  icmpCode?: number;
+  tcpFlags?: number;
+  /** The tracepoint passed the receiving socket (HAS_RX_SK). */
+  rxSocket?: boolean;
+  comm?: string;
+  /** Replaces the computed flags entirely (for events the BPF program would not produce). */
+  flags?: number;
+}
+
+function writeU64(buffer: Buffer, offset: number, value: { hi: number; lo: number }): void {
+  buffer.writeUInt32LE(value.lo >>> 0, offset);
+  buffer.writeUInt32LE(value.hi >>> 0, offset + 4);
+}
+
+function addressBytes(text: string, family: 4 | 6): Uint8Array {
+  const prefix = parseAddressPrefix(text);
+  if (!prefix || text.includes('/')) throw new Error(`encodeEvent: not an address: ${text}`);
+  if (prefix.family !== family) throw new Error(`encodeEvent: ${text} is not an IPv${family} address`);
+  return prefix.bytes;
+}
+
+function familyOf(text: string): 4 | 6 {
+  const prefix = parseAddressPrefix(text);
+  if (!prefix) throw new Error(`encodeEvent: not an address: ${text}`);
+  return prefix.family;
+}
+
+/** One 112-byte struct drop_event with the flags the BPF program would set for this description. */
+export function encodeEvent(spec: EventSpec = {}): Buffer {
+  const buffer = Buffer.alloc(EVENT_SIZE);
+  let flags = 0;
+
+  buffer.writeUInt32LE(Math.floor((spec.tsNs ?? 0) / 2 ** 32), EVENT.ts_ns + 4);
+  buffer.writeUInt32LE((spec.tsNs ?? 0) % 2 ** 32, EVENT.ts_ns);
+  writeU64(buffer, EVENT.location, spec.location ?? { hi: 0xffffffff, lo: 0x81000000 });
+  writeU64(buffer, EVENT.skb_addr, spec.skb ?? { hi: 0xffff8880, lo: 0x12345678 });
+
+  if (typeof spec.reason === 'number') {
+    buffer.writeUInt32LE(spec.reason, EVENT.reason);
+    flags |= EVENT_FLAG.HAS_REASON;
+  }
+  if (spec.netns) {
+    buffer.writeUInt32LE(spec.netns, EVENT.netns);
+    flags |= EVENT_FLAG.HAS_NETNS;
+  }
+  if (spec.rxSocket) flags |= EVENT_FLAG.HAS_RX_SK;
+  buffer.writeUInt32LE(spec.ifindex ?? 0, EVENT.ifindex);
+  buffer.writeUInt32LE(spec.pid ?? 0, EVENT.pid);
+  buffer.writeUInt32LE(spec.tid ?? spec.pid ?? 0, EVENT.tid);
+  buffer.writeUInt32LE(spec.len ?? 0, EVENT.len);
+
+  const family = spec.family ?? (spec.saddr ? familyOf(spec.saddr) : spec.daddr ? familyOf(spec.daddr) : undefined);
+  buffer.writeUInt16LE(spec.protocol ?? (family === 4 ? 0x0800 : family === 6 ? 0x86dd : 0), EVENT.protocol);
+
+  if (family !== undefined) {
+    flags |= EVENT_FLAG.HAS_L3;
+    buffer.writeUInt8(family, EVENT.family);
+    buffer.set(addressBytes(spec.saddr ?? (family === 4 ? '0.0.0.0' : '::'), family), EVENT.saddr);
+    buffer.set(addressBytes(spec.daddr ?? (family === 4 ? '0.0.0.0' : '::'), family), EVENT.daddr);
+    buffer.writeUInt8(spec.ttl ?? 64, EVENT.ttl);
+    const l4 = typeof spec.l4Proto === 'string' ? PROTOCOLS[spec.l4Proto] : spec.l4Proto;
+    if (l4 !== undefined) {
+      buffer.writeUInt8(l4, EVENT.l4_proto);
+      if (!spec.fragment) {
+        // parse_l4(): TCP gets flags and ports, UDP ports, ICMP/ICMPv6 type and code.
+        if (l4 === PROTOCOLS.tcp) {
+          buffer.writeUInt8(spec.tcpFlags ?? 0, EVENT.tcp_flags);
+          flags |= EVENT_FLAG.HAS_TCP_FLAGS;
+        }
+        if (l4 === PROTOCOLS.tcp || l4 === PROTOCOLS.udp) {
+          buffer.writeUInt16LE(spec.sport ?? 0, EVENT.sport);
+          buffer.writeUInt16LE(spec.dport ?? 0, EVENT.dport);
+          flags |= EVENT_FLAG.HAS_PORTS;
+        }
+        if (l4 === PROTOCOLS.icmp || l4 === PROTOCOLS.icmp6) {
+          buffer.writeUInt8(spec.icmpType ?? 0, EVENT.icmp_type);
+          buffer.writeUInt8(spec.icmpCode ?? 0, EVENT.icmp_code);
+          flags |= EVENT_FLAG.HAS_ICMP;
+        }
+      }
+    }
+  } else if (spec.l4Proto !== undefined || spec.sport !== undefined || spec.dport !== undefined) {
+    throw new Error('encodeEvent: the BPF program only parses L4 after an IPv4/IPv6 header: give saddr/daddr/family');
+  }
+
+  const comm = Buffer.from(spec.comm ?? 'swapper/0', 'latin1').subarray(0, COMM_LEN - 1);
+  buffer.set(comm, EVENT.comm);
+  buffer.writeUInt16LE(spec.flags ?? flags, EVENT.flags);
+  return buffer;
+}
+
+/** Several events as one batch, as the addon delivers them. */
+export function encodeBatch(specs: EventSpec[]): Buffer {
+  return Buffer.concat(specs.map((spec) => encodeEvent(spec)));
+}
+
+/** BTF of the skb:kfree_skb tracepoint record on a kernel with reasons (5.17+). */
+export const TRACEPOINT_FIELDS_WITH_REASON = ['ent', 'skbaddr', 'location', 'protocol', 'reason', 'rx_sk', '__data'];
+/** … and before 5.17. */
+export const TRACEPOINT_FIELDS_WITHOUT_REASON = ['ent', 'skbaddr', 'location', 'protocol', '__data'];
+
+export interface FakeBindingOptions {
+  /** false: a kernel without enum skb_drop_reason (btfMembers returns null for both enums). */
+  reasons?: boolean;
+  /** The tracepoint struct's members; null: the struct is absent. Defaults to a 6.11+ kernel's. */
+  tracepointFields?: string[] | null;
+  /** What counters() and stop() return (missing fields are 0). */
+  counters?: Partial<Counters>;
+  /** What dropCounts() returns (summary mode's packed COUNT_RECORDs). */
+  dropCounts?: Buffer;
+  /** openTracer throws this. */
+  openError?: Error;
+  /** Called inside openTracer, after the options are recorded (e.g. to push events at once). */
+  onOpen?: (binding: FakeBinding) => void;
+  /** Delivered through onBatch when stop() is called, like the addon's final drain. */
+  finalBatch?: Buffer;
+}
+
+/** A NativeBinding without the kernel: records what was opened and lets the test play the poll thread. */
+export class FakeBinding implements NativeBinding {
+  /** Every TracerOptions openTracer received. */
+  readonly opened: TracerOptions[] = [];
+  readonly btfQueries: Array<[string, string]> = [];
+  stopCalls = 0;
+  counters: Counters;
+  private readonly settings: FakeBindingOptions;
+  private openedWaiters: Array<(options: TracerOptions) => void> = [];
+  private stoppedWaiters: Array<() => void> = [];
+
+  constructor(settings: FakeBindingOptions = {}) {
+    this.settings = settings;
+    this.counters = { seen: 0, matched: 0, lost: 0, overflow: 0, ...settings.counters };
+  }
+
+  /** The options of the (last) opened tracer; throws when none was opened. */
+  get options(): TracerOptions {
+    const last = this.opened[this.opened.length - 1];
+    if (!last) throw new Error('FakeBinding: no tracer was opened');
+    return last;
+  }
+
+  get stopped(): boolean {
+    return this.stopCalls > 0;
+  }
+
+  btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null {
+    this.btfQueries.push([kind, name]);
+    if (kind === 'enum') {
+      if (this.settings.reasons === false) return null;
+      const fixture = loadReasonFixture();
+      if (name === 'skb_drop_reason') return fixture.reasons;
+      if (name === 'skb_drop_reason_subsys') return fixture.subsystems;
+      return null;
+    }
+    if (name === 'trace_event_raw_kfree_skb') {
+      const fields =
+        this.settings.tracepointFields !== undefined
+          ? this.settings.tracepointFields
+          : this.settings.reasons === false
+            ? TRACEPOINT_FIELDS_WITHOUT_REASON
+            : TRACEPOINT_FIELDS_WITH_REASON;
+      return fields === null ? null : fields.map((field, i) => [field, i * 64]);
+    }
+    return null;
+  }
+
+  openTracer(options: TracerOptions): NativeTracer {
+    if (this.settings.openError) throw this.settings.openError;
+    this.opened.push(options);
+    const waiters = this.openedWaiters;
+    this.openedWaiters = [];
+    for (const resolve of waiters) resolve(options);
+    this.settings.onOpen?.(this);
+    return {
+      counters: () => ({ ...this.counters }),
+      dropCounts: () => Buffer.from(this.settings.dropCounts ?? Buffer.alloc(0)),
+      stop: async () => {
+        this.stopCalls++;
+        if (this.settings.finalBatch) options.onBatch(this.settings.finalBatch);
+        const waiters = this.stoppedWaiters;
+        this.stoppedWaiters = [];
+        for (const resolve of waiters) resolve();
+        return { ...this.counters };
+      },
+    };
+  }
+
+  /** Resolves with the tracer's options once openTracer has been called. */
+  whenOpened(): Promise<TracerOptions> {
+    if (this.opened.length > 0) return Promise.resolve(this.options);
+    return new Promise((resolve) => this.openedWaiters.push(resolve));
+  }
+
+  /** Resolves once stop() has been called. */
+  whenStopped(): Promise<void> {
+    if (this.stopCalls > 0) return Promise.resolve();
+    return new Promise((resolve) => this.stoppedWaiters.push(resolve));
+  }
+
+  /** Delivers one batch (Buffers are concatenated) as the poll thread would. */
+  push(...batches: Buffer[]): void {
+    this.options.onBatch(Buffer.concat(batches));
+  }
+
+  /** Ends the poll thread with an error. */
+  fail(error: Error): void {
+    this.options.onError(error);
+  }
+
+  /** Sends a libbpf log line. */
+  log(level: 'warn' | 'info' | 'debug', message: string): void {
+    this.options.onLog(level, message);
+  }
+}

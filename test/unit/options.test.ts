@@ -1,0 +1,435 @@
+// check(): raw flag values → validated options or a UsageError naming the flag;
+// resolveFilter(): netns and reason names → numbers, against the machine.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { UsageError } from '../../src/errors';
+import { check, DEFAULT_RING_BYTES, resolveFilter, type FilterSpec, type RawArgs, type StatInode } from '../../src/options';
+import { ReasonTable } from '../../src/reasons';
+import { loadReasonTable, reasonCode } from './helpers';
+
+/** Asserts check(raw) throws a UsageError whose message starts with `--flag: expected`. */
+function assertUsage(raw: RawArgs, flag: string, alsoMatches?: RegExp): UsageError {
+  let caught: unknown;
+  try {
+    check(raw);
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof UsageError, `expected a UsageError for ${JSON.stringify(raw)}, got ${String(caught)}`);
+  assert.match(caught.message, new RegExp(`^--${flag}: expected `), caught.message);
+  if (alsoMatches) assert.match(caught.message, alsoMatches);
+  return caught;
+}
+
+function bytesOf(...values: number[]): Uint8Array {
+  const bytes = new Uint8Array(16);
+  bytes.set(values);
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------
+// check(): valid input
+// ---------------------------------------------------------------------------
+
+test('check: no flags gives the defaults', () => {
+  assert.deepEqual(check({}), {
+    filter: { proto: undefined, port: undefined, srcAddr: undefined, dstAddr: undefined, netns: undefined, reasonNames: [] },
+    output: 'text',
+    count: null,
+    durationMs: null,
+    readyFile: null,
+    ringBytes: DEFAULT_RING_BYTES,
+    logLevel: 'warn',
+    hints: true,
+  });
+  assert.equal(DEFAULT_RING_BYTES, 8 * 1024 * 1024);
+});
+
+test('check: yargs defaults (output text, ring-size 8M, log-level warn) give the same options', () => {
+  assert.deepEqual(check({ output: 'text', 'ring-size': '8M', 'log-level': 'warn' }), check({}));
+});
+
+test('check: every flag at once', () => {
+  const options = check({
+    'filter-proto': 'udp',
+    'filter-port': '53',
+    'filter-src-ip': '10.0.0.0/8',
+    'filter-dst-ip': 'fd00::1',
+    'filter-netns': 'myns',
+    'filter-reason': ['NO_SOCKET', 'netfilter_drop'],
+    output: 'json',
+    count: '10',
+    duration: '2.5',
+    'ready-file': '/tmp/ready',
+    'ring-size': '16M',
+    'log-level': 'debug',
+    hints: false,
+  });
+  assert.deepEqual(options, {
+    filter: {
+      proto: 'udp',
+      port: 53,
+      srcAddr: { family: 4, bytes: bytesOf(10, 0, 0, 0), prefixLength: 8 },
+      dstAddr: { family: 6, bytes: bytesOf(0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1), prefixLength: 128 },
+      netns: 'myns',
+      reasonNames: ['NO_SOCKET', 'netfilter_drop'],
+    },
+    output: 'json',
+    count: 10,
+    durationMs: 2500,
+    readyFile: '/tmp/ready',
+    ringBytes: 16 << 20,
+    logLevel: 'debug',
+    hints: false,
+  });
+});
+
+test('check: every protocol name is accepted', () => {
+  for (const proto of ['tcp', 'udp', 'icmp', 'icmp6'] as const) {
+    assert.equal(check({ 'filter-proto': proto }).filter.proto, proto);
+  }
+});
+
+test('check: port boundaries 1 and 65535', () => {
+  assert.equal(check({ 'filter-port': '1' }).filter.port, 1);
+  assert.equal(check({ 'filter-port': '65535' }).filter.port, 65535);
+});
+
+test('check: an address without /LEN is a host prefix (/32, /128)', () => {
+  assert.deepEqual(check({ 'filter-src-ip': '192.168.1.7' }).filter.srcAddr, {
+    family: 4,
+    bytes: bytesOf(192, 168, 1, 7),
+    prefixLength: 32,
+  });
+  assert.equal(check({ 'filter-dst-ip': '2001:db8::42' }).filter.dstAddr?.prefixLength, 128);
+});
+
+test('check: /LEN prefixes at the boundaries', () => {
+  for (const [text, family, length] of [
+    ['0.0.0.0/0', 4, 0],
+    ['128.0.0.0/1', 4, 1],
+    ['10.1.2.3/31', 4, 31],
+    ['10.1.2.3/32', 4, 32],
+    ['::/0', 6, 0],
+    ['2001:db8::/64', 6, 64],
+    ['2001:db8::1/127', 6, 127],
+    ['2001:db8::1/128', 6, 128],
+  ] as const) {
+    const prefix = check({ 'filter-dst-ip': text }).filter.dstAddr;
+    assert.equal(prefix?.family, family, text);
+    assert.equal(prefix?.prefixLength, length, text);
+  }
+});
+
+test('check: IPv6 forms: compressed, full, embedded IPv4', () => {
+  assert.deepEqual(
+    check({ 'filter-src-ip': '2001:db8:0:0:0:0:0:1' }).filter.srcAddr?.bytes,
+    bytesOf(0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1),
+  );
+  assert.deepEqual(
+    check({ 'filter-src-ip': '::ffff:192.0.2.1/96' }).filter.srcAddr,
+    { family: 6, bytes: bytesOf(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1), prefixLength: 96 },
+  );
+  assert.deepEqual(check({ 'filter-src-ip': 'fe80::/10' }).filter.srcAddr?.bytes, bytesOf(0xfe, 0x80));
+});
+
+test('check: ring-size suffixes K, M, G in either case, and plain bytes', () => {
+  assert.equal(check({ 'ring-size': '4K' }).ringBytes, 4096);
+  assert.equal(check({ 'ring-size': '4k' }).ringBytes, 4096);
+  assert.equal(check({ 'ring-size': '64k' }).ringBytes, 64 << 10);
+  assert.equal(check({ 'ring-size': '1m' }).ringBytes, 1 << 20);
+  assert.equal(check({ 'ring-size': '32M' }).ringBytes, 32 << 20);
+  assert.equal(check({ 'ring-size': '1G' }).ringBytes, 1 << 30);
+  assert.equal(check({ 'ring-size': '1g' }).ringBytes, 1 << 30);
+  assert.equal(check({ 'ring-size': '8192' }).ringBytes, 8192);
+});
+
+test('check: --filter-reason is repeatable and takes comma lists', () => {
+  assert.deepEqual(check({ 'filter-reason': ['NO_SOCKET'] }).filter.reasonNames, ['NO_SOCKET']);
+  assert.deepEqual(check({ 'filter-reason': ['NO_SOCKET,TCP_CSUM', 'udp_csum'] }).filter.reasonNames, [
+    'NO_SOCKET',
+    'TCP_CSUM',
+    'udp_csum',
+  ]);
+  assert.deepEqual(check({ 'filter-reason': ['NO_SOCKET, TCP_CSUM'] }).filter.reasonNames, ['NO_SOCKET', 'TCP_CSUM']);
+  assert.deepEqual(check({ 'filter-reason': ['SKB_DROP_REASON_NO_SOCKET'] }).filter.reasonNames, ['SKB_DROP_REASON_NO_SOCKET']);
+});
+
+test('check: exactly 16 reasons is allowed', () => {
+  const names = Array.from({ length: 16 }, (_, i) => `R${i}`);
+  assert.equal(check({ 'filter-reason': [names.join(',')] }).filter.reasonNames.length, 16);
+});
+
+test('check: output json and text, every log level', () => {
+  assert.equal(check({ output: 'json' }).output, 'json');
+  assert.equal(check({ output: 'text' }).output, 'text');
+  for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) {
+    assert.equal(check({ 'log-level': level }).logLevel, level);
+  }
+});
+
+test('check: count and duration', () => {
+  assert.equal(check({ count: '1' }).count, 1);
+  assert.equal(check({ count: '1000000' }).count, 1000000);
+  assert.equal(check({ duration: '0.2' }).durationMs, 200);
+  assert.equal(check({ duration: '30' }).durationMs, 30000);
+});
+
+test('check: a repeated single-valued flag keeps the last value', () => {
+  const raw = { 'filter-port': ['53', '80'], output: ['text', 'json'] } as unknown as RawArgs;
+  const options = check(raw);
+  assert.equal(options.filter.port, 80);
+  assert.equal(options.output, 'json');
+});
+
+test('check: netns text is kept for resolveFilter', () => {
+  assert.equal(check({ 'filter-netns': '4026531840' }).filter.netns, '4026531840');
+  assert.equal(check({ 'filter-netns': '/proc/1/ns/net' }).filter.netns, '/proc/1/ns/net');
+});
+
+// ---------------------------------------------------------------------------
+// check(): every error path
+// ---------------------------------------------------------------------------
+
+test('check: bad --filter-proto lists the accepted protocols', () => {
+  for (const bad of ['sctp', 'TCP', '', '6']) {
+    assertUsage({ 'filter-proto': bad }, 'filter-proto', /tcp, udp, icmp, icmp6/);
+  }
+});
+
+// `proto in PROTOCOLS` would also see Object.prototype: --filter-proto toString would
+// lower to l4_proto 0 (every drop sent up) while matches() printed none.
+test('check: names from Object.prototype are not protocols', () => {
+  for (const bad of ['toString', '__proto__', 'constructor', 'valueOf', 'hasOwnProperty']) {
+    assertUsage({ 'filter-proto': bad }, 'filter-proto', /tcp, udp, icmp, icmp6/);
+  }
+});
+
+test('check: bad --filter-port', () => {
+  for (const bad of ['0', '70000', '65536', 'abc', '-1', '5.3', '', ' 53', '0x35', '1e3']) {
+    assertUsage({ 'filter-port': bad }, 'filter-port', /from 1 to 65535/);
+  }
+  const error = assertUsage({ 'filter-port': '70000' }, 'filter-port');
+  assert.match(error.message, /got "70000"$/);
+});
+
+test('check: bad --filter-src-ip / --filter-dst-ip', () => {
+  const bad = [
+    '10.0.0.256',
+    '10.0.0',
+    'example.com',
+    '',
+    '10.0.0.0/33',
+    '10.0.0.0/',
+    '10.0.0.0/-1',
+    '10.0.0.0/8/8',
+    '10.0.0.0/abc',
+    '::1/129',
+    'fd00::/1000',
+    '2001:db8:::1',
+    'fd00::g',
+  ];
+  for (const text of bad) {
+    assertUsage({ 'filter-src-ip': text }, 'filter-src-ip', /IPv4 or IPv6/);
+    assertUsage({ 'filter-dst-ip': text }, 'filter-dst-ip', /IPv4 or IPv6/);
+  }
+});
+
+test('check: /32 is the longest IPv4 prefix and /128 the longest IPv6 one', () => {
+  assert.equal(check({ 'filter-src-ip': '10.0.0.0/32' }).filter.srcAddr?.prefixLength, 32);
+  assertUsage({ 'filter-src-ip': '10.0.0.0/33' }, 'filter-src-ip');
+  assert.equal(check({ 'filter-src-ip': '::/128' }).filter.srcAddr?.prefixLength, 128);
+  assertUsage({ 'filter-src-ip': '::/129' }, 'filter-src-ip');
+});
+
+test('check: empty --filter-netns', () => {
+  assertUsage({ 'filter-netns': '' }, 'filter-netns');
+  assertUsage({ 'filter-netns': '   ' }, 'filter-netns');
+});
+
+test('check: bad --output', () => {
+  for (const bad of ['yaml', 'JSON', 'ndjson', '']) assertUsage({ output: bad }, 'output', /text or json/);
+});
+
+test('check: bad --count', () => {
+  for (const bad of ['0', '-1', '1.5', 'abc', '', '99999999999999999999']) {
+    assertUsage({ count: bad }, 'count', /positive whole number/);
+  }
+});
+
+test('check: bad --duration', () => {
+  for (const bad of ['0', '0.0', 'abc', '-1', '', '1s', '1e3', '40000000']) {
+    assertUsage({ duration: bad }, 'duration', /positive number of seconds/);
+  }
+});
+
+test('check: bad --log-level', () => {
+  for (const bad of ['verbose', 'WARN', '']) assertUsage({ 'log-level': bad }, 'log-level', /fatal, error, warn/);
+});
+
+test('check: empty --ready-file', () => {
+  assertUsage({ 'ready-file': '' }, 'ready-file');
+});
+
+test('check: bad --ring-size', () => {
+  for (const bad of ['3M', '6K', '12288', '1000', '2K', '0', '2048', '2G', '4T', 'big', '', '-8M', '8MB', '1.5M']) {
+    assertUsage({ 'ring-size': bad }, 'ring-size', /power of two from 4K to 1G/);
+  }
+});
+
+test('check: more than 16 reasons', () => {
+  const names = Array.from({ length: 17 }, (_, i) => `R${i}`);
+  assertUsage({ 'filter-reason': [names.join(',')] }, 'filter-reason', /at most 16 reasons, got 17/);
+  assertUsage({ 'filter-reason': names }, 'filter-reason', /at most 16/);
+});
+
+test('check: a bare --filter-reason is an error, not "no filter"', () => {
+  assertUsage({ 'filter-reason': [] }, 'filter-reason', /a drop reason name/);
+});
+
+test('check: an IPv6 zone cannot be filtered on', () => {
+  assertUsage({ 'filter-dst-ip': 'fe80::1%eth0' }, 'filter-dst-ip');
+});
+
+test('check: bad reason syntax', () => {
+  for (const bad of ['NO-SOCKET', 'NO SOCKET', '', 'NO_SOCKET,', ',', 'NO_SOCKET;TCP', 'ünïcode']) {
+    assertUsage({ 'filter-reason': [bad] }, 'filter-reason', /drop reason name such as NO_SOCKET/);
+  }
+});
+
+// ---------------------------------------------------------------------------
+// resolveFilter()
+// ---------------------------------------------------------------------------
+
+const spec = (overrides: Partial<FilterSpec> = {}): FilterSpec => ({ reasonNames: [], ...overrides });
+
+/** A statInode that knows a few paths and records every lookup. */
+function fakeStat(known: Record<string, number>): StatInode & { calls: string[] } {
+  const calls: string[] = [];
+  const stat = ((path: string) => {
+    calls.push(path);
+    return Object.prototype.hasOwnProperty.call(known, path) ? known[path] : null;
+  }) as StatInode & { calls: string[] };
+  stat.calls = calls;
+  return stat;
+}
+
+const noStat: StatInode = (path) => assert.fail(`statInode(${path}) should not be called`);
+
+function assertResolveUsage(fn: () => unknown, pattern: RegExp): UsageError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof UsageError, `expected a UsageError, got ${String(caught)}`);
+  assert.match(caught.message, pattern);
+  return caught;
+}
+
+test('resolveFilter: packet fields pass through, no netns and no reasons when not asked', () => {
+  const srcAddr = { family: 4 as const, bytes: bytesOf(10), prefixLength: 8 };
+  const filter = resolveFilter(spec({ proto: 'tcp', port: 443, srcAddr }), loadReasonTable(), noStat);
+  assert.deepEqual(filter, { proto: 'tcp', port: 443, srcAddr, dstAddr: undefined });
+  assert.equal('netns' in filter, false);
+  assert.equal('reasons' in filter, false);
+});
+
+test('resolveFilter: netns as an inode number needs no lookup', () => {
+  assert.equal(resolveFilter(spec({ netns: '4026531840' }), loadReasonTable(), noStat).netns, 4026531840);
+  assert.equal(resolveFilter(spec({ netns: '4294967295' }), loadReasonTable(), noStat).netns, 0xffffffff);
+});
+
+test('resolveFilter: netns as /proc/PID/ns/net is stat-ed', () => {
+  const stat = fakeStat({ '/proc/1234/ns/net': 4026532100 });
+  assert.equal(resolveFilter(spec({ netns: '/proc/1234/ns/net' }), loadReasonTable(), stat).netns, 4026532100);
+  assert.deepEqual(stat.calls, ['/proc/1234/ns/net']);
+});
+
+test('resolveFilter: netns as /run/netns/NAME and as NAME resolve to the same file', () => {
+  const stat = fakeStat({ '/run/netns/blue': 4026532200 });
+  assert.equal(resolveFilter(spec({ netns: '/run/netns/blue' }), loadReasonTable(), stat).netns, 4026532200);
+  assert.equal(resolveFilter(spec({ netns: 'blue' }), loadReasonTable(), stat).netns, 4026532200);
+  assert.deepEqual(stat.calls, ['/run/netns/blue', '/run/netns/blue']);
+});
+
+test('resolveFilter: a missing namespace is a UsageError naming the path', () => {
+  const stat = fakeStat({});
+  const byName = assertResolveUsage(
+    () => resolveFilter(spec({ netns: 'nosuch' }), loadReasonTable(), stat),
+    /^--filter-netns: expected a network namespace \(\/run\/netns\/nosuch is not one\), got "nosuch"$/,
+  );
+  assert.ok(byName);
+  assertResolveUsage(
+    () => resolveFilter(spec({ netns: '/proc/999999/ns/net' }), loadReasonTable(), stat),
+    /^--filter-netns: .*\/proc\/999999\/ns\/net is not one/,
+  );
+});
+
+test('resolveFilter: a relative path is not a namespace name', () => {
+  assertResolveUsage(() => resolveFilter(spec({ netns: 'proc/1/ns/net' }), loadReasonTable(), noStat), /^--filter-netns: expected /);
+});
+
+// src/options.ts resolveNetns() turns NAME into /run/netns/NAME without checking NAME:
+// "." and ".." stat /run/netns and /run, directories, whose inodes then filter out every drop.
+test('resolveFilter: "." and ".." are not namespace names', () => {
+  const stat = fakeStat({ '/run/netns/.': 1001, '/run/netns/..': 1002 });
+  for (const name of ['.', '..']) {
+    assertResolveUsage(() => resolveFilter(spec({ netns: name }), loadReasonTable(), stat), /^--filter-netns: expected /);
+  }
+});
+
+test('resolveFilter: inode 0 is not an inode, so it is looked up as a name', () => {
+  const stat = fakeStat({});
+  assertResolveUsage(() => resolveFilter(spec({ netns: '0' }), loadReasonTable(), stat), /^--filter-netns: /);
+  assert.deepEqual(stat.calls, ['/run/netns/0']);
+});
+
+test('resolveFilter: reason names become the kernel codes from the fixture', () => {
+  const table = loadReasonTable();
+  const noSocket = reasonCode('NO_SOCKET');
+  const netfilter = reasonCode('NETFILTER_DROP');
+  assert.equal(noSocket, 3); // as recorded in test/fixtures/kernel-reasons.json
+  assert.equal(netfilter, 12);
+  const filter = resolveFilter(spec({ reasonNames: ['NO_SOCKET', 'NETFILTER_DROP'] }), table, noStat);
+  assert.deepEqual(filter.reasons, [noSocket, netfilter]);
+});
+
+test('resolveFilter: reason names are case-insensitive and may carry SKB_DROP_REASON_', () => {
+  const table = loadReasonTable();
+  for (const name of ['NO_SOCKET', 'no_socket', 'No_Socket', 'SKB_DROP_REASON_NO_SOCKET', 'skb_drop_reason_no_socket']) {
+    assert.deepEqual(resolveFilter(spec({ reasonNames: [name] }), table, noStat).reasons, [3], name);
+  }
+});
+
+test('resolveFilter: an unknown reason is a UsageError that suggests real names', () => {
+  const table = loadReasonTable();
+  const error = assertResolveUsage(
+    () => resolveFilter(spec({ reasonNames: ['NO_SOCKT'] }), table, noStat),
+    /^--filter-reason: expected a drop reason of this kernel/,
+  );
+  assert.match(error.message, /NO_SOCKET/);
+  assert.match(error.message, /got "NO_SOCKT"$/);
+  const suggestions = /e\.g\. (.*), got/.exec(error.message)?.[1].split(', ') ?? [];
+  assert.equal(suggestions.length, 3);
+  for (const name of suggestions) assert.notEqual(table.codeOf(name), undefined, `${name} is not a reason`);
+
+  const netfilter = assertResolveUsage(() => resolveFilter(spec({ reasonNames: ['netfilter'] }), table, noStat), /NETFILTER_DROP/);
+  assert.ok(netfilter);
+});
+
+test('resolveFilter: the markers MAX and SUBSYS_MASK are not reasons', () => {
+  const table = loadReasonTable();
+  assertResolveUsage(() => resolveFilter(spec({ reasonNames: ['MAX'] }), table, noStat), /^--filter-reason: /);
+});
+
+test('resolveFilter: reasons on a kernel without drop reasons', () => {
+  const error = assertResolveUsage(
+    () => resolveFilter(spec({ reasonNames: ['NO_SOCKET'] }), new ReasonTable(null, null), noStat),
+    /^--filter-reason: this kernel reports no drop reasons/,
+  );
+  assert.match(error.message, /5\.17/);
+  // Without --filter-reason the same kernel is fine.
+  assert.equal(resolveFilter(spec({ port: 53 }), new ReasonTable(null, null), noStat).reasons, undefined);
+});
