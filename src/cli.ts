@@ -20,7 +20,7 @@ import {
   type RawSummaryArgs,
   type StatInode,
 } from './options';
-import { fdWriter } from './output';
+import { fdWriter, type Chunk } from './output';
 import { runSummary } from './summary';
 import { runTrace, type CommandIo } from './trace';
 import type { Symbolizer } from './format';
@@ -29,7 +29,7 @@ import type { Symbolizer } from './format';
 export interface CliIo {
   binding(): NativeBinding;
   processFacts(): ProcessFacts;
-  writeOut(chunk: string): void;
+  writeOut(chunk: Chunk): void;
   writeErr(line: string): void;
   symbols(): Symbolizer;
   statInode: StatInode;

@@ -35,60 +35,136 @@ export interface DropEvent {
 
 export class DecodeError extends Error {}
 
-/** Decodes every event in a batch. The returned addresses are views into `batch`. */
-export function decodeBatch(batch: Uint8Array): DropEvent[] {
+function checkBatch(batch: Uint8Array): DataView {
   if (batch.byteLength % EVENT_SIZE !== 0) {
     throw new DecodeError(`batch of ${batch.byteLength} bytes is not a whole number of ${EVENT_SIZE}-byte events`);
   }
-  const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
-  const events: DropEvent[] = new Array(batch.byteLength / EVENT_SIZE);
-  for (let i = 0; i < events.length; i++) events[i] = decodeEvent(view, batch, i * EVENT_SIZE);
-  return events;
+  return new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
 }
 
-export function decodeEvent(view: DataView, bytes: Uint8Array, base: number): DropEvent {
-  const flags = view.getUint16(base + EVENT.flags, true);
-  const has = (flag: number) => (flags & flag) !== 0;
-  const l3 = has(EVENT_FLAG.HAS_L3);
-  const ports = has(EVENT_FLAG.HAS_PORTS);
-  const icmp = has(EVENT_FLAG.HAS_ICMP);
-  const family = view.getUint8(base + EVENT.family);
+function blankEvent(): DropEvent {
   return {
-    tsNs: view.getUint32(base + EVENT.ts_ns + 4, true) * 2 ** 32 + view.getUint32(base + EVENT.ts_ns, true),
-    location: readAddress(view, base + EVENT.location),
-    skb: readAddress(view, base + EVENT.skb_addr),
-    reason: has(EVENT_FLAG.HAS_REASON) ? view.getUint32(base + EVENT.reason, true) : null,
-    netns: has(EVENT_FLAG.HAS_NETNS) ? view.getUint32(base + EVENT.netns, true) : null,
-    ifindex: view.getUint32(base + EVENT.ifindex, true),
-    pid: view.getUint32(base + EVENT.pid, true),
-    tid: view.getUint32(base + EVENT.tid, true),
-    comm: readCString(bytes, base + EVENT.comm, COMM_LEN),
-    len: view.getUint32(base + EVENT.len, true),
-    protocol: view.getUint16(base + EVENT.protocol, true),
-    family: l3 && (family === 4 || family === 6) ? family : null,
-    saddr: l3 ? bytes.subarray(base + EVENT.saddr, base + EVENT.saddr + 16) : null,
-    daddr: l3 ? bytes.subarray(base + EVENT.daddr, base + EVENT.daddr + 16) : null,
-    l4Proto: l3 ? view.getUint8(base + EVENT.l4_proto) : null,
-    ttl: l3 ? view.getUint8(base + EVENT.ttl) : null,
-    sport: ports ? view.getUint16(base + EVENT.sport, true) : null,
-    dport: ports ? view.getUint16(base + EVENT.dport, true) : null,
-    icmpType: icmp ? view.getUint8(base + EVENT.icmp_type) : null,
-    icmpCode: icmp ? view.getUint8(base + EVENT.icmp_code) : null,
-    tcpFlags: has(EVENT_FLAG.HAS_TCP_FLAGS) ? view.getUint8(base + EVENT.tcp_flags) : null,
-    rxSocket: has(EVENT_FLAG.HAS_RX_SK),
+    tsNs: 0,
+    location: { hi: 0, lo: 0 },
+    skb: { hi: 0, lo: 0 },
+    reason: null,
+    netns: null,
+    ifindex: 0,
+    pid: 0,
+    tid: 0,
+    comm: '',
+    len: 0,
+    protocol: 0,
+    family: null,
+    saddr: null,
+    daddr: null,
+    l4Proto: null,
+    ttl: null,
+    sport: null,
+    dport: null,
+    icmpType: null,
+    icmpCode: null,
+    tcpFlags: null,
+    rxSocket: false,
   };
 }
 
-function readAddress(view: DataView, offset: number): KernelAddress {
-  return { hi: view.getUint32(offset + 4, true), lo: view.getUint32(offset, true) };
+/** Decodes every event of a batch into objects of their own. */
+export function decodeBatch(batch: Uint8Array): DropEvent[] {
+  const view = checkBatch(batch);
+  const events: DropEvent[] = [];
+  for (let base = 0; base < batch.byteLength; base += EVENT_SIZE) {
+    events.push(decodeInto(blankEvent(), new Uint8Array(16), new Uint8Array(16), view, batch, base));
+  }
+  return events;
 }
 
-function readCString(bytes: Uint8Array, offset: number, maxLength: number): string {
+/**
+ * Visits every event of a batch through one reused object, allocating nothing
+ * per event: the hot path of a drop storm. visit must not keep the event; it
+ * returns false to stop early.
+ */
+export function forEachEvent(batch: Uint8Array, visit: (event: DropEvent) => boolean | void): void {
+  const view = checkBatch(batch);
+  const event = blankEvent();
+  const saddr = new Uint8Array(16);
+  const daddr = new Uint8Array(16);
+  for (let base = 0; base < batch.byteLength; base += EVENT_SIZE) {
+    if (visit(decodeInto(event, saddr, daddr, view, batch, base)) === false) return;
+  }
+}
+
+/** Fills event from the record at base; saddr and daddr receive copies of the addresses. */
+function decodeInto(event: DropEvent, saddr: Uint8Array, daddr: Uint8Array, view: DataView, bytes: Uint8Array, base: number): DropEvent {
+  const flags = view.getUint16(base + EVENT.flags, true);
+  const l3 = (flags & EVENT_FLAG.HAS_L3) !== 0;
+  const ports = (flags & EVENT_FLAG.HAS_PORTS) !== 0;
+  const icmp = (flags & EVENT_FLAG.HAS_ICMP) !== 0;
+  const family = view.getUint8(base + EVENT.family);
+  event.tsNs = view.getUint32(base + EVENT.ts_ns + 4, true) * 2 ** 32 + view.getUint32(base + EVENT.ts_ns, true);
+  readAddress(view, base + EVENT.location, event.location);
+  readAddress(view, base + EVENT.skb_addr, event.skb);
+  event.reason = flags & EVENT_FLAG.HAS_REASON ? view.getUint32(base + EVENT.reason, true) : null;
+  event.netns = flags & EVENT_FLAG.HAS_NETNS ? view.getUint32(base + EVENT.netns, true) : null;
+  event.ifindex = view.getUint32(base + EVENT.ifindex, true);
+  event.pid = view.getUint32(base + EVENT.pid, true);
+  event.tid = view.getUint32(base + EVENT.tid, true);
+  event.comm = readComm(view, bytes, base + EVENT.comm);
+  event.len = view.getUint32(base + EVENT.len, true);
+  event.protocol = view.getUint16(base + EVENT.protocol, true);
+  event.family = l3 && (family === 4 || family === 6) ? family : null;
+  event.saddr = l3 ? copy16(bytes, base + EVENT.saddr, saddr) : null;
+  event.daddr = l3 ? copy16(bytes, base + EVENT.daddr, daddr) : null;
+  event.l4Proto = l3 ? view.getUint8(base + EVENT.l4_proto) : null;
+  event.ttl = l3 ? view.getUint8(base + EVENT.ttl) : null;
+  event.sport = ports ? view.getUint16(base + EVENT.sport, true) : null;
+  event.dport = ports ? view.getUint16(base + EVENT.dport, true) : null;
+  event.icmpType = icmp ? view.getUint8(base + EVENT.icmp_type) : null;
+  event.icmpCode = icmp ? view.getUint8(base + EVENT.icmp_code) : null;
+  event.tcpFlags = flags & EVENT_FLAG.HAS_TCP_FLAGS ? view.getUint8(base + EVENT.tcp_flags) : null;
+  event.rxSocket = (flags & EVENT_FLAG.HAS_RX_SK) !== 0;
+  return event;
+}
+
+function copy16(bytes: Uint8Array, offset: number, into: Uint8Array): Uint8Array {
+  for (let i = 0; i < 16; i++) into[i] = bytes[offset + i];
+  return into;
+}
+
+function readAddress(view: DataView, offset: number, into: KernelAddress): void {
+  into.hi = view.getUint32(offset + 4, true);
+  into.lo = view.getUint32(offset, true);
+}
+
+// A storm of drops comes from few tasks: remember the last few command names
+// by their raw 16 bytes instead of building a string per event.
+const COMM_WORDS = COMM_LEN / 4;
+const COMM_CACHE_SIZE = 16;
+const commCache: Array<{ words: number[]; text: string }> = [];
+let commCacheNext = 0;
+
+function readComm(view: DataView, bytes: Uint8Array, offset: number): string {
+  const words = [0, 0, 0, 0];
+  for (let i = 0; i < COMM_WORDS; i++) words[i] = view.getUint32(offset + 4 * i, true);
+  for (const entry of commCache) {
+    if (entry.words[0] === words[0] && entry.words[1] === words[1] && entry.words[2] === words[2] && entry.words[3] === words[3]) {
+      return entry.text;
+    }
+  }
   let end = offset;
-  while (end < offset + maxLength && bytes[end] !== 0) end++;
-  return String.fromCharCode(...bytes.subarray(offset, end));
+  while (end < offset + COMM_LEN && bytes[end] !== 0) end++;
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset + offset, end - offset).toString('utf8');
+  commCache[commCacheNext] = { words, text };
+  commCacheNext = (commCacheNext + 1) % COMM_CACHE_SIZE;
+  return text;
+}
+
+const HEX_BYTES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function hex32(value: number): string {
+  return HEX_BYTES[value >>> 24] + HEX_BYTES[(value >>> 16) & 0xff] + HEX_BYTES[(value >>> 8) & 0xff] + HEX_BYTES[value & 0xff];
 }
 
 export function formatKernelAddress(address: KernelAddress): string {
-  return `0x${address.hi.toString(16).padStart(8, '0')}${address.lo.toString(16).padStart(8, '0')}`;
+  return '0x' + hex32(address.hi) + hex32(address.lo);
 }

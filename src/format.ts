@@ -41,49 +41,82 @@ export function protocolName(l4Proto: number | null, ethertype: number): string 
   return ETHERTYPE_NAMES.get(ethertype) ?? `0x${ethertype.toString(16).padStart(4, '0')}`;
 }
 
-export function tcpFlagsText(flags: number): string {
-  return TCP_FLAG_NAMES.filter((_, bit) => flags & (1 << bit)).join('|') || 'none';
+// Address strings repeat across a storm of drops: a fixed table of the last
+// ones seen, looked up by the address's 32-bit words without allocating.
+const ADDRESS_SLOTS = 4096;
+const slotWords = new Uint32Array(ADDRESS_SLOTS * 5); // family, then four words
+const slotText: Array<string | undefined> = new Array(ADDRESS_SLOTS);
+
+function word(address: Uint8Array, i: number): number {
+  return ((address[i] << 24) | (address[i + 1] << 16) | (address[i + 2] << 8) | address[i + 3]) >>> 0;
 }
 
 function addressText(event: DropEvent, address: Uint8Array | null): string | null {
-  return address && event.family ? formatAddress(address, event.family) : null;
+  const family = event.family;
+  if (address === null || family === null) return null;
+  const w0 = word(address, 0);
+  const w1 = family === 6 ? word(address, 4) : 0;
+  const w2 = family === 6 ? word(address, 8) : 0;
+  const w3 = family === 6 ? word(address, 12) : 0;
+  const slot = (Math.imul(w0 ^ Math.imul(w1, 31) ^ Math.imul(w2, 961) ^ Math.imul(w3, 29791), 0x9e3779b1) >>> 20) % ADDRESS_SLOTS;
+  const at = slot * 5;
+  const text = slotText[slot];
+  if (text !== undefined && slotWords[at] === family && slotWords[at + 1] === w0 && slotWords[at + 2] === w1 && slotWords[at + 3] === w2 && slotWords[at + 4] === w3) {
+    return text;
+  }
+  const formatted = formatAddress(address, family);
+  slotWords.set([family, w0, w1, w2, w3], at);
+  slotText[slot] = formatted;
+  return formatted;
 }
 
-function reasonFields(event: DropEvent, reasons: ReasonTable) {
-  if (event.reason === null) return { reason: null, reason_code: null, subsystem: null };
-  const decoded = reasons.decode(event.reason);
-  return { reason: decoded.name, reason_code: decoded.code, subsystem: decoded.subsystem };
+const TCP_FLAG_TEXT = Array.from({ length: 256 }, (_, flags) => TCP_FLAG_NAMES.filter((_, bit) => flags & (1 << bit)).join('|') || 'none');
+
+export function tcpFlagsText(flags: number): string {
+  return TCP_FLAG_TEXT[flags & 0xff];
 }
 
-/** The NDJSON record; every key is always present (docs/json-schema.md). */
-export function toJsonRecord(event: DropEvent, context: FormatContext) {
-  return {
-    ts: isoTime(event.tsNs + context.monotonicToUnixNs),
-    ...reasonFields(event, context.reasons),
-    location: context.symbols.symbolize(event.location),
-    address: formatKernelAddress(event.location),
-    family: event.family === null ? null : event.family === 4 ? 'ipv4' : 'ipv6',
-    proto: protocolName(event.l4Proto, event.protocol),
-    saddr: addressText(event, event.saddr),
-    daddr: addressText(event, event.daddr),
-    sport: event.sport,
-    dport: event.dport,
-    icmp_type: event.icmpType,
-    icmp_code: event.icmpCode,
-    ttl: event.ttl,
-    tcp_flags: event.tcpFlags === null ? null : tcpFlagsText(event.tcpFlags),
-    netns: event.netns,
-    ifindex: event.ifindex === 0 ? null : event.ifindex,
-    len: event.len,
-    pid: event.pid,
-    tid: event.tid,
-    comm: event.comm,
-    skb: formatKernelAddress(event.skb),
-  };
+const JSON_CACHE_LIMIT = 4096;
+const jsonCache = new Map<string, string>();
+
+/**
+ * A JSON string literal, all ASCII (non-ASCII escaped as \uXXXX) so a JSON line
+ * can be written byte for byte. Command names are the only free-form text, and few.
+ */
+function jsonString(text: string): string {
+  let quoted = jsonCache.get(text);
+  if (quoted === undefined) {
+    if (jsonCache.size >= JSON_CACHE_LIMIT) jsonCache.clear();
+    quoted = JSON.stringify(text).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    jsonCache.set(text, quoted);
+  }
+  return quoted;
 }
 
+const json = (value: string | null) => (value === null ? 'null' : jsonString(value));
+const jsonNumber = (value: number | null) => (value === null ? 'null' : String(value));
+
+/**
+ * The NDJSON record; every key always present, in the order of docs/json-schema.md.
+ * Written as a template rather than JSON.stringify of an object: this is the hot path.
+ */
 export function formatJson(event: DropEvent, context: FormatContext): string {
-  return JSON.stringify(toJsonRecord(event, context));
+  const reason = event.reason === null ? null : context.reasons.decode(event.reason);
+  const family = event.family === null ? 'null' : event.family === 4 ? '"ipv4"' : '"ipv6"';
+  return (
+    `{"ts":"${isoTime(event.tsNs + context.monotonicToUnixNs)}"` +
+    `,"reason":${reason ? json(reason.name) : 'null'},"reason_code":${reason ? reason.code : 'null'}` +
+    `,"subsystem":${reason ? json(reason.subsystem) : 'null'}` +
+    `,"location":${json(context.symbols.symbolize(event.location))},"address":"${formatKernelAddress(event.location)}"` +
+    `,"family":${family},"proto":${json(protocolName(event.l4Proto, event.protocol))}` +
+    `,"saddr":${json(addressText(event, event.saddr))},"daddr":${json(addressText(event, event.daddr))}` +
+    `,"sport":${jsonNumber(event.sport)},"dport":${jsonNumber(event.dport)}` +
+    `,"icmp_type":${jsonNumber(event.icmpType)},"icmp_code":${jsonNumber(event.icmpCode)},"ttl":${jsonNumber(event.ttl)}` +
+    `,"tcp_flags":${event.tcpFlags === null ? 'null' : `"${tcpFlagsText(event.tcpFlags)}"`}` +
+    `,"netns":${jsonNumber(event.netns)},"ifindex":${event.ifindex === 0 ? 'null' : event.ifindex}` +
+    `,"len":${event.len},"pid":${event.pid},"tid":${event.tid},"comm":${jsonString(event.comm)}` +
+    `,"skb":"${formatKernelAddress(event.skb)}"}`
+  );
 }
 
 const RED = '\x1b[31m';
@@ -101,7 +134,7 @@ function endpoint(event: DropEvent, address: Uint8Array | null, port: number | n
 /** One aligned line: time reason location proto src > dst details. */
 export function formatText(event: DropEvent, context: FormatContext): string {
   const paint = (code: string, text: string) => (context.color ? `${code}${text}${RESET}` : text);
-  const { reason } = reasonFields(event, context.reasons);
+  const reason = event.reason === null ? null : context.reasons.decode(event.reason).name;
   const location = context.symbols.symbolize(event.location) ?? formatKernelAddress(event.location);
   let flow = '';
   if (event.family !== null) {
@@ -122,15 +155,28 @@ export function formatText(event: DropEvent, context: FormatContext): string {
   ].join(' ');
 }
 
+// Date formatting is slow; the part up to the second changes once a second.
+let isoSecond = -1;
+let isoPrefix = '';
+let localSecond = -1;
+let localPrefix = '';
+
 function isoTime(unixNs: number): string {
-  const ms = Math.floor(unixNs / 1e6);
-  const micros = Math.floor((unixNs % 1e6) / 1e3);
-  return `${new Date(ms).toISOString().slice(0, -1)}${String(micros).padStart(3, '0')}Z`;
+  const second = Math.floor(unixNs / 1e9);
+  if (second !== isoSecond) {
+    isoSecond = second;
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, 19);
+  }
+  return `${isoPrefix}.${String(Math.floor((unixNs % 1e9) / 1e3)).padStart(6, '0')}Z`;
 }
 
 function localTime(unixNs: number): string {
-  const date = new Date(Math.floor(unixNs / 1e6));
-  const two = (n: number) => String(n).padStart(2, '0');
-  const micros = String(Math.floor((unixNs % 1e9) / 1e3)).padStart(6, '0');
-  return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}.${micros}`;
+  const second = Math.floor(unixNs / 1e9);
+  if (second !== localSecond) {
+    localSecond = second;
+    const date = new Date(second * 1000);
+    const two = (n: number) => String(n).padStart(2, '0');
+    localPrefix = `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+  }
+  return `${localPrefix}.${String(Math.floor((unixNs % 1e9) / 1e3)).padStart(6, '0')}`;
 }

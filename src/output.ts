@@ -8,9 +8,11 @@ export class OutputClosedError extends Error {}
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-export function fdWriter(fd: number): (chunk: string) => void {
+export type Chunk = string | Uint8Array;
+
+export function fdWriter(fd: number): (chunk: Chunk) => void {
   return (chunk) => {
-    const bytes = Buffer.from(chunk);
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     let offset = 0;
     while (offset < bytes.length) {
       try {
@@ -23,4 +25,40 @@ export function fdWriter(fd: number): (chunk: string) => void {
       }
     }
   };
+}
+
+/**
+ * Collects a batch's lines as bytes. Writing each line out as it is made keeps
+ * the strings short-lived, where one growing string would make the garbage
+ * collector copy it over and over.
+ */
+export class LineBuffer {
+  private bytes = Buffer.allocUnsafe(1 << 20);
+  private length = 0;
+
+  constructor(private readonly encoding: 'latin1' | 'utf8') {}
+
+  /** Appends text and a newline. JSON lines are ASCII, so latin1 is exact and fastest for them. */
+  add(text: string): void {
+    const room = this.bytes.length - this.length;
+    const needed = this.encoding === 'latin1' ? text.length + 1 : Buffer.byteLength(text) + 1;
+    if (needed > room) {
+      const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + needed));
+      this.bytes.copy(grown, 0, 0, this.length);
+      this.bytes = grown;
+    }
+    this.length += this.bytes.write(text, this.length, this.encoding);
+    this.bytes[this.length++] = 0x0a;
+  }
+
+  get empty(): boolean {
+    return this.length === 0;
+  }
+
+  /** The bytes so far; valid until the next add(). Starts over. */
+  take(): Uint8Array {
+    const taken = this.bytes.subarray(0, this.length);
+    this.length = 0;
+    return taken;
+  }
 }

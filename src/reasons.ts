@@ -19,6 +19,7 @@ export class ReasonTable {
   private readonly byCode = new Map<number, string>();
   private readonly byName = new Map<string, number>();
   private readonly subsystems = new Map<number, string>();
+  private readonly decoded = new Map<number, DecodedReason>();
 
   /** reasons/subsystems: the kernel's enum skb_drop_reason / skb_drop_reason_subsys, null when absent. */
   constructor(reasons: EnumEntries | null, subsystems: EnumEntries | null) {
@@ -50,6 +51,12 @@ export class ReasonTable {
 
   /** Names a raw reason: core reasons by the kernel's name, others as SUBSYS:0xN, unknown ones as UNKNOWN_N. */
   decode(code: number): DecodedReason {
+    let decoded = this.decoded.get(code);
+    if (!decoded) this.decoded.set(code, (decoded = this.name(code)));
+    return decoded;
+  }
+
+  private name(code: number): DecodedReason {
     const subsystemId = code >>> SUBSYS_SHIFT;
     const subsystem = this.subsystems.get(subsystemId) ?? `SUBSYS_${subsystemId}`;
     if (subsystemId === 0) {

@@ -3,12 +3,12 @@
 import type { Counters, NativeBinding } from './binding';
 import { explain } from './advice';
 import type { TracedCount } from './correlate';
-import { decodeBatch, type DropEvent } from './decode';
+import { forEachEvent, type DropEvent } from './decode';
 import { lowerFilter, matches } from './filter';
 import { formatJson, formatText, protocolName, type FormatContext, type Symbolizer } from './format';
 import { readKernelFacts, type KernelFacts } from './kernel';
 import { resolveFilter, type StatInode, type TraceOptions } from './options';
-import { OutputClosedError } from './output';
+import { LineBuffer, OutputClosedError, type Chunk } from './output';
 import { Session, type SessionIo } from './session';
 
 /** Wake user space once this much is pending in the ring (the poll timeout picks up the rest). */
@@ -18,7 +18,7 @@ const UNUSED_COUNT_ENTRIES = 1;
 
 export interface CommandIo extends SessionIo {
   binding: NativeBinding;
-  writeOut(chunk: string): void;
+  writeOut(chunk: Chunk): void;
   symbols(): Symbolizer;
   statInode: StatInode;
   color: boolean;
@@ -60,32 +60,31 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
   const format = options.output === 'json' ? formatJson : formatText;
   const hinted = new Set<string>();
   const tally = new TracedTally();
+  const lines = new LineBuffer(options.output === 'json' ? 'latin1' : 'utf8');
   let printed = 0;
 
   const onBatch = (batch: Buffer) => {
     const stopping = session.stopReason?.kind;
     // After a signal or --duration the drained events are still printed.
     if (stopping && stopping !== 'signal' && stopping !== 'duration') return;
-    let chunk = '';
-    for (const event of decodeBatch(batch)) {
-      if (!matches(filter, event)) continue;
-      chunk += format(event, context) + '\n';
+    forEachEvent(batch, (event) => {
+      if (!matches(filter, event)) return true;
+      lines.add(format(event, context));
       if (event.reason !== null) {
         const reason = context.reasons.decode(event.reason).name;
         tally.add(event, reason);
         if (options.hints && options.output === 'text' && !hinted.has(reason)) {
           hinted.add(reason);
-          chunk += `  hint: ${reason}: ${explain(reason).advice.summary} (dropwhy explain ${reason})\n`;
+          lines.add(`  hint: ${reason}: ${explain(reason).advice.summary} (dropwhy explain ${reason})`);
         }
       }
-      if (++printed === options.count) {
-        session.requestStop({ kind: 'count' });
-        break;
-      }
-    }
-    if (chunk === '') return;
+      if (++printed !== options.count) return true;
+      session.requestStop({ kind: 'count' });
+      return false;
+    });
+    if (lines.empty) return;
     try {
-      io.writeOut(chunk);
+      io.writeOut(lines.take());
     } catch (error) {
       session.requestStop(error instanceof OutputClosedError ? { kind: 'output-closed' } : { kind: 'error', error });
     }

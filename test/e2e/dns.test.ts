@@ -4,6 +4,7 @@ import * as assert from 'node:assert/strict';
 import {
   assertEventShape,
   describeEvents,
+  netnsInode,
   requireRealKernel,
   sendUdp,
   snmpCounters,
@@ -49,6 +50,7 @@ test('--filter-proto udp --filter-port 53 shows exactly the 6 UDP/53 drops', { t
           assert.match(e.location ?? '', /^__udp4_lib_rcv\+0x[0-9a-f]+$/);
           assert.equal(e.dport, 53);
           assert.equal(e.saddr, p1.v4A);
+          assert.equal(e.netns, netnsInode(p1.nsB));
         }
       } finally {
         dw.kill();

@@ -21,6 +21,18 @@ export const FIXTURES = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures');
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Resolve to the promise's value, or to `onTimeout` after ms. The timer is
+ * cleared either way, so it never keeps the test process alive.
+ */
+export function withTimeout<T, U>(p: Promise<T>, ms: number, onTimeout: U): Promise<T | U> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<U>((resolve) => {
+    timer = setTimeout(() => resolve(onTimeout), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
 // ---------------------------------------------------------------------------
 // Environment gate
 // ---------------------------------------------------------------------------
@@ -152,6 +164,9 @@ export interface NetnsPair {
   ifindexB: number;
   /** the "N" used in 198.18.N.0/24 and fd00:dd:N::/64 */
   n: number;
+  /** MAC addresses of the veth ends */
+  macA: string;
+  macB: string;
 }
 
 let pairCounter = 0;
@@ -276,9 +291,10 @@ async function createPair(counter: number, n: number): Promise<NetnsPair> {
     ifindexA: 0,
     ifindexB: 0,
     n,
+    macA: `02:dd:${hex}:00:00:01`,
+    macB: `02:dd:${hex}:00:00:02`,
   };
-  const macA = `02:dd:${hex}:00:00:01`;
-  const macB = `02:dd:${hex}:00:00:02`;
+  const { macA, macB } = pair;
   for (const ns of [pair.nsA, pair.nsB]) {
     liveNamespaces.add(ns);
     await ip(['netns', 'add', ns]);
@@ -307,6 +323,20 @@ async function createPair(counter: number, n: number): Promise<NetnsPair> {
   pair.ifindexB = await ifindexIn(pair.nsB, pair.ifB);
   await waitUsable(pair);
   return pair;
+}
+
+/**
+ * Add one more address (IPv4 -> /24, IPv6 -> /64 nodad) on side 'a' or 'b' of
+ * a pair, with a permanent neighbour entry for it on the other side.
+ */
+export async function addExtraAddress(pair: NetnsPair, side: 'a' | 'b', addr: string): Promise<void> {
+  const v6 = addr.includes(':');
+  const [ns, dev, mac, peerNs, peerDev] =
+    side === 'a'
+      ? [pair.nsA, pair.ifA, pair.macA, pair.nsB, pair.ifB]
+      : [pair.nsB, pair.ifB, pair.macB, pair.nsA, pair.ifA];
+  await ip(['-n', ns, ...(v6 ? ['-6', 'addr', 'add', `${addr}/64`, 'dev', dev, 'nodad'] : ['addr', 'add', `${addr}/24`, 'dev', dev])]);
+  await ip(['-n', peerNs, ...(v6 ? ['-6'] : []), 'neigh', 'replace', addr, 'lladdr', mac, 'dev', peerDev, 'nud', 'permanent']);
 }
 
 async function deleteNs(ns: string): Promise<void> {
@@ -341,11 +371,11 @@ export async function withNetnsPair<T>(fn: (pair: NetnsPair) => Promise<T>): Pro
 
 const UDP_SENDER = `
 import socket, sys, time
-dst, port, count, sport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+dst, port, count, sport, saddr = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 fam = socket.AF_INET6 if ':' in dst else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)
-if sport:
-    s.bind(('::' if fam == socket.AF_INET6 else '0.0.0.0', sport))
+if sport or saddr:
+    s.bind((saddr or ('::' if fam == socket.AF_INET6 else '0.0.0.0'), sport))
 sent = 0
 deadline = time.monotonic() + 15
 for i in range(count):
@@ -374,10 +404,16 @@ export async function sendUdp(
   dstAddr: string,
   port: number,
   count: number,
-  opts: { srcPort?: number } = {},
+  opts: { srcPort?: number; srcAddr?: string } = {},
 ): Promise<number> {
   assert.ok(count > 0 && count <= 100_000, `sendUdp count out of bounds: ${count}`);
-  const res = await nsPython(ns, UDP_SENDER, [dstAddr, String(port), String(count), String(opts.srcPort ?? 0)]);
+  const res = await nsPython(ns, UDP_SENDER, [
+    dstAddr,
+    String(port),
+    String(count),
+    String(opts.srcPort ?? 0),
+    opts.srcAddr ?? '',
+  ]);
   const sent = Number(res.stdout.trim());
   assert.ok(Number.isInteger(sent), `sendUdp: bad output ${JSON.stringify(res.stdout)} ${res.stderr}`);
   return sent;
@@ -530,7 +566,7 @@ export async function rcvbufFlood(
     const sent = await sendUdp(sendFromNs, bindAddr, port, count);
     await sleep(100);
     child.stdin!.end('go\n');
-    const code = await Promise.race([exited, sleep(20_000).then(() => 'timeout' as const)]);
+    const code = await withTimeout(exited, 20_000, 'timeout' as const);
     if (code !== 0) throw new Error(`rcvbuf receiver failed (${code}): stdout=${stdout} stderr=${stderr}`);
     const m = /QUEUED (\d+)/.exec(stdout);
     if (!m) throw new Error(`rcvbuf receiver gave no result: stdout=${stdout} stderr=${stderr}`);
@@ -640,6 +676,7 @@ export function spawnDropwhy(args: string[], opts: { json?: boolean } = {}): Dro
     child.on('close', (code, signal) => {
       exitInfo = { code, signal, at: Date.now() };
       liveChildren.delete(child);
+      fs.rmSync(readyFile, { force: true });
       resolve();
     });
   });
@@ -657,10 +694,10 @@ export function spawnDropwhy(args: string[], opts: { json?: boolean } = {}): Dro
   };
 
   const waitBounded = async (timeoutMs: number, what: string): Promise<DropwhyResult> => {
-    const timedOut = await Promise.race([exited.then(() => false), sleep(timeoutMs).then(() => true)]);
+    const timedOut = await withTimeout(exited.then(() => false), timeoutMs, true);
     if (timedOut) {
       child.kill('SIGKILL');
-      await Promise.race([exited, sleep(5_000)]);
+      await withTimeout(exited, 5_000, undefined);
       throw new Error(`dropwhy did not exit within ${timeoutMs} ms ${what} (SIGKILLed)\nstdout:\n${stdout}\nstderr:\n${stderr}`);
     }
     return result();

@@ -72,6 +72,7 @@ test('iptables DROP for udp dport 7778: exactly 2 NETFILTER_DROP (reason filter)
       for (const e of ev) {
         assertEventShape(e);
         assert.equal(e.reason, 'NETFILTER_DROP');
+        assert.match(e.location ?? '', /^(nft_do_chain|ipt_do_table)\+0x[0-9a-f]+$/); // iptables-nft: nft_do_chain, legacy: ipt_do_table
         assert.equal(e.dport, 7778);
         assert.equal(e.daddr, p.v4B);
       }

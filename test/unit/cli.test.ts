@@ -71,8 +71,10 @@ function harness(options: HarnessOptions = {}): Harness {
       },
       processFacts: () => ({ ...ROOT, ...options.facts }),
       writeOut: (chunk) => {
-        if (options.writeOut) options.writeOut(chunk);
-        h.out.push(chunk);
+        // Byte chunks are only valid during the call: copy them as text.
+        const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+        if (options.writeOut) options.writeOut(text);
+        h.out.push(text);
       },
       writeErr: (line) => {
         h.err.push(line);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeBatch, type DropEvent } from '../../src/decode';
-import { formatJson, formatText, protocolName, tcpFlagsText, toJsonRecord, type FormatContext } from '../../src/format';
+import { formatJson, formatText, protocolName, tcpFlagsText, type FormatContext } from '../../src/format';
 import { ReasonTable } from '../../src/reasons';
 import { fixtureBytes, recordedKallsyms, recordedReasons } from './fixtures';
 
@@ -14,6 +14,7 @@ const context: FormatContext = {
   color: false,
 };
 const at = (event: DropEvent, tsNs: number): DropEvent => ({ ...event, tsNs });
+const toJsonRecord = (event: DropEvent, ctx: FormatContext) => JSON.parse(formatJson(event, ctx));
 
 // The documented schema (docs/json-schema.md), in order.
 const JSON_KEYS = [

@@ -1,0 +1,366 @@
+// dropwhy benchmark: drop storms in a throwaway namespace pair, traced by
+// dropwhy and by peers, phases interleaved so drift cancels out.
+//
+//   npm run bench                full run (3 rounds of 8 s per phase)
+//   npm run bench -- --quick     the harness end to end in well under a minute
+//   npm run bench -- --rounds 5 --seconds 8 --json bench/results.json
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { forEachEvent } from '../src/decode';
+import { matches } from '../src/filter';
+import { formatJson, formatText, type FormatContext } from '../src/format';
+import { Kallsyms } from '../src/kallsyms';
+import { EVENT_SIZE } from '../src/layout';
+import { parseSnmp } from '../src/netstat';
+import { inNetns, withNetnsPair, type NetnsPair } from '../src/netns';
+import { ReasonTable } from '../src/reasons';
+
+const ROOT = resolve(__dirname, '../..');
+const CLI = join(ROOT, 'bin', 'dropwhy.js');
+const BLAST = join(ROOT, 'build', 'native', 'dropwhy-blast');
+const CLOSED_PORT = 9;
+const OTHER_PORT = 4242;
+const SENDER_CPU = 0;
+
+interface Settings {
+  quick: boolean;
+  rounds: number;
+  seconds: number;
+  jsonOut: string;
+}
+
+function parseArgs(argv: string[]): Settings {
+  const quick = argv.includes('--quick');
+  const value = (flag: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const seconds = Math.min(Number(value('--seconds') ?? (quick ? 2 : 8)), 8); // hard cap: 8 s a phase
+  return {
+    quick,
+    rounds: Number(value('--rounds') ?? (quick ? 1 : 3)),
+    seconds,
+    jsonOut: value('--json') ?? join(ROOT, 'bench', quick ? 'results-quick.json' : 'results.json'),
+  };
+}
+
+interface Tracer {
+  name: string;
+  /** Starts the tracer; resolves once it is attached. Null: no tracer (the baseline). */
+  start(): Promise<Running> | null;
+}
+
+interface Running {
+  pid: number;
+  /** Stops it and returns what it said about itself. */
+  stop(): Promise<{ received: number | null; lost: number | null }>;
+}
+
+interface Sample {
+  dropsPerSecond: number;
+  received: number | null;
+  lost: number | null;
+  cpuPercent: number | null;
+  peakRssMb: number | null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function devNull(): number {
+  return openSync('/dev/null', 'w');
+}
+
+async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+function collectStderr(child: ChildProcess): { text: string } {
+  const log = { text: '' };
+  child.stderr?.on('data', (chunk) => (log.text += chunk));
+  return log;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGINT');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function dropwhy(name: string, args: string[]): Tracer {
+  return {
+    name,
+    start: async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'dropwhy-bench-'));
+      const ready = join(dir, 'ready');
+      const child = spawn(process.execPath, [CLI, ...args, '--ready-file', ready], { stdio: ['ignore', devNull(), 'pipe'] });
+      const log = collectStderr(child);
+      await waitFor(() => existsSync(ready) || child.exitCode !== null, 20_000, `${name} to attach`);
+      if (child.exitCode !== null) throw new Error(`${name} exited: ${log.text}`);
+      return {
+        pid: child.pid!,
+        stop: async () => {
+          await stopChild(child);
+          rmSync(dir, { recursive: true, force: true });
+          const closing = /(\d+) drops seen, (\d+) matched, (\d+) lost/.exec(log.text);
+          if (!closing) throw new Error(`${name} printed no closing line: ${log.text}`);
+          const [matched, lost] = [Number(closing[2]), Number(closing[3])];
+          return { received: matched - lost, lost };
+        },
+      };
+    },
+  };
+}
+
+function bpftrace(name: string, program: string): Tracer {
+  return {
+    name,
+    start: async () => {
+      const child = spawn('bpftrace', ['-e', program], { stdio: ['ignore', devNull(), 'pipe'] });
+      const log = collectStderr(child);
+      await waitFor(() => /Attaching \d+ probe/.test(log.text) || child.exitCode !== null, 30_000, `${name} to attach`);
+      if (child.exitCode !== null) throw new Error(`${name} exited: ${log.text}`);
+      await sleep(300); // "Attaching" is printed just before the attach itself
+      return {
+        pid: child.pid!,
+        stop: async () => {
+          await stopChild(child);
+          const lost = [...log.text.matchAll(/Lost (\d+) events/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+          return { received: null, lost };
+        },
+      };
+    },
+  };
+}
+
+const BASELINE: Tracer = { name: 'untraced baseline', start: () => null };
+
+function phases(): Tracer[] {
+  return [
+    BASELINE,
+    dropwhy('dropwhy -o json (all match)', ['-o', 'json', '--log-level', 'error']),
+    dropwhy('dropwhy -o text (all match)', ['-o', 'text', '--no-hints', '--log-level', 'error']),
+    dropwhy('dropwhy, filtered in kernel', ['-o', 'json', '--filter-port', String(OTHER_PORT), '--log-level', 'error']),
+    bpftrace('bpftrace printf per event', 'tracepoint:skb:kfree_skb { printf("%d %p\\n", args->reason, args->location); }'),
+    bpftrace('bpftrace count by reason', 'tracepoint:skb:kfree_skb { @[args->reason] = count(); }'),
+    dropwhy('dropwhy summary', ['summary', '-o', 'json', '--log-level', 'error']),
+  ];
+}
+
+async function noPorts(pair: NetnsPair): Promise<number> {
+  return parseSnmp(await inNetns(pair.nsB, 'cat', ['/proc/net/snmp'])).get('Udp NoPorts') ?? 0;
+}
+
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime
+}
+
+function peakRssMb(pid: number): number {
+  const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+async function blast(pair: NetnsPair, seconds: number): Promise<void> {
+  const args = ['--dst', pair.v4B, '--port', String(CLOSED_PORT), '--seconds', String(seconds), '--cpu', String(SENDER_CPU)];
+  await inNetns(pair.nsA, BLAST, args, (seconds + 30) * 1000);
+}
+
+async function measure(pair: NetnsPair, tracer: Tracer, seconds: number): Promise<Sample> {
+  const running = await tracer.start();
+  try {
+    const before = await noPorts(pair);
+    const ticks = running ? cpuTicks(running.pid) : 0;
+    const started = process.hrtime.bigint();
+    await blast(pair, seconds);
+    const wall = Number(process.hrtime.bigint() - started) / 1e9;
+    const drops = (await noPorts(pair)) - before;
+    const cpuPercent = running ? ((cpuTicks(running.pid) - ticks) / CLOCK_TICKS / wall) * 100 : null;
+    const rss = running ? peakRssMb(running.pid) : null;
+    await sleep(100); // let the last batches reach the tracer
+    const said = running ? await running.stop() : { received: null, lost: null };
+    return { dropsPerSecond: drops / seconds, ...said, cpuPercent, peakRssMb: rss };
+  } catch (error) {
+    await running?.stop().catch(() => {});
+    throw error;
+  }
+}
+
+/** ns per run of the tracer's BPF programs, with kernel.bpf_stats_enabled on only meanwhile. */
+async function bpfCost(pair: NetnsPair, tracer: Tracer, seconds: number): Promise<number | null> {
+  const programIds = () =>
+    new Set((JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8' })) as Array<{ id: number }>).map((p) => p.id));
+  const before = programIds();
+  const running = await tracer.start();
+  if (!running) return null;
+  const ours = [...programIds()].filter((id) => !before.has(id));
+  const stats = () =>
+    ours.reduce(
+      (sum, id) => {
+        const p = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(id), '-j'], { encoding: 'utf8' }));
+        return { ns: sum.ns + (p.run_time_ns ?? 0), runs: sum.runs + (p.run_cnt ?? 0) };
+      },
+      { ns: 0, runs: 0 },
+    );
+  const previous = readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
+  try {
+    writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
+    const start = stats();
+    await blast(pair, seconds);
+    const end = stats();
+    return end.runs > start.runs ? (end.ns - start.ns) / (end.runs - start.runs) : null;
+  } finally {
+    writeFileSync('/proc/sys/kernel/bpf_stats_enabled', previous);
+    await running.stop();
+  }
+}
+
+async function startupMs(runs: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = process.hrtime.bigint();
+    const running = await dropwhy('startup', ['--log-level', 'error']).start()!;
+    times.push(Number(process.hrtime.bigint() - started) / 1e6);
+    await running.stop();
+  }
+  return times;
+}
+
+/** Decode → filter → format over recorded real events, no kernel involved. */
+function formatCeiling(seconds: number): { json: number; text: number } {
+  const fixtures = join(ROOT, 'test', 'fixtures');
+  const recorded = readFileSync(join(fixtures, 'loopback-drops.bin'));
+  const events = recorded.length / EVENT_SIZE;
+  const batch = Buffer.concat(Array.from({ length: Math.ceil(4096 / events) }, () => recorded));
+  const { reasons, subsystems } = JSON.parse(readFileSync(join(fixtures, 'kernel-reasons.json'), 'utf8'));
+  const context: FormatContext = {
+    reasons: new ReasonTable(reasons, subsystems),
+    symbols: new Kallsyms(readFileSync(join(fixtures, 'kallsyms-excerpt.txt'), 'latin1')),
+    monotonicToUnixNs: Date.now() * 1e6,
+    color: false,
+  };
+  const rate = (format: typeof formatJson) => {
+    let count = 0;
+    let bytes = 0;
+    const started = process.hrtime.bigint();
+    const deadline = started + BigInt(Math.round(seconds * 1e9));
+    while (process.hrtime.bigint() < deadline) {
+      let chunk = '';
+      forEachEvent(batch, (event) => {
+        if (!matches({}, event)) return;
+        chunk += format(event, context) + '\n';
+        count++;
+      });
+      bytes += chunk.length;
+    }
+    if (bytes === 0) throw new Error('nothing formatted');
+    return count / (Number(process.hrtime.bigint() - started) / 1e9);
+  };
+  return { json: rate(formatJson), text: rate(formatText) };
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const medianOrNull = (values: Array<number | null>) => {
+  const known = values.filter((v): v is number => v !== null && !Number.isNaN(v));
+  return known.length ? median(known) : null;
+};
+
+async function main(): Promise<void> {
+  const settings = parseArgs(process.argv.slice(2));
+  if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (it loads BPF programs and makes namespaces)');
+  if (!existsSync(BLAST)) throw new Error(`${BLAST} is missing: run npm run build`);
+  const all = phases();
+  const samples = new Map<string, Sample[]>(all.map((p) => [p.name, []]));
+  const costs = new Map<string, number | null>();
+  const startedAt = Date.now();
+
+  await withNetnsPair(`dwbench${process.pid % 100000}`, 250, async (pair) => {
+    // Phases interleave round by round, so drift on a noisy machine hits them all alike.
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const phase of all) {
+        const sample = await measure(pair, phase, settings.seconds);
+        samples.get(phase.name)!.push(sample);
+        console.error(`round ${round}/${settings.rounds} ${phase.name}: ${(sample.dropsPerSecond / 1e3).toFixed(0)}k drops/s`);
+      }
+    }
+    const costSeconds = settings.quick ? 1 : 3;
+    for (const phase of all.slice(1)) costs.set(phase.name, await bpfCost(pair, phase, costSeconds));
+  });
+
+  const startup = await startupMs(settings.quick ? 3 : 10);
+  const ceiling = formatCeiling(settings.quick ? 0.5 : 2);
+  const baseline = median(samples.get(BASELINE.name)!.map((s) => s.dropsPerSecond));
+  const rows = all.map((phase) => {
+    const s = samples.get(phase.name)!;
+    const rate = median(s.map((x) => x.dropsPerSecond));
+    const received = medianOrNull(s.map((x) => x.received));
+    const lost = medianOrNull(s.map((x) => x.lost));
+    return {
+      phase: phase.name,
+      drops_per_s: Math.round(rate),
+      vs_baseline: rate / baseline,
+      received,
+      lost,
+      lost_share: lost !== null && received !== null && received + lost > 0 ? lost / (received + lost) : null,
+      cpu_percent: medianOrNull(s.map((x) => x.cpuPercent)),
+      peak_rss_mb: medianOrNull(s.map((x) => x.peakRssMb)),
+      bpf_ns_per_run: costs.get(phase.name) ?? null,
+      runs: s.length,
+    };
+  });
+
+  const fmt = (v: number | null, digits = 0) => (v === null ? '-' : v.toFixed(digits));
+  const header = ['phase', 'drops/s', 'x base', 'received', 'lost', 'lost %', 'CPU %', 'RSS MB', 'BPF ns'];
+  const table = [
+    header,
+    ...rows.map((r) => [
+      r.phase,
+      fmt(r.drops_per_s),
+      r.vs_baseline.toFixed(2),
+      fmt(r.received),
+      fmt(r.lost),
+      r.lost_share === null ? '-' : (r.lost_share * 100).toFixed(2),
+      fmt(r.cpu_percent),
+      fmt(r.peak_rss_mb, 1),
+      fmt(r.bpf_ns_per_run),
+    ]),
+  ];
+  const widths = header.map((_, i) => Math.max(...table.map((row) => row[i].length)));
+  const lines = table.map((row) => '| ' + row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join(' | ') + ' |');
+  lines.splice(1, 0, '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|');
+  console.log(lines.join('\n'));
+  console.log(`\nstart-up, exec → ready file: median ${median(startup).toFixed(0)} ms over ${startup.length} runs`);
+  console.log(`decode + filter + format ceiling: JSON ${(ceiling.json / 1e6).toFixed(2)}M events/s, text ${(ceiling.text / 1e6).toFixed(2)}M events/s`);
+  console.log(`(${settings.rounds} round(s) of ${settings.seconds} s per phase, medians; ${((Date.now() - startedAt) / 1000).toFixed(0)} s in all)`);
+
+  const result = {
+    when: new Date().toISOString(),
+    kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(),
+    cpus: execFileSync('nproc', { encoding: 'utf8' }).trim(),
+    settings,
+    phases: rows,
+    startup_ms: { median: median(startup), runs: startup },
+    format_ceiling_events_per_s: ceiling,
+  };
+  writeFileSync(settings.jsonOut, JSON.stringify(result, null, 2) + '\n');
+  console.log(`results: ${settings.jsonOut}`);
+}
+
+main().catch((error) => {
+  console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+});
