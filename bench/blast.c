@@ -68,10 +68,11 @@ int main(int argc, char **argv) {
   } else {
     usage();
   }
-  /* Unconnected: ICMP port unreachable replies then don't fail the next send. */
+  /* Connected, so the route is looked up once. The receiver's port-unreachable
+   * replies (rate-limited by the kernel) then fail the odd send with ECONNREFUSED. */
   int fd = socket(family, SOCK_DGRAM, 0);
-  if (fd < 0) {
-    perror("socket");
+  if (fd < 0 || connect(fd, (struct sockaddr *)&to, to_len)) {
+    perror("socket/connect");
     return 1;
   }
 
@@ -80,8 +81,6 @@ int main(int argc, char **argv) {
   struct mmsghdr msgs[BATCH];
   memset(msgs, 0, sizeof(msgs));
   for (int i = 0; i < BATCH; i++) {
-    msgs[i].msg_hdr.msg_name = &to;
-    msgs[i].msg_hdr.msg_namelen = to_len;
     msgs[i].msg_hdr.msg_iov = &iov;
     msgs[i].msg_hdr.msg_iovlen = 1;
   }

@@ -38,9 +38,13 @@ std::mutex log_mutex;
 std::vector<std::pair<std::string, std::string>> pending_logs;
 
 int QueueLibbpfLog(enum libbpf_print_level level, const char *format, va_list args) {
-  char line[1024];
-  int n = vsnprintf(line, sizeof(line), format, args);
-  std::string text(line, n < 0 ? 0 : std::min<size_t>(n, sizeof(line) - 1));
+  // The verifier's log arrives as one long message: keep all of it.
+  va_list copy;
+  va_copy(copy, args);
+  int n = vsnprintf(nullptr, 0, format, copy);
+  va_end(copy);
+  std::string text(n > 0 ? n : 0, '\0');
+  if (n > 0) vsnprintf(text.data(), text.size() + 1, format, args);
   while (!text.empty() && text.back() == '\n') text.pop_back();
   const char *name = level == LIBBPF_WARN ? "warn" : level == LIBBPF_INFO ? "info" : "debug";
   std::lock_guard<std::mutex> lock(log_mutex);
@@ -49,13 +53,17 @@ int QueueLibbpfLog(enum libbpf_print_level level, const char *format, va_list ar
 }
 
 void FlushLogs(Napi::Env env, Napi::Function on_log) {
+  if (env.IsExceptionPending()) return;
   std::vector<std::pair<std::string, std::string>> logs;
   {
     std::lock_guard<std::mutex> lock(log_mutex);
     logs.swap(pending_logs);
   }
   if (on_log.IsEmpty()) return;
-  for (auto &[level, text] : logs) on_log.Call({Napi::String::New(env, level), Napi::String::New(env, text)});
+  for (auto &[level, text] : logs) {
+    on_log.Call({Napi::String::New(env, level), Napi::String::New(env, text)});
+    if (env.IsExceptionPending()) return;
+  }
 }
 
 // The one shape of native failure: an Error carrying the stage and errno. The
@@ -139,7 +147,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     FlushLogs(env, on_log_.Value());
     if (err) {
       Destroy();
-      StageError(env, stage, err).ThrowAsJavaScriptException();
+      // A throwing log callback may have left an exception pending: keep that one.
+      if (!env.IsExceptionPending()) StageError(env, stage, err).ThrowAsJavaScriptException();
       return;
     }
 
@@ -396,10 +405,20 @@ Napi::Value BtfMembers(const Napi::CallbackInfo &info) {
   return result;
 }
 
+// Whether the kernel can create a BPF ring buffer (Linux 5.8+); needs the
+// privileges to create maps. true/false, or null when the probe itself failed.
+Napi::Value ProbeRingbuf(const Napi::CallbackInfo &info) {
+  int supported = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr);
+  if (supported < 0) return info.Env().Null();
+  return Napi::Boolean::New(info.Env(), supported == 1);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   libbpf_set_print(QueueLibbpfLog);
   exports.Set("Tracer", Tracer::Define(env));
   exports.Set("btfMembers", Napi::Function::New<BtfMembers>(env, "btfMembers"));
+  exports.Set("probeRingbuf", Napi::Function::New<ProbeRingbuf>(env, "probeRingbuf"));
+  exports.Set("libbpfVersion", Napi::String::New(env, libbpf_version_string()));
   exports.Set("eventSize", Napi::Number::New(env, sizeof(struct drop_event)));
   exports.Set("configSize", Napi::Number::New(env, sizeof(struct dropwhy_config)));
   return exports;

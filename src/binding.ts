@@ -32,12 +32,17 @@ export type BtfEntries = Array<[string, number]>;
 
 export interface NativeBinding {
   openTracer(options: TracerOptions): NativeTracer;
+  /** Whether the kernel can create BPF ring buffers; null when the probe failed (e.g. no privileges). */
+  probeRingbuf(): boolean | null;
+  libbpfVersion: string;
   /** Enumerators ([name, value]) or struct members ([name, bit offset]) from kernel BTF; null if absent. */
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
 }
 
 interface RawAddon {
   Tracer: new (options: TracerOptions) => NativeTracer;
+  probeRingbuf(): boolean | null;
+  libbpfVersion: string;
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
 }
 
@@ -73,5 +78,7 @@ export function loadNativeBinding(path = ADDON_PATH): NativeBinding {
         new addon.Tracer({ ...options, onError: (error) => options.onError(toTracerError(error) as Error) }),
     ),
     btfMembers: wrap((kind: 'enum' | 'struct', name: string) => addon.btfMembers(kind, name)),
+    probeRingbuf: () => addon.probeRingbuf(),
+    libbpfVersion: addon.libbpfVersion,
   };
 }

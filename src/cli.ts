@@ -22,6 +22,8 @@ import {
 } from './options';
 import { fdWriter, type Chunk } from './output';
 import { runSummary } from './summary';
+import { canTrace, diagnose, gatherFacts, renderChecks, renderChecksJson } from './doctor';
+import { runSelftest } from './selftest';
 import { runTrace, type CommandIo } from './trace';
 import type { Symbolizer } from './format';
 
@@ -38,6 +40,8 @@ export interface CliIo {
   createLogger(level: string): Logger;
   /** The kernel's counters of the namespace with this inode (null: dropwhy's own). */
   readCounters(netns: number | null): Promise<CounterSnapshot>;
+  /** Runs the selftest, printing through write; resolves true on PASS. */
+  selftest(write: (line: string) => void): Promise<boolean>;
 }
 
 const EXAMPLES: Array<[string, string]> = [
@@ -46,6 +50,7 @@ const EXAMPLES: Array<[string, string]> = [
   ['sudo $0 --filter-netns myns --filter-reason NETFILTER_DROP', 'firewall drops in network namespace "myns"'],
   ['sudo $0 summary --filter-proto udp', 'UDP drops counted per reason and location, every second'],
   ['$0 explain SOCKET_RCVBUFF', 'what a reason means and what to do about it'],
+  ['sudo $0 doctor && sudo $0 selftest', 'on a new host: will it work, and does it'],
 ];
 
 const withRunOptions = <T>(cli: Argv<T>) => cli.options(FILTER_OPTIONS).options(RUN_OPTIONS);
@@ -63,6 +68,10 @@ function parser(argv: string[]) {
         .positional('reason', { type: 'string', describe: 'A reason name, e.g. SOCKET_RCVBUFF' })
         .option('list', { type: 'boolean', describe: "List this kernel's drop reasons" }),
     )
+    .command('doctor', 'Check whether dropwhy can run here, and what to do if not', (y) =>
+      y.option('output', { alias: 'o', type: 'string', default: 'text', describe: 'text or json' }),
+    )
+    .command('selftest', 'Make known drops in throwaway namespaces and check dropwhy sees exactly them')
     .strict()
     .exitProcess(false)
     .fail((message, error) => {
@@ -95,6 +104,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     }
     const command = String(raw._[0] ?? 'trace');
     if (command === 'explain') return explainCommand(raw, io);
+    if (command === 'doctor') return doctorCommand(raw, io);
+    if (command === 'selftest') {
+      assertCanTrace(io.processFacts());
+      return (await io.selftest((line) => io.writeOut(line + '\n'))) ? EXIT.ok : EXIT.failure;
+    }
     if (command === 'summary') {
       const options = checkSummary(raw);
       await runSummary(options, commandIo(io, options.logLevel));
@@ -126,6 +140,15 @@ function commandIo(io: CliIo, logLevel: string): CommandIo {
     color: io.stdoutIsTty,
     readCounters: io.readCounters,
   };
+}
+
+function doctorCommand(raw: ParsedArgs, io: CliIo): number {
+  const output = raw.output ?? 'text';
+  if (output !== 'text' && output !== 'json') throw new UsageError(`--output: expected text or json, got ${JSON.stringify(output)}`);
+  const facts = gatherFacts(io.processFacts(), io.binding);
+  const checks = diagnose(facts);
+  io.writeOut(output === 'json' ? renderChecksJson(checks, facts.kernel) : renderChecks(checks, facts.kernel));
+  return canTrace(checks) ? EXIT.ok : EXIT.environment;
 }
 
 function explainCommand(raw: ParsedArgs, io: CliIo): number {
@@ -174,6 +197,7 @@ export function realIo(): CliIo {
     stdoutIsTty: isatty(1),
     createLogger,
     readCounters: (netns) => readNamespaceCounters(netns, ownNetns?.ino ?? null),
+    selftest: runSelftest,
   };
 }
 

@@ -35,6 +35,9 @@ export function exitCodeFor(error: unknown): number {
 /** One line for the user, never a stack trace. */
 export function describe(error: unknown): string {
   if (error instanceof TracerError) {
+    if (error.stage === 'load' && error.errno === EACCES) {
+      return "the kernel's verifier rejected dropwhy's BPF program (run with --log-level debug for the verifier's log)";
+    }
     const hint = environmentHint(error);
     return hint ?? `failed at ${error.stage}: ${error.message} (run with --log-level debug for libbpf's log)`;
   }
@@ -43,7 +46,8 @@ export function describe(error: unknown): string {
 }
 
 function environmentHint(error: TracerError): string | null {
-  if (error.errno === EPERM || error.errno === EACCES) {
+  // At load, EACCES is the verifier refusing the program, not a missing privilege.
+  if (error.errno === EPERM || (error.errno === EACCES && error.stage !== 'load')) {
     return `permission denied at ${error.stage}: dropwhy needs root, or CAP_BPF and CAP_PERFMON (try sudo)`;
   }
   if ((error.stage === 'load' || error.stage === 'attach') && [ENOENT, ESRCH, ENOTSUPP].includes(error.errno)) {

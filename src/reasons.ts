@@ -58,7 +58,8 @@ export class ReasonTable {
 
   private name(code: number): DecodedReason {
     const subsystemId = code >>> SUBSYS_SHIFT;
-    const subsystem = this.subsystems.get(subsystemId) ?? `SUBSYS_${subsystemId}`;
+    // Kernels before the subsystem enum (6.1 and older) have only the core reasons.
+    const subsystem = this.subsystems.get(subsystemId) ?? (subsystemId === 0 ? 'CORE' : `SUBSYS_${subsystemId}`);
     if (subsystemId === 0) {
       return { name: this.byCode.get(code) ?? `UNKNOWN_${code}`, code, subsystem };
     }

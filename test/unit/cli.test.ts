@@ -94,6 +94,7 @@ function harness(options: HarnessOptions = {}): Harness {
         (async () => {
           throw new Error('no kernel counters in unit tests');
         }),
+      selftest: async () => true,
       createLogger: (level) => {
         h.loggerLevels.push(level);
         return pino({ level }, { write: (line: string) => void h.logs.push(line) });

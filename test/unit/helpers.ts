@@ -1,12 +1,18 @@
 // Shared helpers for the unit tests: the recorded reason table, an encoder for
 // struct drop_event (bpf/event.h) that sets the flags as the BPF program does,
 // and a fake NativeBinding that lets a test drive the tracer's callbacks.
+import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import pino from 'pino';
 import { parseAddressPrefix } from '../../src/address';
 import type { BtfEntries, Counters, NativeBinding, NativeTracer, TracerOptions } from '../../src/binding';
+import { run, type CliIo } from '../../src/cli';
 import { PROTOCOLS, type ProtocolName } from '../../src/filter';
-import { COMM_LEN, EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/layout';
+import type { Symbolizer } from '../../src/format';
+import type { ProcessFacts } from '../../src/kernel';
+import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/layout';
+import type { CounterSnapshot } from '../../src/netstat';
 import { ReasonTable } from '../../src/reasons';
 
 export interface KernelReasonsFixture {
@@ -169,8 +175,11 @@ export interface FakeBindingOptions {
   tracepointFields?: string[] | null;
   /** What counters() and stop() return (missing fields are 0). */
   counters?: Partial<Counters>;
-  /** What dropCounts() returns (summary mode's packed COUNT_RECORDs). */
-  dropCounts?: Buffer;
+  /**
+   * What dropCounts() returns (summary mode's packed COUNT_RECORDs): a fixed buffer, or a function
+   * called on every dropCounts() (with how many calls came before) for counts that grow over time.
+   */
+  dropCounts?: Buffer | ((call: number) => Buffer);
   /** openTracer throws this. */
   openError?: Error;
   /** Called inside openTracer, after the options are recorded (e.g. to push events at once). */
@@ -185,6 +194,8 @@ export class FakeBinding implements NativeBinding {
   readonly opened: TracerOptions[] = [];
   readonly btfQueries: Array<[string, string]> = [];
   stopCalls = 0;
+  /** How many times the tracer's dropCounts() was called. */
+  dropCountsCalls = 0;
   counters: Counters;
   private readonly settings: FakeBindingOptions;
   private openedWaiters: Array<(options: TracerOptions) => void> = [];
@@ -204,6 +215,12 @@ export class FakeBinding implements NativeBinding {
 
   get stopped(): boolean {
     return this.stopCalls > 0;
+  }
+
+  readonly libbpfVersion = 'v1.1';
+
+  probeRingbuf(): boolean | null {
+    return true;
   }
 
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null {
@@ -236,7 +253,11 @@ export class FakeBinding implements NativeBinding {
     this.settings.onOpen?.(this);
     return {
       counters: () => ({ ...this.counters }),
-      dropCounts: () => Buffer.from(this.settings.dropCounts ?? Buffer.alloc(0)),
+      dropCounts: () => {
+        const source = this.settings.dropCounts;
+        const call = this.dropCountsCalls++;
+        return Buffer.from(typeof source === 'function' ? source(call) : (source ?? Buffer.alloc(0)));
+      },
       stop: async () => {
         this.stopCalls++;
         if (this.settings.finalBatch) options.onBatch(this.settings.finalBatch);
@@ -273,5 +294,153 @@ export class FakeBinding implements NativeBinding {
   /** Sends a libbpf log line. */
   log(level: 'warn' | 'info' | 'debug', message: string): void {
     this.options.onLog(level, message);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Summary mode's count map records
+// ---------------------------------------------------------------------------
+
+export interface CountSpec {
+  location?: { hi: number; lo: number };
+  /** Raw reason code written to the key (read back only when the tracepoint has a reason). */
+  reason?: number;
+  /** 0 (no L3 header parsed), 4 or 6. */
+  family?: 0 | 4 | 6;
+  /** IPPROTO_* number or protocol name. */
+  l4Proto?: number | ProtocolName;
+  /** The cumulative count (a u64 in the kernel). */
+  count: number | bigint;
+}
+
+/** Packed records of src/layout.ts COUNT_RECORD (struct drop_key + __u64 count), as the addon's dropCounts() returns them. */
+export function encodeCountRecords(specs: CountSpec[]): Buffer {
+  const buffer = Buffer.alloc(specs.length * COUNT_RECORD_SIZE);
+  specs.forEach((spec, i) => {
+    const base = i * COUNT_RECORD_SIZE;
+    writeU64(buffer, base + COUNT_RECORD.location, spec.location ?? { hi: 0xffffffff, lo: 0x81000000 });
+    buffer.writeUInt32LE(spec.reason ?? 0, base + COUNT_RECORD.reason);
+    buffer.writeUInt8(spec.family ?? 0, base + COUNT_RECORD.family);
+    const l4 = typeof spec.l4Proto === 'string' ? PROTOCOLS[spec.l4Proto] : (spec.l4Proto ?? 0);
+    buffer.writeUInt8(l4, base + COUNT_RECORD.l4_proto);
+    buffer.writeBigUInt64LE(BigInt(spec.count), base + COUNT_RECORD.count);
+  });
+  return buffer;
+}
+
+// ---------------------------------------------------------------------------
+// The CLI run in-process with a fake CliIo
+// ---------------------------------------------------------------------------
+
+export const ROOT_FACTS: ProcessFacts = { euid: 0, capEff: 0n, btfPresent: true };
+
+export interface CliHarness {
+  io: CliIo;
+  binding: FakeBinding;
+  out: string[];
+  err: string[];
+  logs: string[];
+  signals: EventEmitter;
+  bindingCalls: number;
+  /** The netns argument of every readCounters call. */
+  counterReads: Array<number | null>;
+  /** All of stdout as one string. */
+  stdout(): string;
+  /** stdout as NDJSON records. */
+  records(): Array<Record<string, unknown>>;
+  /** Sends SIGINT: for t.after(), so a failed assertion does not leave a run (and its timers) going. */
+  stop(): void;
+}
+
+export interface CliHarnessOptions {
+  binding?: FakeBindingOptions;
+  facts?: Partial<ProcessFacts>;
+  /** io.binding() throws this (e.g. the addon is not built). */
+  bindingError?: Error;
+  stdoutIsTty?: boolean;
+  inodes?: Record<string, number>;
+  /** The kernel's counters: successive snapshots, the last one repeated; absent: unreadable. */
+  counterSnapshots?: CounterSnapshot[];
+}
+
+/**
+ * A CliIo without the machine: the fake binding, stdout/stderr captured, signals from an emitter.
+ * Locations symbolize as kfree_skb_reason+0x<lo>, except lo 0xdead, which has no symbol.
+ */
+export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
+  const binding = new FakeBinding(options.binding);
+  const signals = new EventEmitter();
+  const h: CliHarness = {
+    binding,
+    out: [],
+    err: [],
+    logs: [],
+    signals,
+    bindingCalls: 0,
+    counterReads: [],
+    stdout: () => h.out.join(''),
+    records: () =>
+      h
+        .stdout()
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    stop: () => void signals.emit('SIGINT'),
+    io: {
+      binding: () => {
+        h.bindingCalls++;
+        if (options.bindingError) throw options.bindingError;
+        return binding;
+      },
+      processFacts: () => ({ ...ROOT_FACTS, ...options.facts }),
+      // Byte chunks are only valid during the call: copy them as text.
+      writeOut: (chunk) => void h.out.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString()),
+      writeErr: (line) => void h.err.push(line),
+      symbols: (): Symbolizer => ({
+        symbolize: (address) => (address.lo === 0xdead ? null : `kfree_skb_reason+0x${address.lo.toString(16)}`),
+      }),
+      statInode: (path) => options.inodes?.[path] ?? null,
+      signals,
+      stdoutIsTty: options.stdoutIsTty ?? false,
+      readCounters: async (netns) => {
+        h.counterReads.push(netns);
+        const snapshots = options.counterSnapshots;
+        if (!snapshots || snapshots.length === 0) throw new Error('no kernel counters in unit tests');
+        return new Map(snapshots[Math.min(h.counterReads.length - 1, snapshots.length - 1)]);
+      },
+      createLogger: (level) => pino({ level }, { write: (line: string) => void h.logs.push(line) }),
+      selftest: async () => true,
+    },
+  };
+  return h;
+}
+
+/**
+ * Starts run(argv) and waits until the tracer is open, failing (instead of hanging) if the run ends first.
+ * Returns the run's exit code promise wrapped, so awaiting this does not wait for the run to end.
+ */
+export async function runUntilOpened(argv: string[], h: CliHarness): Promise<{ done: Promise<number> }> {
+  const done = run(argv, h.io);
+  await Promise.race([
+    h.binding.whenOpened(),
+    done.then((code) => {
+      throw new Error(`run ended with exit ${code} before opening the tracer: ${h.err.join(' | ')}`);
+    }),
+  ]);
+  return { done };
+}
+
+/** run() for cases that must end before tracing; should the tracer open after all, a SIGINT ends it. */
+export function runNoTrace(argv: string[], h: CliHarness): Promise<number> {
+  void h.binding.whenOpened().then(() => h.signals.emit('SIGINT'));
+  return run(argv, h.io);
+}
+
+/** Polls until the condition holds; throws after timeoutMs. */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }

@@ -1,0 +1,161 @@
+// dropwhy doctor: will dropwhy work on this machine, and if not, what to do.
+// diagnose() is pure; gatherFacts() reads the machine.
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { release } from 'node:os';
+import type { NativeBinding } from './binding';
+import { describe } from './errors';
+import { hasTracingPrivileges, readKernelFacts, VMLINUX_BTF, type ProcessFacts } from './kernel';
+
+export interface DoctorFacts {
+  kernel: string;
+  process: ProcessFacts;
+  addon: { libbpfVersion: string } | { error: string };
+  /** Arguments of the tracepoint's BTF record; null: no such record; undefined: could not look. */
+  tracepointFields?: string[] | null;
+  reasonNames?: number;
+  ringbuf?: boolean | null;
+  tracefs: boolean;
+  kallsyms: 'symbols' | 'hidden' | 'unreadable';
+}
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  /** dropwhy cannot trace without it. */
+  required: boolean;
+  detail: string;
+  /** What to do when not ok. */
+  fix?: string;
+}
+
+export function diagnose(facts: DoctorFacts): Check[] {
+  const checks: Check[] = [];
+  const { process: proc } = facts;
+  const privileged = hasTracingPrivileges(proc);
+  checks.push({
+    name: 'privileges',
+    ok: privileged,
+    required: true,
+    detail: proc.euid === 0 ? 'root' : privileged ? 'CAP_BPF and CAP_PERFMON' : `uid ${proc.euid} without CAP_BPF and CAP_PERFMON`,
+    fix: 'run as root (sudo dropwhy), or grant CAP_BPF and CAP_PERFMON',
+  });
+  checks.push({
+    name: 'kernel BTF',
+    ok: proc.btfPresent,
+    required: true,
+    detail: proc.btfPresent ? VMLINUX_BTF : `${VMLINUX_BTF} is missing`,
+    fix: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default of Debian, Ubuntu, RHEL and Fedora kernels)',
+  });
+  const addonOk = 'libbpfVersion' in facts.addon;
+  checks.push({
+    name: 'native addon',
+    ok: addonOk,
+    required: true,
+    detail: 'libbpfVersion' in facts.addon ? `built, libbpf ${facts.addon.libbpfVersion}` : facts.addon.error,
+    fix: 'run npm run build (needs clang, libbpf-dev, bpftool, cmake: scripts/setup.sh installs them)',
+  });
+  if (facts.tracepointFields !== undefined) {
+    const fields = facts.tracepointFields;
+    const args = fields ? ['skbaddr', 'location', 'reason', 'rx_sk'].filter((f) => fields.includes(f)) : [];
+    checks.push({
+      name: 'tracepoint',
+      ok: fields !== null,
+      required: true,
+      detail: fields === null ? 'skb:kfree_skb is not in the kernel BTF' : `skb:kfree_skb with ${args.join(', ')}`,
+      fix: 'the kernel lacks the skb:kfree_skb tracepoint (CONFIG_TRACEPOINTS) or its BTF record',
+    });
+    if (fields) {
+      const hasReason = fields.includes('reason');
+      checks.push({
+        name: 'drop reasons',
+        ok: hasReason && (facts.reasonNames ?? 0) > 0,
+        required: false,
+        detail: hasReason ? `${facts.reasonNames} names in enum skb_drop_reason` : 'this kernel reports no drop reason (before 5.17): "reason" will be null',
+        fix: 'drop reasons need Linux 5.17 or newer',
+      });
+    }
+  }
+  if (facts.ringbuf !== undefined) {
+    checks.push({
+      name: 'ring buffer',
+      ok: facts.ringbuf === true,
+      required: facts.ringbuf === false,
+      detail: facts.ringbuf === null ? 'could not probe (needs the privileges above)' : facts.ringbuf ? 'BPF ring buffers supported' : 'BPF ring buffers not supported',
+      fix: facts.ringbuf === null ? 'run doctor as root to probe' : 'BPF ring buffers need Linux 5.8 or newer',
+    });
+  }
+  checks.push({
+    name: 'locations',
+    ok: facts.kallsyms === 'symbols',
+    required: false,
+    detail:
+      facts.kallsyms === 'symbols'
+        ? '/proc/kallsyms readable: locations print as symbol+0xoff'
+        : facts.kallsyms === 'hidden'
+          ? '/proc/kallsyms addresses are hidden: locations print as raw addresses'
+          : '/proc/kallsyms unreadable: locations print as raw addresses',
+    fix: 'run as root, or lower kernel.kptr_restrict',
+  });
+  checks.push({
+    name: 'tracefs',
+    ok: true,
+    required: false,
+    detail: facts.tracefs ? 'mounted (not needed: dropwhy attaches as tp_btf)' : 'not mounted (not needed: dropwhy attaches as tp_btf)',
+  });
+  return checks;
+}
+
+export function canTrace(checks: Check[]): boolean {
+  return checks.every((c) => c.ok || !c.required);
+}
+
+export function renderChecks(checks: Check[], kernel: string): string {
+  const lines = [`dropwhy doctor: Linux ${kernel}`];
+  for (const c of checks) {
+    const status = c.ok ? 'ok' : c.required ? 'MISSING' : 'limited';
+    lines.push(`${status.padEnd(8)} ${c.name.padEnd(13)} ${c.detail}${c.ok || !c.fix ? '' : `\n${''.padEnd(23)}→ ${c.fix}`}`);
+  }
+  lines.push(canTrace(checks) ? 'dropwhy can run here.' : 'dropwhy cannot run here until the MISSING items are fixed.');
+  return lines.join('\n') + '\n';
+}
+
+export function renderChecksJson(checks: Check[], kernel: string): string {
+  return JSON.stringify({ kernel, can_run: canTrace(checks), checks }) + '\n';
+}
+
+export function gatherFacts(processFacts: ProcessFacts, loadBinding: () => NativeBinding): DoctorFacts {
+  const facts: DoctorFacts = {
+    kernel: release(),
+    process: processFacts,
+    addon: { error: 'not loaded' },
+    tracefs: existsSync('/sys/kernel/tracing/events') || existsSync('/sys/kernel/debug/tracing/events'),
+    kallsyms: kallsymsState(),
+  };
+  let binding: NativeBinding;
+  try {
+    binding = loadBinding();
+  } catch (error) {
+    facts.addon = { error: describe(error) };
+    return facts;
+  }
+  facts.addon = { libbpfVersion: binding.libbpfVersion };
+  if (processFacts.btfPresent) {
+    const kernel = readKernelFacts(binding);
+    facts.tracepointFields = kernel.tracepointFields;
+    facts.reasonNames = kernel.reasons.names.length;
+  }
+  facts.ringbuf = hasTracingPrivileges(processFacts) ? binding.probeRingbuf() : null;
+  return facts;
+}
+
+function kallsymsState(): DoctorFacts['kallsyms'] {
+  try {
+    const fd = openSync('/proc/kallsyms', 'r');
+    const head = Buffer.alloc(4096);
+    const length = readSync(fd, head, 0, head.length, null);
+    closeSync(fd);
+    return /^0{16} /m.test(head.toString('latin1', 0, length)) ? 'hidden' : 'symbols';
+  } catch {
+    return 'unreadable';
+  }
+}

@@ -1,0 +1,131 @@
+// dropwhy selftest: make known drops in throwaway namespaces and check that
+// dropwhy saw exactly them, with the right reasons. What a user runs first on
+// a new host.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { inNetns, withNetnsPair, type NetnsPair } from './netns';
+
+const CLI = resolve(__dirname, '../../bin/dropwhy.js');
+const CLOSED_PORT = 9;
+const FIREWALLED_PORT = 7777;
+const CLOSED_PORT_DROPS = 3;
+const FIREWALL_DROPS = 2;
+
+export interface SelftestEvent {
+  reason: string | null;
+  location: string | null;
+  proto: string | null;
+  dport: number | null;
+}
+
+export interface Expectation {
+  what: string;
+  dport: number;
+  reason: string;
+  location: string;
+  count: number;
+}
+
+export const EXPECTED: Expectation[] = [
+  { what: 'UDP to a closed port', dport: CLOSED_PORT, reason: 'NO_SOCKET', location: '__udp4_lib_rcv', count: CLOSED_PORT_DROPS },
+  { what: 'nft drop rule', dport: FIREWALLED_PORT, reason: 'NETFILTER_DROP', location: 'nft_do_chain', count: FIREWALL_DROPS },
+];
+
+export interface Verdict {
+  pass: boolean;
+  line: string;
+}
+
+/**
+ * Compares what dropwhy printed with what was caused. Kernels before 5.17
+ * report no reason: then the location alone must match.
+ */
+export function judge(events: SelftestEvent[], expected: Expectation[] = EXPECTED): Verdict[] {
+  const verdicts = expected.map((e) => {
+    const seen = events.filter((ev) => ev.proto === 'udp' && ev.dport === e.dport);
+    const right = seen.filter((ev) => (ev.reason === null || ev.reason === e.reason) && ev.location?.startsWith(`${e.location}+0x`));
+    const pass = seen.length === e.count && right.length === e.count;
+    const got = seen.map((ev) => `${ev.reason ?? 'no reason'} at ${ev.location ?? '?'}`);
+    return {
+      pass,
+      line: `${e.what}: expected ${e.count} × ${e.reason} at ${e.location}, saw ${seen.length}${got.length ? ` (${[...new Set(got)].join(', ')})` : ''}`,
+    };
+  });
+  const ports = new Set(expected.map((e) => e.dport));
+  const others = events.filter((ev) => !(ev.proto === 'udp' && ev.dport !== null && ports.has(ev.dport)));
+  verdicts.push({
+    pass: others.length === 0,
+    line: `nothing else dropped in the test namespace: ${others.length === 0 ? 'none' : others.map((o) => `${o.reason} ${o.proto}/${o.dport}`).join(', ')}`,
+  });
+  return verdicts;
+}
+
+const SEND = `
+const dgram = require('node:dgram');
+const [address, port, count] = process.argv.slice(1);
+const socket = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
+let left = Number(count);
+const next = () => left-- > 0 ? socket.send('dropwhy selftest', Number(port), address, next) : socket.close();
+next();`;
+
+async function sendUdp(pair: NetnsPair, port: number, count: number): Promise<void> {
+  await inNetns(pair.nsA, process.execPath, ['-e', SEND, pair.v4B, String(port), String(count)]);
+}
+
+/** Runs dropwhy on the B namespace while the drops happen; returns its NDJSON events. */
+async function traceDrops(pair: NetnsPair, cause: () => Promise<void>): Promise<SelftestEvent[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'dropwhy-selftest-'));
+  const ready = join(dir, 'ready');
+  const child = spawn(process.execPath, [CLI, '-o', 'json', '--filter-netns', `/run/netns/${pair.nsB}`, '--ready-file', ready, '--log-level', 'error'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(ready)) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`dropwhy did not start: ${stderr.trim() || 'timed out'}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await cause();
+    await new Promise((r) => setTimeout(r, 300)); // the tracer flushes every 20 ms
+  } finally {
+    child.kill('SIGINT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (child.exitCode !== 0) throw new Error(`dropwhy exited with ${child.exitCode}: ${stderr.trim()}`);
+  return stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as SelftestEvent);
+}
+
+/** Runs the selftest, printing as it goes; resolves true on PASS. */
+export async function runSelftest(write: (line: string) => void): Promise<boolean> {
+  const n = 200 + (process.pid % 50);
+  return withNetnsPair(`dwself${process.pid % 100000}`, n, async (pair) => {
+    write(`selftest: namespaces ${pair.nsA} and ${pair.nsB}, ${pair.v4A} → ${pair.v4B} over veth`);
+    await inNetns(pair.nsB, 'nft', ['add table inet dropwhy_selftest']);
+    await inNetns(pair.nsB, 'nft', [
+      `add chain inet dropwhy_selftest input { type filter hook input priority 0 ; }`,
+    ]);
+    await inNetns(pair.nsB, 'nft', [`add rule inet dropwhy_selftest input udp dport ${FIREWALLED_PORT} drop`]);
+    const events = await traceDrops(pair, async () => {
+      await sendUdp(pair, CLOSED_PORT, CLOSED_PORT_DROPS);
+      await sendUdp(pair, FIREWALLED_PORT, FIREWALL_DROPS);
+    });
+    const verdicts = judge(events);
+    for (const v of verdicts) write(`${v.pass ? 'PASS' : 'FAIL'}  ${v.line}`);
+    const pass = verdicts.every((v) => v.pass);
+    write(`selftest: ${pass ? 'PASS' : 'FAIL'}`);
+    return pass;
+  });
+}

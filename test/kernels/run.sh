@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# The kernel matrix: boots Debian kernels under qemu and runs dropwhy inside
+# each (test/kernels/guest.js), with the host's root shared read-only over 9p
+# so the guest runs the very same node, addon and build.
+#
+#   npm run test:kernels [-- KERNEL...]     (or test/kernels/run.sh KERNEL...)
+#
+# KERNEL is one of
+#   5.10   Debian bullseye's newest linux-image-5.10.0-*-amd64 (no drop reasons)
+#   6.1    Debian bookworm's newest linux-image-6.1.0-*-amd64 (no rx_sk)
+#   6.12   Debian trixie's newest linux-image-6.12.*-amd64
+#   host   the running kernel (/boot/vmlinuz-$(uname -r) with /lib/modules);
+#          when its image is not readable, the newest Debian package of the
+#          same major.minor from trixie-backports, bookworm-backports or trixie
+#          (else the newest kernel there). Also accepted as $(uname -r | cut -d. -f1,2).
+# Default: all four. Prints one line per kernel ("6.1.0-50-amd64 PASS 41.3s")
+# and "N passed, M failed"; exits 1 if any failed. A kernel that cannot be
+# fetched, cannot boot or gives no result in time is a failure, never a skip.
+#
+# Environment:
+#   DROPWHY_KERNEL_CACHE     cache of packages, unpacked trees, logs
+#                            (default ${XDG_CACHE_HOME:-$HOME/.cache}/dropwhy-kernels)
+#   DROPWHY_QEMU_ACCEL       kvm or tcg (default: kvm when a probe boot with it
+#                            works within DROPWHY_KVM_PROBE_TIMEOUT s, else tcg)
+#   DROPWHY_KERNEL_TIMEOUT   hard limit for one guest in seconds (default 240
+#                            under tcg, 120 under kvm)
+#   DROPWHY_KERNELS_BUILD=1  run `npm run build` first (done anyway when the
+#                            build is missing)
+#   DROPWHY_GUEST_MODULES    more kernel modules for the guest to load, with
+#                            their dependencies (e.g. "veth nf_tables")
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+SCRIPTS="$ROOT/scripts/kernels"
+HERE="$ROOT/test/kernels"
+CACHE="${DROPWHY_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dropwhy-kernels}"
+export DROPWHY_KERNEL_CACHE="$CACHE"
+ALL=(5.10 6.1 6.12 host)
+HOST_RELEASE=$(uname -r)
+HOST_SERIES=$(echo "$HOST_RELEASE" | cut -d. -f1,2)
+
+say() { echo "test:kernels: $*" >&2; }
+die() { say "$*"; exit 2; }
+
+# ---- arguments ----------------------------------------------------------------
+SELECTED=()
+for arg in "$@"; do
+  case "$arg" in
+    -h | --help) sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    5.10 | 6.1 | 6.12 | host) SELECTED+=("$arg") ;;
+    "$HOST_SERIES") SELECTED+=(host) ;;
+    *) die "unknown kernel '$arg' (choose from: ${ALL[*]}, or $HOST_SERIES for host)" ;;
+  esac
+done
+[ ${#SELECTED[@]} -gt 0 ] || SELECTED=("${ALL[@]}")
+
+# ---- setup ----------------------------------------------------------------------
+"$SCRIPTS/setup.sh" || die "scripts/kernels/setup.sh failed"
+if [ "${DROPWHY_KERNELS_BUILD:-0}" = 1 ] || [ ! -f "$ROOT/dist/src/cli.js" ] ||
+  [ ! -f "$ROOT/build/native/Release/dropwhy.node" ]; then
+  say "building (npm run build)"
+  (cd "$ROOT" && npm run build >&2) || die "npm run build failed"
+fi
+NODE=$(readlink -f "$(command -v node)") || die "node is not on PATH"
+GUEST_PATH="$(dirname "$NODE"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dropwhy-kernels.XXXXXX")
+QEMU_PID=""
+cleanup() {
+  if [ -n "$QEMU_PID" ] && kill -0 "$QEMU_PID" 2>/dev/null; then
+    kill -TERM "$QEMU_PID" 2>/dev/null
+    wait "$QEMU_PID" 2>/dev/null
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+mkdir -p "$CACHE/logs"
+
+# ---- kernels ---------------------------------------------------------------------
+# fetch_kernel LABEL: sets KVER VMLINUZ MODDIR KERNEL_DESC, or returns 1 with
+# the reason in FETCH_ERROR.
+fetch_kernel() {
+  local label=$1 out err="$WORK/fetch.err"
+  KVER="" VMLINUZ="" MODDIR="" KERNEL_DESC="" FETCH_ERROR=""
+  if [ "$label" = host ] && [ -r "/boot/vmlinuz-$HOST_RELEASE" ] && [ -d "/lib/modules/$HOST_RELEASE" ]; then
+    KVER=$HOST_RELEASE VMLINUZ=/boot/vmlinuz-$HOST_RELEASE MODDIR=/lib/modules/$HOST_RELEASE
+    KERNEL_DESC="the running kernel ($VMLINUZ)"
+    return 0
+  fi
+  case "$label" in
+    5.10) out=$("$SCRIPTS/fetch.sh" bullseye 2>"$err") ;;
+    6.1) out=$("$SCRIPTS/fetch.sh" bookworm 2>"$err") ;;
+    6.12) out=$("$SCRIPTS/fetch.sh" trixie 2>"$err") ;;
+    host)
+      local suites=trixie-backports,bookworm-backports,trixie series=${HOST_SERIES//./\\.}
+      out=$("$SCRIPTS/fetch.sh" "$suites" "^linux-image-$series\.[0-9]+(\+deb[0-9]+)?-amd64\$|^linux-image-$series\.0-[0-9]+-amd64\$" 2>"$err") ||
+        out=$("$SCRIPTS/fetch.sh" "$suites" '^linux-image-[0-9]+\.[0-9]+(\.[0-9]+\+deb[0-9]+|\.0-[0-9]+)-amd64$' 2>>"$err")
+      ;;
+  esac
+  local rc=$?
+  cat "$err" >&2
+  if [ $rc -ne 0 ]; then
+    FETCH_ERROR="could not fetch the kernel: $(tail -n1 "$err")"
+    return 1
+  fi
+  eval "$out"
+  KERNEL_DESC="$KERNEL_PKG $KERNEL_VERSION ($KERNEL_SUITE)"
+  if [ "$label" = host ]; then
+    KERNEL_DESC="$KERNEL_DESC, standing in for the running $HOST_RELEASE, whose image /boot/vmlinuz-$HOST_RELEASE is not available"
+  fi
+}
+
+# ---- qemu ------------------------------------------------------------------------
+# boot_qemu ACCEL VMLINUZ INITRD LOG TIMEOUT: runs qemu in the background
+# under a hard timeout and waits; returns qemu's (or timeout's 124) status.
+boot_qemu() {
+  local accel=$1 vmlinuz=$2 initrd=$3 log=$4 limit=$5 cpu=max
+  [ "$accel" = kvm ] && cpu=host
+  : >"$log"
+  timeout -k 10 "$limit" qemu-system-x86_64 \
+    -accel "$accel" -cpu "$cpu" -smp 2 -m 2048 \
+    -nodefaults -display none -no-reboot -nic none \
+    -kernel "$vmlinuz" -initrd "$initrd" \
+    -append "console=ttyS0 panic=-1 quiet loglevel=4 random.trust_cpu=on" \
+    -serial "file:$log" \
+    -fsdev local,id=hostroot,path=/,readonly=on,security_model=none,multidevs=remap \
+    -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+    </dev/null >>"$log.qemu" 2>&1 &
+  QEMU_PID=$!
+  wait "$QEMU_PID" 2>/dev/null # (no "Aborted" job notice: the caller reports)
+  local rc=$?
+  QEMU_PID=""
+  return $rc
+}
+
+ACCEL=""
+choose_accel() { # choose_accel VMLINUZ
+  if [ -n "${DROPWHY_QEMU_ACCEL:-}" ]; then
+    case "$DROPWHY_QEMU_ACCEL" in kvm | tcg) ACCEL=$DROPWHY_QEMU_ACCEL ;; *) die "DROPWHY_QEMU_ACCEL must be kvm or tcg" ;; esac
+    say "accelerator: $ACCEL (DROPWHY_QEMU_ACCEL)"
+    return
+  fi
+  ACCEL=tcg
+  if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+    # /dev/kvm can be there and still not run guests (they hang): boot a
+    # kernel to an init that powers off at once, with a short timeout.
+    local probe="$WORK/probe" limit=${DROPWHY_KVM_PROBE_TIMEOUT:-20}
+    mkdir -p "$probe"
+    printf '#!/bin/sh\necho DROPWHY-KVM-PROBE-OK\n/bin/busybox poweroff -f\n' >"$probe/init"
+    : >"$probe/config"
+    "$SCRIPTS/mkinitramfs.sh" - "$probe/init" "$probe/config" "$probe/initrd.gz" none >&2 || die "building the probe initramfs failed"
+    rm -f "$probe/console.log.qemu"
+    if boot_qemu kvm "$1" "$probe/initrd.gz" "$probe/console.log" "$limit" &&
+      grep -aq DROPWHY-KVM-PROBE-OK "$probe/console.log"; then
+      ACCEL=kvm
+    else
+      local why
+      why=$(grep -a -m1 -i 'error\|assert' "$probe/console.log.qemu" 2>/dev/null | tr -d '\r')
+      say "/dev/kvm is there but a probe boot with KVM did not finish within ${limit}s${why:+ ($why)}: using TCG"
+    fi
+  fi
+  say "accelerator: $ACCEL"
+}
+
+# ---- the matrix ------------------------------------------------------------------------
+PASSED=0 FAILED=0 SUMMARY=()
+MATRIX_START=$(date +%s.%N)
+for label in "${SELECTED[@]}"; do
+  say "== $label"
+  if ! fetch_kernel "$label"; then
+    FAILED=$((FAILED + 1))
+    SUMMARY+=("$label FAIL 0.0s: $FETCH_ERROR")
+    say "$label: $FETCH_ERROR"
+    continue
+  fi
+  say "$label: $KVER: $KERNEL_DESC"
+  [ -n "$ACCEL" ] || choose_accel "$VMLINUZ"
+  limit=${DROPWHY_KERNEL_TIMEOUT:-$([ "$ACCEL" = kvm ] && echo 120 || echo 240)}
+
+  dir="$WORK/$label"
+  mkdir -p "$dir"
+  {
+    printf 'DROPWHY_REPO=%q\n' "$ROOT"
+    printf 'DROPWHY_NODE=%q\n' "$NODE"
+    printf 'DROPWHY_PATH=%q\n' "$GUEST_PATH"
+    printf 'DROPWHY_GUEST_TIMEOUT=%q\n' "$((limit > 60 ? limit - 30 : limit))"
+  } >"$dir/config"
+  log="$CACHE/logs/$label.log"
+  rm -f "$log.qemu"
+  start=$(date +%s.%N)
+  result=""
+  # shellcheck disable=SC2086 # a list of module names
+  if ! "$SCRIPTS/mkinitramfs.sh" "$MODDIR" "$HERE/init.sh" "$dir/config" "$dir/initrd.gz" \
+    virtio_pci 9pnet_virtio 9p ${DROPWHY_GUEST_MODULES:-} 2>"$dir/mkinitramfs.err"; then
+    result="FAIL: building the initramfs failed: $(tail -n1 "$dir/mkinitramfs.err")"
+  else
+    boot_qemu "$ACCEL" "$VMLINUZ" "$dir/initrd.gz" "$log" "$limit"
+    rc=$?
+    [ -s "$log.qemu" ] && cat "$log.qemu" >>"$log"
+    result=$(grep -a -o 'DROPWHY-KERNEL-RESULT: .*' "$log" | tail -n1 | sed 's/^DROPWHY-KERNEL-RESULT: //' | tr -d '\r')
+    if [ -z "$result" ]; then
+      panic=$(grep -a -m1 -E 'Kernel panic|BUG:|Oops' "$log" | tr -d '\r' | sed 's/^\[[ 0-9.]*\] //')
+      if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        result="FAIL: no result within ${limit}s: qemu killed${panic:+ ($panic)}"
+      else
+        result="FAIL: qemu exited with status $rc without a result${panic:+ ($panic)}"
+      fi
+    fi
+  fi
+  secs=$(echo "$(date +%s.%N) $start" | awk '{ printf "%.1f", $1 - $2 }')
+  if [ "$result" = PASS ]; then
+    PASSED=$((PASSED + 1))
+    SUMMARY+=("$KVER PASS ${secs}s")
+  else
+    FAILED=$((FAILED + 1))
+    SUMMARY+=("$KVER FAIL ${secs}s: ${result#FAIL: }")
+    say "$label: guest console (last 40 lines of $log):"
+    tail -n 40 "$log" | tr -d '\r' | sed 's/^/  | /' >&2
+  fi
+  say "$label: $KVER ${result%%:*} in ${secs}s (log: $log)"
+done
+
+total=$(echo "$(date +%s.%N) $MATRIX_START" | awk '{ printf "%.0f", $1 - $2 }')
+echo
+echo "kernel matrix ($ACCEL, ${total}s):"
+printf '%s\n' "${SUMMARY[@]}"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
