@@ -15,6 +15,7 @@ import {
   checkSummary,
   FILTER_OPTIONS,
   RUN_OPTIONS,
+  STREAM_OPTIONS,
   SUMMARY_OPTIONS,
   type RawArgs,
   type RawSummaryArgs,
@@ -59,9 +60,9 @@ function parser(argv: string[]) {
   const cli = yargs(argv)
     .scriptName('dropwhy')
     .usage('$0 [command] [options]\n\nWhy did Linux drop my packet? Traces skb:kfree_skb and explains every drop.')
-    .command('$0', 'Print every matching drop as it happens (the default)', (y) => withRunOptions(y))
+    .command('$0', 'Print every matching drop as it happens (the default)', (y) => withRunOptions(y).options(STREAM_OPTIONS))
     .command('summary', 'Count drops per reason and location in the kernel; print the counts every interval', (y) =>
-      withRunOptions(y).options(SUMMARY_OPTIONS).option('ring-size', { hidden: true }),
+      withRunOptions(y).options(SUMMARY_OPTIONS),
     )
     .command('explain [reason]', 'What a drop reason means, which counters show it and what to check', (y) =>
       y
@@ -72,6 +73,7 @@ function parser(argv: string[]) {
       y.option('output', { alias: 'o', type: 'string', default: 'text', describe: 'text or json' }),
     )
     .command('selftest', 'Make known drops in throwaway namespaces and check dropwhy sees exactly them')
+    .parserConfiguration({ 'camel-case-expansion': false })
     .strict()
     .exitProcess(false)
     .fail((message, error) => {

@@ -46,12 +46,16 @@ const TROUBLE = /Err|Drop|Discard|NoPorts|Overflow|Fail|NoRoute|Csum|Prune|Colla
  * wholeHost: drops were traced in every namespace, but the counters are of one.
  */
 export function formatCorrelation(checks: CounterCheck[], deltas: CounterDelta[], wholeHost: boolean): string[] {
-  const lines = checks.map((c) => `${c.counter} +${c.delta} vs ${c.traced} ${c.reasons.join('+')} traced: ${verdict(c)}`);
+  const lines = checks.map((c) => `${c.counter} ${signed(c.delta)} vs ${c.traced} ${c.reasons.join('+')} traced: ${verdict(c)}`);
   if (wholeHost && checks.some((c) => c.delta !== c.traced)) {
     lines.push("(the counters are dropwhy's own network namespace's, the drops were traced in all: use --filter-netns for an exact comparison)");
   }
   const linked = new Set(checks.map((c) => c.counter));
   const others = deltas.filter((d) => !linked.has(d.name) && TROUBLE.test(d.name));
-  if (others.length > 0) lines.push(`other counters: ${others.map((d) => `${d.name} ${d.delta > 0 ? '+' : ''}${d.delta}`).join(', ')}`);
+  if (others.length > 0) lines.push(`other counters: ${others.map((d) => `${d.name} ${signed(d.delta)}`).join(', ')}`);
   return lines;
+}
+
+function signed(n: number): string {
+  return n >= 0 ? `+${n}` : String(n);
 }

@@ -1,14 +1,23 @@
 // dropwhy explain: the advice for a reason as text for a terminal.
 import { explain } from './advice';
 
+/** The one-line hint after the first drop of a reason, in tracing and summary output. */
+export function hintLine(reason: string): string {
+  return `  hint: ${reason}: ${explain(reason).advice.summary} (dropwhy explain ${reason})`;
+}
+
 export function renderExplanation(name: string, kernelNames: string[] | null): string {
   const { name: bare, handWritten, advice } = explain(name);
-  const lines = [`${bare}: ${advice.summary}`, '', wrap(advice.meaning), ''];
+  const lines = [wrap(`${bare}: ${advice.summary}`, '  ', ''), '', wrap(advice.meaning), ''];
   if (kernelNames !== null && !bare.includes(':') && !kernelNames.includes(bare)) {
     lines.push(`Note: the running kernel has no drop reason named ${bare}.`, '');
   }
   lines.push('Counters that show it:');
-  lines.push(advice.counters.length > 0 ? `  ${advice.counters.join(', ')}  (nstat -az to read them)` : '  none: the kernel counts this drop nowhere else');
+  lines.push(
+    advice.counters.length > 0
+      ? wrap(`${advice.counters.join(', ')} (nstat -az to read them)`, '  ', '  ')
+      : '  none: the kernel counts this drop nowhere else',
+  );
   lines.push('', 'What to check:');
   for (const check of advice.checks) lines.push(wrap(`- ${check}`, '    ', '  '));
   if (!handWritten) lines.push('', '(dropwhy has no specific advice for this reason yet: the text above is derived from its name.)');

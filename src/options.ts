@@ -33,9 +33,13 @@ export const RUN_OPTIONS = {
   count: { type: 'string', describe: 'Stop after N matching drops' },
   duration: { type: 'string', describe: 'Stop after SECONDS' },
   'ready-file': { type: 'string', describe: 'Write this file once the tracer is attached (for scripts and CI)' },
-  'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
   'log-level': { type: 'string', default: 'warn', describe: `Log level on stderr: ${LOG_LEVELS.join(', ')}` },
   hints: { type: 'boolean', default: true, describe: 'A one-line hint after the first drop of each reason (text output)' },
+} as const satisfies Record<string, Options>;
+
+/** Only tracing streams events through the ring buffer. */
+export const STREAM_OPTIONS = {
+  'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
 } as const satisfies Record<string, Options>;
 
 export const SUMMARY_OPTIONS = {
@@ -100,10 +104,13 @@ function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[value.length - 1] : value;
 }
 
+/** Node runs a timer longer than 2^31-1 ms (24.8 days) at once: stay below it. */
+const MAX_SECONDS = 2_000_000;
+
 function seconds(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const value = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
-  if (!(value > 0 && value <= 365 * 24 * 3600)) fail(flag, 'a positive number of seconds', text);
+  if (!(value > 0 && value <= MAX_SECONDS)) fail(flag, `a positive number of seconds up to ${MAX_SECONDS}`, text);
   return value * 1000;
 }
 
@@ -167,7 +174,7 @@ export function check(raw: RawArgs): TraceOptions {
 }
 
 export function checkSummary(raw: RawSummaryArgs): SummaryOptions {
-  const { ringBytes: _unused, ...common } = check({ ...raw, 'ring-size': undefined });
+  const { ringBytes: _unused, ...common } = check(raw);
   return {
     ...common,
     intervalMs: seconds('interval', single(raw.interval) ?? '1')!,

@@ -3,6 +3,7 @@
 // to user space, so this is the mode for very high drop rates.
 import type { Family } from './address';
 import { explain } from './advice';
+import { hintLine } from './explain';
 import { correlate, formatCorrelation, verdict, type CounterCheck } from './correlate';
 import { formatKernelAddress, type KernelAddress } from './decode';
 import { lowerFilter } from './filter';
@@ -132,7 +133,7 @@ export function intervalText(rows: SummaryRow[], at: Date, hinted: Set<string> |
     lines.push(rowText(row, row.count));
     if (hinted && row.reason && !hinted.has(row.reason)) {
       hinted.add(row.reason);
-      lines.push(`  hint: ${explain(row.reason).advice.summary} (dropwhy explain ${row.reason})`);
+      lines.push(hintLine(row.reason));
     }
   }
   return lines.join('\n') + '\n';

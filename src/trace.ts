@@ -1,7 +1,7 @@
 // The trace command: stream every matching drop and print it, decode → filter
 // → format → write, one batch at a time.
 import type { Counters, NativeBinding } from './binding';
-import { explain } from './advice';
+import { hintLine } from './explain';
 import type { TracedCount } from './correlate';
 import { forEachEvent, type DropEvent } from './decode';
 import { lowerFilter, matches } from './filter';
@@ -44,7 +44,7 @@ export function prepare(options: Pick<TraceOptions, 'filter'>, io: CommandIo) {
 class TracedTally {
   private readonly groups = new Map<string, TracedCount>();
   add(event: DropEvent, reason: string): void {
-    const key = `${reason}/${event.l4Proto}/${event.family}`;
+    const key = `${reason}/${event.l4Proto}/${event.family}/${event.protocol}`;
     const group = this.groups.get(key);
     if (group) group.count++;
     else this.groups.set(key, { reason, proto: protocolName(event.l4Proto, event.protocol), family: event.family, count: 1 });
@@ -75,7 +75,7 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
         tally.add(event, reason);
         if (options.hints && options.output === 'text' && !hinted.has(reason)) {
           hinted.add(reason);
-          lines.add(`  hint: ${reason}: ${explain(reason).advice.summary} (dropwhy explain ${reason})`);
+          lines.add(hintLine(reason));
         }
       }
       if (++printed !== options.count) return true;

@@ -1,0 +1,540 @@
+// Summary mode's pure parts: decoding the kernel's count records, per-interval
+// deltas from cumulative counts, and the JSON and text renderings.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { explain } from '../../src/advice';
+import type { CounterCheck } from '../../src/correlate';
+import type { FormatContext, Symbolizer } from '../../src/format';
+import { COUNT_RECORD_SIZE } from '../../src/layout';
+import {
+  decodeCounts,
+  intervalJson,
+  intervalRows,
+  intervalText,
+  liveTable,
+  totalJson,
+  totalText,
+  type DropCount,
+  type SummaryRow,
+} from '../../src/summary';
+import { encodeCountRecords, loadReasonTable, reasonCode } from './helpers';
+
+const NO_SOCKET = reasonCode('NO_SOCKET');
+const SOCKET_RCVBUFF = reasonCode('SOCKET_RCVBUFF');
+const NETFILTER_DROP = reasonCode('NETFILTER_DROP');
+const UDP_CSUM = reasonCode('UDP_CSUM');
+
+const UDP_RCV = { hi: 0xffffffff, lo: 0x81a0b0c0 };
+const NF_HOOK = { hi: 0xffffffff, lo: 0x81c0ffee };
+const NO_SYMBOL = { hi: 0xffffffff, lo: 0xdead };
+
+/** Symbolizes every address but lo 0xdead; records what it was asked. */
+function stubSymbols(): Symbolizer & { asked: number } {
+  const symbols = {
+    asked: 0,
+    symbolize: (address: { hi: number; lo: number }) => {
+      symbols.asked++;
+      return address.lo === 0xdead ? null : `fn_${address.lo.toString(16)}+0x10`;
+    },
+  };
+  return symbols;
+}
+
+function context(symbols: Symbolizer = stubSymbols()): FormatContext {
+  return { reasons: loadReasonTable(), symbols, monotonicToUnixNs: 0, color: false };
+}
+
+function count(spec: Partial<DropCount> & { count: number }): DropCount {
+  return { location: UDP_RCV, reason: SOCKET_RCVBUFF, family: 4, l4Proto: 17, ...spec };
+}
+
+function row(spec: Partial<SummaryRow>): SummaryRow {
+  return {
+    reason: 'SOCKET_RCVBUFF',
+    reasonCode: SOCKET_RCVBUFF,
+    subsystem: 'CORE',
+    proto: 'udp',
+    family: 4,
+    location: 'udp_queue_rcv_one_skb+0x10',
+    address: '0xffffffff81a0b0c0',
+    count: 0,
+    total: 0,
+    ...spec,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// decodeCounts
+// ---------------------------------------------------------------------------
+
+test('decodeCounts: every field of a record with a reason', () => {
+  const records = encodeCountRecords([
+    { location: UDP_RCV, reason: SOCKET_RCVBUFF, family: 4, l4Proto: 'udp', count: 7 },
+    { location: NF_HOOK, reason: NETFILTER_DROP, family: 6, l4Proto: 'tcp', count: 1 },
+  ]);
+  assert.equal(records.length, 2 * COUNT_RECORD_SIZE);
+  assert.deepEqual(decodeCounts(records, true), [
+    { location: UDP_RCV, reason: SOCKET_RCVBUFF, family: 4, l4Proto: 17, count: 7 },
+    { location: NF_HOOK, reason: NETFILTER_DROP, family: 6, l4Proto: 6, count: 1 },
+  ]);
+});
+
+test('decodeCounts: without a reason field the reason is null whatever the bytes say', () => {
+  const records = encodeCountRecords([{ reason: 99, family: 4, l4Proto: 'udp', count: 3 }]);
+  const [decoded] = decodeCounts(records, false);
+  assert.equal(decoded.reason, null);
+  assert.equal(decoded.family, 4);
+  assert.equal(decoded.l4Proto, 17);
+  assert.equal(decoded.count, 3);
+});
+
+test('decodeCounts: family 0 (no IP header) has neither family nor protocol', () => {
+  const records = encodeCountRecords([{ reason: NO_SOCKET, family: 0, l4Proto: 17, count: 2 }]);
+  const [decoded] = decodeCounts(records, true);
+  assert.equal(decoded.family, null);
+  assert.equal(decoded.l4Proto, null, 'a stray l4_proto byte is not trusted without an L3 header');
+  assert.equal(decoded.reason, NO_SOCKET);
+});
+
+test('decodeCounts: an unexpected family byte is treated like 0', () => {
+  const records = encodeCountRecords([{ family: 4, l4Proto: 'udp', count: 1 }]);
+  records.writeUInt8(5, 12); // COUNT_RECORD.family
+  const [decoded] = decodeCounts(records, true);
+  assert.equal(decoded.family, null);
+  assert.equal(decoded.l4Proto, null);
+});
+
+test('decodeCounts: counts above 2^32 keep their high word', () => {
+  const big = 2 ** 32 + 5;
+  const bigger = 3 * 2 ** 40 + 2 ** 31 + 1; // still below 2^53: exact as a number
+  const decoded = decodeCounts(
+    encodeCountRecords([
+      { family: 4, l4Proto: 'udp', count: big },
+      { family: 4, l4Proto: 'udp', count: BigInt(bigger) },
+      { family: 4, l4Proto: 'udp', count: 0xffffffff },
+    ]),
+    true,
+  );
+  assert.deepEqual(
+    decoded.map((c) => c.count),
+    [big, bigger, 0xffffffff],
+  );
+});
+
+test('decodeCounts: reads from a view at an offset and ignores a trailing partial record', () => {
+  const records = encodeCountRecords([
+    { location: UDP_RCV, reason: NO_SOCKET, family: 4, l4Proto: 'udp', count: 11 },
+    { location: NF_HOOK, reason: NETFILTER_DROP, family: 6, l4Proto: 'icmp6', count: 12 },
+  ]);
+  const padded = Buffer.alloc(8 + records.length + 10, 0xaa);
+  records.copy(padded, 8);
+  const view = padded.subarray(8, 8 + records.length + 10); // byteOffset 8, 10 stray bytes at the end
+  const decoded = decodeCounts(view, true);
+  assert.equal(decoded.length, 2);
+  assert.deepEqual(decoded[0], { location: UDP_RCV, reason: NO_SOCKET, family: 4, l4Proto: 17, count: 11 });
+  assert.deepEqual(decoded[1], { location: NF_HOOK, reason: NETFILTER_DROP, family: 6, l4Proto: 58, count: 12 });
+  assert.deepEqual(decodeCounts(Buffer.alloc(COUNT_RECORD_SIZE - 1), true), []);
+  assert.deepEqual(decodeCounts(Buffer.alloc(0), true), []);
+});
+
+// ---------------------------------------------------------------------------
+// intervalRows
+// ---------------------------------------------------------------------------
+
+test('intervalRows: names, subsystem, protocol, family, location and address of each key', () => {
+  const symbols = stubSymbols();
+  const rows = intervalRows(
+    [
+      count({ location: UDP_RCV, reason: SOCKET_RCVBUFF, family: 4, l4Proto: 17, count: 5 }),
+      count({ location: NO_SYMBOL, reason: null, family: null, l4Proto: null, count: 4 }),
+      count({ location: NF_HOOK, reason: (2 << 16) | 5, family: 6, l4Proto: 6, count: 3 }),
+      count({ location: NF_HOOK, reason: 60000, family: 6, l4Proto: 132, count: 2 }),
+    ],
+    new Map(),
+    context(symbols),
+  );
+  assert.deepEqual(rows, [
+    {
+      reason: 'SOCKET_RCVBUFF',
+      reasonCode: SOCKET_RCVBUFF,
+      subsystem: 'CORE',
+      proto: 'udp',
+      family: 4,
+      location: 'fn_81a0b0c0+0x10',
+      address: '0xffffffff81a0b0c0',
+      count: 5,
+      total: 5,
+    },
+    {
+      reason: null,
+      reasonCode: null,
+      subsystem: null,
+      proto: null,
+      family: null,
+      location: null,
+      address: '0xffffffff0000dead',
+      count: 4,
+      total: 4,
+    },
+    {
+      reason: 'OPENVSWITCH:0x5',
+      reasonCode: (2 << 16) | 5,
+      subsystem: 'OPENVSWITCH',
+      proto: 'tcp',
+      family: 6,
+      location: 'fn_81c0ffee+0x10',
+      address: '0xffffffff81c0ffee',
+      count: 3,
+      total: 3,
+    },
+    {
+      reason: 'UNKNOWN_60000',
+      reasonCode: 60000,
+      subsystem: 'CORE',
+      proto: 'sctp',
+      family: 6,
+      location: 'fn_81c0ffee+0x10',
+      address: '0xffffffff81c0ffee',
+      count: 2,
+      total: 2,
+    },
+  ]);
+  assert.equal(symbols.asked, 4);
+});
+
+test('intervalRows: per-interval deltas from cumulative counts, across calls sharing `previous`', () => {
+  const previous = new Map<string, number>();
+  const ctx = context();
+  const a = { location: UDP_RCV, reason: SOCKET_RCVBUFF, family: 4 as const, l4Proto: 17 };
+  const b = { location: NF_HOOK, reason: NETFILTER_DROP, family: 4 as const, l4Proto: 6 };
+  const c = { location: UDP_RCV, reason: NO_SOCKET, family: 6 as const, l4Proto: 17 };
+
+  const first = intervalRows([{ ...a, count: 5 }, { ...b, count: 3 }], previous, ctx);
+  assert.deepEqual(
+    first.map((r) => [r.reason, r.count, r.total]),
+    [
+      ['SOCKET_RCVBUFF', 5, 5],
+      ['NETFILTER_DROP', 3, 3],
+    ],
+  );
+  assert.equal(previous.size, 2);
+
+  const second = intervalRows([{ ...a, count: 7 }, { ...b, count: 10 }, { ...c, count: 1 }], previous, ctx);
+  assert.deepEqual(
+    second.map((r) => [r.reason, r.count, r.total]),
+    [
+      ['NETFILTER_DROP', 7, 10],
+      ['SOCKET_RCVBUFF', 2, 7],
+      ['NO_SOCKET', 1, 1],
+    ],
+  );
+
+  const third = intervalRows([{ ...a, count: 7 }, { ...b, count: 10 }, { ...c, count: 1 }], previous, ctx);
+  assert.deepEqual(
+    third.map((r) => r.count),
+    [0, 0, 0],
+    'nothing new: every delta is 0',
+  );
+  assert.deepEqual(
+    third.map((r) => r.reason),
+    ['NETFILTER_DROP', 'SOCKET_RCVBUFF', 'NO_SOCKET'],
+    'equal counts: the larger total first',
+  );
+});
+
+test('intervalRows: keys differing only in family, protocol or location are kept apart', () => {
+  const previous = new Map<string, number>();
+  const ctx = context();
+  intervalRows(
+    [
+      count({ family: 4, l4Proto: 17, count: 1 }),
+      count({ family: 6, l4Proto: 17, count: 1 }),
+      count({ family: 4, l4Proto: 6, count: 1 }),
+      count({ location: NF_HOOK, count: 1 }),
+    ],
+    previous,
+    ctx,
+  );
+  assert.equal(previous.size, 4);
+  const rows = intervalRows(
+    [
+      count({ family: 4, l4Proto: 17, count: 4 }),
+      count({ family: 6, l4Proto: 17, count: 3 }),
+      count({ family: 4, l4Proto: 6, count: 2 }),
+      count({ location: NF_HOOK, count: 1 }),
+    ],
+    previous,
+    ctx,
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.family, r.proto, r.address, r.count]),
+    [
+      [4, 'udp', '0xffffffff81a0b0c0', 3],
+      [6, 'udp', '0xffffffff81a0b0c0', 2],
+      [4, 'tcp', '0xffffffff81a0b0c0', 1],
+      [4, 'udp', '0xffffffff81c0ffee', 0],
+    ],
+  );
+});
+
+test('intervalRows: equal interval counts sort by total, largest first', () => {
+  const previous = new Map<string, number>([[`${UDP_RCV.hi}:${UDP_RCV.lo}/${NO_SOCKET}/4/17`, 100]]);
+  const rows = intervalRows(
+    [
+      count({ reason: SOCKET_RCVBUFF, count: 4 }), // 4 new, total 4
+      count({ reason: NO_SOCKET, count: 104 }), // 4 new, total 104
+      count({ reason: UDP_CSUM, count: 9 }), // 9 new
+    ],
+    previous,
+    context(),
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.reason, r.count, r.total]),
+    [
+      ['UDP_CSUM', 9, 9],
+      ['NO_SOCKET', 4, 104],
+      ['SOCKET_RCVBUFF', 4, 4],
+    ],
+  );
+});
+
+// ---------------------------------------------------------------------------
+// JSON
+// ---------------------------------------------------------------------------
+
+test('intervalJson: type "interval", timestamp, interval, and only the keys that moved', () => {
+  const at = new Date('2024-05-06T07:08:09.123Z');
+  const json = intervalJson(
+    [
+      row({ count: 5, total: 12 }),
+      row({ reason: 'NO_SOCKET', reasonCode: NO_SOCKET, count: 0, total: 30 }),
+      row({ reason: null, reasonCode: null, subsystem: null, proto: null, family: null, location: null, address: '0xffffffff0000dead', count: 2, total: 2 }),
+      row({ reason: 'NETFILTER_DROP', reasonCode: NETFILTER_DROP, proto: 'tcp', family: 6, count: 1, total: 1 }),
+    ],
+    0.5,
+    at,
+  );
+  assert.deepEqual(json, {
+    type: 'interval',
+    ts: '2024-05-06T07:08:09.123Z',
+    interval_s: 0.5,
+    drops: [
+      {
+        reason: 'SOCKET_RCVBUFF',
+        reason_code: SOCKET_RCVBUFF,
+        subsystem: 'CORE',
+        proto: 'udp',
+        family: 'ipv4',
+        location: 'udp_queue_rcv_one_skb+0x10',
+        address: '0xffffffff81a0b0c0',
+        count: 5,
+      },
+      { reason: null, reason_code: null, subsystem: null, proto: null, family: null, location: null, address: '0xffffffff0000dead', count: 2 },
+      {
+        reason: 'NETFILTER_DROP',
+        reason_code: NETFILTER_DROP,
+        subsystem: 'CORE',
+        proto: 'tcp',
+        family: 'ipv6',
+        location: 'udp_queue_rcv_one_skb+0x10',
+        address: '0xffffffff81a0b0c0',
+        count: 1,
+      },
+    ],
+  });
+  for (const drop of json.drops) {
+    assert.deepEqual(Object.keys(drop), ['reason', 'reason_code', 'subsystem', 'proto', 'family', 'location', 'address', 'count']);
+  }
+  assert.deepEqual(intervalJson([row({ count: 0, total: 9 })], 1, at).drops, [], 'a quiet interval has no drops');
+});
+
+test('totalJson: type "total", drops by total, counters, and the correlation with verdicts', () => {
+  const checks: CounterCheck[] = [
+    { counter: 'Udp RcvbufErrors', delta: 12, traced: 12, reasons: ['SOCKET_RCVBUFF'] },
+    { counter: 'Udp InErrors', delta: 15, traced: 12, reasons: ['SOCKET_RCVBUFF'] },
+    { counter: 'Udp NoPorts', delta: 1, traced: 3, reasons: ['NO_SOCKET'] },
+  ];
+  const json = totalJson(
+    [
+      row({ count: 5, total: 12 }),
+      row({ reason: 'NO_SOCKET', reasonCode: NO_SOCKET, count: 0, total: 30 }),
+      row({ reason: 'NETFILTER_DROP', reasonCode: NETFILTER_DROP, count: 1, total: 1 }),
+    ],
+    2.5,
+    { seen: 100, matched: 43, lost: 0, overflow: 2 },
+    [
+      { name: 'Udp RcvbufErrors', delta: 12 },
+      { name: 'Ip InReceives', delta: 250 },
+    ],
+    checks,
+  );
+  assert.equal(json.type, 'total');
+  assert.equal(json.duration_s, 2.5);
+  assert.equal(json.seen, 100);
+  assert.equal(json.matched, 43);
+  assert.equal(json.overflow, 2);
+  assert.deepEqual(
+    json.drops.map((d) => [d.reason, d.count]),
+    [
+      ['NO_SOCKET', 30],
+      ['SOCKET_RCVBUFF', 12],
+      ['NETFILTER_DROP', 1],
+    ],
+    'sorted by total; count is the total',
+  );
+  assert.deepEqual(Object.keys(json.drops[0]), ['reason', 'reason_code', 'subsystem', 'proto', 'family', 'location', 'address', 'count']);
+  assert.deepEqual(json.counters, [
+    { name: 'Udp RcvbufErrors', delta: 12 },
+    { name: 'Ip InReceives', delta: 250 },
+  ]);
+  assert.deepEqual(json.correlation, [
+    { counter: 'Udp RcvbufErrors', delta: 12, traced: 12, reasons: ['SOCKET_RCVBUFF'], verdict: 'agree' },
+    { counter: 'Udp InErrors', delta: 15, traced: 12, reasons: ['SOCKET_RCVBUFF'], verdict: 'differ by 3 (the counter is higher)' },
+    { counter: 'Udp NoPorts', delta: 1, traced: 3, reasons: ['NO_SOCKET'], verdict: 'differ by 2 (more were traced)' },
+  ]);
+  // Round trip through JSON: nothing is lost or undefined.
+  assert.deepEqual(JSON.parse(JSON.stringify(json)), json);
+});
+
+test('totalJson: unreadable counters are null, with no correlation', () => {
+  const json = totalJson([row({ count: 1, total: 1 })], 1, { seen: 1, matched: 1, lost: 0, overflow: 0 }, null, []);
+  assert.equal(json.counters, null);
+  assert.deepEqual(json.correlation, []);
+});
+
+// ---------------------------------------------------------------------------
+// Text
+// ---------------------------------------------------------------------------
+
+test('intervalText: a heading with the total, then `N drops  REASON  proto  location (address)` rows', () => {
+  const at = new Date(2024, 4, 6, 7, 8, 9);
+  const text = intervalText(
+    [
+      row({ count: 1234, total: 5000 }),
+      row({ reason: 'NO_SOCKET', reasonCode: NO_SOCKET, count: 0, total: 7 }),
+      row({ reason: null, proto: null, location: null, address: '0xffffffff0000dead', count: 3, total: 3 }),
+    ],
+    at,
+    null,
+  );
+  assert.equal(
+    text,
+    '--- 07:08:09: 1237 drops ---\n' +
+      '     1234 drops  SOCKET_RCVBUFF         udp   udp_queue_rcv_one_skb+0x10 (0xffffffff81a0b0c0)\n' +
+      '        3 drops  -                      -     0xffffffff0000dead\n',
+  );
+  assert.ok(!text.includes('NO_SOCKET'), 'keys that did not move this interval are left out');
+  assert.ok(!text.includes('hint:'), 'no hints when hinted is null');
+});
+
+test('intervalText: a hint after the first row of each reason, once per reason across intervals', () => {
+  const hinted = new Set<string>();
+  const at = new Date();
+  const rows = [
+    row({ count: 5, total: 5 }),
+    row({ location: 'other_fn+0x4', address: '0xffffffff81000004', count: 2, total: 2 }), // same reason, another place
+    row({ reason: 'NO_SOCKET', reasonCode: NO_SOCKET, count: 1, total: 1 }),
+  ];
+  const first = intervalText(rows, at, hinted).split('\n');
+  const rcvbufHint = `  hint: SOCKET_RCVBUFF: ${explain('SOCKET_RCVBUFF').advice.summary} (dropwhy explain SOCKET_RCVBUFF)`;
+  const noSocketHint = `  hint: NO_SOCKET: ${explain('NO_SOCKET').advice.summary} (dropwhy explain NO_SOCKET)`;
+  assert.equal(first.filter((l) => l === rcvbufHint).length, 1);
+  assert.equal(first.filter((l) => l === noSocketHint).length, 1);
+  assert.equal(first.indexOf(rcvbufHint), 2, 'right after the first SOCKET_RCVBUFF row');
+  assert.equal(first[first.indexOf(noSocketHint) - 1].includes('NO_SOCKET'), true);
+  assert.deepEqual([...hinted].sort(), ['NO_SOCKET', 'SOCKET_RCVBUFF']);
+
+  const second = intervalText(rows, at, hinted);
+  assert.ok(!second.includes('hint:'), `hinted again: ${second}`);
+  assert.equal(second.split('\n').filter((l) => l.includes(' drops  ')).length, 3);
+});
+
+test('intervalText: rows without a reason get no hint', () => {
+  const hinted = new Set<string>();
+  const text = intervalText([row({ reason: null, count: 1, total: 1 })], new Date(), hinted);
+  assert.ok(!text.includes('hint:'));
+  assert.equal(hinted.size, 0);
+});
+
+test('liveTable: clears the screen, a header, and a rate per second of each key', () => {
+  const text = liveTable(
+    [
+      row({ count: 50, total: 500 }),
+      row({ reason: 'NO_SOCKET', reasonCode: NO_SOCKET, location: null, address: '0xffffffff0000dead', count: 0, total: 7 }),
+    ],
+    3.4,
+    0.5,
+    507,
+  );
+  assert.ok(text.startsWith('\x1b[H\x1b[2J'), JSON.stringify(text.slice(0, 10)));
+  const lines = text.slice('\x1b[H\x1b[2J'.length).split('\n');
+  assert.equal(lines[0], 'dropwhy summary: 3s, 507 drops matched   (Ctrl-C to stop)');
+  assert.equal(lines[1], '');
+  assert.match(lines[2], /^\s+RATE\/s\s+TOTAL  REASON\s+PROTO LOCATION$/);
+  assert.match(lines[3], /^\s+100\s+500  SOCKET_RCVBUFF\s+udp\s+udp_queue_rcv_one_skb\+0x10$/, 'rate = 50 drops / 0.5 s');
+  assert.match(lines[4], /^\s+0\s+7  NO_SOCKET\s+udp\s+0xffffffff0000dead$/, 'keys without a symbol show the address');
+  assert.equal(lines[5], '');
+  assert.equal(lines.length, 6);
+  // Columns line up: the header's TOTAL ends where the totals end.
+  assert.equal(lines[2].indexOf('TOTAL') + 'TOTAL'.length, lines[3].indexOf('500') + '500'.length);
+});
+
+test('liveTable: the rate follows the interval length', () => {
+  const oneSecond = liveTable([row({ count: 30, total: 30 })], 1, 1, 30);
+  const twoSeconds = liveTable([row({ count: 30, total: 30 })], 2, 2, 30);
+  assert.match(oneSecond.split('\n')[3], /^\s+30\s+30 /);
+  assert.match(twoSeconds.split('\n')[3], /^\s+15\s+30 /);
+});
+
+test('totalText: totals by size, the correlation lines, and per reason its advice', () => {
+  const rows = [
+    row({ count: 1, total: 12 }),
+    row({ reason: 'NO_SOCKET', reasonCode: NO_SOCKET, count: 0, total: 30 }),
+    row({ location: 'other_fn+0x4', address: '0xffffffff81000004', count: 0, total: 3 }),
+  ];
+  const checks: CounterCheck[] = [
+    { counter: 'Udp RcvbufErrors', delta: 15, traced: 15, reasons: ['SOCKET_RCVBUFF'] },
+    { counter: 'Udp NoPorts', delta: 31, traced: 30, reasons: ['NO_SOCKET'] },
+  ];
+  const deltas = [
+    { name: 'Udp RcvbufErrors', delta: 15 },
+    { name: 'Udp NoPorts', delta: 31 },
+    { name: 'Ip InDiscards', delta: 4 },
+  ];
+  const lines = totalText(rows, 2.25, deltas, checks, false).split('\n');
+  assert.equal(lines[0], '=== total over 2.3s: 45 drops ===');
+  assert.match(lines[1], /^\s+30 drops  NO_SOCKET\s+udp\s+udp_queue_rcv_one_skb\+0x10 \(0xffffffff81a0b0c0\)$/);
+  assert.match(lines[2], /^\s+12 drops  SOCKET_RCVBUFF /);
+  assert.match(lines[3], /^\s+3 drops  SOCKET_RCVBUFF\s+udp\s+other_fn\+0x4 \(0xffffffff81000004\)$/);
+  assert.equal(lines[4], '  Udp RcvbufErrors +15 vs 15 SOCKET_RCVBUFF traced: agree');
+  assert.equal(lines[5], '  Udp NoPorts +31 vs 30 NO_SOCKET traced: differ by 1 (the counter is higher)');
+  assert.equal(lines[6], '  other counters: Ip InDiscards +4');
+  const noSocket = explain('NO_SOCKET').advice;
+  const rcvbuf = explain('SOCKET_RCVBUFF').advice;
+  assert.deepEqual(lines.slice(7), [
+    `  NO_SOCKET: ${noSocket.summary}`,
+    `    try: ${noSocket.checks[0]}`,
+    `  SOCKET_RCVBUFF: ${rcvbuf.summary}`,
+    `    try: ${rcvbuf.checks[0]}`,
+    '',
+  ]);
+  assert.equal(lines.filter((l) => l.startsWith('  SOCKET_RCVBUFF:')).length, 1, 'advice once per reason');
+});
+
+test('totalText: the whole-host note only when traced everywhere and something differs', () => {
+  const rows = [row({ reason: 'NO_SOCKET', reasonCode: NO_SOCKET, count: 0, total: 2 })];
+  const differs: CounterCheck[] = [{ counter: 'Udp NoPorts', delta: 1, traced: 2, reasons: ['NO_SOCKET'] }];
+  const deltas = [{ name: 'Udp NoPorts', delta: 1 }];
+  assert.match(totalText(rows, 1, deltas, differs, true), /--filter-netns for an exact comparison/);
+  assert.doesNotMatch(totalText(rows, 1, deltas, differs, false), /--filter-netns/);
+});
+
+test('totalText: without counters there is no correlation, and reason-less rows get no advice', () => {
+  const text = totalText([row({ reason: null, proto: null, count: 0, total: 9 })], 1, null, [], true);
+  assert.deepEqual(text.split('\n'), [
+    '=== total over 1.0s: 9 drops ===',
+    '        9 drops  -                      -     udp_queue_rcv_one_skb+0x10 (0xffffffff81a0b0c0)',
+    '',
+  ]);
+  assert.equal(totalText([], 0.04, null, [], true), '=== total over 0.0s: 0 drops ===\n');
+});
