@@ -124,11 +124,13 @@ function bpftrace(name: string, program: string): Tracer {
   return {
     name,
     start: async () => {
+      const before = programIds();
       const child = spawn('bpftrace', ['-e', program], { stdio: ['ignore', devNull(), 'pipe'] });
       const log = collectStderr(child);
-      await waitFor(() => /Attaching \d+ probe/.test(log.text) || child.exitCode !== null, 30_000, `${name} to attach`);
+      // bpftrace says "Attaching" on stdout, which goes to /dev/null here: watch for its program instead.
+      await waitFor(() => [...programIds()].some((id) => !before.has(id)) || child.exitCode !== null, 30_000, `${name} to attach`);
       if (child.exitCode !== null) throw new Error(`${name} exited: ${log.text}`);
-      await sleep(300); // "Attaching" is printed just before the attach itself
+      await sleep(300); // loaded comes just before attached
       return {
         pid: child.pid!,
         stop: async () => {
@@ -196,22 +198,30 @@ async function measure(pair: NetnsPair, tracer: Tracer, seconds: number): Promis
   }
 }
 
+interface ProgramStats {
+  id: number;
+  run_time_ns?: number;
+  run_cnt?: number;
+}
+
+function programs(): ProgramStats[] {
+  return JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8' })) as ProgramStats[];
+}
+
+function programIds(): Set<number> {
+  return new Set(programs().map((p) => p.id));
+}
+
 /** ns per run of the tracer's BPF programs, with kernel.bpf_stats_enabled on only meanwhile. */
 async function bpfCost(pair: NetnsPair, tracer: Tracer, seconds: number): Promise<number | null> {
-  const programIds = () =>
-    new Set((JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8' })) as Array<{ id: number }>).map((p) => p.id));
   const before = programIds();
   const running = await tracer.start();
   if (!running) return null;
-  const ours = [...programIds()].filter((id) => !before.has(id));
+  // The tracer's programs: those loaded since it started (they all run per drop).
   const stats = () =>
-    ours.reduce(
-      (sum, id) => {
-        const p = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(id), '-j'], { encoding: 'utf8' }));
-        return { ns: sum.ns + (p.run_time_ns ?? 0), runs: sum.runs + (p.run_cnt ?? 0) };
-      },
-      { ns: 0, runs: 0 },
-    );
+    programs()
+      .filter((p) => !before.has(p.id))
+      .reduce((sum, p) => ({ ns: sum.ns + (p.run_time_ns ?? 0), runs: sum.runs + (p.run_cnt ?? 0) }), { ns: 0, runs: 0 });
   const previous = readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
   try {
     writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
@@ -279,10 +289,28 @@ const medianOrNull = (values: Array<number | null>) => {
   return known.length ? median(known) : null;
 };
 
+const TRACEFS = '/sys/kernel/tracing';
+
+/** bpftrace's tracepoint probes need tracefs (dropwhy does not); mount it for the run if it is not. */
+function mountTracefs(): () => void {
+  if (existsSync(`${TRACEFS}/events`)) return () => {};
+  execFileSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS]);
+  return () => execFileSync('umount', [TRACEFS]);
+}
+
 async function main(): Promise<void> {
   const settings = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (it loads BPF programs and makes namespaces)');
   if (!existsSync(BLAST)) throw new Error(`${BLAST} is missing: run npm run build`);
+  const unmountTracefs = mountTracefs();
+  try {
+    await benchmark(settings);
+  } finally {
+    unmountTracefs();
+  }
+}
+
+async function benchmark(settings: Settings): Promise<void> {
   const all = phases();
   const samples = new Map<string, Sample[]>(all.map((p) => [p.name, []]));
   const costs = new Map<string, number | null>();

@@ -203,8 +203,8 @@ static __always_inline void parse_ipv6(struct drop_event *ev, const __u8 *hdr, c
 static __always_inline void parse_packet(struct drop_event *ev, struct sk_buff *skb)
 {
 	__u8 hdr[HEADER_BYTES];
-	__u16 network_header = BPF_CORE_READ(skb, network_header);
-	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 network_header = skb->network_header;
+	unsigned char *head = skb->head;
 	const __u8 *net;
 
 	if (network_header == NO_HEADER || !head)
@@ -220,22 +220,24 @@ static __always_inline void parse_packet(struct drop_event *ev, struct sk_buff *
 		parse_ipv6(ev, hdr, net);
 }
 
+/* tp_btf arguments are typed kernel pointers: plain dereferences are CO-RE
+ * relocated and verified as safe loads, much cheaper than probe_read calls. */
 static __always_inline void read_netns(struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk)
 {
-	struct net_device *dev = BPF_CORE_READ(skb, dev);
-	struct sock *sk = BPF_CORE_READ(skb, sk);
+	struct net_device *dev = skb->dev;
+	struct sock *sk = skb->sk;
 	__u32 inum = 0;
 
 	if (dev) {
-		inum = BPF_CORE_READ(dev, nd_net.net, ns.inum);
-		ev->ifindex = BPF_CORE_READ(dev, ifindex);
+		inum = dev->nd_net.net->ns.inum;
+		ev->ifindex = dev->ifindex;
 	} else {
-		ev->ifindex = BPF_CORE_READ(skb, skb_iif);
+		ev->ifindex = skb->skb_iif;
 	}
 	if (!sk)
 		sk = rx_sk;
 	if (!inum && sk)
-		inum = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+		inum = sk->__sk_common.skc_net.net->ns.inum;
 	if (inum) {
 		ev->netns = inum;
 		ev->flags |= DROP_HAS_NETNS;
@@ -275,7 +277,7 @@ int on_kfree_skb(__u64 *ctx)
 	if (cfg.netns && ev.netns != cfg.netns)
 		return 0;
 
-	ev.protocol = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	ev.protocol = bpf_ntohs(skb->protocol);
 	parse_packet(&ev, skb);
 	if (!packet_matches(&ev))
 		return 0;
@@ -304,7 +306,7 @@ int on_kfree_skb(__u64 *ctx)
 	ev.ts_ns = bpf_ktime_get_ns();
 	ev.location = ctx[1];
 	ev.skb_addr = (__u64)skb;
-	ev.len = BPF_CORE_READ(skb, len);
+	ev.len = skb->len;
 	pid_tgid = bpf_get_current_pid_tgid();
 	ev.pid = pid_tgid >> 32;
 	ev.tid = (__u32)pid_tgid;
