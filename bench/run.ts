@@ -16,6 +16,7 @@ import { EVENT_SIZE } from '../src/layout';
 import { parseSnmp } from '../src/netstat';
 import { inNetns, withNetnsPair, type NetnsPair } from '../src/netns';
 import { ReasonTable } from '../src/reasons';
+import { LineBuffer } from '../src/output';
 
 const ROOT = resolve(__dirname, '../..');
 const CLI = join(ROOT, 'bin', 'dropwhy.js');
@@ -259,24 +260,24 @@ function formatCeiling(seconds: number): { json: number; text: number } {
     monotonicToUnixNs: Date.now() * 1e6,
     color: false,
   };
-  const rate = (format: typeof formatJson) => {
+  // The same path as tracing: decode, filter, format, collect the batch's bytes.
+  const rate = (format: typeof formatJson, lines: LineBuffer) => {
     let count = 0;
     let bytes = 0;
     const started = process.hrtime.bigint();
     const deadline = started + BigInt(Math.round(seconds * 1e9));
     while (process.hrtime.bigint() < deadline) {
-      let chunk = '';
       forEachEvent(batch, (event) => {
         if (!matches({}, event)) return;
-        chunk += format(event, context) + '\n';
+        lines.add(format(event, context));
         count++;
       });
-      bytes += chunk.length;
+      bytes += lines.take().length;
     }
     if (bytes === 0) throw new Error('nothing formatted');
     return count / (Number(process.hrtime.bigint() - started) / 1e9);
   };
-  return { json: rate(formatJson), text: rate(formatText) };
+  return { json: rate(formatJson, new LineBuffer('latin1')), text: rate(formatText, new LineBuffer('utf8')) };
 }
 
 const median = (values: number[]) => {

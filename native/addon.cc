@@ -170,10 +170,31 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   void OnPollerDone(Napi::Env env);
   using TSFN = Napi::TypedThreadSafeFunction<Tracer, Message, DeliverMessage>;
 
-  static std::vector<uint8_t> *NewBatch() {
+  // Batches are recycled: at most kMaxBatchesInFlight + 1 ever exist, so the
+  // memory they take is fixed however long a storm lasts.
+  std::vector<uint8_t> *NewBatch() {
+    {
+      std::lock_guard<std::mutex> lock(flow_mutex_);
+      if (!spare_batches_.empty()) {
+        auto *batch = spare_batches_.back();
+        spare_batches_.pop_back();
+        return batch;
+      }
+    }
     auto *batch = new std::vector<uint8_t>();
     batch->reserve(kBatchEvents * sizeof(struct drop_event));
     return batch;
+  }
+
+  // Main thread: JS is done with the batch, the poller may fill it again.
+  void RecycleBatch(std::vector<uint8_t> *batch) {
+    batch->clear();
+    {
+      std::lock_guard<std::mutex> lock(flow_mutex_);
+      spare_batches_.push_back(batch);
+      in_flight_--;
+    }
+    flow_cv_.notify_one();
   }
 
   static int OnSample(void *ctx, void *data, size_t size) {
@@ -195,11 +216,11 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       in_flight_++;
     }
     auto *message = new Message{batch_, 0};
+    batch_ = NewBatch();
     if (tsfn_.NonBlockingCall(message) != napi_ok) {
-      delete message->bytes;
+      RecycleBatch(message->bytes);
       delete message;
     }
-    batch_ = NewBatch();
   }
 
   void PollLoop() {
@@ -305,6 +326,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   void Join() {
     if (poller_.joinable()) poller_.join();
+    for (auto *batch : spare_batches_) delete batch;
+    spare_batches_.clear();
     if (running_) {
       running_ = false;
       napi_remove_env_cleanup_hook(Env(), AbortOnExit, this);
@@ -329,6 +352,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   TSFN tsfn_;
   std::thread poller_;
   std::vector<uint8_t> *batch_ = nullptr;
+  std::vector<std::vector<uint8_t> *> spare_batches_;
   std::chrono::steady_clock::time_point batch_started_;
   std::mutex flow_mutex_;
   std::condition_variable flow_cv_;
@@ -350,20 +374,16 @@ void Tracer::DeliverMessage(Napi::Env env, Napi::Function on_batch, Tracer *self
     if (env) self->on_error_.Call({StageError(env, "poll", message->poll_error).Value()});
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(self->flow_mutex_);
-    self->in_flight_--;
-  }
-  self->flow_cv_.notify_one();
-  if (!env) {
-    delete message->bytes;
-    return;
-  }
   auto *bytes = message->bytes;
-  auto buffer = Napi::Buffer<uint8_t>::New(env, bytes->data(), bytes->size(),
-                                           [](Napi::Env, uint8_t *, std::vector<uint8_t> *v) { delete v; }, bytes);
-  on_batch.Call({buffer});
-  FlushLogs(env, self->on_log_.Value());
+  if (env) {
+    // The batch is lent to JS for the call only: afterwards its buffer is
+    // detached (a kept reference sees zero bytes) and the memory reused.
+    auto buffer = Napi::Buffer<uint8_t>::New(env, bytes->data(), bytes->size());
+    on_batch.Call({buffer});
+    buffer.ArrayBuffer().Detach();
+    FlushLogs(env, self->on_log_.Value());
+  }
+  self->RecycleBatch(bytes);
 }
 
 void Tracer::OnPollerDone(Napi::Env env) {

@@ -140,9 +140,13 @@ export function gatherFacts(processFacts: ProcessFacts, loadBinding: () => Nativ
   }
   facts.addon = { libbpfVersion: binding.libbpfVersion };
   if (processFacts.btfPresent) {
-    const kernel = readKernelFacts(binding);
-    facts.tracepointFields = kernel.tracepointFields;
-    facts.reasonNames = kernel.reasons.names.length;
+    try {
+      const kernel = readKernelFacts(binding);
+      facts.tracepointFields = kernel.tracepointFields;
+      facts.reasonNames = kernel.reasons.names.length;
+    } catch {
+      facts.tracepointFields = null; // BTF present but unreadable: reported as no tracepoint record
+    }
   }
   facts.ringbuf = hasTracingPrivileges(processFacts) ? binding.probeRingbuf() : null;
   return facts;

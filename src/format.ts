@@ -97,18 +97,50 @@ const json = (value: string | null) => (value === null ? 'null' : jsonString(val
 const jsonNumber = (value: number | null) => (value === null ? 'null' : String(value));
 
 /**
+ * "reason" to "proto": the same few combinations recur through a storm, so each
+ * is built once. Keyed by the location's low half, then searched by the rest.
+ */
+interface Head {
+  hi: number;
+  reason: number | null;
+  family: number | null;
+  l4Proto: number | null;
+  protocol: number;
+  text: string;
+}
+const HEADS_LIMIT = 4096;
+/** Per context: the heads depend on its reason table and symbols. */
+const headCaches = new WeakMap<FormatContext, Map<number, Head[]>>();
+
+function jsonHead(event: DropEvent, context: FormatContext): string {
+  const { location, reason, family, l4Proto, protocol } = event;
+  let heads = headCaches.get(context);
+  if (!heads || heads.size >= HEADS_LIMIT) headCaches.set(context, (heads = new Map()));
+  let candidates = heads.get(location.lo);
+  if (candidates) {
+    for (const h of candidates) {
+      if (h.hi === location.hi && h.reason === reason && h.family === family && h.l4Proto === l4Proto && h.protocol === protocol) return h.text;
+    }
+  } else {
+    heads.set(location.lo, (candidates = []));
+  }
+  const decoded = reason === null ? null : context.reasons.decode(reason);
+  const text =
+    `"reason":${decoded ? json(decoded.name) : 'null'},"reason_code":${decoded ? decoded.code : 'null'}` +
+    `,"subsystem":${decoded ? json(decoded.subsystem) : 'null'}` +
+    `,"location":${json(context.symbols.symbolize(location))},"address":"${formatKernelAddress(location)}"` +
+    `,"family":${family === null ? 'null' : family === 4 ? '"ipv4"' : '"ipv6"'},"proto":${json(protocolName(l4Proto, protocol))}`;
+  candidates.push({ hi: location.hi, reason, family, l4Proto, protocol, text });
+  return text;
+}
+
+/**
  * The NDJSON record; every key always present, in the order of docs/json-schema.md.
  * Written as a template rather than JSON.stringify of an object: this is the hot path.
  */
 export function formatJson(event: DropEvent, context: FormatContext): string {
-  const reason = event.reason === null ? null : context.reasons.decode(event.reason);
-  const family = event.family === null ? 'null' : event.family === 4 ? '"ipv4"' : '"ipv6"';
   return (
-    `{"ts":"${isoTime(event.tsNs + context.monotonicToUnixNs)}"` +
-    `,"reason":${reason ? json(reason.name) : 'null'},"reason_code":${reason ? reason.code : 'null'}` +
-    `,"subsystem":${reason ? json(reason.subsystem) : 'null'}` +
-    `,"location":${json(context.symbols.symbolize(event.location))},"address":"${formatKernelAddress(event.location)}"` +
-    `,"family":${family},"proto":${json(protocolName(event.l4Proto, event.protocol))}` +
+    `{"ts":"${isoTime(event.tsNs + context.monotonicToUnixNs)}",${jsonHead(event, context)}` +
     `,"saddr":${json(addressText(event, event.saddr))},"daddr":${json(addressText(event, event.daddr))}` +
     `,"sport":${jsonNumber(event.sport)},"dport":${jsonNumber(event.dport)}` +
     `,"icmp_type":${jsonNumber(event.icmpType)},"icmp_code":${jsonNumber(event.icmpCode)},"ttl":${jsonNumber(event.ttl)}` +

@@ -28,37 +28,46 @@ export function fdWriter(fd: number): (chunk: Chunk) => void {
 }
 
 /**
- * Collects a batch's lines as bytes. Writing each line out as it is made keeps
- * the strings short-lived, where one growing string would make the garbage
- * collector copy it over and over.
+ * Collects a batch's lines as bytes. Lines are encoded a few hundred at a time:
+ * one long string across a whole batch would make the garbage collector copy
+ * it over and over, one write per line pays the call's overhead every time.
  */
 export class LineBuffer {
+  private static readonly LINES_PER_WRITE = 256;
   private bytes = Buffer.allocUnsafe(1 << 20);
   private length = 0;
+  private pending: string[] = [];
 
+  /** JSON lines are ASCII, so latin1 is exact and fastest for them. */
   constructor(private readonly encoding: 'latin1' | 'utf8') {}
 
-  /** Appends text and a newline. JSON lines are ASCII, so latin1 is exact and fastest for them. */
-  add(text: string): void {
-    const room = this.bytes.length - this.length;
-    const needed = this.encoding === 'latin1' ? text.length + 1 : Buffer.byteLength(text) + 1;
-    if (needed > room) {
+  add(line: string): void {
+    this.pending.push(line);
+    if (this.pending.length === LineBuffer.LINES_PER_WRITE) this.encodePending();
+  }
+
+  get empty(): boolean {
+    return this.length === 0 && this.pending.length === 0;
+  }
+
+  /** The bytes so far; valid until the next add(). Starts over. */
+  take(): Uint8Array {
+    this.encodePending();
+    const taken = this.bytes.subarray(0, this.length);
+    this.length = 0;
+    return taken;
+  }
+
+  private encodePending(): void {
+    if (this.pending.length === 0) return;
+    const text = this.pending.join('\n') + '\n';
+    this.pending.length = 0;
+    const needed = this.encoding === 'latin1' ? text.length : Buffer.byteLength(text);
+    if (this.length + needed > this.bytes.length) {
       const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + needed));
       this.bytes.copy(grown, 0, 0, this.length);
       this.bytes = grown;
     }
     this.length += this.bytes.write(text, this.length, this.encoding);
-    this.bytes[this.length++] = 0x0a;
-  }
-
-  get empty(): boolean {
-    return this.length === 0;
-  }
-
-  /** The bytes so far; valid until the next add(). Starts over. */
-  take(): Uint8Array {
-    const taken = this.bytes.subarray(0, this.length);
-    this.length = 0;
-    return taken;
   }
 }

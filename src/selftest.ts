@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { inNetns, withNetnsPair, type NetnsPair } from './netns';
+import { inNetns, sweepStaleNamespaces, withNetnsPair, type NetnsPair } from './netns';
 
 const CLI = resolve(__dirname, '../../bin/dropwhy.js');
 const CLOSED_PORT = 9;
@@ -57,7 +57,7 @@ export function judge(events: SelftestEvent[], expected: Expectation[] = EXPECTE
   const others = events.filter((ev) => !(ev.proto === 'udp' && ev.dport !== null && ports.has(ev.dport)));
   verdicts.push({
     pass: others.length === 0,
-    line: `nothing else dropped in the test namespace: ${others.length === 0 ? 'none' : others.map((o) => `${o.reason} ${o.proto}/${o.dport}`).join(', ')}`,
+    line: `nothing else dropped in the test namespace: ${others.length === 0 ? 'none' : others.map((o) => `${o.reason ?? 'no reason'} ${o.proto ?? '?'}/${o.dport ?? '-'}`).join(', ')}`,
   });
   return verdicts;
 }
@@ -86,6 +86,16 @@ async function traceDrops(pair: NetnsPair, cause: () => Promise<void>): Promise<
   child.stdout.on('data', (chunk) => (stdout += chunk));
   child.stderr.on('data', (chunk) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // A signal to selftest alone must not leave the tracer running: end it, then
+  // let the signal end us (withNetnsPair has already removed the namespaces).
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals.forEach((s) => process.off(s, onSignal));
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    process.kill(process.pid, signal);
+  };
+  signals.forEach((s) => process.on(s, onSignal));
   try {
     const deadline = Date.now() + 20_000;
     while (!existsSync(ready)) {
@@ -95,6 +105,7 @@ async function traceDrops(pair: NetnsPair, cause: () => Promise<void>): Promise<
     await cause();
     await new Promise((r) => setTimeout(r, 300)); // the tracer flushes every 20 ms
   } finally {
+    signals.forEach((s) => process.off(s, onSignal));
     child.kill('SIGINT');
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
@@ -111,7 +122,8 @@ async function traceDrops(pair: NetnsPair, cause: () => Promise<void>): Promise<
 /** Runs the selftest, printing as it goes; resolves true on PASS. */
 export async function runSelftest(write: (line: string) => void): Promise<boolean> {
   const n = 200 + (process.pid % 50);
-  return withNetnsPair(`dwself${process.pid % 100000}`, n, async (pair) => {
+  await sweepStaleNamespaces(/^dwself(\d+)-[ab]$/); // left by a run that was killed
+  return withNetnsPair(`dwself${process.pid}`, n, async (pair) => {
     write(`selftest: namespaces ${pair.nsA} and ${pair.nsB}, ${pair.v4A} → ${pair.v4B} over veth`);
     await inNetns(pair.nsB, 'nft', ['add table inet dropwhy_selftest']);
     await inNetns(pair.nsB, 'nft', [

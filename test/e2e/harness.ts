@@ -11,6 +11,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
+import {
+  deleteNetnsPair,
+  namespacesWithPrefix,
+  sweepStaleNamespaces,
+  withNetnsPair as withPair,
+  type NetnsPair,
+} from '../../src/netns';
 
 // dist/test/e2e/harness.js -> repo root
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -144,30 +151,10 @@ export function nsPython(ns: string, script: string, args: string[], timeoutMs =
 }
 
 // ---------------------------------------------------------------------------
-// Namespaces
+// Namespaces (created by src/netns.ts, the same code `dropwhy selftest` uses)
 // ---------------------------------------------------------------------------
 
-export interface NetnsPair {
-  nsA: string;
-  nsB: string;
-  /** IPv4 addresses of the A and B side, e.g. 198.18.7.1 / 198.18.7.2 */
-  v4A: string;
-  v4B: string;
-  /** IPv6 addresses (canonical compressed form), e.g. fd00:dd:7::1 / fd00:dd:7::2 */
-  v6A: string;
-  v6B: string;
-  /** interface names of the veth ends (ifA lives in nsA, ifB in nsB) */
-  ifA: string;
-  ifB: string;
-  /** ifindex of the veth ends inside their namespaces */
-  ifindexA: number;
-  ifindexB: number;
-  /** the "N" used in 198.18.N.0/24 and fd00:dd:N::/64 */
-  n: number;
-  /** MAC addresses of the veth ends */
-  macA: string;
-  macB: string;
-}
+export type { NetnsPair };
 
 let pairCounter = 0;
 const usedSubnets = new Set<number>();
@@ -186,40 +173,9 @@ function allocSubnet(): number {
   throw new Error('no free 198.18.N.0/24 subnet left in this process');
 }
 
-function netnsList(): string[] {
-  try {
-    return fs.readdirSync('/run/netns');
-  } catch {
-    return [];
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-let staleSwept = false;
-/** Delete namespaces left behind by earlier (killed) harness processes: dw-<pid>-* with a dead pid. */
-function sweepStaleNamespaces(): void {
-  if (staleSwept) return;
-  staleSwept = true;
-  for (const name of netnsList()) {
-    const m = /^dw-(\d+)-\d+-[ab]$/.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid || pidAlive(pid)) continue;
-    try {
-      execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore', timeout: 10_000 });
-    } catch {
-      /* best effort */
-    }
-  }
-}
+/** Names of the harness's namespaces: dw-<pid>-<counter>-{a,b}. */
+const HARNESS_NETNS = /^dw-(\d+)-\d+-[ab]$/;
+let staleSweep: Promise<string[]> | undefined;
 
 process.on('exit', () => {
   for (const child of liveChildren) {
@@ -243,88 +199,6 @@ export function netnsInode(ns: string): number {
   return fs.statSync(`/run/netns/${ns}`).ino;
 }
 
-async function ifindexIn(ns: string, ifname: string): Promise<number> {
-  const res = await ip(['-n', ns, '-j', 'link', 'show', 'dev', ifname]);
-  const links = JSON.parse(res.stdout) as Array<{ ifindex: number }>;
-  assert.equal(links.length, 1, `link ${ifname} in ${ns}`);
-  return links[0].ifindex;
-}
-
-async function waitUsable(pair: NetnsPair): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  let last = '';
-  for (;;) {
-    const problems: string[] = [];
-    for (const [ns, dev] of [
-      [pair.nsA, pair.ifA],
-      [pair.nsB, pair.ifB],
-    ] as const) {
-      const link = JSON.parse((await ip(['-n', ns, '-j', 'link', 'show', 'dev', dev])).stdout) as Array<{
-        operstate?: string;
-        flags?: string[];
-      }>;
-      if (link[0]?.operstate !== 'UP') problems.push(`${ns}/${dev} operstate ${link[0]?.operstate}`);
-      const tent = (await ip(['-n', ns, '-6', 'addr', 'show', 'dev', dev, 'tentative'])).stdout.trim();
-      if (tent) problems.push(`${ns}/${dev} has tentative IPv6 addresses`);
-      const v6 = (await ip(['-n', ns, '-6', 'addr', 'show', 'dev', dev, 'scope', 'global'])).stdout;
-      if (!v6.includes('fd00:dd:')) problems.push(`${ns}/${dev} has no global IPv6 address`);
-    }
-    if (problems.length === 0) return;
-    last = problems.join('; ');
-    if (Date.now() > deadline) throw new Error(`namespace pair not usable after 5 s: ${last}`);
-    await sleep(50);
-  }
-}
-
-async function createPair(counter: number, n: number): Promise<NetnsPair> {
-  sweepStaleNamespaces();
-  const hex = n.toString(16).padStart(2, '0');
-  const pair: NetnsPair = {
-    nsA: `dw-${process.pid}-${counter}-a`,
-    nsB: `dw-${process.pid}-${counter}-b`,
-    v4A: `198.18.${n}.1`,
-    v4B: `198.18.${n}.2`,
-    v6A: `fd00:dd:${n.toString(16)}::1`,
-    v6B: `fd00:dd:${n.toString(16)}::2`,
-    ifA: `dwa${counter}`,
-    ifB: `dwb${counter}`,
-    ifindexA: 0,
-    ifindexB: 0,
-    n,
-    macA: `02:dd:${hex}:00:00:01`,
-    macB: `02:dd:${hex}:00:00:02`,
-  };
-  const { macA, macB } = pair;
-  for (const ns of [pair.nsA, pair.nsB]) {
-    liveNamespaces.add(ns);
-    await ip(['netns', 'add', ns]);
-  }
-  // The veth ends are created directly inside their namespaces.
-  await ip([
-    'link', 'add', 'name', pair.ifA, 'address', macA, 'netns', pair.nsA, 'type', 'veth',
-    'peer', 'name', pair.ifB, 'address', macB, 'netns', pair.nsB,
-  ]);
-  const side = [
-    { ns: pair.nsA, dev: pair.ifA, v4: pair.v4A, v6: pair.v6A, peer4: pair.v4B, peer6: pair.v6B, peerMac: macB },
-    { ns: pair.nsB, dev: pair.ifB, v4: pair.v4B, v6: pair.v6B, peer4: pair.v4A, peer6: pair.v6A, peerMac: macA },
-  ];
-  for (const s of side) {
-    // Keep the namespaces quiet: no router solicitations / autoconf noise.
-    await ip(['-n', s.ns, 'link', 'set', 'lo', 'up']);
-    await ip(['-n', s.ns, 'addr', 'add', `${s.v4}/24`, 'dev', s.dev]);
-    await ip(['-n', s.ns, '-6', 'addr', 'add', `${s.v6}/64`, 'dev', s.dev, 'nodad']);
-    await ip(['-n', s.ns, 'link', 'set', s.dev, 'up']);
-    // Permanent neighbour entries: no ARP/ND round trips, so no packet ever
-    // waits in (or is dropped from) an unresolved-neighbour queue.
-    await ip(['-n', s.ns, 'neigh', 'replace', s.peer4, 'lladdr', s.peerMac, 'dev', s.dev, 'nud', 'permanent']);
-    await ip(['-n', s.ns, '-6', 'neigh', 'replace', s.peer6, 'lladdr', s.peerMac, 'dev', s.dev, 'nud', 'permanent']);
-  }
-  pair.ifindexA = await ifindexIn(pair.nsA, pair.ifA);
-  pair.ifindexB = await ifindexIn(pair.nsB, pair.ifB);
-  await waitUsable(pair);
-  return pair;
-}
-
 /**
  * Add one more address (IPv4 -> /24, IPv6 -> /64 nodad) on side 'a' or 'b' of
  * a pair, with a permanent neighbour entry for it on the other side.
@@ -339,28 +213,30 @@ export async function addExtraAddress(pair: NetnsPair, side: 'a' | 'b', addr: st
   await ip(['-n', peerNs, ...(v6 ? ['-6'] : []), 'neigh', 'replace', addr, 'lladdr', mac, 'dev', peerDev, 'nud', 'permanent']);
 }
 
-async function deleteNs(ns: string): Promise<void> {
-  if (!liveNamespaces.has(ns)) return;
-  const res = await run('ip', ['netns', 'del', ns], { allowFail: true, timeoutMs: 10_000 });
-  if (res.code !== 0 && netnsList().includes(ns)) {
-    process.stderr.write(`harness: failed to delete netns ${ns}: ${res.stderr}\n`);
-  }
-  liveNamespaces.delete(ns);
-}
-
 /**
- * Create two namespaces joined by a veth pair, run fn, always delete both
- * namespaces afterwards (also when fn or the setup throws).
+ * Create two namespaces joined by a veth pair (src/netns.ts: static
+ * neighbours, quiet IPv6, both ends up), run fn, always delete both
+ * namespaces afterwards (also when fn or the setup throws, or on a signal).
+ * The first call also deletes namespaces left behind by killed harness
+ * processes.
  */
 export async function withNetnsPair<T>(fn: (pair: NetnsPair) => Promise<T>): Promise<T> {
   // allocated synchronously so concurrent calls never share names/subnets
   const counter = ++pairCounter;
   const n = allocSubnet();
+  const prefix = `dw-${process.pid}-${counter}`;
+  const names = { nsA: `${prefix}-a`, nsB: `${prefix}-b` };
+  for (const ns of Object.values(names)) liveNamespaces.add(ns);
   try {
-    return await fn(await createPair(counter, n));
+    await (staleSweep ??= sweepStaleNamespaces(HARNESS_NETNS));
+    return await withPair(prefix, n, fn);
   } finally {
-    await deleteNs(`dw-${process.pid}-${counter}-a`);
-    await deleteNs(`dw-${process.pid}-${counter}-b`);
+    const left = namespacesWithPrefix(`${prefix}-`);
+    if (left.length > 0) {
+      process.stderr.write(`harness: netns ${left.join(', ')} left behind, deleting\n`);
+      await deleteNetnsPair(names);
+    }
+    for (const ns of Object.values(names)) liveNamespaces.delete(ns);
     usedSubnets.delete(n);
   }
 }

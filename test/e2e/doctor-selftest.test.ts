@@ -1,0 +1,144 @@
+// dropwhy doctor and dropwhy selftest on the real machine, as root and as an
+// unprivileged user (uid/gid 65534 through setpriv).
+import { test, type TestContext } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CLI_PATH, NATIVE_ADDON, REPO_ROOT, assertNoStackTrace, requireRealKernel, run, type RunResult } from './harness';
+
+const NOBODY = 65534;
+const CHECK_NAMES = ['privileges', 'kernel BTF', 'native addon', 'tracepoint', 'drop reasons', 'ring buffer', 'locations', 'tracefs'];
+
+const dropwhy = (args: string[], timeoutMs = 30_000): Promise<RunResult> =>
+  run(process.execPath, [CLI_PATH, ...args], { allowFail: true, timeoutMs });
+
+const dropwhyAsNobody = (args: string[], timeoutMs = 30_000): Promise<RunResult> =>
+  run('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, CLI_PATH, ...args], {
+    allowFail: true,
+    timeoutMs,
+  });
+
+/**
+ * The unprivileged runs need uid 65534 to read the CLI, the compiled code and
+ * the addon (a checkout under a 0700 home is not). Skips loudly, or fails in CI.
+ */
+async function requireReadableByNobody(t: TestContext): Promise<boolean> {
+  const needed = [CLI_PATH, path.join(REPO_ROOT, 'dist', 'src', 'cli.js'), NATIVE_ADDON];
+  const res = await run('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'sh', '-c', 'for f; do test -r "$f" || echo "$f"; done', 'sh', ...needed], {
+    allowFail: true,
+  });
+  const unreadable = res.stdout.trim();
+  if (res.code === 0 && unreadable === '') return true;
+  const reason = `uid ${NOBODY} cannot read ${unreadable || '(setpriv failed: ' + res.stderr.trim() + ')'}: chmod -R o+rX the checkout`;
+  if (process.env.CI === 'true') throw new Error(reason);
+  process.stderr.write(`\n!!!!! SKIPPING E2E TEST "${t.name}": ${reason} !!!!!\n\n`);
+  t.skip(reason);
+  return false;
+}
+
+interface DoctorJson {
+  kernel: string;
+  can_run: boolean;
+  checks: Array<{ name: string; ok: boolean; required: boolean; detail: string; fix?: string }>;
+}
+
+test('doctor (root, this machine): exit 0, every check ok, "dropwhy can run here."', { timeout: 30_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  const res = await dropwhy(['doctor']);
+  assert.equal(res.code, 0, `exit code; stdout:\n${res.stdout}\nstderr:\n${res.stderr}`);
+  assert.equal(res.stderr, '');
+  const lines = res.stdout.trimEnd().split('\n');
+  assert.equal(lines[0], `dropwhy doctor: Linux ${os.release()}`);
+  assert.equal(lines.at(-1), 'dropwhy can run here.');
+  const checks = lines.slice(1, -1);
+  assert.equal(checks.length, CHECK_NAMES.length, res.stdout);
+  checks.forEach((line, i) => {
+    assert.match(line, /^ok {7}\S/, `not ok: ${line}`);
+    assert.equal(line.slice(9, 9 + 13).trimEnd(), CHECK_NAMES[i], line);
+  });
+  assert.ok(!res.stdout.includes('→'), `no fix lines when everything is ok:\n${res.stdout}`);
+  assert.ok(lines.includes('ok       privileges    root'), res.stdout);
+});
+
+test('doctor -o json (root): can_run true, tracepoint has reason and rx_sk', { timeout: 30_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  const res = await dropwhy(['doctor', '-o', 'json']);
+  assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
+  assert.equal(res.stdout.split('\n').filter((l) => l !== '').length, 1, 'one JSON line');
+  const doc = JSON.parse(res.stdout) as DoctorJson;
+  assert.deepEqual(Object.keys(doc), ['kernel', 'can_run', 'checks']);
+  assert.equal(doc.kernel, os.release());
+  assert.equal(doc.can_run, true);
+  assert.deepEqual(doc.checks.map((c) => c.name), CHECK_NAMES);
+  for (const c of doc.checks) assert.equal(c.ok, true, JSON.stringify(c));
+  const tracepoint = doc.checks.find((c) => c.name === 'tracepoint')!;
+  assert.equal(tracepoint.required, true);
+  assert.match(tracepoint.detail, /\breason\b/);
+  assert.match(tracepoint.detail, /\brx_sk\b/);
+  assert.equal(tracepoint.detail, 'skb:kfree_skb with skbaddr, location, reason, rx_sk');
+  assert.match(doc.checks.find((c) => c.name === 'drop reasons')!.detail, /^[1-9]\d* names in enum skb_drop_reason$/);
+  assert.equal(doc.checks.find((c) => c.name === 'privileges')!.detail, 'root');
+});
+
+test('doctor as uid 65534: exit 3, privileges MISSING with its fix, ring buffer not probed', { timeout: 30_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  if (!(await requireReadableByNobody(t))) return;
+  const res = await dropwhyAsNobody(['doctor']);
+  assert.equal(res.code, 3, `exit code; stdout:\n${res.stdout}\nstderr:\n${res.stderr}`);
+  assertNoStackTrace(res.stderr);
+  const lines = res.stdout.trimEnd().split('\n');
+  const missing = lines.filter((l) => l.startsWith('MISSING'));
+  assert.deepEqual(missing, [`MISSING  privileges    uid ${NOBODY} without CAP_BPF and CAP_PERFMON`], res.stdout);
+  const at = lines.indexOf(missing[0]);
+  assert.equal(lines[at + 1].trim(), '→ run as root (sudo dropwhy), or grant CAP_BPF and CAP_PERFMON');
+  assert.ok(lines.includes('limited  ring buffer   could not probe (needs the privileges above)'), res.stdout);
+  assert.ok(lines.includes('ok       kernel BTF    /sys/kernel/btf/vmlinux'), res.stdout);
+  assert.equal(lines.at(-1), 'dropwhy cannot run here until the MISSING items are fixed.');
+
+  const json = await dropwhyAsNobody(['doctor', '-o', 'json']);
+  assert.equal(json.code, 3, json.stderr);
+  const doc = JSON.parse(json.stdout) as DoctorJson;
+  assert.equal(doc.can_run, false);
+  assert.deepEqual(
+    doc.checks.filter((c) => !c.ok && c.required).map((c) => c.name),
+    ['privileges'],
+    json.stdout,
+  );
+});
+
+test('selftest (root): exit 0, three PASS lines, "selftest: PASS", its namespaces are gone', { timeout: 60_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  const res = await dropwhy(['selftest'], 45_000);
+  assert.equal(res.code, 0, `exit code; stdout:\n${res.stdout}\nstderr:\n${res.stderr}`);
+  assertNoStackTrace(res.stderr);
+  const lines = res.stdout.trimEnd().split('\n');
+  const m = /^selftest: namespaces (dwself\d+-a) and (dwself\d+-b), 198\.18\.\d+\.1 → 198\.18\.\d+\.2 over veth$/.exec(lines[0]);
+  assert.ok(m, `first line names the namespaces:\n${res.stdout}`);
+  const verdicts = [
+    /^PASS  UDP to a closed port: expected 3 × NO_SOCKET at __udp4_lib_rcv, saw 3 \(NO_SOCKET at __udp4_lib_rcv\+0x[0-9a-f]+\)$/,
+    /^PASS  nft drop rule: expected 2 × NETFILTER_DROP at nft_do_chain, saw 2 \(NETFILTER_DROP at nft_do_chain\+0x[0-9a-f]+\)$/,
+    /^PASS  nothing else dropped in the test namespace: none$/,
+  ];
+  assert.equal(lines.length, verdicts.length + 2, res.stdout);
+  verdicts.forEach((re, i) => assert.match(lines[i + 1], re));
+  assert.ok(!res.stdout.includes('FAIL'), res.stdout);
+  assert.equal(lines.at(-1), 'selftest: PASS');
+  const list = await run('ip', ['netns', 'list']);
+  const names = list.stdout.split('\n').map((l) => l.split(' ')[0]);
+  const prefix = m[1].slice(0, -2);
+  assert.deepEqual(names.filter((n) => n.startsWith(prefix)), [], `selftest left namespaces behind:\n${list.stdout}`);
+  assert.ok(!fs.existsSync(`/run/netns/${m[1]}`) && !fs.existsSync(`/run/netns/${m[2]}`));
+});
+
+test('selftest as uid 65534: exit 3 with the privileges message, nothing printed on stdout', { timeout: 30_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  if (!(await requireReadableByNobody(t))) return;
+  const res = await dropwhyAsNobody(['selftest']);
+  assert.equal(res.code, 3, `exit code; stdout:\n${res.stdout}\nstderr:\n${res.stderr}`);
+  assert.equal(res.stdout, '');
+  assert.equal(
+    res.stderr,
+    'dropwhy: dropwhy needs root, or CAP_BPF and CAP_PERFMON, to load its BPF program: run it with sudo\n',
+  );
+});

@@ -1,0 +1,247 @@
+// dropwhy doctor's pure part: diagnose() on made-up machines, canTrace(),
+// and the text and JSON renderings.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { canTrace, diagnose, renderChecks, renderChecksJson, type Check, type DoctorFacts } from '../../src/doctor';
+
+const CAP_PERFMON = 1n << 38n;
+const CAP_BPF = 1n << 39n;
+const FIELDS_6X = ['ent', 'skbaddr', 'location', 'protocol', 'reason', 'rx_sk', '__data'];
+const FIELDS_5_10 = ['ent', 'skbaddr', 'location', 'protocol', '__data'];
+
+/** A root process on a machine where everything works. */
+function goodFacts(overrides: Partial<DoctorFacts> = {}): DoctorFacts {
+  return {
+    kernel: '6.18.0-test',
+    process: { euid: 0, capEff: (1n << 41n) - 1n, btfPresent: true },
+    addon: { libbpfVersion: 'v1.4' },
+    tracepointFields: FIELDS_6X,
+    reasonNames: 128,
+    ringbuf: true,
+    tracefs: true,
+    kallsyms: 'symbols',
+    ...overrides,
+  };
+}
+
+const byName = (checks: Check[], name: string): Check => {
+  const check = checks.find((c) => c.name === name);
+  assert.ok(check, `no "${name}" check in ${JSON.stringify(checks.map((c) => c.name))}`);
+  return check;
+};
+
+/** Status word as renderChecks prints it. */
+const status = (c: Check) => (c.ok ? 'ok' : c.required ? 'MISSING' : 'limited');
+
+test('diagnose: everything present -> every check ok, canTrace true', () => {
+  const checks = diagnose(goodFacts());
+  assert.deepEqual(
+    checks.map((c) => [c.name, c.ok, c.required]),
+    [
+      ['privileges', true, true],
+      ['kernel BTF', true, true],
+      ['native addon', true, true],
+      ['tracepoint', true, true],
+      ['drop reasons', true, false],
+      ['ring buffer', true, false],
+      ['locations', true, false],
+      ['tracefs', true, false],
+    ],
+  );
+  assert.equal(canTrace(checks), true);
+  assert.equal(byName(checks, 'privileges').detail, 'root');
+  assert.equal(byName(checks, 'native addon').detail, 'built, libbpf v1.4');
+  assert.equal(byName(checks, 'tracepoint').detail, 'skb:kfree_skb with skbaddr, location, reason, rx_sk');
+  assert.equal(byName(checks, 'drop reasons').detail, '128 names in enum skb_drop_reason');
+  assert.equal(byName(checks, 'ring buffer').detail, 'BPF ring buffers supported');
+  assert.equal(byName(checks, 'tracefs').detail, 'mounted (not needed: dropwhy attaches as tp_btf)');
+});
+
+test('diagnose: a non-root process with CAP_BPF and CAP_PERFMON is privileged', () => {
+  const checks = diagnose(goodFacts({ process: { euid: 1000, capEff: CAP_BPF | CAP_PERFMON, btfPresent: true } }));
+  assert.equal(byName(checks, 'privileges').ok, true);
+  assert.equal(byName(checks, 'privileges').detail, 'CAP_BPF and CAP_PERFMON');
+  assert.equal(canTrace(checks), true);
+});
+
+test('diagnose: not root, without both capabilities -> privileges MISSING, cannot trace', () => {
+  for (const capEff of [0n, CAP_BPF, CAP_PERFMON]) {
+    // what gatherFacts reports for such a process: ring buffer not probed, kallsyms zeroed
+    const checks = diagnose(goodFacts({ process: { euid: 65534, capEff, btfPresent: true }, ringbuf: null, kallsyms: 'hidden' }));
+    const privileges = byName(checks, 'privileges');
+    assert.equal(status(privileges), 'MISSING', `capEff ${capEff}`);
+    assert.equal(privileges.detail, 'uid 65534 without CAP_BPF and CAP_PERFMON');
+    assert.equal(privileges.fix, 'run as root (sudo dropwhy), or grant CAP_BPF and CAP_PERFMON');
+    assert.equal(canTrace(checks), false);
+    // the only required failure: the rest is limited, not missing
+    assert.deepEqual(checks.filter((c) => status(c) === 'MISSING').map((c) => c.name), ['privileges']);
+    assert.deepEqual(checks.filter((c) => status(c) === 'limited').map((c) => c.name), ['ring buffer', 'locations']);
+  }
+});
+
+test('diagnose: no kernel BTF -> kernel BTF MISSING, cannot trace, no tracepoint check', () => {
+  // gatherFacts does not look at the tracepoint without BTF: tracepointFields stays undefined
+  const checks = diagnose(
+    goodFacts({ process: { euid: 0, capEff: 0n, btfPresent: false }, tracepointFields: undefined, reasonNames: undefined }),
+  );
+  const btf = byName(checks, 'kernel BTF');
+  assert.equal(status(btf), 'MISSING');
+  assert.equal(btf.detail, '/sys/kernel/btf/vmlinux is missing');
+  assert.match(btf.fix ?? '', /CONFIG_DEBUG_INFO_BTF=y/);
+  assert.equal(canTrace(checks), false);
+  assert.equal(checks.some((c) => c.name === 'tracepoint' || c.name === 'drop reasons'), false);
+});
+
+test('diagnose: the addon failed to load -> native addon MISSING with its error, cannot trace', () => {
+  const error = 'Cannot find module build/native/Release/dropwhy.node';
+  // gatherFacts stops after a failed load: no tracepoint, reason or ring buffer facts
+  const checks = diagnose(goodFacts({ addon: { error }, tracepointFields: undefined, reasonNames: undefined, ringbuf: undefined }));
+  const addon = byName(checks, 'native addon');
+  assert.equal(status(addon), 'MISSING');
+  assert.equal(addon.detail, error);
+  assert.match(addon.fix ?? '', /npm run build/);
+  assert.equal(canTrace(checks), false);
+  assert.deepEqual(
+    checks.map((c) => c.name),
+    ['privileges', 'kernel BTF', 'native addon', 'locations', 'tracefs'],
+  );
+});
+
+test('diagnose: the tracepoint has no BTF record (null) -> tracepoint MISSING, no drop reasons check', () => {
+  const checks = diagnose(goodFacts({ tracepointFields: null, reasonNames: 0 }));
+  const tracepoint = byName(checks, 'tracepoint');
+  assert.equal(status(tracepoint), 'MISSING');
+  assert.equal(tracepoint.detail, 'skb:kfree_skb is not in the kernel BTF');
+  assert.match(tracepoint.fix ?? '', /skb:kfree_skb/);
+  assert.equal(canTrace(checks), false);
+  assert.equal(checks.some((c) => c.name === 'drop reasons'), false);
+});
+
+test('diagnose: a 5.10-like tracepoint without "reason" -> drop reasons limited, can still trace', () => {
+  const checks = diagnose(goodFacts({ tracepointFields: FIELDS_5_10, reasonNames: 0 }));
+  const tracepoint = byName(checks, 'tracepoint');
+  assert.equal(tracepoint.ok, true);
+  assert.equal(tracepoint.detail, 'skb:kfree_skb with skbaddr, location');
+  const reasons = byName(checks, 'drop reasons');
+  assert.equal(status(reasons), 'limited');
+  assert.equal(reasons.detail, 'this kernel reports no drop reason (before 5.17): "reason" will be null');
+  assert.equal(reasons.fix, 'drop reasons need Linux 5.17 or newer');
+  assert.equal(canTrace(checks), true);
+});
+
+test('diagnose: "reason" in the tracepoint but no enum names -> drop reasons limited', () => {
+  const checks = diagnose(goodFacts({ reasonNames: 0 }));
+  assert.equal(status(byName(checks, 'drop reasons')), 'limited');
+  assert.equal(canTrace(checks), true);
+});
+
+test('diagnose: ring buffers unsupported (false) -> ring buffer MISSING and required, cannot trace', () => {
+  const checks = diagnose(goodFacts({ ringbuf: false }));
+  const ringbuf = byName(checks, 'ring buffer');
+  assert.equal(ringbuf.ok, false);
+  assert.equal(ringbuf.required, true);
+  assert.equal(ringbuf.detail, 'BPF ring buffers not supported');
+  assert.equal(ringbuf.fix, 'BPF ring buffers need Linux 5.8 or newer');
+  assert.equal(canTrace(checks), false);
+});
+
+test('diagnose: ring buffer not probed (null) -> limited, not required, can trace', () => {
+  const checks = diagnose(goodFacts({ ringbuf: null }));
+  const ringbuf = byName(checks, 'ring buffer');
+  assert.equal(status(ringbuf), 'limited');
+  assert.equal(ringbuf.detail, 'could not probe (needs the privileges above)');
+  assert.equal(ringbuf.fix, 'run doctor as root to probe');
+  assert.equal(canTrace(checks), true);
+});
+
+test('diagnose: kallsyms hidden or unreadable -> locations limited, can trace', () => {
+  const hidden = byName(diagnose(goodFacts({ kallsyms: 'hidden' })), 'locations');
+  assert.equal(status(hidden), 'limited');
+  assert.equal(hidden.detail, '/proc/kallsyms addresses are hidden: locations print as raw addresses');
+  assert.equal(hidden.fix, 'run as root, or lower kernel.kptr_restrict');
+  const unreadable = byName(diagnose(goodFacts({ kallsyms: 'unreadable' })), 'locations');
+  assert.equal(status(unreadable), 'limited');
+  assert.equal(unreadable.detail, '/proc/kallsyms unreadable: locations print as raw addresses');
+  assert.equal(canTrace(diagnose(goodFacts({ kallsyms: 'hidden' }))), true);
+});
+
+test('diagnose: tracefs missing is fine (tp_btf needs none)', () => {
+  const tracefs = byName(diagnose(goodFacts({ tracefs: false })), 'tracefs');
+  assert.equal(tracefs.ok, true);
+  assert.equal(tracefs.detail, 'not mounted (not needed: dropwhy attaches as tp_btf)');
+});
+
+test('canTrace: only failed required checks matter', () => {
+  const check = (ok: boolean, required: boolean): Check => ({ name: 'x', ok, required, detail: '' });
+  assert.equal(canTrace([]), true);
+  assert.equal(canTrace([check(true, true), check(false, false)]), true);
+  assert.equal(canTrace([check(true, false), check(false, true)]), false);
+});
+
+test('renderChecks: all ok -> status column, no fix lines, "dropwhy can run here."', () => {
+  const text = renderChecks(diagnose(goodFacts()), '6.18.0-test');
+  assert.equal(
+    text,
+    [
+      'dropwhy doctor: Linux 6.18.0-test',
+      'ok       privileges    root',
+      'ok       kernel BTF    /sys/kernel/btf/vmlinux',
+      'ok       native addon  built, libbpf v1.4',
+      'ok       tracepoint    skb:kfree_skb with skbaddr, location, reason, rx_sk',
+      'ok       drop reasons  128 names in enum skb_drop_reason',
+      'ok       ring buffer   BPF ring buffers supported',
+      'ok       locations     /proc/kallsyms readable: locations print as symbol+0xoff',
+      'ok       tracefs       mounted (not needed: dropwhy attaches as tp_btf)',
+      'dropwhy can run here.',
+      '',
+    ].join('\n'),
+  );
+  assert.ok(!text.includes('→'));
+});
+
+test('renderChecks: a → fix line follows each failed check, and only those', () => {
+  const facts = goodFacts({ process: { euid: 1000, capEff: 0n, btfPresent: true }, ringbuf: null, kallsyms: 'hidden', tracepointFields: FIELDS_5_10 });
+  const lines = renderChecks(diagnose(facts), facts.kernel).trimEnd().split('\n');
+  assert.deepEqual(lines, [
+    'dropwhy doctor: Linux 6.18.0-test',
+    'MISSING  privileges    uid 1000 without CAP_BPF and CAP_PERFMON',
+    '                       → run as root (sudo dropwhy), or grant CAP_BPF and CAP_PERFMON',
+    'ok       kernel BTF    /sys/kernel/btf/vmlinux',
+    'ok       native addon  built, libbpf v1.4',
+    'ok       tracepoint    skb:kfree_skb with skbaddr, location',
+    'limited  drop reasons  this kernel reports no drop reason (before 5.17): "reason" will be null',
+    '                       → drop reasons need Linux 5.17 or newer',
+    'limited  ring buffer   could not probe (needs the privileges above)',
+    '                       → run doctor as root to probe',
+    'limited  locations     /proc/kallsyms addresses are hidden: locations print as raw addresses',
+    '                       → run as root, or lower kernel.kptr_restrict',
+    'ok       tracefs       mounted (not needed: dropwhy attaches as tp_btf)',
+    'dropwhy cannot run here until the MISSING items are fixed.',
+  ]);
+  // every fix line sits right under a check that is not ok
+  lines.forEach((line, i) => {
+    if (line.trimStart().startsWith('→')) assert.match(lines[i - 1], /^(MISSING|limited) /);
+  });
+});
+
+test('renderChecks: a failed check without a fix gets no → line', () => {
+  const text = renderChecks([{ name: 'custom', ok: false, required: false, detail: 'no fix known' }], '6.1');
+  assert.equal(text, 'dropwhy doctor: Linux 6.1\nlimited  custom        no fix known\ndropwhy can run here.\n');
+});
+
+test('renderChecksJson: one line {kernel, can_run, checks} with the checks as they are', () => {
+  const checks = diagnose(goodFacts({ ringbuf: false }));
+  const json = renderChecksJson(checks, '5.4.0-old');
+  assert.ok(json.endsWith('\n'));
+  assert.equal(json.trimEnd().includes('\n'), false, 'a single line');
+  const doc = JSON.parse(json) as { kernel: string; can_run: boolean; checks: Check[] };
+  assert.deepEqual(Object.keys(doc), ['kernel', 'can_run', 'checks']);
+  assert.equal(doc.kernel, '5.4.0-old');
+  assert.equal(doc.can_run, false);
+  assert.deepEqual(doc.checks, checks);
+  for (const c of doc.checks) {
+    assert.deepEqual(Object.keys(c).slice(0, 4), ['name', 'ok', 'required', 'detail']);
+    assert.equal(typeof c.ok, 'boolean');
+  }
+  assert.equal(JSON.parse(renderChecksJson(diagnose(goodFacts()), 'k')).can_run, true);
+});
