@@ -102,7 +102,8 @@ function dropwhy(name: string, args: string[]): Tracer {
     start: async () => {
       const dir = mkdtempSync(join(tmpdir(), 'dropwhy-bench-'));
       const ready = join(dir, 'ready');
-      const child = spawn(process.execPath, [CLI, ...args, '--ready-file', ready], { stdio: ['ignore', devNull(), 'pipe'] });
+      // Run as users do, through the script's shebang (which sets node's flags).
+      const child = spawn(CLI, [...args, '--ready-file', ready], { stdio: ['ignore', devNull(), 'pipe'] });
       const log = collectStderr(child);
       await waitFor(() => existsSync(ready) || child.exitCode !== null, 20_000, `${name} to attach`);
       if (child.exitCode !== null) throw new Error(`${name} exited: ${log.text}`);

@@ -26,9 +26,9 @@
 #define NEXTHDR_AUTH 51
 #define NEXTHDR_DEST 60
 #define MAX_IPV6_EXT_HEADERS 4
-/* One read covers the largest IPv4 header (60) plus a TCP header (20), or an
- * IPv6 header with a few extension headers. */
-#define HEADER_BYTES 128
+/* One read covers an IPv4 header without options or an IPv6 header without
+ * extension headers, plus the L4 header; anything longer costs one more read. */
+#define HEADER_BYTES 64
 #define L4_BYTES 20
 #define NO_HEADER ((__u16)~0U)
 
@@ -273,9 +273,12 @@ int on_kfree_skb(__u64 *ctx)
 	if (!reason_matches(ev.reason))
 		return 0;
 
-	read_netns(&ev, skb, rx_sk);
-	if (cfg.netns && ev.netns != cfg.netns)
-		return 0;
+	/* The namespace is read early only when it filters; else only for events sent. */
+	if (cfg.netns) {
+		read_netns(&ev, skb, rx_sk);
+		if (ev.netns != cfg.netns)
+			return 0;
+	}
 
 	ev.protocol = bpf_ntohs(skb->protocol);
 	parse_packet(&ev, skb);
@@ -302,6 +305,9 @@ int on_kfree_skb(__u64 *ctx)
 		(*drops)++;
 		return 0;
 	}
+
+	if (!cfg.netns)
+		read_netns(&ev, skb, rx_sk);
 
 	ev.ts_ns = bpf_ktime_get_ns();
 	ev.location = ctx[1];
