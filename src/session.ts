@@ -2,7 +2,7 @@
 // one stop path that drains and frees the tracer, and the closing report on
 // stderr with the kernel's counter deltas beside what was traced.
 import { writeFileSync } from 'node:fs';
-import type { Counters, NativeTracer } from './binding';
+import type { Counters, NativeTracer, TracerOptions } from './binding';
 import { correlate, formatCorrelation, type TracedCount } from './correlate';
 import type { Logger } from './log';
 import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from './netstat';
@@ -50,6 +50,17 @@ export class Session {
   requestStop(reason: StopReason): void {
     this.reason ??= reason;
     this.wake();
+  }
+
+  /**
+   * The tracer's callbacks: a poll error ends the session; libbpf's log, the
+   * verifier's included, is debug output (shown with --log-level debug).
+   */
+  tracerHooks(): Pick<TracerOptions, 'onError' | 'onLog'> {
+    return {
+      onError: (error) => this.requestStop({ kind: 'error', error }),
+      onLog: (level, message) => this.io.logger.debug({ source: 'libbpf', libbpfLevel: level }, message),
+    };
   }
 
   /** Counters at the start; call before opening the tracer. */

@@ -181,8 +181,7 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
     ringBytes: UNUSED_RING_BYTES,
     countEntries: options.maxKeys,
     onBatch: () => {},
-    onError: (error) => session.requestStop({ kind: 'error', error }),
-    onLog: (level, message) => io.logger[level]({ source: 'libbpf' }, message),
+    ...session.tracerHooks(),
   });
   const write = (text: string) => {
     try {

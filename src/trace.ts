@@ -97,8 +97,7 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
     ringBytes: options.ringBytes,
     countEntries: UNUSED_COUNT_ENTRIES,
     onBatch,
-    onError: (error) => session.requestStop({ kind: 'error', error }),
-    onLog: (level, message) => io.logger[level]({ source: 'libbpf' }, message),
+    ...session.tracerHooks(),
   });
   const { counters, counterDeltas } = await session.run(tracer);
   session.writeClosing(counters, counterDeltas, tally.counts);
