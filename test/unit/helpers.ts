@@ -340,8 +340,14 @@ export interface CliHarness {
   out: string[];
   err: string[];
   logs: string[];
+  /** The level of every createLogger call. */
+  loggerLevels: string[];
   signals: EventEmitter;
   bindingCalls: number;
+  /** How many times io.symbols() was called (kallsyms loads). */
+  symbolsLoads: number;
+  /** The path of every statInode call. */
+  statCalls: string[];
   /** The netns argument of every readCounters call. */
   counterReads: Array<number | null>;
   /** All of stdout as one string. */
@@ -361,6 +367,10 @@ export interface CliHarnessOptions {
   inodes?: Record<string, number>;
   /** The kernel's counters: successive snapshots, the last one repeated; absent: unreadable. */
   counterSnapshots?: CounterSnapshot[];
+  /** Replaces counterSnapshots as io.readCounters (the call is still recorded in counterReads). */
+  readCounters?: CliIo['readCounters'];
+  /** Called with each stdout write (as text) before it is recorded; a throw stands for a failed write and records nothing. */
+  writeOut?: (chunk: string) => void;
 }
 
 /**
@@ -375,8 +385,11 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
     out: [],
     err: [],
     logs: [],
+    loggerLevels: [],
     signals,
     bindingCalls: 0,
+    symbolsLoads: 0,
+    statCalls: [],
     counterReads: [],
     stdout: () => h.out.join(''),
     records: () =>
@@ -393,22 +406,34 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
         return binding;
       },
       processFacts: () => ({ ...ROOT_FACTS, ...options.facts }),
-      // Byte chunks are only valid during the call: copy them as text.
-      writeOut: (chunk) => void h.out.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString()),
+      writeOut: (chunk) => {
+        // Byte chunks are only valid during the call: copy them as text.
+        const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+        options.writeOut?.(text);
+        h.out.push(text);
+      },
       writeErr: (line) => void h.err.push(line),
-      symbols: (): Symbolizer => ({
-        symbolize: (address) => (address.lo === 0xdead ? null : `kfree_skb_reason+0x${address.lo.toString(16)}`),
-      }),
-      statInode: (path) => options.inodes?.[path] ?? null,
+      symbols: (): Symbolizer => {
+        h.symbolsLoads++;
+        return { symbolize: (address) => (address.lo === 0xdead ? null : `kfree_skb_reason+0x${address.lo.toString(16)}`) };
+      },
+      statInode: (path) => {
+        h.statCalls.push(path);
+        return options.inodes?.[path] ?? null;
+      },
       signals,
       stdoutIsTty: options.stdoutIsTty ?? false,
       readCounters: async (netns) => {
         h.counterReads.push(netns);
+        if (options.readCounters) return options.readCounters(netns);
         const snapshots = options.counterSnapshots;
         if (!snapshots || snapshots.length === 0) throw new Error('no kernel counters in unit tests');
         return new Map(snapshots[Math.min(h.counterReads.length - 1, snapshots.length - 1)]);
       },
-      createLogger: (level) => pino({ level }, { write: (line: string) => void h.logs.push(line) }),
+      createLogger: (level) => {
+        h.loggerLevels.push(level);
+        return pino({ level }, { write: (line: string) => void h.logs.push(line) });
+      },
       selftest: async () => true,
     },
   };
