@@ -244,6 +244,19 @@ static __always_inline void read_netns(struct drop_event *ev, struct sk_buff *sk
 	}
 }
 
+/* The current task's name: read directly where the kernel offers a typed
+ * current task (5.11+), else through the older helper. */
+static __always_inline void read_comm(char *comm)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+		struct task_struct *task = bpf_get_current_task_btf();
+
+		__builtin_memcpy(comm, task->comm, DROPWHY_COMM_LEN);
+		return;
+	}
+	bpf_get_current_comm(comm, DROPWHY_COMM_LEN);
+}
+
 SEC("tp_btf/kfree_skb")
 int on_kfree_skb(__u64 *ctx)
 {
@@ -316,12 +329,18 @@ int on_kfree_skb(__u64 *ctx)
 	pid_tgid = bpf_get_current_pid_tgid();
 	ev.pid = pid_tgid >> 32;
 	ev.tid = (__u32)pid_tgid;
-	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	read_comm(ev.comm);
 
-	/* Waking the reader per event costs ~2 us (irq_work); wake it only once
-	 * enough is pending. The reader also drains on its poll timeout. */
-	__u64 wakeup = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-											   : BPF_RB_NO_WAKEUP;
+	/* Waking the reader per event costs ~2 us (irq_work): wake it once this CPU
+	 * has submitted wakeup_bytes since its last wake-up; the reader drains the
+	 * rest on its poll timeout. Counted per CPU: asking the ring how much is
+	 * pending reads a cache line the reader keeps writing from another CPU. */
+	__u64 wakeup = BPF_RB_NO_WAKEUP;
+	count->unwoken_bytes += sizeof(ev) + BPF_RINGBUF_HDR_SZ;
+	if (count->unwoken_bytes >= cfg.wakeup_bytes) {
+		wakeup = BPF_RB_FORCE_WAKEUP;
+		count->unwoken_bytes = 0;
+	}
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup))
 		count->lost++;
 	return 0;

@@ -72,6 +72,7 @@ struct drop_counters {
 	__u64 matched;  /* passed the filter */
 	__u64 lost;     /* matched but the ring buffer was full */
 	__u64 overflow; /* summary mode: matched but the count map was full */
+	__u64 unwoken_bytes; /* internal: bytes this CPU submitted since it last woke the reader */
 };
 
 /* Summary mode: drops are counted in a per-CPU hash under this key. */
