@@ -7,6 +7,7 @@ import { forEachEvent, type DropEvent } from './decode';
 import { lowerFilter, matches } from './filter';
 import { formatJson, formatText, protocolName, type FormatContext, type Symbolizer } from './format';
 import { readKernelFacts, type KernelFacts } from './kernel';
+import type { ReasonTable } from './reasons';
 import { resolveFilter, type StatInode, type TraceOptions } from './options';
 import { LineBuffer, OutputClosedError, type Chunk } from './output';
 import { Session, type SessionIo } from './session';
@@ -42,15 +43,26 @@ export function prepare(options: Pick<TraceOptions, 'filter'>, io: CommandIo) {
 
 /** Counts traced drops per (reason, protocol, family), to set beside the kernel's counters. */
 class TracedTally {
-  private readonly groups = new Map<string, TracedCount>();
-  add(event: DropEvent, reason: string): void {
-    const key = `${reason}/${event.l4Proto}/${event.family}/${event.protocol}`;
-    const group = this.groups.get(key);
-    if (group) group.count++;
-    else this.groups.set(key, { reason, proto: protocolName(event.l4Proto, event.protocol), family: event.family, count: 1 });
+  // Keyed by numbers, not a string built per drop: this runs for every event.
+  private readonly groups = new Map<number, Map<number, TracedCount>>();
+
+  constructor(private readonly reasons: ReasonTable) {}
+
+  add(code: number, event: DropEvent): void {
+    let byPacket = this.groups.get(code);
+    if (!byPacket) this.groups.set(code, (byPacket = new Map()));
+    const packetKey = (event.l4Proto ?? 256) + 512 * (event.family ?? 0) + 4096 * event.protocol;
+    const group = byPacket.get(packetKey);
+    if (group) {
+      group.count++;
+      return;
+    }
+    const reason = this.reasons.decode(code).name;
+    byPacket.set(packetKey, { reason, proto: protocolName(event.l4Proto, event.protocol), family: event.family, count: 1 });
   }
+
   get counts(): TracedCount[] {
-    return [...this.groups.values()];
+    return [...this.groups.values()].flatMap((byPacket) => [...byPacket.values()]);
   }
 }
 
@@ -58,8 +70,8 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
   const { filter, context } = prepare(options, io);
   const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null });
   const format = options.output === 'json' ? formatJson : formatText;
-  const hinted = new Set<string>();
-  const tally = new TracedTally();
+  const hinted = new Set<number>(); // reason codes already explained
+  const tally = new TracedTally(context.reasons);
   const lines = new LineBuffer(options.output === 'json' ? 'latin1' : 'utf8');
   let printed = 0;
 
@@ -71,11 +83,10 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
       if (!matches(filter, event)) return true;
       lines.add(format(event, context));
       if (event.reason !== null) {
-        const reason = context.reasons.decode(event.reason).name;
-        tally.add(event, reason);
-        if (options.hints && options.output === 'text' && !hinted.has(reason)) {
-          hinted.add(reason);
-          lines.add(hintLine(reason));
+        tally.add(event.reason, event);
+        if (options.hints && options.output === 'text' && !hinted.has(event.reason)) {
+          hinted.add(event.reason);
+          lines.add(hintLine(context.reasons.decode(event.reason).name));
         }
       }
       if (++printed !== options.count) return true;
