@@ -10,7 +10,7 @@ import {
   rcvbufFlood,
   requireRealKernel,
   sendUdp,
-  startDropwhy,
+  traceWhile,
   withNetnsPair,
 } from './harness';
 
@@ -25,85 +25,70 @@ function closingLines(stderr: string): string[] {
 test('tracing -o json --filter-netns: 5 UDP closed-port drops -> "Udp NoPorts +5 vs 5 NO_SOCKET traced: agree"', { timeout: 60_000 }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
-    const dw = await startDropwhy(['-o', 'json', '--filter-netns', p.nsB]);
-    try {
+    const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB], async () => {
       assert.equal(await sendUdp(p.nsA, p.v4B, 9, 5), 5);
-      const res = await dw.stop();
-      assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
-      assertNoStackTrace(res.stderr);
-      assert.equal(res.events.length, 5, describeEvents(res.events));
-      assert.deepEqual(closingStats(res.stderr)?.matched, 5, res.stderr);
-      const lines = closingLines(res.stderr);
-      assert.deepEqual(
-        lines.filter((l) => l.includes('traced:')),
-        ['Udp NoPorts +5 vs 5 NO_SOCKET traced: agree'],
-        `stderr:\n${res.stderr}`,
-      );
-      assert.ok(!lines.some((l) => l.startsWith('other counters:')), `no other trouble counter moved:\n${res.stderr}`);
-      assert.ok(!lines.some((l) => l.includes('--filter-netns for an exact comparison')), res.stderr);
-    } finally {
-      dw.kill();
-    }
+    });
+    assertNoStackTrace(res.stderr);
+    assert.equal(res.events.length, 5, describeEvents(res.events));
+    assert.deepEqual(closingStats(res.stderr)?.matched, 5, res.stderr);
+    const lines = closingLines(res.stderr);
+    assert.deepEqual(
+      lines.filter((l) => l.includes('traced:')),
+      ['Udp NoPorts +5 vs 5 NO_SOCKET traced: agree'],
+      `stderr:\n${res.stderr}`,
+    );
+    assert.ok(!lines.some((l) => l.startsWith('other counters:')), `no other trouble counter moved:\n${res.stderr}`);
+    assert.ok(!lines.some((l) => l.includes('--filter-netns for an exact comparison')), res.stderr);
   });
 });
 
 test('tracing with --filter-port 9 while 3 more drops go to port 10 -> "Udp NoPorts +8 vs 5 NO_SOCKET traced: differ by 3"', { timeout: 60_000 }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
-    const dw = await startDropwhy(['-o', 'json', '--filter-netns', p.nsB, '--filter-port', '9']);
-    try {
+    const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB, '--filter-port', '9'], async () => {
       assert.deepEqual(await Promise.all([sendUdp(p.nsA, p.v4B, 9, 5), sendUdp(p.nsA, p.v4B, 10, 3)]), [5, 3]);
-      const res = await dw.stop();
-      assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
-      assert.equal(res.events.length, 5, describeEvents(res.events));
-      assert.deepEqual(
-        closingLines(res.stderr).filter((l) => l.includes('traced:')),
-        ['Udp NoPorts +8 vs 5 NO_SOCKET traced: differ by 3 (the counter is higher)'],
-        `stderr:\n${res.stderr}`,
-      );
-    } finally {
-      dw.kill();
-    }
+    });
+    assert.equal(res.events.length, 5, describeEvents(res.events));
+    assert.deepEqual(
+      closingLines(res.stderr).filter((l) => l.includes('traced:')),
+      ['Udp NoPorts +8 vs 5 NO_SOCKET traced: differ by 3 (the counter is higher)'],
+      `stderr:\n${res.stderr}`,
+    );
   });
 });
 
 test('tracing with a filter that hides every drop -> no verdict, "other counters: Udp NoPorts +4"', { timeout: 60_000 }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
-    const dw = await startDropwhy(['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'tcp']);
-    try {
+    const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'tcp'], async () => {
       assert.equal(await sendUdp(p.nsA, p.v4B, 9, 4), 4);
-      const res = await dw.stop();
-      assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
-      assert.equal(res.events.length, 0, describeEvents(res.events));
-      const lines = closingLines(res.stderr);
-      assert.equal(lines.filter((l) => l.includes('traced:')).length, 0, res.stderr);
-      assert.deepEqual(lines.filter((l) => l.startsWith('other counters:')), ['other counters: Udp NoPorts +4'], `stderr:\n${res.stderr}`);
-    } finally {
-      dw.kill();
-    }
+    });
+    assert.equal(res.events.length, 0, describeEvents(res.events));
+    const lines = closingLines(res.stderr);
+    assert.equal(lines.filter((l) => l.includes('traced:')).length, 0, res.stderr);
+    assert.deepEqual(lines.filter((l) => l.startsWith('other counters:')), ['other counters: Udp NoPorts +4'], `stderr:\n${res.stderr}`);
   });
 });
 
 test('tracing a SO_RCVBUF flood -> Udp RcvbufErrors and Udp InErrors agree with the SOCKET_RCVBUFF events', { timeout: 60_000 }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
-    const dw = await startDropwhy(['-o', 'json', '--filter-netns', p.nsB]);
-    try {
-      const flood = await rcvbufFlood(p.nsB, p.v4B, 5557, 2000, p.nsA);
-      assert.equal(flood.sent, 2000);
-      assert.ok(flood.dropped > 0, JSON.stringify(flood));
-      const res = await dw.stop({ settleMs: 500 });
-      assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
-      assert.equal(res.events.length, flood.dropped, `events vs sent - queued (${JSON.stringify(flood)})`);
-      const n = flood.dropped;
-      assert.deepEqual(
-        closingLines(res.stderr).filter((l) => l.includes('traced:')),
-        [`Udp RcvbufErrors +${n} vs ${n} SOCKET_RCVBUFF traced: agree`, `Udp InErrors +${n} vs ${n} SOCKET_RCVBUFF traced: agree`],
-        `stderr:\n${res.stderr}`,
-      );
-    } finally {
-      dw.kill();
-    }
+    const { res, value: flood } = await traceWhile(
+      ['-o', 'json', '--filter-netns', p.nsB],
+      async () => {
+        const flood = await rcvbufFlood(p.nsB, p.v4B, 5557, 2000, p.nsA);
+        assert.equal(flood.sent, 2000);
+        assert.ok(flood.dropped > 0, JSON.stringify(flood));
+        return flood;
+      },
+      { settleMs: 500 },
+    );
+    assert.equal(res.events.length, flood.dropped, `events vs sent - queued (${JSON.stringify(flood)})`);
+    const n = flood.dropped;
+    assert.deepEqual(
+      closingLines(res.stderr).filter((l) => l.includes('traced:')),
+      [`Udp RcvbufErrors +${n} vs ${n} SOCKET_RCVBUFF traced: agree`, `Udp InErrors +${n} vs ${n} SOCKET_RCVBUFF traced: agree`],
+      `stderr:\n${res.stderr}`,
+    );
   });
 });

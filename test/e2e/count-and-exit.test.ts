@@ -12,6 +12,7 @@ import {
   sleep,
   spawnDropwhy,
   startDropwhy,
+  traceWhile,
   withNetnsPair,
 } from './harness';
 
@@ -64,19 +65,16 @@ test('--duration 1 exits by itself with code 0 within a few seconds', { timeout:
 test('SIGTERM exits 0 and prints the closing line', { timeout: 60_000 }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
-    const dw = await startDropwhy(['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'udp']);
-    try {
-      assert.equal(await sendUdp(p.nsA, p.v4B, 9, 2), 2);
-      const res = await dw.stop({ signal: 'SIGTERM' });
-      assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
-      assert.equal(res.events.length, 2, describeEvents(res.events));
-      const stats = closingStats(res.stderr);
-      assert.ok(stats, `closing line missing from stderr:\n${res.stderr}`);
-      assert.equal(stats.matched, 2);
-      assertNoStackTrace(res.stderr);
-    } finally {
-      dw.kill();
-    }
+    const { res } = await traceWhile(
+      ['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'udp'],
+      async () => assert.equal(await sendUdp(p.nsA, p.v4B, 9, 2), 2),
+      { signal: 'SIGTERM' },
+    );
+    assert.equal(res.events.length, 2, describeEvents(res.events));
+    const stats = closingStats(res.stderr);
+    assert.ok(stats, `closing line missing from stderr:\n${res.stderr}`);
+    assert.equal(stats.matched, 2);
+    assertNoStackTrace(res.stderr);
   });
 });
 

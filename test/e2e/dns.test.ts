@@ -2,14 +2,15 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import {
+  assertEachDrop,
   assertEventShape,
   describeEvents,
   netnsInode,
   requireRealKernel,
   sendUdp,
   snmpCounters,
-  startDropwhy,
   tcpConnect,
+  traceWhile,
   withNetnsPair,
 } from './harness';
 
@@ -17,10 +18,8 @@ test('--filter-proto udp --filter-port 53 shows exactly the 6 UDP/53 drops', { t
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p1) => {
     await withNetnsPair(async (p2) => {
-      const dw = await startDropwhy(['-o', 'json', '--filter-proto', 'udp', '--filter-port', '53']);
-      try {
-        const before1 = await snmpCounters(p1.nsB);
-        const before2 = await snmpCounters(p2.nsB);
+      const { res, value: before } = await traceWhile(['-o', 'json', '--filter-proto', 'udp', '--filter-port', '53'], async () => {
+        const before = [await snmpCounters(p1.nsB), await snmpCounters(p2.nsB)];
         const [dns, mdns, p54, tcp, other] = await Promise.all([
           sendUdp(p1.nsA, p1.v4B, 53, 6), // dropped: no listener -> must be shown
           sendUdp(p1.nsA, p1.v4B, 5353, 5), // other ports: hidden
@@ -30,31 +29,29 @@ test('--filter-proto udp --filter-port 53 shows exactly the 6 UDP/53 drops', { t
         ]);
         assert.deepEqual([dns, mdns, p54, other], [6, 5, 5, 4]);
         assert.deepEqual(tcp, ['ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED']);
-        const res = await dw.stop();
-        const after1 = await snmpCounters(p1.nsB);
-        const after2 = await snmpCounters(p2.nsB);
-        assert.equal(after1['Udp.NoPorts'] - before1['Udp.NoPorts'], 16, 'harness sanity: 6+5+5 NoPorts in pair 1');
-        assert.equal(after2['Udp.NoPorts'] - before2['Udp.NoPorts'], 4, 'harness sanity: 4 NoPorts in pair 2');
-        assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
-        const ev = res.events;
-        for (const e of ev) {
-          assertEventShape(e);
-          assert.equal(e.proto, 'udp', `non-UDP event printed:\n${describeEvents([e])}`);
-          assert.ok(e.sport === 53 || e.dport === 53, `event without port 53 printed:\n${describeEvents([e])}`);
-          assert.notEqual(e.daddr, p2.v4B, `drop from the second pair printed:\n${describeEvents([e])}`);
-        }
-        const mine = ev.filter((e) => e.daddr === p1.v4B);
-        assert.equal(mine.length, 6, `expected exactly 6 UDP/53 drops to ${p1.v4B}, got:\n${describeEvents(ev)}`);
-        for (const e of mine) {
-          assert.equal(e.reason, 'NO_SOCKET');
-          assert.match(e.location ?? '', /^__udp4_lib_rcv\+0x[0-9a-f]+$/);
-          assert.equal(e.dport, 53);
-          assert.equal(e.saddr, p1.v4A);
-          assert.equal(e.netns, netnsInode(p1.nsB));
-        }
-      } finally {
-        dw.kill();
+        return before;
+      });
+      const [before1, before2] = before;
+      const after1 = await snmpCounters(p1.nsB);
+      const after2 = await snmpCounters(p2.nsB);
+      assert.equal(after1['Udp.NoPorts'] - before1['Udp.NoPorts'], 16, 'harness sanity: 6+5+5 NoPorts in pair 1');
+      assert.equal(after2['Udp.NoPorts'] - before2['Udp.NoPorts'], 4, 'harness sanity: 4 NoPorts in pair 2');
+      const ev = res.events;
+      for (const e of ev) {
+        assertEventShape(e);
+        assert.equal(e.proto, 'udp', `non-UDP event printed:\n${describeEvents([e])}`);
+        assert.ok(e.sport === 53 || e.dport === 53, `event without port 53 printed:\n${describeEvents([e])}`);
+        assert.notEqual(e.daddr, p2.v4B, `drop from the second pair printed:\n${describeEvents([e])}`);
       }
+      const mine = ev.filter((e) => e.daddr === p1.v4B);
+      assert.equal(mine.length, 6, `expected exactly 6 UDP/53 drops to ${p1.v4B}, got:\n${describeEvents(ev)}`);
+      assertEachDrop(mine, {
+        reason: 'NO_SOCKET',
+        location: /^__udp4_lib_rcv\+0x[0-9a-f]+$/,
+        dport: 53,
+        saddr: p1.v4A,
+        netns: netnsInode(p1.nsB),
+      });
     });
   });
 });

@@ -635,6 +635,29 @@ export async function startDropwhy(args: string[], opts: { readyTimeoutMs?: numb
   }
 }
 
+/**
+ * The usual traced run: start dropwhy with `args` (waiting until it is
+ * attached), run `act` (which causes the drops and may take counter snapshots),
+ * stop it (settle, then SIGINT unless `stop.signal` says otherwise) and assert
+ * that it exited 0. Returns its result and what `act` returned; dropwhy is
+ * killed whatever happens.
+ */
+export async function traceWhile<T>(
+  args: string[],
+  act: () => Promise<T>,
+  stop: Parameters<DropwhyHandle['stop']>[0] = {},
+): Promise<{ res: DropwhyResult; value: T }> {
+  const dw = await startDropwhy(args);
+  try {
+    const value = await act();
+    const res = await dw.stop(stop);
+    assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
+    return { res, value };
+  } finally {
+    dw.kill();
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Assertions
 // ---------------------------------------------------------------------------
@@ -661,6 +684,32 @@ export function assertEventShape(ev: DropEvent): void {
   for (const k of ['netns', 'ifindex', 'len', 'pid'] as const) assert.ok(isNullOr(ev[k], 'number'), `${k}: ${ctx}`);
   assert.ok(isNullOr(ev.comm, 'string'), `comm: ${ctx}`);
   assert.ok(isNullOr(ev.tcp_flags, 'string'), `tcp_flags: ${ctx}`);
+}
+
+/**
+ * What every event of a run must carry, field by field: a value (assert.equal)
+ * or, for a string field, a RegExp it must match (null counts as '').
+ */
+export type DropExpectation = { [K in keyof DropEvent]?: DropEvent[K] | RegExp };
+
+/** assertEventShape on every event, then every field of `expected`, in its order. */
+export function assertEachDrop(events: DropEvent[], expected: DropExpectation): void {
+  for (const e of events) {
+    assertEventShape(e);
+    for (const key of Object.keys(expected) as Array<keyof DropEvent>) {
+      const want = expected[key];
+      const got = e[key];
+      const where = `${key} is ${JSON.stringify(got)}, want ${want instanceof RegExp ? want : JSON.stringify(want)}: ${describeEvents([e])}`;
+      if (want instanceof RegExp) assert.match(typeof got === 'string' ? got : '', want, where);
+      else assert.equal(got, want, where);
+    }
+  }
+}
+
+/** Exactly `count` events, each with the documented shape and the `expected` fields. */
+export function assertDrops(events: DropEvent[], count: number, expected: DropExpectation): void {
+  assert.equal(events.length, count, `expected exactly ${count} events, got:\n${describeEvents(events)}`);
+  assertEachDrop(events, expected);
 }
 
 /** Parse the closing stderr line `dropwhy: X drops seen, Y matched, Z lost`. */
