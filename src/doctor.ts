@@ -4,7 +4,7 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { release } from 'node:os';
 import type { NativeBinding } from './binding';
 import { describe } from './errors';
-import { hasTracingPrivileges, readKernelFacts, VMLINUX_BTF, type ProcessFacts } from './kernel';
+import { hasTracingPrivileges, privilegesFix, readKernelFacts, VMLINUX_BTF, type ProcessFacts } from './kernel';
 
 export interface DoctorFacts {
   kernel: string;
@@ -36,8 +36,10 @@ export function diagnose(facts: DoctorFacts): Check[] {
     name: 'privileges',
     ok: privileged,
     required: true,
-    detail: proc.euid === 0 ? 'root' : privileged ? 'CAP_BPF and CAP_PERFMON' : `uid ${proc.euid} without CAP_BPF and CAP_PERFMON`,
-    fix: 'run as root (sudo dropwhy), or grant CAP_BPF and CAP_PERFMON',
+    detail: privileged
+      ? proc.euid === 0 ? 'root' : 'CAP_BPF and CAP_PERFMON'
+      : `${proc.euid === 0 ? 'root' : `uid ${proc.euid}`} without CAP_BPF and CAP_PERFMON`,
+    fix: privilegesFix(proc),
   });
   checks.push({
     name: 'kernel BTF',

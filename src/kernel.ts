@@ -6,6 +6,7 @@ import { EnvironmentError } from './errors';
 import { ReasonTable } from './reasons';
 
 export const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
+const CAP_SYS_ADMIN = 21n;
 const CAP_PERFMON = 38n;
 const CAP_BPF = 39n;
 
@@ -25,15 +26,30 @@ export function readProcessFacts(): ProcessFacts {
   };
 }
 
+/**
+ * The kernel checks capabilities, not the uid: CAP_BPF and CAP_PERFMON (5.8+), or CAP_SYS_ADMIN, which
+ * stands for both (and is all there is before 5.8). A root process can lack them (a container, setpriv).
+ */
 export function hasTracingPrivileges(facts: ProcessFacts): boolean {
   const has = (cap: bigint) => ((facts.capEff >> cap) & 1n) === 1n;
-  return facts.euid === 0 || (has(CAP_BPF) && has(CAP_PERFMON));
+  return has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON));
+}
+
+/** What to do without the privileges: a user needs sudo, a root process its capabilities back. */
+export function privilegesFix(facts: ProcessFacts): string {
+  return facts.euid === 0
+    ? 'give this root process CAP_BPF and CAP_PERFMON back (a container: --cap-add BPF --cap-add PERFMON)'
+    : 'run as root (sudo dropwhy), or grant CAP_BPF and CAP_PERFMON';
 }
 
 /** Throws the first thing that stops dropwhy from tracing, with how to get it. */
 export function assertCanTrace(facts: ProcessFacts): void {
   if (!hasTracingPrivileges(facts)) {
-    throw new EnvironmentError('dropwhy needs root, or CAP_BPF and CAP_PERFMON, to load its BPF program: run it with sudo');
+    throw new EnvironmentError(
+      facts.euid === 0
+        ? `dropwhy needs CAP_BPF and CAP_PERFMON to load its BPF program, and this root process lacks them: ${privilegesFix(facts)}`
+        : 'dropwhy needs root, or CAP_BPF and CAP_PERFMON, to load its BPF program: run it with sudo',
+    );
   }
   if (!facts.btfPresent) {
     throw new EnvironmentError(

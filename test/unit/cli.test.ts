@@ -155,6 +155,19 @@ test('not root and without CAP_BPF/CAP_PERFMON: exit 3, says sudo', TIMEOUT, asy
   }
 });
 
+test('root without CAP_BPF/CAP_PERFMON/CAP_SYS_ADMIN: exit 3, says which capabilities to give back', TIMEOUT, async () => {
+  for (const capEff of [0n, 1n << 39n, 1n << 38n, (1n << 21n) - 1n]) {
+    const h = cliHarness({ facts: { euid: 0, capEff } });
+    assert.equal(await runNoTrace([], h), 3, `CapEff ${capEff.toString(16)}`);
+    assert.deepEqual(h.err, [
+      'dropwhy: dropwhy needs CAP_BPF and CAP_PERFMON to load its BPF program, and this root process lacks them: ' +
+        'give this root process CAP_BPF and CAP_PERFMON back (a container: --cap-add BPF --cap-add PERFMON)',
+    ]);
+    assert.equal(h.binding.opened.length, 0);
+    assertNoStackTrace(h);
+  }
+});
+
 test('euid 1000 with CAP_PERFMON (38) and CAP_BPF (39) may trace', TIMEOUT, async () => {
   const h = cliHarness({ facts: { euid: 1000, capEff: (1n << 38n) | (1n << 39n) } });
   const { done } = await runUntilOpened([], h);

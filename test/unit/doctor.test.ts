@@ -79,10 +79,27 @@ test('diagnose: not root, without both capabilities -> privileges MISSING, canno
   }
 });
 
+test('diagnose: CAP_SYS_ADMIN alone (all a root process has before 5.8) is privileged', () => {
+  const checks = diagnose(goodFacts({ process: { euid: 0, capEff: (1n << 38n) - 1n, btfPresent: true } }));
+  assert.equal(byName(checks, 'privileges').ok, true);
+  assert.equal(byName(checks, 'privileges').detail, 'root');
+});
+
+test('diagnose: root whose capabilities were dropped (a container, setpriv) -> privileges MISSING, names them', () => {
+  for (const capEff of [0n, CAP_BPF, CAP_PERFMON, (1n << 21n) - 1n]) {
+    const checks = diagnose(goodFacts({ process: { euid: 0, capEff, btfPresent: true }, ringbuf: null }));
+    const privileges = byName(checks, 'privileges');
+    assert.equal(status(privileges), 'MISSING', `capEff ${capEff}`);
+    assert.equal(privileges.detail, 'root without CAP_BPF and CAP_PERFMON');
+    assert.equal(privileges.fix, 'give this root process CAP_BPF and CAP_PERFMON back (a container: --cap-add BPF --cap-add PERFMON)');
+    assert.equal(canTrace(checks), false);
+  }
+});
+
 test('diagnose: no kernel BTF -> kernel BTF MISSING, cannot trace, no tracepoint check', () => {
   // gatherFacts does not look at the tracepoint without BTF: tracepointFields stays undefined
   const checks = diagnose(
-    goodFacts({ process: { euid: 0, capEff: 0n, btfPresent: false }, tracepointFields: undefined, reasonNames: undefined }),
+    goodFacts({ process: { euid: 0, capEff: (1n << 41n) - 1n, btfPresent: false }, tracepointFields: undefined, reasonNames: undefined }),
   );
   const btf = byName(checks, 'kernel BTF');
   assert.equal(status(btf), 'MISSING');

@@ -332,7 +332,8 @@ export function encodeCountRecords(specs: CountSpec[]): Buffer {
 // The CLI run in-process with a fake CliIo
 // ---------------------------------------------------------------------------
 
-export const ROOT_FACTS: ProcessFacts = { euid: 0, capEff: 0n, btfPresent: true };
+/** Root with its full capability set (CapEff of a root shell on 6.x: bits 0..40). */
+export const ROOT_FACTS: ProcessFacts = { euid: 0, capEff: (1n << 41n) - 1n, btfPresent: true };
 
 export interface CliHarness {
   io: CliIo;
