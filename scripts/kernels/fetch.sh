@@ -19,11 +19,16 @@
 # The package lists are refreshed on every call (about a second per suite);
 # when that fails (no network) the cached lists and trees are used.
 # The Debian mirror is the one the system's apt uses (DROPWHY_DEBIAN_MIRROR
+# overrides it); the archive keyring is Debian's (DROPWHY_DEBIAN_KEYRING
 # overrides it).
+#
+# Every failure ends with one "fetch.sh: ..." line on stderr saying why.
 set -euo pipefail
 
 die() { echo "fetch.sh: $*" >&2; exit 1; }
 log() { echo "fetch.sh: $*" >&2; }
+# A command that fails where no die() expected it still says what failed.
+trap 'rc=$?; echo "fetch.sh: line $LINENO: \"$BASH_COMMAND\" failed with status $rc" >&2' ERR
 
 [ $# -ge 1 ] || die "usage: fetch.sh SUITES [PACKAGE_ERE]"
 IFS=, read -r -a SUITES <<<"$1"
@@ -55,7 +60,7 @@ system_mirror() {
   echo "http://deb.debian.org/debian"
 }
 MIRROR="${DROPWHY_DEBIAN_MIRROR:-$(system_mirror)}"
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+KEYRING=${DROPWHY_DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
 [ -r "$KEYRING" ] || die "$KEYRING is missing (apt-get install debian-archive-keyring)"
 
 # A private apt configuration for one suite: own sources.list, state, cache.
@@ -86,6 +91,12 @@ EOF
   echo "$d"
 }
 
+apt_error() { # apt's own reason in its output on stdin: the last E: line, else the last line
+  local out
+  out=$(cat)
+  grep -E '^E: ' <<<"$out" | tail -n1 | grep . || tail -n1 <<<"$out" | grep . || echo "(apt printed nothing)"
+}
+
 papt() { # papt SUITE apt-command args...
   local d; d=$(apt_dir "$1"); shift
   APT_CONFIG="$d/apt.conf" "$@"
@@ -97,7 +108,7 @@ for suite in "${SUITES[@]}"; do
       log "warning: apt-get update for $suite failed (see $CACHE/apt/$suite.update.log); using the cached package lists"
     else
       cat "$CACHE/apt/$suite.update.log" >&2
-      die "apt-get update for suite $suite failed and nothing is cached"
+      die "apt-get update for suite $suite from $MIRROR failed and nothing is cached: $(apt_error <"$CACHE/apt/$suite.update.log")"
     fi
   fi
 done
@@ -135,12 +146,13 @@ while read -r dep; do PKGS+=("$dep"); done < <(
   papt "$SUITE" apt-cache depends "$PKG=$VERSION" 2>/dev/null |
     awk '$1 == "Depends:" && $2 ~ /^linux-(binary|modules)-[0-9]/ { print $2 }' | sort -u)
 
-cached_deb() { # cached_deb PKG VERSION: the downloaded .deb of that version, if any
+cached_deb() { # cached_deb PKG VERSION: the downloaded .deb of that version; nothing (and success) if none
   local f
   for f in "$CACHE/debs/$1_"*.deb; do
     [ -f "$f" ] && [ "$(dpkg-deb -f "$f" Package Version 2>/dev/null | tr '\n' ' ')" = "Package: $1 Version: $2 " ] &&
-      { echo "$f"; return; }
+      { echo "$f"; return 0; }
   done
+  return 0
 }
 
 TREE="$CACHE/trees/${PKG}_${VERSION//[:~]/_}"
@@ -150,21 +162,25 @@ if [ ! -f "$TREE/.complete" ]; then
   TEMPS+=("$TREE.tmp")
   for p in "${PKGS[@]}"; do
     v=$(candidate "$SUITE" "$p")
+    [ -n "$v" ] || die "$p (needed by $PKG) has no downloadable version in $SUITE"
     deb=$(cached_deb "$p" "$v")
     if [ -z "$deb" ]; then
       log "downloading $p $v ($SUITE)"
       tmp=$(mktemp -d "$CACHE/debs/.dl.XXXXXX")
-      TEMPS+=("$tmp")
-      if ! (cd "$tmp" && papt "$SUITE" apt-get download -qq "$p=$v" >&2); then
-        die "apt-get download $p=$v failed"
+      TEMPS+=("$tmp" "$tmp.log")
+      if ! (cd "$tmp" && papt "$SUITE" apt-get download -qq "$p=$v") >"$tmp.log" 2>&1; then
+        cat "$tmp.log" >&2
+        die "apt-get download $p=$v failed: $(apt_error <"$tmp.log")"
       fi
+      rm -f "$tmp.log"
+      ls "$tmp"/*.deb >/dev/null 2>&1 || die "apt-get download $p=$v succeeded but left no .deb"
       mv "$tmp"/*.deb "$CACHE/debs/"
       rm -rf "$tmp"
       deb=$(cached_deb "$p" "$v")
       [ -n "$deb" ] || die "apt-get download $p=$v gave no package of that version"
     fi
     log "unpacking $(basename "$deb")"
-    dpkg-deb -x "$deb" "$TREE.tmp"
+    dpkg-deb -x "$deb" "$TREE.tmp" || die "dpkg-deb -x $deb failed (a damaged download? remove it and run again)"
   done
   touch "$TREE.tmp/.complete"
   mv "$TREE.tmp" "$TREE"

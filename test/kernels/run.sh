@@ -102,7 +102,9 @@ fetch_kernel() {
   local rc=$?
   cat "$err" >&2
   if [ $rc -ne 0 ]; then
-    FETCH_ERROR="could not fetch the kernel: $(tail -n1 "$err")"
+    local why
+    why=$(grep -a '^fetch.sh: ' "$err" | tail -n1 | sed 's/^fetch.sh: //')
+    FETCH_ERROR="could not fetch the kernel: ${why:-scripts/kernels/fetch.sh exited with status $rc and said nothing}"
     return 1
   fi
   eval "$out"
