@@ -1,6 +1,5 @@
 // The native addon behind a small typed interface. Tests pass their own
 // implementation of NativeBinding; the real one needs root and a built addon.
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EnvironmentError, TracerError } from './errors';
 
@@ -58,11 +57,18 @@ export function toTracerError(error: unknown): unknown {
 }
 
 export function loadNativeBinding(path = ADDON_PATH): NativeBinding {
-  if (!existsSync(path)) {
-    throw new EnvironmentError(`the native addon is not built (${path} is missing): run npm run build`);
+  // Loading tells whether it is there, with the process's effective credentials
+  // (existsSync's access(2) uses the real uid and ignores capabilities).
+  let addon: RawAddon;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = require(path) as RawAddon;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') {
+      throw new EnvironmentError(`the native addon is not built (${path} is missing): run npm run build`);
+    }
+    throw error;
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const addon = require(path) as RawAddon;
   const wrap =
     <A extends unknown[], R>(fn: (...args: A) => R) =>
     (...args: A): R => {
