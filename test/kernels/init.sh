@@ -59,6 +59,7 @@ writable /var/tmp 1777 || fail "mounting a tmpfs on /var/tmp"
 
 [ -f "/host$DROPWHY_REPO/test/kernels/guest.js" ] || fail "$DROPWHY_REPO/test/kernels/guest.js not found in the shared host root"
 [ -x "/host$DROPWHY_NODE" ] || fail "node ($DROPWHY_NODE) not found in the shared host root"
+# run.sh reads this line: a guest that gives no result without it died before the test.
 echo "init: running the guest test ($DROPWHY_REPO/test/kernels/guest.js)"
 chroot /host /usr/bin/env -i HOME=/tmp TERM=dumb PATH="$DROPWHY_PATH" LANG=C.UTF-8 \
   DROPWHY_RESULT_FILE=/tmp/dropwhy-kernel-result \
