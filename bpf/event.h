@@ -2,7 +2,7 @@
 /*
  * The one definition of what the BPF program hands to user space and of the
  * configuration user space hands to the BPF program. Included by the BPF
- * program, by the addon, and parsed by test/unit/event-layout.test.ts to check
+ * program, by the addon, and parsed by test/unit/layout.test.ts to check
  * the TypeScript decoder's offsets.
  *
  * Fixed-width fields, largest first, explicit padding, no implicit holes.
@@ -26,6 +26,7 @@ enum drop_event_flag {
 	DROP_HAS_TCP_FLAGS = 1 << 4,
 	DROP_HAS_NETNS = 1 << 5,
 	DROP_HAS_RX_SK = 1 << 6,  /* the tracepoint passed the receiving socket */
+	DROP_HAS_L4_PROTO = 1 << 7, /* l4_proto is known (not behind a cut-short IPv6 header chain) */
 };
 
 enum drop_family {
@@ -61,9 +62,9 @@ struct drop_event {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct drop_event) == 112, "drop_event layout changed: update src/decode.ts");
+static_assert(sizeof(struct drop_event) == 112, "drop_event layout changed: update src/layout.ts");
 #else
-_Static_assert(sizeof(struct drop_event) == 112, "drop_event layout changed: update src/decode.ts");
+_Static_assert(sizeof(struct drop_event) == 112, "drop_event layout changed: update src/layout.ts");
 #endif
 
 /* Per-CPU counters, one slot; summed by user space. */
@@ -80,8 +81,9 @@ struct drop_key {
 	__u64 location;
 	__u32 reason;
 	__u8 family;   /* enum drop_family */
-	__u8 l4_proto; /* IPPROTO_*, 0 without an IP header */
-	__u8 pad[2];
+	__u8 l4_proto; /* IPPROTO_*, valid with has_l4_proto */
+	__u8 has_l4_proto;
+	__u8 pad;
 };
 
 enum dropwhy_mode {

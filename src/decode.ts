@@ -115,7 +115,7 @@ function decodeInto(event: DropEvent, saddr: Uint8Array, daddr: Uint8Array, view
   event.family = l3 && (family === 4 || family === 6) ? family : null;
   event.saddr = l3 ? copy16(bytes, base + EVENT.saddr, saddr) : null;
   event.daddr = l3 ? copy16(bytes, base + EVENT.daddr, daddr) : null;
-  event.l4Proto = l3 ? view.getUint8(base + EVENT.l4_proto) : null;
+  event.l4Proto = l3 && flags & EVENT_FLAG.HAS_L4_PROTO ? view.getUint8(base + EVENT.l4_proto) : null;
   event.ttl = l3 ? view.getUint8(base + EVENT.ttl) : null;
   event.sport = ports ? view.getUint16(base + EVENT.sport, true) : null;
   event.dport = ports ? view.getUint16(base + EVENT.dport, true) : null;

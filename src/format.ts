@@ -32,12 +32,14 @@ const ETHERTYPE_NAMES = new Map<number, string>([
   [0x88cc, 'lldp'],
   [0x8847, 'mpls'],
 ]);
+/** An IP packet whose L4 protocol could not be read (a header cut short) has no protocol name. */
+const IP_ETHERTYPES = new Set([0x0800, 0x86dd]);
 const TCP_FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'];
 
-/** The L4 protocol's name, else the ethertype's for packets without an IP header, else null. */
+/** The L4 protocol's name, else the ethertype's for packets that are not IP, else null (unknown). */
 export function protocolName(l4Proto: number | null, ethertype: number): string | null {
   if (l4Proto !== null) return PROTOCOL_NAMES.get(l4Proto) ?? `ip-proto-${l4Proto}`;
-  if (ethertype === 0) return null;
+  if (ethertype === 0 || IP_ETHERTYPES.has(ethertype)) return null;
   return ETHERTYPE_NAMES.get(ethertype) ?? `0x${ethertype.toString(16).padStart(4, '0')}`;
 }
 

@@ -36,6 +36,7 @@ export const EVENT_FLAG = {
   HAS_TCP_FLAGS: 1 << 4,
   HAS_NETNS: 1 << 5,
   HAS_RX_SK: 1 << 6,
+  HAS_L4_PROTO: 1 << 7,
 } as const;
 
 export const CONFIG_SIZE = 116;
@@ -59,4 +60,4 @@ export const MAX_REASONS = 16;
 
 /** Summary mode's count map: struct drop_key, then one __u64 count (summed over CPUs by the addon). */
 export const COUNT_RECORD_SIZE = 24;
-export const COUNT_RECORD = { location: 0, reason: 8, family: 12, l4_proto: 13, count: 16 } as const;
+export const COUNT_RECORD = { location: 0, reason: 8, family: 12, l4_proto: 13, has_l4_proto: 14, count: 16 } as const;

@@ -37,7 +37,7 @@ export function decodeCounts(records: Uint8Array, hasReason: boolean): DropCount
       location: { hi: view.getUint32(base + COUNT_RECORD.location + 4, true), lo: view.getUint32(base + COUNT_RECORD.location, true) },
       reason: hasReason ? view.getUint32(base + COUNT_RECORD.reason, true) : null,
       family: family === 4 || family === 6 ? family : null,
-      l4Proto: family === 4 || family === 6 ? view.getUint8(base + COUNT_RECORD.l4_proto) : null,
+      l4Proto: (family === 4 || family === 6) && view.getUint8(base + COUNT_RECORD.has_l4_proto) ? view.getUint8(base + COUNT_RECORD.l4_proto) : null,
       count: view.getUint32(base + COUNT_RECORD.count + 4, true) * 2 ** 32 + view.getUint32(base + COUNT_RECORD.count, true),
     });
   }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatAddress } from '../../src/address';
 import { decodeBatch, DecodeError, formatKernelAddress } from '../../src/decode';
-import { EVENT, EVENT_SIZE } from '../../src/layout';
+import { EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/layout';
 import { fixtureBytes, fixtureJson, recordedKallsyms, recordedReasons, type RecordedDrops } from './fixtures';
 
 const batch = fixtureBytes('loopback-drops.bin');
@@ -71,4 +71,16 @@ test('a batch that is not whole events is an error', () => {
 test('the comm is read up to its NUL', () => {
   const [event] = decodeBatch(batch);
   assert.equal(event.comm, 'node');
+});
+
+test('the L4 protocol is read only when the BPF program says it is known', () => {
+  const bytes = Buffer.from(batch.subarray(0, EVENT_SIZE));
+  const flags = bytes.readUInt16LE(EVENT.flags);
+  assert.ok(flags & EVENT_FLAG.HAS_L4_PROTO, 'the recorded UDP drop has its protocol');
+  // As after an IPv6 extension header chain cut short: addresses, but no protocol and no ports.
+  bytes.writeUInt16LE(flags & ~(EVENT_FLAG.HAS_L4_PROTO | EVENT_FLAG.HAS_PORTS), EVENT.flags);
+  const [event] = decodeBatch(bytes);
+  assert.equal(event.family, 4);
+  assert.equal(event.l4Proto, null);
+  assert.equal(event.sport, null);
 });

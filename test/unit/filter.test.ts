@@ -56,7 +56,7 @@ function addrMatches(ev: Buffer, family: number, addrOffset: number, cfg: Buffer
 function packetMatches(cfg: Buffer, ev: Buffer): boolean {
   const flags = ev.readUInt16LE(EVENT.flags);
   const l4Proto = cfg.readUInt8(CONFIG.l4_proto);
-  if (l4Proto && (!(flags & EVENT_FLAG.HAS_L3) || ev.readUInt8(EVENT.l4_proto) !== l4Proto)) return false;
+  if (l4Proto && (!(flags & EVENT_FLAG.HAS_L4_PROTO) || ev.readUInt8(EVENT.l4_proto) !== l4Proto)) return false;
   const port = cfg.readUInt16LE(CONFIG.port);
   if (
     port &&
@@ -234,7 +234,7 @@ test('the model reads the encoder the way the decoder does (sanity of the fixtur
   assert.equal(decoded.l4Proto, 17);
   assert.equal(decoded.sport, 1);
   assert.equal(decoded.dport, 53);
-  assert.equal(event.readUInt16LE(EVENT.flags), EVENT_FLAG.HAS_REASON | EVENT_FLAG.HAS_NETNS | EVENT_FLAG.HAS_L3 | EVENT_FLAG.HAS_PORTS);
+  assert.equal(event.readUInt16LE(EVENT.flags), EVENT_FLAG.HAS_REASON | EVENT_FLAG.HAS_NETNS | EVENT_FLAG.HAS_L3 | EVENT_FLAG.HAS_L4_PROTO | EVENT_FLAG.HAS_PORTS);
 });
 
 test('the model: masks and prefixes at the word boundaries', () => {

@@ -107,4 +107,7 @@ test('protocol names', () => {
   assert.equal(protocolName(253, 0x0800), 'ip-proto-253');
   assert.equal(protocolName(null, 0x1234), '0x1234');
   assert.equal(protocolName(null, 0), null);
+  // An IP packet whose protocol could not be read: unknown, not its ethertype.
+  assert.equal(protocolName(null, 0x0800), null);
+  assert.equal(protocolName(null, 0x86dd), null);
 });

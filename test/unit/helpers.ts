@@ -129,6 +129,7 @@ export function encodeEvent(spec: EventSpec = {}): Buffer {
     buffer.writeUInt8(spec.ttl ?? 64, EVENT.ttl);
     const l4 = typeof spec.l4Proto === 'string' ? PROTOCOLS[spec.l4Proto] : spec.l4Proto;
     if (l4 !== undefined) {
+      flags |= EVENT_FLAG.HAS_L4_PROTO;
       buffer.writeUInt8(l4, EVENT.l4_proto);
       if (!spec.fragment) {
         // parse_l4(): TCP gets flags and ports, UDP ports, ICMP/ICMPv6 type and code.
@@ -307,7 +308,7 @@ export interface CountSpec {
   reason?: number;
   /** 0 (no L3 header parsed), 4 or 6. */
   family?: 0 | 4 | 6;
-  /** IPPROTO_* number or protocol name. */
+  /** IPPROTO_* number or protocol name; known only with a family, as in the BPF program. */
   l4Proto?: number | ProtocolName;
   /** The cumulative count (a u64 in the kernel). */
   count: number | bigint;
@@ -323,6 +324,7 @@ export function encodeCountRecords(specs: CountSpec[]): Buffer {
     buffer.writeUInt8(spec.family ?? 0, base + COUNT_RECORD.family);
     const l4 = typeof spec.l4Proto === 'string' ? PROTOCOLS[spec.l4Proto] : (spec.l4Proto ?? 0);
     buffer.writeUInt8(l4, base + COUNT_RECORD.l4_proto);
+    buffer.writeUInt8(spec.family && spec.l4Proto !== undefined ? 1 : 0, base + COUNT_RECORD.has_l4_proto);
     buffer.writeBigUInt64LE(BigInt(spec.count), base + COUNT_RECORD.count);
   });
   return buffer;

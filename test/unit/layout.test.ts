@@ -57,7 +57,7 @@ test('summary count records: struct drop_key followed by a __u64 count', () => {
   const { offsets, size } = layoutOf('drop_key');
   const { pad, ...fields } = offsets;
   const { count, ...keyFields } = COUNT_RECORD;
-  assert.equal(pad, COUNT_RECORD.l4_proto + 1);
+  assert.equal(pad, COUNT_RECORD.has_l4_proto + 1);
   assert.deepEqual(fields, keyFields);
   assert.equal(size, count);
   assert.equal(COUNT_RECORD_SIZE, size + 8);

@@ -104,6 +104,13 @@ test('decodeCounts: an unexpected family byte is treated like 0', () => {
   assert.equal(decoded.l4Proto, null);
 });
 
+test('decodeCounts: a key without a known L4 protocol has none', () => {
+  const [known, unknown] = decodeCounts(encodeCountRecords([{ family: 6, l4Proto: 'udp', count: 1 }, { family: 6, count: 2 }]), true);
+  assert.equal(known.l4Proto, 17);
+  assert.equal(unknown.family, 6);
+  assert.equal(unknown.l4Proto, null);
+});
+
 test('decodeCounts: counts above 2^32 keep their high word', () => {
   const big = 2 ** 32 + 5;
   const bigger = 3 * 2 ** 40 + 2 ** 31 + 1; // still below 2^53: exact as a number
