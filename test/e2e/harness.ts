@@ -194,6 +194,16 @@ process.on('exit', () => {
   }
 });
 
+let tracepointFieldsCache: string[] | undefined;
+/** The running kernel's skb:kfree_skb arguments, from its BTF (as dropwhy reads them): "reason" since 5.17. */
+export function tracepointFields(): string[] {
+  if (tracepointFieldsCache === undefined) {
+    const addon = require(NATIVE_ADDON) as { btfMembers(kind: string, name: string): Array<[string, number]> | null };
+    tracepointFieldsCache = (addon.btfMembers('struct', 'trace_event_raw_kfree_skb') ?? []).map(([name]) => name);
+  }
+  return tracepointFieldsCache;
+}
+
 /** Inode of a named namespace (what dropwhy reports as `netns`). */
 export function netnsInode(ns: string): number {
   return fs.statSync(`/run/netns/${ns}`).ino;
@@ -210,7 +220,7 @@ export async function addExtraAddress(pair: NetnsPair, side: 'a' | 'b', addr: st
       ? [pair.nsA, pair.ifA, pair.macA, pair.nsB, pair.ifB]
       : [pair.nsB, pair.ifB, pair.macB, pair.nsA, pair.ifA];
   await ip(['-n', ns, ...(v6 ? ['-6', 'addr', 'add', `${addr}/64`, 'dev', dev, 'nodad'] : ['addr', 'add', `${addr}/24`, 'dev', dev])]);
-  await ip(['-n', peerNs, ...(v6 ? ['-6'] : []), 'neigh', 'replace', addr, 'lladdr', mac, 'dev', peerDev, 'nud', 'permanent']);
+  await addStaticNeighbours(peerNs, peerDev, [addr], mac);
 }
 
 /**
@@ -295,6 +305,30 @@ export async function sendUdp(
   return sent;
 }
 
+const FRAME_SENDER = `
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+for frame in sys.stdin.read().split():
+    s.send(bytes.fromhex(frame))
+s.close()
+`;
+
+/** Send raw Ethernet frames, exactly as given, out of interface dev in namespace ns (AF_PACKET). */
+export async function sendFrames(ns: string, dev: string, frames: Buffer[]): Promise<void> {
+  assert.ok(frames.length > 0 && frames.length <= 10_000, `sendFrames count out of bounds: ${frames.length}`);
+  await run('ip', ['netns', 'exec', ns, python(), '-c', FRAME_SENDER, dev], {
+    input: frames.map((f) => f.toString('hex')).join('\n'),
+    timeoutMs: 20_000,
+  });
+}
+
+/** Permanent neighbour entries in ns: each address is reached at mac on dev, without ARP or neighbour discovery. */
+export async function addStaticNeighbours(ns: string, dev: string, addrs: string[], mac: string): Promise<void> {
+  const commands = addrs.map((addr) => `neigh replace ${addr} lladdr ${mac} dev ${dev} nud permanent`);
+  await ip(['-n', ns, '-batch', '-'], { input: commands.join('\n') + '\n' });
+}
+
 const TCP_CONNECT = `
 import socket, sys, errno
 dst, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -331,7 +365,11 @@ export async function tcpConnect(ns: string, addr: string, port: number, count =
  * `match` is an nft match expression, e.g. 'udp dport 7777'.
  */
 export async function nftDrop(ns: string, match: string, hook: 'input' | 'prerouting' | 'output' = 'input'): Promise<void> {
-  const ruleset = `table inet dwtest {\n  chain ${hook} {\n    type filter hook ${hook} priority 0; policy accept;\n    ${match} drop\n  }\n}\n`;
+  await loadNftRuleset(ns, `table inet dwtest {\n  chain ${hook} {\n    type filter hook ${hook} priority 0; policy accept;\n    ${match} drop\n  }\n}\n`);
+}
+
+/** Load an nft ruleset (nft -f) in namespace `ns`, never in the host namespace. */
+export async function loadNftRuleset(ns: string, ruleset: string): Promise<void> {
   await run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: ruleset, timeoutMs: 10_000 });
 }
 
@@ -472,6 +510,9 @@ export interface DropEvent {
   daddr: string | null;
   sport: number | null;
   dport: number | null;
+  icmp_type: number | null;
+  icmp_code: number | null;
+  ttl: number | null;
   netns: number | null;
   ifindex: number | null;
   len: number | null;
@@ -482,7 +523,7 @@ export interface DropEvent {
 
 export const EVENT_KEYS: ReadonlyArray<keyof DropEvent> = [
   'ts', 'reason', 'reason_code', 'subsystem', 'location', 'address', 'family', 'proto',
-  'saddr', 'daddr', 'sport', 'dport', 'netns', 'ifindex', 'len', 'pid', 'comm', 'tcp_flags',
+  'saddr', 'daddr', 'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'netns', 'ifindex', 'len', 'pid', 'comm', 'tcp_flags',
 ];
 
 export interface DropwhyResult extends RunResult {
@@ -681,7 +722,7 @@ export function assertEventShape(ev: DropEvent): void {
   assert.ok(isNullOr(ev.proto, 'string'), `proto: ${ctx}`);
   assert.ok(isNullOr(ev.saddr, 'string') && isNullOr(ev.daddr, 'string'), `saddr/daddr: ${ctx}`);
   assert.ok(isNullOr(ev.sport, 'number') && isNullOr(ev.dport, 'number'), `sport/dport: ${ctx}`);
-  for (const k of ['netns', 'ifindex', 'len', 'pid'] as const) assert.ok(isNullOr(ev[k], 'number'), `${k}: ${ctx}`);
+  for (const k of ['icmp_type', 'icmp_code', 'ttl', 'netns', 'ifindex', 'len', 'pid'] as const) assert.ok(isNullOr(ev[k], 'number'), `${k}: ${ctx}`);
   assert.ok(isNullOr(ev.comm, 'string'), `comm: ${ctx}`);
   assert.ok(isNullOr(ev.tcp_flags, 'string'), `tcp_flags: ${ctx}`);
 }
