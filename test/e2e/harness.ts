@@ -682,6 +682,10 @@ export async function startDropwhy(args: string[], opts: { readyTimeoutMs?: numb
  * stop it (settle, then SIGINT unless `stop.signal` says otherwise) and assert
  * that it exited 0. Returns its result and what `act` returned; dropwhy is
  * killed whatever happens.
+ *
+ * A JSON run also asserts what the kernel counted: every drop the BPF filter
+ * matched was printed or counted lost. User space filters each event again,
+ * so a BPF filter that let too much through would show here and nowhere else.
  */
 export async function traceWhile<T>(
   args: string[],
@@ -693,6 +697,7 @@ export async function traceWhile<T>(
     const value = await act();
     const res = await dw.stop(stop);
     assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
+    if (args.includes('json')) assertKernelMatchedPrinted(res);
     return { res, value };
   } finally {
     dw.kill();
@@ -757,6 +762,13 @@ export function assertDrops(events: DropEvent[], count: number, expected: DropEx
 export function closingStats(stderr: string): { seen: number; matched: number; lost: number } | undefined {
   const m = /dropwhy: (\d+) drops? seen, (\d+) matched, (\d+) lost/.exec(stderr);
   return m ? { seen: Number(m[1]), matched: Number(m[2]), lost: Number(m[3]) } : undefined;
+}
+
+/** The closing line's matched count (the BPF program's) is exactly the events printed plus those lost. */
+export function assertKernelMatchedPrinted(res: DropwhyResult): void {
+  const stats = closingStats(res.stderr);
+  assert.ok(stats, `closing line missing from stderr:\n${res.stderr}`);
+  assert.equal(stats.matched, res.events.length + stats.lost, `the kernel matched ${stats.matched} drops, ${res.events.length} were printed and ${stats.lost} lost:\n${describeEvents(res.events)}`);
 }
 
 /** Compact summary for assertion messages. */
