@@ -247,7 +247,7 @@ export async function withNetnsPair<T>(fn: (pair: NetnsPair) => Promise<T>): Pro
 
 const UDP_SENDER = `
 import socket, sys, time
-dst, port, count, sport, saddr = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+dst, port, count, sport, saddr, paced = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6] == '1'
 fam = socket.AF_INET6 if ':' in dst else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)
 if sport or saddr:
@@ -268,19 +268,23 @@ for i in range(count):
             sent += 1
         except OSError as e2:
             sys.stderr.write('resend %d: %s\\n' % (i, e2))
-    if i % 16 == 15:
+    if paced and i % 16 == 15:
         time.sleep(0.001)
 s.close()
 print(sent)
 `;
 
-/** Send `count` small UDP datagrams from namespace `ns`. Resolves to the number actually sent. */
+/**
+ * Send `count` small UDP datagrams from namespace `ns`, paced (1 ms every 16)
+ * unless `burst`, which sends them as fast as python can. Resolves to the
+ * number actually sent.
+ */
 export async function sendUdp(
   ns: string,
   dstAddr: string,
   port: number,
   count: number,
-  opts: { srcPort?: number; srcAddr?: string } = {},
+  opts: { srcPort?: number; srcAddr?: string; burst?: boolean } = {},
 ): Promise<number> {
   assert.ok(count > 0 && count <= 100_000, `sendUdp count out of bounds: ${count}`);
   const res = await nsPython(ns, UDP_SENDER, [
@@ -289,9 +293,51 @@ export async function sendUdp(
     String(count),
     String(opts.srcPort ?? 0),
     opts.srcAddr ?? '',
+    opts.burst ? '0' : '1',
   ]);
   const sent = Number(res.stdout.trim());
   assert.ok(Number.isInteger(sent), `sendUdp: bad output ${JSON.stringify(res.stdout)} ${res.stderr}`);
+  return sent;
+}
+
+const BAD_CSUM_SENDER = `
+import socket, struct, sys, time
+src, dst, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def ones_sum(data):
+    if len(data) % 2:
+        data += b'\\0'
+    total = sum(struct.unpack('!%dH' % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return total
+payload = b'dropwhy-e2e-csum'
+length = 8 + len(payload)
+pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, socket.IPPROTO_UDP, length)
+good = (~ones_sum(pseudo + struct.pack('!HHHH', 40000, port, length, 0) + payload)) & 0xffff or 0xffff
+bad = 0x1234 if good != 0x1234 else 0x4321  # nonzero (0 means "no checksum") and wrong
+segment = struct.pack('!HHHH', 40000, port, length, bad) + payload
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+s.bind((src, 0))
+sent = 0
+deadline = time.monotonic() + 15
+for i in range(count):
+    if time.monotonic() > deadline:
+        break
+    s.sendto(segment, (dst, 0))
+    sent += 1
+s.close()
+print(sent)
+`;
+
+/**
+ * Send `count` IPv4 UDP datagrams with a wrong (nonzero) checksum from `src`
+ * in namespace `ns` to dst:port through a raw socket. Resolves to the number sent.
+ */
+export async function sendUdpBadChecksum(ns: string, src: string, dst: string, port: number, count: number): Promise<number> {
+  assert.ok(count > 0 && count <= 100_000, `sendUdpBadChecksum count out of bounds: ${count}`);
+  const res = await nsPython(ns, BAD_CSUM_SENDER, [src, dst, String(port), String(count)]);
+  const sent = Number(res.stdout.trim());
+  assert.ok(Number.isInteger(sent), `sendUdpBadChecksum: bad output ${JSON.stringify(res.stdout)} ${res.stderr}`);
   return sent;
 }
 
