@@ -32,10 +32,37 @@ export function correlate(traced: TracedCount[], deltas: CounterDelta[]): Counte
   return [...byCounter.values()];
 }
 
-export function verdict(check: CounterCheck): string {
+/**
+ * Matched drops whose reason nobody learned: events lost because the ring
+ * buffer was full (tracing), drops the full count map did not count (summary).
+ * Any of them may be drops a counter counted.
+ */
+export interface Unseen {
+  count: number;
+  noun: 'lost' | 'uncounted';
+}
+
+/**
+ * How many of the unseen drops the check takes to be the counter's: its whole
+ * excess over the traced drops when the unseen ones can explain it, else 0.
+ */
+export function unseenCounted(check: CounterCheck, unseen: number): number {
+  const excess = check.delta - check.traced;
+  return excess > 0 && excess <= unseen ? excess : 0;
+}
+
+/** `agree` (also when the unseen drops explain the counter's excess) or `differ by N (...)`: JSON's verdict. */
+export function verdict(check: CounterCheck, unseen = 0): string {
   const difference = check.delta - check.traced;
-  if (difference === 0) return 'agree';
+  if (difference === 0 || unseenCounted(check, unseen) > 0) return 'agree';
   return `differ by ${Math.abs(difference)} (${difference > 0 ? 'the counter is higher' : 'more were traced'})`;
+}
+
+/** The verdict for humans: says how many of the unseen drops its agreement counts. */
+function verdictText(check: CounterCheck, unseen: Unseen): string {
+  const counted = unseenCounted(check, unseen.count);
+  if (counted === 0) return verdict(check);
+  return `agree, counting ${counted === unseen.count ? '' : `${counted} of `}${unseen.count} ${unseen.noun}`;
 }
 
 /** Counters that count trouble (drops, errors, overflows), not traffic. */
@@ -43,11 +70,12 @@ const TROUBLE = /Err|Drop|Discard|NoPorts|Overflow|Fail|NoRoute|Csum|Prune|Colla
 
 /**
  * Lines for humans: each linked counter with its verdict, then the other trouble counters that moved.
- * wholeHost: drops were traced in every namespace, but the counters are of one.
+ * wholeHost: drops were traced in every namespace, but the counters are of one; unseen: the run's
+ * lost or uncounted drops.
  */
-export function formatCorrelation(checks: CounterCheck[], deltas: CounterDelta[], wholeHost: boolean): string[] {
-  const lines = checks.map((c) => `${c.counter} ${signed(c.delta)} vs ${c.traced} ${c.reasons.join('+')} traced: ${verdict(c)}`);
-  if (wholeHost && checks.some((c) => c.delta !== c.traced)) {
+export function formatCorrelation(checks: CounterCheck[], deltas: CounterDelta[], wholeHost: boolean, unseen: Unseen): string[] {
+  const lines = checks.map((c) => `${c.counter} ${signed(c.delta)} vs ${c.traced} ${c.reasons.join('+')} traced: ${verdictText(c, unseen)}`);
+  if (wholeHost && checks.some((c) => verdict(c, unseen.count) !== 'agree')) {
     lines.push("(the counters are dropwhy's own network namespace's, the drops were traced in all: use --filter-netns for an exact comparison)");
   }
   const linked = new Set(checks.map((c) => c.counter));

@@ -110,7 +110,8 @@ export class Session {
       writeErr(`dropwhy: ${counters.overflow} drops were not counted because the count map was full: raise --max-keys`);
     }
     if (deltas === null) return;
-    for (const line of formatCorrelation(correlate(traced, deltas), deltas, this.options.netns === null)) writeErr(`dropwhy: ${line}`);
+    const lines = formatCorrelation(correlate(traced, deltas), deltas, this.options.netns === null, { count: counters.lost, noun: 'lost' });
+    for (const line of lines) writeErr(`dropwhy: ${line}`);
   }
 
   private async readCountersOrNull(): Promise<CounterSnapshot | null> {

@@ -4,7 +4,7 @@
 import type { Family } from './address';
 import { explain } from './advice';
 import { hintLine } from './explain';
-import { correlate, formatCorrelation, verdict, type CounterCheck } from './correlate';
+import { correlate, formatCorrelation, unseenCounted, verdict, type CounterCheck } from './correlate';
 import { formatKernelAddress, type KernelAddress } from './decode';
 import { lowerFilter } from './filter';
 import { protocolName, type FormatContext } from './format';
@@ -116,7 +116,14 @@ export function totalJson(
     matched: counters.matched,
     overflow: counters.overflow,
     counters: deltas === null ? null : deltas.map((d) => ({ name: d.name, delta: d.delta })),
-    correlation: checks.map((c) => ({ counter: c.counter, delta: c.delta, traced: c.traced, reasons: c.reasons, verdict: verdict(c) })),
+    correlation: checks.map((c) => ({
+      counter: c.counter,
+      delta: c.delta,
+      traced: c.traced,
+      reasons: c.reasons,
+      uncounted: unseenCounted(c, counters.overflow),
+      verdict: verdict(c, counters.overflow),
+    })),
   };
 }
 
@@ -152,11 +159,19 @@ export function liveTable(rows: SummaryRow[], elapsedS: number, intervalS: numbe
   return lines.join('\n') + '\n';
 }
 
-export function totalText(rows: SummaryRow[], durationS: number, deltas: CounterDelta[] | null, checks: CounterCheck[], wholeHost: boolean): string {
+/** overflow: drops the full map did not count, which the correlation may count as a counter's. */
+export function totalText(
+  rows: SummaryRow[],
+  durationS: number,
+  deltas: CounterDelta[] | null,
+  checks: CounterCheck[],
+  wholeHost: boolean,
+  overflow: number,
+): string {
   const byTotal = [...rows].sort((a, b) => b.total - a.total);
   const lines = [`=== total over ${durationS.toFixed(1)}s: ${byTotal.reduce((s, r) => s + r.total, 0)} drops ===`];
   for (const row of byTotal) lines.push(rowText(row, row.total));
-  if (deltas !== null) lines.push(...formatCorrelation(checks, deltas, wholeHost).map((line) => `  ${line}`));
+  if (deltas !== null) lines.push(...formatCorrelation(checks, deltas, wholeHost, { count: overflow, noun: 'uncounted' }).map((line) => `  ${line}`));
   for (const reason of new Set(byTotal.map((r) => r.reason).filter((r): r is string => r !== null))) {
     const { advice } = explain(reason);
     lines.push(`  ${reason}: ${advice.summary}`);
@@ -215,7 +230,7 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
   const durationS = (Date.now() - started) / 1000;
   if (session.stopReason?.kind !== 'output-closed') {
     if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks)) + '\n');
-    else write(totalText(rows, durationS, counterDeltas, checks, filter.netns === undefined));
+    else write(totalText(rows, durationS, counterDeltas, checks, filter.netns === undefined, counters.overflow));
   }
   session.writeClosing(counters);
 }

@@ -43,13 +43,14 @@ export interface Endpoints {
   dst: string;
 }
 
-export function udp(at: Endpoints, sport: number, dport: number, payload = Buffer.from('dropwhy-corpus')): Buffer {
+export function udp(at: Endpoints, sport: number, dport: number, payload = Buffer.from('dropwhy-corpus'), opts: { badChecksum?: boolean } = {}): Buffer {
   const header = Buffer.alloc(8);
   header.writeUInt16BE(sport, 0);
   header.writeUInt16BE(dport, 2);
   header.writeUInt16BE(8 + payload.length, 4);
   const sum = checksum(pseudoHeader(at.src, at.dst, IPPROTO.udp, 8 + payload.length), header, payload);
-  header.writeUInt16BE(sum === 0 ? 0xffff : sum, 6);
+  // 0 means "no checksum" in UDP over IPv4, so a wrong one is never 0.
+  header.writeUInt16BE((sum === 0 ? 0xffff : sum) ^ (opts.badChecksum ? 0x5a5a : 0), 6);
   return Buffer.concat([header, payload]);
 }
 

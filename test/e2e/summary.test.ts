@@ -49,7 +49,7 @@ interface TotalRecord {
   matched: number;
   overflow: number;
   counters: Array<{ name: string; delta: number }> | null;
-  correlation: Array<{ counter: string; delta: number; traced: number; reasons: string[]; verdict: string }>;
+  correlation: Array<{ counter: string; delta: number; traced: number; reasons: string[]; uncounted: number; verdict: string }>;
 }
 
 /**
@@ -127,7 +127,7 @@ test('summary -o json: 5 UDP to a closed port -> total NO_SOCKET udp at __udp4_l
       assert.ok(total.seen >= 5, `seen ${total.seen}`);
       assert.ok(total.duration_s > 0, `duration_s ${total.duration_s}`);
       assert.deepEqual(total.counters?.find((c) => c.name === 'Udp NoPorts'), { name: 'Udp NoPorts', delta: 5 });
-      assert.deepEqual(total.correlation, [{ counter: 'Udp NoPorts', delta: 5, traced: 5, reasons: ['NO_SOCKET'], verdict: 'agree' }]);
+      assert.deepEqual(total.correlation, [{ counter: 'Udp NoPorts', delta: 5, traced: 5, reasons: ['NO_SOCKET'], uncounted: 0, verdict: 'agree' }]);
     } finally {
       dw.kill();
     }
@@ -199,13 +199,13 @@ test('summary -o json: SO_RCVBUF flood -> total SOCKET_RCVBUFF == sent - queued,
       const rcvbufErrors = total.correlation.find((c) => c.counter === 'Udp RcvbufErrors');
       assert.deepEqual(
         rcvbufErrors,
-        { counter: 'Udp RcvbufErrors', delta: flood.dropped, traced: flood.dropped, reasons: ['SOCKET_RCVBUFF'], verdict: 'agree' },
+        { counter: 'Udp RcvbufErrors', delta: flood.dropped, traced: flood.dropped, reasons: ['SOCKET_RCVBUFF'], uncounted: 0, verdict: 'agree' },
         JSON.stringify(total.correlation),
       );
       // every UDP receive-buffer error is also an input error
       assert.deepEqual(
         total.correlation.find((c) => c.counter === 'Udp InErrors'),
-        { counter: 'Udp InErrors', delta: flood.dropped, traced: flood.dropped, reasons: ['SOCKET_RCVBUFF'], verdict: 'agree' },
+        { counter: 'Udp InErrors', delta: flood.dropped, traced: flood.dropped, reasons: ['SOCKET_RCVBUFF'], uncounted: 0, verdict: 'agree' },
       );
       assert.equal(total.correlation.length, 2, JSON.stringify(total.correlation));
     } finally {

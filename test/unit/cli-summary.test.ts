@@ -57,7 +57,7 @@ type TotalRecord = {
   matched: number;
   overflow: number;
   counters: Array<{ name: string; delta: number }> | null;
-  correlation: Array<{ counter: string; delta: number; traced: number; reasons: string[]; verdict: string }>;
+  correlation: Array<{ counter: string; delta: number; traced: number; reasons: string[]; uncounted: number; verdict: string }>;
 };
 
 const countOf = (record: { drops: Drop[] }, reason: string) => record.drops.find((d) => d.reason === reason)?.count ?? 0;
@@ -168,8 +168,8 @@ test('summary: the kernel counters moved as much as the drops counted: the corre
     { name: 'Ip InReceives', delta: 600 },
   ]);
   assert.deepEqual(total.correlation, [
-    { counter: 'Udp RcvbufErrors', delta: 5, traced: 5, reasons: ['SOCKET_RCVBUFF'], verdict: 'agree' },
-    { counter: 'Udp InErrors', delta: 5, traced: 5, reasons: ['SOCKET_RCVBUFF'], verdict: 'agree' },
+    { counter: 'Udp RcvbufErrors', delta: 5, traced: 5, reasons: ['SOCKET_RCVBUFF'], uncounted: 0, verdict: 'agree' },
+    { counter: 'Udp InErrors', delta: 5, traced: 5, reasons: ['SOCKET_RCVBUFF'], uncounted: 0, verdict: 'agree' },
   ]);
   assert.deepEqual(h.counterReads, [null, null], 'our own namespace, before and after');
   assert.deepEqual(h.err, [closingLine(5, 5, 0)], 'in summary mode the comparison goes to stdout, not stderr');
@@ -189,6 +189,30 @@ test('summary: the counters differ from the drops counted: the verdict says by h
       ['Udp InErrors', 'agree'],
     ],
   );
+});
+
+test('summary: drops the full map did not count are counted in the verdicts (JSON and text) and warned about', TIMEOUT, async (t) => {
+  for (const output of ['json', 'text']) {
+    const h = harness(t, {
+      binding: { counters: { seen: 9, matched: 8, overflow: 3 }, dropCounts: encodeCountRecords([rcvbuf(5)]) },
+      counterSnapshots: [snapshot({ 'Udp RcvbufErrors': 0, 'Udp InErrors': 0 }), snapshot({ 'Udp RcvbufErrors': 5, 'Udp InErrors': 8 })],
+    });
+    assert.equal(await run(['summary', '-o', output, '--interval', '0.05', '--duration', '0.1'], h.io), 0);
+    if (output === 'json') {
+      const total = h.records().pop() as TotalRecord;
+      assert.equal(total.overflow, 3);
+      assert.deepEqual(
+        total.correlation.map((c) => [c.counter, c.uncounted, c.verdict]),
+        [
+          ['Udp RcvbufErrors', 0, 'agree'],
+          ['Udp InErrors', 3, 'agree'],
+        ],
+      );
+    } else {
+      assert.ok(h.stdout().includes('\n  Udp InErrors +8 vs 5 SOCKET_RCVBUFF traced: agree, counting 3 uncounted\n'), h.stdout());
+    }
+    assert.deepEqual(h.err, [closingLine(9, 8, 0), 'dropwhy: 3 drops were not counted because the count map was full: raise --max-keys']);
+  }
 });
 
 test('summary text: interval rows with a hint, then the totals with "agree" and the advice', TIMEOUT, async (t) => {
@@ -444,6 +468,22 @@ test('trace: counters that differ get a verdict, the whole-host note and the oth
     'dropwhy: Udp NoPorts +2 vs 3 NO_SOCKET traced: differ by 1 (more were traced)',
     "dropwhy: (the counters are dropwhy's own network namespace's, the drops were traced in all: use --filter-netns for an exact comparison)",
     'dropwhy: other counters: dev eth0 rx_dropped +4',
+  ]);
+});
+
+test('trace: events lost from the full ring are counted in the verdict: "agree, counting 2 lost"', TIMEOUT, async (t) => {
+  const h = harness(t, {
+    binding: { counters: { seen: 5, matched: 5, lost: 2 } },
+    counterSnapshots: [snapshot({ 'Udp NoPorts': 10 }), snapshot({ 'Udp NoPorts': 15 })],
+  });
+  const { done } = await runUntilOpened(['-o', 'json'], h);
+  h.binding.push(encodeBatch([udpNoSocket(), udpNoSocket(), udpNoSocket()]));
+  h.signals.emit('SIGINT');
+  assert.equal(await done, 0);
+  assert.deepEqual(h.err, [
+    closingLine(5, 5, 2),
+    'dropwhy: 2 events were lost because the ring buffer was full: raise --ring-size or narrow the filter',
+    'dropwhy: Udp NoPorts +5 vs 3 NO_SOCKET traced: agree, counting 2 lost',
   ]);
 });
 

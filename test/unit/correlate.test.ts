@@ -2,9 +2,10 @@
 // group feeds, the verdict per counter, and the lines printed for humans.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { correlate, formatCorrelation, verdict, type CounterCheck, type TracedCount } from '../../src/correlate';
+import { correlate, formatCorrelation, unseenCounted, verdict, type CounterCheck, type TracedCount, type Unseen } from '../../src/correlate';
 import type { CounterDelta } from '../../src/netstat';
 
+const NOTHING_LOST: Unseen = { count: 0, noun: 'lost' };
 const WHOLE_HOST_NOTE = "(the counters are dropwhy's own network namespace's, the drops were traced in all: use --filter-netns for an exact comparison)";
 
 test('correlate: SOCKET_RCVBUFF over UDP/IPv4 feeds Udp RcvbufErrors and Udp InErrors', () => {
@@ -83,6 +84,45 @@ test('verdict: agree, the counter higher, or more traced', () => {
   assert.equal(verdict(check(0, 1)), 'differ by 1 (more were traced)');
 });
 
+test('verdict with unseen drops: a counter higher by 1..unseen agrees; by more, by 0 or lower it is judged as before', () => {
+  const check = (delta: number, traced: number): CounterCheck => ({ counter: 'Udp NoPorts', delta, traced, reasons: ['NO_SOCKET'] });
+  const lost = 4094419;
+  assert.equal(verdict(check(105921 + lost, 105921), lost), 'agree', 'higher by all the lost');
+  assert.equal(verdict(check(4200337, 105921), lost), 'agree', 'higher by fewer than the lost (the case from issue 9)');
+  assert.equal(verdict(check(6, 5), 1), 'agree', 'higher by 1, 1 lost');
+  assert.equal(verdict(check(5, 5), 3), 'agree');
+  assert.equal(verdict(check(9, 5), 3), 'differ by 4 (the counter is higher)', 'higher by one more than the lost');
+  assert.equal(verdict(check(4, 5), 3), 'differ by 1 (more were traced)', 'lost drops cannot make the counter lower');
+  assert.equal(verdict(check(6, 5), 0), 'differ by 1 (the counter is higher)', 'nothing lost');
+
+  assert.equal(unseenCounted(check(8, 5), 3), 3);
+  assert.equal(unseenCounted(check(6, 5), 3), 1);
+  assert.equal(unseenCounted(check(5, 5), 3), 0, 'an exact match counts none');
+  assert.equal(unseenCounted(check(9, 5), 3), 0, 'a difference the unseen cannot explain counts none');
+  assert.equal(unseenCounted(check(4, 5), 3), 0);
+  assert.equal(unseenCounted(check(5, 5), 0), 0);
+});
+
+test('formatCorrelation with unseen drops: "agree, counting N lost", "… K of N uncounted", and no whole-host note for them', () => {
+  const deltas: CounterDelta[] = [{ name: 'Udp NoPorts', delta: 4200337 }];
+  const noPorts = (delta: number, traced: number): CounterCheck[] => [{ counter: 'Udp NoPorts', delta, traced, reasons: ['NO_SOCKET'] }];
+  const lost = (count: number): Unseen => ({ count, noun: 'lost' });
+  assert.deepEqual(formatCorrelation(noPorts(4200337, 105918), deltas, true, lost(4094419)), [
+    'Udp NoPorts +4200337 vs 105918 NO_SOCKET traced: agree, counting 4094419 lost',
+  ]);
+  assert.deepEqual(formatCorrelation(noPorts(4200337, 105921), deltas, true, lost(4094419)), [
+    'Udp NoPorts +4200337 vs 105921 NO_SOCKET traced: agree, counting 4094416 of 4094419 lost',
+  ]);
+  assert.deepEqual(formatCorrelation(noPorts(4200337, 105921), deltas, false, { count: 4094416, noun: 'uncounted' }), [
+    'Udp NoPorts +4200337 vs 105921 NO_SOCKET traced: agree, counting 4094416 uncounted',
+  ]);
+  assert.deepEqual(formatCorrelation(noPorts(4200337, 105921), deltas, true, lost(4094415)), [
+    'Udp NoPorts +4200337 vs 105921 NO_SOCKET traced: differ by 4094416 (the counter is higher)',
+    WHOLE_HOST_NOTE,
+  ]);
+  assert.deepEqual(formatCorrelation(noPorts(4200337, 4200337), deltas, false, lost(7)), ['Udp NoPorts +4200337 vs 4200337 NO_SOCKET traced: agree']);
+});
+
 test('formatCorrelation: a line per check with the verdict', () => {
   const checks: CounterCheck[] = [
     { counter: 'Udp RcvbufErrors', delta: 5, traced: 5, reasons: ['SOCKET_RCVBUFF'] },
@@ -92,7 +132,7 @@ test('formatCorrelation: a line per check with the verdict', () => {
     { name: 'Udp RcvbufErrors', delta: 5 },
     { name: 'Udp InErrors', delta: 9 },
   ];
-  assert.deepEqual(formatCorrelation(checks, deltas, false), [
+  assert.deepEqual(formatCorrelation(checks, deltas, false, NOTHING_LOST), [
     'Udp RcvbufErrors +5 vs 5 SOCKET_RCVBUFF traced: agree',
     'Udp InErrors +9 vs 7 SOCKET_RCVBUFF+UDP_CSUM traced: differ by 2 (the counter is higher)',
   ]);
@@ -103,13 +143,13 @@ test('formatCorrelation: the whole-host note only when tracing the whole host an
   const differ: CounterCheck[] = [...agree, { counter: 'Udp RcvbufErrors', delta: 0, traced: 3, reasons: ['SOCKET_RCVBUFF'] }];
   const deltas: CounterDelta[] = [{ name: 'Udp NoPorts', delta: 2 }];
 
-  assert.deepEqual(formatCorrelation(agree, deltas, true), ['Udp NoPorts +2 vs 2 NO_SOCKET traced: agree']);
-  assert.deepEqual(formatCorrelation(differ, deltas, true), [
+  assert.deepEqual(formatCorrelation(agree, deltas, true, NOTHING_LOST), ['Udp NoPorts +2 vs 2 NO_SOCKET traced: agree']);
+  assert.deepEqual(formatCorrelation(differ, deltas, true, NOTHING_LOST), [
     'Udp NoPorts +2 vs 2 NO_SOCKET traced: agree',
     'Udp RcvbufErrors +0 vs 3 SOCKET_RCVBUFF traced: differ by 3 (more were traced)',
     WHOLE_HOST_NOTE,
   ]);
-  assert.ok(!formatCorrelation(differ, deltas, false).includes(WHOLE_HOST_NOTE), 'one namespace: the comparison is exact');
+  assert.ok(!formatCorrelation(differ, deltas, false, NOTHING_LOST).includes(WHOLE_HOST_NOTE), 'one namespace: the comparison is exact');
 });
 
 test('formatCorrelation: "other counters" lists trouble counters that moved, not traffic or linked ones', () => {
@@ -126,7 +166,7 @@ test('formatCorrelation: "other counters" lists trouble counters that moved, not
     { name: 'dev eth0 rx_fifo', delta: 1 },
     { name: 'Tcp OutSegs', delta: 50 },
   ];
-  const lines = formatCorrelation(checks, deltas, true);
+  const lines = formatCorrelation(checks, deltas, true, NOTHING_LOST);
   assert.deepEqual(lines, [
     'Udp RcvbufErrors +5 vs 5 SOCKET_RCVBUFF traced: agree',
     'other counters: Udp NoPorts +3, Ip InDiscards -1, TcpExt ListenOverflows +2, dev eth0 rx_dropped +4, dev eth0 rx_fifo +1',
@@ -143,8 +183,9 @@ test('formatCorrelation: nothing checked and only traffic moved: no lines at all
         { name: 'Udp OutDatagrams', delta: 3 },
       ],
       true,
+      NOTHING_LOST,
     ),
     [],
   );
-  assert.deepEqual(formatCorrelation([], [{ name: 'Udp6 NoPorts', delta: 1 }], true), ['other counters: Udp6 NoPorts +1']);
+  assert.deepEqual(formatCorrelation([], [{ name: 'Udp6 NoPorts', delta: 1 }], true, NOTHING_LOST), ['other counters: Udp6 NoPorts +1']);
 });

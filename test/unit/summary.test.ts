@@ -360,6 +360,7 @@ test('totalJson: type "total", drops by total, counters, and the correlation wit
     { counter: 'Udp RcvbufErrors', delta: 12, traced: 12, reasons: ['SOCKET_RCVBUFF'] },
     { counter: 'Udp InErrors', delta: 15, traced: 12, reasons: ['SOCKET_RCVBUFF'] },
     { counter: 'Udp NoPorts', delta: 1, traced: 3, reasons: ['NO_SOCKET'] },
+    { counter: 'Ip InHdrErrors', delta: 7, traced: 5, reasons: ['IP_INHDR'] },
   ];
   const json = totalJson(
     [
@@ -394,10 +395,12 @@ test('totalJson: type "total", drops by total, counters, and the correlation wit
     { name: 'Udp RcvbufErrors', delta: 12 },
     { name: 'Ip InReceives', delta: 250 },
   ]);
+  // 2 drops overflowed: a counter higher by up to 2 agrees, counting them (`uncounted`).
   assert.deepEqual(json.correlation, [
-    { counter: 'Udp RcvbufErrors', delta: 12, traced: 12, reasons: ['SOCKET_RCVBUFF'], verdict: 'agree' },
-    { counter: 'Udp InErrors', delta: 15, traced: 12, reasons: ['SOCKET_RCVBUFF'], verdict: 'differ by 3 (the counter is higher)' },
-    { counter: 'Udp NoPorts', delta: 1, traced: 3, reasons: ['NO_SOCKET'], verdict: 'differ by 2 (more were traced)' },
+    { counter: 'Udp RcvbufErrors', delta: 12, traced: 12, reasons: ['SOCKET_RCVBUFF'], uncounted: 0, verdict: 'agree' },
+    { counter: 'Udp InErrors', delta: 15, traced: 12, reasons: ['SOCKET_RCVBUFF'], uncounted: 0, verdict: 'differ by 3 (the counter is higher)' },
+    { counter: 'Udp NoPorts', delta: 1, traced: 3, reasons: ['NO_SOCKET'], uncounted: 0, verdict: 'differ by 2 (more were traced)' },
+    { counter: 'Ip InHdrErrors', delta: 7, traced: 5, reasons: ['IP_INHDR'], uncounted: 2, verdict: 'agree' },
   ]);
   // Round trip through JSON: nothing is lost or undefined.
   assert.deepEqual(JSON.parse(JSON.stringify(json)), json);
@@ -508,7 +511,7 @@ test('totalText: totals by size, the correlation lines, and per reason its advic
     { name: 'Udp NoPorts', delta: 31 },
     { name: 'Ip InDiscards', delta: 4 },
   ];
-  const lines = totalText(rows, 2.25, deltas, checks, false).split('\n');
+  const lines = totalText(rows, 2.25, deltas, checks, false, 0).split('\n');
   assert.equal(lines[0], '=== total over 2.3s: 45 drops ===');
   assert.match(lines[1], /^\s+30 drops  NO_SOCKET\s+udp\s+udp_queue_rcv_one_skb\+0x10 \(0xffffffff81a0b0c0\)$/);
   assert.match(lines[2], /^\s+12 drops  SOCKET_RCVBUFF /);
@@ -532,16 +535,43 @@ test('totalText: the whole-host note only when traced everywhere and something d
   const rows = [row({ reason: 'NO_SOCKET', reasonCode: NO_SOCKET, count: 0, total: 2 })];
   const differs: CounterCheck[] = [{ counter: 'Udp NoPorts', delta: 1, traced: 2, reasons: ['NO_SOCKET'] }];
   const deltas = [{ name: 'Udp NoPorts', delta: 1 }];
-  assert.match(totalText(rows, 1, deltas, differs, true), /--filter-netns for an exact comparison/);
-  assert.doesNotMatch(totalText(rows, 1, deltas, differs, false), /--filter-netns/);
+  assert.match(totalText(rows, 1, deltas, differs, true, 0), /--filter-netns for an exact comparison/);
+  assert.doesNotMatch(totalText(rows, 1, deltas, differs, false, 0), /--filter-netns/);
+});
+
+test('totalText: a counter higher by no more than the overflow agrees, counting the uncounted drops', () => {
+  const rows = [row({ count: 0, total: 5 })];
+  const checks: CounterCheck[] = [
+    { counter: 'Udp RcvbufErrors', delta: 5, traced: 5, reasons: ['SOCKET_RCVBUFF'] },
+    { counter: 'Udp InErrors', delta: 8, traced: 5, reasons: ['SOCKET_RCVBUFF'] },
+  ];
+  const deltas = [
+    { name: 'Udp RcvbufErrors', delta: 5 },
+    { name: 'Udp InErrors', delta: 8 },
+    { name: 'Udp InCsumErrors', delta: 3 },
+  ];
+  const correlation = (overflow: number) =>
+    totalText(rows, 1, deltas, checks, true, overflow)
+      .split('\n')
+      .filter((l) => l.includes('traced:') || l.includes('--filter-netns'));
+  assert.deepEqual(correlation(3), ['  Udp RcvbufErrors +5 vs 5 SOCKET_RCVBUFF traced: agree', '  Udp InErrors +8 vs 5 SOCKET_RCVBUFF traced: agree, counting 3 uncounted']);
+  assert.deepEqual(correlation(4), [
+    '  Udp RcvbufErrors +5 vs 5 SOCKET_RCVBUFF traced: agree',
+    '  Udp InErrors +8 vs 5 SOCKET_RCVBUFF traced: agree, counting 3 of 4 uncounted',
+  ]);
+  assert.deepEqual(correlation(2), [
+    '  Udp RcvbufErrors +5 vs 5 SOCKET_RCVBUFF traced: agree',
+    '  Udp InErrors +8 vs 5 SOCKET_RCVBUFF traced: differ by 3 (the counter is higher)',
+    "  (the counters are dropwhy's own network namespace's, the drops were traced in all: use --filter-netns for an exact comparison)",
+  ]);
 });
 
 test('totalText: without counters there is no correlation, and reason-less rows get no advice', () => {
-  const text = totalText([row({ reason: null, proto: null, count: 0, total: 9 })], 1, null, [], true);
+  const text = totalText([row({ reason: null, proto: null, count: 0, total: 9 })], 1, null, [], true, 0);
   assert.deepEqual(text.split('\n'), [
     '=== total over 1.0s: 9 drops ===',
     '        9 drops  -                      -     udp_queue_rcv_one_skb+0x10 (0xffffffff81a0b0c0)',
     '',
   ]);
-  assert.equal(totalText([], 0.04, null, [], true), '=== total over 0.0s: 0 drops ===\n');
+  assert.equal(totalText([], 0.04, null, [], true, 0), '=== total over 0.0s: 0 drops ===\n');
 });
