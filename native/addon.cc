@@ -236,6 +236,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       err = 0;
     }
     if (!aborting_) {
+      // Detach before the last read: a drop between the two would be counted
+      // as matched, yet neither delivered nor lost.
+      bpf_link__destroy(skel_->links.on_kfree_skb);
+      skel_->links.on_kfree_skb = nullptr;
       if (!err) ring_buffer__consume(ring_);
       Flush();
       if (err) tsfn_.NonBlockingCall(new Message{nullptr, err});

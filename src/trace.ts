@@ -14,6 +14,11 @@ import { Session, type SessionIo } from './session';
 
 /** Wake user space once this much is pending in the ring (the poll timeout picks up the rest). */
 export const WAKEUP_BYTES = 64 << 10;
+
+/** A ring smaller than a few wake-ups' worth would fill before the reader is ever woken. */
+export function wakeupBytesFor(ringBytes: number): number {
+  return Math.min(WAKEUP_BYTES, Math.floor(ringBytes / 4));
+}
 /** Tracing streams events and counts nothing per key: the smallest map the kernel accepts. */
 const UNUSED_COUNT_ENTRIES = 1;
 
@@ -104,7 +109,7 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
   await session.snapshotCounters();
   io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
   const tracer = io.binding.openTracer({
-    config: lowerFilter(filter, WAKEUP_BYTES),
+    config: lowerFilter(filter, wakeupBytesFor(options.ringBytes)),
     ringBytes: options.ringBytes,
     countEntries: UNUSED_COUNT_ENTRIES,
     onBatch,

@@ -10,6 +10,7 @@ import { EVENT_SIZE } from '../../src/layout';
 import { ETH_P, ethernet, IPPROTO, ipv4, udp } from './packets';
 import {
   assertEachDrop,
+  assertKernelMatchedPrinted,
   assertNoStackTrace,
   closingStats,
   netnsInode,
@@ -228,5 +229,25 @@ test('summary --max-keys 1, two kinds of drops: the total row, "agree, counting 
       ],
       res.stdout,
     );
+  });
+});
+
+test('SIGINT while drops still arrive: every drop the kernel matched is printed or counted lost', { timeout: 60_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  await withNetnsPair(async (p) => {
+    const dw = await startDropwhy(['-o', 'json', '--filter-netns', p.nsB]);
+    try {
+      const total = 20_000; // takes over a second: dropwhy stops while they arrive
+      const sending = sendUdp(p.nsA, p.v4B, CLOSED_PORT, total);
+      const res = await dw.stop({ settleMs: 300 });
+      await sending;
+      assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
+      const { matched } = closing(res);
+      assert.ok(matched > 0 && matched < total, `dropwhy should stop midway: matched ${matched} of ${total}`);
+      // The program is detached before the ring is read for the last time.
+      assertKernelMatchedPrinted(res);
+    } finally {
+      dw.kill();
+    }
   });
 });

@@ -210,6 +210,15 @@ test('the kernel refuses to attach (ENOENT): exit 3, explains BTF', TIMEOUT, asy
 // Tracing
 // ---------------------------------------------------------------------------
 
+test('--ring-size 4K: the reader is woken after a quarter of the ring, not after more than it holds', TIMEOUT, async () => {
+  const h = cliHarness();
+  const { done } = await runUntilOpened(['--ring-size', '4K', '-o', 'json'], h);
+  assert.equal(h.binding.options.ringBytes, 4096);
+  assert.equal(h.binding.options.config.readUInt32LE(CONFIG.wakeup_bytes), 1024);
+  h.signals.emit('SIGINT');
+  assert.equal(await done, 0);
+});
+
 test('--filter-port 53 -o json: prints exactly the matching drops; SIGINT ends with exit 0', TIMEOUT, async () => {
   const h = cliHarness({ binding: { counters: { seen: 17, matched: 4, lost: 0 } } });
   const { done } = await runUntilOpened(['--filter-port', '53', '-o', 'json'], h);
@@ -217,6 +226,7 @@ test('--filter-port 53 -o json: prints exactly the matching drops; SIGINT ends w
   // The config handed to the BPF program carries the port.
   assert.equal(h.binding.options.config.readUInt16LE(CONFIG.port), 53);
   assert.equal(h.binding.options.ringBytes, 8 << 20);
+  assert.equal(h.binding.options.config.readUInt32LE(CONFIG.wakeup_bytes), 64 << 10);
 
   h.binding.push(
     encodeBatch([
