@@ -300,6 +300,57 @@ static __always_inline void read_comm(char *comm)
 	bpf_get_current_comm(comm, DROPWHY_COMM_LEN);
 }
 
+/* Summary mode: one more drop under its (location, reason, packet kind) key. */
+static __always_inline void count_drop(const struct drop_event *ev, __u64 location, struct drop_counters *count)
+{
+	struct drop_key key = {
+		.location = location, .reason = ev->reason, .family = ev->family, .l4_proto = ev->l4_proto,
+		.has_l4_proto = !!(ev->flags & DROP_HAS_L4_PROTO),
+	};
+	__u64 one = 1, *drops = bpf_map_lookup_elem(&drop_counts, &key);
+
+	if (!drops) {
+		if (bpf_map_update_elem(&drop_counts, &key, &one, BPF_NOEXIST) == 0)
+			return;
+		/* Another CPU may have added the key meanwhile; else the map is full. */
+		drops = bpf_map_lookup_elem(&drop_counts, &key);
+		if (!drops) {
+			count->overflow++;
+			return;
+		}
+	}
+	(*drops)++;
+}
+
+/* Trace mode: the rest of the event, into the ring buffer. */
+static __always_inline void submit_drop(struct drop_event *ev, struct sk_buff *skb, __u64 location,
+					struct drop_counters *count)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 wakeup = BPF_RB_NO_WAKEUP;
+
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->location = location;
+	ev->skb_addr = (__u64)skb;
+	ev->len = skb->len;
+	ev->pid = pid_tgid >> 32;
+	ev->tid = (__u32)pid_tgid;
+	read_comm(ev->comm);
+
+	/* Waking the reader per event costs ~2 us (irq_work): wake it once this CPU
+	 * has submitted wakeup_bytes since its last wake-up; the reader drains the
+	 * rest on its poll timeout. Counted per CPU: asking the ring how much is
+	 * pending reads a cache line the reader keeps writing from another CPU. */
+	count->unwoken_bytes += sizeof(*ev) + BPF_RINGBUF_HDR_SZ;
+	if (count->unwoken_bytes >= cfg.wakeup_bytes) {
+		wakeup = BPF_RB_FORCE_WAKEUP;
+		count->unwoken_bytes = 0;
+	}
+	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), wakeup))
+		count->lost++;
+}
+
+/* Arguments, filter, then count or submit. */
 SEC("tp_btf/kfree_skb")
 int on_kfree_skb(__u64 *ctx)
 {
@@ -308,7 +359,6 @@ int on_kfree_skb(__u64 *ctx)
 	struct drop_event ev = {};
 	struct sock *rx_sk = NULL;
 	__u32 zero = 0;
-	__u64 pid_tgid;
 
 	count = bpf_map_lookup_elem(&counters, &zero);
 	if (!count)
@@ -343,49 +393,11 @@ int on_kfree_skb(__u64 *ctx)
 	count->matched++;
 
 	if (cfg.mode == DROPWHY_MODE_COUNT) {
-		struct drop_key key = {
-			.location = ctx[1], .reason = ev.reason, .family = ev.family, .l4_proto = ev.l4_proto,
-			.has_l4_proto = !!(ev.flags & DROP_HAS_L4_PROTO),
-		};
-		__u64 one = 1, *drops = bpf_map_lookup_elem(&drop_counts, &key);
-
-		if (!drops) {
-			if (bpf_map_update_elem(&drop_counts, &key, &one, BPF_NOEXIST) == 0)
-				return 0;
-			/* Another CPU may have added the key meanwhile; else the map is full. */
-			drops = bpf_map_lookup_elem(&drop_counts, &key);
-			if (!drops) {
-				count->overflow++;
-				return 0;
-			}
-		}
-		(*drops)++;
+		count_drop(&ev, ctx[1], count);
 		return 0;
 	}
-
 	if (!cfg.netns)
 		read_netns(&ev, skb, rx_sk);
-
-	ev.ts_ns = bpf_ktime_get_ns();
-	ev.location = ctx[1];
-	ev.skb_addr = (__u64)skb;
-	ev.len = skb->len;
-	pid_tgid = bpf_get_current_pid_tgid();
-	ev.pid = pid_tgid >> 32;
-	ev.tid = (__u32)pid_tgid;
-	read_comm(ev.comm);
-
-	/* Waking the reader per event costs ~2 us (irq_work): wake it once this CPU
-	 * has submitted wakeup_bytes since its last wake-up; the reader drains the
-	 * rest on its poll timeout. Counted per CPU: asking the ring how much is
-	 * pending reads a cache line the reader keeps writing from another CPU. */
-	__u64 wakeup = BPF_RB_NO_WAKEUP;
-	count->unwoken_bytes += sizeof(ev) + BPF_RINGBUF_HDR_SZ;
-	if (count->unwoken_bytes >= cfg.wakeup_bytes) {
-		wakeup = BPF_RB_FORCE_WAKEUP;
-		count->unwoken_bytes = 0;
-	}
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup))
-		count->lost++;
+	submit_drop(&ev, skb, ctx[1], count);
 	return 0;
 }
