@@ -176,13 +176,15 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
   let lastRows: SummaryRow[] = [];
 
   await session.snapshotCounters();
-  const tracer = io.binding.openTracer({
-    config: lowerFilter(filter, WAKEUP_BYTES, 'count'),
-    ringBytes: UNUSED_RING_BYTES,
-    countEntries: options.maxKeys,
-    onBatch: () => {},
-    ...session.tracerHooks(),
-  });
+  const tracer = await session.open(() =>
+    io.binding.openTracer({
+      config: lowerFilter(filter, WAKEUP_BYTES, 'count'),
+      ringBytes: UNUSED_RING_BYTES,
+      countEntries: options.maxKeys,
+      onBatch: () => {},
+      ...session.tracerHooks(),
+    }),
+  );
   const write = (text: string) => {
     try {
       io.writeOut(text);

@@ -102,13 +102,15 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
   };
 
   await session.snapshotCounters();
-  io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
-  const tracer = io.binding.openTracer({
-    config: lowerFilter(filter, WAKEUP_BYTES),
-    ringBytes: options.ringBytes,
-    countEntries: UNUSED_COUNT_ENTRIES,
-    onBatch,
-    ...session.tracerHooks(),
+  const tracer = await session.open(() => {
+    io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
+    return io.binding.openTracer({
+      config: lowerFilter(filter, WAKEUP_BYTES),
+      ringBytes: options.ringBytes,
+      countEntries: UNUSED_COUNT_ENTRIES,
+      onBatch,
+      ...session.tracerHooks(),
+    });
   });
   const { counters, counterDeltas } = await session.run(tracer);
   session.writeClosing(counters, counterDeltas, tally.counts);

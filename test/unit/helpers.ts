@@ -182,6 +182,8 @@ export interface FakeBindingOptions {
   dropCounts?: Buffer | ((call: number) => Buffer);
   /** openTracer throws this. */
   openError?: Error;
+  /** Called on every btfMembers query, before it is answered (e.g. to send a signal during the BTF read). */
+  onBtfQuery?: (kind: 'enum' | 'struct', name: string) => void;
   /** Called inside openTracer, after the options are recorded (e.g. to push events at once). */
   onOpen?: (binding: FakeBinding) => void;
   /** Delivered through onBatch when stop() is called, like the addon's final drain. */
@@ -225,6 +227,7 @@ export class FakeBinding implements NativeBinding {
 
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null {
     this.btfQueries.push([kind, name]);
+    this.settings.onBtfQuery?.(kind, name);
     if (kind === 'enum') {
       if (this.settings.reasons === false) return null;
       const fixture = loadReasonFixture();
