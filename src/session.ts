@@ -6,6 +6,7 @@ import type { Counters, NativeTracer, TracerOptions } from './binding';
 import { correlate, formatCorrelation, type TracedCount } from './correlate';
 import type { Logger } from './log';
 import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from './netstat';
+import { OutputClosedError } from './output';
 
 export type StopReason =
   | { kind: 'count' | 'duration' | 'signal' | 'output-closed' }
@@ -96,6 +97,21 @@ export class Session {
 
   requestStop(reason: StopReason): void {
     this.io.stop.request(reason);
+  }
+
+  /**
+   * Wraps what the event loop calls back (a batch from the addon, a timer):
+   * a throw there (decoding, formatting, reading kallsyms, writing) would end
+   * the process as an uncaught exception; it ends the session instead.
+   */
+  guard<A extends unknown[]>(callback: (...args: A) => void): (...args: A) => void {
+    return (...args) => {
+      try {
+        callback(...args);
+      } catch (error) {
+        this.requestStop(error instanceof OutputClosedError ? { kind: 'output-closed' } : { kind: 'error', error });
+      }
+    };
   }
 
   /**

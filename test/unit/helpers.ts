@@ -367,6 +367,8 @@ export interface CliHarnessOptions {
   facts?: Partial<ProcessFacts>;
   /** io.binding() throws this (e.g. the addon is not built). */
   bindingError?: Error;
+  /** io.symbols() throws this (e.g. /proc/kallsyms cannot be read). */
+  symbolsError?: Error;
   stdoutIsTty?: boolean;
   inodes?: Record<string, number>;
   /** The kernel's counters: successive snapshots, the last one repeated; absent: unreadable. */
@@ -419,6 +421,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
       writeErr: (line) => void h.err.push(line),
       symbols: (): Symbolizer => {
         h.symbolsLoads++;
+        if (options.symbolsError) throw options.symbolsError;
         return { symbolize: (address) => (address.lo === 0xdead ? null : `kfree_skb_reason+0x${address.lo.toString(16)}`) };
       },
       statInode: (path) => {

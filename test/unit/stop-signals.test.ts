@@ -1,4 +1,5 @@
-// Stop signals at every stage of a tracing command, through the whole CLI with a fake CliIo.
+// Stop signals at every stage of a tracing command, and errors thrown while
+// processing what the tracer delivers, through the whole CLI with a fake CliIo.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { run } from '../../src/cli';
 import { STOP_SIGNALS } from '../../src/session';
 import {
   cliHarness,
+  encodeCountRecords,
   encodeEvent,
   reasonCode,
   runUntilOpened,
@@ -129,4 +131,54 @@ test('--count reached: the ready file is removed too', TIMEOUT, async (t) => {
   assert.equal(await done, 0);
   assert.equal(h.records().length, 1);
   assert.equal(existsSync(readyFile), false);
+});
+
+// ---------------------------------------------------------------------------
+// Errors while processing a batch or a summary interval
+// ---------------------------------------------------------------------------
+
+const KALLSYMS_ERROR = "ENOENT: no such file or directory, open '/proc/kallsyms'";
+
+function assertOneErrorLine(h: CliHarness, closing: string, error: string): void {
+  assert.deepEqual(h.err, [closing, `dropwhy: ${error}`]);
+  for (const line of [...h.err, ...h.out]) assert.ok(!/^\s+at /m.test(line), `stack trace in output: ${line}`);
+}
+
+test('kallsyms cannot be read at the first drop: the session stops, exit 1 with one line, later batches are ignored', TIMEOUT, async () => {
+  const h = cliHarness({ binding: { counters: COUNTERS }, symbolsError: new Error(KALLSYMS_ERROR) });
+  const { done } = await runUntilOpened(['-o', 'json'], h);
+  // Before, the throw went back through the addon's call as an uncaught exception.
+  assert.doesNotThrow(() => h.binding.push(drop()));
+  assert.doesNotThrow(() => h.binding.push(drop()));
+  assert.equal(await done, 1);
+  assertOneErrorLine(h, closingLine(4, 2, 0), KALLSYMS_ERROR);
+  assert.equal(h.symbolsLoads, 1, 'no second try after the session stopped');
+  assert.equal(h.stdout(), '');
+  assert.equal(h.binding.stopCalls, 1);
+});
+
+test('a batch that is not whole events (a decode error): exit 1 with one line, tracer stopped', TIMEOUT, async () => {
+  const h = cliHarness({ binding: { counters: COUNTERS } });
+  const { done } = await runUntilOpened([], h);
+  assert.doesNotThrow(() => h.binding.push(Buffer.alloc(50)));
+  assert.equal(await done, 1);
+  assertOneErrorLine(h, closingLine(4, 2, 0), 'batch of 50 bytes is not a whole number of 112-byte events');
+  assert.equal(h.binding.stopCalls, 1);
+});
+
+const COUNTED = encodeCountRecords([{ reason: NO_SOCKET, family: 4, l4Proto: 'udp', count: 3 }]);
+
+test('summary: kallsyms cannot be read at an interval: exit 1 with one line after the closing line', TIMEOUT, async () => {
+  const h = cliHarness({ binding: { counters: COUNTERS, dropCounts: COUNTED }, symbolsError: new Error(KALLSYMS_ERROR) });
+  assert.equal(await run(['summary', '-o', 'json', '--interval', '0.02'], h.io), 1);
+  assertOneErrorLine(h, closingLine(4, 2, 0), KALLSYMS_ERROR);
+  assert.equal(h.binding.stopCalls, 1);
+});
+
+test('summary: kallsyms cannot be read for the totals (stopped before the first interval): the closing line still comes, then the error', TIMEOUT, async () => {
+  const h = cliHarness({ binding: { counters: COUNTERS, dropCounts: COUNTED }, symbolsError: new Error(KALLSYMS_ERROR) });
+  const { done } = await runUntilOpened(['summary', '-o', 'json', '--interval', '60'], h);
+  h.signals.emit('SIGINT');
+  assert.equal(await done, 1);
+  assertOneErrorLine(h, closingLine(4, 2, 0), KALLSYMS_ERROR);
 });
