@@ -1,5 +1,6 @@
-// Stop signals at every moment of the real CLI's life: the exit status, the
-// closing line, and that nothing stays behind (BPF programs, the ready file).
+// Stop signals at every moment of the real CLI's life, and a selftest killed
+// with SIGKILL: the exit status, the closing line, and that nothing stays
+// behind (BPF programs, the ready file, the selftest's tracer and namespaces).
 //
 // Other tests on this machine may load dropwhy's program at the same time, so
 // programs are told apart by process: the ids of the programs a dropwhy
@@ -7,19 +8,23 @@
 // from the kernel once it has exited.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import {
+  CLI_PATH,
   assertNoStackTrace,
   closingStats,
   describeEvents,
   requireRealKernel,
+  run,
   sendUdp,
   sleep,
   spawnDropwhy,
   withNetnsPair,
   type DropwhyHandle,
 } from './harness';
+import { namespacesWithPrefix } from '../../src/netns';
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 /** SigCgt bit of SIGHUP. Node catches SIGINT and SIGTERM itself from start-up, SIGHUP only once dropwhy listens. */
@@ -195,3 +200,70 @@ for (const { mode, moment, signal } of CASES) {
     });
   });
 }
+
+// ---------------------------------------------------------------------------
+// selftest killed with SIGKILL
+// ---------------------------------------------------------------------------
+
+/** Children of pid whose command line has all of these words, with their command lines. */
+function childrenOf(pid: number, words: string[]): Array<{ pid: number; argv: string[] }> {
+  const found: Array<{ pid: number; argv: string[] }> = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== pid) continue;
+      const argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (words.every((w) => argv.includes(w))) found.push({ pid: Number(entry), argv });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+test('selftest killed with SIGKILL while its tracer is attached: the tracer dies with it, its programs go; the next selftest removes what it left', { timeout: 120_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  const selftest = spawn(process.execPath, [CLI_PATH, 'selftest'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  selftest.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+  selftest.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+  const gone = new Promise((resolve) => selftest.once('close', resolve));
+  const prefix = `dwself${selftest.pid}-`;
+  let tracer: { pid: number; argv: string[] } | null = null;
+  let readyDir: string | null = null;
+  try {
+    // The tracer: selftest's child running the CLI with --filter-netns, once it holds its program.
+    let progIds: number[] = [];
+    const deadline = Date.now() + 60_000;
+    while (progIds.length === 0) {
+      if (selftest.exitCode !== null) throw new Error(`selftest ended before its tracer attached:\n${output}`);
+      if (Date.now() > deadline) throw new Error(`no attached tracer under selftest within 60 s:\n${output}`);
+      tracer = childrenOf(selftest.pid!, [CLI_PATH, '--filter-netns'])[0] ?? null;
+      progIds = tracer === null ? [] : (bpfHandles(tracer.pid)?.progIds ?? []);
+      await sleep(5);
+    }
+    const { pid, argv } = tracer!;
+    readyDir = path.dirname(argv[argv.indexOf('--ready-file') + 1]);
+    selftest.kill('SIGKILL');
+    await gone;
+
+    const tracerDeadline = Date.now() + 10_000;
+    while (bpfHandles(pid) !== null && Date.now() < tracerDeadline) await sleep(20);
+    assert.equal(bpfHandles(pid), null, `selftest's tracer (pid ${pid}) outlived it`);
+    assert.deepEqual(await programsLeft(progIds), [], `programs of selftest's tracer (pid ${pid}) still loaded`);
+    assert.equal(namespacesWithPrefix(prefix).length, 2, 'a SIGKILLed selftest cannot remove its namespaces: the next run must');
+
+    const next = await run(process.execPath, [CLI_PATH, 'selftest'], { allowFail: true, timeoutMs: 60_000 });
+    assert.equal(next.code, 0, `the next selftest:\n${next.stdout}${next.stderr}`);
+    assert.match(next.stdout, /^selftest: PASS$/m);
+    assert.deepEqual(namespacesWithPrefix(prefix), [], "the next selftest left the killed one's namespaces");
+    assert.equal(fs.existsSync(readyDir), false, `the next selftest left the killed one's ${readyDir}`);
+  } finally {
+    selftest.kill('SIGKILL');
+    if (tracer !== null && bpfHandles(tracer.pid) !== null) process.kill(tracer.pid, 'SIGKILL');
+    for (const ns of namespacesWithPrefix(prefix)) await run('ip', ['netns', 'del', ns], { allowFail: true });
+    if (readyDir) fs.rmSync(readyDir, { recursive: true, force: true });
+  }
+});
