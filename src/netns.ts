@@ -232,16 +232,19 @@ function processExists(pid: number): boolean {
   }
 }
 
+/** Whether name was made by a process that is gone: pattern's first group is that process's id. */
+export function madeByGoneProcess(name: string, pattern: RegExp): boolean {
+  const pid = Number(pattern.exec(name)?.[1]);
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processExists(pid);
+}
+
 /**
  * Deletes the namespaces left behind by killed runs: those whose name
  * matches pattern, with the creating process id as its first group, when
  * that process is gone. Resolves to the names deleted.
  */
 export async function sweepStaleNamespaces(pattern: RegExp): Promise<string[]> {
-  const stale = namespacesWithPrefix('').filter((name) => {
-    const pid = Number(pattern.exec(name)?.[1]);
-    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processExists(pid);
-  });
+  const stale = namespacesWithPrefix('').filter((name) => madeByGoneProcess(name, pattern));
   for (const ns of stale) await ip(['netns', 'del', ns]).catch(() => {});
   return stale;
 }

@@ -32,7 +32,7 @@ export const RUN_OPTIONS = {
   output: { alias: 'o', type: 'string', default: 'text', describe: 'Output format: text or json (NDJSON)' },
   count: { type: 'string', describe: 'Stop after N matching drops' },
   duration: { type: 'string', describe: 'Stop after SECONDS' },
-  'ready-file': { type: 'string', describe: 'Write this file once the tracer is attached (for scripts and CI)' },
+  'ready-file': { type: 'string', describe: 'Write this file once the tracer is attached; removed on exit (for scripts and CI)' },
   'log-level': { type: 'string', default: 'warn', describe: `Log level on stderr: ${LOG_LEVELS.join(', ')}` },
   hints: { type: 'boolean', default: true, describe: 'A one-line hint after the first drop of each reason (text output)' },
 } as const satisfies Record<string, Options>;

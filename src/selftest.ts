@@ -2,16 +2,20 @@
 // dropwhy saw exactly them, with the right reasons. What a user runs first on
 // a new host.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { inNetns, sweepStaleNamespaces, withNetnsPair, type NetnsPair } from './netns';
+import { inNetns, madeByGoneProcess, sweepStaleNamespaces, withNetnsPair, type NetnsPair } from './netns';
 
 const CLI = resolve(__dirname, '../../bin/dropwhy.js');
 const CLOSED_PORT = 9;
 const FIREWALLED_PORT = 7777;
 const CLOSED_PORT_DROPS = 3;
 const FIREWALL_DROPS = 2;
+/** Longer than a selftest on the slowest kernel of the matrix takes. */
+const TRACER_BOUND_S = 120;
+/** The temporary directory of the tracer's ready file: dropwhy-selftest-<pid>-XXXXXX. */
+const TEMP_DIR = /^dropwhy-selftest-(\d+)-/;
 
 export interface SelftestEvent {
   reason: string | null;
@@ -76,16 +80,30 @@ async function sendUdp(pair: NetnsPair, port: number, count: number): Promise<vo
 
 /** Runs dropwhy on the B namespace while the drops happen; returns its NDJSON events. */
 async function traceDrops(pair: NetnsPair, cause: () => Promise<void>): Promise<SelftestEvent[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'dropwhy-selftest-'));
+  const dir = mkdtempSync(join(tmpdir(), `dropwhy-selftest-${process.pid}-`));
   const ready = join(dir, 'ready');
-  const child = spawn(process.execPath, [CLI, '-o', 'json', '--filter-netns', `/run/netns/${pair.nsB}`, '--ready-file', ready, '--log-level', 'error'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const tracer = [
+    process.execPath, CLI, '-o', 'json', '--filter-netns', `/run/netns/${pair.nsB}`, '--ready-file', ready, '--log-level', 'error',
+    '--duration', String(TRACER_BOUND_S),
+  ];
+  // The tracer dies with us, even when we are SIGKILLed: setpriv sets its
+  // parent-death signal, then execs it. The kernel sends that signal when the
+  // thread that spawned it ends; Node spawns from the main thread, which lives
+  // as long as the process. --duration bounds the one case this misses: being
+  // killed between the fork and setpriv's prctl.
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...tracer], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
+  let ended = false;
   child.stdout.on('data', (chunk) => (stdout += chunk));
   child.stderr.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', resolve);
+    child.once('error', (error) => {
+      stderr += `cannot run setpriv (util-linux), which ties the tracer's life to selftest's: ${error.message}`;
+      resolve();
+    });
+  }).then(() => void (ended = true));
   // A signal to selftest alone must not leave the tracer running: end it, then
   // let the signal end us (withNetnsPair has already removed the namespaces).
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -99,7 +117,7 @@ async function traceDrops(pair: NetnsPair, cause: () => Promise<void>): Promise<
   try {
     const deadline = Date.now() + 20_000;
     while (!existsSync(ready)) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`dropwhy did not start: ${stderr.trim() || 'timed out'}`);
+      if (ended || Date.now() > deadline) throw new Error(`dropwhy did not start: ${stderr.trim() || 'timed out'}`);
       await new Promise((r) => setTimeout(r, 20));
     }
     await cause();
@@ -122,7 +140,11 @@ async function traceDrops(pair: NetnsPair, cause: () => Promise<void>): Promise<
 /** Runs the selftest, printing as it goes; resolves true on PASS. */
 export async function runSelftest(write: (line: string) => void): Promise<boolean> {
   const n = 200 + (process.pid % 50);
-  await sweepStaleNamespaces(/^dwself(\d+)-[ab]$/); // left by a run that was killed
+  // Left by a run that was killed (its tracer, killed with it, could not remove its ready file).
+  await sweepStaleNamespaces(/^dwself(\d+)-[ab]$/);
+  for (const name of readdirSync(tmpdir())) {
+    if (madeByGoneProcess(name, TEMP_DIR)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
   return withNetnsPair(`dwself${process.pid}`, n, async (pair) => {
     write(`selftest: namespaces ${pair.nsA} and ${pair.nsB}, ${pair.v4A} → ${pair.v4B} over veth`);
     await inNetns(pair.nsB, 'nft', ['add table inet dropwhy_selftest']);

@@ -1,21 +1,56 @@
-// What tracing and summary mode share: the ready file, --duration, signals,
-// one stop path that drains and frees the tracer, and the closing report on
-// stderr with the kernel's counter deltas beside what was traced.
-import { writeFileSync } from 'node:fs';
+// What tracing and summary mode share: the stop signals, the ready file,
+// --duration, one stop path that drains and frees the tracer, and the closing
+// report on stderr with the kernel's counter deltas beside what was traced.
+import { rmSync, writeFileSync } from 'node:fs';
 import type { Counters, NativeTracer, TracerOptions } from './binding';
 import { correlate, formatCorrelation, type TracedCount } from './correlate';
 import type { Logger } from './log';
 import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from './netstat';
+import { OutputClosedError } from './output';
 
 export type StopReason =
   | { kind: 'count' | 'duration' | 'signal' | 'output-closed' }
   | { kind: 'error'; error: unknown };
 
+/** Each ends a tracing command as Ctrl-C does: SIGHUP is the terminal going away. */
+export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * Why a tracing command is ending, and its one listener for stop signals.
+ * Created when the command starts, before the BTF read, the counter snapshot
+ * and the load, so that a signal at any of them ends it as cleanly as one
+ * while tracing; close() when the command is over.
+ */
+export class StopRequest {
+  private current: StopReason | null = null;
+  private wake: () => void = () => {};
+  /** Resolves once a stop was requested. */
+  readonly requested = new Promise<void>((resolve) => (this.wake = resolve));
+  private readonly onSignal = () => this.request({ kind: 'signal' });
+
+  constructor(private readonly signals: NodeJS.EventEmitter) {
+    for (const signal of STOP_SIGNALS) signals.on(signal, this.onSignal);
+  }
+
+  /** The first reason given, or null while the command goes on. */
+  get reason(): StopReason | null {
+    return this.current;
+  }
+
+  request(reason: StopReason): void {
+    this.current ??= reason;
+    this.wake();
+  }
+
+  close(): void {
+    for (const signal of STOP_SIGNALS) this.signals.off(signal, this.onSignal);
+  }
+}
+
 export interface SessionIo {
   writeErr(line: string): void;
   logger: Logger;
-  /** Receives SIGINT and SIGTERM. */
-  signals: NodeJS.EventEmitter;
+  stop: StopRequest;
   /** Reads the kernel's counters of the traced namespace (null: ours). */
   readCounters(netns: number | null): Promise<CounterSnapshot>;
 }
@@ -28,13 +63,26 @@ export interface SessionOptions {
 
 export interface SessionResult {
   counters: Counters;
-  counterDeltas: CounterDelta[] | null; // null when the counters could not be read
+  counterDeltas: CounterDelta[] | null; // null when the counters could not be read, or nothing was traced
 }
 
+const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0 };
+
+/** Stands in for the tracer when a stop came before it was loaded: nothing was traced. */
+const NOT_LOADED: NativeTracer = {
+  counters: () => ({ ...ZERO_COUNTERS }),
+  dropCounts: () => Buffer.alloc(0),
+  stop: async () => ({ ...ZERO_COUNTERS }),
+};
+
+/**
+ * Lets a signal that arrived during synchronous work (the BTF read, the load)
+ * reach its listener. Signals are dispatched in the event loop's poll phase;
+ * an immediate queued from inside the check phase runs after the next one.
+ */
+const deliverPendingSignals = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+
 export class Session {
-  private reason: StopReason | null = null;
-  private wake: () => void = () => {};
-  private readonly stopped = new Promise<void>((resolve) => (this.wake = resolve));
   private before: CounterSnapshot | null = null;
 
   constructor(
@@ -44,12 +92,26 @@ export class Session {
 
   /** Why the session is ending, once something asked it to. */
   get stopReason(): StopReason | null {
-    return this.reason;
+    return this.io.stop.reason;
   }
 
   requestStop(reason: StopReason): void {
-    this.reason ??= reason;
-    this.wake();
+    this.io.stop.request(reason);
+  }
+
+  /**
+   * Wraps what the event loop calls back (a batch from the addon, a timer):
+   * a throw there (decoding, formatting, reading kallsyms, writing) would end
+   * the process as an uncaught exception; it ends the session instead.
+   */
+  guard<A extends unknown[]>(callback: (...args: A) => void): (...args: A) => void {
+    return (...args) => {
+      try {
+        callback(...args);
+      } catch (error) {
+        this.requestStop(error instanceof OutputClosedError ? { kind: 'output-closed' } : { kind: 'error', error });
+      }
+    };
   }
 
   /**
@@ -68,29 +130,43 @@ export class Session {
     this.before = await this.readCountersOrNull();
   }
 
-  /** Announces readiness, waits for a reason to stop, stops the tracer. Rethrows what ended it badly. */
+  /** Loads the tracer, unless a stop came first (a signal during the BTF read or the snapshot). */
+  async open(load: () => NativeTracer): Promise<NativeTracer> {
+    await deliverPendingSignals();
+    return this.stopReason ? NOT_LOADED : load();
+  }
+
+  /**
+   * Announces readiness, waits for a reason to stop, stops the tracer and
+   * removes the ready file. Rethrows what ended it badly.
+   */
   async run(tracer: NativeTracer, onReady: () => void = () => {}): Promise<SessionResult> {
-    const onSignal = () => this.requestStop({ kind: 'signal' });
-    this.io.signals.on('SIGINT', onSignal);
-    this.io.signals.on('SIGTERM', onSignal);
     const { durationMs, readyFile } = this.options;
-    const timer = durationMs === null ? null : setTimeout(() => this.requestStop({ kind: 'duration' }), durationMs);
+    let timer: NodeJS.Timeout | null = null;
+    let writtenReadyFile: string | null = null;
     let failure: unknown = null;
     try {
-      if (readyFile) writeReadyFile(readyFile);
-      this.io.logger.info('attached to skb:kfree_skb');
-      onReady();
-      await this.stopped;
+      // A signal that came during the load arrives now: then the tracer stops at once, with no ready file.
+      await deliverPendingSignals();
+      if (!this.stopReason) {
+        if (durationMs !== null) timer = setTimeout(() => this.requestStop({ kind: 'duration' }), durationMs);
+        if (readyFile) {
+          writeReadyFile(readyFile);
+          writtenReadyFile = readyFile;
+        }
+        this.io.logger.info('attached to skb:kfree_skb');
+        onReady();
+      }
+      await this.io.stop.requested;
     } catch (error) {
       failure = error;
     } finally {
       if (timer) clearTimeout(timer);
-      this.io.signals.off('SIGINT', onSignal);
-      this.io.signals.off('SIGTERM', onSignal);
     }
     const counters = await tracer.stop();
-    const after = this.before ? await this.readCountersOrNull() : null;
-    const reason = this.reason as StopReason | null;
+    if (writtenReadyFile) this.removeReadyFile(writtenReadyFile);
+    const after = this.before && tracer !== NOT_LOADED ? await this.readCountersOrNull() : null;
+    const reason = this.stopReason;
     if (failure === null && reason?.kind === 'error') failure = reason.error;
     if (failure !== null) {
       this.writeClosing(counters);
@@ -112,6 +188,14 @@ export class Session {
     if (deltas === null) return;
     const lines = formatCorrelation(correlate(traced, deltas), deltas, this.options.netns === null, { count: counters.lost, noun: 'lost' });
     for (const line of lines) writeErr(`dropwhy: ${line}`);
+  }
+
+  private removeReadyFile(path: string): void {
+    try {
+      rmSync(path, { force: true });
+    } catch (error) {
+      this.io.logger.warn(`cannot remove --ready-file ${path}: ${(error as Error).message}`);
+    }
   }
 
   private async readCountersOrNull(): Promise<CounterSnapshot | null> {

@@ -11,7 +11,6 @@ import { protocolName, type FormatContext } from './format';
 import { COUNT_RECORD, COUNT_RECORD_SIZE } from './layout';
 import type { CounterDelta } from './netstat';
 import type { SummaryOptions } from './options';
-import { OutputClosedError } from './output';
 import { Session } from './session';
 import { prepare, WAKEUP_BYTES, type CommandIo } from './trace';
 
@@ -191,28 +190,24 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
   let lastRows: SummaryRow[] = [];
 
   await session.snapshotCounters();
-  const tracer = io.binding.openTracer({
-    config: lowerFilter(filter, WAKEUP_BYTES, 'count'),
-    ringBytes: UNUSED_RING_BYTES,
-    countEntries: options.maxKeys,
-    onBatch: () => {},
-    ...session.tracerHooks(),
-  });
-  const write = (text: string) => {
-    try {
-      io.writeOut(text);
-    } catch (error) {
-      session.requestStop(error instanceof OutputClosedError ? { kind: 'output-closed' } : { kind: 'error', error });
-    }
-  };
-  const tick = () => {
+  const tracer = await session.open(() =>
+    io.binding.openTracer({
+      config: lowerFilter(filter, WAKEUP_BYTES, 'count'),
+      ringBytes: UNUSED_RING_BYTES,
+      countEntries: options.maxKeys,
+      onBatch: () => {},
+      ...session.tracerHooks(),
+    }),
+  );
+  const write = session.guard((text: string) => io.writeOut(text));
+  const tick = session.guard(() => {
     const rows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);
     lastRows = rows;
     const now = new Date();
     if (options.output === 'json') write(JSON.stringify(intervalJson(rows, options.intervalMs / 1000, now)) + '\n');
     else if (live) write(liveTable(rows, (Date.now() - started) / 1000, options.intervalMs / 1000, tracer.counters().matched));
     else if (rows.some((r) => r.count > 0)) write(intervalText(rows, now, hinted));
-  };
+  });
   const timers: NodeJS.Timeout[] = [];
   const { counters, counterDeltas } = await session.run(tracer, () => {
     timers.push(setInterval(tick, options.intervalMs));
@@ -222,17 +217,20 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
     }
   }).finally(() => timers.forEach(clearInterval));
 
-  // The last partial interval: the kernel's counts as they were when the program was detached.
-  const finalRows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);
-  const rows = mergeTotals(lastRows, finalRows);
-  const traced = rows.filter((r) => r.reason !== null).map((r) => ({ reason: r.reason!, proto: r.proto, family: r.family, count: r.total }));
-  const checks = counterDeltas === null ? [] : correlate(traced, counterDeltas);
-  const durationS = (Date.now() - started) / 1000;
-  if (session.stopReason?.kind !== 'output-closed') {
-    if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks)) + '\n');
-    else write(totalText(rows, durationS, counterDeltas, checks, filter.netns === undefined, counters.overflow));
+  try {
+    // The last partial interval: the kernel's counts as they were when the program was detached.
+    const finalRows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);
+    const rows = mergeTotals(lastRows, finalRows);
+    const traced = rows.filter((r) => r.reason !== null).map((r) => ({ reason: r.reason!, proto: r.proto, family: r.family, count: r.total }));
+    const checks = counterDeltas === null ? [] : correlate(traced, counterDeltas);
+    const durationS = (Date.now() - started) / 1000;
+    if (session.stopReason?.kind !== 'output-closed') {
+      if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks)) + '\n');
+      else write(totalText(rows, durationS, counterDeltas, checks, filter.netns === undefined, counters.overflow));
+    }
+  } finally {
+    session.writeClosing(counters);
   }
-  session.writeClosing(counters);
 }
 
 /** Rows from the final read, plus any earlier row that has since left the map. */

@@ -9,7 +9,7 @@ import { formatJson, formatText, protocolName, type FormatContext, type Symboliz
 import { readKernelFacts, type KernelFacts } from './kernel';
 import type { ReasonTable } from './reasons';
 import { resolveFilter, type StatInode, type TraceOptions } from './options';
-import { LineBuffer, OutputClosedError, type Chunk } from './output';
+import { LineBuffer, type Chunk } from './output';
 import { Session, type SessionIo } from './session';
 
 /** Wake user space once this much is pending in the ring (the poll timeout picks up the rest). */
@@ -80,7 +80,7 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
   const lines = new LineBuffer(options.output === 'json' ? 'latin1' : 'utf8');
   let printed = 0;
 
-  const onBatch = (batch: Buffer) => {
+  const onBatch = session.guard((batch: Buffer) => {
     const stopping = session.stopReason?.kind;
     // After a signal or --duration the drained events are still printed.
     if (stopping && stopping !== 'signal' && stopping !== 'duration') return;
@@ -98,22 +98,19 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
       session.requestStop({ kind: 'count' });
       return false;
     });
-    if (lines.empty) return;
-    try {
-      io.writeOut(lines.take());
-    } catch (error) {
-      session.requestStop(error instanceof OutputClosedError ? { kind: 'output-closed' } : { kind: 'error', error });
-    }
-  };
+    if (!lines.empty) io.writeOut(lines.take());
+  });
 
   await session.snapshotCounters();
-  io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
-  const tracer = io.binding.openTracer({
-    config: lowerFilter(filter, wakeupBytesFor(options.ringBytes)),
-    ringBytes: options.ringBytes,
-    countEntries: UNUSED_COUNT_ENTRIES,
-    onBatch,
-    ...session.tracerHooks(),
+  const tracer = await session.open(() => {
+    io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
+    return io.binding.openTracer({
+      config: lowerFilter(filter, wakeupBytesFor(options.ringBytes)),
+      ringBytes: options.ringBytes,
+      countEntries: UNUSED_COUNT_ENTRIES,
+      onBatch,
+      ...session.tracerHooks(),
+    });
   });
   const { counters, counterDeltas } = await session.run(tracer);
   session.writeClosing(counters, counterDeltas, tally.counts);

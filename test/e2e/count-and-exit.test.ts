@@ -26,6 +26,7 @@ test('--count 3 exits by itself with code 0 after exactly 3 of 5 drops', { timeo
       assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
       assert.equal(res.signal, null);
       assert.equal(res.events.length, 3, `expected exactly 3 events, got:\n${describeEvents(res.events)}`);
+      assert.equal(res.readyFileLeft, false, 'dropwhy left its ready file behind');
       for (const e of res.events) {
         assert.equal(e.reason, 'NO_SOCKET');
         assert.equal(e.daddr, p.v4B);

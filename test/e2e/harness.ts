@@ -536,6 +536,8 @@ export interface DropwhyResult extends RunResult {
   events: DropEvent[];
   /** ms between spawn and exit */
   elapsedMs: number;
+  /** the --ready-file still existed when dropwhy had exited (it removes it itself; the harness then does) */
+  readyFileLeft: boolean;
 }
 
 export interface DropwhyHandle {
@@ -587,16 +589,16 @@ export function spawnDropwhy(args: string[], opts: { json?: boolean } = {}): Dro
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stdout!.on('error', () => undefined);
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  let exitInfo: { code: number | null; signal: NodeJS.Signals | null; at: number } | undefined;
+  let exitInfo: { code: number | null; signal: NodeJS.Signals | null; at: number; readyFileLeft: boolean } | undefined;
   let spawnError: Error | undefined;
   const exited = new Promise<void>((resolve) => {
     child.on('error', (err) => {
       spawnError = err;
-      exitInfo ??= { code: null, signal: null, at: Date.now() };
+      exitInfo ??= { code: null, signal: null, at: Date.now(), readyFileLeft: false };
       resolve();
     });
     child.on('close', (code, signal) => {
-      exitInfo = { code, signal, at: Date.now() };
+      exitInfo = { code, signal, at: Date.now(), readyFileLeft: fs.existsSync(readyFile) };
       liveChildren.delete(child);
       fs.rmSync(readyFile, { force: true });
       resolve();
@@ -612,6 +614,7 @@ export function spawnDropwhy(args: string[], opts: { json?: boolean } = {}): Dro
       stderr,
       events: json ? parseNdjson(stdout) : [],
       elapsedMs: exitInfo!.at - started,
+      readyFileLeft: exitInfo!.readyFileLeft,
     };
   };
 
@@ -702,6 +705,7 @@ export async function traceWhile<T>(
     const value = await act();
     const res = await dw.stop(stop);
     assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
+    assert.equal(res.readyFileLeft, false, 'dropwhy left its ready file behind');
     if (args.includes('json')) assertKernelMatchedPrinted(res);
     return { res, value };
   } finally {

@@ -9,7 +9,7 @@ import { run } from '../../src/cli';
 import { TracerError } from '../../src/errors';
 import { CONFIG } from '../../src/layout';
 import { OutputClosedError } from '../../src/output';
-import { cliHarness, encodeBatch, encodeEvent, REPO_ROOT, runNoTrace, runUntilOpened, type CliHarness, type EventSpec } from './helpers';
+import { cliHarness, encodeBatch, encodeEvent, REPO_ROOT, runNoTrace, runUntilOpened, waitFor, type CliHarness, type EventSpec } from './helpers';
 
 const TIMEOUT = { timeout: 10_000 };
 
@@ -420,7 +420,7 @@ test('a poll error delivered through onError: exit 1, stage named, tracer stoppe
   assertNoStackTrace(h);
 });
 
-test('--ready-file is written once the tracer is attached', TIMEOUT, async (t) => {
+test('--ready-file is written once the tracer is attached, and removed when the run ends', TIMEOUT, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'dropwhy-cli-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'ready');
@@ -428,9 +428,11 @@ test('--ready-file is written once the tracer is attached', TIMEOUT, async (t) =
   const h = cliHarness({ binding: { onOpen: () => (existedAtOpen = existsSync(file)) } });
   const { done } = await runUntilOpened(['--ready-file', file], h);
   assert.equal(existedAtOpen, false, 'the ready file must not exist before the tracer is open');
+  await waitFor(() => existsSync(file), 'the ready file');
   assert.equal(readFileSync(file, 'utf8'), `${process.pid}\n`);
   h.signals.emit('SIGINT');
   assert.equal(await done, 0);
+  assert.equal(existsSync(file), false, 'the ready file outlived the run');
 });
 
 test('an unwritable --ready-file: exit 1 and the tracer is still stopped', TIMEOUT, async (t) => {

@@ -183,6 +183,8 @@ export interface FakeBindingOptions {
   dropCounts?: Buffer | ((call: number) => Buffer);
   /** openTracer throws this. */
   openError?: Error;
+  /** Called on every btfMembers query, before it is answered (e.g. to send a signal during the BTF read). */
+  onBtfQuery?: (kind: 'enum' | 'struct', name: string) => void;
   /** Called inside openTracer, after the options are recorded (e.g. to push events at once). */
   onOpen?: (binding: FakeBinding) => void;
   /** Delivered through onBatch when stop() is called, like the addon's final drain. */
@@ -226,6 +228,7 @@ export class FakeBinding implements NativeBinding {
 
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null {
     this.btfQueries.push([kind, name]);
+    this.settings.onBtfQuery?.(kind, name);
     if (kind === 'enum') {
       if (this.settings.reasons === false) return null;
       const fixture = loadReasonFixture();
@@ -366,6 +369,8 @@ export interface CliHarnessOptions {
   facts?: Partial<ProcessFacts>;
   /** io.binding() throws this (e.g. the addon is not built). */
   bindingError?: Error;
+  /** io.symbols() throws this (e.g. /proc/kallsyms cannot be read). */
+  symbolsError?: Error;
   stdoutIsTty?: boolean;
   inodes?: Record<string, number>;
   /** The kernel's counters: successive snapshots, the last one repeated; absent: unreadable. */
@@ -418,6 +423,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
       writeErr: (line) => void h.err.push(line),
       symbols: (): Symbolizer => {
         h.symbolsLoads++;
+        if (options.symbolsError) throw options.symbolsError;
         return { symbolize: (address) => (address.lo === 0xdead ? null : `kfree_skb_reason+0x${address.lo.toString(16)}`) };
       },
       statInode: (path) => {
