@@ -7,6 +7,8 @@
 // at priority -450, before any defragmentation (fragments, ICMP); the other
 // cases are dropped by the kernel's own checks (no socket, headers cut short).
 import type { NetnsPair } from '../../src/netns';
+import * as assert from 'node:assert/strict';
+import { addStaticNeighbours, loadNftRuleset, sendFrames, sendUdp } from './harness';
 import { ETH_P, ethernet, icmp, IPPROTO, ipv4, ipv6, tcp, TCP_FLAGS, udp, type Endpoints } from './packets';
 
 /** The JSON fields dropwhy reports from the packet's headers. */
@@ -165,4 +167,18 @@ export function buildCorpus(p: NetnsPair): Corpus {
     `    ip saddr 198.18.${p.n}.192/26 drop\n    ip6 saddr fd00:dd:${hex}::c0/122 drop\n  }\n}\n`;
   const sources = cases.map((c) => c.fields.saddr).filter((s): s is string => s !== null && !s.startsWith('ff'));
   return { cases, ruleset, sources };
+}
+
+/** Readies namespace B of pair p for the corpus: the nft rule, and neighbours for its sources. */
+export async function installCorpus(p: NetnsPair): Promise<Corpus> {
+  const corpus = buildCorpus(p);
+  await loadNftRuleset(p.nsB, corpus.ruleset);
+  await addStaticNeighbours(p.nsB, p.ifB, corpus.sources, p.macA);
+  return corpus;
+}
+
+/** Sends every corpus packet from A to B, and drops in A meanwhile that no run on B may count. */
+export async function sendCorpus(p: NetnsPair, corpus: Corpus): Promise<void> {
+  await sendFrames(p.nsA, p.ifA, corpus.cases.map((c) => c.frame));
+  assert.equal(await sendUdp(p.nsB, p.v4A, CLOSED_PORT, 3), 3);
 }

@@ -5,19 +5,16 @@
 // from what the test built). Then address filters on real flows.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { buildCorpus, CLOSED_PORT, type CorpusCase } from './corpus';
+import { CLOSED_PORT, installCorpus, sendCorpus, type CorpusCase } from './corpus';
 import {
   addExtraAddress,
-  addStaticNeighbours,
   assertDrops,
   assertKernelMatchedPrinted,
   assertNoStackTrace,
   describeEvents,
-  loadNftRuleset,
   parseNdjson,
   requireRealKernel,
   run,
-  sendFrames,
   sendUdp,
   startDropwhy,
   traceWhile,
@@ -64,9 +61,7 @@ test('every filter kind, traced and summarised: the kernel matches exactly the c
   if (!requireRealKernel(t)) return;
   const reasons = tracepointFields().includes('reason');
   await withNetnsPair(async (p) => {
-    const corpus = buildCorpus(p);
-    await loadNftRuleset(p.nsB, corpus.ruleset);
-    await addStaticNeighbours(p.nsB, p.ifB, corpus.sources, p.macA);
+    const corpus = await installCorpus(p);
     // Before 5.17 the kernel reports no reason: --filter-reason must be refused, not ignored.
     const kinds = filterKinds(p).filter((k) => reasons || k.args[0] !== '--filter-reason');
     if (!reasons) {
@@ -86,8 +81,7 @@ test('every filter kind, traced and summarised: the kernel matches exactly the c
         ),
       );
       runs.push(...started);
-      await sendFrames(p.nsA, p.ifA, corpus.cases.map((c) => c.frame));
-      assert.equal(await sendUdp(p.nsB, p.v4A, CLOSED_PORT, 3), 3); // dropped in A meanwhile: no filter's
+      await sendCorpus(p, corpus);
       const results = await Promise.all(runs.map(async (r) => ({ ...r, res: await r.dw.stop({ timeoutMs: 60_000 }) })));
       for (const { kind, mode, res } of results) {
         const what = `${mode} ${kind.args.join(' ')}`;

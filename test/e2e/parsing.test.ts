@@ -4,16 +4,12 @@
 // one the test built, and a field whose bytes are not part of the packet null.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { buildCorpus, type HeaderFields } from './corpus';
+import { installCorpus, sendCorpus, type HeaderFields } from './corpus';
 import {
-  addStaticNeighbours,
   closingStats,
   describeEvents,
-  loadNftRuleset,
   netnsInode,
   requireRealKernel,
-  sendFrames,
-  sendUdp,
   traceWhile,
   tracepointFields,
   withNetnsPair,
@@ -30,12 +26,9 @@ test('parsing corpus: every header field of each known packet, dropped for real'
   if (!requireRealKernel(t)) return;
   const reasons = tracepointFields().includes('reason');
   await withNetnsPair(async (p) => {
-    const corpus = buildCorpus(p);
-    await loadNftRuleset(p.nsB, corpus.ruleset);
-    await addStaticNeighbours(p.nsB, p.ifB, corpus.sources, p.macA);
+    const corpus = await installCorpus(p);
     const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB], async () => {
-      await sendFrames(p.nsA, p.ifA, corpus.cases.map((c) => c.frame));
-      assert.equal(await sendUdp(p.nsB, p.v4A, 9, 3), 3); // dropped in A meanwhile: not B's
+      await sendCorpus(p, corpus);
     });
 
     // The kernel's own count: exactly one drop per packet in B, nothing else.
