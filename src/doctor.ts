@@ -154,14 +154,37 @@ export function gatherFacts(processFacts: ProcessFacts, loadBinding: () => Nativ
   return facts;
 }
 
-function kallsymsState(): DoctorFacts['kallsyms'] {
+/**
+ * Whether kallsyms text shows real addresses, judged by its first code symbol:
+ * x86-64 lists its per-CPU symbols first, at 0, even when addresses are shown.
+ */
+export function kallsymsShows(text: string): 'symbols' | 'hidden' | undefined {
+  const code = /^([0-9a-f]+) [tTwW] /m.exec(text);
+  if (!code) return undefined;
+  return /^0+$/.test(code[1]) ? 'hidden' : 'symbols';
+}
+
+/** Whether /proc/kallsyms shows this process addresses, read up to its first code symbol (within 1 MiB). */
+export function kallsymsState(): DoctorFacts['kallsyms'] {
+  let fd: number;
   try {
-    const fd = openSync('/proc/kallsyms', 'r');
-    const head = Buffer.alloc(4096);
-    const length = readSync(fd, head, 0, head.length, null);
-    closeSync(fd);
-    return /^0{16} /m.test(head.toString('latin1', 0, length)) ? 'hidden' : 'symbols';
+    fd = openSync('/proc/kallsyms', 'r');
   } catch {
     return 'unreadable';
+  }
+  try {
+    const buffer = Buffer.alloc(1 << 20);
+    let length = 0;
+    for (;;) {
+      const read = readSync(fd, buffer, length, Math.min(65536, buffer.length - length), null);
+      length += read;
+      const state = kallsymsShows(buffer.toString('latin1', 0, length));
+      if (state) return state;
+      if (read === 0 || length === buffer.length) return 'hidden'; // no code symbol: none to name locations with
+    }
+  } catch {
+    return 'unreadable';
+  } finally {
+    closeSync(fd);
   }
 }

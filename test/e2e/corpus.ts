@@ -8,7 +8,7 @@
 // cases are dropped by the kernel's own checks (no socket, headers cut short).
 import type { NetnsPair } from '../../src/netns';
 import * as assert from 'node:assert/strict';
-import { addStaticNeighbours, loadNftRuleset, sendFrames, sendUdp } from './harness';
+import { addStaticNeighbours, loadNftRuleset, NFT_DROP_SITES, sendFrames, sendUdp } from './harness';
 import { ETH_P, ethernet, icmp, IPPROTO, ipv4, ipv6, tcp, TCP_FLAGS, udp, type Endpoints } from './packets';
 
 /** The JSON fields dropwhy reports from the packet's headers. */
@@ -25,8 +25,8 @@ export interface HeaderFields {
   tcp_flags: string | null;
 }
 
-/** What dropped it, when the test knows: the reason and the function, on kernels that report reasons. */
-export type Culprit = { reason: string; location: string } | null;
+/** What dropped it, when the test knows: the reason, and the functions that free it (they differ between kernels). */
+export type Culprit = { reason: string; at: string[] } | null;
 
 export interface CorpusCase {
   name: string;
@@ -43,8 +43,8 @@ const NO_FIELDS: HeaderFields = {
   icmp_type: null, icmp_code: null, ttl: null, tcp_flags: null,
 };
 
-const noSocket = (location: string): Culprit => ({ reason: 'NO_SOCKET', location });
-const FIREWALL: Culprit = { reason: 'NETFILTER_DROP', location: 'nft_do_chain' };
+const noSocket = (at: string): Culprit => ({ reason: 'NO_SOCKET', at: [at] });
+const FIREWALL: Culprit = { reason: 'NETFILTER_DROP', at: NFT_DROP_SITES };
 
 export interface Corpus {
   cases: CorpusCase[];

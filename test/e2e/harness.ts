@@ -194,16 +194,6 @@ process.on('exit', () => {
   }
 });
 
-let tracepointFieldsCache: string[] | undefined;
-/** The running kernel's skb:kfree_skb arguments, from its BTF (as dropwhy reads them): "reason" since 5.17. */
-export function tracepointFields(): string[] {
-  if (tracepointFieldsCache === undefined) {
-    const addon = require(NATIVE_ADDON) as { btfMembers(kind: string, name: string): Array<[string, number]> | null };
-    tracepointFieldsCache = (addon.btfMembers('struct', 'trace_event_raw_kfree_skb') ?? []).map(([name]) => name);
-  }
-  return tracepointFieldsCache;
-}
-
 /** Inode of a named namespace (what dropwhy reports as `netns`). */
 export function netnsInode(ns: string): number {
   return fs.statSync(`/run/netns/${ns}`).ino;
@@ -504,8 +494,9 @@ export async function rcvbufFlood(
 
 export interface DropEvent {
   ts: string;
-  reason: string;
-  reason_code: number;
+  /** null on kernels whose tracepoint has no reason (before 5.17): see expectReason */
+  reason: string | null;
+  reason_code: number | null;
   subsystem: string | null;
   location: string | null;
   address: string | null;
@@ -714,6 +705,93 @@ export async function traceWhile<T>(
 }
 
 // ---------------------------------------------------------------------------
+// What the running kernel should give: its facts, read here from its BTF and
+// /proc, not through dropwhy's code, so that a dropwhy reading them wrong fails
+// ---------------------------------------------------------------------------
+
+export interface KernelFacts {
+  /** Members of the skb:kfree_skb tracepoint's BTF record, struct trace_event_raw_kfree_skb. */
+  tracepointFields: string[];
+  /** The tracepoint reports a drop reason (5.17+). */
+  hasReason: boolean;
+  /** enum skb_drop_reason, names without SKB_DROP_REASON_, in enum order; empty when there is none. */
+  reasons: Map<string, number>;
+  /** /proc/kallsyms shows this process (and the dropwhy it runs) real addresses, not kptr_restrict's zeros. */
+  symbolsVisible: boolean;
+  /** The kernel has BPF ring buffers (struct bpf_ringbuf in its BTF). */
+  ringbuf: boolean;
+  libbpfVersion: string;
+}
+
+type RawAddon = { btfMembers(kind: 'enum' | 'struct', name: string): Array<[string, number]> | null; libbpfVersion: string };
+let facts: KernelFacts | undefined;
+
+/** The running kernel's facts (read once). */
+export function kernelFacts(): KernelFacts {
+  if (facts) return facts;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const addon = require(NATIVE_ADDON) as RawAddon;
+  const record = addon.btfMembers('struct', 'trace_event_raw_kfree_skb');
+  assert.ok(record, 'the kernel BTF has no struct trace_event_raw_kfree_skb (the skb:kfree_skb tracepoint)');
+  const tracepointFields = record.map(([name]) => name);
+  const reasons = new Map<string, number>();
+  for (const [name, value] of addon.btfMembers('enum', 'skb_drop_reason') ?? []) reasons.set(name.replace(/^SKB_DROP_REASON_/, ''), value);
+  // Code symbols, not the first lines: x86-64 lists its per-CPU symbols at 0 even when addresses are shown.
+  const fd = fs.openSync('/proc/kallsyms', 'r');
+  const head = Buffer.alloc(1 << 20); // the per-CPU symbols before the first code symbol take ~40 KiB
+  let length = 0;
+  for (let read = 1; read > 0 && length < head.length; length += read) read = fs.readSync(fd, head, length, head.length - length, null);
+  fs.closeSync(fd);
+  const code = /^([0-9a-f]{16}) [tT] /m.exec(head.toString('latin1', 0, length));
+  assert.ok(code, '/proc/kallsyms has no code symbol');
+  facts = {
+    tracepointFields,
+    hasReason: tracepointFields.includes('reason'),
+    reasons,
+    symbolsVisible: !/^0+$/.test(code[1]),
+    ringbuf: addon.btfMembers('struct', 'bpf_ringbuf') !== null,
+    libbpfVersion: addon.libbpfVersion,
+  };
+  return facts;
+}
+
+/**
+ * What dropwhy reports for a drop with this reason on the running kernel: the
+ * name and this kernel's own value of SKB_DROP_REASON_<name>, subsystem CORE;
+ * all null where the tracepoint has no reason (docs/json-schema.md).
+ */
+export function expectReason(name: string): Pick<DropEvent, 'reason' | 'reason_code' | 'subsystem'> {
+  const { hasReason, reasons } = kernelFacts();
+  if (!hasReason) return { reason: null, reason_code: null, subsystem: null };
+  const code = reasons.get(name);
+  assert.ok(code !== undefined, `this kernel's enum skb_drop_reason has no SKB_DROP_REASON_${name}`);
+  return { reason: name, reason_code: code, subsystem: 'CORE' };
+}
+
+/**
+ * Where the kernel frees a packet an nft rule dropped: nf_hook_slow carries
+ * out the verdict up to 6.1, nft_do_chain on newer kernels.
+ */
+export const NFT_DROP_SITES = ['nft_do_chain', 'nf_hook_slow'];
+
+const symbolPattern = (symbols: string[]) => `(?:${symbols.join('|')})\\+0x[0-9a-f]+`;
+const RAW_ADDRESS = '0xffff[0-9a-f]{12}';
+
+/**
+ * The JSON `location` of a drop freed in one of `symbols` (several where
+ * kernels differ, e.g. nft_do_chain and nf_hook_slow): symbol+0xoff where
+ * /proc/kallsyms shows addresses, else null (docs/json-schema.md).
+ */
+export function expectLocation(...symbols: string[]): RegExp | null {
+  return kernelFacts().symbolsVisible ? new RegExp(`^${symbolPattern(symbols)}$`) : null;
+}
+
+/** The same in text output (unanchored): symbol+0xoff, or the raw address where addresses are hidden. */
+export function expectTextLocation(...symbols: string[]): RegExp {
+  return new RegExp(kernelFacts().symbolsVisible ? symbolPattern(symbols) : RAW_ADDRESS);
+}
+
+// ---------------------------------------------------------------------------
 // Assertions
 // ---------------------------------------------------------------------------
 
@@ -726,9 +804,14 @@ export function assertEventShape(ev: DropEvent): void {
   assert.equal(typeof ev.ts, 'string', `ts: ${ctx}`);
   assert.ok(!Number.isNaN(Date.parse(ev.ts)), `ts is not an ISO date: ${ctx}`);
   assert.ok(Math.abs(Date.parse(ev.ts) - Date.now()) < 10 * 60_000, `ts is far from now: ${ctx}`);
-  assert.equal(typeof ev.reason, 'string', `reason: ${ctx}`);
-  assert.ok(!ev.reason.startsWith('SKB_DROP_REASON_'), `reason keeps the prefix: ${ctx}`);
-  assert.ok(Number.isInteger(ev.reason_code), `reason_code: ${ctx}`);
+  if (kernelFacts().hasReason) {
+    assert.equal(typeof ev.reason, 'string', `reason: ${ctx}`);
+    assert.ok(!ev.reason!.startsWith('SKB_DROP_REASON_'), `reason keeps the prefix: ${ctx}`);
+    assert.ok(Number.isInteger(ev.reason_code), `reason_code: ${ctx}`);
+  } else {
+    assert.equal(ev.reason, null, `reason on a kernel without drop reasons: ${ctx}`);
+    assert.equal(ev.reason_code, null, `reason_code on a kernel without drop reasons: ${ctx}`);
+  }
   assert.ok(isNullOr(ev.subsystem, 'string'), `subsystem: ${ctx}`);
   assert.ok(isNullOr(ev.location, 'string'), `location: ${ctx}`);
   assert.ok(ev.address === null || /^0x[0-9a-f]+$/.test(ev.address), `address: ${ctx}`);

@@ -2,7 +2,7 @@
 // not fit is dropped with SOCKET_RCVBUFF in udp_queue_rcv_one_skb.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { assertEachDrop, closingStats, describeEvents, netnsInode, rcvbufFlood, requireRealKernel, traceWhile, withNetnsPair } from './harness';
+import { assertEachDrop, closingStats, describeEvents, expectLocation, expectReason, netnsInode, rcvbufFlood, requireRealKernel, traceWhile, withNetnsPair } from './harness';
 
 test('UDP receive buffer overflow: SOCKET_RCVBUFF events == sent - queued', { timeout: 60_000 }, async (t) => {
   if (!requireRealKernel(t)) return;
@@ -29,8 +29,8 @@ test('UDP receive buffer overflow: SOCKET_RCVBUFF events == sent - queued', { ti
       `expected exactly ${flood.dropped} SOCKET_RCVBUFF events (sent ${flood.sent}, queued ${flood.queued}), got ${ev.length}; stderr:\n${res.stderr}\nfirst events:\n${describeEvents(ev.slice(0, 5))}`,
     );
     assertEachDrop(ev, {
-      reason: 'SOCKET_RCVBUFF',
-      location: /^udp_queue_rcv_one_skb\+0x[0-9a-f]+$/,
+      ...expectReason('SOCKET_RCVBUFF'),
+      location: expectLocation('udp_queue_rcv_one_skb'),
       family: 'ipv4',
       proto: 'udp',
       saddr: p.v4A,

@@ -1,7 +1,7 @@
 // TCP SYN to a closed port -> NO_SOCKET in tcp_v4_rcv (the peer answers with RST).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { assertDrops, describeEvents, netnsInode, requireRealKernel, tcpConnect, traceWhile, withNetnsPair } from './harness';
+import { assertDrops, describeEvents, expectLocation, expectReason, netnsInode, requireRealKernel, tcpConnect, traceWhile, withNetnsPair } from './harness';
 
 test('TCP connect to a closed port x3: exactly 3 NO_SOCKET SYN drops at tcp_v4_rcv', { timeout: 60_000 }, async (t) => {
   if (!requireRealKernel(t)) return;
@@ -12,8 +12,8 @@ test('TCP connect to a closed port x3: exactly 3 NO_SOCKET SYN drops at tcp_v4_r
     });
     const ev = res.events;
     assertDrops(ev, 3, {
-      reason: 'NO_SOCKET',
-      location: /^tcp_v4_rcv\+0x[0-9a-f]+$/,
+      ...expectReason('NO_SOCKET'),
+      location: expectLocation('tcp_v4_rcv'),
       family: 'ipv4',
       proto: 'tcp',
       saddr: p.v4A,

@@ -2,7 +2,7 @@
 // and the text and JSON renderings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canTrace, diagnose, renderChecks, renderChecksJson, type Check, type DoctorFacts } from '../../src/doctor';
+import { canTrace, diagnose, kallsymsShows, renderChecks, renderChecksJson, type Check, type DoctorFacts } from '../../src/doctor';
 
 const CAP_PERFMON = 1n << 38n;
 const CAP_BPF = 1n << 39n;
@@ -261,4 +261,13 @@ test('renderChecksJson: one line {kernel, can_run, checks} with the checks as th
     assert.equal(typeof c.ok, 'boolean');
   }
   assert.equal(JSON.parse(renderChecksJson(diagnose(goodFacts()), 'k')).can_run, true);
+});
+
+test('kallsymsShows: judged by the first code symbol, not by the per-CPU symbols x86-64 lists at 0', () => {
+  const percpu = '0000000000000000 A fixed_percpu_data\n0000000000000000 A __per_cpu_start\n0000000000001000 D cpu_debug_store\n';
+  assert.equal(kallsymsShows(`${percpu}ffffffff81000000 T _stext\nffffffff81000010 t startup_64\n`), 'symbols');
+  assert.equal(kallsymsShows('ffffffff81000000 T _stext\n'), 'symbols');
+  assert.equal(kallsymsShows(`${percpu}0000000000000000 T _stext\n`), 'hidden', 'kptr_restrict: every address 0');
+  assert.equal(kallsymsShows('0000000000000000 A fixed_percpu_data\n0000000000000000 W ftrace_stub\n'), 'hidden');
+  assert.equal(kallsymsShows(percpu), undefined, 'no code symbol read yet');
 });

@@ -1,0 +1,23 @@
+// dropwhy explain against the running kernel: the names it lists and checks
+// are this kernel's own enum skb_drop_reason (they differ between kernels).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { CLI_PATH, assertNoStackTrace, kernelFacts, requireRealKernel, run } from './harness';
+
+/** The kernel's reason names, without the enum's MAX and SUBSYS_MASK markers, in enum order. */
+const kernelReasonNames = (): string[] => [...kernelFacts().reasons.keys()].filter((name) => name !== 'MAX' && name !== 'SUBSYS_MASK');
+
+test('explain --list: one line per name of this kernel\'s enum skb_drop_reason, in its order', { timeout: 30_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  const res = await run(process.execPath, [CLI_PATH, 'explain', '--list'], { timeoutMs: 30_000 });
+  assertNoStackTrace(res.stderr);
+  const lines = res.stdout.trimEnd().split('\n');
+  if (!kernelFacts().hasReason) {
+    assert.deepEqual(lines, ['This kernel reports no drop reasons (they arrived in Linux 5.17), or its BTF could not be read.']);
+    return;
+  }
+  const names = kernelReasonNames();
+  assert.ok(names.includes('NO_SOCKET') && names.includes('NOT_SPECIFIED'), `a 5.17+ enum: ${names.join(' ')}`);
+  assert.deepEqual(lines.map((l) => l.split(' ')[0]), names, res.stdout);
+  for (const line of lines) assert.match(line, /^[A-Z0-9_]+ +\S/, `a name and its summary: ${line}`);
+});
