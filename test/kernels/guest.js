@@ -1,101 +1,139 @@
 'use strict';
 // The in-guest test of the kernel matrix (test/kernels/run.sh). Runs inside a
-// qemu guest whose root is the host's root over 9p, so the very same node,
-// addon and dist/ are used. Writes "PASS" or "FAIL: reason" to
-// $DROPWHY_RESULT_FILE; /init prints it as the DROPWHY-KERNEL-RESULT line.
+// qemu guest whose root is the host's root over 9p and whose copy of the
+// checkout came in the initramfs, so the very same node, addon and dist/ are
+// used: the kernel-facing e2e tests (GUEST_E2E below), each file by
+// `node --test` with CI=true (nothing skips), one after another.
 //
-// 1. dropwhy -o json --filter-proto udp --filter-port 9 --count 3 attaches;
-// 2. three UDP datagrams to 127.0.0.1:9 (nothing listens) are dropped;
-// 3. dropwhy exits 0 with exactly three objects: udp, dport 9; on kernels with
-//    drop reasons (5.17+) reason NO_SOCKET with this kernel's own enum value
-//    and location __udp4_lib_rcv+0x...; before 5.17 reason null and the
-//    one-time note on stderr;
-// 4. `dropwhy explain --list` lists every name of this kernel's enum
-//    skb_drop_reason except the MAX and SUBSYS_MASK markers (5.17+).
+// On the console, for run.sh:
+//   DROPWHY-E2E-PLAN: a.test.ts b.test.ts ...
+//   DROPWHY-E2E: a.test.ts PASS 41.2s (7 tests)
+//   DROPWHY-E2E: b.test.ts FAIL 12.0s: 1 of 3 failed: "test name": first line of the assertion (test/e2e/b.test.ts:40)
+// and "PASS" or "FAIL: reason" in $DROPWHY_RESULT_FILE, which /init prints as
+// the DROPWHY-KERNEL-RESULT line. Each file's own output (node:test's spec
+// reporter) goes to the console too, so the log shows the failing assertion.
 const { spawn, spawnSync } = require('node:child_process');
-const dgram = require('node:dgram');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
+// The e2e files every guest runs, test/e2e/NAME.test.ts: add a name to add a
+// file (a listed name without its file fails the kernel); { name, tests } runs
+// only the tests whose names match the regular expression `tests`. Chosen by
+// what differs between kernels, and kept within CI's time: under TCG a dropwhy
+// start takes ~2.5 s, a namespace pair ~2 s, so a file takes 5-15x the host's.
+// Seconds per file in a guest (TCG, 2 vCPUs, on a host busy with other jobs)
+// on 5.10 / 6.1 / 6.12 / 6.18, and on the host; with boot, 226 / 161 / 144 /
+// 138 s per kernel, 11.4 min for the four (5.10's 87 s summary was a busy
+// moment: 49 s in another run). Every file of test/e2e would take ~400 s per
+// kernel.
+const GUEST_E2E = [
+  // CO-RE reads of the IPv4 and IPv6 addresses, the in-kernel prefix filters
+  'filters', //                  27 / 34 / 23 / 19, host 4.0
+  // every field of an IPv4 and an IPv6 drop; the netns CO-RE read, by name,
+  // inode and path; NO_SOCKET's value in this kernel's enum, or no reason
+  // (and dropwhy's note) before 5.17
+  'udp-closed-port', //          31 / 28 / 27 / 22, host 4.3
+  // the in-kernel counting map, keyed by this kernel's reasons (none before
+  // 5.17) and drop sites; not --count and --duration, the same everywhere
+  // (and --duration 1 wants its drops within a second: TCG is too slow)
+  { name: 'summary', tests: '^summary -o' }, // 87 / 44 / 44 / 45, host 9.4
+  // nft and iptables-nft drops where this kernel frees them; --filter-port and
+  // --filter-reason in the kernel (a usage error before 5.17)
+  'netfilter-drop', //           25 / 17 / 21 / 20, host 3.3
+  // doctor's lines from this kernel's BTF and kallsyms; selftest on it (not the
+  // unprivileged cases: capabilities work alike from 5.8 on)
+  { name: 'doctor-selftest', tests: '\\(root\\)' }, // 34 / 17 / 15 / 17, host 2.9
+  // explain --list against this kernel's enum skb_drop_reason
+  'explain', //                  7 / 5 / 5 / 5, host 0.8
+];
+
 const REPO = path.resolve(__dirname, '..', '..');
 const BIN = path.join(REPO, 'bin', 'dropwhy.js');
-const ADDON = path.join(REPO, 'build', 'native', 'Release', 'dropwhy.node');
+const REPORTER = path.join(__dirname, 'e2e-reporter.js');
 const RESULT_FILE = process.env.DROPWHY_RESULT_FILE || '/tmp/dropwhy-kernel-result';
-const READY = '/tmp/dropwhy-ready';
-const PORT = 9;
-const DROPS = 3;
+/** A file that runs longer is killed (its tests have their own, shorter, timeouts). */
+const FILE_TIMEOUT_MS = 600_000;
 const START = Date.now();
 
-class Failure extends Error {}
-const fail = (message) => {
-  throw new Failure(message);
-};
 const log = (message) => console.log(`guest +${((Date.now() - START) / 1000).toFixed(1)}s: ${message}`);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-/** dropwhy's own error: its last "dropwhy: ..." line on stderr (else the last plain line). */
-const errorLine = (text) => {
-  const plain = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('{'));
-  return [...plain].reverse().find((l) => l.startsWith('dropwhy:')) || plain.pop() || '';
-};
 const indent = (text) => text.replace(/\n$/, '').replace(/^/gm, '  | ');
+const seconds = (ms) => `${(ms / 1000).toFixed(1)}s`;
 
-function kernelVersion() {
-  const m = /^(\d+)\.(\d+)/.exec(os.release());
-  if (!m) fail(`cannot parse the kernel release ${os.release()}`);
-  return [Number(m[1]), Number(m[2])];
+/** The files to run, [{ name, tests }]: GUEST_E2E, or every test of the files named in $DROPWHY_GUEST_E2E. */
+function plan() {
+  const names = (process.env.DROPWHY_GUEST_E2E || '').split(/[\s,]+/).filter(Boolean);
+  const entries = names.length > 0 ? names : GUEST_E2E;
+  return entries.map((entry) => (typeof entry === 'string' ? { name: entry.replace(/\.test\.[jt]s$/, '') } : entry));
 }
 
-/** Runs dropwhy with args until it exits (or timeoutMs), collecting its output. */
-function startDropwhy(args, timeoutMs) {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  const run = { child, stdout: '', stderr: '', code: null, signal: null, exited: false };
-  child.stdout.on('data', (d) => (run.stdout += d));
-  child.stderr.on('data', (d) => (run.stderr += d));
-  run.done = new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+/** Tools the e2e tests run; a guest without one would fail every test with a less clear error. */
+function missingTools() {
+  return ['ip', 'nft', 'iptables', 'setpriv', 'python3'].filter(
+    (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).status !== 0,
+  );
+}
+
+/** Runs one e2e file (only its tests matching `tests`, when given); resolves to { file, ok, ms, tests, detail }. */
+function runFile({ name, tests }) {
+  const source = path.join(REPO, 'test', 'e2e', `${name}.test.ts`);
+  const built = path.join(REPO, 'dist', 'test', 'e2e', `${name}.test.js`);
+  const file = `${name}.test.ts`;
+  if (!fs.existsSync(source)) {
+    const where = process.env.DROPWHY_GUEST_E2E ? 'DROPWHY_GUEST_E2E' : 'GUEST_E2E in test/kernels/guest.js';
+    return Promise.resolve({ file, ok: false, ms: 0, tests: 0, detail: `listed in ${where}, but test/e2e/${file} does not exist` });
+  }
+  if (!fs.existsSync(built)) {
+    return Promise.resolve({ file, ok: false, ms: 0, tests: 0, detail: `dist/test/e2e/${name}.test.js is missing: run npm run build` });
+  }
+  const records = path.join(os.tmpdir(), `dropwhy-e2e-${name}.jsonl`);
+  fs.rmSync(records, { force: true });
+  const args = ['--test', '--test-concurrency=1', ...(tests ? [`--test-name-pattern=${tests}`] : []),
+    '--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${REPORTER}`, `--test-reporter-destination=${records}`, built];
+  const started = Date.now();
+  log(`node --test ${path.relative(REPO, built)}${tests ? ` (the tests matching /${tests}/)` : ''}`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, {
+      cwd: REPO,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, CI: 'true', NODE_OPTIONS: '--enable-source-maps' },
+    });
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, FILE_TIMEOUT_MS);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      Object.assign(run, { code, signal, exited: true });
-      resolve(run);
+      const ms = Date.now() - started;
+      const results = (fs.existsSync(records) ? fs.readFileSync(records, 'utf8').split('\n').filter(Boolean) : [])
+        .map((line) => JSON.parse(line))
+        .filter((r) => !r.unselected);
+      const failed = results.filter((r) => !r.ok || r.skip);
+      const ok = code === 0 && !killed && results.length > 0 && failed.length === 0;
+      let detail = '';
+      if (failed.length > 0) {
+        const first = failed[0];
+        const why = first.ok ? `skipped (${first.skip})` : `${first.message}${first.at ? ` (${first.at})` : ''}`;
+        detail = `${failed.length} of ${results.length} failed: "${first.name}": ${why}`;
+      } else if (killed) {
+        detail = `killed after ${seconds(FILE_TIMEOUT_MS)}`;
+      } else if (!ok) {
+        detail = results.length === 0 ? `no test ran (node --test exited ${code ?? signal})` : `node --test exited ${code ?? signal}`;
+      }
+      resolve({ file, ok, ms, tests: results.length, detail });
     });
   });
-  return run;
 }
 
-async function waitForReady(run, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (fs.existsSync(READY)) return true;
-    if (run.exited) return false;
-    await sleep(50);
-  }
-  return false;
-}
-
-function sendDrops() {
-  const socket = dgram.createSocket('udp4');
-  const sendOne = (i) =>
-    new Promise((resolve, reject) =>
-      socket.send(Buffer.from(`dropwhy kernel matrix ${i}`), PORT, '127.0.0.1', (err) => (err ? reject(err) : resolve())),
-    );
-  return (async () => {
-    for (let i = 0; i < DROPS; i++) {
-      await sendOne(i);
-      await sleep(20);
-    }
-    socket.close();
-  })();
-}
-
-/** The libbpf/verifier lines of a --log-level debug run: why the program did not load. */
+/** The libbpf/verifier lines of a --log-level debug run: why the BPF program did not load. */
 function loadFailureDetails() {
-  log('load failed: running it again with --log-level debug for the libbpf/verifier log');
-  const run = spawnSync(
-    process.execPath,
-    [BIN, '-o', 'json', '--filter-proto', 'udp', '--filter-port', String(PORT), '--count', '1', '--duration', '5', '--log-level', 'debug'],
-    { cwd: REPO, encoding: 'utf8', timeout: 120_000 },
-  );
+  log('dropwhy did not attach: running it with --log-level debug for the libbpf/verifier log');
+  const run = spawnSync(process.execPath, [BIN, '-o', 'json', '--count', '1', '--duration', '5', '--log-level', 'debug'], {
+    cwd: REPO,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   console.log(`dropwhy --log-level debug (exit ${run.status}) stderr:\n${indent(run.stderr || '')}`);
   // pino NDJSON (libbpf's lines have source "libbpf") or plain text.
   const messages = (run.stderr || '').split('\n').map((line) => {
@@ -109,9 +147,9 @@ function loadFailureDetails() {
   // The verifier says why at the end of its log (libbpf prints it as one
   // message between BEGIN/END PROG LOAD LOG markers).
   for (const msg of messages.filter((m) => m.includes('-- BEGIN PROG LOAD LOG --'))) {
-    const log = msg.split('\n').map((l) => l.trim()).filter((l) => l && !/^processed \d+ insns/.test(l));
-    const end = log.findIndex((l) => l.includes('-- END PROG LOAD LOG --'));
-    const last = (end >= 0 ? log.slice(0, end) : log).pop();
+    const lines = msg.split('\n').map((l) => l.trim()).filter((l) => l && !/^processed \d+ insns/.test(l));
+    const end = lines.findIndex((l) => l.includes('-- END PROG LOAD LOG --'));
+    const last = (end >= 0 ? lines.slice(0, end) : lines).pop();
     details.push(`verifier: ${last}${end >= 0 ? '' : ' (log cut short here)'}`);
   }
   const failures = messages.filter((m) => !m.includes('\n') &&
@@ -121,100 +159,28 @@ function loadFailureDetails() {
 }
 
 async function main() {
-  const [major, minor] = kernelVersion();
-  const hasReasons = major > 5 || (major === 5 && minor >= 17);
-  log(`kernel ${os.release()} (${os.cpus().length} CPUs); drop reasons expected: ${hasReasons ? 'yes' : 'no'}`);
-
+  log(`kernel ${os.release()} (${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 20)} MiB)`);
+  const missing = missingTools();
+  if (missing.length > 0) return `FAIL: the guest lacks ${missing.join(', ')} (PATH=${process.env.PATH})`;
   const ip = spawnSync('ip', ['link', 'set', 'lo', 'up'], { encoding: 'utf8' });
-  if (ip.status !== 0) fail(`ip link set lo up failed: ${(ip.stderr || ip.error || '').toString().trim()}`);
+  if (ip.status !== 0) return `FAIL: ip link set lo up failed: ${(ip.stderr || ip.error || '').toString().trim()}`;
 
-  // This kernel's own enum skb_drop_reason, read from its BTF.
-  let binding;
-  try {
-    binding = require(ADDON);
-  } catch (err) {
-    fail(`cannot load the addon ${ADDON}: ${err.message}`);
+  const names = plan();
+  console.log(`DROPWHY-E2E-PLAN: ${names.map((n) => `${n.name}.test.ts`).join(' ')}`);
+  const results = [];
+  for (const entry of names) {
+    const r = await runFile(entry);
+    results.push(r);
+    console.log(`DROPWHY-E2E: ${r.file} ${r.ok ? 'PASS' : 'FAIL'} ${seconds(r.ms)}${r.ok ? ` (${r.tests} tests)` : `: ${r.detail}`}`);
   }
-  const reasonEnum = binding.btfMembers('enum', 'skb_drop_reason');
-  if (hasReasons && !reasonEnum) fail('no enum skb_drop_reason in /sys/kernel/btf/vmlinux on a 5.17+ kernel');
-  const noSocket = reasonEnum && reasonEnum.find(([name]) => name === 'SKB_DROP_REASON_NO_SOCKET');
-  if (hasReasons && !noSocket) fail('enum skb_drop_reason has no SKB_DROP_REASON_NO_SOCKET');
-  if (reasonEnum) log(`enum skb_drop_reason: ${reasonEnum.length} names, NO_SOCKET = ${noSocket && noSocket[1]}`);
-
-  // 1. Load and attach.
-  fs.rmSync(READY, { force: true });
-  const args = ['-o', 'json', '--filter-proto', 'udp', '--filter-port', String(PORT), '--ready-file', READY,
-    '--count', String(DROPS), '--duration', '30'];
-  log(`dropwhy ${args.join(' ')}`);
-  const run = startDropwhy(args, 90_000);
-  if (!(await waitForReady(run, 60_000))) {
-    if (!run.exited) {
-      run.child.kill('SIGKILL');
-      await run.done;
-      fail(`dropwhy did not attach within 60 s; stderr: ${errorLine(run.stderr) || '(empty)'}`);
-    }
-    await run.done;
-    console.log(`dropwhy exited ${run.code} before attaching; stderr:\n${indent(run.stderr)}`);
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length === 0) return 'PASS';
+  let result = `FAIL: ${failed.length} of ${results.length} e2e files failed: ${failed.map((r) => r.file).join(', ')}`;
+  if (failed.some((r) => /before becoming ready|did not write its ready file/.test(r.detail))) {
     const details = loadFailureDetails();
-    fail(`dropwhy exited ${run.code} before attaching: ${errorLine(run.stderr) || '(no stderr)'}` +
-      (details ? ` [debug: ${details}]` : ''));
+    if (details) result += ` [debug: ${details}]`;
   }
-  log('attached');
-
-  // 2. Three drops: UDP to a closed port on loopback.
-  await sendDrops();
-  log(`sent ${DROPS} datagrams to 127.0.0.1:${PORT}`);
-
-  // 3. Check.
-  await run.done;
-  log(`dropwhy exited ${run.code}${run.signal ? ` (${run.signal})` : ''}`);
-  console.log(`stdout:\n${indent(run.stdout)}\nstderr:\n${indent(run.stderr)}`);
-  if (run.code !== 0) fail(`dropwhy exited ${run.code ?? run.signal}: ${errorLine(run.stderr) || '(no stderr)'}`);
-  const lines = run.stdout.split('\n').filter((l) => l.trim());
-  const events = lines.map((line, i) => {
-    try {
-      return JSON.parse(line);
-    } catch {
-      return fail(`stdout line ${i + 1} is not JSON: ${line.slice(0, 120)}`);
-    }
-  });
-  if (events.length !== DROPS) fail(`expected ${DROPS} JSON objects, got ${events.length}`);
-  events.forEach((ev, i) => {
-    const where = `object ${i + 1}`;
-    if (ev.proto !== 'udp') fail(`${where}: proto ${JSON.stringify(ev.proto)}, expected "udp"`);
-    if (ev.dport !== PORT) fail(`${where}: dport ${JSON.stringify(ev.dport)}, expected ${PORT}`);
-    if (hasReasons) {
-      if (ev.reason !== 'NO_SOCKET') fail(`${where}: reason ${JSON.stringify(ev.reason)}, expected "NO_SOCKET"`);
-      if (ev.reason_code !== noSocket[1]) {
-        fail(`${where}: reason_code ${ev.reason_code}, expected ${noSocket[1]} (SKB_DROP_REASON_NO_SOCKET on this kernel)`);
-      }
-      // docs/json-schema.md: "CORE for the core reasons", also where the
-      // kernel has no enum skb_drop_reason_subsys (6.1 has none).
-      if (ev.subsystem !== 'CORE') fail(`${where}: subsystem ${JSON.stringify(ev.subsystem)}, expected "CORE"`);
-      if (typeof ev.location !== 'string' || !ev.location.startsWith('__udp4_lib_rcv+0x')) {
-        fail(`${where}: location ${JSON.stringify(ev.location)}, expected __udp4_lib_rcv+0x...`);
-      }
-    } else if (ev.reason !== null) {
-      fail(`${where}: reason ${JSON.stringify(ev.reason)} on a kernel without drop reasons, expected null`);
-    }
-  });
-  if (!hasReasons) {
-    const notes = run.stderr.split('\n').filter((l) => l.includes('reports no drop reason')).length;
-    if (notes !== 1) fail(`stderr has ${notes} lines with the note "... reports no drop reason ...", expected exactly 1`);
-  }
-  log(`${DROPS} drops decoded: ${events.map((ev) => `${ev.reason}@${ev.location}`).join(', ')}`);
-
-  // 4. explain --list against this kernel's enum.
-  const list = spawnSync(process.execPath, [BIN, 'explain', '--list'], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
-  if (list.status !== 0) fail(`dropwhy explain --list exited ${list.status}: ${errorLine(list.stderr || '')}`);
-  const listed = list.stdout.split('\n').filter((l) => l.length > 0).length;
-  if (hasReasons) {
-    const names = reasonEnum.filter(([name]) => !/^SKB_DROP_REASON_(MAX|SUBSYS_MASK)$/.test(name)).length;
-    if (listed !== names) fail(`explain --list printed ${listed} lines; this kernel's enum has ${names} names (without MAX, SUBSYS_MASK)`);
-    log(`explain --list: ${listed} lines = ${names} enum names`);
-  } else {
-    log(`explain --list: ${listed} lines (no enum on this kernel)`);
-  }
+  return result;
 }
 
 function finish(result) {
@@ -222,10 +188,7 @@ function finish(result) {
   log(`result: ${result}`);
 }
 
-main().then(
-  () => finish('PASS'),
-  (err) => {
-    finish(err instanceof Failure ? `FAIL: ${err.message}` : `FAIL: guest test crashed: ${err.stack || err}`);
-    process.exitCode = 1;
-  },
-);
+main().then(finish, (err) => {
+  finish(`FAIL: guest test crashed: ${err.stack || err}`);
+  process.exitCode = 1;
+});

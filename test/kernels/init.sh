@@ -1,11 +1,12 @@
 #!/bin/sh
 # /init of the kernel-matrix initramfs (built by scripts/kernels/mkinitramfs.sh,
-# booted by test/kernels/run.sh). Loads the 9p modules, mounts the host's root
-# read-only from the 9p share "hostroot", gives it fresh proc/sys/dev and
-# writable tmpfs on /tmp and /run, and runs the in-guest test chrooted into it.
+# booted by test/kernels/run.sh). Loads the modules, mounts the host's root
+# read-only from the 9p share "hostroot", gives it fresh proc/sys/dev,
+# writable tmpfs on /tmp and /run and the checkout from the initramfs (/repo),
+# and runs the in-guest test chrooted into it.
 # Prints one line "DROPWHY-KERNEL-RESULT: PASS" or "DROPWHY-KERNEL-RESULT: FAIL:
 # reason" and powers off. /config (sourced) sets DROPWHY_REPO, DROPWHY_NODE,
-# DROPWHY_PATH and DROPWHY_GUEST_TIMEOUT.
+# DROPWHY_PATH, DROPWHY_GUEST_TIMEOUT and DROPWHY_GUEST_E2E.
 export PATH=/bin
 /bin/busybox --install -s /bin
 
@@ -35,34 +36,23 @@ mount -t sysfs sysfs /host/sys || fail "mounting /host/sys"
 mount -t devtmpfs devtmpfs /host/dev || fail "mounting /host/dev"
 mkdir -p /host/dev/shm /host/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm
-# A writable tmpfs on /host$1; when the repository lies inside (a clone in
-# /tmp), it stays visible through a bind mount of the shared original.
-writable() {
-  [ -d "/host$1" ] || return 0
-  case "$DROPWHY_REPO/" in
-    "$1"/*)
-      mkdir -p "/shadow$1"
-      mount --bind "/host$1" "/shadow$1" || return 1
-      mount -t tmpfs -o "mode=$2" tmpfs "/host$1" || return 1
-      mkdir -p "/host$DROPWHY_REPO" && mount --bind "/shadow$DROPWHY_REPO" "/host$DROPWHY_REPO"
-      ;;
-    *) mount -t tmpfs -o "mode=$2" tmpfs "/host$1" ;;
-  esac
-}
-writable /tmp 1777 || fail "mounting a tmpfs on /tmp"
-writable /run 0755 || fail "mounting a tmpfs on /run"
-writable /var/tmp 1777 || fail "mounting a tmpfs on /var/tmp"
+mount -t tmpfs -o mode=1777 tmpfs /host/tmp || fail "mounting a tmpfs on /tmp"
+mount -t tmpfs -o mode=0755 tmpfs /host/run || fail "mounting a tmpfs on /run"
+[ ! -d /host/var/tmp ] || mount -t tmpfs -o mode=1777 tmpfs /host/var/tmp || fail "mounting a tmpfs on /var/tmp"
+# The checkout came in the initramfs (run.sh): faster than 9p. Mounted over its
+# own path, which is there in the shared root (or, for a clone in /tmp, made).
+mkdir -p "/host$DROPWHY_REPO" && mount --bind /repo "/host$DROPWHY_REPO" || fail "mounting the checkout on $DROPWHY_REPO"
 # Tracing and bpffs are not needed (tp_btf), but mount them where the host has
 # the mount points, as a normal system would.
 [ -d /host/sys/kernel/tracing ] && mount -t tracefs tracefs /host/sys/kernel/tracing 2>/dev/null
 [ -d /host/sys/fs/bpf ] && mount -t bpf bpf /host/sys/fs/bpf 2>/dev/null
 
-[ -f "/host$DROPWHY_REPO/test/kernels/guest.js" ] || fail "$DROPWHY_REPO/test/kernels/guest.js not found in the shared host root"
+[ -f "/host$DROPWHY_REPO/test/kernels/guest.js" ] || fail "$DROPWHY_REPO/test/kernels/guest.js not found in the checkout"
 [ -x "/host$DROPWHY_NODE" ] || fail "node ($DROPWHY_NODE) not found in the shared host root"
 # run.sh reads this line: a guest that gives no result without it died before the test.
 echo "init: running the guest test ($DROPWHY_REPO/test/kernels/guest.js)"
 chroot /host /usr/bin/env -i HOME=/tmp TERM=dumb PATH="$DROPWHY_PATH" LANG=C.UTF-8 \
-  DROPWHY_RESULT_FILE=/tmp/dropwhy-kernel-result \
+  DROPWHY_RESULT_FILE=/tmp/dropwhy-kernel-result DROPWHY_GUEST_E2E="$DROPWHY_GUEST_E2E" \
   timeout -s KILL "$DROPWHY_GUEST_TIMEOUT" "$DROPWHY_NODE" "$DROPWHY_REPO/test/kernels/guest.js"
 rc=$?
 if [ -s /host/tmp/dropwhy-kernel-result ]; then

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The kernel matrix: boots Debian kernels under qemu and runs dropwhy inside
-# each (test/kernels/guest.js), with the host's root shared read-only over 9p
-# so the guest runs the very same node, addon and build.
+# The kernel matrix: boots Debian kernels under qemu and runs the kernel-facing
+# e2e tests inside each (test/kernels/guest.js lists them), with the host's
+# root shared read-only over 9p so the guest runs the very same node, python,
+# ip and nft. The checkout itself (without .git) rides in the initramfs and is
+# mounted over its own path: node loads hundreds of files per process, and
+# from 9p under TCG that made every dropwhy start take 5 s instead of under 2.
 #
 #   npm run test:kernels [-- KERNEL...]     (or test/kernels/run.sh KERNEL...)
 #
@@ -13,21 +16,28 @@
 #          when its image is not readable, the newest Debian package of the
 #          same major.minor from trixie-backports, bookworm-backports or trixie
 #          (else the newest kernel there). Also accepted as $(uname -r | cut -d. -f1,2).
-# Default: all four. Prints one line per kernel ("6.1.0-50-amd64 PASS 41.3s")
-# and "N passed, M failed"; exits 1 if any failed. A kernel that cannot be
-# fetched, cannot boot or gives no result in time is a failure, never a skip.
+# Default: all four. Prints one line per kernel ("6.1.0-50-amd64 PASS 141.3s"),
+# under it each e2e file's time, and for each failed file the first failing
+# assertion; then "N passed, M failed"; exits 1 if any failed. A kernel that
+# cannot be fetched, cannot boot or gives no result in time is a failure,
+# never a skip. A failed kernel's console excerpt goes to stderr, its whole
+# console log stays in the logs directory.
 #
 # Environment:
 #   DROPWHY_KERNEL_CACHE     cache of packages, unpacked trees, logs
 #                            (default ${XDG_CACHE_HOME:-$HOME/.cache}/dropwhy-kernels)
 #   DROPWHY_QEMU_ACCEL       kvm or tcg (default: kvm when a probe boot with it
 #                            works within DROPWHY_KVM_PROBE_TIMEOUT s, else tcg)
-#   DROPWHY_KERNEL_TIMEOUT   hard limit for one guest in seconds (default 240
-#                            under tcg, 120 under kvm)
+#   DROPWHY_KERNEL_LOGS      where the guests' console logs are kept
+#                            (default $DROPWHY_KERNEL_CACHE/logs)
+#   DROPWHY_KERNEL_TIMEOUT   hard limit for one guest in seconds (default 720
+#                            under tcg, 360 under kvm)
+#   DROPWHY_GUEST_E2E        e2e files to run instead of guest.js's list, by
+#                            name ("summary filters")
 #   DROPWHY_KERNELS_BUILD=1  run `npm run build` first (done anyway when the
 #                            build is missing)
 #   DROPWHY_GUEST_MODULES    more kernel modules for the guest to load, with
-#                            their dependencies (e.g. "veth nf_tables")
+#                            their dependencies (e.g. "sch_tbf")
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
@@ -35,6 +45,7 @@ SCRIPTS="$ROOT/scripts/kernels"
 HERE="$ROOT/test/kernels"
 CACHE="${DROPWHY_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dropwhy-kernels}"
 export DROPWHY_KERNEL_CACHE="$CACHE"
+LOGS="${DROPWHY_KERNEL_LOGS:-$CACHE/logs}"
 ALL=(5.10 6.1 6.12 host)
 HOST_RELEASE=$(uname -r)
 HOST_SERIES=$(echo "$HOST_RELEASE" | cut -d. -f1,2)
@@ -76,7 +87,31 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-mkdir -p "$CACHE/logs"
+mkdir -p "$LOGS"
+
+# The checkout as a second initramfs archive (the kernel unpacks both), under
+# /repo: built once, appended to each kernel's own.
+say "packing the checkout for the guests"
+mkdir -p "$WORK/checkout/repo"
+EXCLUDES=(--exclude=./.git)
+for d in "$CACHE" "$LOGS" "$WORK"; do # a cache kept inside the checkout stays out
+  d=$(realpath -m "$d")
+  case "$d/" in "$ROOT"/?*) EXCLUDES+=("--exclude=./${d#"$ROOT"/}") ;; esac
+done
+(cd "$ROOT" && tar -c "${EXCLUDES[@]}" .) | tar -x -C "$WORK/checkout/repo" || die "copying the checkout failed"
+(cd "$WORK/checkout" && find repo | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$WORK/checkout.cpio.gz" ||
+  die "packing the checkout failed"
+rm -rf "$WORK/checkout"
+
+# The modules every guest loads, with their dependencies (mkinitramfs.sh skips
+# what a kernel has built in, e.g. ipv6 in Debian's): 9p over virtio for the
+# shared root; veth for the e2e tests' namespace pairs; nf_tables for their
+# nft and iptables-nft rules (iptables-nft runs only where drop reasons are,
+# 5.17+, whose nf_tables has nft_counter built in); nf_defrag_ipv4/6 for the
+# parsing tests' fragments.
+GUEST_MODULES=(virtio_pci 9pnet_virtio 9p veth nf_tables nf_defrag_ipv4 nf_defrag_ipv6)
+# shellcheck disable=SC2206 # a list of module names
+GUEST_MODULES+=(${DROPWHY_GUEST_MODULES:-})
 
 # ---- kernels ---------------------------------------------------------------------
 # fetch_kernel LABEL: sets KVER VMLINUZ MODDIR KERNEL_DESC, or returns 1 with
@@ -188,6 +223,46 @@ run_guest() {
   fi
 }
 
+# ---- the guest's e2e results -----------------------------------------------------------
+# e2e_report LOG: one line per e2e file of the guest's plan, from its
+# DROPWHY-E2E lines: the passed files with their times on one line, then each
+# failed one with its first failing assertion, then the files that gave no
+# result (the guest stopped while one ran).
+e2e_report() {
+  tr -d '\r' <"$1" | awk '
+    /DROPWHY-E2E-PLAN: / { sub(/.*DROPWHY-E2E-PLAN: /, ""); n = split($0, plan, " ") }
+    /DROPWHY-E2E: / {
+      sub(/.*DROPWHY-E2E: /, ""); file = $1; done[file] = 1
+      if ($2 == "PASS") { name = file; sub(/\.test\.ts$/, "", name); passed = passed (passed ? ", " : "") name " " $3 }
+      else failed = failed "  " $0 "\n"
+    }
+    END {
+      if (passed) print "  passed: " passed
+      printf "%s", failed
+      for (i = 1; i <= n; i++) if (!(plan[i] in done)) { missing = missing (missing ? ", " : "") plan[i] }
+      if (missing) print "  no result: " missing " (the guest stopped during the first)"
+    }'
+}
+
+# failure_excerpt LOG: the console output of each failed e2e file (its last 60
+# lines: node:test ends with the failures), else the console's last 40 lines.
+failure_excerpt() {
+  local failed file
+  failed=$(tr -d '\r' <"$1" | sed -n 's/.*DROPWHY-E2E: \([^ ]*\) FAIL .*/\1/p')
+  if [ -z "$failed" ]; then
+    say "$label: guest console (last 40 lines of $1):"
+    tail -n 40 "$1" | tr -d '\r' | sed 's/^/  | /' >&2
+    return
+  fi
+  for file in $failed; do
+    say "$label: $file in the guest (last 60 lines of its output; the whole console is $1):"
+    tr -d '\r' <"$1" | awk -v start="node --test dist/test/e2e/${file%.ts}.js" -v end="DROPWHY-E2E: $file " '
+      index($0, start) { on = 1; next }
+      index($0, end) { on = 0 }
+      on' | tail -n 60 | sed 's/^/  | /' >&2
+  done
+}
+
 # ---- the matrix ------------------------------------------------------------------------
 PASSED=0 FAILED=0 SUMMARY=()
 MATRIX_START=$(date +%s.%N)
@@ -201,7 +276,7 @@ for label in "${SELECTED[@]}"; do
   fi
   say "$label: $KVER: $KERNEL_DESC"
   [ -n "$ACCEL" ] || choose_accel "$VMLINUZ"
-  limit=${DROPWHY_KERNEL_TIMEOUT:-$([ "$ACCEL" = kvm ] && echo 120 || echo 240)}
+  limit=${DROPWHY_KERNEL_TIMEOUT:-$([ "$ACCEL" = kvm ] && echo 360 || echo 720)}
 
   dir="$WORK/$label"
   mkdir -p "$dir"
@@ -210,15 +285,17 @@ for label in "${SELECTED[@]}"; do
     printf 'DROPWHY_NODE=%q\n' "$NODE"
     printf 'DROPWHY_PATH=%q\n' "$GUEST_PATH"
     printf 'DROPWHY_GUEST_TIMEOUT=%q\n' "$((limit > 60 ? limit - 30 : limit))"
+    printf 'DROPWHY_GUEST_E2E=%q\n' "${DROPWHY_GUEST_E2E:-}"
   } >"$dir/config"
-  log="$CACHE/logs/$label.log"
+  log="$LOGS/$label.log"
+  rm -f "$log" "$log.first-boot"
   start=$(date +%s.%N)
   note=""
-  # shellcheck disable=SC2086 # a list of module names
   if ! "$SCRIPTS/mkinitramfs.sh" "$MODDIR" "$HERE/init.sh" "$dir/config" "$dir/initrd.gz" \
-    virtio_pci 9pnet_virtio 9p ${DROPWHY_GUEST_MODULES:-} 2>"$dir/mkinitramfs.err"; then
+    "${GUEST_MODULES[@]}" 2>"$dir/mkinitramfs.err"; then
     RESULT="FAIL: building the initramfs failed: $(tail -n1 "$dir/mkinitramfs.err")"
   else
+    cat "$WORK/checkout.cpio.gz" >>"$dir/initrd.gz"
     run_guest "$dir/initrd.gz" "$log" "$limit"
     if [ "$DIED_BEFORE_TEST" = 1 ]; then
       # The kernel or the emulator, not dropwhy: a boot under TCG can oops
@@ -238,9 +315,9 @@ for label in "${SELECTED[@]}"; do
   else
     FAILED=$((FAILED + 1))
     SUMMARY+=("$KVER FAIL ${secs}s: ${RESULT#FAIL: }$note")
-    say "$label: guest console (last 40 lines of $log):"
-    tail -n 40 "$log" | tr -d '\r' | sed 's/^/  | /' >&2
+    [ -f "$log" ] && failure_excerpt "$log"
   fi
+  [ -f "$log" ] && report=$(e2e_report "$log") && [ -n "$report" ] && SUMMARY+=("$report")
   say "$label: $KVER ${RESULT%%:*} in ${secs}s$note (log: $log)"
 done
 
