@@ -46,6 +46,11 @@ const GUEST_E2E = [
   { name: 'doctor-selftest', tests: '\\(root\\)' }, // 34 / 17 / 15 / 17, host 2.9
   // explain --list against this kernel's enum skb_drop_reason
   'explain', //                  7 / 5 / 5 / 5, host 0.8
+  // the header parser on hand-built packets: CO-RE reads of the skb's head,
+  // network header and tail, IPv6 extension headers, this kernel's verifier
+  'parsing',
+  // the ring buffer's lost path and the full per-CPU count map's overflow
+  { name: 'loss', tests: '-o json' },
 ];
 
 const REPO = path.resolve(__dirname, '..', '..');
