@@ -256,7 +256,8 @@ test('SIGINT while drops still arrive: every drop the kernel matched is printed 
     try {
       const total = 20_000; // takes over a second: dropwhy stops while they arrive
       const sending = sendUdp(p.nsA, p.v4B, CLOSED_PORT, total);
-      const res = await dw.stop({ settleMs: 300 });
+      await dw.waitForLines(1, 30_000); // the drops have begun
+      const res = await dw.stop({ settleMs: 100 });
       await sending;
       assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
       const { matched } = closing(res);
