@@ -151,7 +151,8 @@ static __always_inline void read_l4(struct drop_event *ev, const __u8 *hdr, cons
 
 	if (off >= pkt->end)
 		return;
-	if (off <= HEADER_BYTES - L4_BYTES && off + L4_BYTES <= pkt->read) {
+	/* (off + L4_BYTES <= read, written so that 6.12's verifier keeps hdr + off a stack pointer) */
+	if (pkt->read == HEADER_BYTES && off <= HEADER_BYTES - L4_BYTES) {
 		parse_l4(ev, hdr + (off & (HEADER_BYTES - 1)), pkt->end - off);
 		return;
 	}
