@@ -22,11 +22,7 @@ const path = require('node:path');
 // only the tests whose names match the regular expression `tests`. Chosen by
 // what differs between kernels, and kept within CI's time: under TCG a dropwhy
 // start takes ~2.5 s, a namespace pair ~2 s, so a file takes 5-15x the host's.
-// Seconds per file in a guest (TCG, 2 vCPUs, on a host busy with other jobs)
-// on 5.10 / 6.1 / 6.12 / 6.18, and on the host; with boot, 226 / 161 / 144 /
-// 138 s per kernel, 11.4 min for the four (5.10's 87 s summary was a busy
-// moment: 49 s in another run). Every file of test/e2e would take ~400 s per
-// kernel.
+// Seconds per file in a guest, per kernel: the table in README.md (Development).
 const GUEST_E2E = [
   // CO-RE reads of the IPv4 and IPv6 addresses, the in-kernel prefix filters
   'filters', //                  27 / 34 / 23 / 19, host 4.0
@@ -37,13 +33,13 @@ const GUEST_E2E = [
   // the in-kernel counting map, keyed by this kernel's reasons (none before
   // 5.17) and drop sites; not --count and --duration, the same everywhere
   // (and --duration 1 wants its drops within a second: TCG is too slow)
-  { name: 'summary', tests: '^summary -o' }, // 87 / 44 / 44 / 45, host 9.4
+  { name: 'summary', tests: '^summary -o' },
   // nft and iptables-nft drops where this kernel frees them; --filter-port and
   // --filter-reason in the kernel (a usage error before 5.17)
   'netfilter-drop', //           25 / 17 / 21 / 20, host 3.3
   // doctor's lines from this kernel's BTF and kallsyms; selftest on it (not the
   // unprivileged cases: capabilities work alike from 5.8 on)
-  { name: 'doctor-selftest', tests: '\\(root\\)' }, // 34 / 17 / 15 / 17, host 2.9
+  { name: 'doctor-selftest', tests: '\\(root\\)' },
   // explain --list against this kernel's enum skb_drop_reason
   'explain', //                  7 / 5 / 5 / 5, host 0.8
   // the header parser on hand-built packets: CO-RE reads of the skb's head,
