@@ -62,9 +62,9 @@ struct drop_event {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct drop_event) == 112, "drop_event layout changed: update src/layout.ts");
+static_assert(sizeof(struct drop_event) == 112, "drop_event layout changed: update src/events/layout.ts");
 #else
-_Static_assert(sizeof(struct drop_event) == 112, "drop_event layout changed: update src/layout.ts");
+_Static_assert(sizeof(struct drop_event) == 112, "drop_event layout changed: update src/events/layout.ts");
 #endif
 
 /* Per-CPU counters, one slot; summed by user space. */

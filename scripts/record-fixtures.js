@@ -10,8 +10,8 @@ const net = require('node:net');
 const { writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { loadNativeBinding } = require('../dist/src/binding.js');
-const { lowerFilter } = require('../dist/src/filter.js');
+const { loadNativeBinding } = require('../dist/src/kernel/binding.js');
+const { lowerFilter } = require('../dist/src/events/filter.js');
 
 const out = join(__dirname, '..', 'test', 'fixtures');
 const binding = loadNativeBinding();
@@ -40,7 +40,7 @@ function connect(host) {
 
 /** The kallsyms lines of the symbols that hold these addresses, and of their neighbours. */
 function kallsymsExcerpt(addresses) {
-  const { Kallsyms } = require('../dist/src/kallsyms.js');
+  const { Kallsyms } = require('../dist/src/kernel/kallsyms.js');
   const lines = require('node:fs').readFileSync('/proc/kallsyms', 'latin1').split('\n');
   const symbols = Kallsyms.load();
   const wanted = new Set(addresses.map((a) => symbols.symbolize(a).split('+')[0]));
@@ -72,7 +72,7 @@ async function main() {
   const bytes = Buffer.concat(chunks);
   writeFileSync(join(out, 'loopback-drops.bin'), bytes);
   writeFileSync(join(out, 'loopback-drops.json'), JSON.stringify({ netns: Number(netns), sent, counters }, null, 2) + '\n');
-  const { decodeBatch } = require('../dist/src/decode.js');
+  const { decodeBatch } = require('../dist/src/events/decode.js');
   writeFileSync(join(out, 'kallsyms-excerpt.txt'), kallsymsExcerpt(decodeBatch(bytes).map((e) => e.location)));
   writeFileSync(
     join(out, 'kernel-reasons.json'),

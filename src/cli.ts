@@ -2,14 +2,14 @@
 import { statSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import yargs, { type Argv } from 'yargs';
-import { loadNativeBinding, type NativeBinding } from './binding';
+import { loadNativeBinding, type NativeBinding } from './kernel/binding';
 import { describe, exitCodeFor, EXIT, UsageError } from './errors';
-import { renderExplanation, renderReasonList } from './explain';
-import { Kallsyms } from './kallsyms';
-import { assertCanTrace, readKernelFacts, readProcessFacts, type ProcessFacts } from './kernel';
+import { renderExplanation, renderReasonList } from './commands/explain';
+import { Kallsyms } from './kernel/kallsyms';
+import { assertCanTrace, readKernelFacts, readProcessFacts, type ProcessFacts } from './kernel/facts';
 import { createLogger, type Logger } from './log';
-import { readNamespaceCounters, StopRequest } from './session';
-import type { CounterSnapshot } from './netstat';
+import { readNamespaceCounters, StopRequest } from './commands/session';
+import type { CounterSnapshot } from './kernel/counters';
 import {
   check,
   checkSummary,
@@ -20,13 +20,13 @@ import {
   type RawArgs,
   type RawSummaryArgs,
   type StatInode,
-} from './options';
-import { fdWriter, type Chunk } from './output';
-import { runSummary } from './summary';
-import { canTrace, diagnose, gatherFacts, renderChecks, renderChecksJson } from './doctor';
-import { runSelftest } from './selftest';
-import { runTrace, type CommandIo } from './trace';
-import type { Symbolizer } from './format';
+} from './commands/options';
+import { fdWriter, type Chunk } from './output/writer';
+import { runSummary } from './commands/summary';
+import { canTrace, diagnose, gatherFacts, renderChecks, renderChecksJson } from './commands/doctor';
+import { runSelftest } from './commands/selftest';
+import { runTrace, type CommandIo } from './commands/trace';
+import type { Symbolizer } from './output/format';
 
 /** Everything the CLI touches outside itself, so tests can run it without root. */
 export interface CliIo {

@@ -24,7 +24,7 @@ import {
   CLI_PATH,
   type DropwhyHandle,
 } from './harness';
-import type { NetnsPair } from '../../src/netns';
+import type { NetnsPair } from '../../src/kernel/netns';
 
 interface FilterKind {
   args: string[];

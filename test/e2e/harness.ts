@@ -17,7 +17,7 @@ import {
   sweepStaleNamespaces,
   withNetnsPair as withPair,
   type NetnsPair,
-} from '../../src/netns';
+} from '../../src/kernel/netns';
 
 // dist/test/e2e/harness.js -> repo root
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -151,7 +151,7 @@ export function nsPython(ns: string, script: string, args: string[], timeoutMs =
 }
 
 // ---------------------------------------------------------------------------
-// Namespaces (created by src/netns.ts, the same code `dropwhy selftest` uses)
+// Namespaces (created by src/kernel/netns.ts, the same code `dropwhy selftest` uses)
 // ---------------------------------------------------------------------------
 
 export type { NetnsPair };
@@ -214,7 +214,7 @@ export async function addExtraAddress(pair: NetnsPair, side: 'a' | 'b', addr: st
 }
 
 /**
- * Create two namespaces joined by a veth pair (src/netns.ts: static
+ * Create two namespaces joined by a veth pair (src/kernel/netns.ts: static
  * neighbours, quiet IPv6, both ends up), run fn, always delete both
  * namespaces afterwards (also when fn or the setup throws, or on a signal).
  * The first call also deletes namespaces left behind by killed harness

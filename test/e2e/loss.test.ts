@@ -6,7 +6,7 @@
 // before it judges.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { EVENT_SIZE } from '../../src/layout';
+import { EVENT_SIZE } from '../../src/events/layout';
 import { ETH_P, ethernet, IPPROTO, ipv4, udp } from './packets';
 import {
   assertEachDrop,

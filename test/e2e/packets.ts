@@ -2,7 +2,7 @@
 // fragments, any total length), IPv6 with extension headers, UDP, TCP, ICMP
 // and ICMPv6 with correct checksums, inside Ethernet frames for an AF_PACKET
 // socket. Nothing here is clever: every byte is where RFC 791/8200/768/793/792/4443 put it.
-import { parseAddressPrefix } from '../../src/address';
+import { parseAddressPrefix } from '../../src/events/address';
 
 export function addressBytes(text: string): Buffer {
   const prefix = parseAddressPrefix(text);

@@ -24,7 +24,7 @@ import {
   withNetnsPair,
   type DropwhyHandle,
 } from './harness';
-import { namespacesWithPrefix } from '../../src/netns';
+import { namespacesWithPrefix } from '../../src/kernel/netns';
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 /** SigCgt bit of SIGHUP. Node catches SIGINT and SIGTERM itself from start-up, SIGHUP only once dropwhy listens. */

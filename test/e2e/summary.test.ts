@@ -4,7 +4,7 @@
 // end the run by themselves.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { explain } from '../../src/advice';
+import { explain } from '../../src/knowledge/advice';
 import {
   assertNoStackTrace,
   expectLocation,

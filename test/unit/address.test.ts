@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatAddress, parseAddressPrefix, prefixMatches } from '../../src/address';
+import { formatAddress, parseAddressPrefix, prefixMatches } from '../../src/events/address';
 
 test('parses IPv4 and IPv6 with and without a prefix length', () => {
   assert.deepEqual(parseAddressPrefix('10.1.2.3')?.bytes.subarray(0, 4), Uint8Array.from([10, 1, 2, 3]));

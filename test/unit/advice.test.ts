@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ADVICE, explain, linkedCounters } from '../../src/advice';
+import { ADVICE, explain, linkedCounters } from '../../src/knowledge/advice';
 
 const FIXTURE = path.resolve(__dirname, '../../../test/fixtures/kernel-reasons.json');
 const { reasons } = JSON.parse(readFileSync(FIXTURE, 'utf8')) as { reasons: Array<[string, number]> };

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadNativeBinding, toTracerError } from '../../src/binding';
+import { loadNativeBinding, toTracerError } from '../../src/kernel/binding';
 import { EnvironmentError, TracerError } from '../../src/errors';
 
 test('loadNativeBinding: no addon at the path -> EnvironmentError naming the path and npm run build', () => {

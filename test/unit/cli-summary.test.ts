@@ -2,12 +2,12 @@
 // CliIo, and the trace command's closing comparison with the kernel's counters.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { explain } from '../../src/advice';
+import { explain } from '../../src/knowledge/advice';
 import { run } from '../../src/cli';
 import { EnvironmentError } from '../../src/errors';
-import { renderExplanation, renderReasonList } from '../../src/explain';
-import { CONFIG, MODE } from '../../src/layout';
-import type { CounterSnapshot } from '../../src/netstat';
+import { renderExplanation, renderReasonList } from '../../src/commands/explain';
+import { CONFIG, MODE } from '../../src/events/layout';
+import type { CounterSnapshot } from '../../src/kernel/counters';
 import {
   cliHarness,
   type CliHarness,

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { run } from '../../src/cli';
 import { TracerError } from '../../src/errors';
-import { CONFIG } from '../../src/layout';
-import { OutputClosedError } from '../../src/output';
+import { CONFIG } from '../../src/events/layout';
+import { OutputClosedError } from '../../src/output/writer';
 import { cliHarness, encodeBatch, encodeEvent, REPO_ROOT, runNoTrace, runUntilOpened, waitFor, type CliHarness, type EventSpec } from './helpers';
 
 const TIMEOUT = { timeout: 10_000 };

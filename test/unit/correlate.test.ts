@@ -2,8 +2,8 @@
 // group feeds, the verdict per counter, and the lines printed for humans.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { correlate, formatCorrelation, unseenCounted, verdict, type CounterCheck, type TracedCount, type Unseen } from '../../src/correlate';
-import type { CounterDelta } from '../../src/netstat';
+import { correlate, formatCorrelation, unseenCounted, verdict, type CounterCheck, type TracedCount, type Unseen } from '../../src/knowledge/correlate';
+import type { CounterDelta } from '../../src/kernel/counters';
 
 const NOTHING_LOST: Unseen = { count: 0, noun: 'lost' };
 const WHOLE_HOST_NOTE = "(the counters are dropwhy's own network namespace's, the drops were traced in all: use --filter-netns for an exact comparison)";

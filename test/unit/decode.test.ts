@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatAddress } from '../../src/address';
-import { decodeBatch, DecodeError, formatKernelAddress } from '../../src/decode';
-import { EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/layout';
+import { formatAddress } from '../../src/events/address';
+import { decodeBatch, DecodeError, formatKernelAddress } from '../../src/events/decode';
+import { EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/events/layout';
 import { fixtureBytes, fixtureJson, recordedKallsyms, recordedReasons, type RecordedDrops } from './fixtures';
 
 const batch = fixtureBytes('loopback-drops.bin');

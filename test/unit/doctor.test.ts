@@ -2,7 +2,7 @@
 // and the text and JSON renderings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canTrace, diagnose, kallsymsShows, renderChecks, renderChecksJson, type Check, type DoctorFacts } from '../../src/doctor';
+import { canTrace, diagnose, kallsymsShows, renderChecks, renderChecksJson, type Check, type DoctorFacts } from '../../src/commands/doctor';
 
 const CAP_PERFMON = 1n << 38n;
 const CAP_BPF = 1n << 39n;

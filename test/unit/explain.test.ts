@@ -1,8 +1,8 @@
 // `dropwhy explain`: the advice for a reason as text, and the list of the kernel's reasons.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { explain } from '../../src/advice';
-import { renderExplanation, renderReasonList } from '../../src/explain';
+import { explain } from '../../src/knowledge/advice';
+import { renderExplanation, renderReasonList } from '../../src/commands/explain';
 import { loadReasonTable } from './helpers';
 
 const KERNEL_NAMES = loadReasonTable().names;

@@ -4,10 +4,10 @@
 // bpf/dropwhy.bpf.c, reading only the raw config and event bytes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAddressPrefix, type AddressPrefix } from '../../src/address';
-import { decodeBatch } from '../../src/decode';
-import { lowerFilter, matches, type DropFilter } from '../../src/filter';
-import { CONFIG, CONFIG_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, MAX_REASONS, MODE } from '../../src/layout';
+import { parseAddressPrefix, type AddressPrefix } from '../../src/events/address';
+import { decodeBatch } from '../../src/events/decode';
+import { lowerFilter, matches, type DropFilter } from '../../src/events/filter';
+import { CONFIG, CONFIG_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, MAX_REASONS, MODE } from '../../src/events/layout';
 import { encodeEvent, type EventSpec } from './helpers';
 
 // ---------------------------------------------------------------------------

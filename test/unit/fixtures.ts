@@ -1,8 +1,8 @@
 // Recorded fixtures from a real run on Linux 6.18 (scripts/record-fixtures.js).
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Kallsyms } from '../../src/kallsyms';
-import { ReasonTable, type EnumEntries } from '../../src/reasons';
+import { Kallsyms } from '../../src/kernel/kallsyms';
+import { ReasonTable, type EnumEntries } from '../../src/events/reasons';
 
 export const FIXTURES = resolve(__dirname, '../../../test/fixtures');
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeBatch, type DropEvent } from '../../src/decode';
-import { formatJson, formatText, protocolName, tcpFlagsText, type FormatContext } from '../../src/format';
-import { ReasonTable } from '../../src/reasons';
+import { decodeBatch, type DropEvent } from '../../src/events/decode';
+import { formatJson, formatText, protocolName, tcpFlagsText, type FormatContext } from '../../src/output/format';
+import { ReasonTable } from '../../src/events/reasons';
 import { fixtureBytes, recordedKallsyms, recordedReasons } from './fixtures';
 
 const [udp4, udp6, tcpSyn] = decodeBatch(fixtureBytes('loopback-drops.bin'));

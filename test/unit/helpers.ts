@@ -5,15 +5,15 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pino from 'pino';
-import { parseAddressPrefix } from '../../src/address';
-import type { BtfEntries, Counters, NativeBinding, NativeTracer, TracerOptions } from '../../src/binding';
+import { parseAddressPrefix } from '../../src/events/address';
+import type { BtfEntries, Counters, NativeBinding, NativeTracer, TracerOptions } from '../../src/kernel/binding';
 import { run, type CliIo } from '../../src/cli';
-import { PROTOCOLS, type ProtocolName } from '../../src/filter';
-import type { Symbolizer } from '../../src/format';
-import type { ProcessFacts } from '../../src/kernel';
-import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/layout';
-import type { CounterSnapshot } from '../../src/netstat';
-import { ReasonTable } from '../../src/reasons';
+import { PROTOCOLS, type ProtocolName } from '../../src/events/filter';
+import type { Symbolizer } from '../../src/output/format';
+import type { ProcessFacts } from '../../src/kernel/facts';
+import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/events/layout';
+import type { CounterSnapshot } from '../../src/kernel/counters';
+import { ReasonTable } from '../../src/events/reasons';
 
 export interface KernelReasonsFixture {
   kernel: string;
@@ -317,7 +317,7 @@ export interface CountSpec {
   count: number | bigint;
 }
 
-/** Packed records of src/layout.ts COUNT_RECORD (struct drop_key + __u64 count), as the addon's dropCounts() returns them. */
+/** Packed records of src/events/layout.ts COUNT_RECORD (struct drop_key + __u64 count), as the addon's dropCounts() returns them. */
 export function encodeCountRecords(specs: CountSpec[]): Buffer {
   const buffer = Buffer.alloc(specs.length * COUNT_RECORD_SIZE);
   specs.forEach((spec, i) => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Kallsyms } from '../../src/kallsyms';
+import { Kallsyms } from '../../src/kernel/kallsyms';
 
 const TEXT = [
   'ffffffff81000000 T _stext',

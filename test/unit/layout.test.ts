@@ -1,10 +1,10 @@
-// Checks src/layout.ts against bpf/event.h by computing the C layout of the
+// Checks src/events/layout.ts against bpf/event.h by computing the C layout of the
 // header's structs (natural alignment, as clang and gcc lay them out).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CONFIG, CONFIG_SIZE, COUNT_RECORD, COUNT_RECORD_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, MAX_REASONS, MODE } from '../../src/layout';
+import { CONFIG, CONFIG_SIZE, COUNT_RECORD, COUNT_RECORD_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, MAX_REASONS, MODE } from '../../src/events/layout';
 
 const header = readFileSync(resolve(__dirname, '../../../bpf/event.h'), 'utf8');
 const TYPE_SIZES: Record<string, number> = { __u8: 1, char: 1, __u16: 2, __u32: 4, __u64: 8 };
@@ -36,7 +36,7 @@ function layoutOf(structName: string): { offsets: Record<string, number>; size: 
   return { offsets, size: Math.ceil(offset / maxAlign) * maxAlign };
 }
 
-test('struct drop_event: src/layout.ts matches bpf/event.h', () => {
+test('struct drop_event: src/events/layout.ts matches bpf/event.h', () => {
   const { offsets, size } = layoutOf('drop_event');
   const { pad, ...fields } = offsets;
   assert.equal(pad, EVENT.tcp_flags + 1, 'explicit padding follows tcp_flags');
@@ -45,7 +45,7 @@ test('struct drop_event: src/layout.ts matches bpf/event.h', () => {
   assert.match(header, new RegExp(`sizeof\\(struct drop_event\\) == ${EVENT_SIZE}`), 'the static assert agrees');
 });
 
-test('struct dropwhy_config: src/layout.ts matches bpf/event.h', () => {
+test('struct dropwhy_config: src/events/layout.ts matches bpf/event.h', () => {
   const { offsets, size } = layoutOf('dropwhy_config');
   const { pad, ...fields } = offsets;
   assert.equal(pad, CONFIG.mode + 1, 'explicit padding follows mode');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { diffSnapshots, parseCounterFiles, parseNetDev, parseSnmp, parseSnmp6, readCounters } from '../../src/netstat';
+import { diffSnapshots, parseCounterFiles, parseNetDev, parseSnmp, parseSnmp6, readCounters } from '../../src/kernel/counters';
 import { FIXTURES } from './fixtures';
 
 const proc = (name: string) => readFileSync(resolve(FIXTURES, 'proc', name), 'utf8');

@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UsageError } from '../../src/errors';
-import { check, DEFAULT_RING_BYTES, resolveFilter, type FilterSpec, type RawArgs, type StatInode } from '../../src/options';
-import { ReasonTable } from '../../src/reasons';
+import { check, DEFAULT_RING_BYTES, resolveFilter, type FilterSpec, type RawArgs, type StatInode } from '../../src/commands/options';
+import { ReasonTable } from '../../src/events/reasons';
 import { loadReasonTable, reasonCode } from './helpers';
 
 /** Asserts check(raw) throws a UsageError whose message starts with `--flag: expected`. */
@@ -371,7 +371,7 @@ test('resolveFilter: a relative path is not a namespace name', () => {
   assertResolveUsage(() => resolveFilter(spec({ netns: 'proc/1/ns/net' }), loadReasonTable(), noStat), /^--filter-netns: expected /);
 });
 
-// src/options.ts resolveNetns() turns NAME into /run/netns/NAME without checking NAME:
+// src/commands/options.ts resolveNetns() turns NAME into /run/netns/NAME without checking NAME:
 // "." and ".." stat /run/netns and /run, directories, whose inodes then filter out every drop.
 test('resolveFilter: "." and ".." are not namespace names', () => {
   const stat = fakeStat({ '/run/netns/.': 1001, '/run/netns/..': 1002 });

@@ -4,7 +4,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fdWriter, LineBuffer } from '../../src/output';
+import { fdWriter, LineBuffer } from '../../src/output/writer';
 
 test('LineBuffer: every line, in order, across many encodes and a grown buffer', () => {
   const lines = new LineBuffer('latin1');
@@ -46,7 +46,7 @@ test('fdWriter: a closed pipe is OutputClosedError, not EPIPE', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dropwhy-output-'));
   const report = join(dir, 'report');
   const script = [
-    `const { fdWriter, OutputClosedError } = require(${JSON.stringify(require.resolve('../../src/output'))});`,
+    `const { fdWriter, OutputClosedError } = require(${JSON.stringify(require.resolve('../../src/output/writer'))});`,
     `let caught = 'nothing';`,
     `try { for (let i = 0; i < 1000; i++) fdWriter(1)('x'.repeat(65536)); }`,
     `catch (e) { caught = e instanceof OutputClosedError ? 'OutputClosedError' : String(e.code); }`,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReasonTable } from '../../src/reasons';
+import { ReasonTable } from '../../src/events/reasons';
 import { fixtureJson, recordedReasons } from './fixtures';
 
 test('names come from the kernel enum without the SKB_DROP_REASON_ prefix', () => {

@@ -2,7 +2,7 @@
 // with the drops the selftest caused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EXPECTED, judge, type SelftestEvent } from '../../src/selftest';
+import { EXPECTED, judge, type SelftestEvent } from '../../src/commands/selftest';
 
 const ADDRESS = '0xffffffff820490cc';
 const udp = (dport: number, reason: string | null, location: string | null): SelftestEvent => ({ reason, location, address: ADDRESS, proto: 'udp', dport });

@@ -2,10 +2,10 @@
 // deltas from cumulative counts, and the JSON and text renderings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { explain } from '../../src/advice';
-import type { CounterCheck } from '../../src/correlate';
-import type { FormatContext, Symbolizer } from '../../src/format';
-import { COUNT_RECORD_SIZE } from '../../src/layout';
+import { explain } from '../../src/knowledge/advice';
+import type { CounterCheck } from '../../src/knowledge/correlate';
+import type { FormatContext, Symbolizer } from '../../src/output/format';
+import { COUNT_RECORD_SIZE } from '../../src/events/layout';
 import {
   decodeCounts,
   intervalJson,
@@ -16,7 +16,7 @@ import {
   totalText,
   type DropCount,
   type SummaryRow,
-} from '../../src/summary';
+} from '../../src/commands/summary';
 import { encodeCountRecords, loadReasonTable, reasonCode } from './helpers';
 
 const NO_SOCKET = reasonCode('NO_SOCKET');

@@ -1,7 +1,7 @@
 // The native addon behind a small typed interface. Tests pass their own
 // implementation of NativeBinding; the real one needs root and a built addon.
 import { resolve } from 'node:path';
-import { EnvironmentError, TracerError } from './errors';
+import { EnvironmentError, TracerError } from '../errors';
 
 export interface Counters {
   seen: number;
@@ -21,7 +21,7 @@ export interface TracerOptions {
 
 export interface NativeTracer {
   counters(): Counters;
-  /** Summary mode: packed records of src/layout.ts COUNT_RECORD, counts summed over CPUs. */
+  /** Summary mode: packed records of src/events/layout.ts COUNT_RECORD, counts summed over CPUs. */
   dropCounts(): Buffer;
   /** Drains the ring buffer, delivers the last batch, detaches and frees everything. */
   stop(): Promise<Counters>;
@@ -45,7 +45,7 @@ interface RawAddon {
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
 }
 
-export const ADDON_PATH = resolve(__dirname, '../../build/native/Release/dropwhy.node');
+export const ADDON_PATH = resolve(__dirname, '../../../build/native/Release/dropwhy.node');
 
 /** Native errors carry `stage` and `errno`; they all become TracerError. */
 export function toTracerError(error: unknown): unknown {

@@ -1,9 +1,9 @@
 // One drop as a line of text or an NDJSON object. Pure: everything that
 // depends on the machine comes in through FormatContext.
-import { formatAddress } from './address';
-import { formatKernelAddress, type DropEvent } from './decode';
-import { PROTOCOLS } from './filter';
-import type { ReasonTable } from './reasons';
+import { formatAddress } from '../events/address';
+import { formatKernelAddress, type DropEvent } from '../events/decode';
+import { PROTOCOLS } from '../events/filter';
+import type { ReasonTable } from '../events/reasons';
 
 export interface Symbolizer {
   symbolize(address: DropEvent['location']): string | null;

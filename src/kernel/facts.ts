@@ -2,8 +2,8 @@
 // arguments and the drop reason names.
 import { existsSync, readFileSync } from 'node:fs';
 import type { NativeBinding } from './binding';
-import { EnvironmentError } from './errors';
-import { ReasonTable } from './reasons';
+import { EnvironmentError } from '../errors';
+import { ReasonTable } from '../events/reasons';
 
 export const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
 const CAP_SYS_ADMIN = 21n;

@@ -1,15 +1,15 @@
 // The trace command: stream every matching drop and print it, decode → filter
 // → format → write, one batch at a time.
-import type { Counters, NativeBinding } from './binding';
+import type { Counters, NativeBinding } from '../kernel/binding';
 import { hintLine } from './explain';
-import type { TracedCount } from './correlate';
-import { forEachEvent, type DropEvent } from './decode';
-import { lowerFilter, matches } from './filter';
-import { formatJson, formatText, protocolName, type FormatContext, type Symbolizer } from './format';
-import { readKernelFacts, type KernelFacts } from './kernel';
-import type { ReasonTable } from './reasons';
+import type { TracedCount } from '../knowledge/correlate';
+import { forEachEvent, type DropEvent } from '../events/decode';
+import { lowerFilter, matches } from '../events/filter';
+import { formatJson, formatText, protocolName, type FormatContext, type Symbolizer } from '../output/format';
+import { readKernelFacts, type KernelFacts } from '../kernel/facts';
+import type { ReasonTable } from '../events/reasons';
 import { resolveFilter, type StatInode, type TraceOptions } from './options';
-import { LineBuffer, type Chunk } from './output';
+import { LineBuffer, type Chunk } from '../output/writer';
 import { Session, type SessionIo } from './session';
 
 /** Wake user space once this much is pending in the ring (the poll timeout picks up the rest). */

@@ -2,11 +2,11 @@
 // --duration, one stop path that drains and frees the tracer, and the closing
 // report on stderr with the kernel's counter deltas beside what was traced.
 import { rmSync, writeFileSync } from 'node:fs';
-import type { Counters, NativeTracer, TracerOptions } from './binding';
-import { correlate, formatCorrelation, type TracedCount } from './correlate';
-import type { Logger } from './log';
-import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from './netstat';
-import { OutputClosedError } from './output';
+import type { Counters, NativeTracer, TracerOptions } from '../kernel/binding';
+import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
+import type { Logger } from '../log';
+import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
+import { OutputClosedError } from '../output/writer';
 
 export type StopReason =
   | { kind: 'count' | 'duration' | 'signal' | 'output-closed' }

@@ -1,8 +1,8 @@
 // Puts the kernel's own counters beside the drops dropwhy traced: for each
 // counter the kernel bumps at the same drop site, do the two numbers agree?
 import { linkedCounters } from './advice';
-import type { Family } from './address';
-import type { CounterDelta } from './netstat';
+import type { Family } from '../events/address';
+import type { CounterDelta } from '../kernel/counters';
 
 export interface TracedCount {
   reason: string;

@@ -1,5 +1,5 @@
 // dropwhy explain: the advice for a reason as text for a terminal.
-import { explain } from './advice';
+import { explain } from '../knowledge/advice';
 
 /** The one-line hint after the first drop of a reason, in tracing and summary output. */
 export function hintLine(reason: string): string {

@@ -1,15 +1,15 @@
 // dropwhy summary: count drops per (reason, protocol, location) in the kernel
 // and print the counts every interval, dropwatch-style. No per-event traffic
 // to user space, so this is the mode for very high drop rates.
-import type { Family } from './address';
-import { explain } from './advice';
+import type { Family } from '../events/address';
+import { explain } from '../knowledge/advice';
 import { hintLine } from './explain';
-import { correlate, formatCorrelation, unseenCounted, verdict, type CounterCheck } from './correlate';
-import { formatKernelAddress, type KernelAddress } from './decode';
-import { lowerFilter } from './filter';
-import { protocolName, type FormatContext } from './format';
-import { COUNT_RECORD, COUNT_RECORD_SIZE } from './layout';
-import type { CounterDelta } from './netstat';
+import { correlate, formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
+import { formatKernelAddress, type KernelAddress } from '../events/decode';
+import { lowerFilter } from '../events/filter';
+import { protocolName, type FormatContext } from '../output/format';
+import { COUNT_RECORD, COUNT_RECORD_SIZE } from '../events/layout';
+import type { CounterDelta } from '../kernel/counters';
 import type { SummaryOptions } from './options';
 import { Session } from './session';
 import { prepare, WAKEUP_BYTES, type CommandIo } from './trace';

@@ -4,7 +4,7 @@
 // arrays and one compact buffer of names, so loading it adds a few MB, not the
 // tens of MB that 120k line strings and objects would.
 import { closeSync, openSync, readSync } from 'node:fs';
-import type { KernelAddress } from './decode';
+import type { KernelAddress } from '../events/decode';
 
 const NEWLINE = 0x0a;
 const SPACE = 0x20;

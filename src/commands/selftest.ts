@@ -6,9 +6,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { kallsymsState } from './doctor';
-import { inNetns, madeByGoneProcess, sweepStaleNamespaces, withNetnsPair, type NetnsPair } from './netns';
+import { inNetns, madeByGoneProcess, sweepStaleNamespaces, withNetnsPair, type NetnsPair } from '../kernel/netns';
 
-const CLI = resolve(__dirname, '../../bin/dropwhy.js');
+const CLI = resolve(__dirname, '../../../bin/dropwhy.js');
 const CLOSED_PORT = 9;
 const FIREWALLED_PORT = 7777;
 const CLOSED_PORT_DROPS = 3;

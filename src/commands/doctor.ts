@@ -2,9 +2,9 @@
 // diagnose() is pure; gatherFacts() reads the machine.
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { release } from 'node:os';
-import type { NativeBinding } from './binding';
-import { describe } from './errors';
-import { hasTracingPrivileges, privilegesFix, readKernelFacts, VMLINUX_BTF, type ProcessFacts } from './kernel';
+import type { NativeBinding } from '../kernel/binding';
+import { describe } from '../errors';
+import { hasTracingPrivileges, privilegesFix, readKernelFacts, VMLINUX_BTF, type ProcessFacts } from '../kernel/facts';
 
 export interface DoctorFacts {
   kernel: string;

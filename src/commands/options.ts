@@ -1,11 +1,11 @@
 // The command-line options: one table that yargs reads, and a pure check()
 // that turns the raw values into validated options or a UsageError.
 import type { Options } from 'yargs';
-import { parseAddressPrefix, type AddressPrefix } from './address';
-import { UsageError } from './errors';
-import { PROTOCOLS, type DropFilter, type ProtocolName } from './filter';
-import { MAX_REASONS } from './layout';
-import type { ReasonTable } from './reasons';
+import { parseAddressPrefix, type AddressPrefix } from '../events/address';
+import { UsageError } from '../errors';
+import { PROTOCOLS, type DropFilter, type ProtocolName } from '../events/filter';
+import { MAX_REASONS } from '../events/layout';
+import type { ReasonTable } from '../events/reasons';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const DEFAULT_RING_BYTES = 8 << 20;
