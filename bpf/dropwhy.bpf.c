@@ -301,11 +301,11 @@ static __always_inline void read_comm(char *comm)
 	bpf_get_current_comm(comm, DROPWHY_COMM_LEN);
 }
 
-/* Summary mode: one more drop under its (location, reason, packet kind) key. */
+/* Count mode: one more drop under its (location, reason, namespace, packet kind) key. */
 static __always_inline void count_drop(const struct drop_event *ev, __u64 location, struct drop_counters *count)
 {
 	struct drop_key key = {
-		.location = location, .reason = ev->reason, .family = ev->family, .l4_proto = ev->l4_proto,
+		.location = location, .reason = ev->reason, .netns = ev->netns, .family = ev->family, .l4_proto = ev->l4_proto,
 		.has_l4_proto = !!(ev->flags & DROP_HAS_L4_PROTO),
 	};
 	__u64 one = 1, *drops = bpf_map_lookup_elem(&drop_counts, &key);
@@ -393,12 +393,11 @@ int on_kfree_skb(__u64 *ctx)
 		return 0;
 	count->matched++;
 
-	if (cfg.mode == DROPWHY_MODE_COUNT) {
-		count_drop(&ev, ctx[1], count);
-		return 0;
-	}
 	if (!cfg.netns)
 		read_netns(&ev, skb, rx_sk);
-	submit_drop(&ev, skb, ctx[1], count);
+	if (cfg.mode == DROPWHY_MODE_COUNT)
+		count_drop(&ev, ctx[1], count);
+	else
+		submit_drop(&ev, skb, ctx[1], count);
 	return 0;
 }

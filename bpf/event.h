@@ -76,19 +76,20 @@ struct drop_counters {
 	__u64 unwoken_bytes; /* internal: bytes this CPU submitted since it last woke the reader */
 };
 
-/* Summary mode: drops are counted in a per-CPU hash under this key. */
+/* Count mode (summary, exporter): drops are counted in a per-CPU hash under this key. */
 struct drop_key {
 	__u64 location;
 	__u32 reason;
+	__u32 netns;   /* inode of the network namespace, 0 when unknown */
 	__u8 family;   /* enum drop_family */
 	__u8 l4_proto; /* IPPROTO_*, valid with has_l4_proto */
 	__u8 has_l4_proto;
-	__u8 pad;
+	__u8 pad[5];
 };
 
 enum dropwhy_mode {
 	DROPWHY_MODE_STREAM = 0, /* one ring buffer event per matching drop */
-	DROPWHY_MODE_COUNT = 1,  /* count per (reason, location) in the kernel */
+	DROPWHY_MODE_COUNT = 1,  /* count per drop_key in the kernel */
 };
 
 /*

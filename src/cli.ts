@@ -4,11 +4,11 @@ import { isatty } from 'node:tty';
 import yargs, { type Argv } from 'yargs';
 import { loadNativeBinding, type NativeBinding } from './kernel/binding';
 import { describe, exitCodeFor, EXIT, UsageError } from './errors';
-import { renderExplanation, renderReasonList } from './commands/explain';
+import { renderExplanation, renderReasonList } from './output/explain';
 import { Kallsyms } from './kernel/kallsyms';
 import { assertCanTrace, readKernelFacts, readProcessFacts, type ProcessFacts } from './kernel/facts';
 import { createLogger, type Logger } from './log';
-import { readNamespaceCounters, StopRequest } from './commands/session';
+import { readNamespaceCounters, StopRequest, type CommandIo } from './commands/session';
 import type { CounterSnapshot } from './kernel/counters';
 import {
   check,
@@ -25,7 +25,7 @@ import { fdWriter, type Chunk } from './output/writer';
 import { runSummary } from './commands/summary';
 import { canTrace, diagnose, gatherFacts, renderChecks, renderChecksJson } from './commands/doctor';
 import { runSelftest } from './commands/selftest';
-import { runTrace, type CommandIo } from './commands/trace';
+import { runTrace } from './commands/trace';
 import type { Symbolizer } from './output/format';
 
 /** Everything the CLI touches outside itself, so tests can run it without root. */

@@ -1,12 +1,49 @@
-// What tracing and summary mode share: the stop signals, the ready file,
-// --duration, one stop path that drains and frees the tracer, and the closing
-// report on stderr with the kernel's counter deltas beside what was traced.
+// What the tracing commands (trace, summary, exporter) share: kernel facts and
+// the resolved filter, the stop signals, the ready file, --duration, one stop
+// path that drains and frees the tracer, and the closing report on stderr with
+// the kernel's counter deltas beside what was traced.
 import { rmSync, writeFileSync } from 'node:fs';
-import type { Counters, NativeTracer, TracerOptions } from '../kernel/binding';
+import type { Counters, NativeBinding, NativeTracer, TracerOptions } from '../kernel/binding';
+import { readKernelFacts, type KernelFacts } from '../kernel/facts';
+import type { FormatContext, Symbolizer } from '../output/format';
+import { OutputClosedError, type Chunk } from '../output/writer';
+import { resolveFilter, type FilterSpec, type StatInode } from './options';
 import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
 import type { Logger } from '../log';
 import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
-import { OutputClosedError } from '../output/writer';
+
+/** Wake user space once this much is pending in the ring (the poll timeout picks up the rest). */
+export const WAKEUP_BYTES = 64 << 10;
+
+/** A ring smaller than a few wake-ups' worth would fill before the reader is ever woken. */
+export function wakeupBytesFor(ringBytes: number): number {
+  return Math.min(WAKEUP_BYTES, Math.floor(ringBytes / 4));
+}
+
+/** What a tracing command gets, once the machine is known to allow tracing. */
+export interface CommandIo extends SessionIo {
+  binding: NativeBinding;
+  writeOut(chunk: Chunk): void;
+  symbols(): Symbolizer;
+  statInode: StatInode;
+  color: boolean;
+}
+
+/** Kernel facts, the resolved filter and what both modes print with; the note for reason-less kernels. */
+export function prepare(options: { filter: FilterSpec }, io: CommandIo) {
+  const kernel: KernelFacts = readKernelFacts(io.binding);
+  const filter = resolveFilter(options.filter, kernel.reasons, io.statInode);
+  if (kernel.tracepointFields && !kernel.tracepointFields.includes('reason')) {
+    io.writeErr('dropwhy: this kernel\'s skb:kfree_skb tracepoint reports no drop reason (Linux < 5.17): "reason" is null');
+  }
+  const context: FormatContext = {
+    reasons: kernel.reasons,
+    symbols: lazySymbols(io.symbols),
+    monotonicToUnixNs: Date.now() * 1e6 - Number(process.hrtime.bigint()),
+    color: io.color,
+  };
+  return { kernel, filter, context };
+}
 
 export type StopReason =
   | { kind: 'count' | 'duration' | 'signal' | 'output-closed' }
@@ -222,4 +259,10 @@ export async function readNamespaceCounters(netns: number | null, ownNetns: numb
   const path = await findNetnsPath(netns);
   if (path === null) throw new Error(`no process or /run/netns entry found for network namespace ${netns}`);
   return readCounters(path);
+}
+
+/** Reading /proc/kallsyms takes a while; do it on the first drop, not before attaching. */
+function lazySymbols(load: () => Symbolizer): Symbolizer {
+  let symbols: Symbolizer | null = null;
+  return { symbolize: (address) => (symbols ??= load()).symbolize(address) };
 }

@@ -1,50 +1,18 @@
 // The trace command: stream every matching drop and print it, decode → filter
 // → format → write, one batch at a time.
-import type { Counters, NativeBinding } from '../kernel/binding';
-import { hintLine } from './explain';
+import type { Counters } from '../kernel/binding';
+import { hintLine } from '../output/explain';
 import type { TracedCount } from '../knowledge/correlate';
 import { forEachEvent, type DropEvent } from '../events/decode';
 import { lowerFilter, matches } from '../events/filter';
-import { formatJson, formatText, protocolName, type FormatContext, type Symbolizer } from '../output/format';
-import { readKernelFacts, type KernelFacts } from '../kernel/facts';
+import { formatJson, formatText, protocolName } from '../output/format';
 import type { ReasonTable } from '../events/reasons';
-import { resolveFilter, type StatInode, type TraceOptions } from './options';
-import { LineBuffer, type Chunk } from '../output/writer';
-import { Session, type SessionIo } from './session';
+import type { TraceOptions } from './options';
+import { LineBuffer } from '../output/writer';
+import { prepare, Session, wakeupBytesFor, type CommandIo } from './session';
 
-/** Wake user space once this much is pending in the ring (the poll timeout picks up the rest). */
-export const WAKEUP_BYTES = 64 << 10;
-
-/** A ring smaller than a few wake-ups' worth would fill before the reader is ever woken. */
-export function wakeupBytesFor(ringBytes: number): number {
-  return Math.min(WAKEUP_BYTES, Math.floor(ringBytes / 4));
-}
 /** Tracing streams events and counts nothing per key: the smallest map the kernel accepts. */
 const UNUSED_COUNT_ENTRIES = 1;
-
-export interface CommandIo extends SessionIo {
-  binding: NativeBinding;
-  writeOut(chunk: Chunk): void;
-  symbols(): Symbolizer;
-  statInode: StatInode;
-  color: boolean;
-}
-
-/** Kernel facts, the resolved filter and what both modes print with; the note for reason-less kernels. */
-export function prepare(options: Pick<TraceOptions, 'filter'>, io: CommandIo) {
-  const kernel: KernelFacts = readKernelFacts(io.binding);
-  const filter = resolveFilter(options.filter, kernel.reasons, io.statInode);
-  if (kernel.tracepointFields && !kernel.tracepointFields.includes('reason')) {
-    io.writeErr('dropwhy: this kernel\'s skb:kfree_skb tracepoint reports no drop reason (Linux < 5.17): "reason" is null');
-  }
-  const context: FormatContext = {
-    reasons: kernel.reasons,
-    symbols: lazySymbols(io.symbols),
-    monotonicToUnixNs: Date.now() * 1e6 - Number(process.hrtime.bigint()),
-    color: io.color,
-  };
-  return { kernel, filter, context };
-}
 
 /** Counts traced drops per (reason, protocol, family), to set beside the kernel's counters. */
 class TracedTally {
@@ -115,10 +83,4 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
   const { counters, counterDeltas } = await session.run(tracer);
   session.writeClosing(counters, counterDeltas, tally.counts);
   return counters;
-}
-
-/** Reading /proc/kallsyms takes a while; do it on the first drop, not before attaching. */
-function lazySymbols(load: () => Symbolizer): Symbolizer {
-  let symbols: Symbolizer | null = null;
-  return { symbolize: (address) => (symbols ??= load()).symbolize(address) };
 }

@@ -3,6 +3,11 @@ import { isIPv4, isIPv6 } from 'node:net';
 
 export type Family = 4 | 6;
 
+/** The name JSON and metrics give a family. */
+export function familyName(family: Family | null): 'ipv4' | 'ipv6' | null {
+  return family === null ? null : family === 4 ? 'ipv4' : 'ipv6';
+}
+
 export interface AddressPrefix {
   family: Family;
   bytes: Uint8Array; // 16 bytes, IPv4 in the first 4

@@ -58,6 +58,7 @@ export const CONFIG = {
 export const MODE = { stream: 0, count: 1 } as const;
 export const MAX_REASONS = 16;
 
-/** Summary mode's count map: struct drop_key, then one __u64 count (summed over CPUs by the addon). */
-export const COUNT_RECORD_SIZE = 24;
-export const COUNT_RECORD = { location: 0, reason: 8, family: 12, l4_proto: 13, has_l4_proto: 14, count: 16 } as const;
+/** Count mode's map (summary, exporter): struct drop_key, then one __u64 count (summed over CPUs by the addon). */
+export const DROP_KEY_SIZE = 24;
+export const COUNT_RECORD_SIZE = DROP_KEY_SIZE + 8;
+export const COUNT_RECORD = { location: 0, reason: 8, netns: 12, family: 16, l4_proto: 17, has_l4_proto: 18, count: DROP_KEY_SIZE } as const;

@@ -1,6 +1,6 @@
 // One drop as a line of text or an NDJSON object. Pure: everything that
 // depends on the machine comes in through FormatContext.
-import { formatAddress } from '../events/address';
+import { familyName, formatAddress } from '../events/address';
 import { formatKernelAddress, type DropEvent } from '../events/decode';
 import { PROTOCOLS } from '../events/filter';
 import type { ReasonTable } from '../events/reasons';
@@ -131,7 +131,7 @@ function jsonHead(event: DropEvent, context: FormatContext): string {
     `"reason":${decoded ? json(decoded.name) : 'null'},"reason_code":${decoded ? decoded.code : 'null'}` +
     `,"subsystem":${decoded ? json(decoded.subsystem) : 'null'}` +
     `,"location":${json(context.symbols.symbolize(location))},"address":"${formatKernelAddress(location)}"` +
-    `,"family":${family === null ? 'null' : family === 4 ? '"ipv4"' : '"ipv6"'},"proto":${json(protocolName(l4Proto, protocol))}`;
+    `,"family":${json(familyName(family))},"proto":${json(protocolName(l4Proto, protocol))}`;
   candidates.push({ hi: location.hi, reason, family, l4Proto, protocol, text });
   return text;
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { explain } from '../../src/knowledge/advice';
 import { run } from '../../src/cli';
 import { EnvironmentError } from '../../src/errors';
-import { renderExplanation, renderReasonList } from '../../src/commands/explain';
+import { renderExplanation, renderReasonList } from '../../src/output/explain';
 import { CONFIG, MODE } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
 import {

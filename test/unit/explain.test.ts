@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { explain } from '../../src/knowledge/advice';
-import { renderExplanation, renderReasonList } from '../../src/commands/explain';
+import { renderExplanation, renderReasonList } from '../../src/output/explain';
 import { loadReasonTable } from './helpers';
 
 const KERNEL_NAMES = loadReasonTable().names;

@@ -309,6 +309,8 @@ export interface CountSpec {
   location?: { hi: number; lo: number };
   /** Raw reason code written to the key (read back only when the tracepoint has a reason). */
   reason?: number;
+  /** Network namespace inode (0: unknown). */
+  netns?: number;
   /** 0 (no L3 header parsed), 4 or 6. */
   family?: 0 | 4 | 6;
   /** IPPROTO_* number or protocol name; known only with a family, as in the BPF program. */
@@ -324,6 +326,7 @@ export function encodeCountRecords(specs: CountSpec[]): Buffer {
     const base = i * COUNT_RECORD_SIZE;
     writeU64(buffer, base + COUNT_RECORD.location, spec.location ?? { hi: 0xffffffff, lo: 0x81000000 });
     buffer.writeUInt32LE(spec.reason ?? 0, base + COUNT_RECORD.reason);
+    buffer.writeUInt32LE(spec.netns ?? 0, base + COUNT_RECORD.netns);
     buffer.writeUInt8(spec.family ?? 0, base + COUNT_RECORD.family);
     const l4 = typeof spec.l4Proto === 'string' ? PROTOCOLS[spec.l4Proto] : (spec.l4Proto ?? 0);
     buffer.writeUInt8(l4, base + COUNT_RECORD.l4_proto);

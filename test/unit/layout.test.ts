@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CONFIG, CONFIG_SIZE, COUNT_RECORD, COUNT_RECORD_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, MAX_REASONS, MODE } from '../../src/events/layout';
+import { CONFIG, CONFIG_SIZE, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, MAX_REASONS, MODE } from '../../src/events/layout';
 
 const header = readFileSync(resolve(__dirname, '../../../bpf/event.h'), 'utf8');
 const TYPE_SIZES: Record<string, number> = { __u8: 1, char: 1, __u16: 2, __u32: 4, __u64: 8 };
@@ -60,6 +60,7 @@ test('summary count records: struct drop_key followed by a __u64 count', () => {
   assert.equal(pad, COUNT_RECORD.has_l4_proto + 1);
   assert.deepEqual(fields, keyFields);
   assert.equal(size, count);
+  assert.equal(size, DROP_KEY_SIZE);
   assert.equal(COUNT_RECORD_SIZE, size + 8);
 });
 

@@ -5,18 +5,17 @@ import assert from 'node:assert/strict';
 import { explain } from '../../src/knowledge/advice';
 import type { CounterCheck } from '../../src/knowledge/correlate';
 import type { FormatContext, Symbolizer } from '../../src/output/format';
-import { COUNT_RECORD_SIZE } from '../../src/events/layout';
+import { COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE } from '../../src/events/layout';
+import { decodeCounts, recordKey, type DropCount } from '../../src/events/counts';
 import {
-  decodeCounts,
   intervalJson,
   intervalRows,
   intervalText,
   liveTable,
   totalJson,
   totalText,
-  type DropCount,
   type SummaryRow,
-} from '../../src/commands/summary';
+} from '../../src/output/summary';
 import { encodeCountRecords, loadReasonTable, reasonCode } from './helpers';
 
 const NO_SOCKET = reasonCode('NO_SOCKET');
@@ -45,7 +44,7 @@ function context(symbols: Symbolizer = stubSymbols()): FormatContext {
 }
 
 function count(spec: Partial<DropCount> & { count: number }): DropCount {
-  return { location: UDP_RCV, reason: SOCKET_RCVBUFF, family: 4, l4Proto: 17, ...spec };
+  return { location: UDP_RCV, reason: SOCKET_RCVBUFF, netns: null, family: 4, l4Proto: 17, ...spec };
 }
 
 function row(spec: Partial<SummaryRow>): SummaryRow {
@@ -69,14 +68,25 @@ function row(spec: Partial<SummaryRow>): SummaryRow {
 
 test('decodeCounts: every field of a record with a reason', () => {
   const records = encodeCountRecords([
-    { location: UDP_RCV, reason: SOCKET_RCVBUFF, family: 4, l4Proto: 'udp', count: 7 },
+    { location: UDP_RCV, reason: SOCKET_RCVBUFF, netns: 4026531840, family: 4, l4Proto: 'udp', count: 7 },
     { location: NF_HOOK, reason: NETFILTER_DROP, family: 6, l4Proto: 'tcp', count: 1 },
   ]);
   assert.equal(records.length, 2 * COUNT_RECORD_SIZE);
   assert.deepEqual(decodeCounts(records, true), [
-    { location: UDP_RCV, reason: SOCKET_RCVBUFF, family: 4, l4Proto: 17, count: 7 },
-    { location: NF_HOOK, reason: NETFILTER_DROP, family: 6, l4Proto: 6, count: 1 },
+    { location: UDP_RCV, reason: SOCKET_RCVBUFF, netns: 4026531840, family: 4, l4Proto: 17, count: 7 },
+    { location: NF_HOOK, reason: NETFILTER_DROP, netns: null, family: 6, l4Proto: 6, count: 1 },
   ]);
+});
+
+test('recordKey: the key bytes of each record, in decodeCounts order', () => {
+  const records = encodeCountRecords([
+    { reason: SOCKET_RCVBUFF, netns: 7, family: 4, l4Proto: 'udp', count: 7 },
+    { reason: NETFILTER_DROP, netns: 9, family: 6, l4Proto: 'tcp', count: 1 },
+  ]);
+  const second = recordKey(records, 1);
+  assert.equal(second.length, DROP_KEY_SIZE);
+  assert.deepEqual(Buffer.from(second), records.subarray(COUNT_RECORD_SIZE, COUNT_RECORD_SIZE + DROP_KEY_SIZE));
+  assert.equal(Buffer.from(second).readUInt32LE(COUNT_RECORD.netns), 9);
 });
 
 test('decodeCounts: without a reason field the reason is null whatever the bytes say', () => {
@@ -98,7 +108,7 @@ test('decodeCounts: family 0 (no IP header) has neither family nor protocol', ()
 
 test('decodeCounts: an unexpected family byte is treated like 0', () => {
   const records = encodeCountRecords([{ family: 4, l4Proto: 'udp', count: 1 }]);
-  records.writeUInt8(5, 12); // COUNT_RECORD.family
+  records.writeUInt8(5, COUNT_RECORD.family);
   const [decoded] = decodeCounts(records, true);
   assert.equal(decoded.family, null);
   assert.equal(decoded.l4Proto, null);
@@ -138,8 +148,8 @@ test('decodeCounts: reads from a view at an offset and ignores a trailing partia
   const view = padded.subarray(8, 8 + records.length + 10); // byteOffset 8, 10 stray bytes at the end
   const decoded = decodeCounts(view, true);
   assert.equal(decoded.length, 2);
-  assert.deepEqual(decoded[0], { location: UDP_RCV, reason: NO_SOCKET, family: 4, l4Proto: 17, count: 11 });
-  assert.deepEqual(decoded[1], { location: NF_HOOK, reason: NETFILTER_DROP, family: 6, l4Proto: 58, count: 12 });
+  assert.deepEqual(decoded[0], { location: UDP_RCV, reason: NO_SOCKET, netns: null, family: 4, l4Proto: 17, count: 11 });
+  assert.deepEqual(decoded[1], { location: NF_HOOK, reason: NETFILTER_DROP, netns: null, family: 6, l4Proto: 58, count: 12 });
   assert.deepEqual(decodeCounts(Buffer.alloc(COUNT_RECORD_SIZE - 1), true), []);
   assert.deepEqual(decodeCounts(Buffer.alloc(0), true), []);
 });
@@ -209,12 +219,26 @@ test('intervalRows: names, subsystem, protocol, family, location and address of 
   assert.equal(symbols.asked, 4);
 });
 
+test('intervalRows: one row for a key counted in several namespaces, their counts added', () => {
+  const previous = new Map<string, number>();
+  const rows = intervalRows([count({ netns: 11, count: 4 }), count({ netns: 12, count: 5 }), count({ reason: NO_SOCKET, netns: 11, count: 1 })], previous, context());
+  assert.deepEqual(
+    rows.map((r) => [r.reason, r.count, r.total]),
+    [
+      ['SOCKET_RCVBUFF', 9, 9],
+      ['NO_SOCKET', 1, 1],
+    ],
+  );
+  const next = intervalRows([count({ netns: 11, count: 6 }), count({ netns: 12, count: 5 }), count({ reason: NO_SOCKET, netns: 11, count: 1 })], previous, context());
+  assert.deepEqual(next.map((r) => r.count), [2, 0]);
+});
+
 test('intervalRows: per-interval deltas from cumulative counts, across calls sharing `previous`', () => {
   const previous = new Map<string, number>();
   const ctx = context();
-  const a = { location: UDP_RCV, reason: SOCKET_RCVBUFF, family: 4 as const, l4Proto: 17 };
-  const b = { location: NF_HOOK, reason: NETFILTER_DROP, family: 4 as const, l4Proto: 6 };
-  const c = { location: UDP_RCV, reason: NO_SOCKET, family: 6 as const, l4Proto: 17 };
+  const a = { location: UDP_RCV, reason: SOCKET_RCVBUFF, netns: null, family: 4 as const, l4Proto: 17 };
+  const b = { location: NF_HOOK, reason: NETFILTER_DROP, netns: null, family: 4 as const, l4Proto: 6 };
+  const c = { location: UDP_RCV, reason: NO_SOCKET, netns: null, family: 6 as const, l4Proto: 17 };
 
   const first = intervalRows([{ ...a, count: 5 }, { ...b, count: 3 }], previous, ctx);
   assert.deepEqual(

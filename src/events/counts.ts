@@ -1,0 +1,39 @@
+// Summary and exporter mode: the kernel's per-key drop counts (struct drop_key
+// + __u64 count, summed over CPUs by the addon), decoded.
+import type { Family } from './address';
+import type { KernelAddress } from './decode';
+import { COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE } from './layout';
+
+export interface DropCount {
+  location: KernelAddress;
+  reason: number | null;
+  /** Inode of the network namespace, null when the kernel gave none. */
+  netns: number | null;
+  family: Family | null;
+  l4Proto: number | null;
+  count: number;
+}
+
+export function decodeCounts(records: Uint8Array, hasReason: boolean): DropCount[] {
+  const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
+  const counts: DropCount[] = [];
+  for (let base = 0; base + COUNT_RECORD_SIZE <= records.byteLength; base += COUNT_RECORD_SIZE) {
+    const family = view.getUint8(base + COUNT_RECORD.family);
+    const netns = view.getUint32(base + COUNT_RECORD.netns, true);
+    counts.push({
+      location: { hi: view.getUint32(base + COUNT_RECORD.location + 4, true), lo: view.getUint32(base + COUNT_RECORD.location, true) },
+      reason: hasReason ? view.getUint32(base + COUNT_RECORD.reason, true) : null,
+      netns: netns === 0 ? null : netns,
+      family: family === 4 || family === 6 ? family : null,
+      l4Proto: (family === 4 || family === 6) && view.getUint8(base + COUNT_RECORD.has_l4_proto) ? view.getUint8(base + COUNT_RECORD.l4_proto) : null,
+      count: view.getUint32(base + COUNT_RECORD.count + 4, true) * 2 ** 32 + view.getUint32(base + COUNT_RECORD.count, true),
+    });
+  }
+  return counts;
+}
+
+/** The key bytes of the index-th record, as the kernel map holds them (decodeCounts keeps the records' order). */
+export function recordKey(records: Uint8Array, index: number): Uint8Array {
+  const base = index * COUNT_RECORD_SIZE;
+  return records.subarray(base, base + DROP_KEY_SIZE);
+}

@@ -1,0 +1,156 @@
+// What summary mode prints: rows per (reason, protocol, location), as interval
+// blocks, a live table on a terminal, NDJSON, and the totals with advice.
+import { familyName, type Family } from '../events/address';
+import type { DropCount } from '../events/counts';
+import { formatKernelAddress } from '../events/decode';
+import { explain } from '../knowledge/advice';
+import { formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
+import type { CounterDelta } from '../kernel/counters';
+import { hintLine } from './explain';
+import { protocolName, type FormatContext } from './format';
+
+export interface SummaryRow {
+  reason: string | null;
+  reasonCode: number | null;
+  subsystem: string | null;
+  proto: string | null;
+  family: Family | null;
+  location: string | null;
+  address: string;
+  count: number; // in this interval
+  total: number; // since the start
+}
+
+/**
+ * Rows for this interval, sorted by count, from cumulative kernel counts and
+ * the totals seen before. The kernel counts per namespace too; summary rows
+ * add the namespaces up.
+ */
+export function intervalRows(counts: DropCount[], previous: Map<string, number>, context: FormatContext): SummaryRow[] {
+  const totals = new Map<string, DropCount>();
+  for (const c of counts) {
+    const key = `${c.location.hi}:${c.location.lo}/${c.reason}/${c.family}/${c.l4Proto}`;
+    const sum = totals.get(key);
+    if (sum) sum.count += c.count;
+    else totals.set(key, { ...c });
+  }
+  const rows: SummaryRow[] = [];
+  for (const [key, c] of totals) {
+    const before = previous.get(key) ?? 0;
+    previous.set(key, c.count);
+    const reason = c.reason === null ? null : context.reasons.decode(c.reason);
+    rows.push({
+      reason: reason?.name ?? null,
+      reasonCode: reason?.code ?? null,
+      subsystem: reason?.subsystem ?? null,
+      proto: protocolName(c.l4Proto, 0),
+      family: c.family,
+      location: context.symbols.symbolize(c.location),
+      address: formatKernelAddress(c.location),
+      count: c.count - before,
+      total: c.count,
+    });
+  }
+  return rows.sort((a, b) => b.count - a.count || b.total - a.total);
+}
+
+function rowJson(row: SummaryRow, count: number) {
+  return {
+    reason: row.reason,
+    reason_code: row.reasonCode,
+    subsystem: row.subsystem,
+    proto: row.proto,
+    family: familyName(row.family),
+    location: row.location,
+    address: row.address,
+    count,
+  };
+}
+
+export function intervalJson(rows: SummaryRow[], intervalS: number, at: Date) {
+  return {
+    type: 'interval',
+    ts: at.toISOString(),
+    interval_s: intervalS,
+    drops: rows.filter((r) => r.count > 0).map((r) => rowJson(r, r.count)),
+  };
+}
+
+export function totalJson(
+  rows: SummaryRow[],
+  durationS: number,
+  counters: { seen: number; matched: number; lost: number; overflow: number },
+  deltas: CounterDelta[] | null,
+  checks: CounterCheck[],
+) {
+  return {
+    type: 'total',
+    duration_s: durationS,
+    drops: [...rows].sort((a, b) => b.total - a.total).map((r) => rowJson(r, r.total)),
+    seen: counters.seen,
+    matched: counters.matched,
+    overflow: counters.overflow,
+    counters: deltas === null ? null : deltas.map((d) => ({ name: d.name, delta: d.delta })),
+    correlation: checks.map((c) => ({
+      counter: c.counter,
+      delta: c.delta,
+      traced: c.traced,
+      reasons: c.reasons,
+      uncounted: unseenCounted(c, counters.overflow),
+      verdict: verdict(c, counters.overflow),
+    })),
+  };
+}
+
+function rowText(row: SummaryRow, count: number): string {
+  const where = row.location ? `${row.location} (${row.address})` : row.address;
+  return `${String(count).padStart(9)} drops  ${(row.reason ?? '-').padEnd(22)} ${(row.proto ?? '-').padEnd(5)} ${where}`;
+}
+
+export function intervalText(rows: SummaryRow[], at: Date, hinted: Set<string> | null): string {
+  const active = rows.filter((r) => r.count > 0);
+  const total = active.reduce((sum, r) => sum + r.count, 0);
+  const lines = [`--- ${at.toTimeString().slice(0, 8)}: ${total} drops ---`];
+  for (const row of active) {
+    lines.push(rowText(row, row.count));
+    if (hinted && row.reason && !hinted.has(row.reason)) {
+      hinted.add(row.reason);
+      lines.push(hintLine(row.reason));
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+const CLEAR_SCREEN = '\x1b[H\x1b[2J';
+
+/** The live table on a terminal: redrawn in place, sorted by rate. */
+export function liveTable(rows: SummaryRow[], elapsedS: number, intervalS: number, matched: number): string {
+  const header = `dropwhy summary: ${elapsedS.toFixed(0)}s, ${matched} drops matched   (Ctrl-C to stop)`;
+  const lines = [CLEAR_SCREEN + header, '', `${'RATE/s'.padStart(9)} ${'TOTAL'.padStart(10)}  ${'REASON'.padEnd(22)} PROTO LOCATION`];
+  for (const row of rows) {
+    const rate = (row.count / intervalS).toFixed(0);
+    lines.push(`${rate.padStart(9)} ${String(row.total).padStart(10)}  ${(row.reason ?? '-').padEnd(22)} ${(row.proto ?? '-').padEnd(5)} ${row.location ?? row.address}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** overflow: drops the full map did not count, which the correlation may count as a counter's. */
+export function totalText(
+  rows: SummaryRow[],
+  durationS: number,
+  deltas: CounterDelta[] | null,
+  checks: CounterCheck[],
+  wholeHost: boolean,
+  overflow: number,
+): string {
+  const byTotal = [...rows].sort((a, b) => b.total - a.total);
+  const lines = [`=== total over ${durationS.toFixed(1)}s: ${byTotal.reduce((s, r) => s + r.total, 0)} drops ===`];
+  for (const row of byTotal) lines.push(rowText(row, row.total));
+  if (deltas !== null) lines.push(...formatCorrelation(checks, deltas, wholeHost, { count: overflow, noun: 'uncounted' }).map((line) => `  ${line}`));
+  for (const reason of new Set(byTotal.map((r) => r.reason).filter((r): r is string => r !== null))) {
+    const { advice } = explain(reason);
+    lines.push(`  ${reason}: ${advice.summary}`);
+    if (advice.checks[0]) lines.push(`    try: ${advice.checks[0]}`);
+  }
+  return lines.join('\n') + '\n';
+}
