@@ -102,7 +102,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Tracer",
                        {InstanceMethod<&Tracer::ReadCountersJs>("counters"),
-                        InstanceMethod<&Tracer::ReadDropCountsJs>("dropCounts"), InstanceMethod<&Tracer::Stop>("stop")});
+                        InstanceMethod<&Tracer::ReadDropCountsJs>("dropCounts"),
+                        InstanceMethod<&Tracer::DeleteDropCountsJs>("deleteDropCounts"), InstanceMethod<&Tracer::Stop>("stop")});
   }
 
   // new Tracer({config, ringBytes, onBatch, onError, onLog}): open, configure,
@@ -294,6 +295,30 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       records.insert(records.end(), count_bytes, count_bytes + sizeof(total));
     }
     return records;
+  }
+
+  // deleteDropCounts(keys): removes these packed struct drop_keys from the count
+  // map (the exporter frees the slots of idle keys); returns how many were there.
+  Napi::Value DeleteDropCountsJs(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsBuffer()) {
+      Napi::TypeError::New(env, "keys must be a Buffer").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Buffer<uint8_t> keys = info[0].As<Napi::Buffer<uint8_t>>();
+    if (keys.Length() % sizeof(struct drop_key) != 0) {
+      Napi::TypeError::New(env, "keys must be whole " + std::to_string(sizeof(struct drop_key)) + "-byte drop_keys")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    uint32_t deleted = 0;
+    if (skel_) {
+      int fd = bpf_map__fd(skel_->maps.drop_counts);
+      for (size_t at = 0; at < keys.Length(); at += sizeof(struct drop_key)) {
+        if (bpf_map_delete_elem(fd, keys.Data() + at) == 0) deleted++;
+      }
+    }
+    return Napi::Number::New(env, deleted);
   }
 
   // stop(): the poll thread drains the ring, hands over the last batch and

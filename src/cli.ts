@@ -12,15 +12,21 @@ import { readNamespaceCounters, StopRequest, type CommandIo } from './commands/s
 import type { CounterSnapshot } from './kernel/counters';
 import {
   check,
+  checkExporter,
   checkSummary,
+  EXPORTER_OPTIONS,
   FILTER_OPTIONS,
-  RUN_OPTIONS,
+  PRINT_OPTIONS,
+  SESSION_OPTIONS,
   STREAM_OPTIONS,
   SUMMARY_OPTIONS,
   type RawArgs,
+  type RawExporterArgs,
   type RawSummaryArgs,
   type StatInode,
 } from './commands/options';
+import { runExporter } from './commands/exporter';
+import { VERSION } from './version';
 import { fdWriter, type Chunk } from './output/writer';
 import { runSummary } from './commands/summary';
 import { canTrace, diagnose, gatherFacts, renderChecks, renderChecksJson } from './commands/doctor';
@@ -51,19 +57,25 @@ const EXAMPLES: Array<[string, string]> = [
   ['sudo $0 --filter-dst-ip 10.0.0.0/8 -o json', 'drops towards 10/8 as NDJSON'],
   ['sudo $0 --filter-netns myns --filter-reason NETFILTER_DROP', 'firewall drops in network namespace "myns"'],
   ['sudo $0 summary --filter-proto udp', 'UDP drops counted per reason and location, every second'],
+  ['sudo $0 exporter --listen 0.0.0.0:10025', 'Prometheus metrics of every drop on http://HOST:10025/metrics'],
   ['$0 explain SOCKET_RCVBUFF', 'what a reason means and what to do about it'],
   ['sudo $0 doctor && sudo $0 selftest', 'on a new host: will it work, and does it'],
 ];
 
-const withRunOptions = <T>(cli: Argv<T>) => cli.options(FILTER_OPTIONS).options(RUN_OPTIONS);
+const withSessionOptions = <T>(cli: Argv<T>) => cli.options(FILTER_OPTIONS).options(SESSION_OPTIONS);
 
 function parser(argv: string[]) {
   const cli = yargs(argv)
     .scriptName('dropwhy')
     .usage('$0 [command] [options]\n\nWhy did Linux drop my packet? Traces skb:kfree_skb and explains every drop.')
-    .command('$0', 'Print every matching drop as it happens (the default)', (y) => withRunOptions(y).options(STREAM_OPTIONS))
+    .command('$0', 'Print every matching drop as it happens (the default)', (y) =>
+      withSessionOptions(y).options(PRINT_OPTIONS).options(STREAM_OPTIONS),
+    )
     .command('summary', 'Count drops per reason and location in the kernel; print the counts every interval', (y) =>
-      withRunOptions(y).options(SUMMARY_OPTIONS),
+      withSessionOptions(y).options(PRINT_OPTIONS).options(SUMMARY_OPTIONS),
+    )
+    .command('exporter', 'Serve Prometheus metrics of the drops, counted in the kernel and read at scrape time', (y) =>
+      withSessionOptions(y).options(EXPORTER_OPTIONS),
     )
     .command('explain [reason]', 'What a drop reason means, which counters show it and what to check', (y) =>
       y
@@ -82,7 +94,7 @@ function parser(argv: string[]) {
     })
     .help()
     .alias('help', 'h')
-    .version(require('../../package.json').version)
+    .version(VERSION)
     .wrap(isatty(1) ? Math.min(110, process.stdout.columns) : 100)
     .epilogue(
       'Exit status: 0 done, 1 failure, 2 invalid option, 3 missing privileges, BTF or tracepoint.\n' +
@@ -92,20 +104,34 @@ function parser(argv: string[]) {
   return cli;
 }
 
-type ParsedArgs = RawArgs & RawSummaryArgs & { _: Array<string | number>; help?: boolean; version?: boolean; reason?: string; list?: boolean };
+type ParsedArgs = RawArgs &
+  RawSummaryArgs &
+  RawExporterArgs & { _: Array<string | number>; help?: boolean; version?: boolean; reason?: string; list?: boolean };
+
+export interface CommandLine {
+  command: string;
+  raw: ParsedArgs;
+  /** yargs' text for --help or --version, when asked for. */
+  helpOrVersion: string | null;
+}
+
+/** Parses argv as the CLI does (a UsageError for what yargs rejects); nothing is run. */
+export async function parseCommandLine(argv: string[]): Promise<CommandLine> {
+  let output = '';
+  const raw = (await parser(argv).parse(argv, {}, (_error, _argv, text) => {
+    output = text;
+  })) as ParsedArgs;
+  return { command: String(raw._[0] ?? 'trace'), raw, helpOrVersion: raw.help || raw.version ? output : null };
+}
 
 /** Runs the CLI and returns its exit status. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
-  let helpOrVersion = '';
   try {
-    const raw = (await parser(argv).parse(argv, {}, (_error, _argv, output) => {
-      helpOrVersion = output;
-    })) as ParsedArgs;
-    if (raw.help || raw.version) {
+    const { command, raw, helpOrVersion } = await parseCommandLine(argv);
+    if (helpOrVersion !== null) {
       io.writeOut(helpOrVersion + '\n');
       return EXIT.ok;
     }
-    const command = String(raw._[0] ?? 'trace');
     if (command === 'explain') return explainCommand(raw, io);
     if (command === 'doctor') return doctorCommand(raw, io);
     if (command === 'selftest') {
@@ -123,7 +149,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
 }
 
 /**
- * trace and summary. Stop signals are listened for from the start: one that
+ * trace, summary and exporter. Stop signals are listened for from the start: one that
  * comes before the program is attached ends the command as cleanly as one
  * while tracing, with nothing loaded and 0 drops seen.
  */
@@ -133,6 +159,9 @@ async function tracingCommand(command: string, raw: ParsedArgs, io: CliIo): Prom
     if (command === 'summary') {
       const options = checkSummary(raw);
       await runSummary(options, commandIo(io, options.logLevel, stop));
+    } else if (command === 'exporter') {
+      const options = checkExporter(raw);
+      await runExporter(options, commandIo(io, options.logLevel, stop));
     } else {
       const options = check(raw);
       await runTrace(options, commandIo(io, options.logLevel, stop));

@@ -28,12 +28,17 @@ export const FILTER_OPTIONS = {
   },
 } as const satisfies Record<string, Options>;
 
-export const RUN_OPTIONS = {
-  output: { alias: 'o', type: 'string', default: 'text', describe: 'Output format: text or json (NDJSON)' },
-  count: { type: 'string', describe: 'Stop after N matching drops' },
+/** Every tracing command: trace, summary, exporter. */
+export const SESSION_OPTIONS = {
   duration: { type: 'string', describe: 'Stop after SECONDS' },
   'ready-file': { type: 'string', describe: 'Write this file once the tracer is attached; removed on exit (for scripts and CI)' },
   'log-level': { type: 'string', default: 'warn', describe: `Log level on stderr: ${LOG_LEVELS.join(', ')}` },
+} as const satisfies Record<string, Options>;
+
+/** The commands that print drops: trace and summary. */
+export const PRINT_OPTIONS = {
+  output: { alias: 'o', type: 'string', default: 'text', describe: 'Output format: text or json (NDJSON)' },
+  count: { type: 'string', describe: 'Stop after N matching drops' },
   hints: { type: 'boolean', default: true, describe: 'A one-line hint after the first drop of each reason (text output)' },
 } as const satisfies Record<string, Options>;
 
@@ -42,9 +47,32 @@ export const STREAM_OPTIONS = {
   'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
 } as const satisfies Record<string, Options>;
 
+const MAX_KEYS_OPTION = {
+  type: 'string',
+  default: '4096',
+  describe: 'Distinct (reason, location, namespace, protocol) keys counted in the kernel',
+} as const satisfies Options;
+
 export const SUMMARY_OPTIONS = {
   interval: { type: 'string', default: '1', describe: 'Print the counts every SECONDS' },
-  'max-keys': { type: 'string', default: '4096', describe: 'Distinct (reason, protocol, location) keys counted in the kernel' },
+  'max-keys': MAX_KEYS_OPTION,
+} as const satisfies Record<string, Options>;
+
+/** Not in Prometheus' list of default port allocations (9100-9999 is taken). */
+export const DEFAULT_EXPORTER_PORT = 10025;
+
+export const EXPORTER_OPTIONS = {
+  listen: {
+    type: 'string',
+    default: `127.0.0.1:${DEFAULT_EXPORTER_PORT}`,
+    describe: 'Serve /metrics on HOST:PORT ([V6]:PORT; :PORT for every address)',
+  },
+  'max-keys': MAX_KEYS_OPTION,
+  'idle-timeout': {
+    type: 'string',
+    default: '600',
+    describe: 'A series with no new drops for SECONDS leaves /metrics and frees its kernel keys (its count is kept)',
+  },
 } as const satisfies Record<string, Options>;
 
 /** The raw values yargs hands over (every value a string, so check() owns all validation). */
@@ -67,6 +95,12 @@ export interface RawArgs {
 export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size'> {
   interval?: string;
   'max-keys'?: string;
+}
+
+export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints'> {
+  listen?: string;
+  'max-keys'?: string;
+  'idle-timeout'?: string;
 }
 
 /** A filter as the user wrote it; the netns and reason names still need the machine to resolve. */
@@ -93,6 +127,18 @@ export interface TraceOptions {
 export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes'> {
   intervalMs: number;
   maxKeys: number;
+}
+
+export interface ListenAddress {
+  /** null: every address. */
+  host: string | null;
+  port: number;
+}
+
+export interface ExporterOptions extends Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel'> {
+  listen: ListenAddress;
+  maxKeys: number;
+  idleMs: number;
 }
 
 function fail(flag: string, accepted: string, got: unknown): never {
@@ -136,7 +182,7 @@ function ringBytes(text: string): number {
   return bytes;
 }
 
-export function check(raw: RawArgs): TraceOptions {
+function checkFilter(raw: RawArgs): FilterSpec {
   const proto = single(raw['filter-proto']);
   if (proto !== undefined && !Object.hasOwn(PROTOCOLS, proto)) fail('filter-proto', Object.keys(PROTOCOLS).join(', '), proto);
   const netns = single(raw['filter-netns']);
@@ -147,28 +193,40 @@ export function check(raw: RawArgs): TraceOptions {
     if (!/^[A-Za-z0-9_]+$/.test(name)) fail('filter-reason', 'a drop reason name such as NO_SOCKET', name);
   }
   if (reasonNames.length > MAX_REASONS) fail('filter-reason', `at most ${MAX_REASONS} reasons`, reasonNames.length);
-  const output = single(raw.output) ?? 'text';
-  if (output !== 'text' && output !== 'json') fail('output', 'text or json', output);
+  return {
+    proto: proto as ProtocolName | undefined,
+    port: positiveInteger('filter-port', single(raw['filter-port']), 65535, 'a port number from 1 to 65535'),
+    srcAddr: address('filter-src-ip', single(raw['filter-src-ip'])),
+    dstAddr: address('filter-dst-ip', single(raw['filter-dst-ip'])),
+    netns,
+    reasonNames,
+  };
+}
+
+/** The filter and the options every tracing command shares. */
+function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel'> {
+  const filter = checkFilter(raw);
   const logLevel = single(raw['log-level']) ?? 'warn';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) fail('log-level', LOG_LEVELS.join(', '), logLevel);
   const readyFile = single(raw['ready-file']);
   if (readyFile === '') fail('ready-file', 'a file path', readyFile);
-
   return {
-    filter: {
-      proto: proto as ProtocolName | undefined,
-      port: positiveInteger('filter-port', single(raw['filter-port']), 65535, 'a port number from 1 to 65535'),
-      srcAddr: address('filter-src-ip', single(raw['filter-src-ip'])),
-      dstAddr: address('filter-dst-ip', single(raw['filter-dst-ip'])),
-      netns,
-      reasonNames,
-    },
-    output,
-    count: positiveInteger('count', single(raw.count), Number.MAX_SAFE_INTEGER, 'a positive whole number') ?? null,
+    filter,
     durationMs: seconds('duration', single(raw.duration)) ?? null,
     readyFile: readyFile ?? null,
-    ringBytes: ringBytes(single(raw['ring-size']) ?? '8M'),
     logLevel: logLevel as TraceOptions['logLevel'],
+  };
+}
+
+export function check(raw: RawArgs): TraceOptions {
+  const session = checkSession(raw);
+  const output = single(raw.output) ?? 'text';
+  if (output !== 'text' && output !== 'json') fail('output', 'text or json', output);
+  return {
+    ...session,
+    output,
+    count: positiveInteger('count', single(raw.count), Number.MAX_SAFE_INTEGER, 'a positive whole number') ?? null,
+    ringBytes: ringBytes(single(raw['ring-size']) ?? '8M'),
     hints: raw.hints !== false,
   };
 }
@@ -178,8 +236,32 @@ export function checkSummary(raw: RawSummaryArgs): SummaryOptions {
   return {
     ...common,
     intervalMs: seconds('interval', single(raw.interval) ?? '1')!,
-    maxKeys: positiveInteger('max-keys', single(raw['max-keys']) ?? '4096', 1 << 20, 'a whole number from 1 to 1048576')!,
+    maxKeys: maxKeys(raw['max-keys']),
   };
+}
+
+function maxKeys(text: string | undefined): number {
+  return positiveInteger('max-keys', single(text) ?? MAX_KEYS_OPTION.default, 1 << 20, 'a whole number from 1 to 1048576')!;
+}
+
+export function checkExporter(raw: RawExporterArgs): ExporterOptions {
+  return {
+    ...checkSession(raw),
+    listen: listenAddress(single(raw.listen) ?? EXPORTER_OPTIONS.listen.default),
+    maxKeys: maxKeys(raw['max-keys']),
+    idleMs: seconds('idle-timeout', single(raw['idle-timeout']) ?? EXPORTER_OPTIONS['idle-timeout'].default)!,
+  };
+}
+
+/** HOST:PORT, [V6]:PORT or :PORT (every address), as Prometheus exporters take --web.listen-address. */
+export function listenAddress(text: string): ListenAddress {
+  const accepted = 'HOST:PORT, [IPV6]:PORT or :PORT, e.g. 0.0.0.0:10025';
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[3]) : NaN;
+  // Port 0 lets the kernel choose (the chosen one is printed): for tests and scripts.
+  if (!match || !(port >= 0 && port <= 65535)) fail('listen', accepted, text);
+  const host = match[1] ?? match[2];
+  return { host: host === '' ? null : host, port };
 }
 
 /** Inode of a network namespace file, or null when the path is not one. */

@@ -12,6 +12,9 @@ import { correlate, formatCorrelation, type TracedCount } from '../knowledge/cor
 import type { Logger } from '../log';
 import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
 
+/** Count mode sends no events: the smallest ring the kernel accepts. */
+export const UNUSED_RING_BYTES = 4096;
+
 /** Wake user space once this much is pending in the ring (the poll timeout picks up the rest). */
 export const WAKEUP_BYTES = 64 << 10;
 
@@ -109,6 +112,7 @@ const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0 };
 const NOT_LOADED: NativeTracer = {
   counters: () => ({ ...ZERO_COUNTERS }),
   dropCounts: () => Buffer.alloc(0),
+  deleteDropCounts: () => 0,
   stop: async () => ({ ...ZERO_COUNTERS }),
 };
 

@@ -6,10 +6,8 @@ import { lowerFilter } from '../events/filter';
 import { correlate } from '../knowledge/correlate';
 import { intervalJson, intervalRows, intervalText, liveTable, totalJson, totalText, type SummaryRow } from '../output/summary';
 import type { SummaryOptions } from './options';
-import { prepare, Session, WAKEUP_BYTES, type CommandIo } from './session';
+import { prepare, Session, UNUSED_RING_BYTES, WAKEUP_BYTES, type CommandIo } from './session';
 
-/** Summary mode sends no events: the smallest ring the kernel accepts. */
-const UNUSED_RING_BYTES = 4096;
 /** How often --count is checked between intervals. */
 const COUNT_CHECK_MS = 100;
 

@@ -21,8 +21,10 @@ export interface TracerOptions {
 
 export interface NativeTracer {
   counters(): Counters;
-  /** Summary mode: packed records of src/events/layout.ts COUNT_RECORD, counts summed over CPUs. */
+  /** Count mode: packed records of src/events/layout.ts COUNT_RECORD, counts summed over CPUs. */
   dropCounts(): Buffer;
+  /** Count mode: removes these packed drop_keys from the kernel's map; returns how many it held. */
+  deleteDropCounts(keys: Buffer): number;
   /** Drains the ring buffer, delivers the last batch, detaches and frees everything. */
   stop(): Promise<Counters>;
 }

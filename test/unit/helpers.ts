@@ -11,7 +11,7 @@ import { run, type CliIo } from '../../src/cli';
 import { PROTOCOLS, type ProtocolName } from '../../src/events/filter';
 import type { Symbolizer } from '../../src/output/format';
 import type { ProcessFacts } from '../../src/kernel/facts';
-import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/events/layout';
+import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
 import { ReasonTable } from '../../src/events/reasons';
 
@@ -199,6 +199,8 @@ export class FakeBinding implements NativeBinding {
   stopCalls = 0;
   /** How many times the tracer's dropCounts() was called. */
   dropCountsCalls = 0;
+  /** Every buffer of keys the tracer's deleteDropCounts() was given. */
+  readonly deletedKeys: Buffer[] = [];
   counters: Counters;
   private readonly settings: FakeBindingOptions;
   private openedWaiters: Array<(options: TracerOptions) => void> = [];
@@ -261,6 +263,10 @@ export class FakeBinding implements NativeBinding {
         const source = this.settings.dropCounts;
         const call = this.dropCountsCalls++;
         return Buffer.from(typeof source === 'function' ? source(call) : (source ?? Buffer.alloc(0)));
+      },
+      deleteDropCounts: (keys) => {
+        this.deletedKeys.push(Buffer.from(keys));
+        return keys.length / DROP_KEY_SIZE;
       },
       stop: async () => {
         this.stopCalls++;
