@@ -8,6 +8,7 @@ APT_PACKAGES=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake make g++  # BPF program and addon
   iproute2 iptables nftables python3 util-linux                                    # tests, selftest, counters (nsenter)
   bpftrace                                                                         # the benchmark's peer
+  prometheus                                                                       # the exporter's tests: promtool, a real server
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -17,7 +18,12 @@ fi
 command -v node >/dev/null || APT_PACKAGES+=(nodejs npm)
 # shellcheck source=lib/packages.sh
 . scripts/lib/packages.sh
+had_prometheus=$(dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -c "ok installed" || true)
 install_missing setup.sh "${APT_PACKAGES[@]}"
+# The tests run their own Prometheus; the package's service (on systemd hosts) is not wanted.
+if [ "$had_prometheus" = 0 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
 
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 if [ "$(node_major)" -lt 20 ]; then

@@ -1,7 +1,7 @@
 // What `dropwhy exporter` serves: the kernel's drop counts as Prometheus
 // counters, read from the count map when Prometheus scrapes (prom-client's
 // collect()), not per drop.
-import { Counter, Gauge, Registry, collectDefaultMetrics, type OpenMetricsContentType } from 'prom-client';
+import { Counter, Gauge, Registry, type OpenMetricsContentType } from 'prom-client';
 import { familyName } from '../events/address';
 import { decodeCounts, recordKey, type DropCount } from '../events/counts';
 import { formatKernelAddress } from '../events/decode';
@@ -100,7 +100,7 @@ export class DropMetrics {
       labelNames: ['version', 'kernel'],
       registers,
     }).set({ version: options.version, kernel: options.kernel }, 1);
-    for (const register of registers) collectDefaultMetrics({ register });
+    processMetrics(registers);
   }
 
   /** Scrapes read this tracer's counts from now on. */
@@ -156,4 +156,32 @@ export class DropMetrics {
     if (!series) this.series.set(id, (series = { labels, value: 0, changedAt: this.now() }));
     return series;
   }
+}
+
+/**
+ * The process metrics every exporter has (memory, CPU, start time), so a
+ * DaemonSet's own cost shows beside the drops. Not prom-client's default
+ * set: its nodejs_*_total gauges fail promtool's lint.
+ */
+function processMetrics(registers: Registry[]): void {
+  const startSeconds = Math.round(Date.now() / 1000 - process.uptime());
+  new Gauge({
+    name: 'process_resident_memory_bytes',
+    help: 'Resident memory size in bytes',
+    registers,
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  new Counter({
+    name: 'process_cpu_seconds_total',
+    help: 'Total user and system CPU time spent in seconds',
+    registers,
+    collect() {
+      const { user, system } = process.cpuUsage();
+      this.reset();
+      this.inc((user + system) / 1e6);
+    },
+  });
+  new Gauge({ name: 'process_start_time_seconds', help: 'Start time of the process since the Unix epoch in seconds', registers }).set(startSeconds);
 }

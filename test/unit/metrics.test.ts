@@ -153,7 +153,10 @@ test('uncounted, seen and build info come from the program counters and the opti
   assert.equal(await sample(metrics, 'dropwhy_drops_uncounted_total'), 4);
   assert.equal(await sample(metrics, 'dropwhy_kfree_skb_seen_total'), 120);
   assert.match(await metrics.text.metrics(), /^dropwhy_build_info\{version="9\.8\.7",kernel="6\.18\.0-test"\} 1$/m);
-  assert.match(await metrics.text.metrics(), /^process_resident_memory_bytes \d+/m);
+  const body = await metrics.text.metrics();
+  assert.ok((await sample(metrics, 'process_resident_memory_bytes'))! > 1 << 20, body);
+  assert.match(body, /^process_cpu_seconds_total \d/m);
+  assert.match(body, /^process_start_time_seconds \d{10}$/m);
 });
 
 test('before a tracer is attached the counters are 0 and there are no drop series', async () => {
