@@ -96,7 +96,19 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-function dropwhy(name: string, args: string[]): Tracer {
+/** Something a phase does while the tracer runs (e.g. scrape it); returns how to stop doing it. */
+type Alongside = (stderr: { text: string }) => () => void;
+
+/** Scrapes the exporter's /metrics every second, as Prometheus would. */
+const scrapeEverySecond: Alongside = (stderr) => {
+  const timer = setInterval(() => {
+    const url = /serving metrics on (http:\S+)/.exec(stderr.text)?.[1];
+    if (url) void fetch(url).then((r) => r.text(), () => '');
+  }, 1000);
+  return () => clearInterval(timer);
+};
+
+function dropwhy(name: string, args: string[], alongside?: Alongside): Tracer {
   return {
     name,
     start: async () => {
@@ -107,9 +119,11 @@ function dropwhy(name: string, args: string[]): Tracer {
       const log = collectStderr(child);
       await waitFor(() => existsSync(ready) || child.exitCode !== null, 20_000, `${name} to attach`);
       if (child.exitCode !== null) throw new Error(`${name} exited: ${log.text}`);
+      const stopAlongside = alongside?.(log) ?? (() => {});
       return {
         pid: child.pid!,
         stop: async () => {
+          stopAlongside();
           await stopChild(child);
           rmSync(dir, { recursive: true, force: true });
           const closing = /(\d+) drops seen, (\d+) matched, (\d+) lost/.exec(log.text);
@@ -156,6 +170,7 @@ function phases(): Tracer[] {
     bpftrace('bpftrace printf per event', 'tracepoint:skb:kfree_skb { printf("%d %p\\n", args->reason, args->location); }'),
     bpftrace('bpftrace count by reason', 'tracepoint:skb:kfree_skb { @[args->reason] = count(); }'),
     dropwhy('dropwhy summary', ['summary', '-o', 'json', '--log-level', 'error']),
+    dropwhy('dropwhy exporter, scraped 1/s', ['exporter', '--listen', '127.0.0.1:0', '--log-level', 'error'], scrapeEverySecond),
   ];
 }
 

@@ -37,6 +37,8 @@ export async function runExporter(options: ExporterOptions, io: CommandIo): Prom
   const server = await listen(options.listen, (request, response) => {
     serve(request, response, metrics).catch((error) => io.logger.warn(`serving ${request.url}: ${(error as Error).message}`));
   });
+  // Scrapes until the program is attached get zeros, as from any exporter starting up.
+  io.writeErr(`dropwhy: serving metrics on ${metricsUrl(server)}`);
   try {
     const tracer = await session.open(() =>
       io.binding.openTracer({
@@ -48,7 +50,7 @@ export async function runExporter(options: ExporterOptions, io: CommandIo): Prom
       }),
     );
     metrics.attach(tracer);
-    const { counters } = await session.run(tracer, () => io.writeErr(`dropwhy: serving metrics on ${metricsUrl(server)}`));
+    const { counters } = await session.run(tracer);
     session.writeClosing(counters);
   } finally {
     await close(server);

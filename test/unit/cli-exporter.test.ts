@@ -3,6 +3,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import { run } from '../../src/cli';
 import { listenAddress } from '../../src/commands/options';
 import { UsageError } from '../../src/errors';
 import { CONFIG, MODE } from '../../src/events/layout';
@@ -19,13 +20,13 @@ function harness(t: TestContext, options: CliHarnessOptions = {}): CliHarness {
 
 /** Starts the exporter on a port the kernel picks and returns its /metrics URL and the run. */
 async function startExporter(h: CliHarness, args: string[] = []): Promise<{ url: string; done: Promise<number> }> {
-  const { run } = await import('../../src/cli');
   const done = run(['exporter', '--listen', '127.0.0.1:0', ...args], h.io);
   let ended = false;
   void done.then(() => (ended = true));
   await waitFor(() => ended || h.err.some((line) => line.includes('serving metrics on')), 'the serving line');
   const line = h.err.find((l) => l.includes('serving metrics on'));
   if (!line) throw new Error(`the exporter ended early: ${h.err.join(' | ')}`);
+  await h.binding.whenOpened();
   return { url: line.slice(line.indexOf('http://')), done };
 }
 
