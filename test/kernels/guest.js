@@ -47,9 +47,9 @@ const GUEST_E2E = [
   'parsing',
   // the ring buffer's lost path and the full per-CPU count map's overflow
   { name: 'loss', tests: '-o json' },
-  // the count map keyed by namespace, as the exporter's labels (not promtool
-  // and a Prometheus server: the guests have neither)
-  { name: 'exporter', tests: '^exporter: exact counts' },
+  // the count map keyed by namespace, as the exporter's labels, in its own
+  // /metrics and in a Prometheus server scraping it
+  'exporter', //                 44 / 41 (5.10 / 6.1)
 ];
 
 const REPO = path.resolve(__dirname, '..', '..');
