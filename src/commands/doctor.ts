@@ -3,19 +3,39 @@
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { release } from 'node:os';
 import type { NativeBinding } from '../kernel/binding';
+import { AddonError, rebuildCommand } from '../kernel/addon-loader';
 import { describe } from '../errors';
 import { hasTracingPrivileges, privilegesFix, readKernelFacts, VMLINUX_BTF, type ProcessFacts } from '../kernel/facts';
 
 export interface DoctorFacts {
   kernel: string;
   process: ProcessFacts;
-  addon: { libbpfVersion: string } | { error: string };
+  addon: LoadedAddonFacts | MissingLibraryFacts | FailedAddonFacts;
   /** Arguments of the tracepoint's BTF record; null: no such record; undefined: could not look. */
   tracepointFields?: string[] | null;
   reasonNames?: number;
   ringbuf?: boolean | null;
   tracefs: boolean;
   kallsyms: 'symbols' | 'hidden' | 'unreadable';
+}
+
+interface LoadedAddonFacts {
+  path: string;
+  libbpfVersion: string;
+}
+
+/** The addon file is there, a shared library it needs is not. */
+interface MissingLibraryFacts {
+  path: string;
+  library: string;
+  error: string;
+  fix: string;
+}
+
+/** No addon file, or one that does not load for another reason. */
+interface FailedAddonFacts {
+  error: string;
+  fix: string;
 }
 
 export interface Check {
@@ -48,14 +68,7 @@ export function diagnose(facts: DoctorFacts): Check[] {
     detail: proc.btfPresent ? VMLINUX_BTF : `${VMLINUX_BTF} is missing`,
     fix: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default of Debian, Ubuntu, RHEL and Fedora kernels)',
   });
-  const addonOk = 'libbpfVersion' in facts.addon;
-  checks.push({
-    name: 'native addon',
-    ok: addonOk,
-    required: true,
-    detail: 'libbpfVersion' in facts.addon ? `built, libbpf ${facts.addon.libbpfVersion}` : facts.addon.error,
-    fix: 'run npm run build (needs clang, libbpf-dev, bpftool, cmake: scripts/setup.sh installs them)',
-  });
+  checks.push(...addonChecks(facts.addon));
   if (facts.tracepointFields !== undefined) {
     const fields = facts.tracepointFields;
     const args = fields ? ['skbaddr', 'location', 'reason', 'rx_sk'].filter((f) => fields.includes(f)) : [];
@@ -107,6 +120,21 @@ export function diagnose(facts: DoctorFacts): Check[] {
   return checks;
 }
 
+/** The addon file, then the shared libraries it needs: a missing libbpf is not a missing addon. */
+function addonChecks(addon: DoctorFacts['addon']): Check[] {
+  if ('libbpfVersion' in addon) {
+    return [
+      { name: 'native addon', ok: true, required: true, detail: addon.path },
+      { name: 'libraries', ok: true, required: true, detail: `libbpf ${addon.libbpfVersion}` },
+    ];
+  }
+  if (!('library' in addon)) return [{ name: 'native addon', ok: false, required: true, detail: addon.error, fix: addon.fix }];
+  return [
+    { name: 'native addon', ok: true, required: true, detail: addon.path },
+    { name: 'libraries', ok: false, required: true, detail: addon.error, fix: addon.fix },
+  ];
+}
+
 export function canTrace(checks: Check[]): boolean {
   return checks.every((c) => c.ok || !c.required);
 }
@@ -126,10 +154,9 @@ export function renderChecksJson(checks: Check[], kernel: string): string {
 }
 
 export function gatherFacts(processFacts: ProcessFacts, loadBinding: () => NativeBinding): DoctorFacts {
-  const facts: DoctorFacts = {
+  const machine = {
     kernel: release(),
     process: processFacts,
-    addon: { error: 'not loaded' },
     tracefs: existsSync('/sys/kernel/tracing/events') || existsSync('/sys/kernel/debug/tracing/events'),
     kallsyms: kallsymsState(),
   };
@@ -137,10 +164,9 @@ export function gatherFacts(processFacts: ProcessFacts, loadBinding: () => Nativ
   try {
     binding = loadBinding();
   } catch (error) {
-    facts.addon = { error: describe(error) };
-    return facts;
+    return { ...machine, addon: failedAddonFacts(error) };
   }
-  facts.addon = { libbpfVersion: binding.libbpfVersion };
+  const facts: DoctorFacts = { ...machine, addon: { path: binding.addonPath, libbpfVersion: binding.libbpfVersion } };
   if (processFacts.btfPresent) {
     try {
       const kernel = readKernelFacts(binding);
@@ -152,6 +178,12 @@ export function gatherFacts(processFacts: ProcessFacts, loadBinding: () => Nativ
   }
   facts.ringbuf = hasTracingPrivileges(processFacts) ? binding.probeRingbuf() : null;
   return facts;
+}
+
+function failedAddonFacts(error: unknown): MissingLibraryFacts | FailedAddonFacts {
+  if (!(error instanceof AddonError)) return { error: describe(error), fix: rebuildCommand() };
+  if (error.library !== null && error.path !== null) return { error: error.problem, fix: error.fix, path: error.path, library: error.library };
+  return { error: error.problem, fix: error.fix };
 }
 
 /**

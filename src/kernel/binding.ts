@@ -1,7 +1,7 @@
 // The native addon behind a small typed interface. Tests pass their own
 // implementation of NativeBinding; the real one needs root and a built addon.
-import { resolve } from 'node:path';
-import { EnvironmentError, TracerError } from '../errors';
+import { TracerError } from '../errors';
+import { loadAddon, type AddonSearch } from './addon-loader';
 
 export interface Counters {
   seen: number;
@@ -32,6 +32,8 @@ export interface NativeTracer {
 export type BtfEntries = Array<[string, number]>;
 
 export interface NativeBinding {
+  /** The addon file in use. */
+  addonPath: string;
   openTracer(options: TracerOptions): NativeTracer;
   /** Whether the kernel can create BPF ring buffers; null when the probe failed (e.g. no privileges). */
   probeRingbuf(): boolean | null;
@@ -47,8 +49,6 @@ interface RawAddon {
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
 }
 
-export const ADDON_PATH = resolve(__dirname, '../../../build/native/Release/dropwhy.node');
-
 /** Native errors carry `stage` and `errno`; they all become TracerError. */
 export function toTracerError(error: unknown): unknown {
   if (error instanceof Error && typeof (error as { stage?: unknown }).stage === 'string') {
@@ -58,19 +58,9 @@ export function toTracerError(error: unknown): unknown {
   return error;
 }
 
-export function loadNativeBinding(path = ADDON_PATH): NativeBinding {
-  // Loading tells whether it is there, with the process's effective credentials
-  // (existsSync's access(2) uses the real uid and ignores capabilities).
-  let addon: RawAddon;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    addon = require(path) as RawAddon;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') {
-      throw new EnvironmentError(`the native addon is not built (${path} is missing): run npm run build`);
-    }
-    throw error;
-  }
+/** Loads the addon (addon-loader.ts says where from); a failed load is an AddonError, one line, exit 3. */
+export function loadNativeBinding(search: AddonSearch = {}): NativeBinding {
+  const { addon, path } = loadAddon<RawAddon>(search);
   const wrap =
     <A extends unknown[], R>(fn: (...args: A) => R) =>
     (...args: A): R => {
@@ -81,6 +71,7 @@ export function loadNativeBinding(path = ADDON_PATH): NativeBinding {
       }
     };
   return {
+    addonPath: path,
     openTracer: wrap(
       (options: TracerOptions) =>
         new addon.Tracer({ ...options, onError: (error) => options.onError(toTracerError(error) as Error) }),

@@ -18,12 +18,13 @@ import {
   withNetnsPair as withPair,
   type NetnsPair,
 } from '../../src/kernel/netns';
+import { LOCAL_BUILD } from '../../src/kernel/addon-loader';
 
 // dist/test/e2e/harness.js -> repo root
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
 // DROPWHY_E2E_CLI only exists to self-test this harness against a stub.
 export const CLI_PATH = process.env.DROPWHY_E2E_CLI || path.join(REPO_ROOT, 'bin', 'dropwhy.js');
-export const NATIVE_ADDON = path.join(REPO_ROOT, 'build', 'native', 'Release', 'dropwhy.node');
+export const NATIVE_ADDON = path.join(REPO_ROOT, LOCAL_BUILD);
 export const FIXTURES = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures');
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -7,6 +7,7 @@ import { canTrace, diagnose, kallsymsShows, renderChecks, renderChecksJson, type
 const CAP_PERFMON = 1n << 38n;
 const CAP_BPF = 1n << 39n;
 const FIELDS_6X = ['ent', 'skbaddr', 'location', 'protocol', 'reason', 'rx_sk', '__data'];
+const PREBUILD = '/usr/lib/node_modules/dropwhy/prebuilds/linux-x64/dropwhy.node';
 const FIELDS_5_10 = ['ent', 'skbaddr', 'location', 'protocol', '__data'];
 
 /** A root process on a machine where everything works. */
@@ -14,7 +15,7 @@ function goodFacts(overrides: Partial<DoctorFacts> = {}): DoctorFacts {
   return {
     kernel: '6.18.0-test',
     process: { euid: 0, capEff: (1n << 41n) - 1n, btfPresent: true },
-    addon: { libbpfVersion: 'v1.4' },
+    addon: { path: PREBUILD, libbpfVersion: 'v1.4' },
     tracepointFields: FIELDS_6X,
     reasonNames: 128,
     ringbuf: true,
@@ -41,6 +42,7 @@ test('diagnose: everything present -> every check ok, canTrace true', () => {
       ['privileges', true, true],
       ['kernel BTF', true, true],
       ['native addon', true, true],
+      ['libraries', true, true],
       ['tracepoint', true, true],
       ['drop reasons', true, false],
       ['ring buffer', true, false],
@@ -50,7 +52,8 @@ test('diagnose: everything present -> every check ok, canTrace true', () => {
   );
   assert.equal(canTrace(checks), true);
   assert.equal(byName(checks, 'privileges').detail, 'root');
-  assert.equal(byName(checks, 'native addon').detail, 'built, libbpf v1.4');
+  assert.equal(byName(checks, 'native addon').detail, PREBUILD);
+  assert.equal(byName(checks, 'libraries').detail, 'libbpf v1.4');
   assert.equal(byName(checks, 'tracepoint').detail, 'skb:kfree_skb with skbaddr, location, reason, rx_sk');
   assert.equal(byName(checks, 'drop reasons').detail, '128 names in enum skb_drop_reason');
   assert.equal(byName(checks, 'ring buffer').detail, 'BPF ring buffers supported');
@@ -109,19 +112,37 @@ test('diagnose: no kernel BTF -> kernel BTF MISSING, cannot trace, no tracepoint
   assert.equal(checks.some((c) => c.name === 'tracepoint' || c.name === 'drop reasons'), false);
 });
 
-test('diagnose: the addon failed to load -> native addon MISSING with its error, cannot trace', () => {
-  const error = 'Cannot find module build/native/Release/dropwhy.node';
+test('diagnose: no addon that loads -> native addon MISSING with its error and fix, no libraries check, cannot trace', () => {
+  const error = 'no native addon for linux-arm64 (neither /p/build/native/Release/dropwhy.node nor /p/prebuilds/linux-arm64/dropwhy.node exists)';
+  const fix = 'run npm run build';
   // gatherFacts stops after a failed load: no tracepoint, reason or ring buffer facts
-  const checks = diagnose(goodFacts({ addon: { error }, tracepointFields: undefined, reasonNames: undefined, ringbuf: undefined }));
+  const checks = diagnose(goodFacts({ addon: { error, fix }, tracepointFields: undefined, reasonNames: undefined, ringbuf: undefined }));
   const addon = byName(checks, 'native addon');
   assert.equal(status(addon), 'MISSING');
   assert.equal(addon.detail, error);
-  assert.match(addon.fix ?? '', /npm run build/);
+  assert.equal(addon.fix, fix);
   assert.equal(canTrace(checks), false);
   assert.deepEqual(
     checks.map((c) => c.name),
     ['privileges', 'kernel BTF', 'native addon', 'locations', 'tracefs'],
   );
+});
+
+test('diagnose: the addon is there but libbpf.so.1 is not -> native addon ok, libraries MISSING with the package to install', () => {
+  const error = 'the native addon needs libbpf.so.1, which is not installed';
+  const fix = 'install libbpf1 (Debian/Ubuntu) or libbpf (Fedora/RHEL)';
+  const facts = goodFacts({ addon: { path: PREBUILD, library: 'libbpf.so.1', error, fix }, tracepointFields: undefined, reasonNames: undefined, ringbuf: undefined });
+  const checks = diagnose(facts);
+  assert.deepEqual(
+    checks.map((c) => [c.name, status(c)]).slice(2, 4),
+    [['native addon', 'ok'], ['libraries', 'MISSING']],
+  );
+  assert.equal(canTrace(checks), false);
+  assert.deepEqual(renderChecks(checks, facts.kernel).split('\n').slice(3, 6), [
+    `ok       native addon  ${PREBUILD}`,
+    `MISSING  libraries     ${error}`,
+    `                       → ${fix}`,
+  ]);
 });
 
 test('diagnose: the tracepoint has no BTF record (null) -> tracepoint MISSING, no drop reasons check', () => {
@@ -203,7 +224,8 @@ test('renderChecks: all ok -> status column, no fix lines, "dropwhy can run here
       'dropwhy doctor: Linux 6.18.0-test',
       'ok       privileges    root',
       'ok       kernel BTF    /sys/kernel/btf/vmlinux',
-      'ok       native addon  built, libbpf v1.4',
+      `ok       native addon  ${PREBUILD}`,
+      'ok       libraries     libbpf v1.4',
       'ok       tracepoint    skb:kfree_skb with skbaddr, location, reason, rx_sk',
       'ok       drop reasons  128 names in enum skb_drop_reason',
       'ok       ring buffer   BPF ring buffers supported',
@@ -224,7 +246,8 @@ test('renderChecks: a → fix line follows each failed check, and only those', (
     'MISSING  privileges    uid 1000 without CAP_BPF and CAP_PERFMON',
     '                       → run as root (sudo dropwhy), or grant CAP_BPF and CAP_PERFMON',
     'ok       kernel BTF    /sys/kernel/btf/vmlinux',
-    'ok       native addon  built, libbpf v1.4',
+    `ok       native addon  ${PREBUILD}`,
+    'ok       libraries     libbpf v1.4',
     'ok       tracepoint    skb:kfree_skb with skbaddr, location',
     'limited  drop reasons  this kernel reports no drop reason (before 5.17): "reason" will be null',
     '                       → drop reasons need Linux 5.17 or newer',

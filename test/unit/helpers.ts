@@ -193,6 +193,7 @@ export interface FakeBindingOptions {
 
 /** A NativeBinding without the kernel: records what was opened and lets the test play the poll thread. */
 export class FakeBinding implements NativeBinding {
+  readonly addonPath = '/fake/prebuilds/linux-x64/dropwhy.node';
   /** Every TracerOptions openTracer received. */
   readonly opened: TracerOptions[] = [];
   readonly btfQueries: Array<[string, string]> = [];
