@@ -2,7 +2,7 @@
 # npm run pack:check: dropwhy as a user installs it. Packs (prepack builds dist/
 # and prebuilds/), checks the tarball holds what runs and nothing else, installs
 # it globally into a temporary prefix with --ignore-scripts (nothing may compile
-# at install), then runs the installed CLI: --version, --help, doctor, selftest;
+# at install), then runs the installed CLI: --version, --help, doctor, selftest, exporter;
 # every command again with libbpf.so.1 and libelf.so.1 hidden (one line naming
 # the package, exit 3; explain still works); npx from the tarball; the
 # installed CLI under Node 24; and last the build from source in the installed
@@ -68,8 +68,26 @@ check_installed() {
   has_line "$out" 'dropwhy can run here.'
   expect 0 "$dropwhy" selftest
   has_line "$out" 'selftest: PASS'
+  check_exporter
 }
-step "the installed dropwhy: --version, --help, doctor, selftest"
+# check_exporter: the installed exporter serves its metrics (prom-client came with the package).
+check_exporter() {
+  local pid url body rc=0
+  "$dropwhy" exporter --listen 127.0.0.1:0 --duration 4 2>"$work/exporter.err" &
+  pid=$!
+  for _ in $(seq 50); do
+    url=$(grep -o 'http://[^ ]*/metrics' "$work/exporter.err" || true)
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  [ -n "$url" ] || { kill "$pid" 2>/dev/null; fail "the installed exporter printed no URL: $(<"$work/exporter.err")"; }
+  body=$(node -e 'fetch(process.argv[1]).then((r) => r.text()).then((t) => process.stdout.write(t))' "$url") ||
+    { kill "$pid" 2>/dev/null; fail "scraping $url failed"; }
+  wait "$pid" || rc=$?
+  [ "$rc" = 0 ] || fail "the installed exporter exited $rc: $(<"$work/exporter.err")"
+  grep -q "^dropwhy_build_info{version=\"$version\"," <<<"$body" || fail "no dropwhy_build_info for $version in: $body"
+}
+step "the installed dropwhy: --version, --help, doctor, selftest, exporter"
 check_installed
 
 declare -A fix=(
@@ -79,7 +97,7 @@ declare -A fix=(
 for lib in libbpf.so.1 libelf.so.1; do
   step "the installed dropwhy without $lib: one line, exit 3, from every command"
   line="dropwhy: the native addon needs $lib, which is not installed: ${fix[$lib]}"
-  for args in '--duration 5' 'summary --duration 5' 'selftest'; do
+  for args in '--duration 5' 'summary --duration 5' 'exporter --duration 5' 'selftest'; do
     # shellcheck disable=SC2086 # args is split on purpose
     expect 3 scripts/lib/without-library.sh "$lib" "$dropwhy" $args
     [ "$err" = "$line" ] || fail "dropwhy $args without $lib: stderr was '$err', expected '$line'"
