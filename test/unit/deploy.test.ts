@@ -1,0 +1,108 @@
+// The deployment files against the code they deploy: what can drift when one
+// side changes. The container's arguments must pass dropwhy's own option
+// parser, its port must be the one it listens on, probes and scrapes must ask
+// for paths the exporter serves, and the selectors must select the pods.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { parseCommandLine } from '../../src/cli';
+import { METRICS_PATH, SERVED_PATHS } from '../../src/commands/exporter';
+import { checkExporter, DEFAULT_EXPORTER_PORT } from '../../src/commands/options';
+import { REPO_ROOT } from './helpers';
+
+type Manifest = { kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: any };
+
+function manifests(dir: string): Manifest[] {
+  return readdirSync(join(REPO_ROOT, dir))
+    .filter((file) => /\.ya?ml$/.test(file))
+    .sort()
+    .flatMap((file) =>
+      parseAllDocuments(readFileSync(join(REPO_ROOT, dir, file), 'utf8')).map((doc) => {
+        assert.deepEqual(doc.errors, [], `${dir}/${file} parses`);
+        return doc.toJS() as Manifest;
+      }),
+    );
+}
+
+const kubernetes = manifests('deploy/kubernetes');
+const byKind = (kind: string, from = kubernetes) => {
+  const found = from.filter((m) => m.kind === kind);
+  assert.equal(found.length, 1, `one ${kind}`);
+  return found[0];
+};
+const daemonSet = byKind('DaemonSet');
+const pod = daemonSet.spec.template;
+const container = pod.spec.containers[0];
+
+/** The exporter's options as dropwhy itself parses these arguments. */
+async function exporterOptions(args: string[]) {
+  const { command, raw } = await parseCommandLine(args);
+  assert.equal(command, 'exporter', `${JSON.stringify(args)} runs the exporter`);
+  return checkExporter(raw);
+}
+
+test('kubernetes: the files apply in order: the namespace first, everything in it', () => {
+  const order = kubernetes.map((m) => m.kind);
+  assert.equal(order[0], 'Namespace');
+  const namespace = kubernetes[0].metadata.name;
+  for (const m of kubernetes.slice(1)) assert.equal(m.metadata.namespace, namespace, `${m.kind} ${m.metadata.name}`);
+  assert.equal(byKind('ServiceAccount').metadata.name, pod.spec.serviceAccountName);
+});
+
+test("kubernetes: the container's arguments are accepted by dropwhy and listen on every address of the metrics port", async () => {
+  const options = await exporterOptions(container.args);
+  assert.equal(options.listen.host === null || options.listen.host === '0.0.0.0' || options.listen.host === '::', true, 'reachable from outside the pod');
+  const metricsPort = container.ports.find((p: { name: string }) => p.name === 'metrics');
+  assert.ok(metricsPort, 'a port named metrics');
+  assert.equal(metricsPort.containerPort, options.listen.port);
+  assert.equal(options.listen.port, DEFAULT_EXPORTER_PORT);
+});
+
+test('kubernetes: the probes ask the metrics port for paths the exporter serves', () => {
+  for (const probe of ['readinessProbe', 'livenessProbe']) {
+    const get = container[probe]?.httpGet;
+    assert.ok(get, `${probe} is an HTTP GET`);
+    assert.ok((SERVED_PATHS as readonly string[]).includes(get.path), `${probe} path ${get.path}`);
+    assert.equal(get.port, 'metrics');
+  }
+});
+
+test('kubernetes: the selector selects the pod template, and the pod runs on every node', () => {
+  for (const [key, value] of Object.entries(daemonSet.spec.selector.matchLabels)) assert.equal(pod.metadata.labels[key], value);
+  assert.ok(pod.spec.tolerations.some((t: { operator: string; key?: string }) => t.operator === 'Exists' && t.key === undefined));
+  assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+  assert.ok(container.resources.limits.memory && container.resources.requests.memory);
+});
+
+test('prometheus: the PodMonitor and the scrape config scrape the exporter where it serves', () => {
+  const prometheus = manifests('deploy/prometheus');
+  const podMonitor = byKind('PodMonitor', prometheus);
+  for (const [key, value] of Object.entries(podMonitor.spec.selector.matchLabels)) assert.equal(pod.metadata.labels[key], value);
+  assert.equal(podMonitor.metadata.namespace, daemonSet.metadata.namespace);
+  const [endpoint] = podMonitor.spec.podMetricsEndpoints;
+  assert.equal(endpoint.port, 'metrics');
+  assert.equal(endpoint.path ?? '/metrics', METRICS_PATH);
+
+  const config = prometheus.find((m) => (m as unknown as { scrape_configs?: unknown }).scrape_configs) as unknown as {
+    scrape_configs: Array<{ job_name: string; metrics_path?: string; relabel_configs: Array<{ source_labels: string[]; regex?: string; action?: string }> }>;
+  };
+  const job = config.scrape_configs.find((j) => j.job_name === 'dropwhy');
+  assert.ok(job, 'a dropwhy job');
+  assert.equal(job.metrics_path ?? '/metrics', METRICS_PATH);
+  const port = job.relabel_configs.find((r) => r.source_labels.includes('__meta_kubernetes_pod_container_port_number'));
+  assert.equal(port?.regex, String(DEFAULT_EXPORTER_PORT));
+  const name = job.relabel_configs.find((r) => r.source_labels.includes('__meta_kubernetes_pod_label_app_kubernetes_io_name'));
+  assert.equal(name?.regex, pod.metadata.labels['app.kubernetes.io/name']);
+});
+
+test("Dockerfile: the image's command is accepted by dropwhy and listens on the port it exposes", async () => {
+  const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+  const instruction = (name: string) => [...dockerfile.matchAll(new RegExp(`^${name} (.+)$`, 'gm'))].map((m) => m[1]).pop();
+  assert.deepEqual(JSON.parse(instruction('ENTRYPOINT')!), ['dropwhy']);
+  const command = JSON.parse(instruction('CMD')!) as string[];
+  const options = await exporterOptions(command);
+  assert.equal(Number(instruction('EXPOSE')), options.listen.port);
+  assert.deepEqual(command, container.args, 'the DaemonSet runs what the image runs by default');
+});
