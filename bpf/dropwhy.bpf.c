@@ -56,17 +56,23 @@ struct {
 	__type(value, struct drop_counters);
 } counters SEC(".maps");
 
-static __always_inline bool reason_matches(__u32 reason)
+static __always_inline bool reason_listed(const volatile __u32 *list, __u8 count, __u32 reason)
 {
-	if (cfg.reason_count == 0)
-		return true;
 	for (int i = 0; i < DROPWHY_MAX_REASONS; i++) {
-		if (i >= cfg.reason_count)
+		if (i >= count)
 			break;
-		if (cfg.reasons[i] == reason)
+		if (list[i] == reason)
 			return true;
 	}
 	return false;
+}
+
+/* One of the reasons (when any are given) and none of the excluded ones. */
+static __always_inline bool reason_matches(__u32 reason)
+{
+	if (cfg.reason_count && !reason_listed(cfg.reasons, cfg.reason_count, reason))
+		return false;
+	return !reason_listed(cfg.excluded_reasons, cfg.excluded_reason_count, reason);
 }
 
 /* Compares the first prefix_len bits of two addresses, 32 bits at a time. */
@@ -380,10 +386,13 @@ int on_kfree_skb(__u64 *ctx)
 	if (!reason_matches(ev.reason))
 		return 0;
 
-	/* The namespace is read early only when it filters; else only for events sent. */
+	/* The namespace is read early only when it filters; else only for events sent.
+	 * An ifindex filter always comes with one: ifindexes are per namespace. */
 	if (cfg.netns) {
 		read_netns(&ev, skb, rx_sk);
 		if (ev.netns != cfg.netns)
+			return 0;
+		if (cfg.ifindex && ev.ifindex != cfg.ifindex)
 			return 0;
 	}
 

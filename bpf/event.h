@@ -99,8 +99,10 @@ enum dropwhy_mode {
 struct dropwhy_config {
 	__u8 saddr[16];
 	__u8 daddr[16];
-	__u32 reasons[DROPWHY_MAX_REASONS];
+	__u32 reasons[DROPWHY_MAX_REASONS];          /* any of them, when reason_count > 0 */
+	__u32 excluded_reasons[DROPWHY_MAX_REASONS]; /* none of them: wins over reasons */
 	__u32 netns;
+	__u32 ifindex;      /* only with netns: ifindexes are per namespace */
 	__u32 wakeup_bytes; /* wake the reader once this much data is pending */
 	__u16 port;         /* matches sport or dport */
 	__u8 l4_proto;      /* IPPROTO_*, 0 = any */
@@ -109,8 +111,9 @@ struct dropwhy_config {
 	__u8 saddr_prefix;  /* prefix length in bits */
 	__u8 daddr_prefix;
 	__u8 reason_count;
+	__u8 excluded_reason_count;
 	__u8 mode;          /* enum dropwhy_mode */
-	__u8 pad[3];
+	__u8 pad[2];
 };
 
 #endif /* DROPWHY_EVENT_H */

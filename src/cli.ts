@@ -4,11 +4,11 @@ import { isatty } from 'node:tty';
 import yargs, { type Argv } from 'yargs';
 import { loadNativeBinding, type NativeBinding } from './kernel/binding';
 import { describe, exitCodeFor, EXIT, UsageError } from './errors';
-import { renderExplanation, renderReasonList } from './output/explain';
+import { missingReason, renderExplanation, renderReasonList } from './output/explain';
 import { Kallsyms } from './kernel/kallsyms';
 import { assertCanTrace, readKernelFacts, readProcessFacts, type ProcessFacts } from './kernel/facts';
 import { createLogger, type Logger } from './log';
-import { readNamespaceCounters, StopRequest, type CommandIo } from './commands/session';
+import { namespaceInterfaceIndex, readNamespaceCounters, StopRequest, type CommandIo } from './commands/session';
 import type { CounterSnapshot } from './kernel/counters';
 import {
   check,
@@ -23,6 +23,7 @@ import {
   type RawArgs,
   type RawExporterArgs,
   type RawSummaryArgs,
+  type InterfaceIndex,
   type StatInode,
 } from './commands/options';
 import { runExporter } from './commands/exporter';
@@ -42,6 +43,7 @@ export interface CliIo {
   writeErr(line: string): void;
   symbols(): Symbolizer;
   statInode: StatInode;
+  interfaceIndex: InterfaceIndex;
   /** Emits the stop signals (STOP_SIGNALS): the process itself, an emitter in tests. */
   signals: NodeJS.EventEmitter;
   stdoutIsTty: boolean;
@@ -183,6 +185,7 @@ function commandIo(io: CliIo, logLevel: string, stop: StopRequest): CommandIo {
     logger,
     symbols: io.symbols,
     statInode: io.statInode,
+    interfaceIndex: io.interfaceIndex,
     stop,
     color: io.stdoutIsTty,
     readCounters: io.readCounters,
@@ -213,6 +216,12 @@ function explainCommand(raw: ParsedArgs, io: CliIo): number {
   }
   if (!raw.reason) throw new UsageError('explain: expected a reason name such as SOCKET_RCVBUFF, or --list');
   if (!/^[A-Za-z0-9_:]+$/.test(raw.reason)) throw new UsageError(`explain: expected a reason name such as SOCKET_RCVBUFF, got ${JSON.stringify(raw.reason)}`);
+  const missing = missingReason(raw.reason, kernelNames);
+  if (missing) {
+    throw new UsageError(
+      `explain: this kernel has no drop reason named ${missing.name}; the closest: ${missing.closest.join(', ')} (dropwhy explain --list shows them all)`,
+    );
+  }
   io.writeOut(renderExplanation(raw.reason, kernelNames));
   return EXIT.ok;
 }
@@ -240,6 +249,7 @@ export function realIo(): CliIo {
         return null;
       }
     },
+    interfaceIndex: (ifname, netns) => namespaceInterfaceIndex(ifname, netns, ownNetns?.ino ?? null),
     signals: process,
     stdoutIsTty: isatty(1),
     createLogger,

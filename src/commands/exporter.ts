@@ -23,7 +23,7 @@ const LANDING_PAGE = `<!doctype html>
 `;
 
 export async function runExporter(options: ExporterOptions, io: CommandIo): Promise<void> {
-  const { kernel, filter, context } = prepare(options, io);
+  const { kernel, filter, context } = await prepare(options, io);
   const metrics = new DropMetrics({
     reasons: context.reasons,
     hasReason: kernel.tracepointFields?.includes('reason') ?? false,

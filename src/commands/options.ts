@@ -5,13 +5,13 @@ import { parseAddressPrefix, type AddressPrefix } from '../events/address';
 import { UsageError } from '../errors';
 import { PROTOCOLS, type DropFilter, type ProtocolName } from '../events/filter';
 import { MAX_REASONS } from '../events/layout';
-import type { ReasonTable } from '../events/reasons';
+import { closestNames, type ReasonTable } from '../events/reasons';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const DEFAULT_RING_BYTES = 8 << 20;
 
 export const FILTER_OPTIONS = {
-  'filter-proto': { type: 'string', describe: 'Only drops of this L4 protocol: tcp, udp, icmp, icmp6', group: 'Filters:' },
+  'filter-proto': { type: 'string', describe: 'Only drops of this L4 protocol: tcp, udp, icmp, icmp6 (any case)', group: 'Filters:' },
   'filter-port': { type: 'string', describe: 'Only drops with this source or destination port (TCP/UDP)', group: 'Filters:' },
   'filter-src-ip': { type: 'string', describe: 'Only drops from ADDR[/LEN] (IPv4 or IPv6)', group: 'Filters:' },
   'filter-dst-ip': { type: 'string', describe: 'Only drops to ADDR[/LEN] (IPv4 or IPv6)', group: 'Filters:' },
@@ -20,10 +20,21 @@ export const FILTER_OPTIONS = {
     describe: 'Only drops in this network namespace: INODE, /proc/PID/ns/net, /run/netns/NAME or NAME',
     group: 'Filters:',
   },
+  'filter-ifname': {
+    type: 'string',
+    describe: "Only drops on this interface, in the namespace of --filter-netns (else in dropwhy's own, which it then implies)",
+    group: 'Filters:',
+  },
   'filter-reason': {
     type: 'string',
     array: true,
-    describe: 'Only drops with this reason, as the kernel names it without SKB_DROP_REASON_ (repeatable)',
+    describe: 'Only drops with this reason, as the kernel names it without SKB_DROP_REASON_ (repeatable, or NAME,NAME)',
+    group: 'Filters:',
+  },
+  'exclude-reason': {
+    type: 'string',
+    array: true,
+    describe: 'Leave out drops with this reason (repeatable, or NAME,NAME); wins over --filter-reason',
     group: 'Filters:',
   },
 } as const satisfies Record<string, Options>;
@@ -82,7 +93,9 @@ export interface RawArgs {
   'filter-src-ip'?: string;
   'filter-dst-ip'?: string;
   'filter-netns'?: string;
+  'filter-ifname'?: string;
   'filter-reason'?: string[];
+  'exclude-reason'?: string[];
   output?: string;
   count?: string;
   duration?: string;
@@ -103,14 +116,16 @@ export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 
   'idle-timeout'?: string;
 }
 
-/** A filter as the user wrote it; the netns and reason names still need the machine to resolve. */
+/** A filter as the user wrote it; the netns, interface and reason names still need the machine to resolve. */
 export interface FilterSpec {
   proto?: ProtocolName;
   port?: number;
   srcAddr?: AddressPrefix;
   dstAddr?: AddressPrefix;
   netns?: string;
+  ifname?: string;
   reasonNames: string[];
+  excludedReasonNames: string[];
 }
 
 export interface TraceOptions {
@@ -182,24 +197,38 @@ function ringBytes(text: string): number {
   return bytes;
 }
 
+/** --filter-reason and --exclude-reason: repeatable, each value a NAME or a NAME,NAME list. */
+function reasonNames(flag: 'filter-reason' | 'exclude-reason', values: string[] | undefined): string[] {
+  if (values?.length === 0) fail(flag, 'a drop reason name such as NO_SOCKET', '');
+  const names = (values ?? []).flatMap((r) => r.split(',')).map((r) => r.trim());
+  for (const name of names) {
+    if (!/^[A-Za-z0-9_]+$/.test(name)) fail(flag, 'a drop reason name such as NO_SOCKET', name);
+  }
+  if (names.length > MAX_REASONS) fail(flag, `at most ${MAX_REASONS} reasons`, names.length);
+  return names;
+}
+
+/** What the kernel accepts as an interface name (dev_valid_name): 1-15 bytes, no '/', ':' or space, not . or .. */
+function interfaceName(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const valid = /^[^/:\s]{1,15}$/.test(text) && Buffer.byteLength(text) <= 15 && text !== '.' && text !== '..';
+  return valid ? text : fail('filter-ifname', 'an interface name such as eth0 (at most 15 bytes, no "/", ":" or spaces)', text);
+}
+
 function checkFilter(raw: RawArgs): FilterSpec {
-  const proto = single(raw['filter-proto']);
-  if (proto !== undefined && !Object.hasOwn(PROTOCOLS, proto)) fail('filter-proto', Object.keys(PROTOCOLS).join(', '), proto);
+  const proto = single(raw['filter-proto'])?.toLowerCase();
+  if (proto !== undefined && !Object.hasOwn(PROTOCOLS, proto)) fail('filter-proto', Object.keys(PROTOCOLS).join(', '), single(raw['filter-proto']));
   const netns = single(raw['filter-netns']);
   if (netns !== undefined && netns.trim() === '') fail('filter-netns', 'INODE, /proc/PID/ns/net, /run/netns/NAME or NAME', netns);
-  if (raw['filter-reason']?.length === 0) fail('filter-reason', 'a drop reason name such as NO_SOCKET', '');
-  const reasonNames = (raw['filter-reason'] ?? []).flatMap((r) => r.split(',')).map((r) => r.trim());
-  for (const name of reasonNames) {
-    if (!/^[A-Za-z0-9_]+$/.test(name)) fail('filter-reason', 'a drop reason name such as NO_SOCKET', name);
-  }
-  if (reasonNames.length > MAX_REASONS) fail('filter-reason', `at most ${MAX_REASONS} reasons`, reasonNames.length);
   return {
     proto: proto as ProtocolName | undefined,
     port: positiveInteger('filter-port', single(raw['filter-port']), 65535, 'a port number from 1 to 65535'),
     srcAddr: address('filter-src-ip', single(raw['filter-src-ip'])),
     dstAddr: address('filter-dst-ip', single(raw['filter-dst-ip'])),
     netns,
-    reasonNames,
+    ifname: interfaceName(single(raw['filter-ifname'])),
+    reasonNames: reasonNames('filter-reason', raw['filter-reason']),
+    excludedReasonNames: reasonNames('exclude-reason', raw['exclude-reason']),
   };
 }
 
@@ -267,23 +296,53 @@ export function listenAddress(text: string): ListenAddress {
 /** Inode of a network namespace file, or null when the path is not one. */
 export type StatInode = (path: string) => number | null;
 
-/** Resolves the parts of the filter that depend on the machine: netns and reason names. */
+/** dropwhy's own network namespace, as statInode sees it. */
+export const OWN_NETNS_PATH = '/proc/self/ns/net';
+
+/**
+ * Resolves the parts of the filter that depend on the machine, but for the interface: netns and reason
+ * names. An interface without --filter-netns is dropwhy's own namespace's, so that namespace is filtered on.
+ */
 export function resolveFilter(spec: FilterSpec, reasons: ReasonTable, statInode: StatInode): DropFilter {
   const filter: DropFilter = { proto: spec.proto, port: spec.port, srcAddr: spec.srcAddr, dstAddr: spec.dstAddr };
   if (spec.netns !== undefined) filter.netns = resolveNetns(spec.netns, statInode);
-  if (spec.reasonNames.length > 0) {
-    if (!reasons.known) {
-      throw new UsageError('--filter-reason: this kernel reports no drop reasons (they arrived in Linux 5.17)');
-    }
-    filter.reasons = spec.reasonNames.map((name) => {
-      const code = reasons.codeOf(name);
-      if (code === undefined) {
-        fail('filter-reason', `a drop reason of this kernel (see dropwhy explain --list), e.g. ${suggest(name, reasons)}`, name);
-      }
-      return code;
-    });
-  }
+  else if (spec.ifname !== undefined) filter.netns = ownNetns(statInode);
+  if (spec.reasonNames.length > 0) filter.reasons = reasonCodes('filter-reason', spec.reasonNames, reasons);
+  if (spec.excludedReasonNames.length > 0) filter.excludedReasons = reasonCodes('exclude-reason', spec.excludedReasonNames, reasons);
   return filter;
+}
+
+function ownNetns(statInode: StatInode): number {
+  const inode = statInode(OWN_NETNS_PATH);
+  if (inode === null) throw new Error(`cannot read dropwhy's own network namespace (${OWN_NETNS_PATH})`);
+  return inode;
+}
+
+function reasonCodes(flag: 'filter-reason' | 'exclude-reason', names: string[], reasons: ReasonTable): number[] {
+  if (!reasons.known) throw new UsageError(`--${flag}: this kernel reports no drop reasons (they arrived in Linux 5.17)`);
+  return names.map((name) => {
+    const code = reasons.codeOf(name);
+    if (code === undefined) {
+      const closest = closestNames(name, reasons.names).join(', ');
+      fail(flag, `a drop reason of this kernel (see dropwhy explain --list), e.g. ${closest}`, name);
+    }
+    return code;
+  });
+}
+
+/** The ifindex of the interface named ifname in the namespace with this inode, or null when it has none of that name. */
+export type InterfaceIndex = (ifname: string, netns: number) => Promise<number | null>;
+
+/** Adds the ifindex of --filter-ifname to a filter from resolveFilter (which set its namespace). */
+export async function resolveInterface(spec: FilterSpec, filter: DropFilter, interfaceIndex: InterfaceIndex): Promise<DropFilter> {
+  if (spec.ifname === undefined) return filter;
+  const netns = filter.netns!;
+  const ifindex = await interfaceIndex(spec.ifname, netns);
+  if (ifindex === null) {
+    const where = spec.netns === undefined ? `dropwhy's own network namespace (${netns})` : `network namespace ${spec.netns}`;
+    fail('filter-ifname', `an interface in ${where}`, spec.ifname);
+  }
+  return { ...filter, ifindex };
 }
 
 function resolveNetns(spec: string, statInode: StatInode): number {
@@ -298,22 +357,4 @@ function resolveNetns(spec: string, statInode: StatInode): number {
   const inode = statInode(path);
   if (inode === null) fail('filter-netns', `a network namespace (${path} is not one)`, spec);
   return inode;
-}
-
-/** The known reason names closest to a mistyped one. */
-function suggest(name: string, reasons: ReasonTable): string {
-  const upper = name.toUpperCase();
-  const scored = reasons.names
-    .map((candidate) => ({ candidate, score: sharedPrefix(upper, candidate) + (candidate.includes(upper) ? 10 : 0) }))
-    .sort((a, b) => b.score - a.score);
-  return scored
-    .slice(0, 3)
-    .map((s) => s.candidate)
-    .join(', ');
-}
-
-function sharedPrefix(a: string, b: string): number {
-  let i = 0;
-  while (i < a.length && i < b.length && a[i] === b[i]) i++;
-  return i;
 }

@@ -7,10 +7,11 @@ import type { Counters, NativeBinding, NativeTracer, TracerOptions } from '../ke
 import { readKernelFacts, type KernelFacts } from '../kernel/facts';
 import type { FormatContext, Symbolizer } from '../output/format';
 import { OutputClosedError, type Chunk } from '../output/writer';
-import { resolveFilter, type FilterSpec, type StatInode } from './options';
+import { resolveFilter, resolveInterface, type FilterSpec, type InterfaceIndex, type StatInode } from './options';
 import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
 import type { Logger } from '../log';
 import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
+import { interfaceIndex } from '../kernel/interfaces';
 
 /** Count mode sends no events: the smallest ring the kernel accepts. */
 export const UNUSED_RING_BYTES = 4096;
@@ -29,13 +30,14 @@ export interface CommandIo extends SessionIo {
   writeOut(chunk: Chunk): void;
   symbols(): Symbolizer;
   statInode: StatInode;
+  interfaceIndex: InterfaceIndex;
   color: boolean;
 }
 
 /** Kernel facts, the resolved filter and what both modes print with; the note for reason-less kernels. */
-export function prepare(options: { filter: FilterSpec }, io: CommandIo) {
+export async function prepare(options: { filter: FilterSpec }, io: CommandIo) {
   const kernel: KernelFacts = readKernelFacts(io.binding);
-  const filter = resolveFilter(options.filter, kernel.reasons, io.statInode);
+  const filter = await resolveInterface(options.filter, resolveFilter(options.filter, kernel.reasons, io.statInode), io.interfaceIndex);
   if (kernel.tracepointFields && !kernel.tracepointFields.includes('reason')) {
     io.writeErr('dropwhy: this kernel\'s skb:kfree_skb tracepoint reports no drop reason (Linux < 5.17): "reason" is null');
   }
@@ -257,12 +259,22 @@ function writeReadyFile(path: string): void {
   }
 }
 
-/** Counters of the namespace with this inode, or of ours; through nsenter when it is another one. */
-export async function readNamespaceCounters(netns: number | null, ownNetns: number | null): Promise<CounterSnapshot> {
-  if (netns === null || netns === ownNetns) return readCounters(null);
+/** A path that enters the namespace with this inode; null for ours (nothing to enter). */
+async function enterNamespace(netns: number | null, ownNetns: number | null): Promise<string | null> {
+  if (netns === null || netns === ownNetns) return null;
   const path = await findNetnsPath(netns);
   if (path === null) throw new Error(`no process or /run/netns entry found for network namespace ${netns}`);
-  return readCounters(path);
+  return path;
+}
+
+/** Counters of the namespace with this inode, or of ours; through nsenter when it is another one. */
+export async function readNamespaceCounters(netns: number | null, ownNetns: number | null): Promise<CounterSnapshot> {
+  return readCounters(await enterNamespace(netns, ownNetns));
+}
+
+/** The ifindex of an interface of the namespace with this inode; through nsenter when it is not ours. */
+export async function namespaceInterfaceIndex(ifname: string, netns: number, ownNetns: number | null): Promise<number | null> {
+  return interfaceIndex(ifname, await enterNamespace(netns, ownNetns));
 }
 
 /** Reading /proc/kallsyms takes a while; do it on the first drop, not before attaching. */

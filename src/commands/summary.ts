@@ -12,7 +12,7 @@ import { prepare, Session, UNUSED_RING_BYTES, WAKEUP_BYTES, type CommandIo } fro
 const COUNT_CHECK_MS = 100;
 
 export async function runSummary(options: SummaryOptions, io: CommandIo): Promise<void> {
-  const { kernel, filter, context } = prepare(options, io);
+  const { kernel, filter, context } = await prepare(options, io);
   const hasReason = kernel.tracepointFields?.includes('reason') ?? false;
   const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null });
   const previous = new Map<string, number>();

@@ -40,7 +40,7 @@ class TracedTally {
 }
 
 export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Counters> {
-  const { filter, context } = prepare(options, io);
+  const { filter, context } = await prepare(options, io);
   const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null });
   const format = options.output === 'json' ? formatJson : formatText;
   const hinted = new Set<number>(); // reason codes already explained

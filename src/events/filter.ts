@@ -14,12 +14,18 @@ export interface DropFilter {
   srcAddr?: AddressPrefix;
   dstAddr?: AddressPrefix;
   netns?: number;
+  /** Only with netns: an ifindex names an interface only inside its namespace. */
+  ifindex?: number;
   reasons?: number[]; // raw codes; any of them
+  excludedReasons?: number[]; // raw codes; none of them, also when listed in reasons
 }
 
 export function matches(filter: DropFilter, event: DropEvent): boolean {
-  if (filter.reasons && filter.reasons.length > 0 && !filter.reasons.includes(event.reason ?? 0)) return false;
+  const reason = event.reason ?? 0;
+  if (filter.reasons && filter.reasons.length > 0 && !filter.reasons.includes(reason)) return false;
+  if (filter.excludedReasons?.includes(reason)) return false;
   if (filter.netns !== undefined && event.netns !== filter.netns) return false;
+  if (filter.ifindex !== undefined && event.ifindex !== filter.ifindex) return false;
   if (filter.proto !== undefined && event.l4Proto !== PROTOCOLS[filter.proto]) return false;
   if (filter.port !== undefined && event.sport !== filter.port && event.dport !== filter.port) return false;
   return addressMatches(filter.srcAddr, event, event.saddr) && addressMatches(filter.dstAddr, event, event.daddr);
@@ -30,13 +36,19 @@ function addressMatches(want: AddressPrefix | undefined, event: DropEvent, addre
   return address !== null && event.family === want.family && prefixMatches(address, want);
 }
 
+function writeReasons(config: Buffer, codes: number[], listAt: number, countAt: number, what: string): void {
+  if (codes.length > MAX_REASONS) throw new RangeError(`at most ${MAX_REASONS} ${what} can be filtered on`);
+  codes.forEach((code, i) => config.writeUInt32LE(code, listAt + 4 * i));
+  config.writeUInt8(codes.length, countAt);
+}
+
 /**
  * Bytes of struct dropwhy_config for this filter. wakeupBytes: pending data that wakes the reader;
  * mode: stream every matching drop, or count them per (reason, location) in the kernel.
  */
 export function lowerFilter(filter: DropFilter, wakeupBytes: number, mode: keyof typeof MODE = 'stream'): Buffer {
-  const reasons = filter.reasons ?? [];
-  if (reasons.length > MAX_REASONS) throw new RangeError(`at most ${MAX_REASONS} reasons can be filtered on`);
+  // The BPF program checks the ifindex only beside the namespace.
+  if (filter.ifindex !== undefined && filter.netns === undefined) throw new RangeError('an ifindex filter needs a netns filter');
   const config = Buffer.alloc(CONFIG_SIZE);
   if (filter.srcAddr) {
     config.set(filter.srcAddr.bytes, CONFIG.saddr);
@@ -48,9 +60,10 @@ export function lowerFilter(filter: DropFilter, wakeupBytes: number, mode: keyof
     config.writeUInt8(filter.dstAddr.family, CONFIG.daddr_family);
     config.writeUInt8(filter.dstAddr.prefixLength, CONFIG.daddr_prefix);
   }
-  reasons.forEach((code, i) => config.writeUInt32LE(code, CONFIG.reasons + 4 * i));
-  config.writeUInt8(reasons.length, CONFIG.reason_count);
+  writeReasons(config, filter.reasons ?? [], CONFIG.reasons, CONFIG.reason_count, 'reasons');
+  writeReasons(config, filter.excludedReasons ?? [], CONFIG.excluded_reasons, CONFIG.excluded_reason_count, 'excluded reasons');
   config.writeUInt32LE(filter.netns ?? 0, CONFIG.netns);
+  config.writeUInt32LE(filter.ifindex ?? 0, CONFIG.ifindex);
   config.writeUInt32LE(wakeupBytes, CONFIG.wakeup_bytes);
   config.writeUInt16LE(filter.port ?? 0, CONFIG.port);
   config.writeUInt8(filter.proto ? PROTOCOLS[filter.proto] : 0, CONFIG.l4_proto);

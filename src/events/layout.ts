@@ -39,21 +39,24 @@ export const EVENT_FLAG = {
   HAS_L4_PROTO: 1 << 7,
 } as const;
 
-export const CONFIG_SIZE = 116;
+export const CONFIG_SIZE = 184;
 export const CONFIG = {
   saddr: 0,
   daddr: 16,
   reasons: 32,
-  netns: 96,
-  wakeup_bytes: 100,
-  port: 104,
-  l4_proto: 106,
-  saddr_family: 107,
-  daddr_family: 108,
-  saddr_prefix: 109,
-  daddr_prefix: 110,
-  reason_count: 111,
-  mode: 112,
+  excluded_reasons: 96,
+  netns: 160,
+  ifindex: 164,
+  wakeup_bytes: 168,
+  port: 172,
+  l4_proto: 174,
+  saddr_family: 175,
+  daddr_family: 176,
+  saddr_prefix: 177,
+  daddr_prefix: 178,
+  reason_count: 179,
+  excluded_reason_count: 180,
+  mode: 181,
 } as const;
 export const MODE = { stream: 0, count: 1 } as const;
 export const MAX_REASONS = 16;

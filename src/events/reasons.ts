@@ -1,11 +1,43 @@
 // skb_drop_reason names, read from the running kernel's BTF: the numbers move
 // between kernels, so there is no compiled-in table.
+import { distance } from 'fastest-levenshtein';
 
 const REASON_PREFIX = 'SKB_DROP_REASON_';
 const SUBSYS_PREFIX = 'SKB_DROP_REASON_SUBSYS_';
 const SUBSYS_SHIFT = 16;
 // Enumerators that are markers, not reasons a drop can carry.
 const NOT_REASONS = new Set(['MAX', 'SUBSYS_MASK']);
+
+/** A reason name as the kernel spells it without the enum's prefix: NO_SOCKET for no_socket or SKB_DROP_REASON_NO_SOCKET. */
+export function bareReasonName(name: string): string {
+  const upper = name.trim().toUpperCase();
+  return upper.startsWith(REASON_PREFIX) ? upper.slice(REASON_PREFIX.length) : upper;
+}
+
+/**
+ * The names closest to a mistyped one, closest first: those that contain the typed text (NO_SOCK,
+ * netfilter) before the others, then by fewest edits, the longest shared prefix, the kernel's order.
+ */
+export function closestNames(name: string, names: readonly string[], count = 3): string[] {
+  const typed = bareReasonName(name);
+  return names
+    .map((candidate, order) => ({
+      candidate,
+      order,
+      contains: candidate.includes(typed) ? 0 : 1,
+      edits: distance(typed, candidate),
+      prefix: sharedPrefixLength(typed, candidate),
+    }))
+    .sort((a, b) => a.contains - b.contains || a.edits - b.edits || b.prefix - a.prefix || a.order - b.order)
+    .slice(0, count)
+    .map((scored) => scored.candidate);
+}
+
+function sharedPrefixLength(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
 
 export type EnumEntries = ReadonlyArray<readonly [string, number]>;
 
@@ -45,8 +77,7 @@ export class ReasonTable {
   }
 
   codeOf(name: string): number | undefined {
-    const bare = name.toUpperCase().replace(/^SKB_DROP_REASON_/, '');
-    return this.byName.get(bare);
+    return this.byName.get(bareReasonName(name));
   }
 
   /** Names a raw reason: core reasons by the kernel's name, others as SUBSYS:0xN, unknown ones as UNKNOWN_N. */

@@ -38,7 +38,7 @@ export interface NetnsPair {
 /** How long the veth ends may take to come up. */
 const UP_TIMEOUT_MS = 5_000;
 /** How long the MLD reports, repeated after a tick, take to be over (~20 ms). */
-const MLD_SETTLE_MS = 100;
+export const MLD_SETTLE_MS = 100;
 
 /** net.ipv6.conf.default.*, set before the veth ends exist so that they inherit it. */
 const QUIET_IPV6 = [
@@ -153,7 +153,7 @@ export async function createNetnsPair(prefix: string, n: number): Promise<NetnsP
  * Waits until both veth ends are operationally up: until then the kernel
  * queues to a qdisc that drops everything. Resolves to their ifindexes.
  */
-async function waitUp(sides: Array<{ ns: string; dev: string }>): Promise<number[]> {
+export async function waitUp(sides: Array<{ ns: string; dev: string }>): Promise<number[]> {
   const deadline = Date.now() + UP_TIMEOUT_MS;
   for (;;) {
     const links = await Promise.all(

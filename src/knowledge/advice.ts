@@ -23,6 +23,8 @@ export interface ReasonAdvice {
 export interface Explanation {
   name: string;
   handWritten: boolean;
+  /** Guessed from the words of a name dropwhy knows nothing of: not a subsystem's or a code's name as dropwhy prints them. */
+  fromNameOnly: boolean;
   advice: ReasonAdvice;
 }
 
@@ -1195,11 +1197,11 @@ function clamp(text: string): string {
 export function explain(name: string): Explanation {
   const bare = normalize(name);
   const known = ADVICE[bare];
-  if (known) return { name: bare, handWritten: true, advice: copy(known) };
-  if (bare.includes(':')) return { name: bare, handWritten: false, advice: subsystemAdvice(bare) };
+  if (known) return { name: bare, handWritten: true, fromNameOnly: false, advice: copy(known) };
+  if (bare.includes(':')) return { name: bare, handWritten: false, fromNameOnly: false, advice: subsystemAdvice(bare) };
   const unknown = /^UNKNOWN_(\d+)$/.exec(bare);
-  if (unknown) return { name: bare, handWritten: false, advice: unknownNumberAdvice(Number(unknown[1])) };
-  return { name: bare, handWritten: false, advice: genericAdvice(bare) };
+  if (unknown) return { name: bare, handWritten: false, fromNameOnly: false, advice: unknownNumberAdvice(Number(unknown[1])) };
+  return { name: bare, handWritten: false, fromNameOnly: true, advice: genericAdvice(bare) };
 }
 
 function copy(advice: ReasonAdvice): ReasonAdvice {

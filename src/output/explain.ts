@@ -1,9 +1,22 @@
 // dropwhy explain: the advice for a reason as text for a terminal.
 import { explain } from '../knowledge/advice';
+import { closestNames } from '../events/reasons';
 
 /** The one-line hint after the first drop of a reason, in tracing and summary output. */
 export function hintLine(reason: string): string {
   return `  hint: ${reason}: ${explain(reason).advice.summary} (dropwhy explain ${reason})`;
+}
+
+/**
+ * A name this kernel does not have and dropwhy could only guess about from its words (a typo, most
+ * likely), with the kernel's closest names; null when there is something to explain: a name of this
+ * kernel, one dropwhy has advice for (other kernels have it), a subsystem's or an unknown code's name
+ * as dropwhy prints them, or any name when the kernel's names are unknown.
+ */
+export function missingReason(name: string, kernelNames: string[] | null): { name: string; closest: string[] } | null {
+  const explanation = explain(name);
+  if (kernelNames === null || !explanation.fromNameOnly || kernelNames.includes(explanation.name)) return null;
+  return { name: explanation.name, closest: closestNames(explanation.name, kernelNames) };
 }
 
 export function renderExplanation(name: string, kernelNames: string[] | null): string {

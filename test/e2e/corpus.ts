@@ -3,12 +3,14 @@
 // Ethernet frames from A (AF_PACKET), so nothing in A's stack shapes them.
 //
 // Each case has its own source address, which is how its event is found.
+// The cases alternate between two links from A to B (the pair's veth and a
+// second one), so that each filter meets drops on two interfaces of B.
 // Sources in 198.18.N.192/26 and fd00:dd:N::c0/122 are dropped by an nft rule
 // at priority -450, before any defragmentation (fragments, ICMP); the other
 // cases are dropped by the kernel's own checks (no socket, headers cut short).
-import type { NetnsPair } from '../../src/kernel/netns';
+import { ip, MLD_SETTLE_MS, waitUp, type NetnsPair } from '../../src/kernel/netns';
 import * as assert from 'node:assert/strict';
-import { addStaticNeighbours, loadNftRuleset, NFT_DROP_SITES, sendFrames, sendUdp } from './harness';
+import { addStaticNeighbours, loadNftRuleset, NFT_DROP_SITES, sendFrames, sendUdp, sleep } from './harness';
 import { ETH_P, ethernet, icmp, IPPROTO, ipv4, ipv6, tcp, TCP_FLAGS, udp, type Endpoints } from './packets';
 
 /** The JSON fields dropwhy reports from the packet's headers. */
@@ -28,11 +30,22 @@ export interface HeaderFields {
 /** What dropped it, when the test knows: the reason, and the functions that free it (they differ between kernels). */
 export type Culprit = { reason: string; at: string[] } | null;
 
+/** A veth link from A to B: ifA in namespace A, ifB (numbered ifindexB there) in B. */
+export interface CorpusLink {
+  ifA: string;
+  ifB: string;
+  macA: string;
+  macB: string;
+  ifindexB: number;
+}
+
 export interface CorpusCase {
   name: string;
   frame: Buffer;
   fields: HeaderFields;
   culprit: Culprit;
+  /** The link it is sent over, so the interface of B where it is dropped. */
+  link: CorpusLink;
 }
 
 export const CLOSED_PORT = 9;
@@ -48,19 +61,23 @@ const FIREWALL: Culprit = { reason: 'NETFILTER_DROP', at: NFT_DROP_SITES };
 
 export interface Corpus {
   cases: CorpusCase[];
+  /** The pair's own link, then the second one. */
+  links: [CorpusLink, CorpusLink];
   /** The nft ruleset for namespace B that drops the firewalled sources. */
   ruleset: string;
   /** Unicast sources B must reach without neighbour discovery (its replies go to A's MAC). */
   sources: string[];
 }
 
-export function buildCorpus(p: NetnsPair): Corpus {
+export function buildCorpus(p: NetnsPair, links: [CorpusLink, CorpusLink]): Corpus {
   const hex = p.n.toString(16);
   const v4 = (host: number) => `198.18.${p.n}.${host}`;
   const v6 = (host: number) => `fd00:dd:${hex}::${host.toString(16)}`;
   const cases: CorpusCase[] = [];
-  const frame4 = (packet: Buffer) => ethernet(p.macB, p.macA, ETH_P.ip, packet);
-  const frame6 = (packet: Buffer) => ethernet(p.macB, p.macA, ETH_P.ipv6, packet);
+  // The case being built is cases[cases.length]: even ones go over the first link, odd ones over the second.
+  const nextLink = () => links[cases.length % 2];
+  const frame4 = (packet: Buffer) => ethernet(nextLink().macB, nextLink().macA, ETH_P.ip, packet);
+  const frame6 = (packet: Buffer) => ethernet(nextLink().macB, nextLink().macA, ETH_P.ipv6, packet);
   let natural = 0x64; // .100 / ::64 upwards: dropped by the kernel's own checks
   let firewalled = 0xc8; // .200 / ::c8 upwards: inside the nft rule's /26 and /122
   const at4 = (fw = false): Endpoints => ({ src: v4(fw ? firewalled++ : natural++), dst: p.v4B });
@@ -68,7 +85,7 @@ export function buildCorpus(p: NetnsPair): Corpus {
   const fields = (family: 'ipv4' | 'ipv6', at: Endpoints, more: Partial<HeaderFields>): HeaderFields => ({
     ...NO_FIELDS, family, saddr: at.src, daddr: at.dst, ttl: 64, ...more,
   });
-  const add = (name: string, frame: Buffer, f: HeaderFields, culprit: Culprit) => cases.push({ name, frame, fields: f, culprit });
+  const add = (name: string, frame: Buffer, f: HeaderFields, culprit: Culprit) => cases.push({ name, frame, fields: f, culprit, link: nextLink() });
   const NOP = (n: number) => Buffer.alloc(n, 1);
 
   // --- IPv4 ----------------------------------------------------------------
@@ -166,19 +183,40 @@ export function buildCorpus(p: NetnsPair): Corpus {
     `table inet dwcorpus {\n  chain prerouting {\n    type filter hook prerouting priority ${NFT_PRIORITY}; policy accept;\n` +
     `    ip saddr 198.18.${p.n}.192/26 drop\n    ip6 saddr fd00:dd:${hex}::c0/122 drop\n  }\n}\n`;
   const sources = cases.map((c) => c.fields.saddr).filter((s): s is string => s !== null && !s.startsWith('ff'));
-  return { cases, ruleset, sources };
+  return { cases, links, ruleset, sources };
 }
 
-/** Readies namespace B of pair p for the corpus: the nft rule, and neighbours for its sources. */
+/**
+ * A second veth link between the pair's namespaces, without addresses (the corpus
+ * frames are raw, B's replies leave by the first link): once it is up, it is quiet.
+ */
+async function addSecondLink(p: NetnsPair): Promise<CorpusLink> {
+  const subnet = p.macA.split(':')[2];
+  const link = { ifA: `${p.ifA}2`, ifB: `${p.ifB}2`, macA: `02:dd:${subnet}:00:01:01`, macB: `02:dd:${subnet}:00:01:02` };
+  await ip(['link', 'add', 'name', link.ifA, 'address', link.macA, 'netns', p.nsA, 'type', 'veth', 'peer', 'name', link.ifB, 'address', link.macB, 'netns', p.nsB]);
+  await ip(['-n', p.nsA, 'link', 'set', link.ifA, 'up']);
+  await ip(['-n', p.nsB, 'link', 'set', link.ifB, 'up']);
+  const [, ifindexB] = await waitUp([
+    { ns: p.nsA, dev: link.ifA },
+    { ns: p.nsB, dev: link.ifB },
+  ]);
+  await sleep(MLD_SETTLE_MS);
+  return { ...link, ifindexB };
+}
+
+/** Readies pair p for the corpus: the second link, and in B the nft rule and neighbours for the sources. */
 export async function installCorpus(p: NetnsPair): Promise<Corpus> {
-  const corpus = buildCorpus(p);
+  const first: CorpusLink = { ifA: p.ifA, ifB: p.ifB, macA: p.macA, macB: p.macB, ifindexB: p.ifindexB };
+  const corpus = buildCorpus(p, [first, await addSecondLink(p)]);
   await loadNftRuleset(p.nsB, corpus.ruleset);
   await addStaticNeighbours(p.nsB, p.ifB, corpus.sources, p.macA);
   return corpus;
 }
 
-/** Sends every corpus packet from A to B, and drops in A meanwhile that no run on B may count. */
+/** Sends every corpus packet from A to B over its link, and drops in A meanwhile that no run on B may count. */
 export async function sendCorpus(p: NetnsPair, corpus: Corpus): Promise<void> {
-  await sendFrames(p.nsA, p.ifA, corpus.cases.map((c) => c.frame));
+  for (const link of corpus.links) {
+    await sendFrames(p.nsA, link.ifA, corpus.cases.filter((c) => c.link === link).map((c) => c.frame));
+  }
   assert.equal(await sendUdp(p.nsB, p.v4A, CLOSED_PORT, 3), 3);
 }

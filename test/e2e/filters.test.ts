@@ -1,11 +1,12 @@
-// The filters in the kernel. Every filter kind, in trace and in summary mode,
-// runs at once over the parsing corpus (test/e2e/corpus.ts) while drops that
-// must not match happen beside it: the kernel's own matched count must be
-// exactly the corpus packets the filter selects (the selection computed here,
-// from what the test built). Then address filters on real flows.
+// The filters in the kernel. Every filter kind, in trace and (most) in summary
+// mode, runs at once over the parsing corpus (test/e2e/corpus.ts), which arrives
+// on two interfaces of B, while drops that must not match happen beside it: the
+// kernel's own matched count must be exactly the corpus packets the filter
+// selects (the selection computed here, from what the test built). Then address
+// filters on real flows, and an interface the namespace lacks.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { CLOSED_PORT, installCorpus, sendCorpus, type CorpusCase } from './corpus';
+import { CLOSED_PORT, installCorpus, sendCorpus, type Corpus, type CorpusCase } from './corpus';
 import {
   addExtraAddress,
   assertDrops,
@@ -30,6 +31,13 @@ interface FilterKind {
   args: string[];
   /** Whether a corpus packet passes, decided from what the test built. */
   selects(c: CorpusCase): boolean;
+  /** Run inside namespace B without --filter-netns (dropwhy's own namespace is B). */
+  insideB?: boolean;
+  /**
+   * Only traced: in summary mode the same filter code runs before counting, which the kinds
+   * summarised already cover; every run costs a BPF load, slow in the kernel matrix's guests.
+   */
+  traceOnly?: boolean;
 }
 
 function lastGroup(address: string): number {
@@ -37,20 +45,37 @@ function lastGroup(address: string): number {
 }
 
 /** One of each filter kind (besides --filter-netns, which every run has), over the corpus of pair p. */
-function filterKinds(p: NetnsPair): FilterKind[] {
+function filterKinds(p: NetnsPair, corpus: Corpus): FilterKind[] {
   const hex = p.n.toString(16);
+  const [first, second] = corpus.links;
+  const firewalled = (c: CorpusCase) => c.culprit?.reason === 'NETFILTER_DROP';
   const inV4Block = (a: string | null) => a !== null && a.startsWith(`198.18.${p.n}.`) && Number(a.split('.')[3]) >= 192;
   const inV6Block = (a: string | null) => a !== null && a.startsWith(`fd00:dd:${hex}::`) && lastGroup(a) >= 0xc0 && lastGroup(a) <= 0xff;
   return [
-    { args: ['--filter-proto', 'udp'], selects: (c) => c.fields.proto === 'udp' },
+    { args: ['--filter-proto', 'UDP'], selects: (c) => c.fields.proto === 'udp' },
     { args: ['--filter-port', String(CLOSED_PORT)], selects: (c) => c.fields.sport === CLOSED_PORT || c.fields.dport === CLOSED_PORT },
     { args: ['--filter-src-ip', `198.18.${p.n}.192/26`], selects: (c) => inV4Block(c.fields.saddr) },
     { args: ['--filter-src-ip', `fd00:dd:${hex}::c0/122`], selects: (c) => inV6Block(c.fields.saddr) },
     { args: ['--filter-dst-ip', p.v4B], selects: (c) => c.fields.daddr === p.v4B },
     { args: ['--filter-dst-ip', `fd00:dd:${hex}::/64`], selects: (c) => c.fields.family === 'ipv6' && c.fields.daddr?.startsWith(`fd00:dd:${hex}::`) === true },
-    { args: ['--filter-reason', 'NETFILTER_DROP'], selects: (c) => c.culprit?.reason === 'NETFILTER_DROP' },
+    { args: ['--filter-reason', 'NETFILTER_DROP'], selects: firewalled },
+    // The reasons of the other cases are known only by what they are not: never NETFILTER_DROP (no rule
+    // drops their sources); NO_SOCKET is not excluded alone, since some culprit-less case might be one on some kernel.
+    { args: ['--exclude-reason', 'NETFILTER_DROP'], selects: (c) => !firewalled(c) },
+    // An exclusion wins over an inclusion.
+    { args: ['--filter-reason', 'NO_SOCKET,NETFILTER_DROP', '--exclude-reason', 'no_socket'], selects: firewalled, traceOnly: true },
+    { args: ['--filter-ifname', second.ifB], selects: (c) => c.link === second },
+    {
+      args: ['--filter-ifname', first.ifB, '--exclude-reason', 'NETFILTER_DROP'],
+      selects: (c) => c.link === first && !firewalled(c),
+      traceOnly: true,
+    },
+    // No --filter-netns: the interface is looked up in dropwhy's own namespace, which is then filtered on.
+    { args: ['--filter-ifname', second.ifB], selects: (c) => c.link === second, insideB: true, traceOnly: true },
   ];
 }
+
+const usesReasons = (kind: FilterKind) => kind.args.some((arg) => arg.endsWith('-reason'));
 
 const summaryTotal = (stdout: string) => {
   const total = parseNdjson(stdout).pop() as unknown as { type: string; matched: number; overflow: number; drops: Array<{ count: number }> };
@@ -58,26 +83,29 @@ const summaryTotal = (stdout: string) => {
   return total;
 };
 
-test('every filter kind, traced and summarised: the kernel matches exactly the corpus packets it selects', { timeout: 180_000 }, async (t) => {
+test('every filter kind, traced and summarised: the kernel matches exactly the corpus packets it selects', { timeout: 240_000 }, async (t) => {
   if (!requireRealKernel(t)) return;
   const reasons = kernelFacts().hasReason;
   await withNetnsPair(async (p) => {
     const corpus = await installCorpus(p);
-    // Before 5.17 the kernel reports no reason: --filter-reason must be refused, not ignored.
-    const kinds = filterKinds(p).filter((k) => reasons || k.args[0] !== '--filter-reason');
+    // Before 5.17 the kernel reports no reason: --filter-reason and --exclude-reason must be refused, not ignored.
+    const kinds = filterKinds(p, corpus).filter((k) => reasons || !usesReasons(k));
     if (!reasons) {
-      const refused = await run(process.execPath, [CLI_PATH, '--filter-reason', 'NO_SOCKET', '--duration', '5'], { allowFail: true });
-      assert.equal(refused.code, 2, `--filter-reason on a kernel without reasons: ${refused.stderr}`);
-      assert.match(refused.stderr, /^dropwhy: --filter-reason: this kernel reports no drop reasons/m);
+      for (const flag of ['--filter-reason', '--exclude-reason']) {
+        const refused = await run(process.execPath, [CLI_PATH, flag, 'NO_SOCKET', '--duration', '5'], { allowFail: true });
+        assert.equal(refused.code, 2, `${flag} on a kernel without reasons: ${refused.stderr}`);
+        assert.match(refused.stderr, new RegExp(`^dropwhy: ${flag}: this kernel reports no drop reasons`, 'm'));
+      }
     }
     const runs: Array<{ kind: FilterKind; mode: 'trace' | 'summary'; dw: DropwhyHandle }> = [];
     try {
       // All at once: one corpus, every filter. Each run loads its own BPF program with its own filter.
       const started = await Promise.all(
         kinds.flatMap((kind) =>
-          (['trace', 'summary'] as const).map(async (mode) => {
-            const args = [...(mode === 'summary' ? ['summary', '--interval', '1'] : []), '-o', 'json', '--filter-netns', p.nsB, ...kind.args];
-            return { kind, mode, dw: await startDropwhy(args, { readyTimeoutMs: 120_000 }) };
+          (kind.traceOnly ? (['trace'] as const) : (['trace', 'summary'] as const)).map(async (mode) => {
+            const netns = kind.insideB ? [] : ['--filter-netns', p.nsB];
+            const args = [...(mode === 'summary' ? ['summary', '--interval', '1'] : []), '-o', 'json', ...netns, ...kind.args];
+            return { kind, mode, dw: await startDropwhy(args, { readyTimeoutMs: 120_000, netns: kind.insideB ? p.nsB : undefined }) };
           }),
         ),
       );
@@ -85,8 +113,9 @@ test('every filter kind, traced and summarised: the kernel matches exactly the c
       await sendCorpus(p, corpus);
       const results = await Promise.all(runs.map(async (r) => ({ ...r, res: await r.dw.stop({ timeoutMs: 60_000 }) })));
       for (const { kind, mode, res } of results) {
-        const what = `${mode} ${kind.args.join(' ')}`;
+        const what = `${mode} ${kind.args.join(' ')}${kind.insideB ? ' (inside B)' : ''}`;
         const expected = corpus.cases.filter((c) => kind.selects(c));
+        assert.ok(expected.length > 0 && expected.length < corpus.cases.length, `${what}: selects ${expected.length} of ${corpus.cases.length}`);
         assert.equal(res.code, 0, `${what}: exit code; stderr:\n${res.stderr}`);
         assertNoStackTrace(res.stderr);
         const matched = Number(/dropwhy: \d+ drops seen, (\d+) matched/.exec(res.stderr)?.[1]);
@@ -145,5 +174,17 @@ test('--filter-dst-ip with an IPv6 prefix excludes IPv4 and other IPv6 destinati
       assert.deepEqual(sent, [3, 2, 4]);
     });
     assertDrops(res.events, 3, { ...expectReason('NO_SOCKET'), family: 'ipv6', daddr: p.v6B });
+  });
+});
+
+test('--filter-ifname of an interface the namespace lacks: exit 2 naming the namespace, nothing loaded', { timeout: 60_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  await withNetnsPair(async (p) => {
+    // ifA exists, but in A: the lookup happens inside B.
+    const res = await run(process.execPath, [CLI_PATH, '--filter-netns', p.nsB, '--filter-ifname', p.ifA, '--duration', '5'], { allowFail: true });
+    assert.equal(res.code, 2, res.stderr);
+    assertNoStackTrace(res.stderr);
+    assert.equal(res.stderr.split('\n')[0], `dropwhy: --filter-ifname: expected an interface in network namespace ${p.nsB}, got "${p.ifA}"`);
+    assert.doesNotMatch(res.stderr, /drops seen/, 'nothing was loaded');
   });
 });

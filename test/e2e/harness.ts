@@ -565,13 +565,21 @@ export function parseNdjson(stdout: string): DropEvent[] {
   return events;
 }
 
+export interface SpawnOptions {
+  json?: boolean;
+  /** Run dropwhy inside this named namespace (ip netns exec, which execs it: the child is dropwhy itself). */
+  netns?: string;
+}
+
 /** Spawn dropwhy without waiting for readiness (adds --ready-file). */
-export function spawnDropwhy(args: string[], opts: { json?: boolean } = {}): DropwhyHandle {
+export function spawnDropwhy(args: string[], opts: SpawnOptions = {}): DropwhyHandle {
   const json = opts.json ?? (args.includes('-o') ? args[args.indexOf('-o') + 1] === 'json' : false);
   const readyFile = path.join(os.tmpdir(), `dropwhy-e2e-ready-${process.pid}-${++readyCounter}`);
   fs.rmSync(readyFile, { force: true });
   const started = Date.now();
-  const child = spawn(process.execPath, [CLI_PATH, ...args, '--ready-file', readyFile], {
+  const command = [process.execPath, CLI_PATH, ...args, '--ready-file', readyFile];
+  if (opts.netns !== undefined) command.unshift('ip', 'netns', 'exec', opts.netns);
+  const child = spawn(command[0], command.slice(1), {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -656,8 +664,8 @@ export function spawnDropwhy(args: string[], opts: { json?: boolean } = {}): Dro
  * Start dropwhy and wait (bounded) until it wrote its --ready-file (BPF program
  * attached). Rejects, with stderr, if it exits early or is not ready in time.
  */
-export async function startDropwhy(args: string[], opts: { readyTimeoutMs?: number } = {}): Promise<DropwhyHandle> {
-  const h = spawnDropwhy(args);
+export async function startDropwhy(args: string[], opts: { readyTimeoutMs?: number; netns?: string } = {}): Promise<DropwhyHandle> {
+  const h = spawnDropwhy(args, { netns: opts.netns });
   const timeoutMs = opts.readyTimeoutMs ?? 20_000;
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -394,11 +394,44 @@ test('explain works without the addon and without privileges', TIMEOUT, async (t
   assert.deepEqual(h.err, []);
 });
 
-test('explain a name the kernel lacks: the note', TIMEOUT, async (t) => {
-  const h = harness(t);
-  assert.equal(await runNoTrace(['explain', 'brand_new_reason'], h), 0);
-  assert.match(h.stdout(), /^Note: the running kernel has no drop reason named BRAND_NEW_REASON\.$/m);
-  assert.match(h.stdout(), /\(dropwhy has no specific advice for this reason yet/);
+test('explain a name the kernel lacks: exit 2, the closest names of this kernel, nothing on stdout', TIMEOUT, async (t) => {
+  for (const [typed, bare, closest] of [
+    ['NO_SOCK', 'NO_SOCK', 'NO_SOCKET'],
+    ['skb_drop_reason_netfliter_drop', 'NETFLITER_DROP', 'NETFILTER_DROP'],
+  ]) {
+    const h = harness(t);
+    assert.equal(await runNoTrace(['explain', typed], h), 2, typed);
+    assert.match(
+      h.err[0],
+      new RegExp(`^dropwhy: explain: this kernel has no drop reason named ${bare}; the closest: ${closest}, \\w+, \\w+ \\(dropwhy explain --list shows them all\\)$`),
+    );
+    assert.equal(h.err.length, 2);
+    assert.deepEqual(h.out, []);
+  }
+});
+
+test('explain a name the kernel lacks but dropwhy knows (another kernel has it): the note, exit 0', TIMEOUT, async (t) => {
+  const h = harness(t, { binding: { reasonNames: ['NO_SOCKET', 'NETFILTER_DROP'] } });
+  assert.equal(await runNoTrace(['explain', 'SOCKET_RCVBUFF'], h), 0);
+  assert.match(h.stdout(), /^Note: the running kernel has no drop reason named SOCKET_RCVBUFF\.$/m);
+  assert.deepEqual(h.err, []);
+});
+
+test('explain names dropwhy prints for codes it cannot name: exit 0, no suggestions', TIMEOUT, async (t) => {
+  for (const name of ['UNKNOWN_200', 'OPENVSWITCH:0x3']) {
+    const h = harness(t);
+    assert.equal(await runNoTrace(['explain', name], h), 0, name);
+    assert.deepEqual(h.err, [], name);
+  }
+});
+
+test("explain without the kernel's names: from the advice table as before, any name, exit 0", TIMEOUT, async (t) => {
+  for (const h of [harness(t, { binding: { reasons: false } }), harness(t, { bindingError: new Error('no addon') })]) {
+    assert.equal(await runNoTrace(['explain', 'brand_new_reason'], h), 0);
+    assert.equal(h.stdout(), renderExplanation('brand_new_reason', null));
+    assert.match(h.stdout(), /\(dropwhy has no specific advice for this reason yet/);
+    assert.deepEqual(h.err, []);
+  }
 });
 
 test('explain without a reason, or with a malformed one: exit 2', TIMEOUT, async (t) => {

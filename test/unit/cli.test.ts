@@ -53,7 +53,18 @@ test('--help: exit 0, usage on stdout, nothing on stderr, no tracer', TIMEOUT, a
     const h = cliHarness();
     assert.equal(await runNoTrace([flag], h), 0);
     const text = h.stdout();
-    for (const expected of ['--filter-proto', '--filter-port', '--filter-src-ip', '--filter-netns', '--filter-reason', '--ring-size', '--ready-file', 'Exit status']) {
+    for (const expected of [
+      '--filter-proto',
+      '--filter-port',
+      '--filter-src-ip',
+      '--filter-netns',
+      '--filter-ifname',
+      '--filter-reason',
+      '--exclude-reason',
+      '--ring-size',
+      '--ready-file',
+      'Exit status',
+    ]) {
       assert.ok(text.includes(expected), `${flag} output lacks ${expected}`);
     }
     assert.deepEqual(h.err, []);
@@ -100,6 +111,10 @@ test('every bad value: exit 2, the flag named, a hint, no tracer', TIMEOUT, asyn
     [['--filter-dst-ip', 'localhost'], 'filter-dst-ip'],
     [['--filter-netns', ''], 'filter-netns'],
     [['--filter-reason', 'NO-SOCKET'], 'filter-reason'],
+    [['--exclude-reason', 'NO-SOCKET'], 'exclude-reason'],
+    [['--exclude-reason', Array.from({ length: 17 }, (_, i) => `R${i}`).join(',')], 'exclude-reason'],
+    [['--filter-ifname', 'eth0/1'], 'filter-ifname'],
+    [['--filter-ifname', ''], 'filter-ifname'],
     [['--filter-reason', Array.from({ length: 17 }, (_, i) => `R${i}`).join(',')], 'filter-reason'],
     [['-o', 'yaml'], 'output'],
     [['--output', 'xml'], 'output'],
@@ -129,6 +144,29 @@ test('an unknown --filter-reason is found against the kernel: exit 2 with sugges
   assert.equal(await runNoTrace(['--filter-reason', 'NO_SOCKT'], h), 2);
   assert.match(h.err[0], /^dropwhy: --filter-reason: expected a drop reason of this kernel.*NO_SOCKET.*got "NO_SOCKT"$/);
   assert.equal(h.binding.opened.length, 0);
+});
+
+test('an unknown --exclude-reason is found against the kernel: exit 2 with suggestions', TIMEOUT, async () => {
+  const h = cliHarness();
+  assert.equal(await runNoTrace(['--exclude-reason', 'NO_SOCK'], h), 2);
+  assert.match(h.err[0], /^dropwhy: --exclude-reason: expected a drop reason of this kernel.*e\.g\. NO_SOCKET, .*got "NO_SOCK"$/);
+  assert.equal(h.binding.opened.length, 0);
+});
+
+test('an interface the namespace lacks: exit 2 naming the namespace, nothing loaded', TIMEOUT, async () => {
+  const h = cliHarness({ inodes: { '/run/netns/blue': 4026532300 }, interfaces: { '4026532300/veth0': 4 } });
+  assert.equal(await runNoTrace(['--filter-netns', 'blue', '--filter-ifname', 'eth9'], h), 2);
+  assert.deepEqual(h.err, [
+    'dropwhy: --filter-ifname: expected an interface in network namespace blue, got "eth9"',
+    "Try 'dropwhy --help' for the accepted options.",
+  ]);
+  assert.deepEqual(h.interfaceLookups, ['4026532300/eth9']);
+  assert.equal(h.binding.opened.length, 0);
+  // Without --filter-netns the interface is looked for in dropwhy's own namespace.
+  const own = cliHarness({ inodes: { '/proc/self/ns/net': 4026531840 }, interfaces: { '4026532300/veth0': 4 } });
+  assert.equal(await runNoTrace(['summary', '--filter-ifname', 'veth0'], own), 2);
+  assert.equal(own.err[0], `dropwhy: --filter-ifname: expected an interface in dropwhy's own network namespace (4026531840), got "veth0"`);
+  assert.deepEqual(own.interfaceLookups, ['4026531840/veth0']);
 });
 
 test('a missing --filter-netns namespace: exit 2', TIMEOUT, async () => {
@@ -539,6 +577,38 @@ test('filters are resolved and lowered into the config the BPF program gets', TI
     [
       [1, 'NO_SOCKET'],
       [5, 'NETFILTER_DROP'],
+    ],
+  );
+});
+
+test('--filter-ifname and --exclude-reason are resolved and lowered, and apply in user space', TIMEOUT, async () => {
+  const h = cliHarness({ inodes: { '/proc/self/ns/net': 4026531840 }, interfaces: { '4026531840/veth1': 5 } });
+  const { done } = await runUntilOpened(['--filter-ifname', 'veth1', '--exclude-reason', 'netfilter_drop', '--filter-proto', 'UDP', '-o', 'json'], h);
+  const config = h.binding.options.config;
+  assert.deepEqual(h.interfaceLookups, ['4026531840/veth1']);
+  assert.equal(config.readUInt32LE(CONFIG.netns), 4026531840, "dropwhy's own namespace, where veth1 is 5");
+  assert.equal(config.readUInt32LE(CONFIG.ifindex), 5);
+  assert.equal(config.readUInt8(CONFIG.reason_count), 0);
+  assert.equal(config.readUInt8(CONFIG.excluded_reason_count), 1);
+  assert.equal(config.readUInt32LE(CONFIG.excluded_reasons), NETFILTER_DROP);
+  assert.equal(config.readUInt8(CONFIG.l4_proto), 17);
+
+  h.binding.push(
+    encodeBatch([
+      dnsEvent(53, { ifindex: 5, pid: 1 }),
+      dnsEvent(53, { ifindex: 4, pid: 2 }),
+      dnsEvent(53, { ifindex: 5, pid: 3, netns: 4026532300 }),
+      dnsEvent(53, { ifindex: 5, pid: 4, reason: NETFILTER_DROP }),
+      dnsEvent(53, { ifindex: 5, pid: 5, reason: 2 }), // NOT_SPECIFIED
+    ]),
+  );
+  h.signals.emit('SIGINT');
+  assert.equal(await done, 0);
+  assert.deepEqual(
+    h.records().map((r) => [r.pid, r.reason, r.ifindex]),
+    [
+      [1, 'NO_SOCKET', 5],
+      [5, 'NOT_SPECIFIED', 5],
     ],
   );
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { explain } from '../../src/knowledge/advice';
-import { renderExplanation, renderReasonList } from '../../src/output/explain';
+import { missingReason, renderExplanation, renderReasonList } from '../../src/output/explain';
 import { loadReasonTable } from './helpers';
 
 const KERNEL_NAMES = loadReasonTable().names;
@@ -121,4 +121,22 @@ test('renderReasonList: one line per kernel name with its summary', () => {
 test('renderReasonList: a kernel without reasons', () => {
   const text = renderReasonList(null);
   assert.match(text, /^This kernel reports no drop reasons \(they arrived in Linux 5\.17\), or its BTF could not be read\.\n$/);
+});
+
+test('missingReason: a name only guessed at, that the kernel lacks, gets its closest names', () => {
+  assert.deepEqual(missingReason('no_sock', KERNEL_NAMES), { name: 'NO_SOCK', closest: missingReason('NO_SOCK', KERNEL_NAMES)?.closest });
+  const closest = missingReason('NO_SOCK', KERNEL_NAMES)?.closest ?? [];
+  assert.equal(closest.length, 3);
+  assert.equal(closest[0], 'NO_SOCKET');
+  for (const name of closest) assert.ok(KERNEL_NAMES.includes(name), name);
+  assert.equal(missingReason('SKB_DROP_REASON_SOCKET_RCVBUF', KERNEL_NAMES)?.closest[0], 'SOCKET_RCVBUFF');
+});
+
+test('missingReason: null for what there is to explain', () => {
+  assert.equal(missingReason('NO_SOCKET', KERNEL_NAMES), null, "the kernel's own name");
+  assert.equal(missingReason('TCP_BRAND_NEW_CHECK', [...KERNEL_NAMES, 'TCP_BRAND_NEW_CHECK']), null, 'a kernel name without advice');
+  assert.equal(missingReason('SOCKET_RCVBUFF', ['NO_SOCKET']), null, 'hand-written: another kernel has it');
+  assert.equal(missingReason('UNKNOWN_200', KERNEL_NAMES), null, 'a code dropwhy could not name');
+  assert.equal(missingReason('OPENVSWITCH:0x5', KERNEL_NAMES), null, "a subsystem's reason");
+  assert.equal(missingReason('NO_SOCK', null), null, "the kernel's names unknown");
 });

@@ -21,15 +21,20 @@ function htonl(value: number): number {
   return (((value & 0xff) << 24) | ((value & 0xff00) << 8) | ((value >>> 8) & 0xff00) | (value >>> 24)) >>> 0;
 }
 
-/** reason_matches(): any of cfg.reasons[0..reason_count), or no reason filter. */
-function reasonMatches(cfg: Buffer, reason: number): boolean {
-  const count = cfg.readUInt8(CONFIG.reason_count);
-  if (count === 0) return true;
+/** reason_listed(): the reason is one of the count words at listAt. */
+function reasonListed(cfg: Buffer, listAt: number, count: number, reason: number): boolean {
   for (let i = 0; i < MAX_REASONS; i++) {
     if (i >= count) break;
-    if (cfg.readUInt32LE(CONFIG.reasons + 4 * i) === reason) return true;
+    if (cfg.readUInt32LE(listAt + 4 * i) === reason) return true;
   }
   return false;
+}
+
+/** reason_matches(): one of cfg.reasons (when reason_count > 0), and none of cfg.excluded_reasons. */
+function reasonMatches(cfg: Buffer, reason: number): boolean {
+  const count = cfg.readUInt8(CONFIG.reason_count);
+  if (count && !reasonListed(cfg, CONFIG.reasons, count, reason)) return false;
+  return !reasonListed(cfg, CONFIG.excluded_reasons, cfg.readUInt8(CONFIG.excluded_reason_count), reason);
 }
 
 /** prefix_matches(): the first prefix_len bits, 32 at a time, as little-endian words with a network-order mask. */
@@ -72,14 +77,19 @@ function packetMatches(cfg: Buffer, ev: Buffer): boolean {
 
 /**
  * on_kfree_skb()'s verdict: reason first (ev.reason is 0 when the tracepoint has
- * none: the event starts zeroed), then the netns (0 when unknown), then the packet.
+ * none: the event starts zeroed), then the netns (0 when unknown) and, only
+ * inside a netns filter, the ifindex; then the packet.
  */
 function bpfAccepts(cfg: Buffer, ev: Buffer): boolean {
   assert.equal(cfg.length, CONFIG_SIZE);
   assert.equal(ev.length, EVENT_SIZE);
   if (!reasonMatches(cfg, ev.readUInt32LE(EVENT.reason))) return false;
   const netns = cfg.readUInt32LE(CONFIG.netns);
-  if (netns && ev.readUInt32LE(EVENT.netns) !== netns) return false;
+  if (netns) {
+    if (ev.readUInt32LE(EVENT.netns) !== netns) return false;
+    const ifindex = cfg.readUInt32LE(CONFIG.ifindex);
+    if (ifindex && ev.readUInt32LE(EVENT.ifindex) !== ifindex) return false;
+  }
   return packetMatches(cfg, ev);
 }
 
@@ -92,6 +102,9 @@ const NETNS_B = 4026532500;
 const NO_SOCKET = 3;
 const NETFILTER_DROP = 12;
 const TCP_CSUM = 10;
+const IFINDEX_1 = 1;
+const IFINDEX_2 = 2;
+const IFINDEX_3 = 7;
 
 const V4_ADDRESSES = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.1.0.1', '11.0.0.1', '127.0.0.1', '128.0.0.1', '192.168.1.1', '0.0.0.0', '255.255.255.255'];
 const V6_ADDRESSES = [
@@ -112,8 +125,12 @@ function buildCorpus(): Array<{ spec: EventSpec; bytes: Buffer }> {
   const specs: EventSpec[] = [];
   const reasons: Array<number | null> = [null, 0, NO_SOCKET, NETFILTER_DROP, 0x20001];
   const netnses = [undefined, NETNS_A, NETNS_B];
+  // 0: no device (and no skb_iif); the same ifindexes in both namespaces, as interfaces are numbered per namespace.
+  const ifindexes = [0, IFINDEX_1, IFINDEX_2, IFINDEX_3];
   // No IP header at all (ARP, a truncated skb, …).
-  for (const reason of reasons) for (const netns of netnses) specs.push({ reason, netns, protocol: 0x0806 });
+  for (const reason of reasons) {
+    for (const netns of netnses) for (const ifindex of ifindexes) specs.push({ reason, netns, ifindex, protocol: 0x0806 });
+  }
 
   const l4: EventSpec[] = [
     {},
@@ -135,7 +152,8 @@ function buildCorpus(): Array<{ spec: EventSpec; bytes: Buffer }> {
     for (const daddr of V4_ADDRESSES) {
       for (const proto of v4l4) {
         // Spread reasons and namespaces over the packets rather than multiplying them.
-        specs.push({ ...proto, saddr, daddr, reason: reasons[i % reasons.length], netns: netnses[i % netnses.length] });
+        const ifindex = ifindexes[Math.floor(i / 3) % ifindexes.length];
+        specs.push({ ...proto, saddr, daddr, reason: reasons[i % reasons.length], netns: netnses[i % netnses.length], ifindex });
         i++;
       }
     }
@@ -143,7 +161,8 @@ function buildCorpus(): Array<{ spec: EventSpec; bytes: Buffer }> {
   for (const saddr of V6_ADDRESSES) {
     for (const daddr of V6_ADDRESSES) {
       for (const proto of v6l4) {
-        specs.push({ ...proto, saddr, daddr, reason: reasons[i % reasons.length], netns: netnses[(i + 1) % netnses.length] });
+        const ifindex = ifindexes[Math.floor(i / 3) % ifindexes.length];
+        specs.push({ ...proto, saddr, daddr, reason: reasons[i % reasons.length], netns: netnses[(i + 1) % netnses.length], ifindex });
         i++;
       }
     }
@@ -190,6 +209,12 @@ function buildFilters(): Array<{ name: string; filter: DropFilter }> {
   for (const reasons of [[NO_SOCKET], [NETFILTER_DROP, NO_SOCKET], [0], [0x20001], [TCP_CSUM], []]) {
     filters.push({ name: `reasons ${reasons.join(',')}`, filter: { reasons } });
   }
+  for (const excludedReasons of [[NO_SOCKET], [NETFILTER_DROP, NO_SOCKET], [0], [0x20001], [TCP_CSUM]]) {
+    filters.push({ name: `excluded reasons ${excludedReasons.join(',')}`, filter: { excludedReasons } });
+  }
+  for (const netns of [NETNS_A, NETNS_B]) {
+    for (const ifindex of [IFINDEX_1, IFINDEX_2, IFINDEX_3, 99]) filters.push({ name: `netns ${netns} ifindex ${ifindex}`, filter: { netns, ifindex } });
+  }
   for (const text of ADDRESS_PREFIXES) {
     filters.push({ name: `src ${text}`, filter: { srcAddr: prefix(text) } });
     filters.push({ name: `dst ${text}`, filter: { dstAddr: prefix(text) } });
@@ -216,6 +241,12 @@ function buildFilters(): Array<{ name: string; filter: DropFilter }> {
       },
     ],
     ['sixteen reasons', { reasons: [...Array.from({ length: 15 }, (_, i) => 100 + i), NO_SOCKET] }],
+    ['sixteen excluded reasons', { excludedReasons: [...Array.from({ length: 15 }, (_, i) => 100 + i), NO_SOCKET] }],
+    // An exclusion wins over an inclusion: only NETFILTER_DROP is left.
+    ['reasons NO_SOCKET,NETFILTER_DROP excluded NO_SOCKET', { reasons: [NO_SOCKET, NETFILTER_DROP], excludedReasons: [NO_SOCKET] }],
+    ['reasons NO_SOCKET excluded NO_SOCKET', { reasons: [NO_SOCKET], excludedReasons: [NO_SOCKET] }],
+    ['reasons NO_SOCKET excluded 0', { reasons: [NO_SOCKET], excludedReasons: [0] }],
+    ['netns A ifindex 2 udp excluded NETFILTER_DROP', { netns: NETNS_A, ifindex: IFINDEX_2, proto: 'udp', excludedReasons: [NETFILTER_DROP] }],
   ];
   for (const [name, filter] of combinations) filters.push({ name, filter });
   return filters;
@@ -253,7 +284,15 @@ test('the model: masks and prefixes at the word boundaries', () => {
 });
 
 /** Filters that no drop in the corpus passes: a namespace, reason or combination that does not occur. */
-const SELECTS_NOTHING = new Set(['netns 12345', 'icmp port 53', `reasons ${TCP_CSUM}`, 'src v4 dst v6']);
+const SELECTS_NOTHING = new Set([
+  'netns 12345',
+  'icmp port 53',
+  `reasons ${TCP_CSUM}`,
+  'src v4 dst v6',
+  `netns ${NETNS_A} ifindex 99`,
+  `netns ${NETNS_B} ifindex 99`,
+  'reasons NO_SOCKET excluded NO_SOCKET',
+]);
 
 test('matches() and the BPF filter agree on every (filter, event) pair', () => {
   const corpus = buildCorpus();
@@ -281,7 +320,7 @@ test('matches() and the BPF filter agree on every (filter, event) pair', () => {
     // Every filter in the list selects something from the corpus and (but the empty one) leaves something out.
     if (SELECTS_NOTHING.has(name)) assert.equal(filterAccepted, 0, `${name} accepts something`);
     else assert.ok(filterAccepted > 0, `${name} accepts nothing`);
-    if (name !== 'none' && name !== 'reasons ' && !/\/0$/.test(name)) {
+    if (name !== 'none' && name !== 'reasons ' && name !== `excluded reasons ${TCP_CSUM}` && !/\/0$/.test(name)) {
       assert.ok(filterAccepted < corpus.length, `${name} accepts everything`);
     }
   }
@@ -309,6 +348,18 @@ test('verdicts on hand-picked pairs (the model and matches() are not both trivia
     [{ reasons: [NO_SOCKET] }, { reason: NETFILTER_DROP }, false],
     [{ reasons: [NO_SOCKET] }, { reason: null }, false],
     [{ reasons: [0] }, { reason: null }, true], // no reason field: ev.reason stays 0 in the kernel
+    [{ excludedReasons: [NO_SOCKET] }, { reason: NO_SOCKET }, false],
+    [{ excludedReasons: [NO_SOCKET] }, { reason: NETFILTER_DROP }, true],
+    [{ excludedReasons: [NO_SOCKET, NETFILTER_DROP] }, { reason: NETFILTER_DROP }, false],
+    [{ excludedReasons: [0] }, { reason: null }, false],
+    [{ reasons: [NO_SOCKET, NETFILTER_DROP], excludedReasons: [NETFILTER_DROP] }, { reason: NETFILTER_DROP }, false],
+    [{ reasons: [NO_SOCKET, NETFILTER_DROP], excludedReasons: [NETFILTER_DROP] }, { reason: NO_SOCKET }, true],
+    [{ reasons: [NO_SOCKET], excludedReasons: [NETFILTER_DROP] }, { reason: TCP_CSUM }, false],
+    [{ netns: NETNS_A, ifindex: IFINDEX_2 }, { netns: NETNS_A, ifindex: IFINDEX_2 }, true],
+    [{ netns: NETNS_A, ifindex: IFINDEX_2 }, { netns: NETNS_A, ifindex: IFINDEX_3 }, false],
+    [{ netns: NETNS_A, ifindex: IFINDEX_2 }, { netns: NETNS_A }, false],
+    [{ netns: NETNS_A, ifindex: IFINDEX_2 }, { netns: NETNS_B, ifindex: IFINDEX_2 }, false],
+    [{ netns: NETNS_A, ifindex: IFINDEX_2 }, { ifindex: IFINDEX_2 }, false], // the namespace unknown
     [{ srcAddr: prefix('0.0.0.0/0') }, { saddr: '1.2.3.4' }, true],
     [{ srcAddr: prefix('0.0.0.0/0') }, { saddr: 'fd00::1' }, false],
     [{ srcAddr: prefix('0.0.0.0/0') }, {}, false],
@@ -347,7 +398,9 @@ test('lowerFilter: every field at its offset, little-endian', () => {
       srcAddr: prefix('10.20.30.40/24'),
       dstAddr: prefix('fd00::abcd/127'),
       netns: 0xf0000001,
+      ifindex: 0x01020304,
       reasons: [3, 0x20001, 12],
+      excludedReasons: [0x30002, 7],
     },
     0x10000,
   );
@@ -366,6 +419,15 @@ test('lowerFilter: every field at its offset, little-endian', () => {
   assert.equal(config.readUInt8(CONFIG.reason_count), 3);
   assert.deepEqual([...config.subarray(CONFIG.reasons, CONFIG.reasons + 12)], [3, 0, 0, 0, 1, 0, 2, 0, 12, 0, 0, 0]);
   assert.ok(config.subarray(CONFIG.reasons + 12, CONFIG.reasons + 4 * MAX_REASONS).every((byte) => byte === 0));
+  assert.deepEqual([...config.subarray(CONFIG.ifindex, CONFIG.ifindex + 4)], [4, 3, 2, 1]);
+  assert.equal(config.readUInt8(CONFIG.excluded_reason_count), 2);
+  assert.deepEqual([...config.subarray(CONFIG.excluded_reasons, CONFIG.excluded_reasons + 8)], [2, 0, 3, 0, 7, 0, 0, 0]);
+  assert.ok(config.subarray(CONFIG.excluded_reasons + 8, CONFIG.excluded_reasons + 4 * MAX_REASONS).every((byte) => byte === 0));
+});
+
+test('lowerFilter: an ifindex only with its namespace (ifindexes are per namespace)', () => {
+  assert.throws(() => lowerFilter({ ifindex: 2 }, 0), /an ifindex filter needs a netns filter/);
+  assert.equal(lowerFilter({ netns: NETNS_A, ifindex: 2 }, 0).readUInt32LE(CONFIG.ifindex), 2);
 });
 
 test('lowerFilter: protocol numbers', () => {
@@ -379,13 +441,17 @@ test('lowerFilter: protocol numbers', () => {
   }
 });
 
-test('lowerFilter: 16 reasons fit, 17 throw', () => {
+test('lowerFilter: 16 reasons fit, 17 throw; as many excluded ones', () => {
   const sixteen = Array.from({ length: MAX_REASONS }, (_, i) => i + 1);
   const config = lowerFilter({ reasons: sixteen }, 0);
   assert.equal(config.readUInt8(CONFIG.reason_count), 16);
   assert.equal(config.readUInt32LE(CONFIG.reasons + 4 * 15), 16);
   assert.throws(() => lowerFilter({ reasons: [...sixteen, 17] }, 0), RangeError);
   assert.throws(() => lowerFilter({ reasons: [...sixteen, 17] }, 0), /at most 16 reasons/);
+  const excluded = lowerFilter({ excludedReasons: sixteen }, 0);
+  assert.equal(excluded.readUInt8(CONFIG.excluded_reason_count), 16);
+  assert.equal(excluded.readUInt32LE(CONFIG.excluded_reasons + 4 * 15), 16);
+  assert.throws(() => lowerFilter({ excludedReasons: [...sixteen, 17] }, 0), /at most 16 excluded reasons/);
 });
 
 test('lowerFilter: stream mode by default, count mode on request; the filter bytes are the same', () => {

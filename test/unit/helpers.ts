@@ -172,6 +172,8 @@ export const TRACEPOINT_FIELDS_WITHOUT_REASON = ['ent', 'skbaddr', 'location', '
 export interface FakeBindingOptions {
   /** false: a kernel without enum skb_drop_reason (btfMembers returns null for both enums). */
   reasons?: boolean;
+  /** A kernel with only these of the fixture's reasons (an older one). */
+  reasonNames?: string[];
   /** The tracepoint struct's members; null: the struct is absent. Defaults to a 6.11+ kernel's. */
   tracepointFields?: string[] | null;
   /** What counters() and stop() return (missing fields are 0). */
@@ -235,7 +237,8 @@ export class FakeBinding implements NativeBinding {
     if (kind === 'enum') {
       if (this.settings.reasons === false) return null;
       const fixture = loadReasonFixture();
-      if (name === 'skb_drop_reason') return fixture.reasons;
+      const only = this.settings.reasonNames;
+      if (name === 'skb_drop_reason') return only ? fixture.reasons.filter(([full]) => only.includes(full.replace(/^SKB_DROP_REASON_/, ''))) : fixture.reasons;
       if (name === 'skb_drop_reason_subsys') return fixture.subsystems;
       return null;
     }
@@ -364,6 +367,8 @@ export interface CliHarness {
   symbolsLoads: number;
   /** The path of every statInode call. */
   statCalls: string[];
+  /** Every interfaceIndex call, as NETNS/IFNAME. */
+  interfaceLookups: string[];
   /** The netns argument of every readCounters call. */
   counterReads: Array<number | null>;
   /** All of stdout as one string. */
@@ -383,6 +388,8 @@ export interface CliHarnessOptions {
   symbolsError?: Error;
   stdoutIsTty?: boolean;
   inodes?: Record<string, number>;
+  /** ifindexes by NETNS/IFNAME (the namespace's inode); others are missing. */
+  interfaces?: Record<string, number>;
   /** The kernel's counters: successive snapshots, the last one repeated; absent: unreadable. */
   counterSnapshots?: CounterSnapshot[];
   /** Replaces counterSnapshots as io.readCounters (the call is still recorded in counterReads). */
@@ -408,6 +415,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
     bindingCalls: 0,
     symbolsLoads: 0,
     statCalls: [],
+    interfaceLookups: [],
     counterReads: [],
     stdout: () => h.out.join(''),
     records: () =>
@@ -439,6 +447,10 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
       statInode: (path) => {
         h.statCalls.push(path);
         return options.inodes?.[path] ?? null;
+      },
+      interfaceIndex: async (ifname, netns) => {
+        h.interfaceLookups.push(`${netns}/${ifname}`);
+        return options.interfaces?.[`${netns}/${ifname}`] ?? null;
       },
       signals,
       stdoutIsTty: options.stdoutIsTty ?? false,

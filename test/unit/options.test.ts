@@ -3,7 +3,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UsageError } from '../../src/errors';
-import { check, DEFAULT_RING_BYTES, resolveFilter, type FilterSpec, type RawArgs, type StatInode } from '../../src/commands/options';
+import {
+  check,
+  DEFAULT_RING_BYTES,
+  OWN_NETNS_PATH,
+  resolveFilter,
+  resolveInterface,
+  type FilterSpec,
+  type InterfaceIndex,
+  type RawArgs,
+  type StatInode,
+} from '../../src/commands/options';
 import { ReasonTable } from '../../src/events/reasons';
 import { loadReasonTable, reasonCode } from './helpers';
 
@@ -33,7 +43,16 @@ function bytesOf(...values: number[]): Uint8Array {
 
 test('check: no flags gives the defaults', () => {
   assert.deepEqual(check({}), {
-    filter: { proto: undefined, port: undefined, srcAddr: undefined, dstAddr: undefined, netns: undefined, reasonNames: [] },
+    filter: {
+      proto: undefined,
+      port: undefined,
+      srcAddr: undefined,
+      dstAddr: undefined,
+      netns: undefined,
+      ifname: undefined,
+      reasonNames: [],
+      excludedReasonNames: [],
+    },
     output: 'text',
     count: null,
     durationMs: null,
@@ -56,7 +75,9 @@ test('check: every flag at once', () => {
     'filter-src-ip': '10.0.0.0/8',
     'filter-dst-ip': 'fd00::1',
     'filter-netns': 'myns',
+    'filter-ifname': 'eth0',
     'filter-reason': ['NO_SOCKET', 'netfilter_drop'],
+    'exclude-reason': ['TCP_CSUM,udp_csum'],
     output: 'json',
     count: '10',
     duration: '2.5',
@@ -72,7 +93,9 @@ test('check: every flag at once', () => {
       srcAddr: { family: 4, bytes: bytesOf(10, 0, 0, 0), prefixLength: 8 },
       dstAddr: { family: 6, bytes: bytesOf(0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1), prefixLength: 128 },
       netns: 'myns',
+      ifname: 'eth0',
       reasonNames: ['NO_SOCKET', 'netfilter_drop'],
+      excludedReasonNames: ['TCP_CSUM', 'udp_csum'],
     },
     output: 'json',
     count: 10,
@@ -84,9 +107,18 @@ test('check: every flag at once', () => {
   });
 });
 
-test('check: every protocol name is accepted', () => {
+test('check: every protocol name is accepted, in any case', () => {
   for (const proto of ['tcp', 'udp', 'icmp', 'icmp6'] as const) {
     assert.equal(check({ 'filter-proto': proto }).filter.proto, proto);
+    assert.equal(check({ 'filter-proto': proto.toUpperCase() }).filter.proto, proto);
+  }
+  assert.equal(check({ 'filter-proto': 'Udp' }).filter.proto, 'udp');
+  assert.equal(check({ 'filter-proto': 'ICMP6' }).filter.proto, 'icmp6');
+});
+
+test('check: interface names as the kernel allows them', () => {
+  for (const name of ['eth0', 'lo', 'veth-1.100', 'a'.repeat(15), 'br_0@x', '-x', '0']) {
+    assert.equal(check({ 'filter-ifname': name }).filter.ifname, name);
   }
 });
 
@@ -144,20 +176,27 @@ test('check: ring-size suffixes K, M, G in either case, and plain bytes', () => 
   assert.equal(check({ 'ring-size': '8192' }).ringBytes, 8192);
 });
 
-test('check: --filter-reason is repeatable and takes comma lists', () => {
-  assert.deepEqual(check({ 'filter-reason': ['NO_SOCKET'] }).filter.reasonNames, ['NO_SOCKET']);
-  assert.deepEqual(check({ 'filter-reason': ['NO_SOCKET,TCP_CSUM', 'udp_csum'] }).filter.reasonNames, [
-    'NO_SOCKET',
-    'TCP_CSUM',
-    'udp_csum',
-  ]);
-  assert.deepEqual(check({ 'filter-reason': ['NO_SOCKET, TCP_CSUM'] }).filter.reasonNames, ['NO_SOCKET', 'TCP_CSUM']);
-  assert.deepEqual(check({ 'filter-reason': ['SKB_DROP_REASON_NO_SOCKET'] }).filter.reasonNames, ['SKB_DROP_REASON_NO_SOCKET']);
+const REASON_FLAGS = [
+  ['filter-reason', 'reasonNames'],
+  ['exclude-reason', 'excludedReasonNames'],
+] as const;
+
+test('check: --filter-reason and --exclude-reason are repeatable and take comma lists', () => {
+  for (const [flag, field] of REASON_FLAGS) {
+    assert.deepEqual(check({ [flag]: ['NO_SOCKET'] }).filter[field], ['NO_SOCKET'], flag);
+    assert.deepEqual(check({ [flag]: ['NO_SOCKET,TCP_CSUM', 'udp_csum'] }).filter[field], ['NO_SOCKET', 'TCP_CSUM', 'udp_csum'], flag);
+    assert.deepEqual(check({ [flag]: ['NO_SOCKET, TCP_CSUM'] }).filter[field], ['NO_SOCKET', 'TCP_CSUM'], flag);
+    assert.deepEqual(check({ [flag]: ['SKB_DROP_REASON_NO_SOCKET'] }).filter[field], ['SKB_DROP_REASON_NO_SOCKET'], flag);
+  }
+  const both = check({ 'filter-reason': ['NO_SOCKET'], 'exclude-reason': ['TCP_CSUM'] }).filter;
+  assert.deepEqual([both.reasonNames, both.excludedReasonNames], [['NO_SOCKET'], ['TCP_CSUM']]);
 });
 
-test('check: exactly 16 reasons is allowed', () => {
-  const names = Array.from({ length: 16 }, (_, i) => `R${i}`);
-  assert.equal(check({ 'filter-reason': [names.join(',')] }).filter.reasonNames.length, 16);
+test('check: exactly 16 reasons is allowed, in each list', () => {
+  const names = Array.from({ length: 16 }, (_, i) => `R${i}`).join(',');
+  const filter = check({ 'filter-reason': [names], 'exclude-reason': [names] }).filter;
+  assert.equal(filter.reasonNames.length, 16);
+  assert.equal(filter.excludedReasonNames.length, 16);
 });
 
 test('check: output json and text, every log level', () => {
@@ -192,7 +231,7 @@ test('check: netns text is kept for resolveFilter', () => {
 // ---------------------------------------------------------------------------
 
 test('check: bad --filter-proto lists the accepted protocols', () => {
-  for (const bad of ['sctp', 'TCP', '', '6']) {
+  for (const bad of ['sctp', 'TCPX', '', '6', 'udp ']) {
     assertUsage({ 'filter-proto': bad }, 'filter-proto', /tcp, udp, icmp, icmp6/);
   }
 });
@@ -279,12 +318,20 @@ test('check: bad --ring-size', () => {
 
 test('check: more than 16 reasons', () => {
   const names = Array.from({ length: 17 }, (_, i) => `R${i}`);
-  assertUsage({ 'filter-reason': [names.join(',')] }, 'filter-reason', /at most 16 reasons, got 17/);
-  assertUsage({ 'filter-reason': names }, 'filter-reason', /at most 16/);
+  for (const [flag] of REASON_FLAGS) {
+    assertUsage({ [flag]: [names.join(',')] }, flag, /at most 16 reasons, got 17/);
+    assertUsage({ [flag]: names }, flag, /at most 16/);
+  }
 });
 
-test('check: a bare --filter-reason is an error, not "no filter"', () => {
-  assertUsage({ 'filter-reason': [] }, 'filter-reason', /a drop reason name/);
+test('check: a bare --filter-reason or --exclude-reason is an error, not "no filter"', () => {
+  for (const [flag] of REASON_FLAGS) assertUsage({ [flag]: [] }, flag, /a drop reason name/);
+});
+
+test('check: bad interface names', () => {
+  for (const bad of ['', 'a'.repeat(16), 'eth0/1', 'eth0:1', 'eth 0', 'eth\t0', '.', '..', 'ééééééééé']) {
+    assertUsage({ 'filter-ifname': bad }, 'filter-ifname', /an interface name such as eth0/);
+  }
 });
 
 test('check: an IPv6 zone cannot be filtered on', () => {
@@ -293,7 +340,7 @@ test('check: an IPv6 zone cannot be filtered on', () => {
 
 test('check: bad reason syntax', () => {
   for (const bad of ['NO-SOCKET', 'NO SOCKET', '', 'NO_SOCKET,', ',', 'NO_SOCKET;TCP', 'ünïcode']) {
-    assertUsage({ 'filter-reason': [bad] }, 'filter-reason', /drop reason name such as NO_SOCKET/);
+    for (const [flag] of REASON_FLAGS) assertUsage({ [flag]: [bad] }, flag, /drop reason name such as NO_SOCKET/);
   }
 });
 
@@ -301,7 +348,7 @@ test('check: bad reason syntax', () => {
 // resolveFilter()
 // ---------------------------------------------------------------------------
 
-const spec = (overrides: Partial<FilterSpec> = {}): FilterSpec => ({ reasonNames: [], ...overrides });
+const spec = (overrides: Partial<FilterSpec> = {}): FilterSpec => ({ reasonNames: [], excludedReasonNames: [], ...overrides });
 
 /** A statInode that knows a few paths and records every lookup. */
 function fakeStat(known: Record<string, number>): StatInode & { calls: string[] } {
@@ -432,4 +479,83 @@ test('resolveFilter: reasons on a kernel without drop reasons', () => {
   assert.match(error.message, /5\.17/);
   // Without --filter-reason the same kernel is fine.
   assert.equal(resolveFilter(spec({ port: 53 }), new ReasonTable(null, null), noStat).reasons, undefined);
+});
+
+test('resolveFilter: excluded reason names become codes, beside the included ones', () => {
+  const table = loadReasonTable();
+  const filter = resolveFilter(spec({ reasonNames: ['NO_SOCKET'], excludedReasonNames: ['netfilter_drop', 'SKB_DROP_REASON_TCP_CSUM'] }), table, noStat);
+  assert.deepEqual(filter.reasons, [reasonCode('NO_SOCKET')]);
+  assert.deepEqual(filter.excludedReasons, [reasonCode('NETFILTER_DROP'), reasonCode('TCP_CSUM')]);
+  assert.equal('excludedReasons' in resolveFilter(spec({ reasonNames: ['NO_SOCKET'] }), table, noStat), false);
+});
+
+test('resolveFilter: an unknown excluded reason: the same error as --filter-reason, naming --exclude-reason', () => {
+  const table = loadReasonTable();
+  const error = assertResolveUsage(
+    () => resolveFilter(spec({ excludedReasonNames: ['NO_SOCK'] }), table, noStat),
+    /^--exclude-reason: expected a drop reason of this kernel \(see dropwhy explain --list\), e\.g\. NO_SOCKET, .*, got "NO_SOCK"$/,
+  );
+  assert.ok(error);
+  assertResolveUsage(
+    () => resolveFilter(spec({ excludedReasonNames: ['NO_SOCKET'] }), new ReasonTable(null, null), noStat),
+    /^--exclude-reason: this kernel reports no drop reasons/,
+  );
+});
+
+test('resolveFilter: suggestions put names that contain the typed text first, then the fewest edits', () => {
+  const table = loadReasonTable();
+  const suggested = (name: string) => /e\.g\. (.*), got/.exec(assertResolveUsage(() => resolveFilter(spec({ reasonNames: [name] }), table, noStat), /./).message)?.[1];
+  assert.match(suggested('NO_SOCK') ?? '', /^NO_SOCKET, /);
+  assert.match(suggested('NETFLITER_DROP') ?? '', /^NETFILTER_DROP, /);
+  assert.match(suggested('tcp_csumm') ?? '', /^TCP_CSUM, /);
+  assert.equal(suggested('qdisc')?.split(', ').every((name) => name.startsWith('QDISC_')), true, suggested('qdisc'));
+});
+
+test("resolveFilter: --filter-ifname without --filter-netns filters on dropwhy's own namespace", () => {
+  const stat = fakeStat({ [OWN_NETNS_PATH]: 4026531840 });
+  const filter = resolveFilter(spec({ ifname: 'eth0' }), loadReasonTable(), stat);
+  assert.equal(filter.netns, 4026531840);
+  assert.deepEqual(stat.calls, [OWN_NETNS_PATH]);
+  // With --filter-netns, that namespace; the own one is not looked at.
+  const blue = fakeStat({ '/run/netns/blue': 4026532200, [OWN_NETNS_PATH]: 4026531840 });
+  assert.equal(resolveFilter(spec({ ifname: 'eth0', netns: 'blue' }), loadReasonTable(), blue).netns, 4026532200);
+  assert.deepEqual(blue.calls, ['/run/netns/blue']);
+  assert.throws(() => resolveFilter(spec({ ifname: 'eth0' }), loadReasonTable(), fakeStat({})), /cannot read dropwhy's own network namespace/);
+});
+
+/** An InterfaceIndex that knows NETNS/IFNAME keys and records every lookup. */
+function fakeInterfaces(known: Record<string, number>): InterfaceIndex & { calls: string[] } {
+  const calls: string[] = [];
+  const lookup = (async (ifname: string, netns: number) => {
+    calls.push(`${netns}/${ifname}`);
+    return known[`${netns}/${ifname}`] ?? null;
+  }) as InterfaceIndex & { calls: string[] };
+  lookup.calls = calls;
+  return lookup;
+}
+
+test('resolveInterface: the ifindex in the filtered namespace', async () => {
+  const lookup = fakeInterfaces({ '4026532200/veth1': 7, '4026531840/veth1': 3 });
+  const resolved = await resolveInterface(spec({ ifname: 'veth1', netns: 'blue' }), { netns: 4026532200, port: 53 }, lookup);
+  assert.deepEqual(resolved, { netns: 4026532200, port: 53, ifindex: 7 });
+  assert.deepEqual(lookup.calls, ['4026532200/veth1']);
+  // No --filter-ifname: nothing looked up, nothing added.
+  const none = { netns: 4026532200 };
+  assert.equal(await resolveInterface(spec({ netns: 'blue' }), none, lookup), none);
+  assert.equal(lookup.calls.length, 1);
+});
+
+test('resolveInterface: an interface the namespace lacks is a UsageError naming the namespace', async () => {
+  const lookup = fakeInterfaces({});
+  await assert.rejects(
+    resolveInterface(spec({ ifname: 'eth9', netns: 'blue' }), { netns: 4026532200 }, lookup),
+    (error: unknown) =>
+      error instanceof UsageError && error.message === '--filter-ifname: expected an interface in network namespace blue, got "eth9"',
+  );
+  await assert.rejects(
+    resolveInterface(spec({ ifname: 'eth9' }), { netns: 4026531840 }, lookup),
+    (error: unknown) =>
+      error instanceof UsageError &&
+      error.message === `--filter-ifname: expected an interface in dropwhy's own network namespace (4026531840), got "eth9"`,
+  );
 });
