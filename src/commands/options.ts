@@ -45,6 +45,11 @@ export const PRINT_OPTIONS = {
 /** Only tracing streams events through the ring buffer. */
 export const STREAM_OPTIONS = {
   'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
+  'nft-trace': {
+    type: 'boolean',
+    default: false,
+    describe: 'Name the nftables rule behind each NETFILTER_DROP (adds a table dropwhy_trace_PID to the traced namespace while it runs)',
+  },
 } as const satisfies Record<string, Options>;
 
 const MAX_KEYS_OPTION = {
@@ -90,14 +95,15 @@ export interface RawArgs {
   'ring-size'?: string;
   'log-level'?: string;
   hints?: boolean;
+  'nft-trace'?: boolean;
 }
 
-export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size'> {
+export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size' | 'nft-trace'> {
   interval?: string;
   'max-keys'?: string;
 }
 
-export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints'> {
+export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace'> {
   listen?: string;
   'max-keys'?: string;
   'idle-timeout'?: string;
@@ -122,9 +128,10 @@ export interface TraceOptions {
   ringBytes: number;
   logLevel: (typeof LOG_LEVELS)[number];
   hints: boolean;
+  nftTrace: boolean;
 }
 
-export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes'> {
+export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes' | 'nftTrace'> {
   intervalMs: number;
   maxKeys: number;
 }
@@ -228,11 +235,12 @@ export function check(raw: RawArgs): TraceOptions {
     count: positiveInteger('count', single(raw.count), Number.MAX_SAFE_INTEGER, 'a positive whole number') ?? null,
     ringBytes: ringBytes(single(raw['ring-size']) ?? '8M'),
     hints: raw.hints !== false,
+    nftTrace: raw['nft-trace'] === true,
   };
 }
 
 export function checkSummary(raw: RawSummaryArgs): SummaryOptions {
-  const { ringBytes: _unused, ...common } = check(raw);
+  const { ringBytes: _ring, nftTrace: _nft, ...common } = check(raw);
   return {
     ...common,
     intervalMs: seconds('interval', single(raw.interval) ?? '1')!,
