@@ -67,7 +67,8 @@ export class NamespaceCommands {
         const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
         reject(new Error(missing ? `--nft-trace needs ${file} (install nftables)` : `nft ${args.join(' ')}: ${(stderr || error.message).trim()}`));
       });
-      child.stdin?.end(input ?? '');
+      child.stdin?.on('error', () => {}); // nft that exits without reading: the exit status tells
+      child.stdin?.end(input);
     });
   }
 
@@ -103,14 +104,15 @@ export class NamespaceCommands {
 
   /** Starts `nft -a monitor trace` and resolves once it listens to the trace group. */
   async monitor(onLine: (line: string) => void, onExit: (why: string) => void): Promise<TraceMonitor> {
-    const [file, argv] = this.argv('nft', ['-a', 'monitor', 'trace']);
-    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, args] = this.argv('nft', ['-a', 'monitor', 'trace']);
+    // Killed with dropwhy even by SIGKILL: an orphaned monitor would keep the namespace alive.
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let stopping = false;
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2000)));
     createInterface({ input: child.stdout! }).on('line', onLine);
     const exited = new Promise<string>((resolve) => {
-      child.on('error', (error) => resolve(`cannot run ${file}: ${error.message}`));
+      child.on('error', (error) => resolve(`cannot run setpriv (util-linux): ${error.message}`));
       child.on('close', (code, signal) => resolve(`nft monitor trace ended (${code ?? signal}) ${stderr.trim()}`.trim()));
     });
     void exited.then((why) => stopping || onExit(why));
