@@ -98,6 +98,18 @@ export class NamespaceCommands {
     return pids.filter((pid) => pid !== process.pid && !processAlive(pid)).map(traceTableName);
   }
 
+  /** staleTables() for doctor, which runs synchronously; null when nft cannot list the tables here. */
+  staleTablesSync(): string[] | null {
+    const [file, argv] = this.argv('nft', ['list', 'tables']);
+    let listing: string;
+    try {
+      listing = execFileSync(file, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: NFT_TIMEOUT_MS });
+    } catch {
+      return null;
+    }
+    return traceTablePids(listing).filter((pid) => pid !== process.pid && !processAlive(pid)).map(traceTableName);
+  }
+
   async deleteTable(name: string): Promise<void> {
     await this.nft(['delete', 'table', 'inet', name]);
   }
@@ -142,6 +154,23 @@ export interface TraceMonitor {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Tables left by killed --nft-trace runs, in dropwhy's namespace and in those
+ * under /run/netns, as `inet NAME` or `inet NAME (netns NS)`; null without nft.
+ */
+export function findStaleTraceTables(): string[] | null {
+  const own = new NamespaceCommands(null).staleTablesSync();
+  if (own === null) return null;
+  let named: string[] = [];
+  try {
+    named = readdirSync('/run/netns');
+  } catch {
+    // no named namespaces
+  }
+  const elsewhere = named.flatMap((ns) => (new NamespaceCommands(`/run/netns/${ns}`).staleTablesSync() ?? []).map((t) => `inet ${t} (netns ${ns})`));
+  return [...own.map((t) => `inet ${t}`), ...elsewhere];
+}
 
 /** Whether one of pid's netlink sockets has joined NFNLGRP_NFTRACE (read from its namespace's /proc/net/netlink). */
 export function subscribedToTrace(pid: number): boolean {
