@@ -103,6 +103,17 @@ test('--nft-trace: an iptables-nft DROP rule and a chain policy drop, over IPv4 
   });
 });
 
+test('--nft-trace: iptables-legacy rules: one warning line, and their drops name no rule', { timeout: 90_000 }, async (t) => {
+  if (!requireRealKernel(t) || skipWithoutReasons(t)) return;
+  await withNetnsPair(async (p) => {
+    await run('ip', ['netns', 'exec', p.nsB, 'iptables-legacy', '-w', '5', '-A', 'INPUT', '-p', 'udp', '--dport', '7786', '-j', 'DROP'], { timeoutMs: 10_000 });
+    const { res } = await traceWhile(traceArgs(p.nsB), () => sendUdp(p.nsA, p.v4B, 7786, 2, { srcPort: 40041 }));
+    assertDrops(res.events, 2, { ...expectReason('NETFILTER_DROP'), dport: 7786, rule: null });
+    const warnings = res.stderr.split('\n').filter((l) => l.includes('iptables-legacy'));
+    assert.deepEqual(warnings, ['dropwhy: --nft-trace: this namespace has iptables-legacy rules; their drops show no rule (only nftables and iptables-nft are traced)']);
+  });
+});
+
 test('--nft-trace: the table is there while tracing and gone after --count; a SIGKILLed run\'s table goes at the next start', { timeout: 90_000 }, async (t) => {
   if (!requireRealKernel(t) || skipWithoutReasons(t)) return;
   await withNetnsPair(async (p) => {
