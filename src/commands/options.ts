@@ -42,14 +42,16 @@ export const PRINT_OPTIONS = {
   hints: { type: 'boolean', default: true, describe: 'A one-line hint after the first drop of each reason (text output)' },
 } as const satisfies Record<string, Options>;
 
+const NFT_TRACE_OPTION = {
+  type: 'boolean',
+  default: false,
+  describe: 'Name the nftables rule behind each NETFILTER_DROP (adds a table dropwhy_trace_PID to the traced namespace while it runs)',
+} as const satisfies Options;
+
 /** Only tracing streams events through the ring buffer. */
 export const STREAM_OPTIONS = {
   'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
-  'nft-trace': {
-    type: 'boolean',
-    default: false,
-    describe: 'Name the nftables rule behind each NETFILTER_DROP (adds a table dropwhy_trace_PID to the traced namespace while it runs)',
-  },
+  'nft-trace': NFT_TRACE_OPTION,
 } as const satisfies Record<string, Options>;
 
 const MAX_KEYS_OPTION = {
@@ -61,6 +63,7 @@ const MAX_KEYS_OPTION = {
 export const SUMMARY_OPTIONS = {
   interval: { type: 'string', default: '1', describe: 'Print the counts every SECONDS' },
   'max-keys': MAX_KEYS_OPTION,
+  'nft-trace': { ...NFT_TRACE_OPTION, describe: 'Count NETFILTER_DROP per nftables rule in the totals (adds a table dropwhy_trace_PID while it runs)' },
 } as const satisfies Record<string, Options>;
 
 /** Not in Prometheus' list of default port allocations (9100-9999 is taken). */
@@ -98,7 +101,7 @@ export interface RawArgs {
   'nft-trace'?: boolean;
 }
 
-export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size' | 'nft-trace'> {
+export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size'> {
   interval?: string;
   'max-keys'?: string;
 }
@@ -131,7 +134,7 @@ export interface TraceOptions {
   nftTrace: boolean;
 }
 
-export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes' | 'nftTrace'> {
+export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes'> {
   intervalMs: number;
   maxKeys: number;
 }
@@ -240,7 +243,7 @@ export function check(raw: RawArgs): TraceOptions {
 }
 
 export function checkSummary(raw: RawSummaryArgs): SummaryOptions {
-  const { ringBytes: _ring, nftTrace: _nft, ...common } = check(raw);
+  const { ringBytes: _unused, ...common } = check(raw);
   return {
     ...common,
     intervalMs: seconds('interval', single(raw.interval) ?? '1')!,

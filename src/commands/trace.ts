@@ -4,16 +4,15 @@ import type { Counters } from '../kernel/binding';
 import { hintLine } from '../output/explain';
 import type { TracedCount } from '../knowledge/correlate';
 import { forEachEvent, type DropEvent } from '../events/decode';
-import { lowerFilter, matches, type DropFilter } from '../events/filter';
+import { lowerFilter, matches } from '../events/filter';
 import { formatJson, formatRuleText, formatText, protocolName } from '../output/format';
-import { findNetnsPath } from '../kernel/counters';
 import { RuleAttacher, VerdictPool, type AttachClock } from '../nft/attach';
-import { NftTrace } from '../nft/nft-trace';
-import type { NftRule, TraceDrop } from '../nft/trace-parse';
+import type { NftTrace } from '../nft/nft-trace';
+import type { NftRule } from '../nft/trace-parse';
 import type { ReasonTable } from '../events/reasons';
 import type { TraceOptions } from './options';
 import { LineBuffer } from '../output/writer';
-import { prepare, Session, wakeupBytesFor, type CommandIo } from './session';
+import { prepare, Session, startNftTrace, wakeupBytesFor, type CommandIo } from './session';
 
 /** Tracing streams events and counts nothing per key: the smallest map the kernel accepts. */
 const UNUSED_COUNT_ENTRIES = 1;
@@ -110,7 +109,7 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
 
   let nftTrace: NftTrace | null = null;
   try {
-    if (attacher) nftTrace = await startNftTrace(filter, io, attacher, session);
+    if (attacher) nftTrace = await startNftTrace(filter, io, session, (drop) => attacher.verdict(drop));
     await session.snapshotCounters();
     const tracer = await session.open(() => {
       io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
@@ -139,18 +138,3 @@ const SYSTEM_CLOCK: AttachClock = {
     return { cancel: () => clearTimeout(timer) };
   },
 };
-
-/** The nftables trace in the traced namespace (--filter-netns, else ours), feeding the attacher. */
-async function startNftTrace(filter: DropFilter, io: CommandIo, attacher: RuleAttacher, session: Session): Promise<NftTrace> {
-  const netnsPath = filter.netns === undefined ? null : await findNetnsPath(filter.netns);
-  if (filter.netns !== undefined && netnsPath === null) {
-    throw new Error(`--nft-trace: no process or /run/netns entry found for network namespace ${filter.netns}`);
-  }
-  return NftTrace.start(
-    filter,
-    netnsPath,
-    io,
-    session.guard((drop: TraceDrop) => attacher.verdict(drop)),
-    (error) => session.requestStop({ kind: 'error', error }),
-  );
-}

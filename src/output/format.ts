@@ -161,11 +161,15 @@ function ruleJson(rule: NftRule): string {
   );
 }
 
-/** The line under a NETFILTER_DROP that names its rule: `rule: inet fw input handle 4: udp dport 123 counter drop`. */
-export function formatRuleText(rule: NftRule | null): string {
-  if (rule === null) return '  rule: not found in the nftables trace';
+/** A rule as the text output names it: `inet fw input handle 4: udp dport 123 counter drop`, `inet fw input policy drop`. */
+export function ruleName(rule: NftRule): string {
   const where = `${rule.family} ${rule.table} ${rule.chain}`;
-  return rule.handle === null ? `  rule: ${where} ${rule.text}` : `  rule: ${where} handle ${rule.handle}: ${rule.text}`;
+  return rule.handle === null ? `${where} ${rule.text}` : `${where} handle ${rule.handle}: ${rule.text}`;
+}
+
+/** The line under a NETFILTER_DROP that names its rule. */
+export function formatRuleText(rule: NftRule | null): string {
+  return rule === null ? '  rule: not found in the nftables trace' : `  rule: ${ruleName(rule)}`;
 }
 
 const RED = '\x1b[31m';

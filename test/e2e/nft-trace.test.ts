@@ -154,3 +154,31 @@ test('--nft-trace: the table is there while tracing and gone after --count; a SI
     assert.deepEqual(await dropwhyTables(p.nsB), []);
   });
 });
+
+test('summary --nft-trace: the total counts NETFILTER_DROP per rule, and the table goes with it', { timeout: 90_000 }, async (t) => {
+  if (!requireRealKernel(t) || skipWithoutReasons(t)) return;
+  await withNetnsPair(async (p) => {
+    await loadNftRuleset(
+      p.nsB,
+      'table inet dwfw {\n  chain input {\n    type filter hook input priority 0; policy accept;\n    udp dport 7787 drop\n    udp dport 7788 drop\n  }\n}\n',
+    );
+    const handles = [await ruleHandle(p.nsB, 'inet', 'dwfw', 'input', 'dport 7787'), await ruleHandle(p.nsB, 'inet', 'dwfw', 'input', 'dport 7788')];
+    const dw = await startDropwhy(['summary', ...traceArgs(p.nsB)]);
+    let res;
+    try {
+      await sendUdp(p.nsA, p.v4B, 7787, 3, { srcPort: 40051 });
+      await sendUdp(p.nsA, p.v4B, 7788, 1, { srcPort: 40052 });
+      res = await dw.stop();
+    } finally {
+      dw.kill();
+    }
+    assert.equal(res.code, 0, res.stderr);
+    const total = res.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.type === 'total');
+    assert.ok(total, res.stdout);
+    assert.deepEqual(total.rules, [
+      { family: 'inet', table: 'dwfw', chain: 'input', handle: handles[0], text: 'udp dport 7787 drop', verdict: 'drop', count: 3 },
+      { family: 'inet', table: 'dwfw', chain: 'input', handle: handles[1], text: 'udp dport 7788 drop', verdict: 'drop', count: 1 },
+    ]);
+    assert.deepEqual(await dropwhyTables(p.nsB), []);
+  });
+});
