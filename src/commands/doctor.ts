@@ -5,6 +5,7 @@ import { release } from 'node:os';
 import type { NativeBinding } from '../kernel/binding';
 import { AddonError, rebuildCommand } from '../kernel/addon-loader';
 import { describe } from '../errors';
+import { findStaleTraceTables } from '../nft/table';
 import { hasTracingPrivileges, privilegesFix, readKernelFacts, VMLINUX_BTF, type ProcessFacts } from '../kernel/facts';
 
 export interface DoctorFacts {
@@ -17,6 +18,8 @@ export interface DoctorFacts {
   ringbuf?: boolean | null;
   tracefs: boolean;
   kallsyms: 'symbols' | 'hidden' | 'unreadable';
+  /** Tables left by killed --nft-trace runs; null: nft could not list them; undefined: not looked. */
+  staleNftTables?: string[] | null;
 }
 
 interface LoadedAddonFacts {
@@ -111,6 +114,16 @@ export function diagnose(facts: DoctorFacts): Check[] {
           : '/proc/kallsyms unreadable: locations print as raw addresses',
     fix: 'run as root, or lower kernel.kptr_restrict',
   });
+  if (facts.staleNftTables) {
+    const stale = facts.staleNftTables;
+    checks.push({
+      name: 'nft trace',
+      ok: stale.length === 0,
+      required: false,
+      detail: stale.length === 0 ? 'no table left by a killed --nft-trace run' : `left by a killed --nft-trace run: ${stale.join(', ')}`,
+      fix: 'the next dropwhy --nft-trace in that namespace removes it, or: nft delete table inet dropwhy_trace_PID',
+    });
+  }
   checks.push({
     name: 'tracefs',
     ok: true,
@@ -159,6 +172,7 @@ export function gatherFacts(processFacts: ProcessFacts, loadBinding: () => Nativ
     process: processFacts,
     tracefs: existsSync('/sys/kernel/tracing/events') || existsSync('/sys/kernel/debug/tracing/events'),
     kallsyms: kallsymsState(),
+    staleNftTables: findStaleTraceTables(),
   };
   let binding: NativeBinding;
   try {

@@ -53,9 +53,16 @@ export const PRINT_OPTIONS = {
   hints: { type: 'boolean', default: true, describe: 'A one-line hint after the first drop of each reason (text output)' },
 } as const satisfies Record<string, Options>;
 
+const NFT_TRACE_OPTION = {
+  type: 'boolean',
+  default: false,
+  describe: 'Name the nftables rule behind each NETFILTER_DROP (adds a table dropwhy_trace_PID to the traced namespace while it runs)',
+} as const satisfies Options;
+
 /** Only tracing streams events through the ring buffer. */
 export const STREAM_OPTIONS = {
   'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
+  'nft-trace': NFT_TRACE_OPTION,
 } as const satisfies Record<string, Options>;
 
 const MAX_KEYS_OPTION = {
@@ -67,6 +74,7 @@ const MAX_KEYS_OPTION = {
 export const SUMMARY_OPTIONS = {
   interval: { type: 'string', default: '1', describe: 'Print the counts every SECONDS' },
   'max-keys': MAX_KEYS_OPTION,
+  'nft-trace': { ...NFT_TRACE_OPTION, describe: 'Count NETFILTER_DROP per nftables rule in the totals (adds a table dropwhy_trace_PID while it runs)' },
 } as const satisfies Record<string, Options>;
 
 /** Not in Prometheus' list of default port allocations (9100-9999 is taken). */
@@ -103,6 +111,7 @@ export interface RawArgs {
   'ring-size'?: string;
   'log-level'?: string;
   hints?: boolean;
+  'nft-trace'?: boolean;
 }
 
 export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size'> {
@@ -110,7 +119,7 @@ export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size'> {
   'max-keys'?: string;
 }
 
-export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints'> {
+export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace'> {
   listen?: string;
   'max-keys'?: string;
   'idle-timeout'?: string;
@@ -137,6 +146,7 @@ export interface TraceOptions {
   ringBytes: number;
   logLevel: (typeof LOG_LEVELS)[number];
   hints: boolean;
+  nftTrace: boolean;
 }
 
 export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes'> {
@@ -257,6 +267,7 @@ export function check(raw: RawArgs): TraceOptions {
     count: positiveInteger('count', single(raw.count), Number.MAX_SAFE_INTEGER, 'a positive whole number') ?? null,
     ringBytes: ringBytes(single(raw['ring-size']) ?? '8M'),
     hints: raw.hints !== false,
+    nftTrace: raw['nft-trace'] === true,
   };
 }
 

@@ -10,6 +10,9 @@ import { OutputClosedError, type Chunk } from '../output/writer';
 import { resolveFilter, resolveInterface, type FilterSpec, type InterfaceIndex, type StatInode } from './options';
 import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
 import type { Logger } from '../log';
+import type { DropFilter } from '../events/filter';
+import { NftTrace } from '../nft/nft-trace';
+import type { TraceDrop } from '../nft/trace-parse';
 import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
 import { interfaceIndex } from '../kernel/interfaces';
 
@@ -281,4 +284,16 @@ export async function namespaceInterfaceIndex(ifname: string, netns: number, own
 function lazySymbols(load: () => Symbolizer): Symbolizer {
   let symbols: Symbolizer | null = null;
   return { symbolize: (address) => (symbols ??= load()).symbolize(address) };
+}
+
+/**
+ * --nft-trace: the nftables trace in the traced namespace (--filter-netns,
+ * else ours); each drop verdict goes to onVerdict, guarded as a callback.
+ */
+export async function startNftTrace(filter: DropFilter, io: SessionIo, session: Session, onVerdict: (drop: TraceDrop) => void): Promise<NftTrace> {
+  const netnsPath = filter.netns === undefined ? null : await findNetnsPath(filter.netns);
+  if (filter.netns !== undefined && netnsPath === null) {
+    throw new Error(`--nft-trace: no process or /run/netns entry found for network namespace ${filter.netns}`);
+  }
+  return NftTrace.start(filter, netnsPath, io, session.guard(onVerdict), (error) => session.requestStop({ kind: 'error', error }));
 }

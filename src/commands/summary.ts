@@ -6,7 +6,8 @@ import { lowerFilter } from '../events/filter';
 import { correlate } from '../knowledge/correlate';
 import { intervalJson, intervalRows, intervalText, liveTable, totalJson, totalText, type SummaryRow } from '../output/summary';
 import type { SummaryOptions } from './options';
-import { prepare, Session, UNUSED_RING_BYTES, WAKEUP_BYTES, type CommandIo } from './session';
+import { prepare, Session, startNftTrace, UNUSED_RING_BYTES, WAKEUP_BYTES, type CommandIo } from './session';
+import { RuleTally } from '../nft/rule-tally';
 
 /** How often --count is checked between intervals. */
 const COUNT_CHECK_MS = 100;
@@ -21,47 +22,54 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
   const started = Date.now();
   let lastRows: SummaryRow[] = [];
 
-  await session.snapshotCounters();
-  const tracer = await session.open(() =>
-    io.binding.openTracer({
-      config: lowerFilter(filter, WAKEUP_BYTES, 'count'),
-      ringBytes: UNUSED_RING_BYTES,
-      countEntries: options.maxKeys,
-      onBatch: () => {},
-      ...session.tracerHooks(),
-    }),
-  );
-  const write = session.guard((text: string) => io.writeOut(text));
-  const tick = session.guard(() => {
-    const rows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);
-    lastRows = rows;
-    const now = new Date();
-    if (options.output === 'json') write(JSON.stringify(intervalJson(rows, options.intervalMs / 1000, now)) + '\n');
-    else if (live) write(liveTable(rows, (Date.now() - started) / 1000, options.intervalMs / 1000, tracer.counters().matched));
-    else if (rows.some((r) => r.count > 0)) write(intervalText(rows, now, hinted));
-  });
-  const timers: NodeJS.Timeout[] = [];
-  const { counters, counterDeltas } = await session.run(tracer, () => {
-    timers.push(setInterval(tick, options.intervalMs));
-    if (options.count !== null) {
-      const count = options.count;
-      timers.push(setInterval(() => tracer.counters().matched >= count && session.requestStop({ kind: 'count' }), COUNT_CHECK_MS));
-    }
-  }).finally(() => timers.forEach(clearInterval));
-
+  const rules = options.nftTrace ? new RuleTally() : null;
+  // --nft-trace: the trace's drop verdicts counted per rule, beside the kernel's counts.
+  const nftTrace = rules && (await startNftTrace(filter, io, session, (drop) => rules.add(drop)));
   try {
-    // The last partial interval: the kernel's counts as they were when the program was detached.
-    const finalRows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);
-    const rows = mergeTotals(lastRows, finalRows);
-    const traced = rows.filter((r) => r.reason !== null).map((r) => ({ reason: r.reason!, proto: r.proto, family: r.family, count: r.total }));
-    const checks = counterDeltas === null ? [] : correlate(traced, counterDeltas);
-    const durationS = (Date.now() - started) / 1000;
-    if (session.stopReason?.kind !== 'output-closed') {
-      if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks)) + '\n');
-      else write(totalText(rows, durationS, counterDeltas, checks, filter.netns === undefined, counters.overflow));
+    await session.snapshotCounters();
+    const tracer = await session.open(() =>
+      io.binding.openTracer({
+        config: lowerFilter(filter, WAKEUP_BYTES, 'count'),
+        ringBytes: UNUSED_RING_BYTES,
+        countEntries: options.maxKeys,
+        onBatch: () => {},
+        ...session.tracerHooks(),
+      }),
+    );
+    const write = session.guard((text: string) => io.writeOut(text));
+    const tick = session.guard(() => {
+      const rows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);
+      lastRows = rows;
+      const now = new Date();
+      if (options.output === 'json') write(JSON.stringify(intervalJson(rows, options.intervalMs / 1000, now)) + '\n');
+      else if (live) write(liveTable(rows, (Date.now() - started) / 1000, options.intervalMs / 1000, tracer.counters().matched));
+      else if (rows.some((r) => r.count > 0)) write(intervalText(rows, now, hinted));
+    });
+    const timers: NodeJS.Timeout[] = [];
+    const { counters, counterDeltas } = await session.run(tracer, () => {
+      timers.push(setInterval(tick, options.intervalMs));
+      if (options.count !== null) {
+        const count = options.count;
+        timers.push(setInterval(() => tracer.counters().matched >= count && session.requestStop({ kind: 'count' }), COUNT_CHECK_MS));
+      }
+    }).finally(() => timers.forEach(clearInterval));
+
+    try {
+      // The last partial interval: the kernel's counts as they were when the program was detached.
+      const finalRows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);
+      const rows = mergeTotals(lastRows, finalRows);
+      const traced = rows.filter((r) => r.reason !== null).map((r) => ({ reason: r.reason!, proto: r.proto, family: r.family, count: r.total }));
+      const checks = counterDeltas === null ? [] : correlate(traced, counterDeltas);
+      const durationS = (Date.now() - started) / 1000;
+      if (session.stopReason?.kind !== 'output-closed') {
+        if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks, rules?.rows ?? null)) + '\n');
+        else write(totalText(rows, durationS, counterDeltas, checks, filter.netns === undefined, counters.overflow, rules?.rows ?? null));
+      }
+    } finally {
+      session.writeClosing(counters);
     }
   } finally {
-    session.writeClosing(counters);
+    await nftTrace?.stop();
   }
 }
 

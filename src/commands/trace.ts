@@ -1,15 +1,18 @@
 // The trace command: stream every matching drop and print it, decode → filter
-// → format → write, one batch at a time.
+// → (with --nft-trace, wait for the rule) → format → write, one batch at a time.
 import type { Counters } from '../kernel/binding';
 import { hintLine } from '../output/explain';
 import type { TracedCount } from '../knowledge/correlate';
 import { forEachEvent, type DropEvent } from '../events/decode';
 import { lowerFilter, matches } from '../events/filter';
-import { formatJson, formatText, protocolName } from '../output/format';
+import { formatJson, formatRuleText, formatText, protocolName } from '../output/format';
+import { RuleAttacher, VerdictPool, type AttachClock } from '../nft/attach';
+import type { NftTrace } from '../nft/nft-trace';
+import type { NftRule } from '../nft/trace-parse';
 import type { ReasonTable } from '../events/reasons';
 import type { TraceOptions } from './options';
 import { LineBuffer } from '../output/writer';
-import { prepare, Session, wakeupBytesFor, type CommandIo } from './session';
+import { prepare, Session, startNftTrace, wakeupBytesFor, type CommandIo } from './session';
 
 /** Tracing streams events and counts nothing per key: the smallest map the kernel accepts. */
 const UNUSED_COUNT_ENTRIES = 1;
@@ -42,45 +45,96 @@ class TracedTally {
 export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Counters> {
   const { filter, context } = await prepare(options, io);
   const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null });
-  const format = options.output === 'json' ? formatJson : formatText;
   const hinted = new Set<number>(); // reason codes already explained
   const tally = new TracedTally(context.reasons);
   const lines = new LineBuffer(options.output === 'json' ? 'latin1' : 'utf8');
+  const netfilterDrop = context.reasons.codeOf('NETFILTER_DROP');
   let printed = 0;
+  let counted = false; // --count reached: print no more
+
+  const print = (event: DropEvent, rule: NftRule | null) => {
+    if (counted) return;
+    if (options.output === 'json') {
+      lines.add(formatJson(event, context, rule));
+    } else {
+      lines.add(formatText(event, context));
+      if (options.nftTrace && event.reason === netfilterDrop) lines.add(formatRuleText(rule));
+    }
+    if (event.reason !== null) {
+      tally.add(event.reason, event);
+      if (options.hints && options.output === 'text' && !hinted.has(event.reason)) {
+        hinted.add(event.reason);
+        lines.add(hintLine(context.reasons.decode(event.reason).name));
+      }
+    }
+    if (++printed !== options.count) return;
+    counted = true;
+    session.requestStop({ kind: 'count' });
+  };
+  const flush = () => {
+    if (!lines.empty) io.writeOut(lines.take());
+  };
+
+  let inBatch = false;
+  // With --nft-trace a NETFILTER_DROP waits briefly for the trace verdict that names its rule.
+  const attacher = options.nftTrace
+    ? new RuleAttacher(
+        new VerdictPool(),
+        (event) => netfilterDrop !== undefined && event.reason === netfilterDrop,
+        session.guard((event: DropEvent, rule: NftRule | null) => {
+          print(event, rule);
+          if (!inBatch) flush();
+        }),
+        SYSTEM_CLOCK,
+      )
+    : null;
 
   const onBatch = session.guard((batch: Buffer) => {
     const stopping = session.stopReason?.kind;
     // After a signal or --duration the drained events are still printed.
     if (stopping && stopping !== 'signal' && stopping !== 'duration') return;
-    forEachEvent(batch, (event) => {
-      if (!matches(filter, event)) return true;
-      lines.add(format(event, context));
-      if (event.reason !== null) {
-        tally.add(event.reason, event);
-        if (options.hints && options.output === 'text' && !hinted.has(event.reason)) {
-          hinted.add(event.reason);
-          lines.add(hintLine(context.reasons.decode(event.reason).name));
-        }
-      }
-      if (++printed !== options.count) return true;
-      session.requestStop({ kind: 'count' });
-      return false;
-    });
-    if (!lines.empty) io.writeOut(lines.take());
+    inBatch = true;
+    try {
+      forEachEvent(batch, (event) => {
+        if (!matches(filter, event)) return true;
+        if (attacher) attacher.add(event);
+        else print(event, null);
+        return !counted;
+      });
+    } finally {
+      inBatch = false;
+    }
+    flush();
   });
 
-  await session.snapshotCounters();
-  const tracer = await session.open(() => {
-    io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
-    return io.binding.openTracer({
-      config: lowerFilter(filter, wakeupBytesFor(options.ringBytes)),
-      ringBytes: options.ringBytes,
-      countEntries: UNUSED_COUNT_ENTRIES,
-      onBatch,
-      ...session.tracerHooks(),
+  let nftTrace: NftTrace | null = null;
+  try {
+    if (attacher) nftTrace = await startNftTrace(filter, io, session, (drop) => attacher.verdict(drop));
+    await session.snapshotCounters();
+    const tracer = await session.open(() => {
+      io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
+      return io.binding.openTracer({
+        config: lowerFilter(filter, wakeupBytesFor(options.ringBytes)),
+        ringBytes: options.ringBytes,
+        countEntries: UNUSED_COUNT_ENTRIES,
+        onBatch,
+        ...session.tracerHooks(),
+      });
     });
-  });
-  const { counters, counterDeltas } = await session.run(tracer);
-  session.writeClosing(counters, counterDeltas, tally.counts);
-  return counters;
+    const { counters, counterDeltas } = await session.run(tracer);
+    await attacher?.drain();
+    session.writeClosing(counters, counterDeltas, tally.counts);
+    return counters;
+  } finally {
+    await nftTrace?.stop();
+  }
 }
+
+const SYSTEM_CLOCK: AttachClock = {
+  nowNs: () => Number(process.hrtime.bigint()), // CLOCK_MONOTONIC, as the drop events' timestamps
+  nowMs: () => performance.now(),
+  setTimer: (callback, ms) => {
+    const timer = setTimeout(callback, ms);
+    return { cancel: () => clearTimeout(timer) };
+  },
+};

@@ -4,6 +4,7 @@ import { familyName, formatAddress } from '../events/address';
 import { formatKernelAddress, type DropEvent } from '../events/decode';
 import { PROTOCOLS } from '../events/filter';
 import type { ReasonTable } from '../events/reasons';
+import type { NftRule } from '../nft/trace-parse';
 
 export interface Symbolizer {
   symbolize(address: DropEvent['location']): string | null;
@@ -140,7 +141,7 @@ function jsonHead(event: DropEvent, context: FormatContext): string {
  * The NDJSON record; every key always present, in the order of docs/json-schema.md.
  * Written as a template rather than JSON.stringify of an object: this is the hot path.
  */
-export function formatJson(event: DropEvent, context: FormatContext): string {
+export function formatJson(event: DropEvent, context: FormatContext, rule: NftRule | null = null): string {
   return (
     `{"ts":"${isoTime(event.tsNs + context.monotonicToUnixNs)}",${jsonHead(event, context)}` +
     `,"saddr":${json(addressText(event, event.saddr))},"daddr":${json(addressText(event, event.daddr))}` +
@@ -149,8 +150,26 @@ export function formatJson(event: DropEvent, context: FormatContext): string {
     `,"tcp_flags":${event.tcpFlags === null ? 'null' : `"${tcpFlagsText(event.tcpFlags)}"`}` +
     `,"netns":${jsonNumber(event.netns)},"ifindex":${event.ifindex === 0 ? 'null' : event.ifindex}` +
     `,"len":${event.len},"pid":${event.pid},"tid":${event.tid},"comm":${jsonString(event.comm)}` +
-    `,"skb":"${formatKernelAddress(event.skb)}"}`
+    `,"skb":"${formatKernelAddress(event.skb)}","rule":${rule === null ? 'null' : ruleJson(rule)}}`
   );
+}
+
+function ruleJson(rule: NftRule): string {
+  return (
+    `{"family":${jsonString(rule.family)},"table":${jsonString(rule.table)},"chain":${jsonString(rule.chain)}` +
+    `,"handle":${jsonNumber(rule.handle)},"text":${jsonString(rule.text)},"verdict":${jsonString(rule.verdict)}}`
+  );
+}
+
+/** A rule as the text output names it: `inet fw input handle 4: udp dport 123 counter drop`, `inet fw input policy drop`. */
+export function ruleName(rule: NftRule): string {
+  const where = `${rule.family} ${rule.table} ${rule.chain}`;
+  return rule.handle === null ? `${where} ${rule.text}` : `${where} handle ${rule.handle}: ${rule.text}`;
+}
+
+/** The line under a NETFILTER_DROP that names its rule. */
+export function formatRuleText(rule: NftRule | null): string {
+  return rule === null ? '  rule: not found in the nftables trace' : `  rule: ${ruleName(rule)}`;
 }
 
 const RED = '\x1b[31m';

@@ -7,7 +7,8 @@ import { explain } from '../knowledge/advice';
 import { formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
 import type { CounterDelta } from '../kernel/counters';
 import { hintLine } from './explain';
-import { protocolName, type FormatContext } from './format';
+import { protocolName, ruleName, type FormatContext } from './format';
+import type { RuleCount } from '../nft/rule-tally';
 
 export interface SummaryRow {
   reason: string | null;
@@ -82,6 +83,7 @@ export function totalJson(
   counters: { seen: number; matched: number; lost: number; overflow: number },
   deltas: CounterDelta[] | null,
   checks: CounterCheck[],
+  rules: RuleCount[] | null = null,
 ) {
   return {
     type: 'total',
@@ -99,6 +101,8 @@ export function totalJson(
       uncounted: unseenCounted(c, counters.overflow),
       verdict: verdict(c, counters.overflow),
     })),
+    // --nft-trace: NETFILTER_DROP by the rule whose verdict dropped the packet; else null.
+    rules: rules === null ? null : rules.map(({ rule, count }) => ({ ...rule, count })),
   };
 }
 
@@ -142,10 +146,15 @@ export function totalText(
   checks: CounterCheck[],
   wholeHost: boolean,
   overflow: number,
+  rules: RuleCount[] | null = null,
 ): string {
   const byTotal = [...rows].sort((a, b) => b.total - a.total);
   const lines = [`=== total over ${durationS.toFixed(1)}s: ${byTotal.reduce((s, r) => s + r.total, 0)} drops ===`];
   for (const row of byTotal) lines.push(rowText(row, row.total));
+  if (rules !== null && rules.length > 0) {
+    lines.push('  NETFILTER_DROP by rule (nftables trace):');
+    for (const { rule, count } of rules) lines.push(`${String(count).padStart(9)} drops  ${ruleName(rule)}`);
+  }
   if (deltas !== null) lines.push(...formatCorrelation(checks, deltas, wholeHost, { count: overflow, noun: 'uncounted' }).map((line) => `  ${line}`));
   for (const reason of new Set(byTotal.map((r) => r.reason).filter((r): r is string => r !== null))) {
     const { advice } = explain(reason);

@@ -2,6 +2,7 @@
 // without the privileges to trace.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import {
@@ -17,7 +18,45 @@ import {
   type RunResult,
 } from './harness';
 
-const CHECK_NAMES = ['privileges', 'kernel BTF', 'native addon', 'libraries', 'tracepoint', 'drop reasons', 'ring buffer', 'locations', 'tracefs'];
+/** `nft list tables` here and in each /run/netns namespace; null without nft. */
+function listNftTables(): Array<{ ns: string | null; tables: string }> | null {
+  const list = (argv: string[]) => execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+  try {
+    list(['nft', 'list', 'tables']);
+  } catch {
+    return null;
+  }
+  const named = fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns') : [];
+  return [null, ...named].flatMap((ns) => {
+    try {
+      return [{ ns, tables: list(ns === null ? ['nft', 'list', 'tables'] : ['ip', 'netns', 'exec', ns, 'nft', 'list', 'tables']) }];
+    } catch {
+      return []; // a namespace deleted meanwhile
+    }
+  });
+}
+
+/** Doctor's "nft trace" check, from tables named dropwhy_trace_PID whose process is gone. */
+function nftTraceChecks(): Array<{ name: string; ok: boolean; required: boolean; detail: string }> {
+  const listed = listNftTables();
+  if (listed === null) return [];
+  const stale = listed.flatMap(({ ns, tables }) =>
+    [...tables.matchAll(/^table inet (dropwhy_trace_(\d+))$/gm)]
+      .filter((m) => !fs.existsSync(`/proc/${m[2]}`))
+      .map((m) => `inet ${m[1]}${ns === null ? '' : ` (netns ${ns})`}`),
+  );
+  return [
+    stale.length === 0
+      ? { name: 'nft trace', ok: true, required: false, detail: 'no table left by a killed --nft-trace run' }
+      : { name: 'nft trace', ok: false, required: false, detail: `left by a killed --nft-trace run: ${stale.join(', ')}` },
+  ];
+}
+
+const CHECK_NAMES = [
+  'privileges', 'kernel BTF', 'native addon', 'libraries', 'tracepoint', 'drop reasons', 'ring buffer', 'locations',
+  ...nftTraceChecks().map((c) => c.name),
+  'tracefs',
+];
 
 const dropwhy = (args: string[], timeoutMs = 30_000): Promise<RunResult> =>
   run(process.execPath, [CLI_PATH, ...args], { allowFail: true, timeoutMs });
@@ -90,6 +129,7 @@ function expectedChecks(): Array<{ name: string; ok: boolean; required: boolean;
     facts.symbolsVisible
       ? { name: 'locations', ok: true, required: false, detail: '/proc/kallsyms readable: locations print as symbol+0xoff' }
       : { name: 'locations', ok: false, required: false, detail: '/proc/kallsyms addresses are hidden: locations print as raw addresses' },
+    ...nftTraceChecks(),
     { name: 'tracefs', ok: true, required: false, detail: `${tracefs ? 'mounted' : 'not mounted'} (not needed: dropwhy attaches as tp_btf)` },
   ];
 }

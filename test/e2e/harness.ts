@@ -516,11 +516,13 @@ export interface DropEvent {
   pid: number | null;
   comm: string | null;
   tcp_flags: string | null;
+  /** The nftables rule that dropped it (--nft-trace), else null. */
+  rule: { family: string; table: string; chain: string; handle: number | null; text: string; verdict: string } | null;
 }
 
 export const EVENT_KEYS: ReadonlyArray<keyof DropEvent> = [
   'ts', 'reason', 'reason_code', 'subsystem', 'location', 'address', 'family', 'proto',
-  'saddr', 'daddr', 'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'netns', 'ifindex', 'len', 'pid', 'comm', 'tcp_flags',
+  'saddr', 'daddr', 'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'netns', 'ifindex', 'len', 'pid', 'comm', 'tcp_flags', 'rule',
 ];
 
 export interface DropwhyResult extends RunResult {

@@ -294,3 +294,12 @@ test('kallsymsShows: judged by the first code symbol, not by the per-CPU symbols
   assert.equal(kallsymsShows('0000000000000000 A fixed_percpu_data\n0000000000000000 W ftrace_stub\n'), 'hidden');
   assert.equal(kallsymsShows(percpu), undefined, 'no code symbol read yet');
 });
+
+test('diagnose: a table left by a killed --nft-trace run is reported (limited), with how to remove it', () => {
+  const stale = byName(diagnose(goodFacts({ staleNftTables: ['inet dropwhy_trace_4242', 'inet dropwhy_trace_7 (netns blue)'] })), 'nft trace');
+  assert.deepEqual([stale.ok, stale.required], [false, false]);
+  assert.equal(stale.detail, 'left by a killed --nft-trace run: inet dropwhy_trace_4242, inet dropwhy_trace_7 (netns blue)');
+  assert.match(stale.fix!, /nft delete table inet dropwhy_trace_PID/);
+  assert.equal(byName(diagnose(goodFacts({ staleNftTables: [] })), 'nft trace').ok, true);
+  assert.equal(diagnose(goodFacts({ staleNftTables: null })).some((c) => c.name === 'nft trace'), false, 'no nft: nothing to say');
+});

@@ -20,7 +20,7 @@ const toJsonRecord = (event: DropEvent, ctx: FormatContext) => JSON.parse(format
 const JSON_KEYS = [
   'ts', 'reason', 'reason_code', 'subsystem', 'location', 'address', 'family', 'proto', 'saddr', 'daddr',
   'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'tcp_flags', 'netns', 'ifindex', 'len', 'pid', 'tid',
-  'comm', 'skb',
+  'comm', 'skb', 'rule',
 ];
 
 test('JSON: one object with every key, in the documented order', () => {

@@ -60,6 +60,7 @@ test('check: no flags gives the defaults', () => {
     ringBytes: DEFAULT_RING_BYTES,
     logLevel: 'warn',
     hints: true,
+    nftTrace: false,
   });
   assert.equal(DEFAULT_RING_BYTES, 8 * 1024 * 1024);
 });
@@ -85,6 +86,7 @@ test('check: every flag at once', () => {
     'ring-size': '16M',
     'log-level': 'debug',
     hints: false,
+    'nft-trace': true,
   });
   assert.deepEqual(options, {
     filter: {
@@ -104,6 +106,7 @@ test('check: every flag at once', () => {
     ringBytes: 16 << 20,
     logLevel: 'debug',
     hints: false,
+    nftTrace: true,
   });
 });
 

@@ -17,6 +17,7 @@ import {
   type SummaryRow,
 } from '../../src/output/summary';
 import { encodeCountRecords, loadReasonTable, reasonCode } from './helpers';
+import { RuleTally } from '../../src/nft/rule-tally';
 
 const NO_SOCKET = reasonCode('NO_SOCKET');
 const SOCKET_RCVBUFF = reasonCode('SOCKET_RCVBUFF');
@@ -598,4 +599,26 @@ test('totalText: without counters there is no correlation, and reason-less rows 
     '',
   ]);
   assert.equal(totalText([], 0.04, null, [], true, 0), '=== total over 0.0s: 0 drops ===\n');
+});
+
+test('totals with --nft-trace: NETFILTER_DROP per rule, most first, in JSON and text; null and nothing without it', () => {
+  const tally = new RuleTally();
+  const rule = (handle: number | null, text: string) => ({ id: 'x', packet: null, rule: { family: 'inet', table: 'fw', chain: 'input', handle, text, verdict: 'drop' } });
+  tally.add(rule(3, 'udp dport 123 counter drop'));
+  tally.add(rule(null, 'policy drop'));
+  tally.add(rule(null, 'policy drop'));
+  const rows = [row({ reason: 'NETFILTER_DROP', reasonCode: NETFILTER_DROP, count: 3, total: 3 })];
+  const counters = { seen: 3, matched: 3, lost: 0, overflow: 0 };
+  assert.deepEqual(totalJson(rows, 1, counters, null, [], tally.rows).rules, [
+    { family: 'inet', table: 'fw', chain: 'input', handle: null, text: 'policy drop', verdict: 'drop', count: 2 },
+    { family: 'inet', table: 'fw', chain: 'input', handle: 3, text: 'udp dport 123 counter drop', verdict: 'drop', count: 1 },
+  ]);
+  assert.equal(totalJson(rows, 1, counters, null, []).rules, null);
+  const lines = totalText(rows, 1, null, [], false, 0, tally.rows).split('\n');
+  assert.deepEqual(lines.slice(2, 5), [
+    '  NETFILTER_DROP by rule (nftables trace):',
+    '        2 drops  inet fw input policy drop',
+    '        1 drops  inet fw input handle 3: udp dport 123 counter drop',
+  ]);
+  assert.equal(totalText(rows, 1, null, [], false, 0).includes('by rule'), false);
 });
