@@ -4,11 +4,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { release } from 'node:os';
 import { UsageError } from '../errors';
-import { lowerFilter } from '../events/filter';
 import { DropMetrics } from '../output/metrics';
 import { VERSION } from '../version';
 import type { ExporterOptions, ListenAddress } from './options';
-import { prepare, Session, UNUSED_RING_BYTES, WAKEUP_BYTES, type CommandIo } from './session';
+import { prepare, Session, openCounting, type CommandIo } from './session';
 
 export const METRICS_PATH = '/metrics';
 /** The paths the server answers; probes use the landing page. */
@@ -40,15 +39,7 @@ export async function runExporter(options: ExporterOptions, io: CommandIo): Prom
   // Scrapes until the program is attached get zeros, as from any exporter starting up.
   io.writeErr(`dropwhy: serving metrics on ${metricsUrl(server)}`);
   try {
-    const tracer = await session.open(() =>
-      io.binding.openTracer({
-        config: lowerFilter(filter, WAKEUP_BYTES, 'count'),
-        ringBytes: UNUSED_RING_BYTES,
-        countEntries: options.maxKeys,
-        onBatch: () => {},
-        ...session.tracerHooks(),
-      }),
-    );
+    const tracer = await openCounting(io, session, filter, options.maxKeys);
     metrics.attach(tracer);
     const { counters } = await session.run(tracer);
     session.writeClosing(counters);

@@ -10,14 +10,14 @@ import { OutputClosedError, type Chunk } from '../output/writer';
 import { resolveFilter, resolveInterface, type FilterSpec, type InterfaceIndex, type StatInode } from './options';
 import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
 import type { Logger } from '../log';
-import type { DropFilter } from '../events/filter';
+import { lowerFilter, type DropFilter } from '../events/filter';
 import { NftTrace } from '../nft/nft-trace';
 import type { TraceDrop } from '../nft/trace-parse';
 import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
 import { interfaceIndex } from '../kernel/interfaces';
 
 /** Count mode sends no events: the smallest ring the kernel accepts. */
-export const UNUSED_RING_BYTES = 4096;
+const UNUSED_RING_BYTES = 4096;
 
 /** Wake user space once this much is pending in the ring (the poll timeout picks up the rest). */
 export const WAKEUP_BYTES = 64 << 10;
@@ -296,4 +296,17 @@ export async function startNftTrace(filter: DropFilter, io: SessionIo, session: 
     throw new Error(`--nft-trace: no process or /run/netns entry found for network namespace ${filter.netns}`);
   }
   return NftTrace.start(filter, netnsPath, io, session.guard(onVerdict), (error) => session.requestStop({ kind: 'error', error }));
+}
+
+/** Count mode (summary, exporter): the program counts per key in its map and sends no events. */
+export function openCounting(io: CommandIo, session: Session, filter: DropFilter, maxKeys: number): Promise<NativeTracer> {
+  return session.open(() =>
+    io.binding.openTracer({
+      config: lowerFilter(filter, WAKEUP_BYTES, 'count'),
+      ringBytes: UNUSED_RING_BYTES,
+      countEntries: maxKeys,
+      onBatch: () => {},
+      ...session.tracerHooks(),
+    }),
+  );
 }

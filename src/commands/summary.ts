@@ -2,11 +2,10 @@
 // and print the counts every interval, dropwatch-style. No per-event traffic
 // to user space, so this is the mode for very high drop rates.
 import { decodeCounts } from '../events/counts';
-import { lowerFilter } from '../events/filter';
 import { correlate } from '../knowledge/correlate';
 import { intervalJson, intervalRows, intervalText, liveTable, totalJson, totalText, type SummaryRow } from '../output/summary';
 import type { SummaryOptions } from './options';
-import { prepare, Session, startNftTrace, UNUSED_RING_BYTES, WAKEUP_BYTES, type CommandIo } from './session';
+import { prepare, Session, startNftTrace, openCounting, type CommandIo } from './session';
 import { RuleTally } from '../nft/rule-tally';
 
 /** How often --count is checked between intervals. */
@@ -27,15 +26,7 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
   const nftTrace = rules && (await startNftTrace(filter, io, session, (drop) => rules.add(drop)));
   try {
     await session.snapshotCounters();
-    const tracer = await session.open(() =>
-      io.binding.openTracer({
-        config: lowerFilter(filter, WAKEUP_BYTES, 'count'),
-        ringBytes: UNUSED_RING_BYTES,
-        countEntries: options.maxKeys,
-        onBatch: () => {},
-        ...session.tracerHooks(),
-      }),
-    );
+    const tracer = await openCounting(io, session, filter, options.maxKeys);
     const write = session.guard((text: string) => io.writeOut(text));
     const tick = session.guard(() => {
       const rows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);
