@@ -100,7 +100,8 @@ test('every filter kind, traced and summarised: the kernel matches exactly the c
     const runs: Array<{ kind: FilterKind; mode: 'trace' | 'summary'; dw: DropwhyHandle }> = [];
     try {
       // All at once: one corpus, every filter. Each run loads its own BPF program with its own filter.
-      const started = await Promise.all(
+      // Settled, not Promise.all: when one fails to start, the others are stopped too (finally), none left running.
+      const started = await Promise.allSettled(
         kinds.flatMap((kind) =>
           (kind.traceOnly ? (['trace'] as const) : (['trace', 'summary'] as const)).map(async (mode) => {
             const netns = kind.insideB ? [] : ['--filter-netns', p.nsB];
@@ -109,7 +110,9 @@ test('every filter kind, traced and summarised: the kernel matches exactly the c
           }),
         ),
       );
-      runs.push(...started);
+      for (const outcome of started) if (outcome.status === 'fulfilled') runs.push(outcome.value);
+      const failed = started.find((outcome) => outcome.status === 'rejected');
+      if (failed) throw failed.reason;
       await sendCorpus(p, corpus);
       const results = await Promise.all(runs.map(async (r) => ({ ...r, res: await r.dw.stop({ timeoutMs: 60_000 }) })));
       for (const { kind, mode, res } of results) {
