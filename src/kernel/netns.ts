@@ -73,10 +73,20 @@ function ipBatch(ns: string, commands: string[]): Promise<void> {
   });
 }
 
+/**
+ * The command line that runs a program in the named namespace. nsenter, not `ip netns exec`: that also
+ * makes a mount namespace and remounts /sys, whose unmounts wait for RCU grace periods, which take
+ * seconds in a loaded TCG guest; nothing run this way needs the namespace's sysfs. It execs the program
+ * (no fork), so the child is the program itself.
+ */
+export function inNetnsArgv(ns: string, command: string, args: string[]): [string, string[]] {
+  return ['nsenter', [`--net=/run/netns/${ns}`, '--', command, ...args]];
+}
+
 /** Runs a program inside a namespace and returns its stdout; rejects with its stderr on failure. */
 export async function inNetns(ns: string, command: string, args: string[], timeoutMs = 30_000): Promise<string> {
   try {
-    const { stdout } = await run('ip', ['netns', 'exec', ns, command, ...args], { timeout: timeoutMs, maxBuffer: 64 << 20 });
+    const { stdout } = await run(...inNetnsArgv(ns, command, args), { timeout: timeoutMs, maxBuffer: 64 << 20 });
     return stdout;
   } catch (error) {
     const { stderr, message } = error as { stderr?: string; message: string };

@@ -17,6 +17,7 @@ import {
   run,
   type RunResult,
 } from './harness';
+import { inNetnsArgv } from '../../src/kernel/netns';
 
 /** `nft list tables` here and in each /run/netns namespace; null without nft. */
 function listNftTables(): Array<{ ns: string | null; tables: string }> | null {
@@ -29,7 +30,7 @@ function listNftTables(): Array<{ ns: string | null; tables: string }> | null {
   const named = fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns') : [];
   return [null, ...named].flatMap((ns) => {
     try {
-      return [{ ns, tables: list(ns === null ? ['nft', 'list', 'tables'] : ['ip', 'netns', 'exec', ns, 'nft', 'list', 'tables']) }];
+      return [{ ns, tables: list(ns === null ? ['nft', 'list', 'tables'] : inNetnsArgv(ns, 'nft', ['list', 'tables']).flat()) }];
     } catch {
       return []; // a namespace deleted meanwhile
     }

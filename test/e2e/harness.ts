@@ -13,6 +13,7 @@ import * as assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import {
   deleteNetnsPair,
+  inNetnsArgv,
   namespacesWithPrefix,
   sweepStaleNamespaces,
   withNetnsPair as withPair,
@@ -84,23 +85,41 @@ export interface RunResult {
 
 const liveChildren = new Set<ChildProcess>();
 
+/** Where a process that timed out waits: its state and kernel stack (root reads them), so a hang names its cause. */
+function whereInTheKernel(pid: number | undefined): string {
+  const read = (file: string) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/${file}`, 'utf8').trim();
+    } catch (error) {
+      return `(${(error as Error).message})`;
+    }
+  };
+  const state = /^State:.*$/m.exec(read('status'))?.[0] ?? 'State: unknown';
+  return `process ${pid}: ${state}, in the kernel at:\n${read('stack')}`;
+}
+
+/** How much longer than on a host a command may take: test/kernels/guest.js sets it for its slow guests. */
+const TIMEOUT_SCALE = Number(process.env.DROPWHY_E2E_TIMEOUT_SCALE) || 1;
+
 /** Run a command to completion (bounded). Rejects on timeout or, unless allowFail, non-zero exit. */
 export function run(
   cmd: string,
   args: string[],
   opts: { input?: string; timeoutMs?: number; allowFail?: boolean } = {},
 ): Promise<RunResult> {
-  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const timeoutMs = (opts.timeoutMs ?? 15_000) * TIMEOUT_SCALE;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     liveChildren.add(child);
     let stdout = '';
     let stderr = '';
     let timedOut = false;
+    let stuckAt = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => {
       timedOut = true;
+      stuckAt = whereInTheKernel(child.pid);
       child.kill('SIGKILL');
     }, timeoutMs);
     child.on('error', (err) => {
@@ -113,7 +132,7 @@ export function run(
       liveChildren.delete(child);
       const res: RunResult = { code, signal, stdout, stderr };
       if (timedOut) {
-        reject(new Error(`timed out after ${timeoutMs} ms: ${cmd} ${args.join(' ')}\nstdout: ${stdout}\nstderr: ${stderr}`));
+        reject(new Error(`timed out after ${timeoutMs} ms: ${cmd} ${args.join(' ')}\nstdout: ${stdout}\nstderr: ${stderr}\n${stuckAt}`));
       } else if (!opts.allowFail && code !== 0) {
         reject(new Error(`exit ${code ?? signal}: ${cmd} ${args.join(' ')}\nstdout: ${stdout}\nstderr: ${stderr}`));
       } else {
@@ -148,7 +167,7 @@ export function python(): string {
 
 /** Run a python3 program inside a namespace. */
 export function nsPython(ns: string, script: string, args: string[], timeoutMs = 20_000): Promise<RunResult> {
-  return run('ip', ['netns', 'exec', ns, python(), '-c', script, ...args], { timeoutMs });
+  return run(...inNetnsArgv(ns, python(), ['-c', script, ...args]), { timeoutMs });
 }
 
 // ---------------------------------------------------------------------------
@@ -247,8 +266,8 @@ export async function withNetnsPair<T>(fn: (pair: NetnsPair) => Promise<T>): Pro
 // ---------------------------------------------------------------------------
 
 const UDP_SENDER = `
-import socket, sys, time
-dst, port, count, sport, saddr, paced = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6] == '1'
+import os, socket, sys, time
+dst, port, count, sport, saddr, paced, until = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6] == '1', sys.argv[7]
 fam = socket.AF_INET6 if ':' in dst else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)
 if sport or saddr:
@@ -269,23 +288,26 @@ for i in range(count):
             sent += 1
         except OSError as e2:
             sys.stderr.write('resend %d: %s\\n' % (i, e2))
-    if paced and i % 16 == 15:
-        time.sleep(0.001)
+    if i % 16 == 15:
+        if until and os.path.exists(until):
+            break
+        if paced:
+            time.sleep(0.001)
 s.close()
 print(sent)
 `;
 
 /**
  * Send `count` small UDP datagrams from namespace `ns`, paced (1 ms every 16)
- * unless `burst`, which sends them as fast as python can. Resolves to the
- * number actually sent.
+ * unless `burst`, which sends them as fast as python can; sooner done once the
+ * file `until` exists. Resolves to the number actually sent.
  */
 export async function sendUdp(
   ns: string,
   dstAddr: string,
   port: number,
   count: number,
-  opts: { srcPort?: number; srcAddr?: string; burst?: boolean } = {},
+  opts: { srcPort?: number; srcAddr?: string; burst?: boolean; until?: string } = {},
 ): Promise<number> {
   assert.ok(count > 0 && count <= 100_000, `sendUdp count out of bounds: ${count}`);
   const res = await nsPython(ns, UDP_SENDER, [
@@ -295,25 +317,30 @@ export async function sendUdp(
     String(opts.srcPort ?? 0),
     opts.srcAddr ?? '',
     opts.burst ? '0' : '1',
+    opts.until ?? '',
   ]);
   const sent = Number(res.stdout.trim());
   assert.ok(Number.isInteger(sent), `sendUdp: bad output ${JSON.stringify(res.stdout)} ${res.stderr}`);
   return sent;
 }
 
+// The progress on stderr says where a sending that timed out stood.
 const FRAME_SENDER = `
 import socket, sys
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind((sys.argv[1], 0))
-for frame in sys.stdin.read().split():
+frames = sys.stdin.read().split()
+print('sending', len(frames), 'frames', file=sys.stderr, flush=True)
+for i, frame in enumerate(frames):
     s.send(bytes.fromhex(frame))
+    print('sent', i, file=sys.stderr, flush=True)
 s.close()
 `;
 
 /** Send raw Ethernet frames, exactly as given, out of interface dev in namespace ns (AF_PACKET). */
 export async function sendFrames(ns: string, dev: string, frames: Buffer[]): Promise<void> {
   assert.ok(frames.length > 0 && frames.length <= 10_000, `sendFrames count out of bounds: ${frames.length}`);
-  await run('ip', ['netns', 'exec', ns, python(), '-c', FRAME_SENDER, dev], {
+  await run(...inNetnsArgv(ns, python(), ['-c', FRAME_SENDER, dev]), {
     input: frames.map((f) => f.toString('hex')).join('\n'),
     timeoutMs: 20_000,
   });
@@ -366,17 +393,17 @@ export async function nftDrop(ns: string, match: string, hook: 'input' | 'prerou
 
 /** Load an nft ruleset (nft -f) in namespace `ns`, never in the host namespace. */
 export async function loadNftRuleset(ns: string, ruleset: string): Promise<void> {
-  await run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: ruleset, timeoutMs: 10_000 });
+  await run(...inNetnsArgv(ns, 'nft', ['-f', '-']), { input: ruleset, timeoutMs: 10_000 });
 }
 
 /** Append an iptables INPUT DROP rule in namespace `ns`, e.g. ['-p', 'udp', '--dport', '7778']. */
 export async function iptablesDrop(ns: string, match: string[]): Promise<void> {
-  await run('ip', ['netns', 'exec', ns, 'iptables', '-w', '5', '-A', 'INPUT', ...match, '-j', 'DROP'], { timeoutMs: 10_000 });
+  await run(...inNetnsArgv(ns, 'iptables', ['-w', '5', '-A', 'INPUT', ...match, '-j', 'DROP']), { timeoutMs: 10_000 });
 }
 
 /** Read /proc/net/snmp (and snmp6) counters inside a namespace, e.g. { 'Udp.NoPorts': 5, ... }. */
 export async function snmpCounters(ns: string): Promise<Record<string, number>> {
-  const res = await run('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/snmp6'], { timeoutMs: 10_000 });
+  const res = await run(...inNetnsArgv(ns, 'cat', ['/proc/net/snmp', '/proc/net/snmp6']), { timeoutMs: 10_000 });
   const out: Record<string, number> = {};
   const lines = res.stdout.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -454,7 +481,7 @@ export async function rcvbufFlood(
   const v6 = bindAddr.includes(':');
   const key = v6 ? 'Udp6RcvbufErrors' : 'Udp.RcvbufErrors';
   const before = (await snmpCounters(nsB))[key] ?? 0;
-  const child = spawn('ip', ['netns', 'exec', nsB, python(), '-c', RCVBUF_RECEIVER, bindAddr, String(port)], {
+  const child = spawn(...inNetnsArgv(nsB, python(), ['-c', RCVBUF_RECEIVER, bindAddr, String(port)]), {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   liveChildren.add(child);
@@ -569,7 +596,7 @@ export function parseNdjson(stdout: string): DropEvent[] {
 
 export interface SpawnOptions {
   json?: boolean;
-  /** Run dropwhy inside this named namespace (ip netns exec, which execs it: the child is dropwhy itself). */
+  /** Run dropwhy inside this named namespace (nsenter execs it: the child is dropwhy itself). */
   netns?: string;
 }
 
@@ -579,9 +606,8 @@ export function spawnDropwhy(args: string[], opts: SpawnOptions = {}): DropwhyHa
   const readyFile = path.join(os.tmpdir(), `dropwhy-e2e-ready-${process.pid}-${++readyCounter}`);
   fs.rmSync(readyFile, { force: true });
   const started = Date.now();
-  const command = [process.execPath, CLI_PATH, ...args, '--ready-file', readyFile];
-  if (opts.netns !== undefined) command.unshift('ip', 'netns', 'exec', opts.netns);
-  const child = spawn(command[0], command.slice(1), {
+  const dropwhy: [string, string[]] = [process.execPath, [CLI_PATH, ...args, '--ready-file', readyFile]];
+  const child = spawn(...(opts.netns === undefined ? dropwhy : inNetnsArgv(opts.netns, ...dropwhy)), {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -623,9 +649,10 @@ export function spawnDropwhy(args: string[], opts: SpawnOptions = {}): DropwhyHa
   const waitBounded = async (timeoutMs: number, what: string): Promise<DropwhyResult> => {
     const timedOut = await withTimeout(exited.then(() => false), timeoutMs, true);
     if (timedOut) {
+      const stuckAt = whereInTheKernel(child.pid);
       child.kill('SIGKILL');
       await withTimeout(exited, 5_000, undefined);
-      throw new Error(`dropwhy did not exit within ${timeoutMs} ms ${what} (SIGKILLed)\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+      throw new Error(`dropwhy did not exit within ${timeoutMs} ms ${what} (SIGKILLed)\nstdout:\n${stdout}\nstderr:\n${stderr}\n${stuckAt}`);
     }
     return result();
   };

@@ -6,6 +6,9 @@
 // before it judges.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { EVENT_SIZE } from '../../src/events/layout';
 import { ETH_P, ethernet, IPPROTO, ipv4, udp } from './packets';
 import {
@@ -253,19 +256,24 @@ test('SIGINT while drops still arrive: every drop the kernel matched is printed 
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const dw = await startDropwhy(['-o', 'json', '--filter-netns', p.nsB]);
+    const stopped = path.join(os.tmpdir(), `dropwhy-e2e-stopped-${process.pid}`);
+    // Sent until dropwhy has exited, however long its stop takes (seconds in a loaded TCG guest).
+    const sending = sendUdp(p.nsA, p.v4B, CLOSED_PORT, 100_000, { until: stopped });
     try {
-      const total = 20_000; // takes over a second: dropwhy stops while they arrive
-      const sending = sendUdp(p.nsA, p.v4B, CLOSED_PORT, total);
       await dw.waitForLines(1, 30_000); // the drops have begun
       const res = await dw.stop({ settleMs: 100 });
-      await sending;
+      fs.writeFileSync(stopped, '');
+      const sent = await sending;
       assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
       const { matched } = closing(res);
-      assert.ok(matched > 0 && matched < total, `dropwhy should stop midway: matched ${matched} of ${total}`);
+      assert.ok(matched > 0 && matched < sent, `dropwhy should stop midway: matched ${matched} of ${sent}`);
       // The program is detached before the ring is read for the last time.
       assertKernelMatchedPrinted(res);
     } finally {
       dw.kill();
+      fs.writeFileSync(stopped, '');
+      await sending.catch(() => 0);
+      fs.rmSync(stopped, { force: true });
     }
   });
 });

@@ -17,17 +17,18 @@ import {
   withNetnsPair,
   type DropEvent,
 } from './harness';
+import { inNetnsArgv } from '../../src/kernel/netns';
 
 /** The handle nft gives the rule of this chain whose listing contains text. */
 async function ruleHandle(ns: string, family: string, table: string, chain: string, text: string): Promise<number> {
-  const { stdout } = await run('ip', ['netns', 'exec', ns, 'nft', '-a', 'list', 'chain', family, table, chain], { timeoutMs: 10_000 });
+  const { stdout } = await run(...inNetnsArgv(ns, 'nft', ['-a', 'list', 'chain', family, table, chain]), { timeoutMs: 10_000 });
   const line = stdout.split('\n').find((l) => l.includes(text) && l.includes('# handle'));
   assert.ok(line, `no rule with "${text}" in ${family} ${table} ${chain}:\n${stdout}`);
   return Number(/# handle (\d+)/.exec(line)![1]);
 }
 
 async function dropwhyTables(ns: string): Promise<string[]> {
-  const { stdout } = await run('ip', ['netns', 'exec', ns, 'nft', 'list', 'tables'], { timeoutMs: 10_000 });
+  const { stdout } = await run(...inNetnsArgv(ns, 'nft', ['list', 'tables']), { timeoutMs: 10_000 });
   return stdout.split('\n').filter((l) => l.includes('dropwhy_trace_'));
 }
 
@@ -81,7 +82,7 @@ test('--nft-trace: two nft drop rules: each drop names its own rule by handle', 
 test('--nft-trace: an iptables-nft DROP rule and a chain policy drop, over IPv4 and IPv6', { timeout: 90_000 }, async (t) => {
   if (!requireRealKernel(t) || skipWithoutReasons(t)) return;
   await withNetnsPair(async (p) => {
-    await run('ip', ['netns', 'exec', p.nsB, 'iptables-nft', '-w', '5', '-A', 'INPUT', '-p', 'udp', '--dport', '7783', '-j', 'DROP'], { timeoutMs: 10_000 });
+    await run(...inNetnsArgv(p.nsB, 'iptables-nft', ['-w', '5', '-A', 'INPUT', '-p', 'udp', '--dport', '7783', '-j', 'DROP']), { timeoutMs: 10_000 });
     // Policy drop for UDP to 7784 and beyond; what goes to 7783 meets iptables first (its priority 0 vs 10).
     await loadNftRuleset(
       p.nsB,
@@ -106,7 +107,7 @@ test('--nft-trace: an iptables-nft DROP rule and a chain policy drop, over IPv4 
 test('--nft-trace: iptables-legacy rules: one warning line, and their drops name no rule', { timeout: 90_000 }, async (t) => {
   if (!requireRealKernel(t) || skipWithoutReasons(t)) return;
   await withNetnsPair(async (p) => {
-    await run('ip', ['netns', 'exec', p.nsB, 'iptables-legacy', '-w', '5', '-A', 'INPUT', '-p', 'udp', '--dport', '7786', '-j', 'DROP'], { timeoutMs: 10_000 });
+    await run(...inNetnsArgv(p.nsB, 'iptables-legacy', ['-w', '5', '-A', 'INPUT', '-p', 'udp', '--dport', '7786', '-j', 'DROP']), { timeoutMs: 10_000 });
     const { res } = await traceWhile(traceArgs(p.nsB), () => sendUdp(p.nsA, p.v4B, 7786, 2, { srcPort: 40041 }));
     assertDrops(res.events, 2, { ...expectReason('NETFILTER_DROP'), dport: 7786, rule: null });
     const warnings = res.stderr.split('\n').filter((l) => l.includes('iptables-legacy'));
