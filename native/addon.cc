@@ -7,6 +7,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -25,7 +26,11 @@
 
 namespace {
 
-constexpr int kPollTimeoutMs = 10;
+// The program wakes the poller only once a batch's worth is pending; the rest
+// is picked up by polling, every 10 ms while drops arrive, backing off to every
+// 100 ms while none do: an idle tracer wakes 10 times a second, not 100.
+constexpr int kPollBusyMs = 10;
+constexpr int kPollIdleMs = 100;
 constexpr size_t kBatchEvents = 4096;
 constexpr auto kFlushAfter = std::chrono::milliseconds(20);
 // Batches handed to JS and not yet processed. When JS falls behind, the
@@ -226,13 +231,15 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   void PollLoop() {
     int err = 0;
+    int timeout_ms = kPollBusyMs;
     while (!stopping_ && !aborting_) {
-      err = ring_buffer__poll(ring_, kPollTimeoutMs);
-      // The program wakes us only once a batch's worth is pending; whatever
-      // arrived without a wake-up is picked up here.
-      if (err >= 0) err = ring_buffer__consume(ring_);
+      int polled = ring_buffer__poll(ring_, timeout_ms);
+      // Whatever arrived without a wake-up is picked up here.
+      int consumed = polled >= 0 ? ring_buffer__consume(ring_) : polled;
+      err = consumed < 0 ? consumed : 0;
       if (err == -EINTR) err = 0;
       if (err < 0) break;
+      timeout_ms = polled > 0 || consumed > 0 ? kPollBusyMs : std::min(2 * timeout_ms, kPollIdleMs);
       if (!batch_->empty() && std::chrono::steady_clock::now() - batch_started_ >= kFlushAfter) Flush();
       err = 0;
     }
