@@ -24,6 +24,15 @@ test('symbolizes to the closest code symbol at or below, as sym+0xoff', () => {
   assert.equal(symbols.symbolize(at('ffffffff80ffff08')), 'before_text+0x8', 'input order does not matter');
 });
 
+test('symbols after the sorted start land in order wherever they fall: before, between and after it', () => {
+  const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+  const address = (i: number) => `ffffffff8100${(i * 0x100).toString(16).padStart(4, '0')}`;
+  // The sorted start holds c, e, f; the rest follow unsorted, as the modules' symbols do.
+  const lines = [2, 4, 5, 0, 7, 6, 3, 1].map((i) => `${address(i)} t ${names[i]}`);
+  const symbols = new Kallsyms(lines.join('\n') + '\n');
+  names.forEach((name, i) => assert.equal(symbols.symbolize(at(address(i).replace(/00$/, '07'))), `${name}+0x7`));
+});
+
 test('an address below every symbol, or in another upper half, has no symbol', () => {
   const symbols = new Kallsyms(TEXT);
   assert.equal(symbols.symbolize(at('ffffffff80000000')), null);
