@@ -57,7 +57,7 @@ function unsupported(insn: Insn, pc: number, length: number): string | null {
       if (!JMP_OPS.includes(code & 0xf0)) return 'jump';
       // Classic BPF jumps forward only; the interpreter relies on it to end.
       const targets = (code & 0xf0) === 0 ? [k] : [insn.jt, insn.jf];
-      return targets.every((offset) => pc + 1 + offset < length) ? null : 'jump target';
+      return targets.every((offset) => pc + 1 + offset < length) ? null : 'backward or outside jump (a loop, as protochain makes)';
     }
     case CLASS.ret:
       return size === 0x18 ? 'return' : null;
