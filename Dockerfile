@@ -11,9 +11,9 @@ COPY . .
 RUN scripts/setup.sh && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
-# What the addon links besides libstdc++ and libc: libbpf.so.1 and its own dependencies.
+# What the addon links besides libstdc++ and libc: libbpf.so.1 and its own dependencies, libpcap.so.0.8.
 RUN apt-get update \
-  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libbpf1 libelf1 zlib1g \
+  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libbpf1 libelf1 zlib1g libpcap0.8 \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/dropwhy
 COPY --from=build /src/package.json ./

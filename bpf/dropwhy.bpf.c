@@ -243,31 +243,210 @@ static __always_inline void parse_ipv6(struct drop_event *ev, const __u8 *hdr, s
 	read_l4(ev, hdr, pkt, off);
 }
 
-static __always_inline void parse_packet(struct drop_event *ev, struct sk_buff *skb)
+/* Reads the packet's first bytes from its network header into hdr (pkt says
+ * how many, 0 when none) and parses what they hold into ev. */
+static __always_inline void parse_packet(struct drop_event *ev, struct sk_buff *skb, __u8 *hdr, struct packet_view *pkt)
 {
-	__u8 hdr[HEADER_BYTES];
 	__u16 network_header = skb->network_header;
 	unsigned char *head = skb->head;
 	__u32 tail = skb->tail; /* an offset from head on 64-bit kernels */
-	struct packet_view pkt;
 
+	pkt->read = 0;
 	if (network_header == NO_HEADER || !head || tail <= network_header)
 		return;
-	pkt.net = head + network_header;
+	pkt->net = head + network_header;
 	/* Headers are read from the linear data only: a header in a paged fragment is reported absent. */
-	pkt.end = tail - network_header;
-	pkt.read = HEADER_BYTES;
-	if (bpf_probe_read_kernel(hdr, sizeof(hdr), pkt.net)) {
+	pkt->end = tail - network_header;
+	if (bpf_probe_read_kernel(hdr, HEADER_BYTES, pkt->net) == 0) {
+		pkt->read = HEADER_BYTES;
+	} else if (bpf_probe_read_kernel(hdr, 40, pkt->net) == 0) {
 		/* near the end of a mapping: at least an IPv6 header */
-		if (bpf_probe_read_kernel(hdr, 40, pkt.net))
-			return;
-		pkt.read = 40;
+		pkt->read = 40;
+	} else {
+		return;
 	}
 
 	if (ev->protocol == ETH_P_IP || (ev->protocol == 0 && (hdr[0] >> 4) == 4))
-		parse_ipv4(ev, hdr, &pkt);
+		parse_ipv4(ev, hdr, pkt);
 	else if (ev->protocol == ETH_P_IPV6 || (ev->protocol == 0 && (hdr[0] >> 4) == 6))
-		parse_ipv6(ev, hdr, &pkt);
+		parse_ipv6(ev, hdr, pkt);
+}
+
+/* Classic BPF, as libpcap compiles a filter expression: the fields of a
+ * struct sock_filter and the parts of its opcode. */
+#define CBPF_CODE(insn) ((__u16)(insn))
+#define CBPF_JT(insn) ((__u8)((insn) >> 16))
+#define CBPF_JF(insn) ((__u8)((insn) >> 24))
+#define CBPF_K(insn) ((__u32)((insn) >> 32))
+#define CBPF_CLASS(code) ((code) & 0x07)
+#define CBPF_SIZE(code) ((code) & 0x18)
+#define CBPF_MODE(code) ((code) & 0xe0)
+#define CBPF_OP(code) ((code) & 0xf0)
+#define CBPF_SRC_X(code) ((code) & 0x08)
+enum { CBPF_LD = 0, CBPF_LDX, CBPF_ST, CBPF_STX, CBPF_ALU, CBPF_JMP, CBPF_RET, CBPF_MISC };
+enum { CBPF_W = 0x00, CBPF_H = 0x08, CBPF_B = 0x10 };
+enum { CBPF_IMM = 0x00, CBPF_ABS = 0x20, CBPF_IND = 0x40, CBPF_MEM = 0x60, CBPF_LEN = 0x80, CBPF_MSH = 0xa0 };
+enum {
+	CBPF_ADD = 0x00, CBPF_SUB = 0x10, CBPF_MUL = 0x20, CBPF_DIV = 0x30, CBPF_OR = 0x40, CBPF_AND = 0x50,
+	CBPF_LSH = 0x60, CBPF_RSH = 0x70, CBPF_NEG = 0x80, CBPF_MOD = 0x90, CBPF_XOR = 0xa0,
+};
+enum { CBPF_JA = 0x00, CBPF_JEQ = 0x10, CBPF_JGT = 0x20, CBPF_JGE = 0x30, CBPF_JSET = 0x40 };
+#define CBPF_RET_A 0x10
+#define CBPF_RET_X 0x08
+#define CBPF_TXA 0x80
+#define CBPF_MEMWORDS 16
+
+/* The packet's length, as its network header declares it (what a capture's
+ * wire length would be); the linear data's when the header declares none. */
+static __always_inline __u32 declared_length(const __u8 *hdr, const struct packet_view *pkt)
+{
+	__u16 ipv4_total = bpf_ntohs(*(const __u16 *)&hdr[2]);
+	__u16 ipv6_payload = bpf_ntohs(*(const __u16 *)&hdr[4]);
+
+	if ((hdr[0] >> 4) == 4 && ipv4_total)
+		return ipv4_total;
+	if ((hdr[0] >> 4) == 6 && ipv6_payload)
+		return 40 + (__u32)ipv6_payload;
+	return pkt->end;
+}
+
+/* A classic BPF packet load: size (1, 2 or 4) bytes at off, big-endian. From
+ * the bytes parse_packet read when they hold them, else one more read; false
+ * when a byte lies outside the packet, which ends the program with "no match",
+ * as classic BPF does. */
+static __always_inline bool cbpf_load(const __u8 *hdr, const struct packet_view *pkt, __u32 len, __u32 off, __u32 size,
+				      __u32 *value)
+{
+	__u32 end = min_u32(pkt->end, len);
+	__u8 bytes[4] = {};
+
+	if (off > end || size > end - off)
+		return false;
+	if (pkt->read == HEADER_BYTES && off <= HEADER_BYTES - 4) {
+		const __u8 *at = hdr + (off & (HEADER_BYTES - 1));
+
+		__builtin_memcpy(bytes, at, 4);
+	} else if (bpf_probe_read_kernel(bytes, size & 7, pkt->net + off)) {
+		return false;
+	}
+	if (size == 1)
+		*value = bytes[0];
+	else if (size == 2)
+		*value = (__u32)bytes[0] << 8 | bytes[1];
+	else
+		*value = (__u32)bytes[0] << 24 | (__u32)bytes[1] << 16 | (__u32)bytes[2] << 8 | bytes[3];
+	return true;
+}
+
+static __always_inline bool cbpf_alu(__u16 code, __u32 operand, __u32 *a)
+{
+	switch (CBPF_OP(code)) {
+	case CBPF_ADD: *a += operand; return true;
+	case CBPF_SUB: *a -= operand; return true;
+	case CBPF_MUL: *a *= operand; return true;
+	case CBPF_DIV: if (!operand) return false; *a /= operand; return true;
+	case CBPF_MOD: if (!operand) return false; *a %= operand; return true;
+	case CBPF_OR: *a |= operand; return true;
+	case CBPF_AND: *a &= operand; return true;
+	case CBPF_XOR: *a ^= operand; return true;
+	/* Shifts of 32 or more leave nothing (C and eBPF leave them undefined). */
+	case CBPF_LSH: *a = operand < 32 ? *a << operand : 0; return true;
+	case CBPF_RSH: *a = operand < 32 ? *a >> operand : 0; return true;
+	case CBPF_NEG: *a = -*a; return true;
+	}
+	return false;
+}
+
+static __always_inline bool cbpf_jump_taken(__u16 code, __u32 a, __u32 operand)
+{
+	switch (CBPF_OP(code)) {
+	case CBPF_JEQ: return a == operand;
+	case CBPF_JGT: return a > operand;
+	case CBPF_JGE: return a >= operand;
+	case CBPF_JSET: return a & operand;
+	}
+	return false;
+}
+
+/*
+ * Runs the filter expression's classic BPF program (cfg.filter_insns) on the
+ * packet. The program is data in the frozen .rodata, so the verifier knows each
+ * instruction while it checks this loop and follows only the branches that
+ * program takes; classic BPF jumps only forward, so pc grows every step and
+ * the loop ends within filter_len steps. An unknown instruction, a division by
+ * zero or a load outside the packet: no match.
+ */
+static __always_inline bool expression_matches(const __u8 *hdr, const struct packet_view *pkt)
+{
+	__u32 mem[CBPF_MEMWORDS] = {};
+	__u32 a = 0, x = 0, pc = 0, len, value;
+
+	if (!pkt->read)
+		return false;
+	len = declared_length(hdr, pkt);
+	for (int step = 0; step < DROPWHY_MAX_FILTER_INSNS; step++) {
+		if (pc >= cfg.filter_len || pc >= DROPWHY_MAX_FILTER_INSNS)
+			return false;
+		__u64 insn = cfg.filter_insns[pc];
+		__u16 code = CBPF_CODE(insn);
+		__u32 k = CBPF_K(insn);
+		__u32 size = CBPF_SIZE(code) == CBPF_B ? 1 : CBPF_SIZE(code) == CBPF_H ? 2 : 4;
+
+		pc++;
+		switch (CBPF_CLASS(code)) {
+		case CBPF_LD:
+			switch (CBPF_MODE(code)) {
+			case CBPF_IMM: a = k; break;
+			case CBPF_LEN: a = len; break;
+			case CBPF_MEM: a = mem[k & (CBPF_MEMWORDS - 1)]; break;
+			case CBPF_ABS:
+				if (!cbpf_load(hdr, pkt, len, k, size, &a))
+					return false;
+				break;
+			case CBPF_IND:
+				if (!cbpf_load(hdr, pkt, len, x + k, size, &a))
+					return false;
+				break;
+			default: return false;
+			}
+			break;
+		case CBPF_LDX:
+			switch (CBPF_MODE(code)) {
+			case CBPF_IMM: x = k; break;
+			case CBPF_LEN: x = len; break;
+			case CBPF_MEM: x = mem[k & (CBPF_MEMWORDS - 1)]; break;
+			case CBPF_MSH:
+				if (!cbpf_load(hdr, pkt, len, k, 1, &value))
+					return false;
+				x = (value & 0x0f) * 4;
+				break;
+			default: return false;
+			}
+			break;
+		case CBPF_ST: mem[k & (CBPF_MEMWORDS - 1)] = a; break;
+		case CBPF_STX: mem[k & (CBPF_MEMWORDS - 1)] = x; break;
+		case CBPF_ALU:
+			if (!cbpf_alu(code, CBPF_SRC_X(code) ? x : k, &a))
+				return false;
+			break;
+		case CBPF_JMP:
+			if (CBPF_OP(code) == CBPF_JA)
+				pc += k;
+			else
+				pc += cbpf_jump_taken(code, a, CBPF_SRC_X(code) ? x : k) ? CBPF_JT(insn) : CBPF_JF(insn);
+			break;
+		case CBPF_RET:
+			value = CBPF_SIZE(code) == CBPF_RET_A ? a : CBPF_SIZE(code) == CBPF_RET_X ? x : k;
+			return value != 0;
+		case CBPF_MISC:
+			if ((code & 0xf8) == CBPF_TXA)
+				a = x;
+			else
+				x = a;
+			break;
+		}
+	}
+	return false;
 }
 
 /* tp_btf arguments are typed kernel pointers: plain dereferences are CO-RE
@@ -365,6 +544,8 @@ int on_kfree_skb(__u64 *ctx)
 	struct drop_counters *count;
 	struct drop_event ev = {};
 	struct sock *rx_sk = NULL;
+	struct packet_view pkt;
+	__u8 hdr[HEADER_BYTES];
 	__u32 zero = 0;
 
 	count = bpf_map_lookup_elem(&counters, &zero);
@@ -397,8 +578,11 @@ int on_kfree_skb(__u64 *ctx)
 	}
 
 	ev.protocol = bpf_ntohs(skb->protocol);
-	parse_packet(&ev, skb);
+	parse_packet(&ev, skb, hdr, &pkt);
 	if (!packet_matches(&ev))
+		return 0;
+	/* A filter expression is about the packet's bytes: a drop without them does not match it. */
+	if (cfg.filter_len && !expression_matches(hdr, &pkt))
 		return 0;
 	count->matched++;
 

@@ -16,6 +16,8 @@
 
 #define DROPWHY_COMM_LEN 16
 #define DROPWHY_MAX_REASONS 16
+/* The longest classic BPF program (a compiled filter expression) the BPF program interprets. */
+#define DROPWHY_MAX_FILTER_INSNS 128
 
 /* drop_event.flags: which optional parts of the event are valid. */
 enum drop_event_flag {
@@ -113,7 +115,11 @@ struct dropwhy_config {
 	__u8 reason_count;
 	__u8 excluded_reason_count;
 	__u8 mode;          /* enum dropwhy_mode */
-	__u8 pad[2];
+	__u16 filter_len;   /* instructions in filter_insns; 0 = no filter expression */
+	/* A classic BPF program for packets that start at the network header: each
+	 * a struct sock_filter (__u16 code, __u8 jt, __u8 jf, __u32 k) in the host's
+	 * byte order, as libpcap's pcap_compile writes it. */
+	__u64 filter_insns[DROPWHY_MAX_FILTER_INSNS];
 };
 
 #endif /* DROPWHY_EVENT_H */

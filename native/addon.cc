@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "event.h"
+#include "filter.h"
 #include "dropwhy.skel.h"
 
 namespace {
@@ -473,6 +474,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   libbpf_set_print(QueueLibbpfLog);
   exports.Set("Tracer", Tracer::Define(env));
   exports.Set("btfMembers", Napi::Function::New<BtfMembers>(env, "btfMembers"));
+  exports.Set("compileFilter", Napi::Function::New<dropwhy::CompileFilter>(env, "compileFilter"));
   exports.Set("probeRingbuf", Napi::Function::New<ProbeRingbuf>(env, "probeRingbuf"));
   exports.Set("libbpfVersion", Napi::String::New(env, libbpf_version_string()));
   exports.Set("eventSize", Napi::Number::New(env, sizeof(struct drop_event)));

@@ -93,8 +93,9 @@ check_installed
 declare -A fix=(
   [libbpf.so.1]='install libbpf1 (Debian/Ubuntu) or libbpf (Fedora/RHEL)'
   [libelf.so.1]='install libelf1 (Debian/Ubuntu) or elfutils-libelf (Fedora/RHEL)'
+  [libpcap.so.0.8]='install libpcap0.8 (Debian/Ubuntu) or libpcap (Fedora/RHEL)'
 )
-for lib in libbpf.so.1 libelf.so.1; do
+for lib in libbpf.so.1 libelf.so.1 libpcap.so.0.8; do
   step "the installed dropwhy without $lib: one line, exit 3, from every command"
   line="dropwhy: the native addon needs $lib, which is not installed: ${fix[$lib]}"
   for args in '--duration 5' 'summary --duration 5' 'exporter --duration 5' 'selftest'; do

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake make g++  # BPF program and addon
+  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpcap-dev pkg-config cmake make g++  # BPF program and addon
   iproute2 iptables nftables python3 util-linux                                    # tests, selftest, counters (nsenter)
   bpftrace                                                                         # the benchmark's peer
   prometheus                                                                       # the exporter's tests: promtool, a real server

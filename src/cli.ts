@@ -15,6 +15,7 @@ import {
   checkExporter,
   checkSummary,
   EXPORTER_OPTIONS,
+  EXPRESSION_POSITIONAL,
   FILTER_OPTIONS,
   PRINT_OPTIONS,
   SESSION_OPTIONS,
@@ -56,6 +57,7 @@ export interface CliIo {
 
 const EXAMPLES: Array<[string, string]> = [
   ['sudo $0 --filter-proto udp --filter-port 53', 'every dropped DNS packet, with reason and kernel location'],
+  ["sudo $0 'tcp[tcpflags] & tcp-syn != 0 and net 10.0.0.0/8'", 'dropped TCP SYNs from or to 10/8 (a tcpdump expression)'],
   ['sudo $0 --filter-dst-ip 10.0.0.0/8 -o json', 'drops towards 10/8 as NDJSON'],
   ['sudo $0 --filter-netns myns --filter-reason NETFILTER_DROP', 'firewall drops in network namespace "myns"'],
   ['sudo $0 summary --filter-proto udp', 'UDP drops counted per reason and location, every second'],
@@ -64,19 +66,20 @@ const EXAMPLES: Array<[string, string]> = [
   ['sudo $0 doctor && sudo $0 selftest', 'on a new host: will it work, and does it'],
 ];
 
-const withSessionOptions = <T>(cli: Argv<T>) => cli.options(FILTER_OPTIONS).options(SESSION_OPTIONS);
+const withSessionOptions = <T>(cli: Argv<T>) =>
+  cli.positional('expression', EXPRESSION_POSITIONAL).options(FILTER_OPTIONS).options(SESSION_OPTIONS);
 
 function parser(argv: string[]) {
   const cli = yargs(argv)
     .scriptName('dropwhy')
     .usage('$0 [command] [options]\n\nWhy did Linux drop my packet? Traces skb:kfree_skb and explains every drop.')
-    .command('$0', 'Print every matching drop as it happens (the default)', (y) =>
+    .command('$0 [expression..]', 'Print every matching drop as it happens (the default)', (y) =>
       withSessionOptions(y).options(PRINT_OPTIONS).options(STREAM_OPTIONS),
     )
-    .command('summary', 'Count drops per reason and location in the kernel; print the counts every interval', (y) =>
+    .command('summary [expression..]', 'Count drops per reason and location in the kernel; print the counts every interval', (y) =>
       withSessionOptions(y).options(PRINT_OPTIONS).options(SUMMARY_OPTIONS),
     )
-    .command('exporter', 'Serve Prometheus metrics of the drops, counted in the kernel and read at scrape time', (y) =>
+    .command('exporter [expression..]', 'Serve Prometheus metrics of the drops, counted in the kernel and read at scrape time', (y) =>
       withSessionOptions(y).options(EXPORTER_OPTIONS),
     )
     .command('explain [reason]', 'What a drop reason means, which counters show it and what to check', (y) =>

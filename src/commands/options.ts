@@ -1,6 +1,6 @@
 // The command-line options: one table that yargs reads, and a pure check()
 // that turns the raw values into validated options or a UsageError.
-import type { Options } from 'yargs';
+import type { Options, PositionalOptions } from 'yargs';
 import { parseAddressPrefix, type AddressPrefix } from '../events/address';
 import { UsageError } from '../errors';
 import { PROTOCOLS, type DropFilter, type ProtocolName } from '../events/filter';
@@ -38,6 +38,13 @@ export const FILTER_OPTIONS = {
     group: 'Filters:',
   },
 } as const satisfies Record<string, Options>;
+
+/** Every tracing command takes a tcpdump filter expression after its options. */
+export const EXPRESSION_POSITIONAL = {
+  type: 'string',
+  array: true,
+  describe: 'A tcpdump filter expression (pcap-filter(7)) on the packet from its IP header, e.g. "udp port 53"; ANDed with --filter-*',
+} as const satisfies PositionalOptions;
 
 /** Every tracing command: trace, summary, exporter. */
 export const SESSION_OPTIONS = {
@@ -104,6 +111,8 @@ export interface RawArgs {
   'filter-ifname'?: string;
   'filter-reason'?: string[];
   'exclude-reason'?: string[];
+  /** The positional words of a filter expression, joined with spaces as tcpdump does. */
+  expression?: string[];
   output?: string;
   count?: string;
   duration?: string;
@@ -135,6 +144,8 @@ export interface FilterSpec {
   ifname?: string;
   reasonNames: string[];
   excludedReasonNames: string[];
+  /** A tcpdump filter expression, compiled once the addon is loaded. */
+  expression?: string;
 }
 
 export interface TraceOptions {
@@ -225,6 +236,12 @@ function interfaceName(text: string | undefined): string | undefined {
   return valid ? text : fail('filter-ifname', 'an interface name such as eth0 (at most 15 bytes, no "/", ":" or spaces)', text);
 }
 
+/** The expression's words as one string, as tcpdump joins them; none (or only spaces) is no expression. */
+function expressionText(words: string[] | undefined): string | undefined {
+  const text = (words ?? []).join(' ').trim();
+  return text === '' ? undefined : text;
+}
+
 function checkFilter(raw: RawArgs): FilterSpec {
   const proto = single(raw['filter-proto'])?.toLowerCase();
   if (proto !== undefined && !Object.hasOwn(PROTOCOLS, proto)) fail('filter-proto', Object.keys(PROTOCOLS).join(', '), single(raw['filter-proto']));
@@ -239,6 +256,7 @@ function checkFilter(raw: RawArgs): FilterSpec {
     ifname: interfaceName(single(raw['filter-ifname'])),
     reasonNames: reasonNames('filter-reason', raw['filter-reason']),
     excludedReasonNames: reasonNames('exclude-reason', raw['exclude-reason']),
+    expression: expressionText(raw.expression),
   };
 }
 

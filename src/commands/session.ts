@@ -15,6 +15,7 @@ import { NftTrace } from '../nft/nft-trace';
 import type { TraceDrop } from '../nft/trace-parse';
 import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
 import { interfaceIndex } from '../kernel/interfaces';
+import { compileExpression } from '../events/expression';
 
 /** Count mode sends no events: the smallest ring the kernel accepts. */
 const UNUSED_RING_BYTES = 4096;
@@ -41,6 +42,9 @@ export interface CommandIo extends SessionIo {
 export async function prepare(options: { filter: FilterSpec }, io: CommandIo) {
   const kernel: KernelFacts = readKernelFacts(io.binding);
   const filter = await resolveInterface(options.filter, resolveFilter(options.filter, kernel.reasons, io.statInode), io.interfaceIndex);
+  if (options.filter.expression !== undefined) {
+    filter.program = compileExpression((expression, snaplen) => io.binding.compileFilter(expression, snaplen), options.filter.expression);
+  }
   if (kernel.tracepointFields && !kernel.tracepointFields.includes('reason')) {
     io.writeErr('dropwhy: this kernel\'s skb:kfree_skb tracepoint reports no drop reason (Linux < 5.17): "reason" is null');
   }

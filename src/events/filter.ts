@@ -3,7 +3,8 @@
 // test/unit/filter.test.ts checks that both agree.
 import { prefixMatches, type AddressPrefix } from './address';
 import type { DropEvent } from './decode';
-import { CONFIG, CONFIG_SIZE, MAX_REASONS, MODE } from './layout';
+import { INSN_BYTES } from './expression';
+import { CONFIG, CONFIG_SIZE, MAX_FILTER_INSNS, MAX_REASONS, MODE } from './layout';
 
 export const PROTOCOLS = { tcp: 6, udp: 17, icmp: 1, icmp6: 58 } as const;
 export type ProtocolName = keyof typeof PROTOCOLS;
@@ -18,8 +19,11 @@ export interface DropFilter {
   ifindex?: number;
   reasons?: number[]; // raw codes; any of them
   excludedReasons?: number[]; // raw codes; none of them, also when listed in reasons
+  /** A filter expression's classic BPF program (src/events/expression.ts): run on the packet's bytes, in the kernel only. */
+  program?: Buffer;
 }
 
+/** The filter on a decoded event; an expression (on the packet's bytes, which events do not carry) is the kernel's alone. */
 export function matches(filter: DropFilter, event: DropEvent): boolean {
   const reason = event.reason ?? 0;
   if (filter.reasons && filter.reasons.length > 0 && !filter.reasons.includes(reason)) return false;
@@ -68,5 +72,10 @@ export function lowerFilter(filter: DropFilter, wakeupBytes: number, mode: keyof
   config.writeUInt16LE(filter.port ?? 0, CONFIG.port);
   config.writeUInt8(filter.proto ? PROTOCOLS[filter.proto] : 0, CONFIG.l4_proto);
   config.writeUInt8(MODE[mode], CONFIG.mode);
+  if (filter.program) {
+    if (filter.program.length > MAX_FILTER_INSNS * INSN_BYTES) throw new RangeError(`a filter expression runs at most ${MAX_FILTER_INSNS} instructions`);
+    config.writeUInt16LE(filter.program.length / INSN_BYTES, CONFIG.filter_len);
+    config.set(filter.program, CONFIG.filter_insns);
+  }
   return config;
 }

@@ -39,7 +39,8 @@ export const EVENT_FLAG = {
   HAS_L4_PROTO: 1 << 7,
 } as const;
 
-export const CONFIG_SIZE = 184;
+export const MAX_FILTER_INSNS = 128;
+export const CONFIG_SIZE = 184 + 8 * MAX_FILTER_INSNS;
 export const CONFIG = {
   saddr: 0,
   daddr: 16,
@@ -57,6 +58,8 @@ export const CONFIG = {
   reason_count: 179,
   excluded_reason_count: 180,
   mode: 181,
+  filter_len: 182,
+  filter_insns: 184,
 } as const;
 export const MODE = { stream: 0, count: 1 } as const;
 export const MAX_REASONS = 16;

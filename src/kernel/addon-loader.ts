@@ -21,6 +21,7 @@ const LIBRARY_PACKAGES: Record<string, { debian: string; fedora: string }> = {
   'libbpf.so.1': { debian: 'libbpf1', fedora: 'libbpf' },
   'libelf.so.1': { debian: 'libelf1', fedora: 'elfutils-libelf' },
   'libz.so.1': { debian: 'zlib1g', fedora: 'zlib' },
+  'libpcap.so.0.8': { debian: 'libpcap0.8', fedora: 'libpcap' },
 };
 
 /** The addon could not be loaded: what went wrong and what to do, for the CLI's one line and doctor's check. */

@@ -40,6 +40,8 @@ export interface NativeBinding {
   libbpfVersion: string;
   /** Enumerators ([name, value]) or struct members ([name, bit offset]) from kernel BTF; null if absent. */
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
+  /** libpcap's classic BPF program for a filter expression on raw IP packets (struct sock_filter bytes); throws libpcap's message. */
+  compileFilter(expression: string, snaplen: number): Buffer;
 }
 
 interface RawAddon {
@@ -47,6 +49,7 @@ interface RawAddon {
   probeRingbuf(): boolean | null;
   libbpfVersion: string;
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
+  compileFilter(expression: string, snaplen: number): Buffer;
 }
 
 /** Native errors carry `stage` and `errno`; they all become TracerError. */
@@ -78,6 +81,7 @@ export function loadNativeBinding(search: AddonSearch = {}): NativeBinding {
     ),
     btfMembers: wrap((kind: 'enum' | 'struct', name: string) => addon.btfMembers(kind, name)),
     probeRingbuf: () => addon.probeRingbuf(),
+    compileFilter: (expression, snaplen) => addon.compileFilter(expression, snaplen),
     libbpfVersion: addon.libbpfVersion,
   };
 }

@@ -45,6 +45,9 @@ const GUEST_E2E = [
   // the header parser on hand-built packets: CO-RE reads of the skb's head,
   // network header and tail, IPv6 extension headers, this kernel's verifier
   'parsing',
+  // filter expressions: libpcap's classic BPF in the program's interpreter,
+  // as this kernel's verifier takes it, and its verdicts on the same corpus
+  'expression',
   // the ring buffer's lost path and the full per-CPU count map's overflow
   { name: 'loss', tests: '-o json' },
   // the count map keyed by namespace, as the exporter's labels, in its own

@@ -87,6 +87,7 @@ test('loadFailure: a missing runtime library -> the Debian/Ubuntu and Fedora/RHE
   const cases: Array<[string, string]> = [
     ['libbpf.so.1: cannot open shared object file: No such file or directory', 'install libbpf1 (Debian/Ubuntu) or libbpf (Fedora/RHEL)'],
     ['libelf.so.1: cannot open shared object file: No such file or directory', 'install libelf1 (Debian/Ubuntu) or elfutils-libelf (Fedora/RHEL)'],
+    ['libpcap.so.0.8: cannot open shared object file: No such file or directory', 'install libpcap0.8 (Debian/Ubuntu) or libpcap (Fedora/RHEL)'],
     ['libz.so.1: cannot open shared object file: No such file or directory', 'install zlib1g (Debian/Ubuntu) or zlib (Fedora/RHEL)'],
     ['libstdc++.so.6: cannot open shared object file: No such file or directory', 'install the package that provides libstdc++.so.6'],
   ];

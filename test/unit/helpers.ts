@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import pino from 'pino';
 import { parseAddressPrefix } from '../../src/events/address';
 import type { BtfEntries, Counters, NativeBinding, NativeTracer, TracerOptions } from '../../src/kernel/binding';
+import { loadNativeBinding } from '../../src/kernel/binding';
 import { run, type CliIo } from '../../src/cli';
 import { PROTOCOLS, type ProtocolName } from '../../src/events/filter';
 import type { Symbolizer } from '../../src/output/format';
@@ -229,6 +230,11 @@ export class FakeBinding implements NativeBinding {
 
   probeRingbuf(): boolean | null {
     return true;
+  }
+
+  /** libpcap's own compiler, from the built addon (it needs no privileges). */
+  compileFilter(expression: string, snaplen: number): Buffer {
+    return loadNativeBinding().compileFilter(expression, snaplen);
   }
 
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null {
