@@ -273,6 +273,7 @@ function formatCeiling(seconds: number): { json: number; text: number } {
   const context: FormatContext = {
     reasons: new ReasonTable(reasons, subsystems),
     symbols: new Kallsyms(readFileSync(join(fixtures, 'kallsyms-excerpt.txt'), 'latin1')),
+    sockets: { owner: () => null, cgroup: () => null },
     monotonicToUnixNs: Date.now() * 1e6,
     color: false,
   };

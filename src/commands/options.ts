@@ -70,6 +70,11 @@ const NFT_TRACE_OPTION = {
 export const STREAM_OPTIONS = {
   'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
   'nft-trace': NFT_TRACE_OPTION,
+  socket: {
+    type: 'boolean',
+    default: true,
+    describe: 'Name the socket each drop happened at, its owner and cgroup (--no-socket: skip the reads, for the lowest cost)',
+  },
 } as const satisfies Record<string, Options>;
 
 const MAX_KEYS_OPTION = {
@@ -121,14 +126,15 @@ export interface RawArgs {
   'log-level'?: string;
   hints?: boolean;
   'nft-trace'?: boolean;
+  socket?: boolean;
 }
 
-export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size'> {
+export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size' | 'socket'> {
   interval?: string;
   'max-keys'?: string;
 }
 
-export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace'> {
+export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace' | 'socket'> {
   listen?: string;
   'max-keys'?: string;
   'idle-timeout'?: string;
@@ -158,9 +164,11 @@ export interface TraceOptions {
   logLevel: (typeof LOG_LEVELS)[number];
   hints: boolean;
   nftTrace: boolean;
+  /** Read the socket of each drop (struct drop_socket) and resolve its owner. */
+  socket: boolean;
 }
 
-export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes'> {
+export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes' | 'socket'> {
   intervalMs: number;
   maxKeys: number;
 }
@@ -286,11 +294,12 @@ export function check(raw: RawArgs): TraceOptions {
     ringBytes: ringBytes(single(raw['ring-size']) ?? '8M'),
     hints: raw.hints !== false,
     nftTrace: raw['nft-trace'] === true,
+    socket: raw.socket !== false,
   };
 }
 
 export function checkSummary(raw: RawSummaryArgs): SummaryOptions {
-  const { ringBytes: _unused, ...common } = check(raw);
+  const { ringBytes: _ring, socket: _socket, ...common } = check(raw);
   return {
     ...common,
     intervalMs: seconds('interval', single(raw.interval) ?? '1')!,

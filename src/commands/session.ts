@@ -5,7 +5,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Counters, NativeBinding, NativeTracer, TracerOptions } from '../kernel/binding';
 import { readKernelFacts, type KernelFacts } from '../kernel/facts';
-import type { FormatContext, Symbolizer } from '../output/format';
+import type { FormatContext, SocketResolver, Symbolizer } from '../output/format';
 import { OutputClosedError, type Chunk } from '../output/writer';
 import { resolveFilter, resolveInterface, type FilterSpec, type InterfaceIndex, type StatInode } from './options';
 import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
@@ -33,6 +33,8 @@ export interface CommandIo extends SessionIo {
   binding: NativeBinding;
   writeOut(chunk: Chunk): void;
   symbols(): Symbolizer;
+  /** Resolves socket owners and cgroups; made once per command. */
+  sockets(): SocketResolver;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
   color: boolean;
@@ -51,6 +53,7 @@ export async function prepare(options: { filter: FilterSpec }, io: CommandIo) {
   const context: FormatContext = {
     reasons: kernel.reasons,
     symbols: lazySymbols(io.symbols),
+    sockets: io.sockets(),
     monotonicToUnixNs: Date.now() * 1e6 - Number(process.hrtime.bigint()),
     color: io.color,
   };

@@ -1,7 +1,10 @@
 // One drop as a line of text or an NDJSON object. Pure: everything that
 // depends on the machine comes in through FormatContext.
 import { familyName, formatAddress } from '../events/address';
-import { formatKernelAddress, type DropEvent } from '../events/decode';
+import { formatKernelAddress, type DropEvent, type DropSocket } from '../events/decode';
+import type { CgroupInfo } from '../kernel/cgroups';
+import type { SocketOwner } from '../kernel/socket-owners';
+import type { Container } from '../knowledge/container';
 import { PROTOCOLS } from '../events/filter';
 import type { ReasonTable } from '../events/reasons';
 import type { NftRule } from '../nft/trace-parse';
@@ -10,9 +13,16 @@ export interface Symbolizer {
   symbolize(address: DropEvent['location']): string | null;
 }
 
+/** Who holds a socket and where its cgroup is: answered from /proc and the cgroup2 mount, cached. */
+export interface SocketResolver {
+  owner(inode: number): SocketOwner | null;
+  cgroup(id: number): CgroupInfo | null;
+}
+
 export interface FormatContext {
   reasons: ReasonTable;
   symbols: Symbolizer;
+  sockets: SocketResolver;
   /** Add to a CLOCK_MONOTONIC timestamp (ns) to get Unix time (ns). */
   monotonicToUnixNs: number;
   color: boolean;
@@ -150,8 +160,45 @@ export function formatJson(event: DropEvent, context: FormatContext, rule: NftRu
     `,"tcp_flags":${event.tcpFlags === null ? 'null' : `"${tcpFlagsText(event.tcpFlags)}"`}` +
     `,"netns":${jsonNumber(event.netns)},"ifindex":${event.ifindex === 0 ? 'null' : event.ifindex}` +
     `,"len":${event.len},"pid":${event.pid},"tid":${event.tid},"comm":${jsonString(event.comm)}` +
-    `,"skb":"${formatKernelAddress(event.skb)}","rule":${rule === null ? 'null' : ruleJson(rule)}}`
+    `,"skb":"${formatKernelAddress(event.skb)}","rule":${rule === null ? 'null' : ruleJson(rule)}` +
+    `,"socket":${event.socket === null ? 'null' : socketJson(event.socket, context.sockets)}}`
   );
+}
+
+/** A 64-bit cookie: a number while a double holds it exactly, else a string. */
+function cookieJson(cookie: bigint | null): string {
+  if (cookie === null) return 'null';
+  return cookie <= BigInt(Number.MAX_SAFE_INTEGER) ? cookie.toString() : `"${cookie}"`;
+}
+
+function containerJson(container: Container | null): string {
+  if (container === null) return 'null';
+  return `{"runtime":${json(container.runtime)},"id":${json(container.id)},"pod":${json(container.pod)}}`;
+}
+
+/** The socket's own facts and what user space found for them: its owner, cgroup, container. */
+function resolveSocket(socket: DropSocket, sockets: SocketResolver): { owner: SocketOwner | null; cgroup: CgroupInfo | null } {
+  return {
+    owner: socket.inode === null ? null : sockets.owner(socket.inode),
+    cgroup: socket.cgroupId === null ? null : sockets.cgroup(socket.cgroupId),
+  };
+}
+
+function socketJson(socket: DropSocket, sockets: SocketResolver): string {
+  const { owner, cgroup } = resolveSocket(socket, sockets);
+  return (
+    `{"inode":${jsonNumber(socket.inode)},"cookie":${cookieJson(socket.cookie)},"uid":${socket.uid}` +
+    `,"local":${json(localEndpoint(socket))},"pid":${jsonNumber(owner?.pid ?? null)},"comm":${json(owner?.comm ?? null)}` +
+    `,"cgroup":${json(cgroup?.path ?? null)},"container":${containerJson(cgroup?.container ?? null)}` +
+    `,"rcvbuf":${socket.rcvbuf},"queued":${socket.queued},"drops":${socket.drops}}`
+  );
+}
+
+/** The socket's local address and port, as `ss` prints them; null for a socket that is not inet. */
+export function localEndpoint(socket: DropSocket): string | null {
+  if (socket.family === null || socket.localAddr === null) return null;
+  const address = formatAddress(socket.localAddr, socket.family);
+  return socket.family === 6 ? `[${address}]:${socket.localPort}` : `${address}:${socket.localPort}`;
 }
 
 function ruleJson(rule: NftRule): string {
@@ -197,15 +244,31 @@ export function formatText(event: DropEvent, context: FormatContext): string {
   if (event.icmpType !== null) details.push(`type ${event.icmpType} code ${event.icmpCode}`);
   if (event.tcpFlags !== null) details.push(`[${tcpFlagsText(event.tcpFlags)}]`);
   details.push(`netns ${event.netns ?? '-'}`, `if ${event.ifindex || '-'}`, `len ${event.len}`);
-  details.push(`${event.comm}[${event.pid}]`);
-  return [
+  const parts = [
     localTime(event.tsNs + context.monotonicToUnixNs),
     paint(RED, (reason ?? '-').padEnd(22)),
     paint(CYAN, location.padEnd(32)),
     (protocolName(event.l4Proto, event.protocol) ?? '-').padEnd(5),
     flow.padEnd(44),
-    paint(DIM, details.join(' ')),
-  ].join(' ');
+  ];
+  const socket = event.socket === null ? null : socketText(event.socket, context.sockets);
+  // The socket's owner, when known, is whose packet it was; the task the drop interrupted is not.
+  if (socket === null || !socket.owned) details.push(`${event.comm}[${event.pid}]`);
+  parts.push(paint(DIM, details.join(' ')));
+  if (socket !== null) parts.push(paint(DIM, socket.text));
+  return parts.join(' ');
+}
+
+/** `sock dnsmasq[812] 10.94.0.2:53 rcvbuf 212992 queued 213760`; `sock uid 0 ...` when no process holds it. */
+function socketText(socket: DropSocket, sockets: SocketResolver): { text: string; owned: boolean } {
+  const { owner, cgroup } = resolveSocket(socket, sockets);
+  const words = ['sock', owner === null ? `uid ${socket.uid}` : `${owner.comm}[${owner.pid}]`];
+  const local = localEndpoint(socket);
+  if (local !== null) words.push(local);
+  words.push(`rcvbuf ${socket.rcvbuf}`, `queued ${socket.queued}`);
+  const container = cgroup?.container;
+  if (container?.id) words.push(`container ${container.id.slice(0, 12)}`);
+  return { text: words.join(' '), owned: owner !== null };
 }
 
 // Date formatting is slow; the part up to the second changes once a second.

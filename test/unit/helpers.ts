@@ -10,7 +10,7 @@ import type { BtfEntries, Counters, NativeBinding, NativeTracer, TracerOptions }
 import { loadNativeBinding } from '../../src/kernel/binding';
 import { run, type CliIo } from '../../src/cli';
 import { PROTOCOLS, type ProtocolName } from '../../src/events/filter';
-import type { Symbolizer } from '../../src/output/format';
+import type { SocketResolver, Symbolizer } from '../../src/output/format';
 import type { ProcessFacts } from '../../src/kernel/facts';
 import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
@@ -357,6 +357,9 @@ export function encodeCountRecords(specs: CountSpec[]): Buffer {
 // ---------------------------------------------------------------------------
 
 /** Root with its full capability set (CapEff of a root shell on 6.x: bits 0..40). */
+/** A machine where no process holds the socket and no cgroup is found. */
+export const UNRESOLVED_SOCKETS: SocketResolver = { owner: () => null, cgroup: () => null };
+
 export const ROOT_FACTS: ProcessFacts = { euid: 0, capEff: (1n << 41n) - 1n, btfPresent: true };
 
 export interface CliHarness {
@@ -392,6 +395,8 @@ export interface CliHarnessOptions {
   bindingError?: Error;
   /** io.symbols() throws this (e.g. /proc/kallsyms cannot be read). */
   symbolsError?: Error;
+  /** Socket owners and cgroups; default: none known. */
+  sockets?: SocketResolver;
   stdoutIsTty?: boolean;
   inodes?: Record<string, number>;
   /** ifindexes by NETNS/IFNAME (the namespace's inode); others are missing. */
@@ -445,6 +450,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
         h.out.push(text);
       },
       writeErr: (line) => void h.err.push(line),
+      sockets: () => options.sockets ?? UNRESOLVED_SOCKETS,
       symbols: (): Symbolizer => {
         h.symbolsLoads++;
         if (options.symbolsError) throw options.symbolsError;
