@@ -1,0 +1,108 @@
+// The socket a drop happened at, and its owner: a receiver in a cgroup of its
+// own, with the smallest SO_RCVBUF, never reads while a sender floods it. Every
+// SOCKET_RCVBUFF must name the receiver (not the sender whose softirq ran the
+// drop), its port, buffer, inode and cgroup; a drop at a closed port has no socket.
+import { test, type TestContext } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { assertEachDrop, describeEvents, expectLocation, expectReason, kernelFacts, rcvbufFlood, requireRealKernel, sendUdp, sleep, traceWhile, withNetnsPair, type DropEvent } from './harness';
+
+const RECEIVER_NAME = 'dw-receiver';
+const RCVBUF_PORT = 5560;
+const CLOSED_PORT = 5561;
+
+/** The cgroup2 mount, read from mountinfo here rather than through dropwhy's own parser. */
+function cgroup2Mount(): string | null {
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [mountFields, fsFields] = line.split(' - ');
+    if (fsFields?.split(' ')[0] === 'cgroup2') return mountFields.split(' ')[4];
+  }
+  return null;
+}
+
+/** A fresh cgroup under the cgroup2 mount for fn, removed afterwards (once its processes have left). */
+async function withCgroup<T>(t: TestContext, fn: (cgroup: { dir: string; path: string }) => Promise<T>): Promise<T | undefined> {
+  const mount = cgroup2Mount();
+  if (mount === null) {
+    t.skip('no cgroup2 mount on this machine');
+    return undefined;
+  }
+  const name = `dropwhy-e2e-${process.pid}`;
+  const dir = path.join(mount, name);
+  fs.mkdirSync(dir);
+  try {
+    return await fn({ dir, path: `/${name}` });
+  } finally {
+    // The receiver has exited, but the kernel may take a moment to let go of its cgroup.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        fs.rmdirSync(dir);
+        break;
+      } catch (error) {
+        if (attempt >= 50) throw error;
+        await sleep(100);
+      }
+    }
+  }
+}
+
+const hasRxSk = () => kernelFacts().tracepointFields.includes('rx_sk');
+
+test('SOCKET_RCVBUFF names the receiving socket and its owner; NO_SOCKET has socket null', { timeout: 90_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  await withCgroup(t, (cgroup) =>
+    withNetnsPair(async (p) => {
+      const { res, value } = await traceWhile(
+        ['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'udp'],
+        async () => {
+          const flood = await rcvbufFlood(p.nsB, p.v4B, RCVBUF_PORT, 2000, p.nsA, {
+            cgroupProcs: path.join(cgroup.dir, 'cgroup.procs'),
+            name: RECEIVER_NAME,
+          });
+          assert.ok(flood.dropped > 0, `nothing was dropped: ${JSON.stringify(flood)}`);
+          assert.equal(flood.snmpRcvbufErrors, flood.dropped, `harness sanity: Udp RcvbufErrors delta == sent - queued: ${JSON.stringify(flood)}`);
+          const closedSent = await sendUdp(p.nsA, p.v4B, CLOSED_PORT, 20);
+          return { flood, closedSent };
+        },
+        { settleMs: 500 },
+      );
+      const { flood, closedSent } = value;
+      const overflowed = res.events.filter((e) => e.dport === RCVBUF_PORT);
+      const closed = res.events.filter((e) => e.dport === CLOSED_PORT);
+      const context = `stderr:\n${res.stderr}\nfirst events:\n${describeEvents(res.events.slice(0, 3))}`;
+      assert.equal(res.events.length, overflowed.length + closed.length, `only the two kinds of drop: ${context}`);
+      assert.equal(overflowed.length, flood.dropped, `one event per datagram the kernel counted in RcvbufErrors: ${context}`);
+      assert.equal(closed.length, closedSent, context);
+
+      assertEachDrop(overflowed, { ...expectReason('SOCKET_RCVBUFF'), location: expectLocation('udp_queue_rcv_one_skb') });
+      assertEachDrop(closed, { ...expectReason('NO_SOCKET'), location: expectLocation('__udp4_lib_rcv'), socket: null });
+      if (!hasRxSk()) {
+        // Before 6.11 the tracepoint has no rx_sk, and a datagram for an unconnected socket is not yet its skb's.
+        assertEachDrop(overflowed, { socket: null });
+        return;
+      }
+      for (const event of overflowed) assertReceiverSocket(event, flood, cgroup.path);
+      // The socket's own counter, read as each drop happened, reaches the number dropped.
+      assert.equal(Math.max(...overflowed.map((e) => e.socket!.drops)), flood.dropped);
+      // The drop ran in the sender's softirq: the task that was running is not the socket's owner.
+      assert.ok(overflowed.every((e) => e.pid !== flood.receiverPid), 'the interrupted task is the sender, not the receiver');
+    }),
+  );
+});
+
+function assertReceiverSocket(event: DropEvent, flood: { receiverPid: number; socketInode: number; rcvbuf: number }, cgroupPath: string): void {
+  const socket = event.socket;
+  const where = describeEvents([event]);
+  assert.ok(socket, `no socket: ${where}`);
+  assert.equal(socket.pid, flood.receiverPid, `owner pid: ${where}`);
+  assert.equal(socket.comm, RECEIVER_NAME, `owner comm: ${where}`);
+  assert.equal(socket.inode, flood.socketInode, `inode: ${where}`);
+  assert.equal(socket.local, `${event.daddr}:${RCVBUF_PORT}`, `local address: ${where}`);
+  assert.equal(socket.rcvbuf, flood.rcvbuf, `rcvbuf (getsockopt SO_RCVBUF): ${where}`);
+  assert.equal(socket.uid, process.getuid!(), `uid: ${where}`);
+  assert.equal(socket.cgroup, cgroupPath, `cgroup: ${where}`);
+  assert.equal(socket.container, null, `container: ${where}`);
+  assert.ok(socket.queued > 0, `a full queue holds bytes: ${where}`);
+  assert.ok(socket.drops >= 1 && socket.drops <= 2000, `drops: ${where}`);
+}
