@@ -164,7 +164,8 @@ function decodeSocket(view: DataView, bytes: Uint8Array, base: number): DropSock
     cgroupId: cgroupId === 0 ? null : cgroupId,
     uid: view.getUint32(base + SOCKET.uid, true),
     family: inet ? family : null,
-    localAddr: inet ? bytes.slice(base + SOCKET.local_addr, base + SOCKET.local_addr + 16) : null,
+    // A copy: the batch's memory is reused once it has been handled.
+    localAddr: inet ? Uint8Array.from(bytes.subarray(base + SOCKET.local_addr, base + SOCKET.local_addr + 16)) : null,
     localPort: inet ? view.getUint16(base + SOCKET.local_port, true) : null,
     rcvbuf: view.getUint32(base + SOCKET.rcvbuf, true),
     queued: view.getUint32(base + SOCKET.queued, true),

@@ -12,7 +12,7 @@ import { run, type CliIo } from '../../src/cli';
 import { PROTOCOLS, type ProtocolName } from '../../src/events/filter';
 import type { SocketResolver, Symbolizer } from '../../src/output/format';
 import type { ProcessFacts } from '../../src/kernel/facts';
-import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/events/layout';
+import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, SOCKET } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
 import { ReasonTable } from '../../src/events/reasons';
 
@@ -73,8 +73,40 @@ export interface EventSpec {
   /** The tracepoint passed the receiving socket (HAS_RX_SK). */
   rxSocket?: boolean;
   comm?: string;
+  /** A full socket's section (HAS_SOCKET); absent fields are 0, as the BPF program leaves what it cannot read. */
+  socket?: SocketSpec;
   /** Replaces the computed flags entirely (for events the BPF program would not produce). */
   flags?: number;
+}
+
+export interface SocketSpec {
+  cookie?: bigint;
+  inode?: number;
+  cgroup?: number;
+  /** An IPv4 or IPv6 address: the socket is inet (with localPort); absent: another family. */
+  localAddr?: string;
+  localPort?: number;
+  uid?: number;
+  rcvbuf?: number;
+  queued?: number;
+  drops?: number;
+}
+
+function encodeSocket(buffer: Buffer, spec: SocketSpec): void {
+  const at = EVENT.socket;
+  buffer.writeBigUInt64LE(spec.cookie ?? 0n, at + SOCKET.cookie);
+  buffer.writeBigUInt64LE(BigInt(spec.inode ?? 0), at + SOCKET.inode);
+  buffer.writeBigUInt64LE(BigInt(spec.cgroup ?? 0), at + SOCKET.cgroup);
+  if (spec.localAddr !== undefined) {
+    const family = familyOf(spec.localAddr);
+    buffer.set(addressBytes(spec.localAddr, family), at + SOCKET.local_addr);
+    buffer.writeUInt8(family, at + SOCKET.local_family);
+    buffer.writeUInt16LE(spec.localPort ?? 0, at + SOCKET.local_port);
+  }
+  buffer.writeUInt32LE(spec.uid ?? 0, at + SOCKET.uid);
+  buffer.writeUInt32LE(spec.rcvbuf ?? 0, at + SOCKET.rcvbuf);
+  buffer.writeUInt32LE(spec.queued ?? 0, at + SOCKET.queued);
+  buffer.writeUInt32LE(spec.drops ?? 0, at + SOCKET.drops);
 }
 
 function writeU64(buffer: Buffer, offset: number, value: { hi: number; lo: number }): void {
@@ -95,7 +127,7 @@ function familyOf(text: string): 4 | 6 {
   return prefix.family;
 }
 
-/** One 112-byte struct drop_event with the flags the BPF program would set for this description. */
+/** One struct drop_event with the flags the BPF program would set for this description. */
 export function encodeEvent(spec: EventSpec = {}): Buffer {
   const buffer = Buffer.alloc(EVENT_SIZE);
   let flags = 0;
@@ -114,6 +146,10 @@ export function encodeEvent(spec: EventSpec = {}): Buffer {
     flags |= EVENT_FLAG.HAS_NETNS;
   }
   if (spec.rxSocket) flags |= EVENT_FLAG.HAS_RX_SK;
+  if (spec.socket) {
+    encodeSocket(buffer, spec.socket);
+    flags |= EVENT_FLAG.HAS_SOCKET;
+  }
   buffer.writeUInt32LE(spec.ifindex ?? 0, EVENT.ifindex);
   buffer.writeUInt32LE(spec.pid ?? 0, EVENT.pid);
   buffer.writeUInt32LE(spec.tid ?? spec.pid ?? 0, EVENT.tid);
