@@ -165,6 +165,8 @@ function phases(): Tracer[] {
   return [
     BASELINE,
     dropwhy('dropwhy -o json (all match)', ['-o', 'json', '--log-level', 'error']),
+    // The blast's drops (NO_SOCKET) have no socket: this measures what the socket section costs a drop without one.
+    dropwhy('dropwhy -o json --no-socket', ['-o', 'json', '--no-socket', '--log-level', 'error']),
     dropwhy('dropwhy -o text (all match)', ['-o', 'text', '--no-hints', '--log-level', 'error']),
     dropwhy('dropwhy, filtered in kernel', ['-o', 'json', '--filter-port', String(OTHER_PORT), '--log-level', 'error']),
     bpftrace('bpftrace printf per event', 'tracepoint:skb:kfree_skb { printf("%d %p\\n", args->reason, args->location); }'),
