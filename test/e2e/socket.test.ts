@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertEachDrop, describeEvents, expectLocation, expectReason, kernelFacts, rcvbufFlood, requireRealKernel, sendUdp, sleep, traceWhile, withNetnsPair, type DropEvent } from './harness';
+import { assertEachDrop, describeEvents, expectLocation, expectReason, kernelFacts, NFT_DROP_SITES, nftDrop, nsPython, rcvbufFlood, requireRealKernel, run, sendUdp, sleep, traceWhile, withNetnsPair, type DropEvent } from './harness';
 
 const RECEIVER_NAME = 'dw-receiver';
 const RCVBUF_PORT = 5560;
@@ -106,3 +106,68 @@ function assertReceiverSocket(event: DropEvent, flood: { receiverPid: number; so
   assert.ok(socket.queued > 0, `a full queue holds bytes: ${where}`);
   assert.ok(socket.drops >= 1 && socket.drops <= 2000, `drops: ${where}`);
 }
+
+const CONNECTOR_NAME = 'dw-connector';
+const TCP_PORT = 7001;
+const TCP_SOURCE_PORT = 40100;
+
+/** Connects (and fails: its SYNs are dropped on the way out), then lives on a second so its owner can be looked up. */
+const CONNECTOR = `
+import ctypes, json, os, socket, sys, time
+ctypes.CDLL(None).prctl(15, sys.argv[4].encode(), 0, 0, 0)  # PR_SET_NAME
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind((sys.argv[1], int(sys.argv[3])))
+cgroup = [l.split('::', 1)[1].strip() for l in open('/proc/self/cgroup') if l.startswith('0::')]
+info = {'pid': os.getpid(), 'inode': os.fstat(s.fileno()).st_ino, 'rcvbuf': s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF), 'cgroup': cgroup[0] if cgroup else None}
+s.settimeout(2.5)
+try:
+    s.connect((sys.argv[2], ${TCP_PORT}))
+except OSError:
+    pass
+time.sleep(1)
+print(json.dumps(info))
+`;
+
+test('TCP SYNs dropped on the way out (nft output): each names the connecting socket, from skb->sk on every kernel', { timeout: 90_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  await withNetnsPair(async (p) => {
+    await nftDrop(p.nsA, `tcp dport ${TCP_PORT} counter`, 'output');
+    const { res, value: connector } = await traceWhile(['-o', 'json', '--filter-netns', p.nsA, '--filter-proto', 'tcp'], async () => {
+      const out = await nsPython(p.nsA, CONNECTOR, [p.v4A, p.v4B, String(TCP_SOURCE_PORT), CONNECTOR_NAME]);
+      return JSON.parse(out.stdout) as { pid: number; inode: number; rcvbuf: number; cgroup: string | null };
+    });
+    const listed = await run('ip', ['netns', 'exec', p.nsA, 'nft', 'list', 'chain', 'inet', 'dwtest', 'output'], { timeoutMs: 10_000 });
+    const dropped = Number(/counter packets (\d+)/.exec(listed.stdout)?.[1]);
+    assert.ok(dropped >= 2, `the SYN and at least one retransmission were dropped: ${listed.stdout}`);
+    assert.equal(res.events.length, dropped, `one event per packet the rule counted; stderr:\n${res.stderr}\n${describeEvents(res.events)}`);
+    assertEachDrop(res.events, {
+      ...expectReason('NETFILTER_DROP'),
+      location: expectLocation(...NFT_DROP_SITES),
+      proto: 'tcp',
+      tcp_flags: 'SYN',
+      saddr: p.v4A,
+      sport: TCP_SOURCE_PORT,
+      dport: TCP_PORT,
+    });
+    for (const event of res.events) {
+      const where = describeEvents([event]);
+      assert.deepEqual(
+        event.socket,
+        {
+          inode: connector.inode,
+          cookie: event.socket?.cookie ?? null,
+          uid: process.getuid!(),
+          local: `${p.v4A}:${TCP_SOURCE_PORT}`,
+          pid: connector.pid,
+          comm: CONNECTOR_NAME,
+          cgroup: connector.cgroup,
+          container: null,
+          rcvbuf: connector.rcvbuf,
+          queued: 0,
+          drops: 0,
+        },
+        where,
+      );
+    }
+  });
+});
