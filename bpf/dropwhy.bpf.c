@@ -58,6 +58,15 @@ struct {
 	__type(value, struct drop_counters);
 } counters SEC(".maps");
 
+/* Not preallocated: costs nothing unless summary counts sockets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DROPWHY_MAX_SOCKET_COUNTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct socket_key);
+	__type(value, struct socket_count);
+} socket_counts SEC(".maps");
+
 static __always_inline bool reason_listed(const volatile __u32 *list, __u8 count, __u32 reason)
 {
 	for (int i = 0; i < DROPWHY_MAX_REASONS; i++) {
@@ -584,6 +593,33 @@ static __always_inline void count_drop(const struct drop_event *ev, __u64 locati
 	(*drops)++;
 }
 
+/* Count mode: one more drop at this socket, which keeps the socket's latest
+ * state. Shared between CPUs: the count is added atomically, the state is
+ * whichever CPU wrote last. A socket past the map's size is not counted. */
+static __always_inline void count_socket(struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk)
+{
+	struct socket_key key = { .reason = ev->reason };
+	struct socket_count *counted;
+
+	read_socket(ev, skb, rx_sk);
+	if (!(ev->flags & DROP_HAS_SOCKET) || !ev->socket.inode)
+		return;
+	key.inode = ev->socket.inode;
+	counted = bpf_map_lookup_elem(&socket_counts, &key);
+	if (counted) {
+		counted->socket = ev->socket;
+		__sync_fetch_and_add(&counted->count, 1);
+		return;
+	}
+	struct socket_count first = { .socket = ev->socket, .count = 1 };
+	if (bpf_map_update_elem(&socket_counts, &key, &first, BPF_NOEXIST) == 0)
+		return;
+	/* Another CPU added it meanwhile; else the map is full. */
+	counted = bpf_map_lookup_elem(&socket_counts, &key);
+	if (counted)
+		__sync_fetch_and_add(&counted->count, 1);
+}
+
 /* Trace mode: the rest of the event, into the ring buffer. */
 static __always_inline void submit_drop(struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk,
 					__u64 location, struct drop_counters *count)
@@ -666,9 +702,11 @@ int on_kfree_skb(__u64 *ctx)
 
 	if (!cfg.netns)
 		read_netns(&ev, skb, rx_sk);
-	if (cfg.mode == DROPWHY_MODE_COUNT)
+	if (cfg.mode == DROPWHY_MODE_COUNT) {
 		count_drop(&ev, ctx[1], count);
-	else
+		if (cfg.features & DROPWHY_FEATURE_SOCKET)
+			count_socket(&ev, skb, rx_sk);
+	} else
 		submit_drop(&ev, skb, rx_sk, ctx[1], count);
 	return 0;
 }

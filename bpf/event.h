@@ -114,6 +114,22 @@ struct drop_key {
 	__u8 pad[5];
 };
 
+/* Count mode with DROPWHY_FEATURE_SOCKET: drops per (socket, reason), each
+ * with the socket as its latest drop found it. */
+struct socket_key {
+	__u64 inode;
+	__u32 reason;
+	__u32 pad;
+};
+
+struct socket_count {
+	struct drop_socket socket;
+	__u64 count;
+};
+
+/* At most this many sockets are counted: the ones whose first drop came first. */
+#define DROPWHY_MAX_SOCKET_COUNTS 1024
+
 enum dropwhy_mode {
 	DROPWHY_MODE_STREAM = 0, /* one ring buffer event per matching drop */
 	DROPWHY_MODE_COUNT = 1,  /* count per drop_key in the kernel */
@@ -121,7 +137,7 @@ enum dropwhy_mode {
 
 /* dropwhy_config.features: optional parts of a streamed event, each read only when asked for. */
 enum dropwhy_feature {
-	DROPWHY_FEATURE_SOCKET = 1 << 0, /* the drop_socket section */
+	DROPWHY_FEATURE_SOCKET = 1 << 0, /* the drop_socket section; in count mode, socket_counts */
 };
 
 /*

@@ -152,7 +152,7 @@ function readU64(view: DataView, offset: number): number {
 }
 
 /** A new object per event (sockets are rare beside the drops without one, and kept by the owner lookup's callers). */
-function decodeSocket(view: DataView, bytes: Uint8Array, base: number): DropSocket {
+export function decodeSocket(view: DataView, bytes: Uint8Array, base: number): DropSocket {
   const family = view.getUint8(base + SOCKET.local_family);
   const inet = family === 4 || family === 6;
   const cookie = view.getBigUint64(base + SOCKET.cookie, true);

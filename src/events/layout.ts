@@ -89,3 +89,9 @@ export const MAX_REASONS = 16;
 export const DROP_KEY_SIZE = 24;
 export const COUNT_RECORD_SIZE = DROP_KEY_SIZE + 8;
 export const COUNT_RECORD = { location: 0, reason: 8, netns: 12, family: 16, l4_proto: 17, has_l4_proto: 18, count: DROP_KEY_SIZE } as const;
+
+/** Summary's per-socket counts: struct socket_key, then struct socket_count (a drop_socket and a __u64 count). */
+export const SOCKET_KEY_SIZE = 16;
+export const SOCKET_COUNT_RECORD_SIZE = SOCKET_KEY_SIZE + SOCKET_SIZE + 8;
+export const SOCKET_COUNT_RECORD = { inode: 0, reason: 8, socket: SOCKET_KEY_SIZE, count: SOCKET_KEY_SIZE + SOCKET_SIZE } as const;
+export const MAX_SOCKET_COUNTS = 1024;

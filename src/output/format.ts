@@ -165,10 +165,12 @@ export function formatJson(event: DropEvent, context: FormatContext, rule: NftRu
   );
 }
 
+const fitsDouble = (cookie: bigint) => cookie <= BigInt(Number.MAX_SAFE_INTEGER);
+
 /** A 64-bit cookie: a number while a double holds it exactly, else a string. */
 function cookieJson(cookie: bigint | null): string {
   if (cookie === null) return 'null';
-  return cookie <= BigInt(Number.MAX_SAFE_INTEGER) ? cookie.toString() : `"${cookie}"`;
+  return fitsDouble(cookie) ? cookie.toString() : `"${cookie}"`;
 }
 
 function containerJson(container: Container | null): string {
@@ -176,11 +178,36 @@ function containerJson(container: Container | null): string {
   return `{"runtime":${json(container.runtime)},"id":${json(container.id)},"pod":${json(container.pod)}}`;
 }
 
-/** The socket's own facts and what user space found for them: its owner, cgroup, container. */
-function resolveSocket(socket: DropSocket, sockets: SocketResolver): { owner: SocketOwner | null; cgroup: CgroupInfo | null } {
+/** What user space found for a socket: the process holding it, its cgroup (and container). */
+export interface ResolvedSocket {
+  owner: SocketOwner | null;
+  cgroup: CgroupInfo | null;
+}
+
+export function resolveSocket(socket: DropSocket, sockets: SocketResolver): ResolvedSocket {
   return {
     owner: socket.inode === null ? null : sockets.owner(socket.inode),
     cgroup: socket.cgroupId === null ? null : sockets.cgroup(socket.cgroupId),
+  };
+}
+
+/**
+ * The JSON "socket" object for summary's totals, which are built as objects;
+ * tracing writes the same keys through socketJson's template (the hot path).
+ */
+export function socketRecord(socket: DropSocket, { owner, cgroup }: ResolvedSocket) {
+  return {
+    inode: socket.inode,
+    cookie: socket.cookie === null ? null : fitsDouble(socket.cookie) ? Number(socket.cookie) : socket.cookie.toString(),
+    uid: socket.uid,
+    local: localEndpoint(socket),
+    pid: owner?.pid ?? null,
+    comm: owner?.comm ?? null,
+    cgroup: cgroup?.path ?? null,
+    container: cgroup?.container ?? null,
+    rcvbuf: socket.rcvbuf,
+    queued: socket.queued,
+    drops: socket.drops,
   };
 }
 
@@ -261,14 +288,20 @@ export function formatText(event: DropEvent, context: FormatContext): string {
 
 /** `sock dnsmasq[812] 10.94.0.2:53 rcvbuf 212992 queued 213760`; `sock uid 0 ...` when no process holds it. */
 function socketText(socket: DropSocket, sockets: SocketResolver): { text: string; owned: boolean } {
-  const { owner, cgroup } = resolveSocket(socket, sockets);
-  const words = ['sock', owner === null ? `uid ${socket.uid}` : `${owner.comm}[${owner.pid}]`];
+  const resolved = resolveSocket(socket, sockets);
+  return { text: `sock ${socketName(socket, resolved)} queued ${socket.queued}${containerText(resolved)}`, owned: resolved.owner !== null };
+}
+
+/** `dnsmasq[812] 10.94.0.2:53 rcvbuf 212992`: who holds the socket, where, and its buffer. */
+export function socketName(socket: DropSocket, { owner }: ResolvedSocket): string {
   const local = localEndpoint(socket);
-  if (local !== null) words.push(local);
-  words.push(`rcvbuf ${socket.rcvbuf}`, `queued ${socket.queued}`);
-  const container = cgroup?.container;
-  if (container?.id) words.push(`container ${container.id.slice(0, 12)}`);
-  return { text: words.join(' '), owned: owner !== null };
+  const who = owner === null ? `uid ${socket.uid}` : `${owner.comm}[${owner.pid}]`;
+  return `${who}${local === null ? '' : ` ${local}`} rcvbuf ${socket.rcvbuf}`;
+}
+
+export function containerText({ cgroup }: ResolvedSocket): string {
+  const id = cgroup?.container?.id;
+  return id ? ` container ${id.slice(0, 12)}` : '';
 }
 
 // Date formatting is slow; the part up to the second changes once a second.

@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertEachDrop, describeEvents, expectLocation, expectReason, kernelFacts, NFT_DROP_SITES, nftDrop, nsPython, rcvbufFlood, requireRealKernel, run, sendUdp, sleep, traceWhile, withNetnsPair, type DropEvent } from './harness';
+import { assertEachDrop, describeEvents, expectLocation, expectReason, kernelFacts, NFT_DROP_SITES, nftDrop, nsPython, rcvbufFlood, requireRealKernel, run, sendUdp, sleep, startDropwhy, traceWhile, withNetnsPair, type SocketRecord } from './harness';
 
 const RECEIVER_NAME = 'dw-receiver';
 const RCVBUF_PORT = 5560;
@@ -82,7 +82,7 @@ test('SOCKET_RCVBUFF names the receiving socket and its owner; NO_SOCKET has soc
         assertEachDrop(overflowed, { socket: null });
         return;
       }
-      for (const event of overflowed) assertReceiverSocket(event, flood, cgroup.path);
+      for (const event of overflowed) assertReceiverSocket(event.socket, `${p.v4B}:${RCVBUF_PORT}`, flood, cgroup.path, describeEvents([event]));
       // The socket's own counter, read as each drop happened, reaches the number dropped.
       assert.equal(Math.max(...overflowed.map((e) => e.socket!.drops)), flood.dropped);
       // The drop ran in the sender's softirq: the task that was running is not the socket's owner.
@@ -91,14 +91,18 @@ test('SOCKET_RCVBUFF names the receiving socket and its owner; NO_SOCKET has soc
   );
 });
 
-function assertReceiverSocket(event: DropEvent, flood: { receiverPid: number; socketInode: number; rcvbuf: number }, cgroupPath: string): void {
-  const socket = event.socket;
-  const where = describeEvents([event]);
+function assertReceiverSocket(
+  socket: SocketRecord | null,
+  local: string,
+  flood: { receiverPid: number; socketInode: number; rcvbuf: number },
+  cgroupPath: string,
+  where: string,
+): void {
   assert.ok(socket, `no socket: ${where}`);
   assert.equal(socket.pid, flood.receiverPid, `owner pid: ${where}`);
   assert.equal(socket.comm, RECEIVER_NAME, `owner comm: ${where}`);
   assert.equal(socket.inode, flood.socketInode, `inode: ${where}`);
-  assert.equal(socket.local, `${event.daddr}:${RCVBUF_PORT}`, `local address: ${where}`);
+  assert.equal(socket.local, local, `local address: ${where}`);
   assert.equal(socket.rcvbuf, flood.rcvbuf, `rcvbuf (getsockopt SO_RCVBUF): ${where}`);
   assert.equal(socket.uid, process.getuid!(), `uid: ${where}`);
   assert.equal(socket.cgroup, cgroupPath, `cgroup: ${where}`);
@@ -106,6 +110,36 @@ function assertReceiverSocket(event: DropEvent, flood: { receiverPid: number; so
   assert.ok(socket.queued > 0, `a full queue holds bytes: ${where}`);
   assert.ok(socket.drops >= 1 && socket.drops <= 2000, `drops: ${where}`);
 }
+
+test('summary: the total names the socket behind the SOCKET_RCVBUFF drops, its owner and its count', { timeout: 90_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  await withCgroup(t, (cgroup) =>
+    withNetnsPair(async (p) => {
+      // Ticks every 0.2 s: the owner is looked up while the receiver still runs.
+      const dw = await startDropwhy(['summary', '-o', 'json', '--filter-netns', p.nsB, '--interval', '0.2']);
+      try {
+        const flood = await rcvbufFlood(p.nsB, p.v4B, RCVBUF_PORT, 2000, p.nsA, { cgroupProcs: path.join(cgroup.dir, 'cgroup.procs'), name: RECEIVER_NAME });
+        assert.ok(flood.dropped > 0, `nothing was dropped: ${JSON.stringify(flood)}`);
+        const res = await dw.stop({ settleMs: 600 });
+        assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
+        const total = res.stdout.trim().split('\n').map((line) => JSON.parse(line)).find((record) => record.type === 'total');
+        assert.ok(total, `no total:\n${res.stdout}`);
+        const where = JSON.stringify(total.sockets);
+        if (!hasRxSk()) {
+          assert.deepEqual(total.sockets, [], 'no socket reaches the tracepoint for these drops before 6.11');
+          return;
+        }
+        assert.equal(total.sockets.length, 1, where);
+        const [row] = total.sockets as Array<{ reason: string | null; count: number; socket: SocketRecord }>;
+        assert.equal(row.reason, expectReason('SOCKET_RCVBUFF').reason, where);
+        assert.equal(row.count, flood.dropped, `the kernel's per-socket count == sent - queued: ${where}`);
+        assertReceiverSocket(row.socket, `${p.v4B}:${RCVBUF_PORT}`, flood, cgroup.path, where);
+      } finally {
+        dw.kill();
+      }
+    }),
+  );
+});
 
 const CONNECTOR_NAME = 'dw-connector';
 const TCP_PORT = 7001;

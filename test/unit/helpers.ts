@@ -12,7 +12,7 @@ import { run, type CliIo } from '../../src/cli';
 import { PROTOCOLS, type ProtocolName } from '../../src/events/filter';
 import type { SocketResolver, Symbolizer } from '../../src/output/format';
 import type { ProcessFacts } from '../../src/kernel/facts';
-import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, SOCKET } from '../../src/events/layout';
+import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_SIZE } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
 import { ReasonTable } from '../../src/events/reasons';
 
@@ -220,6 +220,8 @@ export interface FakeBindingOptions {
    * called on every dropCounts() (with how many calls came before) for counts that grow over time.
    */
   dropCounts?: Buffer | ((call: number) => Buffer);
+  /** What socketCounts() returns: packed SOCKET_COUNT_RECORDs (see encodeSocketCounts). */
+  socketCounts?: Buffer;
   /** openTracer throws this. */
   openError?: Error;
   /** Called on every btfMembers query, before it is answered (e.g. to send a signal during the BTF read). */
@@ -310,6 +312,7 @@ export class FakeBinding implements NativeBinding {
         const call = this.dropCountsCalls++;
         return Buffer.from(typeof source === 'function' ? source(call) : (source ?? Buffer.alloc(0)));
       },
+      socketCounts: () => Buffer.from(this.settings.socketCounts ?? Buffer.alloc(0)),
       deleteDropCounts: (keys) => {
         this.deletedKeys.push(Buffer.from(keys));
         return keys.length / DROP_KEY_SIZE;
@@ -547,4 +550,19 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** Packed SOCKET_COUNT_RECORDs (struct socket_key + struct socket_count), as the addon's socketCounts() returns them. */
+export function encodeSocketCounts(specs: Array<{ reason: number; count: number; socket: SocketSpec }>): Buffer {
+  return Buffer.concat(
+    specs.map(({ reason, count, socket }) => {
+      const record = Buffer.alloc(SOCKET_COUNT_RECORD_SIZE);
+      const event = encodeEvent({ socket });
+      event.copy(record, SOCKET_COUNT_RECORD.socket, EVENT.socket, EVENT.socket + SOCKET_SIZE);
+      record.writeBigUInt64LE(BigInt(socket.inode ?? 0), SOCKET_COUNT_RECORD.inode);
+      record.writeUInt32LE(reason, SOCKET_COUNT_RECORD.reason);
+      record.writeBigUInt64LE(BigInt(count), SOCKET_COUNT_RECORD.count);
+      return record;
+    }),
+  );
 }

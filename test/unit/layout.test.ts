@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CONFIG, CONFIG_SIZE, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, FEATURE, MAX_FILTER_INSNS, MAX_REASONS, MODE, SOCKET, SOCKET_SIZE } from '../../src/events/layout';
+import { CONFIG, CONFIG_SIZE, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, FEATURE, MAX_FILTER_INSNS, MAX_REASONS, MAX_SOCKET_COUNTS, MODE, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_KEY_SIZE, SOCKET_SIZE } from '../../src/events/layout';
 
 const header = readFileSync(resolve(__dirname, '../../../bpf/event.h'), 'utf8');
 const TYPE_SIZES: Record<string, number> = { __u8: 1, char: 1, __u16: 2, __u32: 4, __u64: 8 };
@@ -85,6 +85,17 @@ test('summary count records: struct drop_key followed by a __u64 count', () => {
   assert.equal(size, count);
   assert.equal(size, DROP_KEY_SIZE);
   assert.equal(COUNT_RECORD_SIZE, size + 8);
+});
+
+test('summary socket count records: struct socket_key followed by struct socket_count', () => {
+  const key = layoutOf('socket_key');
+  const value = layoutOf('socket_count');
+  assert.equal(key.size, SOCKET_KEY_SIZE);
+  assert.deepEqual({ inode: key.offsets.inode, reason: key.offsets.reason }, { inode: SOCKET_COUNT_RECORD.inode, reason: SOCKET_COUNT_RECORD.reason });
+  assert.equal(SOCKET_KEY_SIZE + value.offsets.socket, SOCKET_COUNT_RECORD.socket);
+  assert.equal(SOCKET_KEY_SIZE + value.offsets.count, SOCKET_COUNT_RECORD.count);
+  assert.equal(SOCKET_KEY_SIZE + value.size, SOCKET_COUNT_RECORD_SIZE);
+  assert.equal(defines().DROPWHY_MAX_SOCKET_COUNTS, MAX_SOCKET_COUNTS);
 });
 
 test('constants and flag bits match bpf/event.h', () => {
