@@ -172,6 +172,7 @@ function phases(): Tracer[] {
     bpftrace('bpftrace printf per event', 'tracepoint:skb:kfree_skb { printf("%d %p\\n", args->reason, args->location); }'),
     bpftrace('bpftrace count by reason', 'tracepoint:skb:kfree_skb { @[args->reason] = count(); }'),
     dropwhy('dropwhy summary', ['summary', '-o', 'json', '--log-level', 'error']),
+    dropwhy('dropwhy summary --no-socket', ['summary', '-o', 'json', '--no-socket', '--log-level', 'error']),
     dropwhy('dropwhy exporter, scraped 1/s', ['exporter', '--listen', '127.0.0.1:0', '--log-level', 'error'], scrapeEverySecond),
   ];
 }

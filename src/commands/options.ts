@@ -58,6 +58,11 @@ export const PRINT_OPTIONS = {
   output: { alias: 'o', type: 'string', default: 'text', describe: 'Output format: text or json (NDJSON)' },
   count: { type: 'string', describe: 'Stop after N matching drops' },
   hints: { type: 'boolean', default: true, describe: 'A one-line hint after the first drop of each reason (text output)' },
+  socket: {
+    type: 'boolean',
+    default: true,
+    describe: 'Name the socket each drop happened at, its owner and cgroup (summary: the top sockets per reason); --no-socket skips the reads',
+  },
 } as const satisfies Record<string, Options>;
 
 const NFT_TRACE_OPTION = {
@@ -70,11 +75,6 @@ const NFT_TRACE_OPTION = {
 export const STREAM_OPTIONS = {
   'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
   'nft-trace': NFT_TRACE_OPTION,
-  socket: {
-    type: 'boolean',
-    default: true,
-    describe: 'Name the socket each drop happened at, its owner and cgroup (--no-socket: skip the reads, for the lowest cost)',
-  },
 } as const satisfies Record<string, Options>;
 
 const MAX_KEYS_OPTION = {
@@ -129,7 +129,7 @@ export interface RawArgs {
   socket?: boolean;
 }
 
-export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size' | 'socket'> {
+export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size'> {
   interval?: string;
   'max-keys'?: string;
 }
@@ -168,7 +168,7 @@ export interface TraceOptions {
   socket: boolean;
 }
 
-export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes' | 'socket'> {
+export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes'> {
   intervalMs: number;
   maxKeys: number;
 }
@@ -299,7 +299,7 @@ export function check(raw: RawArgs): TraceOptions {
 }
 
 export function checkSummary(raw: RawSummaryArgs): SummaryOptions {
-  const { ringBytes: _ring, socket: _socket, ...common } = check(raw);
+  const { ringBytes: _unused, ...common } = check(raw);
   return {
     ...common,
     intervalMs: seconds('interval', single(raw.interval) ?? '1')!,

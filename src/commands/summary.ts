@@ -27,7 +27,7 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
   const nftTrace = rules && (await startNftTrace(filter, io, session, (drop) => rules.add(drop)));
   try {
     await session.snapshotCounters();
-    const tracer = await openCounting(io, session, filter, options.maxKeys, { socket: true });
+    const tracer = await openCounting(io, session, filter, options.maxKeys, { socket: options.socket });
     const write = session.guard((text: string) => io.writeOut(text));
     const tick = session.guard(() => {
       const rows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);

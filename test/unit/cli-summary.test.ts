@@ -302,6 +302,12 @@ test('summary -o json: total.sockets, most drops first, each socket as in tracin
     },
   ]);
   assert.equal(h.binding.options.config.readUInt32LE(CONFIG.features), FEATURE.SOCKET, 'summary asks the kernel to count sockets');
+
+  const off = harness(t);
+  const { done: offDone } = await runUntilOpened(['summary', '--no-socket'], off);
+  assert.equal(off.binding.options.config.readUInt32LE(CONFIG.features), 0, 'summary --no-socket: no socket counts');
+  off.signals.emit('SIGINT');
+  assert.equal(await offDone, 0);
 });
 
 test('summary --no-hints: rows without the hint line', TIMEOUT, async (t) => {
