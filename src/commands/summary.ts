@@ -30,9 +30,10 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
     const tracer = await openCounting(io, session, filter, options.maxKeys, { socket: options.socket });
     const write = session.guard((text: string) => io.writeOut(text));
     const tick = session.guard(() => {
+      // Owners before symbols: the first tick loads kallsyms, and a process can be gone by then.
+      sockets.update(decodeSocketCounts(tracer.socketCounts(), hasReason));
       const rows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);
       lastRows = rows;
-      sockets.update(decodeSocketCounts(tracer.socketCounts(), hasReason));
       const now = new Date();
       if (options.output === 'json') write(JSON.stringify(intervalJson(rows, options.intervalMs / 1000, now)) + '\n');
       else if (live) write(liveTable(rows, (Date.now() - started) / 1000, options.intervalMs / 1000, tracer.counters().matched));

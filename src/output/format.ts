@@ -152,6 +152,8 @@ function jsonHead(event: DropEvent, context: FormatContext): string {
  * Written as a template rather than JSON.stringify of an object: this is the hot path.
  */
 export function formatJson(event: DropEvent, context: FormatContext, rule: NftRule | null = null): string {
+  // The owner first: a process can be gone by the time the first drop's symbols are loaded.
+  const socket = event.socket === null ? 'null' : socketJson(event.socket, context.sockets);
   return (
     `{"ts":"${isoTime(event.tsNs + context.monotonicToUnixNs)}",${jsonHead(event, context)}` +
     `,"saddr":${json(addressText(event, event.saddr))},"daddr":${json(addressText(event, event.daddr))}` +
@@ -161,7 +163,7 @@ export function formatJson(event: DropEvent, context: FormatContext, rule: NftRu
     `,"netns":${jsonNumber(event.netns)},"ifindex":${event.ifindex === 0 ? 'null' : event.ifindex}` +
     `,"len":${event.len},"pid":${event.pid},"tid":${event.tid},"comm":${jsonString(event.comm)}` +
     `,"skb":"${formatKernelAddress(event.skb)}","rule":${rule === null ? 'null' : ruleJson(rule)}` +
-    `,"socket":${event.socket === null ? 'null' : socketJson(event.socket, context.sockets)}}`
+    `,"socket":${socket}}`
   );
 }
 
@@ -261,6 +263,8 @@ function endpoint(event: DropEvent, address: Uint8Array | null, port: number | n
 /** One aligned line: time reason location proto src > dst details. */
 export function formatText(event: DropEvent, context: FormatContext): string {
   const paint = (code: string, text: string) => (context.color ? `${code}${text}${RESET}` : text);
+  // The owner first: a process can be gone by the time the first drop's symbols are loaded.
+  const socket = event.socket === null ? null : socketText(event.socket, context.sockets);
   const reason = event.reason === null ? null : context.reasons.decode(event.reason).name;
   const location = context.symbols.symbolize(event.location) ?? formatKernelAddress(event.location);
   let flow = '';
@@ -278,7 +282,6 @@ export function formatText(event: DropEvent, context: FormatContext): string {
     (protocolName(event.l4Proto, event.protocol) ?? '-').padEnd(5),
     flow.padEnd(44),
   ];
-  const socket = event.socket === null ? null : socketText(event.socket, context.sockets);
   // The socket's owner, when known, is whose packet it was; the task the drop interrupted is not.
   if (socket === null || !socket.owned) details.push(`${event.comm}[${event.pid}]`);
   parts.push(paint(DIM, details.join(' ')));

@@ -111,6 +111,30 @@ function assertReceiverSocket(
   assert.ok(socket.drops >= 1 && socket.drops <= 2000, `drops: ${where}`);
 }
 
+test('IPv6, text output: each SOCKET_RCVBUFF line ends with the receiver as owner, [address]:port and rcvbuf', { timeout: 90_000 }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  await withNetnsPair(async (p) => {
+    const { res, value: flood } = await traceWhile(
+      ['--no-hints', '--filter-netns', p.nsB, '--filter-port', String(RCVBUF_PORT)],
+      async () => {
+        const flood = await rcvbufFlood(p.nsB, p.v6B, RCVBUF_PORT, 500, p.nsA, { name: RECEIVER_NAME });
+        assert.equal(flood.snmpRcvbufErrors, flood.dropped, `harness sanity: Udp6RcvbufErrors delta == sent - queued: ${JSON.stringify(flood)}`);
+        return flood;
+      },
+      { settleMs: 500 },
+    );
+    const lines = res.stdout.split('\n').filter((line) => line !== '');
+    assert.ok(flood.dropped > 0, JSON.stringify(flood));
+    assert.equal(lines.length, flood.dropped, `one line per drop:\n${res.stdout.slice(0, 2000)}`);
+    // Without rx_sk (before 6.11) these drops carry no socket: the line ends with the interrupted task, as before.
+    const tail = hasRxSk() ? ` sock ${RECEIVER_NAME}[${flood.receiverPid}] [${p.v6B}]:${RCVBUF_PORT} rcvbuf ${flood.rcvbuf} queued ` : null;
+    for (const line of lines) {
+      if (tail === null) assert.match(line, / len \d+ \S+\[\d+\]$/, line);
+      else assert.ok(line.includes(tail) && / queued \d+$/.test(line), `want "${tail}<bytes>" at the end of: ${line}`);
+    }
+  });
+});
+
 test('summary: the total names the socket behind the SOCKET_RCVBUFF drops, its owner and its count', { timeout: 90_000 }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withCgroup(t, (cgroup) =>
