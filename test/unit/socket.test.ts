@@ -10,7 +10,7 @@ import { decodeBatch } from '../../src/events/decode';
 import { CgroupPaths, cgroup2Mount } from '../../src/kernel/cgroups';
 import { SocketOwners } from '../../src/kernel/socket-owners';
 import { containerOf } from '../../src/knowledge/container';
-import { formatJson, formatText, type FormatContext, type SocketResolver } from '../../src/output/format';
+import { formatJson, formatText, resolveSocket, socketRecord, type FormatContext, type SocketResolver } from '../../src/output/format';
 import { recordedKallsyms, recordedReasons } from './fixtures';
 import { encodeEvent, UNRESOLVED_SOCKETS, type EventSpec } from './helpers';
 
@@ -215,6 +215,13 @@ test('JSON: an unresolved socket keeps every key, null; a cookie past 2^53 is a 
   for (const key of ['local', 'pid', 'comm', 'cgroup', 'container']) assert.equal(socket[key], null, key);
   const small = JSON.parse(formatJson(decodeOne({ socket: { cookie: 4097n } }), context)).socket;
   assert.equal(small.cookie, 4097);
+});
+
+test('JSON: summary\'s socket objects and tracing\'s template agree, key for key', () => {
+  for (const spec of [OVERFLOW, { socket: { inode: 1, cookie: 2n ** 60n } }, { socket: { cookie: 5n, localAddr: '::1', localPort: 53 } }]) {
+    const event = decodeOne(spec);
+    assert.deepEqual(socketRecord(event.socket!, resolveSocket(event.socket!, RECEIVER)), JSON.parse(formatJson(event, context)).socket);
+  }
 });
 
 test('JSON: an IPv6 socket\'s local endpoint in brackets', () => {
