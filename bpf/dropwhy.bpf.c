@@ -32,6 +32,8 @@
 #define HEADER_BYTES 64
 #define L4_BYTES 20
 #define NO_HEADER ((__u16)~0U)
+#define AF_INET 2
+#define AF_INET6 10
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -55,6 +57,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct drop_counters);
 } counters SEC(".maps");
+
+/* Not preallocated: costs nothing unless summary counts sockets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DROPWHY_MAX_SOCKET_COUNTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct socket_key);
+	__type(value, struct socket_count);
+} socket_counts SEC(".maps");
 
 static __always_inline bool reason_listed(const volatile __u32 *list, __u8 count, __u32 reason)
 {
@@ -486,6 +497,80 @@ static __always_inline void read_comm(char *comm)
 	bpf_get_current_comm(comm, DROPWHY_COMM_LEN);
 }
 
+/* Before 5.15 the socket's cgroup v2 pointer shares a word with net_prio and
+ * net_cls data: it is a pointer only while bit 0 is clear. */
+struct sock_cgroup_data___old {
+	union {
+		__u64 val;
+	};
+};
+
+/* The cgroup v2 id (the cgroup directory's inode) the socket was created in, 0 unknown. */
+static __always_inline __u64 socket_cgroup(struct sock *sk)
+{
+	struct cgroup *cgroup;
+
+	if (bpf_core_field_exists(struct sock_cgroup_data, cgroup)) {
+		cgroup = sk->sk_cgrp_data.cgroup;
+	} else {
+		struct sock_cgroup_data___old *data = (void *)&sk->sk_cgrp_data;
+		__u64 val = BPF_CORE_READ(data, val);
+
+		if (val & 1)
+			return 0;
+		cgroup = (struct cgroup *)val;
+	}
+	return BPF_CORE_READ(cgroup, kn, id);
+}
+
+/* The socket's drop counter: since 6.18 UDP and others count in per-NUMA-node
+ * counters instead of sk_drops (sk_drops_read()). */
+static __always_inline __u32 socket_drops(struct sock *sk)
+{
+	if (bpf_core_field_exists(struct sock, sk_drop_counters)) {
+		struct numa_drop_counters *numa = sk->sk_drop_counters;
+
+		if (numa)
+			return numa->drops0.counter + numa->drops1.counter;
+	}
+	return sk->sk_drops.counter;
+}
+
+/* The socket the drop happened at: the receiving one the tracepoint passes, else
+ * the skb's owner. Only a full socket has the fields: a TIME_WAIT or request
+ * socket (TCP_NEW_SYN_RECV) is a smaller struct that merely starts like one. */
+static __always_inline void read_socket(struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk)
+{
+	struct drop_socket *out = &ev->socket;
+	struct sock *sk = rx_sk ? rx_sk : skb->sk;
+	struct sock_common *common;
+	__u8 state;
+
+	if (!sk)
+		return;
+	common = &sk->__sk_common;
+	state = common->skc_state;
+	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
+		return;
+	out->cookie = common->skc_cookie.counter;
+	out->inode = sk->sk_socket->file->f_inode->i_ino;
+	out->cgroup = socket_cgroup(sk);
+	out->uid = sk->sk_uid.val;
+	out->rcvbuf = sk->sk_rcvbuf;
+	out->queued = sk->sk_backlog.rmem_alloc.counter;
+	out->drops = socket_drops(sk);
+	if (common->skc_family == AF_INET) {
+		__builtin_memcpy(out->local_addr, &common->skc_rcv_saddr, 4);
+		out->local_port = common->skc_num;
+		out->local_family = DROP_SOCKET_FAMILY_IPV4;
+	} else if (common->skc_family == AF_INET6 && bpf_core_field_exists(common->skc_v6_rcv_saddr)) {
+		__builtin_memcpy(out->local_addr, &common->skc_v6_rcv_saddr, 16);
+		out->local_port = common->skc_num;
+		out->local_family = DROP_SOCKET_FAMILY_IPV6;
+	}
+	ev->flags |= DROP_HAS_SOCKET;
+}
+
 /* Count mode: one more drop under its (location, reason, namespace, packet kind) key. */
 static __always_inline void count_drop(const struct drop_event *ev, __u64 location, struct drop_counters *count)
 {
@@ -508,9 +593,36 @@ static __always_inline void count_drop(const struct drop_event *ev, __u64 locati
 	(*drops)++;
 }
 
+/* Count mode: one more drop at this socket, which keeps the socket's latest
+ * state. Shared between CPUs: the count is added atomically, the state is
+ * whichever CPU wrote last. A socket past the map's size is not counted. */
+static __always_inline void count_socket(struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk)
+{
+	struct socket_key key = { .reason = ev->reason };
+	struct socket_count *counted;
+
+	read_socket(ev, skb, rx_sk);
+	if (!(ev->flags & DROP_HAS_SOCKET) || !ev->socket.inode)
+		return;
+	key.inode = ev->socket.inode;
+	counted = bpf_map_lookup_elem(&socket_counts, &key);
+	if (counted) {
+		counted->socket = ev->socket;
+		__sync_fetch_and_add(&counted->count, 1);
+		return;
+	}
+	struct socket_count first = { .socket = ev->socket, .count = 1 };
+	if (bpf_map_update_elem(&socket_counts, &key, &first, BPF_NOEXIST) == 0)
+		return;
+	/* Another CPU added it meanwhile; else the map is full. */
+	counted = bpf_map_lookup_elem(&socket_counts, &key);
+	if (counted)
+		__sync_fetch_and_add(&counted->count, 1);
+}
+
 /* Trace mode: the rest of the event, into the ring buffer. */
-static __always_inline void submit_drop(struct drop_event *ev, struct sk_buff *skb, __u64 location,
-					struct drop_counters *count)
+static __always_inline void submit_drop(struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk,
+					__u64 location, struct drop_counters *count)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 wakeup = BPF_RB_NO_WAKEUP;
@@ -522,6 +634,8 @@ static __always_inline void submit_drop(struct drop_event *ev, struct sk_buff *s
 	ev->pid = pid_tgid >> 32;
 	ev->tid = (__u32)pid_tgid;
 	read_comm(ev->comm);
+	if (cfg.features & DROPWHY_FEATURE_SOCKET)
+		read_socket(ev, skb, rx_sk);
 
 	/* Waking the reader per event costs ~2 us (irq_work): wake it once this CPU
 	 * has submitted wakeup_bytes since its last wake-up; the reader drains the
@@ -588,9 +702,11 @@ int on_kfree_skb(__u64 *ctx)
 
 	if (!cfg.netns)
 		read_netns(&ev, skb, rx_sk);
-	if (cfg.mode == DROPWHY_MODE_COUNT)
+	if (cfg.mode == DROPWHY_MODE_COUNT) {
 		count_drop(&ev, ctx[1], count);
-	else
-		submit_drop(&ev, skb, ctx[1], count);
+		if (cfg.features & DROPWHY_FEATURE_SOCKET)
+			count_socket(&ev, skb, rx_sk);
+	} else
+		submit_drop(&ev, skb, rx_sk, ctx[1], count);
 	return 0;
 }

@@ -29,6 +29,30 @@ enum drop_event_flag {
 	DROP_HAS_NETNS = 1 << 5,
 	DROP_HAS_RX_SK = 1 << 6,  /* the tracepoint passed the receiving socket */
 	DROP_HAS_L4_PROTO = 1 << 7, /* l4_proto is known (not behind a cut-short IPv6 header chain) */
+	DROP_HAS_SOCKET = 1 << 8, /* socket holds a full socket's fields (rx_sk, else skb->sk) */
+};
+
+/* drop_socket.local_family: which of local_addr's forms is valid. */
+enum drop_socket_family {
+	DROP_SOCKET_FAMILY_OTHER = 0, /* not an inet socket: no local address or port */
+	DROP_SOCKET_FAMILY_IPV4 = 4,
+	DROP_SOCKET_FAMILY_IPV6 = 6,
+};
+
+/* The socket the drop happened at: the receiving one the tracepoint passes
+ * (rx_sk, 6.11+), else the one owning the skb. Zero where unknown. */
+struct drop_socket {
+	__u64 cookie;     /* skc_cookie: 0 until something (ss -e, SO_COOKIE, BPF) asked for it */
+	__u64 inode;      /* the socket's inode, as in /proc/PID/fd's "socket:[INODE]"; 0 without a file */
+	__u64 cgroup;     /* the cgroup v2 id (its directory's inode) the socket was created in; 0 unknown */
+	__u8 local_addr[16]; /* IPv4 in the first 4 bytes, network order */
+	__u32 uid;
+	__u32 rcvbuf;     /* sk_rcvbuf, bytes */
+	__u32 queued;     /* sk_rmem_alloc: bytes charged to the receive queue */
+	__u32 drops;      /* the socket's own drop counter */
+	__u16 local_port; /* host order */
+	__u8 local_family; /* enum drop_socket_family */
+	__u8 pad[5];
 };
 
 enum drop_family {
@@ -46,7 +70,7 @@ struct drop_event {
 	__u32 reason;   /* raw enum skb_drop_reason: subsystem in the high 16 bits */
 	__u32 netns;    /* inode of the network namespace */
 	__u32 ifindex;
-	__u32 pid;      /* tgid of the current task (often unrelated in softirq) */
+	__u32 pid;      /* tgid of the task running when the kernel freed the skb (in softirq: whichever it interrupted) */
 	__u32 tid;
 	__u32 len;      /* skb->len */
 	__u16 protocol; /* skb->protocol, host order (an ethertype) */
@@ -61,12 +85,13 @@ struct drop_event {
 	__u8 tcp_flags;
 	__u8 pad[2];
 	char comm[DROPWHY_COMM_LEN];
+	struct drop_socket socket; /* valid with DROP_HAS_SOCKET */
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct drop_event) == 112, "drop_event layout changed: update src/events/layout.ts");
+static_assert(sizeof(struct drop_event) == 176, "drop_event layout changed: update src/events/layout.ts");
 #else
-_Static_assert(sizeof(struct drop_event) == 112, "drop_event layout changed: update src/events/layout.ts");
+_Static_assert(sizeof(struct drop_event) == 176, "drop_event layout changed: update src/events/layout.ts");
 #endif
 
 /* Per-CPU counters, one slot; summed by user space. */
@@ -89,9 +114,30 @@ struct drop_key {
 	__u8 pad[5];
 };
 
+/* Count mode with DROPWHY_FEATURE_SOCKET: drops per (socket, reason), each
+ * with the socket as its latest drop found it. */
+struct socket_key {
+	__u64 inode;
+	__u32 reason;
+	__u32 pad;
+};
+
+struct socket_count {
+	struct drop_socket socket;
+	__u64 count;
+};
+
+/* At most this many sockets are counted: the ones whose first drop came first. */
+#define DROPWHY_MAX_SOCKET_COUNTS 1024
+
 enum dropwhy_mode {
 	DROPWHY_MODE_STREAM = 0, /* one ring buffer event per matching drop */
 	DROPWHY_MODE_COUNT = 1,  /* count per drop_key in the kernel */
+};
+
+/* dropwhy_config.features: optional parts of a streamed event, each read only when asked for. */
+enum dropwhy_feature {
+	DROPWHY_FEATURE_SOCKET = 1 << 0, /* the drop_socket section; in count mode, socket_counts */
 };
 
 /*
@@ -120,6 +166,7 @@ struct dropwhy_config {
 	 * a struct sock_filter (__u16 code, __u8 jt, __u8 jf, __u32 k) in the host's
 	 * byte order, as libpcap's pcap_compile writes it. */
 	__u64 filter_insns[DROPWHY_MAX_FILTER_INSNS];
+	__u64 features;     /* enum dropwhy_feature bits */
 };
 
 #endif /* DROPWHY_EVENT_H */

@@ -109,6 +109,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return DefineClass(env, "Tracer",
                        {InstanceMethod<&Tracer::ReadCountersJs>("counters"),
                         InstanceMethod<&Tracer::ReadDropCountsJs>("dropCounts"),
+                        InstanceMethod<&Tracer::ReadSocketCountsJs>("socketCounts"),
                         InstanceMethod<&Tracer::DeleteDropCountsJs>("deleteDropCounts"), InstanceMethod<&Tracer::Stop>("stop")});
   }
 
@@ -305,6 +306,31 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return records;
   }
 
+  // Summary mode with the socket feature: packed struct socket_key + struct
+  // socket_count records. After stop(), as they were when the program was detached.
+  Napi::Value ReadSocketCountsJs(const Napi::CallbackInfo &info) {
+    std::vector<uint8_t> records = skel_ ? ReadSocketCounts() : final_socket_counts_;
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), records.data(), records.size());
+  }
+
+  std::vector<uint8_t> ReadSocketCounts() {
+    std::vector<uint8_t> records;
+    int fd = bpf_map__fd(skel_->maps.socket_counts);
+    struct socket_key key {}, next {};
+    struct socket_count value {};
+    const void *previous = nullptr;
+    while (bpf_map_get_next_key(fd, previous, &next) == 0) {
+      key = next;
+      previous = &key;
+      if (bpf_map_lookup_elem(fd, &key, &value) != 0) continue;
+      const auto *key_bytes = reinterpret_cast<const uint8_t *>(&key);
+      records.insert(records.end(), key_bytes, key_bytes + sizeof(key));
+      const auto *value_bytes = reinterpret_cast<const uint8_t *>(&value);
+      records.insert(records.end(), value_bytes, value_bytes + sizeof(value));
+    }
+    return records;
+  }
+
   // deleteDropCounts(keys): removes these packed struct drop_keys from the count
   // map (the exporter frees the slots of idle keys); returns how many were there.
   Napi::Value DeleteDropCountsJs(const Napi::CallbackInfo &info) {
@@ -377,6 +403,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (skel_) {
       final_counters_ = ReadCounters();
       final_drop_counts_ = ReadDropCounts();
+      final_socket_counts_ = ReadSocketCounts();
     }
     ring_buffer__free(ring_);
     ring_ = nullptr;
@@ -399,6 +426,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   bool running_ = false;
   Counters final_counters_;
   std::vector<uint8_t> final_drop_counts_;
+  std::vector<uint8_t> final_socket_counts_;
   Napi::FunctionReference on_log_;
   Napi::FunctionReference on_error_;
   Napi::ObjectReference self_ref_;

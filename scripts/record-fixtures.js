@@ -86,7 +86,7 @@ async function main() {
       1,
     ) + '\n',
   );
-  console.log(`recorded ${bytes.length / 112} events`, counters);
+  console.log(`recorded ${bytes.length / require('../dist/src/events/layout.js').EVENT_SIZE} events`, counters);
 }
 
 main();

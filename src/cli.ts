@@ -34,7 +34,9 @@ import { runSummary } from './commands/summary';
 import { canTrace, diagnose, gatherFacts, renderChecks, renderChecksJson } from './commands/doctor';
 import { runSelftest } from './commands/selftest';
 import { runTrace } from './commands/trace';
-import type { Symbolizer } from './output/format';
+import type { SocketResolver, Symbolizer } from './output/format';
+import { SocketOwners } from './kernel/socket-owners';
+import { CgroupPaths, findCgroup2Mount } from './kernel/cgroups';
 
 /** Everything the CLI touches outside itself, so tests can run it without root. */
 export interface CliIo {
@@ -43,6 +45,7 @@ export interface CliIo {
   writeOut(chunk: Chunk): void;
   writeErr(line: string): void;
   symbols(): Symbolizer;
+  sockets(): SocketResolver;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
   /** Emits the stop signals (STOP_SIGNALS): the process itself, an emitter in tests. */
@@ -187,6 +190,7 @@ function commandIo(io: CliIo, logLevel: string, stop: StopRequest): CommandIo {
     writeErr: io.writeErr,
     logger,
     symbols: io.symbols,
+    sockets: io.sockets,
     statInode: io.statInode,
     interfaceIndex: io.interfaceIndex,
     stop,
@@ -243,6 +247,11 @@ export function realIo(): CliIo {
     writeOut: fdWriter(1),
     writeErr: (line) => writeErr(line + '\n'),
     symbols: () => Kallsyms.load(),
+    sockets: () => {
+      const owners = new SocketOwners();
+      const cgroups = new CgroupPaths(findCgroup2Mount());
+      return { owner: (inode) => owners.owner(inode), cgroup: (id) => cgroups.cgroup(id) };
+    },
     // Only namespace files count: they live on nsfs, like our own.
     statInode: (path) => {
       try {

@@ -58,6 +58,11 @@ export const PRINT_OPTIONS = {
   output: { alias: 'o', type: 'string', default: 'text', describe: 'Output format: text or json (NDJSON)' },
   count: { type: 'string', describe: 'Stop after N matching drops' },
   hints: { type: 'boolean', default: true, describe: 'A one-line hint after the first drop of each reason (text output)' },
+  socket: {
+    type: 'boolean',
+    default: true,
+    describe: 'Name the socket each drop happened at, its owner and cgroup (summary: the top sockets per reason); --no-socket skips the reads',
+  },
 } as const satisfies Record<string, Options>;
 
 const NFT_TRACE_OPTION = {
@@ -121,6 +126,7 @@ export interface RawArgs {
   'log-level'?: string;
   hints?: boolean;
   'nft-trace'?: boolean;
+  socket?: boolean;
 }
 
 export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size'> {
@@ -128,7 +134,7 @@ export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size'> {
   'max-keys'?: string;
 }
 
-export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace'> {
+export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace' | 'socket'> {
   listen?: string;
   'max-keys'?: string;
   'idle-timeout'?: string;
@@ -158,6 +164,8 @@ export interface TraceOptions {
   logLevel: (typeof LOG_LEVELS)[number];
   hints: boolean;
   nftTrace: boolean;
+  /** Read the socket of each drop (struct drop_socket) and resolve its owner. */
+  socket: boolean;
 }
 
 export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes'> {
@@ -286,6 +294,7 @@ export function check(raw: RawArgs): TraceOptions {
     ringBytes: ringBytes(single(raw['ring-size']) ?? '8M'),
     hints: raw.hints !== false,
     nftTrace: raw['nft-trace'] === true,
+    socket: raw.socket !== false,
   };
 }
 

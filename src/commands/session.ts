@@ -5,12 +5,12 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Counters, NativeBinding, NativeTracer, TracerOptions } from '../kernel/binding';
 import { readKernelFacts, type KernelFacts } from '../kernel/facts';
-import type { FormatContext, Symbolizer } from '../output/format';
+import type { FormatContext, SocketResolver, Symbolizer } from '../output/format';
 import { OutputClosedError, type Chunk } from '../output/writer';
 import { resolveFilter, resolveInterface, type FilterSpec, type InterfaceIndex, type StatInode } from './options';
 import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
 import type { Logger } from '../log';
-import { lowerFilter, type DropFilter } from '../events/filter';
+import { lowerFilter, type DropFilter, type EventFeatures } from '../events/filter';
 import { NftTrace } from '../nft/nft-trace';
 import type { TraceDrop } from '../nft/trace-parse';
 import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
@@ -33,6 +33,8 @@ export interface CommandIo extends SessionIo {
   binding: NativeBinding;
   writeOut(chunk: Chunk): void;
   symbols(): Symbolizer;
+  /** Resolves socket owners and cgroups; made once per command. */
+  sockets(): SocketResolver;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
   color: boolean;
@@ -51,6 +53,7 @@ export async function prepare(options: { filter: FilterSpec }, io: CommandIo) {
   const context: FormatContext = {
     reasons: kernel.reasons,
     symbols: lazySymbols(io.symbols),
+    sockets: io.sockets(),
     monotonicToUnixNs: Date.now() * 1e6 - Number(process.hrtime.bigint()),
     color: io.color,
   };
@@ -121,6 +124,7 @@ const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0 };
 const NOT_LOADED: NativeTracer = {
   counters: () => ({ ...ZERO_COUNTERS }),
   dropCounts: () => Buffer.alloc(0),
+  socketCounts: () => Buffer.alloc(0),
   deleteDropCounts: () => 0,
   stop: async () => ({ ...ZERO_COUNTERS }),
 };
@@ -303,10 +307,10 @@ export async function startNftTrace(filter: DropFilter, io: SessionIo, session: 
 }
 
 /** Count mode (summary, exporter): the program counts per key in its map and sends no events. */
-export function openCounting(io: CommandIo, session: Session, filter: DropFilter, maxKeys: number): Promise<NativeTracer> {
+export function openCounting(io: CommandIo, session: Session, filter: DropFilter, maxKeys: number, features: EventFeatures = {}): Promise<NativeTracer> {
   return session.open(() =>
     io.binding.openTracer({
-      config: lowerFilter(filter, WAKEUP_BYTES, 'count'),
+      config: lowerFilter(filter, WAKEUP_BYTES, 'count', features),
       ringBytes: UNUSED_RING_BYTES,
       countEntries: maxKeys,
       onBatch: () => {},

@@ -1,9 +1,9 @@
 // dropwhy summary: count drops per (reason, protocol, location) in the kernel
 // and print the counts every interval, dropwatch-style. No per-event traffic
 // to user space, so this is the mode for very high drop rates.
-import { decodeCounts } from '../events/counts';
+import { decodeCounts, decodeSocketCounts } from '../events/counts';
 import { correlate } from '../knowledge/correlate';
-import { intervalJson, intervalRows, intervalText, liveTable, totalJson, totalText, type SummaryRow } from '../output/summary';
+import { intervalJson, intervalRows, intervalText, liveTable, SocketTally, totalJson, totalText, type SummaryRow } from '../output/summary';
 import type { SummaryOptions } from './options';
 import { prepare, Session, startNftTrace, openCounting, type CommandIo } from './session';
 import { RuleTally } from '../nft/rule-tally';
@@ -20,15 +20,18 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
   const live = options.output === 'text' && io.color;
   const started = Date.now();
   let lastRows: SummaryRow[] = [];
+  const sockets = new SocketTally(context);
 
   const rules = options.nftTrace ? new RuleTally() : null;
   // --nft-trace: the trace's drop verdicts counted per rule, beside the kernel's counts.
   const nftTrace = rules && (await startNftTrace(filter, io, session, (drop) => rules.add(drop)));
   try {
     await session.snapshotCounters();
-    const tracer = await openCounting(io, session, filter, options.maxKeys);
+    const tracer = await openCounting(io, session, filter, options.maxKeys, { socket: options.socket });
     const write = session.guard((text: string) => io.writeOut(text));
     const tick = session.guard(() => {
+      // Owners before symbols: the first tick loads kallsyms, and a process can be gone by then.
+      sockets.update(decodeSocketCounts(tracer.socketCounts(), hasReason));
       const rows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);
       lastRows = rows;
       const now = new Date();
@@ -49,12 +52,13 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
       // The last partial interval: the kernel's counts as they were when the program was detached.
       const finalRows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);
       const rows = mergeTotals(lastRows, finalRows);
+      sockets.update(decodeSocketCounts(tracer.socketCounts(), hasReason));
       const traced = rows.filter((r) => r.reason !== null).map((r) => ({ reason: r.reason!, proto: r.proto, family: r.family, count: r.total }));
       const checks = counterDeltas === null ? [] : correlate(traced, counterDeltas);
       const durationS = (Date.now() - started) / 1000;
       if (session.stopReason?.kind !== 'output-closed') {
-        if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks, rules?.rows ?? null)) + '\n');
-        else write(totalText(rows, durationS, counterDeltas, checks, filter.netns === undefined, counters.overflow, rules?.rows ?? null));
+        if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks, rules?.rows ?? null, sockets.rows())) + '\n');
+        else write(totalText(rows, durationS, counterDeltas, checks, filter.netns === undefined, counters.overflow, rules?.rows ?? null, sockets.rows()));
       }
     } finally {
       session.writeClosing(counters);

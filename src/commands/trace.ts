@@ -114,7 +114,7 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
     const tracer = await session.open(() => {
       io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
       return io.binding.openTracer({
-        config: lowerFilter(filter, wakeupBytesFor(options.ringBytes)),
+        config: lowerFilter(filter, wakeupBytesFor(options.ringBytes), 'stream', { socket: options.socket }),
         ringBytes: options.ringBytes,
         countEntries: UNUSED_COUNT_ENTRIES,
         onBatch,

@@ -1,8 +1,8 @@
 // Summary and exporter mode: the kernel's per-key drop counts (struct drop_key
 // + __u64 count, summed over CPUs by the addon), decoded.
 import type { Family } from './address';
-import type { KernelAddress } from './decode';
-import { COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE } from './layout';
+import { decodeSocket, type DropSocket, type KernelAddress } from './decode';
+import { COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE } from './layout';
 
 export interface DropCount {
   location: KernelAddress;
@@ -36,4 +36,24 @@ export function decodeCounts(records: Uint8Array, hasReason: boolean): DropCount
 export function recordKey(records: Uint8Array, index: number): Uint8Array {
   const base = index * COUNT_RECORD_SIZE;
   return records.subarray(base, base + DROP_KEY_SIZE);
+}
+
+/** Drops at one socket for one reason, with the socket as its latest drop found it. */
+export interface SocketCount {
+  reason: number | null;
+  socket: DropSocket;
+  count: number;
+}
+
+export function decodeSocketCounts(records: Uint8Array, hasReason: boolean): SocketCount[] {
+  const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
+  const counts: SocketCount[] = [];
+  for (let base = 0; base + SOCKET_COUNT_RECORD_SIZE <= records.byteLength; base += SOCKET_COUNT_RECORD_SIZE) {
+    counts.push({
+      reason: hasReason ? view.getUint32(base + SOCKET_COUNT_RECORD.reason, true) : null,
+      socket: decodeSocket(view, records, base + SOCKET_COUNT_RECORD.socket),
+      count: Number(view.getBigUint64(base + SOCKET_COUNT_RECORD.count, true)),
+    });
+  }
+  return counts;
 }

@@ -1,11 +1,29 @@
 // Turns a batch of raw struct drop_event records (bpf/event.h) into objects.
-import { COMM_LEN, EVENT, EVENT_FLAG, EVENT_SIZE } from './layout';
+import { COMM_LEN, EVENT, EVENT_FLAG, EVENT_SIZE, SOCKET } from './layout';
 import type { Family } from './address';
 
 /** A kernel address, kept as two 32-bit halves: a double cannot hold 64 bits exactly. */
 export interface KernelAddress {
   hi: number;
   lo: number;
+}
+
+/** The socket the drop happened at (struct drop_socket): the receiving one, else the skb's owner. */
+export interface DropSocket {
+  /** skc_cookie (64 bits), null until something asked the kernel for it (ss -e, SO_COOKIE, a BPF program). */
+  cookie: bigint | null;
+  /** As in /proc/PID/fd's "socket:[INODE]"; null for a socket without a file. */
+  inode: number | null;
+  /** The cgroup v2 id (inode of the cgroup's directory) the socket was created in; null unknown. */
+  cgroupId: number | null;
+  uid: number;
+  /** 4 or 6 for an inet socket (then localAddr and localPort are set), else null. */
+  family: Family | null;
+  localAddr: Uint8Array | null; // 16 bytes, IPv4 in the first 4
+  localPort: number | null;
+  rcvbuf: number;
+  queued: number;
+  drops: number;
 }
 
 export interface DropEvent {
@@ -31,6 +49,7 @@ export interface DropEvent {
   icmpCode: number | null;
   tcpFlags: number | null;
   rxSocket: boolean;
+  socket: DropSocket | null;
 }
 
 export class DecodeError extends Error {}
@@ -66,6 +85,7 @@ function blankEvent(): DropEvent {
     icmpCode: null,
     tcpFlags: null,
     rxSocket: false,
+    socket: null,
   };
 }
 
@@ -123,7 +143,34 @@ function decodeInto(event: DropEvent, saddr: Uint8Array, daddr: Uint8Array, view
   event.icmpCode = icmp ? view.getUint8(base + EVENT.icmp_code) : null;
   event.tcpFlags = flags & EVENT_FLAG.HAS_TCP_FLAGS ? view.getUint8(base + EVENT.tcp_flags) : null;
   event.rxSocket = (flags & EVENT_FLAG.HAS_RX_SK) !== 0;
+  event.socket = flags & EVENT_FLAG.HAS_SOCKET ? decodeSocket(view, bytes, base + EVENT.socket) : null;
   return event;
+}
+
+function readU64(view: DataView, offset: number): number {
+  return view.getUint32(offset + 4, true) * 2 ** 32 + view.getUint32(offset, true);
+}
+
+/** A new object per event (sockets are rare beside the drops without one, and kept by the owner lookup's callers). */
+export function decodeSocket(view: DataView, bytes: Uint8Array, base: number): DropSocket {
+  const family = view.getUint8(base + SOCKET.local_family);
+  const inet = family === 4 || family === 6;
+  const cookie = view.getBigUint64(base + SOCKET.cookie, true);
+  const inode = readU64(view, base + SOCKET.inode);
+  const cgroupId = readU64(view, base + SOCKET.cgroup);
+  return {
+    cookie: cookie === 0n ? null : cookie,
+    inode: inode === 0 ? null : inode,
+    cgroupId: cgroupId === 0 ? null : cgroupId,
+    uid: view.getUint32(base + SOCKET.uid, true),
+    family: inet ? family : null,
+    // A copy: the batch's memory is reused once it has been handled.
+    localAddr: inet ? Uint8Array.from(bytes.subarray(base + SOCKET.local_addr, base + SOCKET.local_addr + 16)) : null,
+    localPort: inet ? view.getUint16(base + SOCKET.local_port, true) : null,
+    rcvbuf: view.getUint32(base + SOCKET.rcvbuf, true),
+    queued: view.getUint32(base + SOCKET.queued, true),
+    drops: view.getUint32(base + SOCKET.drops, true),
+  };
 }
 
 function copy16(bytes: Uint8Array, offset: number, into: Uint8Array): Uint8Array {

@@ -4,7 +4,7 @@
 import { prefixMatches, type AddressPrefix } from './address';
 import type { DropEvent } from './decode';
 import { INSN_BYTES } from './expression';
-import { CONFIG, CONFIG_SIZE, MAX_FILTER_INSNS, MAX_REASONS, MODE } from './layout';
+import { CONFIG, CONFIG_SIZE, FEATURE, MAX_FILTER_INSNS, MAX_REASONS, MODE } from './layout';
 
 export const PROTOCOLS = { tcp: 6, udp: 17, icmp: 1, icmp6: 58 } as const;
 export type ProtocolName = keyof typeof PROTOCOLS;
@@ -46,11 +46,17 @@ function writeReasons(config: Buffer, codes: number[], listAt: number, countAt: 
   config.writeUInt8(codes.length, countAt);
 }
 
+/** What a streamed event carries beyond the packet: each part costs the BPF program reads. */
+export interface EventFeatures {
+  /** The socket the drop happened at (struct drop_socket). */
+  socket?: boolean;
+}
+
 /**
  * Bytes of struct dropwhy_config for this filter. wakeupBytes: pending data that wakes the reader;
  * mode: stream every matching drop, or count them per (reason, location) in the kernel.
  */
-export function lowerFilter(filter: DropFilter, wakeupBytes: number, mode: keyof typeof MODE = 'stream'): Buffer {
+export function lowerFilter(filter: DropFilter, wakeupBytes: number, mode: keyof typeof MODE = 'stream', features: EventFeatures = {}): Buffer {
   // The BPF program checks the ifindex only beside the namespace.
   if (filter.ifindex !== undefined && filter.netns === undefined) throw new RangeError('an ifindex filter needs a netns filter');
   const config = Buffer.alloc(CONFIG_SIZE);
@@ -72,6 +78,7 @@ export function lowerFilter(filter: DropFilter, wakeupBytes: number, mode: keyof
   config.writeUInt16LE(filter.port ?? 0, CONFIG.port);
   config.writeUInt8(filter.proto ? PROTOCOLS[filter.proto] : 0, CONFIG.l4_proto);
   config.writeUInt8(MODE[mode], CONFIG.mode);
+  config.writeUInt32LE(features.socket ? FEATURE.SOCKET : 0, CONFIG.features);
   if (filter.program) {
     if (filter.program.length > MAX_FILTER_INSNS * INSN_BYTES) throw new RangeError(`a filter expression runs at most ${MAX_FILTER_INSNS} instructions`);
     config.writeUInt16LE(filter.program.length / INSN_BYTES, CONFIG.filter_len);

@@ -1,7 +1,7 @@
 // Byte offsets of struct drop_event and struct dropwhy_config in bpf/event.h.
 // test/unit/layout.test.ts parses the header and checks every number here.
 
-export const EVENT_SIZE = 112;
+export const EVENT_SIZE = 176;
 export const EVENT = {
   ts_ns: 0,
   location: 8,
@@ -25,8 +25,24 @@ export const EVENT = {
   ttl: 92,
   tcp_flags: 93,
   comm: 96,
+  socket: 112,
 } as const;
 export const COMM_LEN = 16;
+
+/** struct drop_socket, at EVENT.socket. */
+export const SOCKET = {
+  cookie: 0,
+  inode: 8,
+  cgroup: 16,
+  local_addr: 24,
+  uid: 40,
+  rcvbuf: 44,
+  queued: 48,
+  drops: 52,
+  local_port: 56,
+  local_family: 58,
+} as const;
+export const SOCKET_SIZE = 64;
 
 export const EVENT_FLAG = {
   HAS_REASON: 1 << 0,
@@ -37,10 +53,14 @@ export const EVENT_FLAG = {
   HAS_NETNS: 1 << 5,
   HAS_RX_SK: 1 << 6,
   HAS_L4_PROTO: 1 << 7,
+  HAS_SOCKET: 1 << 8,
 } as const;
 
+/** dropwhy_config.features bits. */
+export const FEATURE = { SOCKET: 1 << 0 } as const;
+
 export const MAX_FILTER_INSNS = 128;
-export const CONFIG_SIZE = 184 + 8 * MAX_FILTER_INSNS;
+export const CONFIG_SIZE = 192 + 8 * MAX_FILTER_INSNS;
 export const CONFIG = {
   saddr: 0,
   daddr: 16,
@@ -60,6 +80,7 @@ export const CONFIG = {
   mode: 181,
   filter_len: 182,
   filter_insns: 184,
+  features: 184 + 8 * MAX_FILTER_INSNS,
 } as const;
 export const MODE = { stream: 0, count: 1 } as const;
 export const MAX_REASONS = 16;
@@ -68,3 +89,9 @@ export const MAX_REASONS = 16;
 export const DROP_KEY_SIZE = 24;
 export const COUNT_RECORD_SIZE = DROP_KEY_SIZE + 8;
 export const COUNT_RECORD = { location: 0, reason: 8, netns: 12, family: 16, l4_proto: 17, has_l4_proto: 18, count: DROP_KEY_SIZE } as const;
+
+/** Summary's per-socket counts: struct socket_key, then struct socket_count (a drop_socket and a __u64 count). */
+export const SOCKET_KEY_SIZE = 16;
+export const SOCKET_COUNT_RECORD_SIZE = SOCKET_KEY_SIZE + SOCKET_SIZE + 8;
+export const SOCKET_COUNT_RECORD = { inode: 0, reason: 8, socket: SOCKET_KEY_SIZE, count: SOCKET_KEY_SIZE + SOCKET_SIZE } as const;
+export const MAX_SOCKET_COUNTS = 1024;

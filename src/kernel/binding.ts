@@ -23,6 +23,8 @@ export interface NativeTracer {
   counters(): Counters;
   /** Count mode: packed records of src/events/layout.ts COUNT_RECORD, counts summed over CPUs. */
   dropCounts(): Buffer;
+  /** Count mode with the socket feature: packed records of src/events/layout.ts SOCKET_COUNT_RECORD. */
+  socketCounts(): Buffer;
   /** Count mode: removes these packed drop_keys from the kernel's map; returns how many it held. */
   deleteDropCounts(keys: Buffer): number;
   /** Drains the ring buffer, delivers the last batch, detaches and frees everything. */

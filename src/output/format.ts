@@ -1,7 +1,10 @@
 // One drop as a line of text or an NDJSON object. Pure: everything that
 // depends on the machine comes in through FormatContext.
 import { familyName, formatAddress } from '../events/address';
-import { formatKernelAddress, type DropEvent } from '../events/decode';
+import { formatKernelAddress, type DropEvent, type DropSocket } from '../events/decode';
+import type { CgroupInfo } from '../kernel/cgroups';
+import type { SocketOwner } from '../kernel/socket-owners';
+import type { Container } from '../knowledge/container';
 import { PROTOCOLS } from '../events/filter';
 import type { ReasonTable } from '../events/reasons';
 import type { NftRule } from '../nft/trace-parse';
@@ -10,9 +13,16 @@ export interface Symbolizer {
   symbolize(address: DropEvent['location']): string | null;
 }
 
+/** Who holds a socket and where its cgroup is: answered from /proc and the cgroup2 mount, cached. */
+export interface SocketResolver {
+  owner(inode: number): SocketOwner | null;
+  cgroup(id: number): CgroupInfo | null;
+}
+
 export interface FormatContext {
   reasons: ReasonTable;
   symbols: Symbolizer;
+  sockets: SocketResolver;
   /** Add to a CLOCK_MONOTONIC timestamp (ns) to get Unix time (ns). */
   monotonicToUnixNs: number;
   color: boolean;
@@ -142,6 +152,8 @@ function jsonHead(event: DropEvent, context: FormatContext): string {
  * Written as a template rather than JSON.stringify of an object: this is the hot path.
  */
 export function formatJson(event: DropEvent, context: FormatContext, rule: NftRule | null = null): string {
+  // The owner first: a process can be gone by the time the first drop's symbols are loaded.
+  const socket = event.socket === null ? 'null' : socketJson(event.socket, context.sockets);
   return (
     `{"ts":"${isoTime(event.tsNs + context.monotonicToUnixNs)}",${jsonHead(event, context)}` +
     `,"saddr":${json(addressText(event, event.saddr))},"daddr":${json(addressText(event, event.daddr))}` +
@@ -150,8 +162,72 @@ export function formatJson(event: DropEvent, context: FormatContext, rule: NftRu
     `,"tcp_flags":${event.tcpFlags === null ? 'null' : `"${tcpFlagsText(event.tcpFlags)}"`}` +
     `,"netns":${jsonNumber(event.netns)},"ifindex":${event.ifindex === 0 ? 'null' : event.ifindex}` +
     `,"len":${event.len},"pid":${event.pid},"tid":${event.tid},"comm":${jsonString(event.comm)}` +
-    `,"skb":"${formatKernelAddress(event.skb)}","rule":${rule === null ? 'null' : ruleJson(rule)}}`
+    `,"skb":"${formatKernelAddress(event.skb)}","rule":${rule === null ? 'null' : ruleJson(rule)}` +
+    `,"socket":${socket}}`
   );
+}
+
+const fitsDouble = (cookie: bigint) => cookie <= BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A 64-bit cookie: a number while a double holds it exactly, else a string. */
+function cookieJson(cookie: bigint | null): string {
+  if (cookie === null) return 'null';
+  return fitsDouble(cookie) ? cookie.toString() : `"${cookie}"`;
+}
+
+function containerJson(container: Container | null): string {
+  if (container === null) return 'null';
+  return `{"runtime":${json(container.runtime)},"id":${json(container.id)},"pod":${json(container.pod)}}`;
+}
+
+/** What user space found for a socket: the process holding it, its cgroup (and container). */
+export interface ResolvedSocket {
+  owner: SocketOwner | null;
+  cgroup: CgroupInfo | null;
+}
+
+export function resolveSocket(socket: DropSocket, sockets: SocketResolver): ResolvedSocket {
+  return {
+    owner: socket.inode === null ? null : sockets.owner(socket.inode),
+    cgroup: socket.cgroupId === null ? null : sockets.cgroup(socket.cgroupId),
+  };
+}
+
+/**
+ * The JSON "socket" object for summary's totals, which are built as objects;
+ * tracing writes the same keys through socketJson's template (the hot path).
+ */
+export function socketRecord(socket: DropSocket, { owner, cgroup }: ResolvedSocket) {
+  return {
+    inode: socket.inode,
+    cookie: socket.cookie === null ? null : fitsDouble(socket.cookie) ? Number(socket.cookie) : socket.cookie.toString(),
+    uid: socket.uid,
+    local: localEndpoint(socket),
+    pid: owner?.pid ?? null,
+    comm: owner?.comm ?? null,
+    cgroup: cgroup?.path ?? null,
+    container: cgroup?.container ?? null,
+    rcvbuf: socket.rcvbuf,
+    queued: socket.queued,
+    drops: socket.drops,
+  };
+}
+
+function socketJson(socket: DropSocket, sockets: SocketResolver): string {
+  const { owner, cgroup } = resolveSocket(socket, sockets);
+  return (
+    `{"inode":${jsonNumber(socket.inode)},"cookie":${cookieJson(socket.cookie)},"uid":${socket.uid}` +
+    `,"local":${json(localEndpoint(socket))},"pid":${jsonNumber(owner?.pid ?? null)},"comm":${json(owner?.comm ?? null)}` +
+    `,"cgroup":${json(cgroup?.path ?? null)},"container":${containerJson(cgroup?.container ?? null)}` +
+    `,"rcvbuf":${socket.rcvbuf},"queued":${socket.queued},"drops":${socket.drops}}`
+  );
+}
+
+/** The socket's local address and port, as `ss` prints them; null for a socket that is not inet. */
+export function localEndpoint(socket: DropSocket): string | null {
+  if (socket.family === null || socket.localAddr === null) return null;
+  const address = formatAddress(socket.localAddr, socket.family);
+  return socket.family === 6 ? `[${address}]:${socket.localPort}` : `${address}:${socket.localPort}`;
 }
 
 function ruleJson(rule: NftRule): string {
@@ -187,6 +263,8 @@ function endpoint(event: DropEvent, address: Uint8Array | null, port: number | n
 /** One aligned line: time reason location proto src > dst details. */
 export function formatText(event: DropEvent, context: FormatContext): string {
   const paint = (code: string, text: string) => (context.color ? `${code}${text}${RESET}` : text);
+  // The owner first: a process can be gone by the time the first drop's symbols are loaded.
+  const socket = event.socket === null ? null : socketText(event.socket, context.sockets);
   const reason = event.reason === null ? null : context.reasons.decode(event.reason).name;
   const location = context.symbols.symbolize(event.location) ?? formatKernelAddress(event.location);
   let flow = '';
@@ -197,15 +275,36 @@ export function formatText(event: DropEvent, context: FormatContext): string {
   if (event.icmpType !== null) details.push(`type ${event.icmpType} code ${event.icmpCode}`);
   if (event.tcpFlags !== null) details.push(`[${tcpFlagsText(event.tcpFlags)}]`);
   details.push(`netns ${event.netns ?? '-'}`, `if ${event.ifindex || '-'}`, `len ${event.len}`);
-  details.push(`${event.comm}[${event.pid}]`);
-  return [
+  const parts = [
     localTime(event.tsNs + context.monotonicToUnixNs),
     paint(RED, (reason ?? '-').padEnd(22)),
     paint(CYAN, location.padEnd(32)),
     (protocolName(event.l4Proto, event.protocol) ?? '-').padEnd(5),
     flow.padEnd(44),
-    paint(DIM, details.join(' ')),
-  ].join(' ');
+  ];
+  // The socket's owner, when known, is whose packet it was; the task the drop interrupted is not.
+  if (socket === null || !socket.owned) details.push(`${event.comm}[${event.pid}]`);
+  parts.push(paint(DIM, details.join(' ')));
+  if (socket !== null) parts.push(paint(DIM, socket.text));
+  return parts.join(' ');
+}
+
+/** `sock dnsmasq[812] 10.94.0.2:53 rcvbuf 212992 queued 213760`; `sock uid 0 ...` when no process holds it. */
+function socketText(socket: DropSocket, sockets: SocketResolver): { text: string; owned: boolean } {
+  const resolved = resolveSocket(socket, sockets);
+  return { text: `sock ${socketName(socket, resolved)} queued ${socket.queued}${containerText(resolved)}`, owned: resolved.owner !== null };
+}
+
+/** `dnsmasq[812] 10.94.0.2:53 rcvbuf 212992`: who holds the socket, where, and its buffer. */
+export function socketName(socket: DropSocket, { owner }: ResolvedSocket): string {
+  const local = localEndpoint(socket);
+  const who = owner === null ? `uid ${socket.uid}` : `${owner.comm}[${owner.pid}]`;
+  return `${who}${local === null ? '' : ` ${local}`} rcvbuf ${socket.rcvbuf}`;
+}
+
+export function containerText({ cgroup }: ResolvedSocket): string {
+  const id = cgroup?.container?.id;
+  return id ? ` container ${id.slice(0, 12)}` : '';
 }
 
 // Date formatting is slow; the part up to the second changes once a second.

@@ -1,13 +1,13 @@
 // What summary mode prints: rows per (reason, protocol, location), as interval
 // blocks, a live table on a terminal, NDJSON, and the totals with advice.
 import { familyName, type Family } from '../events/address';
-import type { DropCount } from '../events/counts';
-import { formatKernelAddress } from '../events/decode';
+import type { DropCount, SocketCount } from '../events/counts';
+import { formatKernelAddress, type DropSocket } from '../events/decode';
 import { explain } from '../knowledge/advice';
 import { formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
 import type { CounterDelta } from '../kernel/counters';
 import { hintLine } from './explain';
-import { protocolName, ruleName, type FormatContext } from './format';
+import { containerText, protocolName, resolveSocket, ruleName, socketName, socketRecord, type FormatContext, type ResolvedSocket } from './format';
 import type { RuleCount } from '../nft/rule-tally';
 
 export interface SummaryRow {
@@ -55,6 +55,48 @@ export function intervalRows(counts: DropCount[], previous: Map<string, number>,
   return rows.sort((a, b) => b.count - a.count || b.total - a.total);
 }
 
+/** Drops at one socket for one reason: the kernel's count, the socket as its latest drop found it, and who held it. */
+export interface SocketRow {
+  reason: string | null;
+  count: number;
+  socket: DropSocket;
+  resolved: ResolvedSocket;
+}
+
+/**
+ * The kernel's per-socket counts, read every interval, with each socket's owner
+ * and cgroup looked up while the socket is new, and remembered: by the total,
+ * the process may be gone.
+ */
+export class SocketTally {
+  private readonly sockets = new Map<string, SocketRow>();
+
+  constructor(private readonly context: FormatContext) {}
+
+  update(counts: SocketCount[]): void {
+    for (const { reason, socket, count } of counts) {
+      const key = `${socket.inode}/${reason}`;
+      const known = this.sockets.get(key);
+      const resolved = known?.resolved.owner && known.resolved.cgroup ? known.resolved : this.resolve(socket, known?.resolved);
+      const name = reason === null ? null : this.context.reasons.decode(reason).name;
+      this.sockets.set(key, { reason: name, count, socket, resolved });
+    }
+  }
+
+  /** Most drops first. */
+  rows(): SocketRow[] {
+    return [...this.sockets.values()].sort((a, b) => b.count - a.count);
+  }
+
+  private resolve(socket: DropSocket, before: ResolvedSocket | undefined): ResolvedSocket {
+    const now = resolveSocket(socket, this.context.sockets);
+    return { owner: now.owner ?? before?.owner ?? null, cgroup: now.cgroup ?? before?.cgroup ?? null };
+  }
+}
+
+/** Sockets the text total names under each reason. */
+const SOCKETS_PER_REASON = 3;
+
 function rowJson(row: SummaryRow, count: number) {
   return {
     reason: row.reason,
@@ -84,6 +126,7 @@ export function totalJson(
   deltas: CounterDelta[] | null,
   checks: CounterCheck[],
   rules: RuleCount[] | null = null,
+  sockets: SocketRow[] = [],
 ) {
   return {
     type: 'total',
@@ -103,6 +146,7 @@ export function totalJson(
     })),
     // --nft-trace: NETFILTER_DROP by the rule whose verdict dropped the packet; else null.
     rules: rules === null ? null : rules.map(({ rule, count }) => ({ ...rule, count })),
+    sockets: sockets.map((row) => ({ reason: row.reason, count: row.count, socket: socketRecord(row.socket, row.resolved) })),
   };
 }
 
@@ -147,6 +191,7 @@ export function totalText(
   wholeHost: boolean,
   overflow: number,
   rules: RuleCount[] | null = null,
+  sockets: SocketRow[] = [],
 ): string {
   const byTotal = [...rows].sort((a, b) => b.total - a.total);
   const lines = [`=== total over ${durationS.toFixed(1)}s: ${byTotal.reduce((s, r) => s + r.total, 0)} drops ===`];
@@ -159,6 +204,11 @@ export function totalText(
   for (const reason of new Set(byTotal.map((r) => r.reason).filter((r): r is string => r !== null))) {
     const { advice } = explain(reason);
     lines.push(`  ${reason}: ${advice.summary}`);
+    const at = sockets.filter((s) => s.reason === reason);
+    for (const row of at.slice(0, SOCKETS_PER_REASON)) {
+      lines.push(`    at ${socketName(row.socket, row.resolved)}, queued ${row.socket.queued}${containerText(row.resolved)}: ${row.count} drops`);
+    }
+    if (at.length > SOCKETS_PER_REASON) lines.push(`    (and ${at.length - SOCKETS_PER_REASON} more sockets)`);
     if (advice.checks[0]) lines.push(`    try: ${advice.checks[0]}`);
   }
   return lines.join('\n') + '\n';

@@ -425,13 +425,21 @@ export async function snmpCounters(ns: string): Promise<Record<string, number>> 
 }
 
 const RCVBUF_RECEIVER = `
-import socket, sys, select, time
-addr, port = sys.argv[1], int(sys.argv[2])
+import ctypes, os, socket, sys, select, time
+addr, port, wait_moved, name = sys.argv[1], int(sys.argv[2]), sys.argv[3] == '1', sys.argv[4]
+if wait_moved:
+    # The harness moves this process to a cgroup before its socket exists: a socket
+    # takes its cgroup when it is created. (ip netns exec remounts /sys: the cgroup
+    # mount is not visible from here.)
+    print('PID %d' % os.getpid(), flush=True)
+    sys.stdin.readline()
+if name:
+    ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)  # PR_SET_NAME: the comm /proc/PID/comm shows
 fam = socket.AF_INET6 if ':' in addr else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 0)  # kernel clamps to its minimum
 s.bind((addr, port))
-print('READY %d' % s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF), flush=True)
+print('READY %d %d %d' % (s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF), os.getpid(), os.fstat(s.fileno()).st_ino), flush=True)
 # Never read during the flood: wait (bounded) for the harness to say the sender is done.
 r, _, _ = select.select([sys.stdin], [], [], 60)
 if r:
@@ -463,6 +471,16 @@ export interface RcvbufFloodResult {
   rcvbuf: number;
   /** UdpRcvbufErrors (or Udp6RcvbufErrors) delta in the receiver namespace; sanity check */
   snmpRcvbufErrors: number;
+  /** The receiving process and its socket's inode (as /proc/PID/fd shows it). */
+  receiverPid: number;
+  socketInode: number;
+}
+
+export interface RcvbufReceiverOptions {
+  /** A cgroup's cgroup.procs: the receiver moves itself there before it creates its socket. */
+  cgroupProcs?: string;
+  /** The receiver's comm (PR_SET_NAME), to tell it from the sender's. */
+  name?: string;
 }
 
 /**
@@ -476,12 +494,14 @@ export async function rcvbufFlood(
   port: number,
   count: number,
   sendFromNs: string,
+  receiver: RcvbufReceiverOptions = {},
 ): Promise<RcvbufFloodResult> {
   assert.ok(count > 0 && count <= 100_000, `rcvbufFlood count out of bounds: ${count}`);
   const v6 = bindAddr.includes(':');
   const key = v6 ? 'Udp6RcvbufErrors' : 'Udp.RcvbufErrors';
   const before = (await snmpCounters(nsB))[key] ?? 0;
-  const child = spawn(...inNetnsArgv(nsB, python(), ['-c', RCVBUF_RECEIVER, bindAddr, String(port)]), {
+  const receiverArgs = [bindAddr, String(port), receiver.cgroupProcs ? '1' : '0', receiver.name ?? ''];
+  const child = spawn(...inNetnsArgv(nsB, python(), ['-c', RCVBUF_RECEIVER, ...receiverArgs]), {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   liveChildren.add(child);
@@ -493,13 +513,21 @@ export async function rcvbufFlood(
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   try {
     const readyDeadline = Date.now() + 10_000;
-    while (!/READY \d+/.test(stdout)) {
+    if (receiver.cgroupProcs) {
+      while (!/PID \d+/.test(stdout)) {
+        if (child.exitCode !== null || Date.now() > readyDeadline) throw new Error(`rcvbuf receiver did not start: stdout=${stdout} stderr=${stderr}`);
+        await sleep(20);
+      }
+      fs.writeFileSync(receiver.cgroupProcs, /PID (\d+)/.exec(stdout)![1]);
+      child.stdin!.write('moved\n');
+    }
+    while (!/READY \d+ \d+ \d+/.test(stdout)) {
       if (child.exitCode !== null || Date.now() > readyDeadline) {
         throw new Error(`rcvbuf receiver did not become ready: stdout=${stdout} stderr=${stderr}`);
       }
       await sleep(20);
     }
-    const rcvbuf = Number(/READY (\d+)/.exec(stdout)![1]);
+    const [rcvbuf, receiverPid, socketInode] = /READY (\d+) (\d+) (\d+)/.exec(stdout)!.slice(1).map(Number);
     const sent = await sendUdp(sendFromNs, bindAddr, port, count);
     await sleep(100);
     child.stdin!.end('go\n');
@@ -509,7 +537,7 @@ export async function rcvbufFlood(
     if (!m) throw new Error(`rcvbuf receiver gave no result: stdout=${stdout} stderr=${stderr}`);
     const queued = Number(m[1]);
     const after = (await snmpCounters(nsB))[key] ?? 0;
-    return { sent, queued, dropped: sent - queued, rcvbuf, snmpRcvbufErrors: after - before };
+    return { sent, queued, dropped: sent - queued, rcvbuf, snmpRcvbufErrors: after - before, receiverPid, socketInode };
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     liveChildren.delete(child);
@@ -545,11 +573,29 @@ export interface DropEvent {
   tcp_flags: string | null;
   /** The nftables rule that dropped it (--nft-trace), else null. */
   rule: { family: string; table: string; chain: string; handle: number | null; text: string; verdict: string } | null;
+  /** The socket the drop happened at (docs/json-schema.md), null without one. */
+  socket: SocketRecord | null;
 }
+
+export interface SocketRecord {
+  inode: number | null;
+  cookie: number | string | null;
+  uid: number;
+  local: string | null;
+  pid: number | null;
+  comm: string | null;
+  cgroup: string | null;
+  container: { runtime: string | null; id: string | null; pod: string | null } | null;
+  rcvbuf: number;
+  queued: number;
+  drops: number;
+}
+
+export const SOCKET_KEYS: ReadonlyArray<keyof SocketRecord> = ['inode', 'cookie', 'uid', 'local', 'pid', 'comm', 'cgroup', 'container', 'rcvbuf', 'queued', 'drops'];
 
 export const EVENT_KEYS: ReadonlyArray<keyof DropEvent> = [
   'ts', 'reason', 'reason_code', 'subsystem', 'location', 'address', 'family', 'proto',
-  'saddr', 'daddr', 'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'netns', 'ifindex', 'len', 'pid', 'comm', 'tcp_flags', 'rule',
+  'saddr', 'daddr', 'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'netns', 'ifindex', 'len', 'pid', 'comm', 'tcp_flags', 'rule', 'socket',
 ];
 
 export interface DropwhyResult extends RunResult {
@@ -860,6 +906,10 @@ export function assertEventShape(ev: DropEvent): void {
   for (const k of ['icmp_type', 'icmp_code', 'ttl', 'netns', 'ifindex', 'len', 'pid'] as const) assert.ok(isNullOr(ev[k], 'number'), `${k}: ${ctx}`);
   assert.ok(isNullOr(ev.comm, 'string'), `comm: ${ctx}`);
   assert.ok(isNullOr(ev.tcp_flags, 'string'), `tcp_flags: ${ctx}`);
+  if (ev.socket !== null) {
+    assert.deepEqual(Object.keys(ev.socket), SOCKET_KEYS, `socket keys: ${ctx}`);
+    for (const k of ['uid', 'rcvbuf', 'queued', 'drops'] as const) assert.ok(Number.isInteger(ev.socket[k]), `socket.${k}: ${ctx}`);
+  }
 }
 
 /**

@@ -46,6 +46,8 @@ mkdir -p "/host$DROPWHY_REPO" && mount --bind /repo "/host$DROPWHY_REPO" || fail
 # the mount points, as a normal system would.
 [ -d /host/sys/kernel/tracing ] && mount -t tracefs tracefs /host/sys/kernel/tracing 2>/dev/null
 [ -d /host/sys/fs/bpf ] && mount -t bpf bpf /host/sys/fs/bpf 2>/dev/null
+# cgroup2 where most systems have it: the socket tests put their receiver in a cgroup of its own.
+[ -d /host/sys/fs/cgroup ] && mount -t cgroup2 cgroup2 /host/sys/fs/cgroup 2>/dev/null
 
 [ -f "/host$DROPWHY_REPO/test/kernels/guest.js" ] || fail "$DROPWHY_REPO/test/kernels/guest.js not found in the checkout"
 [ -x "/host$DROPWHY_NODE" ] || fail "node ($DROPWHY_NODE) not found in the shared host root"

@@ -6,7 +6,7 @@ import { explain } from '../../src/knowledge/advice';
 import { run } from '../../src/cli';
 import { EnvironmentError } from '../../src/errors';
 import { renderExplanation, renderReasonList } from '../../src/output/explain';
-import { CONFIG, MODE } from '../../src/events/layout';
+import { CONFIG, FEATURE, MODE } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
 import {
   cliHarness,
@@ -14,6 +14,7 @@ import {
   type CliHarnessOptions,
   encodeBatch,
   encodeCountRecords,
+  encodeSocketCounts,
   loadReasonTable,
   reasonCode,
   runNoTrace,
@@ -242,6 +243,73 @@ test('summary text: interval rows with a hint, then the totals with "agree" and 
   assert.deepEqual(h.err, [closingLine(5, 5, 0)]);
 });
 
+const RECEIVER_SOCKET = { inode: 812345, cgroup: 77, localAddr: '10.94.0.2', localPort: 53, uid: 101, rcvbuf: 212992, queued: 213760, drops: 5 };
+/** The receiver is found on the first look only: the total must keep the owner found then. */
+function receiverOnce() {
+  let looks = 0;
+  return {
+    owner: (inode: number) => (inode === 812345 && looks++ === 0 ? { pid: 812, comm: 'dnsmasq' } : null),
+    cgroup: (id: number) => (id === 77 ? { path: '/system.slice/dnsmasq.service', container: null } : null),
+  };
+}
+
+test('summary text: the total names the sockets behind a reason, with their owner and buffer, under its advice', TIMEOUT, async (t) => {
+  const sockets = [
+    { reason: SOCKET_RCVBUFF, count: 4, socket: RECEIVER_SOCKET },
+    { reason: SOCKET_RCVBUFF, count: 1, socket: { ...RECEIVER_SOCKET, inode: 9, localPort: 5353, rcvbuf: 4096, queued: 4352 } },
+  ];
+  const h = harness(t, { binding: { counters: { seen: 5, matched: 5 }, dropCounts: encodeCountRecords([rcvbuf(5)]), socketCounts: encodeSocketCounts(sockets) }, sockets: receiverOnce() });
+  const { done } = await runUntilOpened(['summary', '--interval', '0.05'], h);
+  await waitFor(() => h.stdout().includes(' drops ---'), 'the first interval');
+  await sleep(100); // more intervals: the owner is no longer found
+  h.signals.emit('SIGINT');
+  assert.equal(await done, 0);
+  const lines = h.stdout().split('\n');
+  const advice = lines.indexOf(`  SOCKET_RCVBUFF: ${explain('SOCKET_RCVBUFF').advice.summary}`);
+  assert.ok(advice > 0, h.stdout());
+  assert.deepEqual(lines.slice(advice + 1, advice + 3), [
+    '    at dnsmasq[812] 10.94.0.2:53 rcvbuf 212992, queued 213760: 4 drops',
+    '    at uid 101 10.94.0.2:5353 rcvbuf 4096, queued 4352: 1 drops',
+  ]);
+  assert.match(lines[advice + 3], /^    try: /);
+});
+
+test('summary -o json: total.sockets, most drops first, each socket as in tracing', TIMEOUT, async (t) => {
+  const sockets = [{ reason: SOCKET_RCVBUFF, count: 4, socket: RECEIVER_SOCKET }];
+  const h = harness(t, { binding: { counters: { seen: 4, matched: 4 }, dropCounts: encodeCountRecords([rcvbuf(4)]), socketCounts: encodeSocketCounts(sockets) }, sockets: receiverOnce() });
+  const { done } = await runUntilOpened(['summary', '-o', 'json', '--interval', '0.05'], h);
+  await waitFor(() => h.records().length >= 2, 'two intervals');
+  h.signals.emit('SIGINT');
+  assert.equal(await done, 0);
+  const total = h.records().find((r) => r.type === 'total')!;
+  assert.deepEqual(total.sockets, [
+    {
+      reason: 'SOCKET_RCVBUFF',
+      count: 4,
+      socket: {
+        inode: 812345,
+        cookie: null,
+        uid: 101,
+        local: '10.94.0.2:53',
+        pid: 812,
+        comm: 'dnsmasq',
+        cgroup: '/system.slice/dnsmasq.service',
+        container: null,
+        rcvbuf: 212992,
+        queued: 213760,
+        drops: 5,
+      },
+    },
+  ]);
+  assert.equal(h.binding.options.config.readUInt32LE(CONFIG.features), FEATURE.SOCKET, 'summary asks the kernel to count sockets');
+
+  const off = harness(t);
+  const { done: offDone } = await runUntilOpened(['summary', '--no-socket'], off);
+  assert.equal(off.binding.options.config.readUInt32LE(CONFIG.features), 0, 'summary --no-socket: no socket counts');
+  off.signals.emit('SIGINT');
+  assert.equal(await offDone, 0);
+});
+
 test('summary --no-hints: rows without the hint line', TIMEOUT, async (t) => {
   const h = harness(t, { binding: { dropCounts: encodeCountRecords([rcvbuf(5)]) } });
   const { done } = await runUntilOpened(['summary', '--no-hints', '--interval', '0.05'], h);
@@ -305,8 +373,15 @@ test('summary: the BPF program counts (CONFIG.mode 1) in a map of --max-keys ent
   const trace = harness(t);
   const { done: done3 } = await runUntilOpened([], trace);
   assert.equal(trace.binding.options.config.readUInt8(CONFIG.mode), MODE.stream, 'trace mode streams');
+  assert.equal(trace.binding.options.config.readUInt32LE(CONFIG.features), FEATURE.SOCKET, 'and reads the socket by default');
   trace.signals.emit('SIGINT');
   assert.equal(await done3, 0);
+
+  const noSocket = harness(t);
+  const { done: done4 } = await runUntilOpened(['--no-socket'], noSocket);
+  assert.equal(noSocket.binding.options.config.readUInt32LE(CONFIG.features), 0, '--no-socket: no socket reads');
+  noSocket.signals.emit('SIGINT');
+  assert.equal(await done4, 0);
 });
 
 test('summary --count 5: ends by itself once the kernel has matched 5 drops', TIMEOUT, async (t) => {

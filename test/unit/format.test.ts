@@ -4,11 +4,13 @@ import { decodeBatch, type DropEvent } from '../../src/events/decode';
 import { formatJson, formatText, protocolName, tcpFlagsText, type FormatContext } from '../../src/output/format';
 import { ReasonTable } from '../../src/events/reasons';
 import { fixtureBytes, recordedKallsyms, recordedReasons } from './fixtures';
+import { UNRESOLVED_SOCKETS } from './helpers';
 
 const [udp4, udp6, tcpSyn] = decodeBatch(fixtureBytes('loopback-drops.bin'));
 const context: FormatContext = {
   reasons: recordedReasons(),
   symbols: recordedKallsyms(),
+  sockets: UNRESOLVED_SOCKETS,
   // 2026-01-02T03:04:05.000000Z at monotonic 0
   monotonicToUnixNs: Date.UTC(2026, 0, 2, 3, 4, 5) * 1e6,
   color: false,
@@ -20,7 +22,7 @@ const toJsonRecord = (event: DropEvent, ctx: FormatContext) => JSON.parse(format
 const JSON_KEYS = [
   'ts', 'reason', 'reason_code', 'subsystem', 'location', 'address', 'family', 'proto', 'saddr', 'daddr',
   'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'tcp_flags', 'netns', 'ifindex', 'len', 'pid', 'tid',
-  'comm', 'skb', 'rule',
+  'comm', 'skb', 'rule', 'socket',
 ];
 
 test('JSON: one object with every key, in the documented order', () => {

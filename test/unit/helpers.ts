@@ -10,9 +10,9 @@ import type { BtfEntries, Counters, NativeBinding, NativeTracer, TracerOptions }
 import { loadNativeBinding } from '../../src/kernel/binding';
 import { run, type CliIo } from '../../src/cli';
 import { PROTOCOLS, type ProtocolName } from '../../src/events/filter';
-import type { Symbolizer } from '../../src/output/format';
+import type { SocketResolver, Symbolizer } from '../../src/output/format';
 import type { ProcessFacts } from '../../src/kernel/facts';
-import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/events/layout';
+import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_SIZE } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
 import { ReasonTable } from '../../src/events/reasons';
 
@@ -73,8 +73,40 @@ export interface EventSpec {
   /** The tracepoint passed the receiving socket (HAS_RX_SK). */
   rxSocket?: boolean;
   comm?: string;
+  /** A full socket's section (HAS_SOCKET); absent fields are 0, as the BPF program leaves what it cannot read. */
+  socket?: SocketSpec;
   /** Replaces the computed flags entirely (for events the BPF program would not produce). */
   flags?: number;
+}
+
+export interface SocketSpec {
+  cookie?: bigint;
+  inode?: number;
+  cgroup?: number;
+  /** An IPv4 or IPv6 address: the socket is inet (with localPort); absent: another family. */
+  localAddr?: string;
+  localPort?: number;
+  uid?: number;
+  rcvbuf?: number;
+  queued?: number;
+  drops?: number;
+}
+
+function encodeSocket(buffer: Buffer, spec: SocketSpec): void {
+  const at = EVENT.socket;
+  buffer.writeBigUInt64LE(spec.cookie ?? 0n, at + SOCKET.cookie);
+  buffer.writeBigUInt64LE(BigInt(spec.inode ?? 0), at + SOCKET.inode);
+  buffer.writeBigUInt64LE(BigInt(spec.cgroup ?? 0), at + SOCKET.cgroup);
+  if (spec.localAddr !== undefined) {
+    const family = familyOf(spec.localAddr);
+    buffer.set(addressBytes(spec.localAddr, family), at + SOCKET.local_addr);
+    buffer.writeUInt8(family, at + SOCKET.local_family);
+    buffer.writeUInt16LE(spec.localPort ?? 0, at + SOCKET.local_port);
+  }
+  buffer.writeUInt32LE(spec.uid ?? 0, at + SOCKET.uid);
+  buffer.writeUInt32LE(spec.rcvbuf ?? 0, at + SOCKET.rcvbuf);
+  buffer.writeUInt32LE(spec.queued ?? 0, at + SOCKET.queued);
+  buffer.writeUInt32LE(spec.drops ?? 0, at + SOCKET.drops);
 }
 
 function writeU64(buffer: Buffer, offset: number, value: { hi: number; lo: number }): void {
@@ -95,7 +127,7 @@ function familyOf(text: string): 4 | 6 {
   return prefix.family;
 }
 
-/** One 112-byte struct drop_event with the flags the BPF program would set for this description. */
+/** One struct drop_event with the flags the BPF program would set for this description. */
 export function encodeEvent(spec: EventSpec = {}): Buffer {
   const buffer = Buffer.alloc(EVENT_SIZE);
   let flags = 0;
@@ -114,6 +146,10 @@ export function encodeEvent(spec: EventSpec = {}): Buffer {
     flags |= EVENT_FLAG.HAS_NETNS;
   }
   if (spec.rxSocket) flags |= EVENT_FLAG.HAS_RX_SK;
+  if (spec.socket) {
+    encodeSocket(buffer, spec.socket);
+    flags |= EVENT_FLAG.HAS_SOCKET;
+  }
   buffer.writeUInt32LE(spec.ifindex ?? 0, EVENT.ifindex);
   buffer.writeUInt32LE(spec.pid ?? 0, EVENT.pid);
   buffer.writeUInt32LE(spec.tid ?? spec.pid ?? 0, EVENT.tid);
@@ -184,6 +220,8 @@ export interface FakeBindingOptions {
    * called on every dropCounts() (with how many calls came before) for counts that grow over time.
    */
   dropCounts?: Buffer | ((call: number) => Buffer);
+  /** What socketCounts() returns: packed SOCKET_COUNT_RECORDs (see encodeSocketCounts). */
+  socketCounts?: Buffer;
   /** openTracer throws this. */
   openError?: Error;
   /** Called on every btfMembers query, before it is answered (e.g. to send a signal during the BTF read). */
@@ -274,6 +312,7 @@ export class FakeBinding implements NativeBinding {
         const call = this.dropCountsCalls++;
         return Buffer.from(typeof source === 'function' ? source(call) : (source ?? Buffer.alloc(0)));
       },
+      socketCounts: () => Buffer.from(this.settings.socketCounts ?? Buffer.alloc(0)),
       deleteDropCounts: (keys) => {
         this.deletedKeys.push(Buffer.from(keys));
         return keys.length / DROP_KEY_SIZE;
@@ -357,6 +396,9 @@ export function encodeCountRecords(specs: CountSpec[]): Buffer {
 // ---------------------------------------------------------------------------
 
 /** Root with its full capability set (CapEff of a root shell on 6.x: bits 0..40). */
+/** A machine where no process holds the socket and no cgroup is found. */
+export const UNRESOLVED_SOCKETS: SocketResolver = { owner: () => null, cgroup: () => null };
+
 export const ROOT_FACTS: ProcessFacts = { euid: 0, capEff: (1n << 41n) - 1n, btfPresent: true };
 
 export interface CliHarness {
@@ -392,6 +434,8 @@ export interface CliHarnessOptions {
   bindingError?: Error;
   /** io.symbols() throws this (e.g. /proc/kallsyms cannot be read). */
   symbolsError?: Error;
+  /** Socket owners and cgroups; default: none known. */
+  sockets?: SocketResolver;
   stdoutIsTty?: boolean;
   inodes?: Record<string, number>;
   /** ifindexes by NETNS/IFNAME (the namespace's inode); others are missing. */
@@ -445,6 +489,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
         h.out.push(text);
       },
       writeErr: (line) => void h.err.push(line),
+      sockets: () => options.sockets ?? UNRESOLVED_SOCKETS,
       symbols: (): Symbolizer => {
         h.symbolsLoads++;
         if (options.symbolsError) throw options.symbolsError;
@@ -505,4 +550,19 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** Packed SOCKET_COUNT_RECORDs (struct socket_key + struct socket_count), as the addon's socketCounts() returns them. */
+export function encodeSocketCounts(specs: Array<{ reason: number; count: number; socket: SocketSpec }>): Buffer {
+  return Buffer.concat(
+    specs.map(({ reason, count, socket }) => {
+      const record = Buffer.alloc(SOCKET_COUNT_RECORD_SIZE);
+      const event = encodeEvent({ socket });
+      event.copy(record, SOCKET_COUNT_RECORD.socket, EVENT.socket, EVENT.socket + SOCKET_SIZE);
+      record.writeBigUInt64LE(BigInt(socket.inode ?? 0), SOCKET_COUNT_RECORD.inode);
+      record.writeUInt32LE(reason, SOCKET_COUNT_RECORD.reason);
+      record.writeBigUInt64LE(BigInt(count), SOCKET_COUNT_RECORD.count);
+      return record;
+    }),
+  );
 }

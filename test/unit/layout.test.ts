@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CONFIG, CONFIG_SIZE, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, MAX_FILTER_INSNS, MAX_REASONS, MODE } from '../../src/events/layout';
+import { CONFIG, CONFIG_SIZE, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, FEATURE, MAX_FILTER_INSNS, MAX_REASONS, MAX_SOCKET_COUNTS, MODE, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_KEY_SIZE, SOCKET_SIZE } from '../../src/events/layout';
 
 const header = readFileSync(resolve(__dirname, '../../../bpf/event.h'), 'utf8');
 const TYPE_SIZES: Record<string, number> = { __u8: 1, char: 1, __u16: 2, __u32: 4, __u64: 8 };
@@ -15,7 +15,24 @@ function defines(): Record<string, number> {
   return values;
 }
 
-function layoutOf(structName: string): { offsets: Record<string, number>; size: number } {
+interface Layout {
+  offsets: Record<string, number>;
+  size: number;
+  align: number;
+}
+
+/** A member's size and alignment: a base type's, or a struct of the header's own. */
+function memberType(type: string, structName: string): { size: number; align: number } {
+  if (type.startsWith('struct ')) {
+    const { size, align } = layoutOf(type.slice('struct '.length));
+    return { size, align };
+  }
+  const size = TYPE_SIZES[type];
+  assert.ok(size, `unknown type ${type} in struct ${structName}`);
+  return { size, align: size };
+}
+
+function layoutOf(structName: string): Layout {
   const body = new RegExp(`struct ${structName} \\{([^}]*)\\};`).exec(header);
   assert.ok(body, `struct ${structName} not found in bpf/event.h`);
   const constants = defines();
@@ -24,16 +41,15 @@ function layoutOf(structName: string): { offsets: Record<string, number>; size: 
   let maxAlign = 1;
   for (const [, type, name, count] of body[1]
     .replace(/\/\*[\s\S]*?\*\//g, '')
-    .matchAll(/(\w+)\s+(\w+)(?:\[(\w+)\])?;/g)) {
-    const size = TYPE_SIZES[type];
-    assert.ok(size, `unknown type ${type} in struct ${structName}`);
+    .matchAll(/((?:struct\s+)?\w+)\s+(\w+)(?:\[(\w+)\])?;/g)) {
+    const { size, align } = memberType(type.replace(/\s+/, ' '), structName);
     const elements = count === undefined ? 1 : Number(constants[count] ?? count);
-    offset = Math.ceil(offset / size) * size;
+    offset = Math.ceil(offset / align) * align;
     offsets[name] = offset;
     offset += size * elements;
-    maxAlign = Math.max(maxAlign, size);
+    maxAlign = Math.max(maxAlign, align);
   }
-  return { offsets, size: Math.ceil(offset / maxAlign) * maxAlign };
+  return { offsets, size: Math.ceil(offset / maxAlign) * maxAlign, align: maxAlign };
 }
 
 test('struct drop_event: src/events/layout.ts matches bpf/event.h', () => {
@@ -43,6 +59,15 @@ test('struct drop_event: src/events/layout.ts matches bpf/event.h', () => {
   assert.deepEqual(fields, EVENT);
   assert.equal(size, EVENT_SIZE);
   assert.match(header, new RegExp(`sizeof\\(struct drop_event\\) == ${EVENT_SIZE}`), 'the static assert agrees');
+});
+
+test('struct drop_socket: src/events/layout.ts matches bpf/event.h', () => {
+  const { offsets, size } = layoutOf('drop_socket');
+  const { pad, ...fields } = offsets;
+  assert.equal(pad, SOCKET.local_family + 1, 'explicit padding follows local_family');
+  assert.deepEqual(fields, SOCKET);
+  assert.equal(size, SOCKET_SIZE);
+  assert.equal(EVENT.socket + SOCKET_SIZE, EVENT_SIZE, 'the socket section ends the event');
 });
 
 test('struct dropwhy_config: src/events/layout.ts matches bpf/event.h', () => {
@@ -62,9 +87,21 @@ test('summary count records: struct drop_key followed by a __u64 count', () => {
   assert.equal(COUNT_RECORD_SIZE, size + 8);
 });
 
+test('summary socket count records: struct socket_key followed by struct socket_count', () => {
+  const key = layoutOf('socket_key');
+  const value = layoutOf('socket_count');
+  assert.equal(key.size, SOCKET_KEY_SIZE);
+  assert.deepEqual({ inode: key.offsets.inode, reason: key.offsets.reason }, { inode: SOCKET_COUNT_RECORD.inode, reason: SOCKET_COUNT_RECORD.reason });
+  assert.equal(SOCKET_KEY_SIZE + value.offsets.socket, SOCKET_COUNT_RECORD.socket);
+  assert.equal(SOCKET_KEY_SIZE + value.offsets.count, SOCKET_COUNT_RECORD.count);
+  assert.equal(SOCKET_KEY_SIZE + value.size, SOCKET_COUNT_RECORD_SIZE);
+  assert.equal(defines().DROPWHY_MAX_SOCKET_COUNTS, MAX_SOCKET_COUNTS);
+});
+
 test('constants and flag bits match bpf/event.h', () => {
   assert.match(header, new RegExp(`DROPWHY_MODE_STREAM = ${MODE.stream},`));
   assert.match(header, new RegExp(`DROPWHY_MODE_COUNT = ${MODE.count},`));
+  assert.match(header, new RegExp(`DROPWHY_FEATURE_SOCKET = 1 << ${Math.log2(FEATURE.SOCKET)},`));
   const constants = defines();
   assert.equal(constants.DROPWHY_COMM_LEN, COMM_LEN);
   assert.equal(constants.DROPWHY_MAX_REASONS, MAX_REASONS);

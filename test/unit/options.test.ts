@@ -62,6 +62,7 @@ test('check: no flags gives the defaults', () => {
     logLevel: 'warn',
     hints: true,
     nftTrace: false,
+    socket: true,
   });
   assert.equal(DEFAULT_RING_BYTES, 8 * 1024 * 1024);
 });
@@ -89,6 +90,7 @@ test('check: every flag at once', () => {
     'log-level': 'debug',
     hints: false,
     'nft-trace': true,
+    socket: false,
   });
   assert.deepEqual(options, {
     filter: {
@@ -110,6 +112,7 @@ test('check: every flag at once', () => {
     logLevel: 'debug',
     hints: false,
     nftTrace: true,
+    socket: false,
   });
 });
 
