@@ -48,6 +48,9 @@ const GUEST_E2E = [
   // filter expressions: libpcap's classic BPF in the program's interpreter,
   // as this kernel's verifier takes it, and its verdicts on the same corpus
   'expression',
+  // the socket that dropped it: rx_sk where the tracepoint has it, else
+  // skb->sk; this kernel's socket, cgroup and drop-counter fields
+  'socket',
   // the ring buffer's lost path and the full per-CPU count map's overflow
   { name: 'loss', tests: '-o json' },
   // the count map keyed by namespace, as the exporter's labels, in its own
