@@ -11,7 +11,8 @@ fi
 unset WITHOUT_LIBRARY_NS
 soname=$1
 shift
-path=$(PATH="$PATH:/sbin:/usr/sbin" ldconfig -p | awk -v soname="$soname" '$1 == soname { print $NF; exit }')
+# awk reads to the end: exiting at the match could kill ldconfig with SIGPIPE, failing the pipeline.
+path=$(PATH="$PATH:/sbin:/usr/sbin" ldconfig -p | awk -v soname="$soname" '$1 == soname && !found { print $NF; found = 1 }')
 [ -n "$path" ] || { echo "without-library.sh: $soname is not installed to begin with" >&2; exit 1; }
 file=$(readlink -f "$path")
 libdir=$(dirname "$file")
