@@ -11,7 +11,8 @@
 # OUT     the initramfs to write (gzip-compressed newc cpio)
 # MODULE  modules to load (default: virtio_pci 9pnet_virtio 9p); a module the
 #         kernel has built in (modules.builtin) is skipped, one it has neither
-#         built in nor as a file is an error. "none": no modules (MODDIR is
+#         built in nor as a file is an error, unless named "?MODULE" (then
+#         loaded only where it is a file). "none": no modules (MODDIR is
 #         then not read).
 # The modules are listed, in load order, in /modules/order.
 set -euo pipefail
@@ -88,7 +89,14 @@ add_module() {
 : >"$STAGE/modules/order"
 if [ $NO_MODULES = 0 ]; then
   index_modules
-  for m in "${WANTED[@]}"; do add_module "$m"; done
+  for m in "${WANTED[@]}"; do
+    # "?NAME": only where NAME is a file of its own (nft_counter before 5.17; later it is part of nf_tables)
+    if [[ $m == \?* ]]; then
+      m=${m#\?}
+      [ -n "${FILE[${m//-/_}]:-}" ] || continue
+    fi
+    add_module "$m"
+  done
 fi
 
 mkdir -p "$(dirname "$OUT")"
