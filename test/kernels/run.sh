@@ -30,8 +30,8 @@
 #                            works within DROPWHY_KVM_PROBE_TIMEOUT s, else tcg)
 #   DROPWHY_KERNEL_LOGS      where the guests' console logs are kept
 #                            (default $DROPWHY_KERNEL_CACHE/logs)
-#   DROPWHY_KERNEL_TIMEOUT   hard limit for one guest in seconds (default 720
-#                            under tcg, 360 under kvm)
+#   DROPWHY_KERNEL_TIMEOUT   hard limit for one guest in seconds (default 1200
+#                            under tcg, 600 under kvm)
 #   DROPWHY_GUEST_E2E        e2e files to run instead of guest.js's list, by
 #                            name ("summary filters")
 #   DROPWHY_KERNELS_BUILD=1  run `npm run build` first (done anyway when the
@@ -277,7 +277,7 @@ for label in "${SELECTED[@]}"; do
   fi
   say "$label: $KVER: $KERNEL_DESC"
   [ -n "$ACCEL" ] || choose_accel "$VMLINUZ"
-  limit=${DROPWHY_KERNEL_TIMEOUT:-$([ "$ACCEL" = kvm ] && echo 360 || echo 720)}
+  limit=${DROPWHY_KERNEL_TIMEOUT:-$([ "$ACCEL" = kvm ] && echo 600 || echo 1200)}
 
   dir="$WORK/$label"
   mkdir -p "$dir"
