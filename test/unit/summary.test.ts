@@ -16,7 +16,7 @@ import {
   totalText,
   type SummaryRow,
 } from '../../src/output/summary';
-import { encodeCountRecords, loadReasonTable, reasonCode, UNRESOLVED_SOCKETS } from './helpers';
+import { encodeCountRecords, loadReasonTable, reasonCode, UNRESOLVED_SOCKETS, UNNAMED_INTERFACES } from './helpers';
 import { RuleTally } from '../../src/nft/rule-tally';
 
 const NO_SOCKET = reasonCode('NO_SOCKET');
@@ -41,7 +41,7 @@ function stubSymbols(): Symbolizer & { asked: number } {
 }
 
 function context(symbols: Symbolizer = stubSymbols()): FormatContext {
-  return { reasons: loadReasonTable(), symbols, sockets: UNRESOLVED_SOCKETS, monotonicToUnixNs: 0, color: false };
+  return { reasons: loadReasonTable(), symbols, sockets: UNRESOLVED_SOCKETS, interfaces: UNNAMED_INTERFACES, monotonicToUnixNs: 0, color: false };
 }
 
 function count(spec: Partial<DropCount> & { count: number }): DropCount {
