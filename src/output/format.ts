@@ -310,10 +310,14 @@ function socketText(socket: DropSocket, sockets: SocketResolver): { text: string
 }
 
 /** `dnsmasq[812] 10.94.0.2:53 rcvbuf 212992`: who holds the socket, where, and its buffer. */
-export function socketName(socket: DropSocket, { owner }: ResolvedSocket): string {
+export function socketName(socket: DropSocket, resolved: ResolvedSocket): string {
   const local = localEndpoint(socket);
-  const who = owner === null ? `uid ${socket.uid}` : `${owner.comm}[${owner.pid}]`;
-  return `${who}${local === null ? '' : ` ${local}`} rcvbuf ${socket.rcvbuf}`;
+  return `${socketHolder(socket, resolved)}${local === null ? '' : ` ${local}`} rcvbuf ${socket.rcvbuf}`;
+}
+
+/** `dnsmasq[812]`: the process holding the socket; `uid 0` when none was found. */
+export function socketHolder(socket: DropSocket, { owner }: ResolvedSocket): string {
+  return owner === null ? `uid ${socket.uid}` : `${owner.comm}[${owner.pid}]`;
 }
 
 export function containerText({ cgroup }: ResolvedSocket): string {
