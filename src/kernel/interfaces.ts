@@ -58,13 +58,19 @@ interface NamespaceNames {
   names: Map<number, string>;
   loadedMs: number;
   loading: Promise<void> | null;
+  /** Hits since the list's age was last looked at. */
+  hits: number;
 }
+
+/** A hit reads the clock (to renew an old list) only every this many hits: the clock costs more than the lookup. */
+const HITS_PER_AGE_CHECK = 1024;
 
 /**
  * ifindex → name per network namespace, for every event: a lookup never waits. A namespace not
- * seen yet, an ifindex its list lacks (an interface new since), or a list older than maxAgeMs (an
- * ifindex reused) starts one listing of the whole namespace in the background, at most one per
- * rescanMs; until it is back the lookup answers with what is known, else null.
+ * seen yet, or an ifindex its list lacks (an interface new since), starts one listing of the whole
+ * namespace in the background, at most one per rescanMs; so does a list older than maxAgeMs (an
+ * interface renamed), noticed within HITS_PER_AGE_CHECK hits. Until a listing is back the lookup
+ * answers with what is known, else null.
  */
 export class InterfaceNames {
   private readonly namespaces = new Map<number, NamespaceNames>();
@@ -83,20 +89,26 @@ export class InterfaceNames {
   name(netns: number | null, ifindex: number): string | null {
     if (netns === null || ifindex === 0) return null;
     const known = this.namespaces.get(netns);
-    const name = known?.names.get(ifindex) ?? null;
     if (!known) {
       void this.load(netns);
-    } else if (known.loading === null) {
-      const age = this.nowMs() - known.loadedMs;
-      if ((name === null && age >= this.rescanMs) || age >= this.maxAgeMs) void this.load(netns);
+      return null;
     }
-    return name;
+    const name = known.names.get(ifindex);
+    if (name !== undefined) {
+      if (++known.hits >= HITS_PER_AGE_CHECK) {
+        known.hits = 0;
+        if (known.loading === null && this.nowMs() - known.loadedMs >= this.maxAgeMs) void this.load(netns);
+      }
+      return name;
+    }
+    if (known.loading === null && this.nowMs() - known.loadedMs >= this.rescanMs) void this.load(netns);
+    return null;
   }
 
   /** Lists the namespace now (unless a listing is under way) and resolves once it is known. */
   load(netns: number): Promise<void> {
     let entry = this.namespaces.get(netns);
-    if (!entry) this.namespaces.set(netns, (entry = { names: new Map(), loadedMs: -Infinity, loading: null }));
+    if (!entry) this.namespaces.set(netns, (entry = { names: new Map(), loadedMs: -Infinity, loading: null, hits: 0 }));
     if (entry.loading) return entry.loading;
     const names = entry;
     names.loading = this.list(netns).then(
