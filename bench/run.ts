@@ -277,6 +277,7 @@ function formatCeiling(seconds: number): { json: number; text: number } {
     reasons: new ReasonTable(reasons, subsystems),
     symbols: new Kallsyms(readFileSync(join(fixtures, 'kallsyms-excerpt.txt'), 'latin1')),
     sockets: { owner: () => null, cgroup: () => null },
+    interfaces: { name: () => 'lo' }, // found, as a trace finds them: the name is written too
     monotonicToUnixNs: Date.now() * 1e6,
     color: false,
   };

@@ -8,7 +8,7 @@ import { missingReason, renderExplanation, renderReasonList } from './output/exp
 import { Kallsyms } from './kernel/kallsyms';
 import { assertCanTrace, readKernelFacts, readProcessFacts, type ProcessFacts } from './kernel/facts';
 import { createLogger, type Logger } from './log';
-import { namespaceInterfaceIndex, readNamespaceCounters, StopRequest, type CommandIo } from './commands/session';
+import { namespaceInterfaceIndex, namespaceInterfaces, readNamespaceCounters, StopRequest, type CommandIo } from './commands/session';
 import type { CounterSnapshot } from './kernel/counters';
 import {
   check,
@@ -36,6 +36,7 @@ import { runSelftest } from './commands/selftest';
 import { runTrace } from './commands/trace';
 import type { SocketResolver, Symbolizer } from './output/format';
 import { SocketOwners } from './kernel/socket-owners';
+import { InterfaceNames } from './kernel/interfaces';
 import { CgroupPaths, findCgroup2Mount } from './kernel/cgroups';
 
 /** Everything the CLI touches outside itself, so tests can run it without root. */
@@ -46,6 +47,8 @@ export interface CliIo {
   writeErr(line: string): void;
   symbols(): Symbolizer;
   sockets(): SocketResolver;
+  /** Names the interfaces of events, warning through logger when a namespace cannot be listed. */
+  interfaces(logger: Logger): InterfaceNames;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
   /** Emits the stop signals (STOP_SIGNALS): the process itself, an emitter in tests. */
@@ -191,6 +194,7 @@ function commandIo(io: CliIo, logLevel: string, stop: StopRequest): CommandIo {
     logger,
     symbols: io.symbols,
     sockets: io.sockets,
+    interfaces: io.interfaces,
     statInode: io.statInode,
     interfaceIndex: io.interfaceIndex,
     stop,
@@ -252,6 +256,11 @@ export function realIo(): CliIo {
       const cgroups = new CgroupPaths(findCgroup2Mount());
       return { owner: (inode) => owners.owner(inode), cgroup: (id) => cgroups.cgroup(id) };
     },
+    interfaces: (logger) =>
+      new InterfaceNames(
+        (netns) => namespaceInterfaces(netns, ownNetns?.ino ?? null),
+        (netns, error) => logger.warn(`cannot list the interfaces of network namespace ${netns}: ${(error as Error).message}`),
+      ),
     // Only namespace files count: they live on nsfs, like our own.
     statInode: (path) => {
       try {

@@ -14,7 +14,7 @@ import { lowerFilter, type DropFilter, type EventFeatures } from '../events/filt
 import { NftTrace } from '../nft/nft-trace';
 import type { TraceDrop } from '../nft/trace-parse';
 import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
-import { interfaceIndex } from '../kernel/interfaces';
+import { interfaceIndex, listInterfaces, type InterfaceNames } from '../kernel/interfaces';
 import { compileExpression } from '../events/expression';
 
 /** Count mode sends no events: the smallest ring the kernel accepts. */
@@ -35,6 +35,8 @@ export interface CommandIo extends SessionIo {
   symbols(): Symbolizer;
   /** Resolves socket owners and cgroups; made once per command. */
   sockets(): SocketResolver;
+  /** Names the interfaces of events; made once per command. */
+  interfaces(logger: Logger): InterfaceNames;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
   color: boolean;
@@ -50,14 +52,16 @@ export async function prepare(options: { filter: FilterSpec }, io: CommandIo) {
   if (kernel.tracepointFields && !kernel.tracepointFields.includes('reason')) {
     io.writeErr('dropwhy: this kernel\'s skb:kfree_skb tracepoint reports no drop reason (Linux < 5.17): "reason" is null');
   }
+  const interfaces = io.interfaces(io.logger);
   const context: FormatContext = {
     reasons: kernel.reasons,
     symbols: lazySymbols(io.symbols),
     sockets: io.sockets(),
+    interfaces,
     monotonicToUnixNs: Date.now() * 1e6 - Number(process.hrtime.bigint()),
     color: io.color,
   };
-  return { kernel, filter, context };
+  return { kernel, filter, context, interfaces };
 }
 
 export type StopReason =
@@ -286,6 +290,13 @@ export async function readNamespaceCounters(netns: number | null, ownNetns: numb
 /** The ifindex of an interface of the namespace with this inode; through nsenter when it is not ours. */
 export async function namespaceInterfaceIndex(ifname: string, netns: number, ownNetns: number | null): Promise<number | null> {
   return interfaceIndex(ifname, await enterNamespace(netns, ownNetns));
+}
+
+/** Every interface of the namespace with this inode, or null when no way into it was found. */
+export async function namespaceInterfaces(netns: number, ownNetns: number | null): Promise<Map<number, string> | null> {
+  if (netns === ownNetns) return listInterfaces(null);
+  const path = await findNetnsPath(netns);
+  return path === null ? null : listInterfaces(path);
 }
 
 /** Reading /proc/kallsyms takes a while; do it on the first drop, not before attaching. */

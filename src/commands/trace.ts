@@ -10,7 +10,7 @@ import { RuleAttacher, VerdictPool, type AttachClock } from '../nft/attach';
 import type { NftTrace } from '../nft/nft-trace';
 import type { NftRule } from '../nft/trace-parse';
 import type { ReasonTable } from '../events/reasons';
-import type { TraceOptions } from './options';
+import { OWN_NETNS_PATH, type TraceOptions } from './options';
 import { LineBuffer } from '../output/writer';
 import { prepare, Session, startNftTrace, wakeupBytesFor, type CommandIo } from './session';
 
@@ -43,7 +43,7 @@ class TracedTally {
 }
 
 export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Counters> {
-  const { filter, context } = await prepare(options, io);
+  const { filter, context, interfaces } = await prepare(options, io);
   const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null });
   const hinted = new Set<number>(); // reason codes already explained
   const tally = new TracedTally(context.reasons);
@@ -111,6 +111,9 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
   try {
     if (attacher) nftTrace = await startNftTrace(filter, io, session, (drop) => attacher.verdict(drop));
     await session.snapshotCounters();
+    // The traced namespace's names before the first drop: a lookup never waits, so a list still missing would name nothing.
+    const tracedNetns = filter.netns ?? io.statInode(OWN_NETNS_PATH);
+    if (tracedNetns !== null) await interfaces.load(tracedNetns);
     const tracer = await session.open(() => {
       io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
       return io.binding.openTracer({

@@ -1208,6 +1208,25 @@ function copy(advice: ReasonAdvice): ReasonAdvice {
   return { summary: advice.summary, meaning: advice.meaning, counters: [...advice.counters], checks: [...advice.checks] };
 }
 
+// --- the socket that dropped it ----------------------------------------------
+
+/** Reasons about a socket's own buffer, and what to change at that socket. */
+const SOCKET_FIXES: Readonly<Record<string, string>> = {
+  SOCKET_RCVBUFF: 'raise it with SO_RCVBUF (capped by net.core.rmem_max) or net.core.rmem_default, or read faster',
+  SOCKET_BACKLOG: 'raise it with SO_RCVBUF or net.ipv4.tcp_rmem, or hold the socket for less time in each call',
+  TCP_ZEROWINDOW: 'the reader left no window: read faster, or raise SO_RCVBUF or net.ipv4.tcp_rmem',
+  PROTO_MEM: "the protocol's memory (net.ipv4.udp_mem, net.ipv4.tcp_mem) ran out, not only this buffer: see /proc/net/sockstat",
+};
+
+/**
+ * The advice at one socket, "dnsmasq[812] on 10.94.0.2:53: rcvbuf 212992, queued 213760; raise it with …",
+ * where `where` names the socket; null for a reason not about the socket's buffer.
+ */
+export function socketAdvice(reason: string, socket: { where: string; rcvbuf: number; queued: number }): string | null {
+  const fix = SOCKET_FIXES[normalize(reason)];
+  return fix === undefined ? null : `${socket.where}: rcvbuf ${socket.rcvbuf}, queued ${socket.queued}; ${fix}`;
+}
+
 // --- generic advice from the name -------------------------------------------
 
 interface Area {

@@ -19,10 +19,16 @@ export interface SocketResolver {
   cgroup(id: number): CgroupInfo | null;
 }
 
+/** Interface names by (netns inode, ifindex); null while unknown. A lookup never waits. */
+export interface InterfaceResolver {
+  name(netns: number | null, ifindex: number): string | null;
+}
+
 export interface FormatContext {
   reasons: ReasonTable;
   symbols: Symbolizer;
   sockets: SocketResolver;
+  interfaces: InterfaceResolver;
   /** Add to a CLOCK_MONOTONIC timestamp (ns) to get Unix time (ns). */
   monotonicToUnixNs: number;
   color: boolean;
@@ -161,6 +167,7 @@ export function formatJson(event: DropEvent, context: FormatContext, rule: NftRu
     `,"icmp_type":${jsonNumber(event.icmpType)},"icmp_code":${jsonNumber(event.icmpCode)},"ttl":${jsonNumber(event.ttl)}` +
     `,"tcp_flags":${event.tcpFlags === null ? 'null' : `"${tcpFlagsText(event.tcpFlags)}"`}` +
     `,"netns":${jsonNumber(event.netns)},"ifindex":${event.ifindex === 0 ? 'null' : event.ifindex}` +
+    `,"ifname":${json(context.interfaces.name(event.netns, event.ifindex))}` +
     `,"len":${event.len},"pid":${event.pid},"tid":${event.tid},"comm":${jsonString(event.comm)}` +
     `,"skb":"${formatKernelAddress(event.skb)}","rule":${rule === null ? 'null' : ruleJson(rule)}` +
     `,"socket":${socket}}`
@@ -274,7 +281,7 @@ export function formatText(event: DropEvent, context: FormatContext): string {
   const details: string[] = [];
   if (event.icmpType !== null) details.push(`type ${event.icmpType} code ${event.icmpCode}`);
   if (event.tcpFlags !== null) details.push(`[${tcpFlagsText(event.tcpFlags)}]`);
-  details.push(`netns ${event.netns ?? '-'}`, `if ${event.ifindex || '-'}`, `len ${event.len}`);
+  details.push(`netns ${event.netns ?? '-'}`, interfaceText(event, context.interfaces), `len ${event.len}`);
   const parts = [
     localTime(event.tsNs + context.monotonicToUnixNs),
     paint(RED, (reason ?? '-').padEnd(22)),
@@ -289,6 +296,13 @@ export function formatText(event: DropEvent, context: FormatContext): string {
   return parts.join(' ');
 }
 
+/** `if 2 (veth0)`, `if 2` while its name is unknown, `if -` without an interface. */
+function interfaceText(event: DropEvent, interfaces: InterfaceResolver): string {
+  if (event.ifindex === 0) return 'if -';
+  const name = interfaces.name(event.netns, event.ifindex);
+  return name === null ? `if ${event.ifindex}` : `if ${event.ifindex} (${name})`;
+}
+
 /** `sock dnsmasq[812] 10.94.0.2:53 rcvbuf 212992 queued 213760`; `sock uid 0 ...` when no process holds it. */
 function socketText(socket: DropSocket, sockets: SocketResolver): { text: string; owned: boolean } {
   const resolved = resolveSocket(socket, sockets);
@@ -296,10 +310,14 @@ function socketText(socket: DropSocket, sockets: SocketResolver): { text: string
 }
 
 /** `dnsmasq[812] 10.94.0.2:53 rcvbuf 212992`: who holds the socket, where, and its buffer. */
-export function socketName(socket: DropSocket, { owner }: ResolvedSocket): string {
+export function socketName(socket: DropSocket, resolved: ResolvedSocket): string {
   const local = localEndpoint(socket);
-  const who = owner === null ? `uid ${socket.uid}` : `${owner.comm}[${owner.pid}]`;
-  return `${who}${local === null ? '' : ` ${local}`} rcvbuf ${socket.rcvbuf}`;
+  return `${socketHolder(socket, resolved)}${local === null ? '' : ` ${local}`} rcvbuf ${socket.rcvbuf}`;
+}
+
+/** `dnsmasq[812]`: the process holding the socket; `uid 0` when none was found. */
+export function socketHolder(socket: DropSocket, { owner }: ResolvedSocket): string {
+  return owner === null ? `uid ${socket.uid}` : `${owner.comm}[${owner.pid}]`;
 }
 
 export function containerText({ cgroup }: ResolvedSocket): string {

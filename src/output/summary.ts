@@ -3,11 +3,11 @@
 import { familyName, type Family } from '../events/address';
 import type { DropCount, SocketCount } from '../events/counts';
 import { formatKernelAddress, type DropSocket } from '../events/decode';
-import { explain } from '../knowledge/advice';
+import { explain, socketAdvice } from '../knowledge/advice';
 import { formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
 import type { CounterDelta } from '../kernel/counters';
 import { hintLine } from './explain';
-import { containerText, protocolName, resolveSocket, ruleName, socketName, socketRecord, type FormatContext, type ResolvedSocket } from './format';
+import { containerText, localEndpoint, protocolName, resolveSocket, ruleName, socketHolder, socketName, socketRecord, type FormatContext, type ResolvedSocket } from './format';
 import type { RuleCount } from '../nft/rule-tally';
 
 export interface SummaryRow {
@@ -94,6 +94,14 @@ export class SocketTally {
   }
 }
 
+/** What to change at this row's socket, naming it, for a reason about its buffer; else null. */
+export function socketRowAdvice(row: SocketRow): string | null {
+  if (row.reason === null) return null;
+  const local = localEndpoint(row.socket);
+  const where = `${socketHolder(row.socket, row.resolved)}${local === null ? '' : ` on ${local}`}${containerText(row.resolved)}`;
+  return socketAdvice(row.reason, { where, rcvbuf: row.socket.rcvbuf, queued: row.socket.queued });
+}
+
 /** Sockets the text total names under each reason. */
 const SOCKETS_PER_REASON = 3;
 
@@ -146,7 +154,7 @@ export function totalJson(
     })),
     // --nft-trace: NETFILTER_DROP by the rule whose verdict dropped the packet; else null.
     rules: rules === null ? null : rules.map(({ rule, count }) => ({ ...rule, count })),
-    sockets: sockets.map((row) => ({ reason: row.reason, count: row.count, socket: socketRecord(row.socket, row.resolved) })),
+    sockets: sockets.map((row) => ({ reason: row.reason, count: row.count, socket: socketRecord(row.socket, row.resolved), advice: socketRowAdvice(row) })),
   };
 }
 
@@ -206,7 +214,12 @@ export function totalText(
     lines.push(`  ${reason}: ${advice.summary}`);
     const at = sockets.filter((s) => s.reason === reason);
     for (const row of at.slice(0, SOCKETS_PER_REASON)) {
-      lines.push(`    at ${socketName(row.socket, row.resolved)}, queued ${row.socket.queued}${containerText(row.resolved)}: ${row.count} drops`);
+      const advice = socketRowAdvice(row);
+      lines.push(
+        advice === null
+          ? `    at ${socketName(row.socket, row.resolved)}, queued ${row.socket.queued}${containerText(row.resolved)}: ${row.count} drops`
+          : `    ${row.count} drops at ${advice}`,
+      );
     }
     if (at.length > SOCKETS_PER_REASON) lines.push(`    (and ${at.length - SOCKETS_PER_REASON} more sockets)`);
     if (advice.checks[0]) lines.push(`    try: ${advice.checks[0]}`);

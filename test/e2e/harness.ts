@@ -567,6 +567,7 @@ export interface DropEvent {
   ttl: number | null;
   netns: number | null;
   ifindex: number | null;
+  ifname: string | null;
   len: number | null;
   pid: number | null;
   comm: string | null;
@@ -595,7 +596,7 @@ export const SOCKET_KEYS: ReadonlyArray<keyof SocketRecord> = ['inode', 'cookie'
 
 export const EVENT_KEYS: ReadonlyArray<keyof DropEvent> = [
   'ts', 'reason', 'reason_code', 'subsystem', 'location', 'address', 'family', 'proto',
-  'saddr', 'daddr', 'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'netns', 'ifindex', 'len', 'pid', 'comm', 'tcp_flags', 'rule', 'socket',
+  'saddr', 'daddr', 'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'netns', 'ifindex', 'ifname', 'len', 'pid', 'comm', 'tcp_flags', 'rule', 'socket',
 ];
 
 export interface DropwhyResult extends RunResult {
@@ -905,6 +906,7 @@ export function assertEventShape(ev: DropEvent): void {
   assert.ok(isNullOr(ev.sport, 'number') && isNullOr(ev.dport, 'number'), `sport/dport: ${ctx}`);
   for (const k of ['icmp_type', 'icmp_code', 'ttl', 'netns', 'ifindex', 'len', 'pid'] as const) assert.ok(isNullOr(ev[k], 'number'), `${k}: ${ctx}`);
   assert.ok(isNullOr(ev.comm, 'string'), `comm: ${ctx}`);
+  assert.ok(isNullOr(ev.ifname, 'string'), `ifname: ${ctx}`);
   assert.ok(isNullOr(ev.tcp_flags, 'string'), `tcp_flags: ${ctx}`);
   if (ev.socket !== null) {
     assert.deepEqual(Object.keys(ev.socket), SOCKET_KEYS, `socket keys: ${ctx}`);
@@ -954,7 +956,7 @@ export function assertKernelMatchedPrinted(res: DropwhyResult): void {
 /** Compact summary for assertion messages. */
 export function describeEvents(events: DropEvent[]): string {
   return events
-    .map((e) => `${e.reason}@${e.location} ${e.proto} ${e.saddr}:${e.sport} -> ${e.daddr}:${e.dport} netns=${e.netns} flags=${e.tcp_flags}`)
+    .map((e) => `${e.reason}@${e.location} ${e.proto} ${e.saddr}:${e.sport} -> ${e.daddr}:${e.dport} netns=${e.netns} if=${e.ifindex}(${e.ifname}) flags=${e.tcp_flags}`)
     .join('\n');
 }
 

@@ -42,6 +42,7 @@ test('parsing corpus: every header field of each known packet, dropped for real'
       assert.deepEqual(headerFields(event), c.fields, `${c.name}: the header fields`);
       assert.equal(event.netns, netns, `${c.name}: netns`);
       assert.equal(event.ifindex, c.link.ifindexB, `${c.name}: ifindex (of ${c.link.ifB})`);
+      assert.equal(event.ifname, c.link.ifB, `${c.name}: ifname`);
       if (c.culprit) {
         const { reason } = expectReason(c.culprit.reason);
         assert.equal(event.reason, reason, `${c.name}: reason`);

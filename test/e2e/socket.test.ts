@@ -155,10 +155,13 @@ test('summary: the total names the socket behind the SOCKET_RCVBUFF drops, its o
           return;
         }
         assert.equal(total.sockets.length, 1, where);
-        const [row] = total.sockets as Array<{ reason: string | null; count: number; socket: SocketRecord }>;
+        const [row] = total.sockets as Array<{ reason: string | null; count: number; socket: SocketRecord; advice: string | null }>;
         assert.equal(row.reason, expectReason('SOCKET_RCVBUFF').reason, where);
         assert.equal(row.count, flood.dropped, `the kernel's per-socket count == sent - queued: ${where}`);
         assertReceiverSocket(row.socket, `${p.v4B}:${RCVBUF_PORT}`, flood, cgroup?.path ?? null, where);
+        // The advice names the receiver, its address and the buffer getsockopt reported, and how to raise it.
+        const named = `${RECEIVER_NAME}[${flood.receiverPid}] on ${p.v4B}:${RCVBUF_PORT}: rcvbuf ${flood.rcvbuf}, queued ${row.socket.queued}; raise it with SO_RCVBUF `;
+        assert.ok(row.advice?.startsWith(named), `want advice "${named}…": ${where}`);
       } finally {
         dw.kill();
       }

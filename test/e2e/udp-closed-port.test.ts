@@ -47,6 +47,7 @@ test('UDP to a closed port (IPv4): exactly 5 NO_SOCKET drops at __udp4_lib_rcv',
       dport: 9,
       netns: netnsInode(p.nsB),
       ifindex: p.ifindexB,
+      ifname: p.ifB, // the veth end the pair made in nsB
       tcp_flags: null,
     });
     for (const e of ev) assert.ok(typeof e.len === 'number' && e.len > 0, `len: ${e.len}`);
@@ -80,6 +81,8 @@ test('UDP to a closed port (IPv6): exactly 5 NO_SOCKET drops at __udp6_lib_rcv',
       sport: 41235,
       dport: 9,
       netns: ino,
+      ifindex: p.ifindexB,
+      ifname: p.ifB,
     });
   });
 });
@@ -100,6 +103,7 @@ test('UDP to a closed port, text output: 5 lines naming NO_SOCKET (or no reason 
       assert.ok(!l.trimStart().startsWith('{'), `text output looks like JSON: ${l}`);
       // "time reason location ...", the reason "-" where the kernel has none
       assert.equal(l.trim().split(/\s+/)[1], reason ?? '-', `the reason of: ${l}`);
+      assert.ok(l.includes(` if ${p.ifindexB} (${p.ifB}) len `), `want "if ${p.ifindexB} (${p.ifB})" in: ${l}`);
     }
     assertReasonNote(res.stderr);
   });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ADVICE, explain, linkedCounters } from '../../src/knowledge/advice';
+import { ADVICE, explain, linkedCounters, socketAdvice } from '../../src/knowledge/advice';
 
 const FIXTURE = path.resolve(__dirname, '../../../test/fixtures/kernel-reasons.json');
 const { reasons } = JSON.parse(readFileSync(FIXTURE, 'utf8')) as { reasons: Array<[string, number]> };
@@ -226,4 +226,15 @@ test('every linked counter is also listed in the reason\'s advice', () => {
       }
     }
   }
+});
+
+test('socketAdvice: a reason about the socket buffer names the socket, its buffer and the fix; other reasons have none', () => {
+  const at = { where: 'dnsmasq[812] on 10.94.0.2:53', rcvbuf: 212992, queued: 213760 };
+  const rcvbuf = socketAdvice('SOCKET_RCVBUFF', at);
+  assert.match(rcvbuf ?? '', /^dnsmasq\[812\] on 10\.94\.0\.2:53: rcvbuf 212992, queued 213760; raise it with SO_RCVBUF .*net\.core\.rmem_max/);
+  assert.equal(socketAdvice('skb_drop_reason_socket_rcvbuff', at), rcvbuf, 'the name as explain takes it');
+  for (const reason of ['SOCKET_BACKLOG', 'TCP_ZEROWINDOW', 'PROTO_MEM']) {
+    assert.ok(socketAdvice(reason, at)?.startsWith(`${at.where}: rcvbuf 212992, queued 213760; `), reason);
+  }
+  for (const reason of ['NO_SOCKET', 'NETFILTER_DROP', 'QUEUE_PURGE', 'UNKNOWN_500']) assert.equal(socketAdvice(reason, at), null, reason);
 });

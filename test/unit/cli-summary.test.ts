@@ -268,8 +268,9 @@ test('summary text: the total names the sockets behind a reason, with their owne
   const advice = lines.indexOf(`  SOCKET_RCVBUFF: ${explain('SOCKET_RCVBUFF').advice.summary}`);
   assert.ok(advice > 0, h.stdout());
   assert.deepEqual(lines.slice(advice + 1, advice + 3), [
-    '    at dnsmasq[812] 10.94.0.2:53 rcvbuf 212992, queued 213760: 4 drops',
-    '    at uid 101 10.94.0.2:5353 rcvbuf 4096, queued 4352: 1 drops',
+    // A reason about the socket's buffer: each socket named with its buffer and what would raise it.
+    '    4 drops at dnsmasq[812] on 10.94.0.2:53: rcvbuf 212992, queued 213760; raise it with SO_RCVBUF (capped by net.core.rmem_max) or net.core.rmem_default, or read faster',
+    '    1 drops at uid 101 on 10.94.0.2:5353: rcvbuf 4096, queued 4352; raise it with SO_RCVBUF (capped by net.core.rmem_max) or net.core.rmem_default, or read faster',
   ]);
   assert.match(lines[advice + 3], /^    try: /);
 });
@@ -299,6 +300,7 @@ test('summary -o json: total.sockets, most drops first, each socket as in tracin
         queued: 213760,
         drops: 5,
       },
+      advice: 'dnsmasq[812] on 10.94.0.2:53: rcvbuf 212992, queued 213760; raise it with SO_RCVBUF (capped by net.core.rmem_max) or net.core.rmem_default, or read faster',
     },
   ]);
   assert.equal(h.binding.options.config.readUInt32LE(CONFIG.features), FEATURE.SOCKET, 'summary asks the kernel to count sockets');

@@ -605,10 +605,11 @@ test('--filter-ifname and --exclude-reason are resolved and lowered, and apply i
   h.signals.emit('SIGINT');
   assert.equal(await done, 0);
   assert.deepEqual(
-    h.records().map((r) => [r.pid, r.reason, r.ifindex]),
+    // Named from the namespace's listing, made before the tracer was opened.
+    h.records().map((r) => [r.pid, r.reason, r.ifindex, r.ifname]),
     [
-      [1, 'NO_SOCKET', 5],
-      [5, 'NOT_SPECIFIED', 5],
+      [1, 'NO_SOCKET', 5, 'veth1'],
+      [5, 'NOT_SPECIFIED', 5, 'veth1'],
     ],
   );
 });

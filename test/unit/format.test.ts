@@ -4,13 +4,13 @@ import { decodeBatch, type DropEvent } from '../../src/events/decode';
 import { formatJson, formatText, protocolName, tcpFlagsText, type FormatContext } from '../../src/output/format';
 import { ReasonTable } from '../../src/events/reasons';
 import { fixtureBytes, recordedKallsyms, recordedReasons } from './fixtures';
-import { UNRESOLVED_SOCKETS } from './helpers';
+import { UNRESOLVED_SOCKETS, UNNAMED_INTERFACES } from './helpers';
 
 const [udp4, udp6, tcpSyn] = decodeBatch(fixtureBytes('loopback-drops.bin'));
 const context: FormatContext = {
   reasons: recordedReasons(),
   symbols: recordedKallsyms(),
-  sockets: UNRESOLVED_SOCKETS,
+  sockets: UNRESOLVED_SOCKETS, interfaces: UNNAMED_INTERFACES,
   // 2026-01-02T03:04:05.000000Z at monotonic 0
   monotonicToUnixNs: Date.UTC(2026, 0, 2, 3, 4, 5) * 1e6,
   color: false,
@@ -21,7 +21,7 @@ const toJsonRecord = (event: DropEvent, ctx: FormatContext) => JSON.parse(format
 // The documented schema (docs/json-schema.md), in order.
 const JSON_KEYS = [
   'ts', 'reason', 'reason_code', 'subsystem', 'location', 'address', 'family', 'proto', 'saddr', 'daddr',
-  'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'tcp_flags', 'netns', 'ifindex', 'len', 'pid', 'tid',
+  'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'tcp_flags', 'netns', 'ifindex', 'ifname', 'len', 'pid', 'tid',
   'comm', 'skb', 'rule', 'socket',
 ];
 
@@ -60,7 +60,7 @@ test('JSON: unknown parts are null, never missing', () => {
   };
   const record = toJsonRecord(bare, { ...context, symbols: { symbolize: () => null } });
   assert.deepEqual(Object.keys(record), JSON_KEYS);
-  for (const key of ['reason', 'reason_code', 'subsystem', 'location', 'family', 'saddr', 'daddr', 'sport', 'dport', 'netns', 'ifindex'] as const) {
+  for (const key of ['reason', 'reason_code', 'subsystem', 'location', 'family', 'saddr', 'daddr', 'sport', 'dport', 'netns', 'ifindex', 'ifname'] as const) {
     assert.equal(record[key], null, key);
   }
   assert.equal(record.proto, 'arp');
@@ -112,4 +112,22 @@ test('protocol names', () => {
   // An IP packet whose protocol could not be read: unknown, not its ethertype.
   assert.equal(protocolName(null, 0x0800), null);
   assert.equal(protocolName(null, 0x86dd), null);
+});
+
+/** Names what the recorded loopback drops came in on, in their namespace only. */
+const loopbackNamed = (event: DropEvent): FormatContext => ({
+  ...context,
+  interfaces: { name: (netns, ifindex) => (netns === event.netns && ifindex === event.ifindex ? 'lo' : null) },
+});
+
+test('JSON: ifname after ifindex, the name of (netns, ifindex), null while unknown', () => {
+  assert.equal(toJsonRecord(udp4, loopbackNamed(udp4)).ifname, 'lo');
+  assert.equal(toJsonRecord({ ...udp4, netns: udp4.netns! + 1 }, loopbackNamed(udp4)).ifname, null);
+  assert.equal(toJsonRecord(udp4, context).ifname, null);
+});
+
+test('text: "if 1 (lo)" with a name, "if 1" without, "if -" without an interface', () => {
+  assert.match(formatText(udp4, loopbackNamed(udp4)), / netns \d+ if 1 \(lo\) len 15 /);
+  assert.match(formatText(udp4, context), / netns \d+ if 1 len 15 /);
+  assert.match(formatText({ ...udp4, ifindex: 0 }, loopbackNamed(udp4)), / netns \d+ if - len 15 /);
 });

@@ -10,7 +10,8 @@ import type { BtfEntries, Counters, NativeBinding, NativeTracer, TracerOptions }
 import { loadNativeBinding } from '../../src/kernel/binding';
 import { run, type CliIo } from '../../src/cli';
 import { PROTOCOLS, type ProtocolName } from '../../src/events/filter';
-import type { SocketResolver, Symbolizer } from '../../src/output/format';
+import type { InterfaceResolver, SocketResolver, Symbolizer } from '../../src/output/format';
+import { InterfaceNames } from '../../src/kernel/interfaces';
 import type { ProcessFacts } from '../../src/kernel/facts';
 import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_SIZE } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
@@ -398,6 +399,8 @@ export function encodeCountRecords(specs: CountSpec[]): Buffer {
 /** Root with its full capability set (CapEff of a root shell on 6.x: bits 0..40). */
 /** A machine where no process holds the socket and no cgroup is found. */
 export const UNRESOLVED_SOCKETS: SocketResolver = { owner: () => null, cgroup: () => null };
+/** A machine where no interface name is known. */
+export const UNNAMED_INTERFACES: InterfaceResolver = { name: () => null };
 
 export const ROOT_FACTS: ProcessFacts = { euid: 0, capEff: (1n << 41n) - 1n, btfPresent: true };
 
@@ -490,6 +493,13 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
       },
       writeErr: (line) => void h.err.push(line),
       sockets: () => options.sockets ?? UNRESOLVED_SOCKETS,
+      // The names are those of options.interfaces, listed per namespace.
+      interfaces: () =>
+        new InterfaceNames(async (netns) => {
+          const prefix = `${netns}/`;
+          const listed = Object.entries(options.interfaces ?? {}).filter(([key]) => key.startsWith(prefix));
+          return new Map(listed.map(([key, ifindex]) => [ifindex, key.slice(prefix.length)]));
+        }),
       symbols: (): Symbolizer => {
         h.symbolsLoads++;
         if (options.symbolsError) throw options.symbolsError;

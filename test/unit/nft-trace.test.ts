@@ -8,7 +8,7 @@ import { formatJson, formatRuleText, type FormatContext } from '../../src/output
 import { HOLD_MS, MATCH_WINDOW_NS, RuleAttacher, VerdictPool, type AttachClock } from '../../src/nft/attach';
 import { netlinkTraceSockets, traceRuleset, traceTablePids } from '../../src/nft/table';
 import { parsePacket, TraceParser, type NftRule, type TraceDrop } from '../../src/nft/trace-parse';
-import { encodeEvent, REPO_ROOT, reasonCode, UNRESOLVED_SOCKETS } from './helpers';
+import { encodeEvent, REPO_ROOT, reasonCode, UNRESOLVED_SOCKETS, UNNAMED_INTERFACES } from './helpers';
 import { recordedKallsyms, recordedReasons } from './fixtures';
 
 /** `nft -a monitor trace` output recorded on this project's test machine (nftables 1.0.6, Linux 6.18). */
@@ -61,7 +61,7 @@ test('parser: IPv6 packets, ICMPv6 without ports, and lines that are not trace l
   assert.deepEqual(parser.line('trace id 2 inet t c rule reject # handle 9 (verdict drop)')?.packet, null, 'no packet line: no packet');
 });
 
-const context: FormatContext = { reasons: recordedReasons(), symbols: recordedKallsyms(), sockets: UNRESOLVED_SOCKETS, monotonicToUnixNs: 0, color: false };
+const context: FormatContext = { reasons: recordedReasons(), symbols: recordedKallsyms(), sockets: UNRESOLVED_SOCKETS, interfaces: UNNAMED_INTERFACES, monotonicToUnixNs: 0, color: false };
 const NETFILTER_DROP = reasonCode('NETFILTER_DROP');
 
 function drop(spec: { tsNs: number; sport?: number; dport?: number; saddr?: string; reason?: number }): DropEvent {

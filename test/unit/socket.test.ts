@@ -12,7 +12,7 @@ import { SocketOwners } from '../../src/kernel/socket-owners';
 import { containerOf } from '../../src/knowledge/container';
 import { formatJson, formatText, resolveSocket, socketRecord, type FormatContext, type SocketResolver } from '../../src/output/format';
 import { recordedKallsyms, recordedReasons } from './fixtures';
-import { encodeEvent, UNRESOLVED_SOCKETS, type EventSpec } from './helpers';
+import { encodeEvent, UNRESOLVED_SOCKETS, UNNAMED_INTERFACES, type EventSpec } from './helpers';
 
 const DOCKER_ID = 'a'.repeat(16) + '0123456789abcdef'.repeat(3);
 const POD_UID = '1b2c3d4e-5f60-4718-9a0b-c1d2e3f40516';
@@ -177,7 +177,7 @@ const RECEIVER: SocketResolver = {
   owner: (inode) => (inode === 812345 ? { pid: 812, comm: 'dnsmasq' } : null),
   cgroup: (id) => (id === 4321 ? { path: `/system.slice/docker-${DOCKER_ID}.scope`, container: containerOf(`/system.slice/docker-${DOCKER_ID}.scope`) } : null),
 };
-const context: FormatContext = { reasons: recordedReasons(), symbols: recordedKallsyms(), sockets: RECEIVER, monotonicToUnixNs: 0, color: false };
+const context: FormatContext = { reasons: recordedReasons(), symbols: recordedKallsyms(), sockets: RECEIVER, interfaces: UNNAMED_INTERFACES, monotonicToUnixNs: 0, color: false };
 const OVERFLOW: EventSpec = {
   saddr: '10.94.0.1',
   daddr: '10.94.0.2',

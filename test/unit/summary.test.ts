@@ -14,9 +14,11 @@ import {
   liveTable,
   totalJson,
   totalText,
+  type SocketRow,
   type SummaryRow,
 } from '../../src/output/summary';
-import { encodeCountRecords, loadReasonTable, reasonCode, UNRESOLVED_SOCKETS } from './helpers';
+import type { DropSocket } from '../../src/events/decode';
+import { encodeCountRecords, loadReasonTable, reasonCode, UNRESOLVED_SOCKETS, UNNAMED_INTERFACES } from './helpers';
 import { RuleTally } from '../../src/nft/rule-tally';
 
 const NO_SOCKET = reasonCode('NO_SOCKET');
@@ -41,7 +43,7 @@ function stubSymbols(): Symbolizer & { asked: number } {
 }
 
 function context(symbols: Symbolizer = stubSymbols()): FormatContext {
-  return { reasons: loadReasonTable(), symbols, sockets: UNRESOLVED_SOCKETS, monotonicToUnixNs: 0, color: false };
+  return { reasons: loadReasonTable(), symbols, sockets: UNRESOLVED_SOCKETS, interfaces: UNNAMED_INTERFACES, monotonicToUnixNs: 0, color: false };
 }
 
 function count(spec: Partial<DropCount> & { count: number }): DropCount {
@@ -621,4 +623,17 @@ test('totals with --nft-trace: NETFILTER_DROP per rule, most first, in JSON and 
     '        1 drops  inet fw input handle 3: udp dport 123 counter drop',
   ]);
   assert.equal(totalText(rows, 1, null, [], false, 0).includes('by rule'), false);
+});
+
+test('totalText: sockets at a reason not about their buffer are named without buffer advice, in JSON too', () => {
+  const socket: DropSocket = {
+    cookie: null, inode: 41, cgroupId: null, uid: 0, family: 4, localAddr: new Uint8Array([198, 18, 1, 1, ...new Array(12).fill(0)]),
+    localPort: 40100, rcvbuf: 131072, queued: 0, drops: 0,
+  };
+  const sockets: SocketRow[] = [{ reason: 'NETFILTER_DROP', count: 2, socket, resolved: { owner: { pid: 90, comm: 'curl' }, cgroup: null } }];
+  const rows = [row({ reason: 'NETFILTER_DROP', reasonCode: NETFILTER_DROP, count: 2, total: 2 })];
+  const lines = totalText(rows, 1, null, [], true, 0, null, sockets).split('\n');
+  const advice = lines.indexOf(`  NETFILTER_DROP: ${explain('NETFILTER_DROP').advice.summary}`);
+  assert.equal(lines[advice + 1], '    at curl[90] 198.18.1.1:40100 rcvbuf 131072, queued 0: 2 drops', lines.join('\n'));
+  assert.equal(totalJson(rows, 1, { seen: 2, matched: 2, lost: 0, overflow: 0 }, null, [], null, sockets).sockets[0].advice, null);
 });
