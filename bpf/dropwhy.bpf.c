@@ -67,6 +67,16 @@ struct {
 	__type(value, struct socket_count);
 } socket_counts SEC(".maps");
 
+/* -- CMD: the flows the traced command sent, written at its cgroup's egress.
+ * Sized to one entry unless a command is traced. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DROPWHY_MAX_COMMAND_FLOWS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct command_flow);
+	__type(value, __u8);
+} command_flows SEC(".maps");
+
 static __always_inline bool reason_listed(const volatile __u32 *list, __u8 count, __u32 reason)
 {
 	for (int i = 0; i < DROPWHY_MAX_REASONS; i++) {
@@ -539,19 +549,27 @@ static __always_inline __u32 socket_drops(struct sock *sk)
 /* The socket the drop happened at: the receiving one the tracepoint passes, else
  * the skb's owner. Only a full socket has the fields: a TIME_WAIT or request
  * socket (TCP_NEW_SYN_RECV) is a smaller struct that merely starts like one. */
+static __always_inline struct sock *full_socket(struct sk_buff *skb, struct sock *rx_sk)
+{
+	struct sock *sk = rx_sk ? rx_sk : skb->sk;
+	__u8 state;
+
+	if (!sk)
+		return NULL;
+	state = sk->__sk_common.skc_state;
+	return state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV ? NULL : sk;
+}
+
+/* Its fields, into the event's socket section. */
 static __always_inline void read_socket(struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk)
 {
 	struct drop_socket *out = &ev->socket;
-	struct sock *sk = rx_sk ? rx_sk : skb->sk;
+	struct sock *sk = full_socket(skb, rx_sk);
 	struct sock_common *common;
-	__u8 state;
 
 	if (!sk)
 		return;
 	common = &sk->__sk_common;
-	state = common->skc_state;
-	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
-		return;
 	out->cookie = common->skc_cookie.counter;
 	out->inode = sk->sk_socket->file->f_inode->i_ino;
 	out->cgroup = socket_cgroup(sk);
@@ -569,6 +587,26 @@ static __always_inline void read_socket(struct drop_event *ev, struct sk_buff *s
 		out->local_family = DROP_SOCKET_FAMILY_IPV6;
 	}
 	ev->flags |= DROP_HAS_SOCKET;
+}
+
+/* -- CMD: a drop at a socket the command created (it takes the cgroup it was
+ * created in), or of a packet from or to an address and port it sent from. */
+static __always_inline bool command_matches(const struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk)
+{
+	struct sock *sk = full_socket(skb, rx_sk);
+	struct command_flow flow = { .family = ev->family, .l4_proto = ev->l4_proto };
+
+	if (sk && socket_cgroup(sk) == cfg.command_cgroup)
+		return true;
+	if (!(ev->flags & DROP_HAS_PORTS))
+		return false;
+	__builtin_memcpy(flow.addr, ev->saddr, sizeof(flow.addr));
+	flow.port = ev->sport;
+	if (bpf_map_lookup_elem(&command_flows, &flow))
+		return true;
+	__builtin_memcpy(flow.addr, ev->daddr, sizeof(flow.addr));
+	flow.port = ev->dport;
+	return bpf_map_lookup_elem(&command_flows, &flow) != NULL;
 }
 
 /* Count mode: one more drop under its (location, reason, namespace, packet kind) key. */
@@ -698,6 +736,8 @@ int on_kfree_skb(__u64 *ctx)
 	/* A filter expression is about the packet's bytes: a drop without them does not match it. */
 	if (cfg.filter_len && !expression_matches(hdr, &pkt))
 		return 0;
+	if (cfg.command_cgroup && !command_matches(&ev, skb, rx_sk))
+		return 0;
 	count->matched++;
 
 	if (!cfg.netns)
@@ -709,4 +749,52 @@ int on_kfree_skb(__u64 *ctx)
 	} else
 		submit_drop(&ev, skb, rx_sk, ctx[1], count);
 	return 0;
+}
+
+/* -- CMD: attached to the command's cgroup, records the address and port of
+ * every TCP and UDP packet the command sends. Lets every packet pass. */
+SEC("cgroup_skb/egress")
+int record_command_flow(struct __sk_buff *skb)
+{
+	struct command_flow flow = {};
+	__u32 ports_at, zero = 0;
+	struct drop_counters *count;
+	__u8 one = 1;
+	__u16 port;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) || ip.frag_off & bpf_htons(0x1fff))
+			return 1;
+		flow.family = DROP_FAMILY_IPV4;
+		flow.l4_proto = ip.protocol;
+		__builtin_memcpy(flow.addr, &ip.saddr, 4);
+		ports_at = ip.ihl * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		/* A packet behind extension headers is not recorded: a command's TCP and UDP carry none. */
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+			return 1;
+		flow.family = DROP_FAMILY_IPV6;
+		flow.l4_proto = ip6.nexthdr;
+		__builtin_memcpy(flow.addr, &ip6.saddr, 16);
+		ports_at = sizeof(ip6);
+	} else {
+		return 1;
+	}
+	if (flow.l4_proto != IPPROTO_TCP && flow.l4_proto != IPPROTO_UDP)
+		return 1;
+	if (bpf_skb_load_bytes(skb, ports_at, &port, sizeof(port)))
+		return 1;
+	flow.port = bpf_ntohs(port);
+	if (bpf_map_lookup_elem(&command_flows, &flow))
+		return 1;
+	if (bpf_map_update_elem(&command_flows, &flow, &one, BPF_NOEXIST) && !bpf_map_lookup_elem(&command_flows, &flow)) {
+		count = bpf_map_lookup_elem(&counters, &zero);
+		if (count)
+			count->unrecorded_flows++;
+	}
+	return 1;
 }

@@ -101,6 +101,7 @@ struct drop_counters {
 	__u64 lost;     /* matched but the ring buffer was full */
 	__u64 overflow; /* summary mode: matched but the count map was full */
 	__u64 unwoken_bytes; /* internal: bytes this CPU submitted since it last woke the reader */
+	__u64 unrecorded_flows; /* -- CMD: a flow of the command not recorded because command_flows was full */
 };
 
 /* Count mode (summary, exporter): drops are counted in a per-CPU hash under this key. */
@@ -126,6 +127,20 @@ struct socket_count {
 	struct drop_socket socket;
 	__u64 count;
 };
+
+/* -- CMD: a local address and port the traced command sent from (recorded
+ * at its cgroup's egress), so that drops of its packets that no longer
+ * carry its socket (at the far end of a veth, in another namespace) are
+ * still its. */
+struct command_flow {
+	__u8 addr[16];  /* IPv4 in the first 4 bytes, network order */
+	__u16 port;     /* host order */
+	__u8 family;    /* enum drop_family */
+	__u8 l4_proto;  /* IPPROTO_TCP or IPPROTO_UDP */
+};
+
+/* At most this many flows of a traced command are recorded; more are counted in unrecorded_flows. */
+#define DROPWHY_MAX_COMMAND_FLOWS 16384
 
 /* At most this many sockets are counted: the ones whose first drop came first. */
 #define DROPWHY_MAX_SOCKET_COUNTS 1024
@@ -167,6 +182,9 @@ struct dropwhy_config {
 	 * byte order, as libpcap's pcap_compile writes it. */
 	__u64 filter_insns[DROPWHY_MAX_FILTER_INSNS];
 	__u64 features;     /* enum dropwhy_feature bits */
+	/* -- CMD: only drops at a socket of this cgroup v2 id, or of a flow the
+	 * command sent (command_flows); 0 = any. */
+	__u64 command_cgroup;
 };
 
 #endif /* DROPWHY_EVENT_H */

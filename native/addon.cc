@@ -18,6 +18,9 @@
 #include <mutex>
 #include <string>
 #include <thread>
+
+#include <fcntl.h>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -84,7 +87,7 @@ Napi::Error StageError(Napi::Env env, const char *stage, int err) {
 }
 
 struct Counters {
-  double seen = 0, matched = 0, lost = 0, overflow = 0;
+  double seen = 0, matched = 0, lost = 0, overflow = 0, unrecorded_flows = 0;
 };
 
 Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
@@ -93,6 +96,7 @@ Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
   o.Set("matched", c.matched);
   o.Set("lost", c.lost);
   o.Set("overflow", c.overflow);
+  o.Set("unrecordedFlows", c.unrecorded_flows);
   return o;
 }
 
@@ -113,14 +117,17 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                         InstanceMethod<&Tracer::DeleteDropCountsJs>("deleteDropCounts"), InstanceMethod<&Tracer::Stop>("stop")});
   }
 
-  // new Tracer({config, ringBytes, onBatch, onError, onLog}): open, configure,
-  // load and attach; the poll thread runs until stop().
+  // new Tracer({config, ringBytes, countEntries, commandCgroup, onBatch, onError,
+  // onLog}): open, configure, load and attach; the poll thread runs until stop().
+  // commandCgroup: the cgroup2 directory of a traced command (-- CMD), whose
+  // egress records the command's flows; null when no command is traced.
   explicit Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info) {
     Napi::Env env = info.Env();
     Napi::Object options = info[0].As<Napi::Object>();
     Napi::Buffer<uint8_t> config = options.Get("config").As<Napi::Buffer<uint8_t>>();
     uint32_t ring_bytes = options.Get("ringBytes").As<Napi::Number>().Uint32Value();
     uint32_t count_entries = options.Get("countEntries").As<Napi::Number>().Uint32Value();
+    Napi::Value command_cgroup = options.Get("commandCgroup");
     on_log_ = Napi::Persistent(options.Get("onLog").As<Napi::Function>());
     on_error_ = Napi::Persistent(options.Get("onError").As<Napi::Function>());
 
@@ -138,6 +145,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       std::memcpy((void *)&skel_->rodata->cfg, config.Data(), sizeof(struct dropwhy_config));
       err = bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
       if (!err) err = bpf_map__set_max_entries(skel_->maps.drop_counts, count_entries);
+      if (!err && !command_cgroup.IsString()) {
+        err = bpf_map__set_max_entries(skel_->maps.command_flows, 1);
+        if (!err) err = bpf_program__set_autoload(skel_->progs.record_command_flow, false);
+      }
     }
     if (!err) {
       stage = "load";
@@ -146,6 +157,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (!err) {
       stage = "attach";
       err = dropwhy_bpf__attach(skel_);
+    }
+    if (!err && command_cgroup.IsString()) {
+      stage = "cgroup";
+      err = AttachToCgroup(command_cgroup.As<Napi::String>().Utf8Value());
     }
     if (!err) {
       stage = "ringbuf";
@@ -172,6 +187,17 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   }
 
   ~Tracer() override { Abort(); }
+
+  // The command's flows are recorded from its cgroup's egress; the skeleton
+  // destroys the link with the rest.
+  int AttachToCgroup(const std::string &path) {
+    int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    skel_->links.record_command_flow = bpf_program__attach_cgroup(skel_->progs.record_command_flow, fd);
+    int err = skel_->links.record_command_flow ? 0 : -errno;
+    close(fd);
+    return err;
+  }
 
  private:
   static void DeliverMessage(Napi::Env env, Napi::Function on_batch, Tracer *self, Message *message);
@@ -271,6 +297,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       total.matched += c.matched;
       total.lost += c.lost;
       total.overflow += c.overflow;
+      total.unrecorded_flows += c.unrecorded_flows;
     }
     return total;
   }

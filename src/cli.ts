@@ -38,6 +38,7 @@ import type { SocketResolver, Symbolizer } from './output/format';
 import { SocketOwners } from './kernel/socket-owners';
 import { InterfaceNames } from './kernel/interfaces';
 import { CgroupPaths, findCgroup2Mount } from './kernel/cgroups';
+import { cgroupCommand, invokingUser, type TracedCommand } from './commands/traced-command';
 
 /** Everything the CLI touches outside itself, so tests can run it without root. */
 export interface CliIo {
@@ -59,6 +60,8 @@ export interface CliIo {
   readCounters(netns: number | null): Promise<CounterSnapshot>;
   /** Runs the selftest, printing through write; resolves true on PASS. */
   selftest(write: (line: string) => void): Promise<boolean>;
+  /** -- CMD: the command, in a cgroup of its own, ready to start. */
+  traceCommand(argv: string[]): TracedCommand;
 }
 
 const EXAMPLES: Array<[string, string]> = [
@@ -66,6 +69,7 @@ const EXAMPLES: Array<[string, string]> = [
   ["sudo $0 'tcp[tcpflags] & tcp-syn != 0 and net 10.0.0.0/8'", 'dropped TCP SYNs from or to 10/8 (a tcpdump expression)'],
   ['sudo $0 --filter-dst-ip 10.0.0.0/8 -o json', 'drops towards 10/8 as NDJSON'],
   ['sudo $0 --filter-netns myns --filter-reason NETFILTER_DROP', 'firewall drops in network namespace "myns"'],
+  ['sudo $0 -- dig @10.0.0.2 example.com', "only the drops of dig's packets, while it runs; exits with its status"],
   ['sudo $0 summary --filter-proto udp', 'UDP drops counted per reason and location, every second'],
   ['sudo $0 exporter --listen 0.0.0.0:10025', 'Prometheus metrics of every drop on http://HOST:10025/metrics'],
   ['$0 explain SOCKET_RCVBUFF', 'what a reason means and what to do about it'],
@@ -78,7 +82,7 @@ const withSessionOptions = <T>(cli: Argv<T>) =>
 function parser(argv: string[]) {
   const cli = yargs(argv)
     .scriptName('dropwhy')
-    .usage('$0 [command] [options]\n\nWhy did Linux drop my packet? Traces skb:kfree_skb and explains every drop.')
+    .usage('$0 [command] [options] [EXPRESSION] [-- COMMAND ARGS...]\n\nWhy did Linux drop my packet? Traces skb:kfree_skb and explains every drop.')
     .command('$0 [expression..]', 'Print every matching drop as it happens (the default)', (y) =>
       withSessionOptions(y).options(PRINT_OPTIONS).options(STREAM_OPTIONS),
     )
@@ -126,12 +130,18 @@ export interface CommandLine {
   helpOrVersion: string | null;
 }
 
-/** Parses argv as the CLI does (a UsageError for what yargs rejects); nothing is run. */
+/**
+ * Parses argv as the CLI does (a UsageError for what yargs rejects); nothing is run. The words after
+ * the first `--` are a command to trace, kept as they are (yargs would turn "010" into 10).
+ */
 export async function parseCommandLine(argv: string[]): Promise<CommandLine> {
+  const dashes = argv.indexOf('--');
+  const options = dashes < 0 ? argv : argv.slice(0, dashes);
   let output = '';
-  const raw = (await parser(argv).parse(argv, {}, (_error, _argv, text) => {
+  const raw = (await parser(options).parse(options, {}, (_error, _argv, text) => {
     output = text;
   })) as ParsedArgs;
+  if (dashes >= 0) raw.command = argv.slice(dashes + 1);
   return { command: String(raw._[0] ?? 'trace'), raw, helpOrVersion: raw.help || raw.version ? output : null };
 }
 
@@ -150,8 +160,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       io.binding(); // a missing addon or libbpf is this one line, not a failure inside the test
       return (await io.selftest((line) => io.writeOut(line + '\n'))) ? EXIT.ok : EXIT.failure;
     }
-    await tracingCommand(command, raw, io);
-    return EXIT.ok;
+    return (await tracingCommand(command, raw, io)) ?? EXIT.ok;
   } catch (error) {
     const code = exitCodeFor(error);
     io.writeErr(`dropwhy: ${describe(error)}`);
@@ -165,18 +174,19 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
  * comes before the program is attached ends the command as cleanly as one
  * while tracing, with nothing loaded and 0 drops seen.
  */
-async function tracingCommand(command: string, raw: ParsedArgs, io: CliIo): Promise<void> {
+async function tracingCommand(command: string, raw: ParsedArgs, io: CliIo): Promise<number | null> {
   const stop = new StopRequest(io.signals);
   try {
     if (command === 'summary') {
       const options = checkSummary(raw);
-      await runSummary(options, commandIo(io, options.logLevel, stop));
+      return await runSummary(options, commandIo(io, options.logLevel, stop));
     } else if (command === 'exporter') {
       const options = checkExporter(raw);
       await runExporter(options, commandIo(io, options.logLevel, stop));
+      return null;
     } else {
       const options = check(raw);
-      await runTrace(options, commandIo(io, options.logLevel, stop));
+      return await runTrace(options, commandIo(io, options.logLevel, stop));
     }
   } finally {
     stop.close();
@@ -200,6 +210,7 @@ function commandIo(io: CliIo, logLevel: string, stop: StopRequest): CommandIo {
     stop,
     color: io.stdoutIsTty,
     readCounters: io.readCounters,
+    traceCommand: io.traceCommand,
   };
 }
 
@@ -276,6 +287,7 @@ export function realIo(): CliIo {
     createLogger,
     readCounters: (netns) => readNamespaceCounters(netns, ownNetns?.ino ?? null),
     selftest: runSelftest,
+    traceCommand: (argv) => cgroupCommand(argv, findCgroup2Mount(), invokingUser(process.env, process.geteuid?.() ?? -1)),
   };
 }
 

@@ -118,6 +118,8 @@ export interface RawArgs {
   'exclude-reason'?: string[];
   /** The positional words of a filter expression, joined with spaces as tcpdump does. */
   expression?: string[];
+  /** The words after `--`: a command to run and trace. */
+  command?: string[];
   output?: string;
   count?: string;
   duration?: string;
@@ -166,6 +168,8 @@ export interface TraceOptions {
   nftTrace: boolean;
   /** Read the socket of each drop (struct drop_socket) and resolve its owner. */
   socket: boolean;
+  /** -- CMD: run this command and trace only its drops; null: trace every drop. */
+  command: string[] | null;
 }
 
 export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes'> {
@@ -295,7 +299,15 @@ export function check(raw: RawArgs): TraceOptions {
     hints: raw.hints !== false,
     nftTrace: raw['nft-trace'] === true,
     socket: raw.socket !== false,
+    command: commandWords(raw.command),
   };
+}
+
+/** The words after `--`, if there was a `--`; it must be followed by a command. */
+function commandWords(words: string[] | undefined): string[] | null {
+  if (words === undefined) return null;
+  if (words.length === 0 || words[0] === '') throw new UsageError('--: expected a command to run after it, e.g. -- dig @10.0.0.2 example.com');
+  return words;
 }
 
 export function checkSummary(raw: RawSummaryArgs): SummaryOptions {
@@ -312,6 +324,7 @@ function maxKeys(text: string | undefined): number {
 }
 
 export function checkExporter(raw: RawExporterArgs): ExporterOptions {
+  if (raw.command !== undefined) throw new UsageError('-- COMMAND: the exporter serves every drop; trace one command with dropwhy or dropwhy summary');
   return {
     ...checkSession(raw),
     listen: listenAddress(single(raw.listen) ?? EXPORTER_OPTIONS.listen.default),

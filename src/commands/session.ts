@@ -16,6 +16,7 @@ import type { TraceDrop } from '../nft/trace-parse';
 import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
 import { interfaceIndex, listInterfaces, type InterfaceNames } from '../kernel/interfaces';
 import { compileExpression } from '../events/expression';
+import type { TracedCommand } from './traced-command';
 
 /** Count mode sends no events: the smallest ring the kernel accepts. */
 const UNUSED_RING_BYTES = 4096;
@@ -40,10 +41,12 @@ export interface CommandIo extends SessionIo {
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
   color: boolean;
+  /** -- CMD: the command, in a cgroup of its own, ready to start. */
+  traceCommand(argv: string[]): TracedCommand;
 }
 
 /** Kernel facts, the resolved filter and what both modes print with; the note for reason-less kernels. */
-export async function prepare(options: { filter: FilterSpec }, io: CommandIo) {
+export async function prepare(options: { filter: FilterSpec; command?: string[] | null }, io: CommandIo) {
   const kernel: KernelFacts = readKernelFacts(io.binding);
   const filter = await resolveInterface(options.filter, resolveFilter(options.filter, kernel.reasons, io.statInode), io.interfaceIndex);
   if (options.filter.expression !== undefined) {
@@ -61,11 +64,20 @@ export async function prepare(options: { filter: FilterSpec }, io: CommandIo) {
     monotonicToUnixNs: Date.now() * 1e6 - Number(process.hrtime.bigint()),
     color: io.color,
   };
-  return { kernel, filter, context, interfaces };
+  // -- CMD: its cgroup exists from here on; the caller closes it (closeCommand) whatever happens next.
+  const command = options.command ? io.traceCommand(options.command) : null;
+  if (command) filter.commandCgroup = command.cgroup.id;
+  return { kernel, filter, context, interfaces, command };
+}
+
+/** Removes the traced command's cgroup; what could not be removed is a warning. */
+export function closeCommand(command: TracedCommand | null, io: CommandIo): void {
+  const warning = command?.close();
+  if (warning) io.logger.warn(warning);
 }
 
 export type StopReason =
-  | { kind: 'count' | 'duration' | 'signal' | 'output-closed' }
+  | { kind: 'count' | 'duration' | 'signal' | 'output-closed' | 'command-ended' }
   | { kind: 'error'; error: unknown };
 
 /** Each ends a tracing command as Ctrl-C does: SIGHUP is the terminal going away. */
@@ -82,10 +94,22 @@ export class StopRequest {
   private wake: () => void = () => {};
   /** Resolves once a stop was requested. */
   readonly requested = new Promise<void>((resolve) => (this.wake = resolve));
-  private readonly onSignal = () => this.request({ kind: 'signal' });
+  /** While a traced command runs, stop signals are its: passed on, as sudo and timeout(1) do. */
+  private forward: ((signal: NodeJS.Signals) => void) | null = null;
+  private readonly listeners = STOP_SIGNALS.map((signal) => [signal, () => this.onSignal(signal)] as const);
 
   constructor(private readonly signals: NodeJS.EventEmitter) {
-    for (const signal of STOP_SIGNALS) signals.on(signal, this.onSignal);
+    for (const [signal, listener] of this.listeners) signals.on(signal, listener);
+  }
+
+  private onSignal(signal: NodeJS.Signals): void {
+    if (this.forward) this.forward(signal);
+    else this.request({ kind: 'signal' });
+  }
+
+  /** Stop signals go to `to` until it is set back to null. */
+  forwardSignals(to: ((signal: NodeJS.Signals) => void) | null): void {
+    this.forward = to;
   }
 
   /** The first reason given, or null while the command goes on. */
@@ -99,7 +123,7 @@ export class StopRequest {
   }
 
   close(): void {
-    for (const signal of STOP_SIGNALS) this.signals.off(signal, this.onSignal);
+    for (const [signal, listener] of this.listeners) this.signals.off(signal, listener);
   }
 }
 
@@ -115,14 +139,21 @@ export interface SessionOptions {
   readyFile: string | null;
   durationMs: number | null;
   netns: number | null;
+  /** -- CMD: started once the tracer is attached; its end ends the session. */
+  command?: TracedCommand | null;
 }
 
 export interface SessionResult {
   counters: Counters;
   counterDeltas: CounterDelta[] | null; // null when the counters could not be read, or nothing was traced
+  /** -- CMD: the command's exit status; null without a command, or when it never started. */
+  commandStatus: number | null;
 }
 
-const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0 };
+/** A traced command still running when tracing stops for another reason gets SIGTERM, then SIGKILL after this. */
+const COMMAND_KILL_AFTER_MS = 5000;
+
+const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0 };
 
 /** Stands in for the tracer when a stop came before it was loaded: nothing was traced. */
 const NOT_LOADED: NativeTracer = {
@@ -142,6 +173,7 @@ const deliverPendingSignals = () => new Promise<void>((resolve) => setImmediate(
 
 export class Session {
   private before: CounterSnapshot | null = null;
+  private commandStatus: number | null = null;
 
   constructor(
     private readonly io: SessionIo,
@@ -183,9 +215,12 @@ export class Session {
     };
   }
 
-  /** Counters at the start; call before opening the tracer. */
+  /**
+   * Counters at the start; call before opening the tracer. Not with -- CMD: the namespace's counters
+   * count every process's drops, and the traced ones are the command's alone.
+   */
   async snapshotCounters(): Promise<void> {
-    this.before = await this.readCountersOrNull();
+    if (!this.options.command) this.before = await this.readCountersOrNull();
   }
 
   /** Loads the tracer, unless a stop came first (a signal during the BTF read or the snapshot). */
@@ -203,6 +238,7 @@ export class Session {
     let timer: NodeJS.Timeout | null = null;
     let writtenReadyFile: string | null = null;
     let failure: unknown = null;
+    let command: Promise<number | null> | null = null;
     try {
       // A signal that came during the load arrives now: then the tracer stops at once, with no ready file.
       await deliverPendingSignals();
@@ -214,6 +250,7 @@ export class Session {
         }
         this.io.logger.info('attached to skb:kfree_skb');
         onReady();
+        command = this.startCommand();
       }
       await this.io.stop.requested;
     } catch (error) {
@@ -221,6 +258,8 @@ export class Session {
     } finally {
       if (timer) clearTimeout(timer);
     }
+    // The command's last drops are traced: the tracer stops once it has ended.
+    const commandStatus = command && (this.commandStatus = await this.endCommand(command));
     const counters = await tracer.stop();
     if (writtenReadyFile) this.removeReadyFile(writtenReadyFile);
     const after = this.before && tracer !== NOT_LOADED ? await this.readCountersOrNull() : null;
@@ -230,7 +269,43 @@ export class Session {
       this.writeClosing(counters);
       throw failure;
     }
-    return { counters, counterDeltas: this.before && after ? diffSnapshots(this.before, after) : null };
+    return { counters, counterDeltas: this.before && after ? diffSnapshots(this.before, after) : null, commandStatus };
+  }
+
+  /** Starts the traced command, if there is one; its end (or failing to start) ends the session. */
+  private startCommand(): Promise<number | null> | null {
+    const { command } = this.options;
+    if (!command) return null;
+    this.io.stop.forwardSignals((signal) => command.signal(signal));
+    return command.start().then(
+      (status) => {
+        this.requestStop({ kind: 'command-ended' });
+        return status;
+      },
+      (error: unknown) => {
+        this.requestStop({ kind: 'error', error });
+        return null;
+      },
+    );
+  }
+
+  /** Waits for the command, which gets SIGTERM (then SIGKILL) when tracing stopped for another reason. */
+  private async endCommand(running: Promise<number | null>): Promise<number | null> {
+    const command = this.options.command!;
+    let killer: NodeJS.Timeout | null = null;
+    if (this.stopReason?.kind !== 'command-ended') {
+      command.signal('SIGTERM');
+      killer = setTimeout(() => {
+        this.io.logger.warn(`${command.argv[0]} outlived SIGTERM by ${COMMAND_KILL_AFTER_MS / 1000} s: sending SIGKILL`);
+        command.signal('SIGKILL');
+      }, COMMAND_KILL_AFTER_MS);
+    }
+    try {
+      return await running;
+    } finally {
+      if (killer) clearTimeout(killer);
+      this.io.stop.forwardSignals(null);
+    }
   }
 
   /** The closing lines on stderr: counters, loss, and the kernel's counters beside the traced drops. */
@@ -243,9 +318,15 @@ export class Session {
     if (counters.overflow > 0) {
       writeErr(`dropwhy: ${counters.overflow} drops were not counted because the count map was full: raise --max-keys`);
     }
-    if (deltas === null) return;
-    const lines = formatCorrelation(correlate(traced, deltas), deltas, this.options.netns === null, { count: counters.lost, noun: 'lost' });
-    for (const line of lines) writeErr(`dropwhy: ${line}`);
+    if (counters.unrecordedFlows > 0) {
+      writeErr(`dropwhy: ${counters.unrecordedFlows} flows of the command found the kernel's flow map full: their drops without its socket were missed`);
+    }
+    if (deltas !== null) {
+      const lines = formatCorrelation(correlate(traced, deltas), deltas, this.options.netns === null, { count: counters.lost, noun: 'lost' });
+      for (const line of lines) writeErr(`dropwhy: ${line}`);
+    }
+    const { command } = this.options;
+    if (command && this.commandStatus !== null) writeErr(`dropwhy: ${command.argv[0]} exited with status ${this.commandStatus}`);
   }
 
   private removeReadyFile(path: string): void {
@@ -318,12 +399,20 @@ export async function startNftTrace(filter: DropFilter, io: SessionIo, session: 
 }
 
 /** Count mode (summary, exporter): the program counts per key in its map and sends no events. */
-export function openCounting(io: CommandIo, session: Session, filter: DropFilter, maxKeys: number, features: EventFeatures = {}): Promise<NativeTracer> {
+export function openCounting(
+  io: CommandIo,
+  session: Session,
+  filter: DropFilter,
+  maxKeys: number,
+  features: EventFeatures = {},
+  command: TracedCommand | null = null,
+): Promise<NativeTracer> {
   return session.open(() =>
     io.binding.openTracer({
       config: lowerFilter(filter, WAKEUP_BYTES, 'count', features),
       ringBytes: UNUSED_RING_BYTES,
       countEntries: maxKeys,
+      commandCgroup: command?.cgroup.path ?? null,
       onBatch: () => {},
       ...session.tracerHooks(),
     }),

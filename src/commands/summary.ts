@@ -5,16 +5,17 @@ import { decodeCounts, decodeSocketCounts } from '../events/counts';
 import { correlate } from '../knowledge/correlate';
 import { intervalJson, intervalRows, intervalText, liveTable, SocketTally, totalJson, totalText, type SummaryRow } from '../output/summary';
 import type { SummaryOptions } from './options';
-import { prepare, Session, startNftTrace, openCounting, type CommandIo } from './session';
+import { closeCommand, prepare, Session, startNftTrace, openCounting, type CommandIo } from './session';
 import { RuleTally } from '../nft/rule-tally';
 
 /** How often --count is checked between intervals. */
 const COUNT_CHECK_MS = 100;
 
-export async function runSummary(options: SummaryOptions, io: CommandIo): Promise<void> {
-  const { kernel, filter, context } = await prepare(options, io);
+/** Counts until a stop; resolves with the exit status of the command traced with -- CMD (null without one). */
+export async function runSummary(options: SummaryOptions, io: CommandIo): Promise<number | null> {
+  const { kernel, filter, context, command } = await prepare(options, io);
   const hasReason = kernel.tracepointFields?.includes('reason') ?? false;
-  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null });
+  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null, command });
   const previous = new Map<string, number>();
   const hinted = options.hints ? new Set<string>() : null;
   const live = options.output === 'text' && io.color;
@@ -27,7 +28,7 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
   const nftTrace = rules && (await startNftTrace(filter, io, session, (drop) => rules.add(drop)));
   try {
     await session.snapshotCounters();
-    const tracer = await openCounting(io, session, filter, options.maxKeys, { socket: options.socket });
+    const tracer = await openCounting(io, session, filter, options.maxKeys, { socket: options.socket }, command);
     const write = session.guard((text: string) => io.writeOut(text));
     const tick = session.guard(() => {
       // Owners before symbols: the first tick loads kallsyms, and a process can be gone by then.
@@ -40,7 +41,7 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
       else if (rows.some((r) => r.count > 0)) write(intervalText(rows, now, hinted));
     });
     const timers: NodeJS.Timeout[] = [];
-    const { counters, counterDeltas } = await session.run(tracer, () => {
+    const { counters, counterDeltas, commandStatus } = await session.run(tracer, () => {
       timers.push(setInterval(tick, options.intervalMs));
       if (options.count !== null) {
         const count = options.count;
@@ -63,8 +64,10 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
     } finally {
       session.writeClosing(counters);
     }
+    return commandStatus;
   } finally {
     await nftTrace?.stop();
+    closeCommand(command, io);
   }
 }
 

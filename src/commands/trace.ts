@@ -1,6 +1,5 @@
 // The trace command: stream every matching drop and print it, decode → filter
 // → (with --nft-trace, wait for the rule) → format → write, one batch at a time.
-import type { Counters } from '../kernel/binding';
 import { hintLine } from '../output/explain';
 import type { TracedCount } from '../knowledge/correlate';
 import { forEachEvent, type DropEvent } from '../events/decode';
@@ -12,7 +11,7 @@ import type { NftRule } from '../nft/trace-parse';
 import type { ReasonTable } from '../events/reasons';
 import { OWN_NETNS_PATH, type TraceOptions } from './options';
 import { LineBuffer } from '../output/writer';
-import { prepare, Session, startNftTrace, wakeupBytesFor, type CommandIo } from './session';
+import { closeCommand, prepare, Session, startNftTrace, wakeupBytesFor, type CommandIo } from './session';
 
 /** Tracing streams events and counts nothing per key: the smallest map the kernel accepts. */
 const UNUSED_COUNT_ENTRIES = 1;
@@ -42,9 +41,10 @@ class TracedTally {
   }
 }
 
-export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Counters> {
-  const { filter, context, interfaces } = await prepare(options, io);
-  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null });
+/** Traces until a stop; resolves with the exit status of the command traced with -- CMD (null without one). */
+export async function runTrace(options: TraceOptions, io: CommandIo): Promise<number | null> {
+  const { filter, context, interfaces, command } = await prepare(options, io);
+  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null, command });
   const hinted = new Set<number>(); // reason codes already explained
   const tally = new TracedTally(context.reasons);
   const lines = new LineBuffer(options.output === 'json' ? 'latin1' : 'utf8');
@@ -91,8 +91,8 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
 
   const onBatch = session.guard((batch: Buffer) => {
     const stopping = session.stopReason?.kind;
-    // After a signal or --duration the drained events are still printed.
-    if (stopping && stopping !== 'signal' && stopping !== 'duration') return;
+    // After a signal, --duration or the traced command's end the drained events are still printed.
+    if (stopping && stopping !== 'signal' && stopping !== 'duration' && stopping !== 'command-ended') return;
     inBatch = true;
     try {
       forEachEvent(batch, (event) => {
@@ -120,16 +120,18 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
         config: lowerFilter(filter, wakeupBytesFor(options.ringBytes), 'stream', { socket: options.socket }),
         ringBytes: options.ringBytes,
         countEntries: UNUSED_COUNT_ENTRIES,
+        commandCgroup: command?.cgroup.path ?? null,
         onBatch,
         ...session.tracerHooks(),
       });
     });
-    const { counters, counterDeltas } = await session.run(tracer);
+    const { counters, counterDeltas, commandStatus } = await session.run(tracer);
     await attacher?.drain();
     session.writeClosing(counters, counterDeltas, tally.counts);
-    return counters;
+    return commandStatus;
   } finally {
     await nftTrace?.stop();
+    closeCommand(command, io);
   }
 }
 

@@ -21,9 +21,17 @@ export interface DropFilter {
   excludedReasons?: number[]; // raw codes; none of them, also when listed in reasons
   /** A filter expression's classic BPF program (src/events/expression.ts): run on the packet's bytes, in the kernel only. */
   program?: Buffer;
+  /**
+   * -- CMD: the cgroup v2 id the command runs in. The kernel alone applies it: a drop at one of the
+   * command's sockets, or of a flow the command sent, which the BPF program records at the cgroup's egress.
+   */
+  commandCgroup?: number;
 }
 
-/** The filter on a decoded event; an expression (on the packet's bytes, which events do not carry) is the kernel's alone. */
+/**
+ * The filter on a decoded event. An expression (on the packet's bytes, which events do not carry) and
+ * the command filter (on flows the kernel recorded) are the kernel's alone.
+ */
 export function matches(filter: DropFilter, event: DropEvent): boolean {
   const reason = event.reason ?? 0;
   if (filter.reasons && filter.reasons.length > 0 && !filter.reasons.includes(reason)) return false;
@@ -79,6 +87,7 @@ export function lowerFilter(filter: DropFilter, wakeupBytes: number, mode: keyof
   config.writeUInt8(filter.proto ? PROTOCOLS[filter.proto] : 0, CONFIG.l4_proto);
   config.writeUInt8(MODE[mode], CONFIG.mode);
   config.writeUInt32LE(features.socket ? FEATURE.SOCKET : 0, CONFIG.features);
+  config.writeBigUInt64LE(BigInt(filter.commandCgroup ?? 0), CONFIG.command_cgroup);
   if (filter.program) {
     if (filter.program.length > MAX_FILTER_INSNS * INSN_BYTES) throw new RangeError(`a filter expression runs at most ${MAX_FILTER_INSNS} instructions`);
     config.writeUInt16LE(filter.program.length / INSN_BYTES, CONFIG.filter_len);

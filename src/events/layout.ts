@@ -60,7 +60,7 @@ export const EVENT_FLAG = {
 export const FEATURE = { SOCKET: 1 << 0 } as const;
 
 export const MAX_FILTER_INSNS = 128;
-export const CONFIG_SIZE = 192 + 8 * MAX_FILTER_INSNS;
+export const CONFIG_SIZE = 200 + 8 * MAX_FILTER_INSNS;
 export const CONFIG = {
   saddr: 0,
   daddr: 16,
@@ -81,6 +81,7 @@ export const CONFIG = {
   filter_len: 182,
   filter_insns: 184,
   features: 184 + 8 * MAX_FILTER_INSNS,
+  command_cgroup: 192 + 8 * MAX_FILTER_INSNS,
 } as const;
 export const MODE = { stream: 0, count: 1 } as const;
 export const MAX_REASONS = 16;

@@ -8,12 +8,15 @@ export interface Counters {
   matched: number;
   lost: number; // the ring buffer was full
   overflow: number; // summary mode: the count map was full
+  unrecordedFlows: number; // -- CMD: flows of the command the kernel's map had no room for
 }
 
 export interface TracerOptions {
   config: Buffer; // struct dropwhy_config
   ringBytes: number;
   countEntries: number; // size of summary mode's count map
+  /** -- CMD: the command's cgroup2 directory, whose egress the kernel watches for the command's flows; null without one. */
+  commandCgroup: string | null;
   onBatch(batch: Buffer): void; // whole struct drop_event records
   onError(error: Error): void; // the poll thread ended with an error
   onLog(level: 'warn' | 'info' | 'debug', message: string): void; // libbpf's log

@@ -645,6 +645,10 @@ export interface SpawnOptions {
   json?: boolean;
   /** Run dropwhy inside this named namespace (nsenter execs it: the child is dropwhy itself). */
   netns?: string;
+  /** Added to the environment. */
+  env?: NodeJS.ProcessEnv;
+  /** The working directory (default: the repository). */
+  cwd?: string;
 }
 
 /** Spawn dropwhy without waiting for readiness (adds --ready-file). */
@@ -653,9 +657,14 @@ export function spawnDropwhy(args: string[], opts: SpawnOptions = {}): DropwhyHa
   const readyFile = path.join(os.tmpdir(), `dropwhy-e2e-ready-${process.pid}-${++readyCounter}`);
   fs.rmSync(readyFile, { force: true });
   const started = Date.now();
-  const dropwhy: [string, string[]] = [process.execPath, [CLI_PATH, ...args, '--ready-file', readyFile]];
+  // dropwhy's own options end at a "--" (what follows is the command to trace).
+  const dashes = args.indexOf('--');
+  const options = dashes < 0 ? args : args.slice(0, dashes);
+  const command = dashes < 0 ? [] : args.slice(dashes);
+  const dropwhy: [string, string[]] = [process.execPath, [CLI_PATH, ...options, '--ready-file', readyFile, ...command]];
   const child = spawn(...(opts.netns === undefined ? dropwhy : inNetnsArgv(opts.netns, ...dropwhy)), {
-    cwd: REPO_ROOT,
+    cwd: opts.cwd ?? REPO_ROOT,
+    env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   liveChildren.add(child);

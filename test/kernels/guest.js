@@ -51,6 +51,9 @@ const GUEST_E2E = [
   // the socket that dropped it: rx_sk where the tracepoint has it, else
   // skb->sk; this kernel's socket, cgroup and drop-counter fields
   'socket',
+  // -- CMD: a cgroup_skb egress program recording the command's flows, and
+  // the socket's cgroup id as a filter in this kernel's layout of it
+  'command',
   // the ring buffer's lost path and the full per-CPU count map's overflow
   { name: 'loss', tests: '-o json' },
   // the count map keyed by namespace, as the exporter's labels, in its own

@@ -2,6 +2,7 @@
 // struct drop_event (bpf/event.h) that sets the flags as the BPF program does,
 // and a fake NativeBinding that lets a test drive the tracer's callbacks.
 import { EventEmitter } from 'node:events';
+import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pino from 'pino';
@@ -16,6 +17,7 @@ import type { ProcessFacts } from '../../src/kernel/facts';
 import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_SIZE } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
 import { ReasonTable } from '../../src/events/reasons';
+import type { TracedCommand } from '../../src/commands/traced-command';
 
 export interface KernelReasonsFixture {
   kernel: string;
@@ -251,7 +253,7 @@ export class FakeBinding implements NativeBinding {
 
   constructor(settings: FakeBindingOptions = {}) {
     this.settings = settings;
-    this.counters = { seen: 0, matched: 0, lost: 0, overflow: 0, ...settings.counters };
+    this.counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, ...settings.counters };
   }
 
   /** The options of the (last) opened tracer; throws when none was opened. */
@@ -430,7 +432,43 @@ export interface CliHarness {
   stop(): void;
 }
 
+/** A traced command (-- CMD) without a process: the test ends it with exit(); signals and closes are recorded. */
+export class FakeCommand implements TracedCommand {
+  argv: readonly string[] = [];
+  readonly cgroup = { path: '/fake/cgroup/dropwhy-1', id: 4242 };
+  readonly signals: NodeJS.Signals[] = [];
+  starts = 0;
+  closes = 0;
+  /** exit() once started: the status start() resolves with. */
+  private ended: (status: number) => void = () => {
+    throw new Error('FakeCommand: exit() before start()');
+  };
+  /** Every signal ends the command, with 128 + its number, unless it is listed here. */
+  constructor(private readonly ignores: NodeJS.Signals[] = []) {}
+
+  start(): Promise<number> {
+    this.starts++;
+    return new Promise((resolve) => (this.ended = resolve));
+  }
+
+  exit(status: number): void {
+    this.ended(status);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.signals.push(signal);
+    if (!this.ignores.includes(signal)) this.ended(128 + os.constants.signals[signal]);
+  }
+
+  close(): string | null {
+    this.closes++;
+    return null;
+  }
+}
+
 export interface CliHarnessOptions {
+  /** The command -- CMD runs; without one, -- CMD fails as a machine without cgroup2 would. */
+  command?: FakeCommand;
   binding?: FakeBindingOptions;
   facts?: Partial<ProcessFacts>;
   /** io.binding() throws this (e.g. the addon is not built). */
@@ -527,6 +565,11 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
         return pino({ level }, { write: (line: string) => void h.logs.push(line) });
       },
       selftest: async () => true,
+      traceCommand: (argv) => {
+        if (!options.command) throw new Error('-- COMMAND needs the cgroup2 filesystem, which is not mounted here');
+        options.command.argv = argv;
+        return options.command;
+      },
     },
   };
   return h;
