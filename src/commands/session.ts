@@ -17,6 +17,7 @@ import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type 
 import { interfaceIndex, listInterfaces, type InterfaceNames } from '../kernel/interfaces';
 import { compileExpression } from '../events/expression';
 import type { TracedCommand } from './traced-command';
+import { STOP_SIGNALS } from '../signals';
 
 /** Count mode sends no events: the smallest ring the kernel accepts. */
 const UNUSED_RING_BYTES = 4096;
@@ -80,8 +81,6 @@ export type StopReason =
   | { kind: 'count' | 'duration' | 'signal' | 'output-closed' | 'command-ended' }
   | { kind: 'error'; error: unknown };
 
-/** Each ends a tracing command as Ctrl-C does: SIGHUP is the terminal going away. */
-export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /**
  * Why a tracing command is ending, and its one listener for stop signals.
