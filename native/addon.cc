@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -84,7 +85,7 @@ Napi::Error StageError(Napi::Env env, const char *stage, int err) {
 }
 
 struct Counters {
-  double seen = 0, matched = 0, lost = 0, overflow = 0;
+  double seen = 0, matched = 0, lost = 0, overflow = 0, stack_missed = 0;
 };
 
 Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
@@ -93,6 +94,7 @@ Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
   o.Set("matched", c.matched);
   o.Set("lost", c.lost);
   o.Set("overflow", c.overflow);
+  o.Set("stackMissed", c.stack_missed);
   return o;
 }
 
@@ -110,10 +112,11 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                        {InstanceMethod<&Tracer::ReadCountersJs>("counters"),
                         InstanceMethod<&Tracer::ReadDropCountsJs>("dropCounts"),
                         InstanceMethod<&Tracer::ReadSocketCountsJs>("socketCounts"),
+                        InstanceMethod<&Tracer::ReadStackFramesJs>("stackFrames"),
                         InstanceMethod<&Tracer::DeleteDropCountsJs>("deleteDropCounts"), InstanceMethod<&Tracer::Stop>("stop")});
   }
 
-  // new Tracer({config, ringBytes, onBatch, onError, onLog}): open, configure,
+  // new Tracer({config, ringBytes, countEntries, stackEntries, onBatch, onError, onLog}): open, configure,
   // load and attach; the poll thread runs until stop().
   explicit Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info) {
     Napi::Env env = info.Env();
@@ -121,6 +124,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     Napi::Buffer<uint8_t> config = options.Get("config").As<Napi::Buffer<uint8_t>>();
     uint32_t ring_bytes = options.Get("ringBytes").As<Napi::Number>().Uint32Value();
     uint32_t count_entries = options.Get("countEntries").As<Napi::Number>().Uint32Value();
+    uint32_t stack_entries = options.Get("stackEntries").As<Napi::Number>().Uint32Value();
     on_log_ = Napi::Persistent(options.Get("onLog").As<Napi::Function>());
     on_error_ = Napi::Persistent(options.Get("onError").As<Napi::Function>());
 
@@ -138,6 +142,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       std::memcpy((void *)&skel_->rodata->cfg, config.Data(), sizeof(struct dropwhy_config));
       err = bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
       if (!err) err = bpf_map__set_max_entries(skel_->maps.drop_counts, count_entries);
+      if (!err) err = bpf_map__set_max_entries(skel_->maps.stacks, stack_entries);
     }
     if (!err) {
       stage = "load";
@@ -146,6 +151,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (!err) {
       stage = "attach";
       err = dropwhy_bpf__attach(skel_);
+    }
+    if (!err) {
+      // Kept past stop(): the stacks of the last events and counts are read after the detach.
+      stage = "stacks";
+      stacks_fd_ = dup(bpf_map__fd(skel_->maps.stacks));
+      if (stacks_fd_ < 0) err = -errno;
     }
     if (!err) {
       stage = "ringbuf";
@@ -171,7 +182,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     poller_ = std::thread(&Tracer::PollLoop, this);
   }
 
-  ~Tracer() override { Abort(); }
+  ~Tracer() override {
+    Abort();
+    if (stacks_fd_ >= 0) close(stacks_fd_);
+  }
 
  private:
   static void DeliverMessage(Napi::Env env, Napi::Function on_batch, Tracer *self, Message *message);
@@ -271,6 +285,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       total.matched += c.matched;
       total.lost += c.lost;
       total.overflow += c.overflow;
+      total.stack_missed += c.stack_missed;
     }
     return total;
   }
@@ -329,6 +344,28 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       records.insert(records.end(), value_bytes, value_bytes + sizeof(value));
     }
     return records;
+  }
+
+  // stackFrames(ids): a Buffer with, for each stack id of the Int32Array,
+  // DROPWHY_STACK_DEPTH raw __u64 addresses, innermost first, zero after the last frame; all zero
+  // for an id the stacks map does not hold. Works after stop() too.
+  Napi::Value ReadStackFramesJs(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      Napi::TypeError::New(env, "ids must be an Int32Array").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Int32Array ids = info[0].As<Napi::Int32Array>();
+    constexpr size_t kStackBytes = DROPWHY_STACK_DEPTH * sizeof(uint64_t);
+    auto frames = Napi::Buffer<uint8_t>::New(env, ids.ElementLength() * kStackBytes);
+    for (size_t i = 0; i < ids.ElementLength(); i++) {
+      uint32_t id = static_cast<uint32_t>(ids[i]);
+      uint8_t *into = frames.Data() + i * kStackBytes;
+      if (stacks_fd_ < 0 || ids[i] < 0 || bpf_map_lookup_elem(stacks_fd_, &id, into) != 0) {
+        std::memset(into, 0, kStackBytes);
+      }
+    }
+    return frames;
   }
 
   // deleteDropCounts(keys): removes these packed struct drop_keys from the count
@@ -413,6 +450,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   dropwhy_bpf *skel_ = nullptr;
   ring_buffer *ring_ = nullptr;
+  int stacks_fd_ = -1;
   TSFN tsfn_;
   std::thread poller_;
   std::vector<uint8_t> *batch_ = nullptr;

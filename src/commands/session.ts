@@ -16,6 +16,8 @@ import type { TraceDrop } from '../nft/trace-parse';
 import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
 import { interfaceIndex } from '../kernel/interfaces';
 import { compileExpression } from '../events/expression';
+import { STACK_DEPTH } from '../events/layout';
+import { STACK_ENTRIES, UNUSED_STACK_ENTRIES } from '../kernel/stacks';
 
 /** Count mode sends no events: the smallest ring the kernel accepts. */
 const UNUSED_RING_BYTES = 4096;
@@ -118,13 +120,14 @@ export interface SessionResult {
   counterDeltas: CounterDelta[] | null; // null when the counters could not be read, or nothing was traced
 }
 
-const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0 };
+const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0, stackMissed: 0 };
 
 /** Stands in for the tracer when a stop came before it was loaded: nothing was traced. */
 const NOT_LOADED: NativeTracer = {
   counters: () => ({ ...ZERO_COUNTERS }),
   dropCounts: () => Buffer.alloc(0),
   socketCounts: () => Buffer.alloc(0),
+  stackFrames: (ids) => Buffer.alloc(ids.length * STACK_DEPTH * 8),
   deleteDropCounts: () => 0,
   stop: async () => ({ ...ZERO_COUNTERS }),
 };
@@ -239,6 +242,9 @@ export class Session {
     if (counters.overflow > 0) {
       writeErr(`dropwhy: ${counters.overflow} drops were not counted because the count map was full: raise --max-keys`);
     }
+    if (counters.stackMissed > 0) {
+      writeErr(`dropwhy: ${counters.stackMissed} drops have no stack: the stack map was full or their stack's bucket held another one`);
+    }
     if (deltas === null) return;
     const lines = formatCorrelation(correlate(traced, deltas), deltas, this.options.netns === null, { count: counters.lost, noun: 'lost' });
     for (const line of lines) writeErr(`dropwhy: ${line}`);
@@ -306,6 +312,11 @@ export async function startNftTrace(filter: DropFilter, io: SessionIo, session: 
   return NftTrace.start(filter, netnsPath, io, session.guard(onVerdict), (error) => session.requestStop({ kind: 'error', error }));
 }
 
+/** The stacks map's size: room for stacks only when they are recorded. */
+export function stackEntries(features: EventFeatures): number {
+  return features.stack ? STACK_ENTRIES : UNUSED_STACK_ENTRIES;
+}
+
 /** Count mode (summary, exporter): the program counts per key in its map and sends no events. */
 export function openCounting(io: CommandIo, session: Session, filter: DropFilter, maxKeys: number, features: EventFeatures = {}): Promise<NativeTracer> {
   return session.open(() =>
@@ -313,6 +324,7 @@ export function openCounting(io: CommandIo, session: Session, filter: DropFilter
       config: lowerFilter(filter, WAKEUP_BYTES, 'count', features),
       ringBytes: UNUSED_RING_BYTES,
       countEntries: maxKeys,
+      stackEntries: stackEntries(features),
       onBatch: () => {},
       ...session.tracerHooks(),
     }),

@@ -63,6 +63,7 @@ test('check: no flags gives the defaults', () => {
     hints: true,
     nftTrace: false,
     socket: true,
+    stack: false,
   });
   assert.equal(DEFAULT_RING_BYTES, 8 * 1024 * 1024);
 });
@@ -91,6 +92,7 @@ test('check: every flag at once', () => {
     hints: false,
     'nft-trace': true,
     socket: false,
+    stack: true,
   });
   assert.deepEqual(options, {
     filter: {
@@ -113,6 +115,7 @@ test('check: every flag at once', () => {
     hints: false,
     nftTrace: true,
     socket: false,
+    stack: true,
   });
 });
 
