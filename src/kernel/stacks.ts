@@ -8,6 +8,14 @@ import { STACK_DEPTH } from '../events/layout';
 
 const STACK_BYTES = STACK_DEPTH * 8;
 
+/**
+ * The innermost frames are the tracing's own: dropwhy's BPF program
+ * (bpf_prog_<tag>_on_kfree_skb) and the tracepoint's BPF glue (bpf_trace_run4 on
+ * 6.x, __bpf_trace_kfree_skb and bpf_trace_runN before). They are left out, so a
+ * stack starts where the kernel freed the skb.
+ */
+const TRACING_FRAME = /^(?:bpf_prog_[0-9a-f]+_|bpf_trace_run\d|__bpf_trace_|__traceiter_)/;
+
 /** The addon's stackFrames: STACK_DEPTH little-endian u64 addresses per id, zero after the last frame. */
 export type ReadStackFrames = (ids: Int32Array) => Buffer;
 
@@ -38,7 +46,9 @@ export class StackTable {
     for (let at = base; at < base + STACK_BYTES; at += 8) {
       const address = { hi: raw.readUInt32LE(at + 4), lo: raw.readUInt32LE(at) };
       if (address.hi === 0 && address.lo === 0) break;
-      frames.push(this.symbols.symbolize(address) ?? formatKernelAddress(address));
+      const frame = this.symbols.symbolize(address);
+      if (frames.length === 0 && frame !== null && TRACING_FRAME.test(frame)) continue;
+      frames.push(frame ?? formatKernelAddress(address));
     }
     return frames.length > 0 ? frames : null;
   }

@@ -51,6 +51,9 @@ const GUEST_E2E = [
   // the socket that dropped it: rx_sk where the tracepoint has it, else
   // skb->sk; this kernel's socket, cgroup and drop-counter fields
   'socket',
+  // --stack: this kernel's bpf_get_stackid from tp_btf, its stack map, and the
+  // call path it gives a closed-port UDP drop, streamed and counted
+  'stack',
   // the ring buffer's lost path and the full per-CPU count map's overflow
   { name: 'loss', tests: '-o json' },
   // the count map keyed by namespace, as the exporter's labels, in its own

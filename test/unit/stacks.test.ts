@@ -57,6 +57,14 @@ test('StackTable: a stack of the full depth keeps every frame', () => {
   assert.equal(symbolized?.[STACK_DEPTH - 1], `__udp4_lib_rcv+0x${(STACK_DEPTH - 1).toString(16)}`);
 });
 
+test('StackTable: the innermost frames of the BPF program and the tracepoint glue are left out, no others', () => {
+  const names = ['bpf_prog_9733ba99892bef38_on_kfree_skb+0x12e6', 'bpf_trace_run4+0x10d', 'sk_skb_reason_drop+0x90', 'bpf_trace_run4+0x1', '__udp4_lib_rcv+0x4bc'];
+  const frames = names.map((_, i) => ({ hi: 0xffffffff, lo: 0x1000 + i }));
+  const symbols = { symbolize: (address: KernelAddress) => names[address.lo - 0x1000] ?? null };
+  const table = new StackTable(stackSource({ 1: frames }).read, symbols);
+  assert.deepEqual(table.get(1), ['sk_skb_reason_drop+0x90', 'bpf_trace_run4+0x1', '__udp4_lib_rcv+0x4bc']);
+});
+
 test('decode: the stack id only with DROP_HAS_STACK', () => {
   const [withStack, without] = decodeBatch(encodeBatch([{ stackId: 7 }, {}]));
   assert.equal(withStack.stackId, 7);
