@@ -11,10 +11,21 @@ const STACK_BYTES = STACK_DEPTH * 8;
 /**
  * The innermost frames are the tracing's own: dropwhy's BPF program
  * (bpf_prog_<tag>_on_kfree_skb) and the tracepoint's BPF glue (bpf_trace_run4 on
- * 6.x, __bpf_trace_kfree_skb and bpf_trace_runN before). They are left out, so a
- * stack starts where the kernel freed the skb.
+ * 6.x, bpf_trace_runN and __bpf_trace_kfree_skb before). They are left out, so a
+ * stack starts where the kernel freed the skb. Found by the glue: once the
+ * program is unloaded (summary reads the last stacks after that) its address
+ * has no symbol of its own any more.
  */
-const TRACING_FRAME = /^(?:bpf_prog_[0-9a-f]+_|bpf_trace_run\d|__bpf_trace_|__traceiter_)/;
+const TRACEPOINT_GLUE = /^(?:bpf_trace_run\d|__bpf_trace_|__traceiter_)/;
+const BPF_PROGRAM = /^bpf_prog_[0-9a-f]+_/;
+
+/** How many innermost frames are the tracing's: with glue in the second frame, the first is the program's, named or not. */
+function tracingFrames(symbols: Array<string | null>): number {
+  const tracing = (i: number) => BPF_PROGRAM.test(symbols[i] ?? '') || TRACEPOINT_GLUE.test(symbols[i] ?? '');
+  let end = TRACEPOINT_GLUE.test(symbols[1] ?? '') ? 1 : 0;
+  while (end < symbols.length && tracing(end)) end++;
+  return end;
+}
 
 /** The addon's stackFrames: STACK_DEPTH little-endian u64 addresses per id, zero after the last frame. */
 export type ReadStackFrames = (ids: Int32Array) => Buffer;
@@ -42,14 +53,14 @@ export class StackTable {
   }
 
   private symbolize(raw: Buffer, base: number): string[] | null {
-    const frames: string[] = [];
+    const addresses: KernelAddress[] = [];
     for (let at = base; at < base + STACK_BYTES; at += 8) {
       const address = { hi: raw.readUInt32LE(at + 4), lo: raw.readUInt32LE(at) };
       if (address.hi === 0 && address.lo === 0) break;
-      const frame = this.symbols.symbolize(address);
-      if (frames.length === 0 && frame !== null && TRACING_FRAME.test(frame)) continue;
-      frames.push(frame ?? formatKernelAddress(address));
+      addresses.push(address);
     }
+    const symbols = addresses.map((address) => this.symbols.symbolize(address));
+    const frames = addresses.map((address, i) => symbols[i] ?? formatKernelAddress(address)).slice(tracingFrames(symbols));
     return frames.length > 0 ? frames : null;
   }
 }

@@ -65,6 +65,16 @@ test('StackTable: the innermost frames of the BPF program and the tracepoint glu
   assert.deepEqual(table.get(1), ['sk_skb_reason_drop+0x90', 'bpf_trace_run4+0x1', '__udp4_lib_rcv+0x4bc']);
 });
 
+test('StackTable: an unloaded program\'s frame (no symbol of its own any more) goes with the glue after it', () => {
+  const names = ['_einittext+0x3c832249', 'bpf_trace_run4+0x10d', 'sk_skb_reason_drop+0x90', '__udp4_lib_rcv+0x4bc'];
+  const frames = names.map((_, i) => ({ hi: 0xffffffff, lo: 0x1000 + i }));
+  const symbols = { symbolize: (address: KernelAddress) => names[address.lo - 0x1000] ?? null };
+  assert.deepEqual(new StackTable(stackSource({ 1: frames }).read, symbols).get(1), ['sk_skb_reason_drop+0x90', '__udp4_lib_rcv+0x4bc']);
+  // Without glue (another kernel's layout) only the program's own named frames are left out.
+  const bare = new StackTable(stackSource({ 1: frames.slice(2) }).read, symbols).get(1);
+  assert.deepEqual(bare, ['sk_skb_reason_drop+0x90', '__udp4_lib_rcv+0x4bc']);
+});
+
 test('decode: the stack id only with DROP_HAS_STACK', () => {
   const [withStack, without] = decodeBatch(encodeBatch([{ stackId: 7 }, {}]));
   assert.equal(withStack.stackId, 7);
