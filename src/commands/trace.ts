@@ -91,7 +91,6 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<Co
       )
     : null;
 
-
   const onBatch = session.guard((batch: Buffer) => {
     const stopping = session.stopReason?.kind;
     // After a signal or --duration the drained events are still printed.

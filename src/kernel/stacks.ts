@@ -48,7 +48,8 @@ export class StackTable {
 
   /** `symbol+0xoff` per frame, innermost first (an address outside kallsyms as hex); null when the map holds no such stack. */
   get(id: number): string[] | null {
-    this.load([id]);
+    // Called per printed event: the cache first, without building a list.
+    if (!this.frames.has(id)) this.load([id]);
     return this.frames.get(id) ?? null;
   }
 
