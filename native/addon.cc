@@ -18,11 +18,11 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <utility>
-#include <vector>
 
 #include "event.h"
 #include "filter.h"
@@ -87,7 +87,7 @@ Napi::Error StageError(Napi::Env env, const char *stage, int err) {
 }
 
 struct Counters {
-  double seen = 0, matched = 0, lost = 0, overflow = 0, unrecorded_flows = 0;
+  double seen = 0, matched = 0, lost = 0, overflow = 0, unrecorded_flows = 0, stack_missed = 0;
 };
 
 Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
@@ -97,6 +97,7 @@ Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
   o.Set("lost", c.lost);
   o.Set("overflow", c.overflow);
   o.Set("unrecordedFlows", c.unrecorded_flows);
+  o.Set("stackMissed", c.stack_missed);
   return o;
 }
 
@@ -114,11 +115,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                        {InstanceMethod<&Tracer::ReadCountersJs>("counters"),
                         InstanceMethod<&Tracer::ReadDropCountsJs>("dropCounts"),
                         InstanceMethod<&Tracer::ReadSocketCountsJs>("socketCounts"),
+                        InstanceMethod<&Tracer::ReadStackFramesJs>("stackFrames"),
                         InstanceMethod<&Tracer::DeleteDropCountsJs>("deleteDropCounts"), InstanceMethod<&Tracer::Stop>("stop")});
   }
 
-  // new Tracer({config, ringBytes, countEntries, commandCgroup, onBatch, onError,
-  // onLog}): open, configure, load and attach; the poll thread runs until stop().
+  // new Tracer({config, ringBytes, countEntries, stackEntries, commandCgroup, onBatch,
+  // onError, onLog}): open, configure, load and attach; the poll thread runs until stop().
   // commandCgroup: the cgroup2 directory of a traced command (-- CMD), whose
   // egress records the command's flows; null when no command is traced.
   explicit Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info) {
@@ -128,6 +130,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     uint32_t ring_bytes = options.Get("ringBytes").As<Napi::Number>().Uint32Value();
     uint32_t count_entries = options.Get("countEntries").As<Napi::Number>().Uint32Value();
     Napi::Value command_cgroup = options.Get("commandCgroup");
+    uint32_t stack_entries = options.Get("stackEntries").As<Napi::Number>().Uint32Value();
     on_log_ = Napi::Persistent(options.Get("onLog").As<Napi::Function>());
     on_error_ = Napi::Persistent(options.Get("onError").As<Napi::Function>());
 
@@ -145,6 +148,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       std::memcpy((void *)&skel_->rodata->cfg, config.Data(), sizeof(struct dropwhy_config));
       err = bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
       if (!err) err = bpf_map__set_max_entries(skel_->maps.drop_counts, count_entries);
+      if (!err) err = bpf_map__set_max_entries(skel_->maps.stacks, stack_entries);
       if (!err && !command_cgroup.IsString()) {
         err = bpf_map__set_max_entries(skel_->maps.command_flows, 1);
         if (!err) err = bpf_program__set_autoload(skel_->progs.record_command_flow, false);
@@ -161,6 +165,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (!err && command_cgroup.IsString()) {
       stage = "cgroup";
       err = AttachToCgroup(command_cgroup.As<Napi::String>().Utf8Value());
+    }
+    if (!err) {
+      // Kept past stop(): the stacks of the last events and counts are read after the detach.
+      stage = "stacks";
+      stacks_fd_ = dup(bpf_map__fd(skel_->maps.stacks));
+      if (stacks_fd_ < 0) err = -errno;
     }
     if (!err) {
       stage = "ringbuf";
@@ -186,7 +196,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     poller_ = std::thread(&Tracer::PollLoop, this);
   }
 
-  ~Tracer() override { Abort(); }
+  ~Tracer() override {
+    Abort();
+    if (stacks_fd_ >= 0) close(stacks_fd_);
+  }
 
   // The command's flows are recorded from its cgroup's egress; the skeleton
   // destroys the link with the rest.
@@ -298,6 +311,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       total.lost += c.lost;
       total.overflow += c.overflow;
       total.unrecorded_flows += c.unrecorded_flows;
+      total.stack_missed += c.stack_missed;
     }
     return total;
   }
@@ -356,6 +370,28 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       records.insert(records.end(), value_bytes, value_bytes + sizeof(value));
     }
     return records;
+  }
+
+  // stackFrames(ids): a Buffer with, for each stack id of the Int32Array,
+  // DROPWHY_STACK_DEPTH raw __u64 addresses, innermost first, zero after the last frame; all zero
+  // for an id the stacks map does not hold. Works after stop() too.
+  Napi::Value ReadStackFramesJs(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      Napi::TypeError::New(env, "ids must be an Int32Array").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Int32Array ids = info[0].As<Napi::Int32Array>();
+    constexpr size_t kStackBytes = DROPWHY_STACK_DEPTH * sizeof(uint64_t);
+    auto frames = Napi::Buffer<uint8_t>::New(env, ids.ElementLength() * kStackBytes);
+    for (size_t i = 0; i < ids.ElementLength(); i++) {
+      uint32_t id = static_cast<uint32_t>(ids[i]);
+      uint8_t *into = frames.Data() + i * kStackBytes;
+      if (stacks_fd_ < 0 || ids[i] < 0 || bpf_map_lookup_elem(stacks_fd_, &id, into) != 0) {
+        std::memset(into, 0, kStackBytes);
+      }
+    }
+    return frames;
   }
 
   // deleteDropCounts(keys): removes these packed struct drop_keys from the count
@@ -440,6 +476,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   dropwhy_bpf *skel_ = nullptr;
   ring_buffer *ring_ = nullptr;
+  int stacks_fd_ = -1;
   TSFN tsfn_;
   std::thread poller_;
   std::vector<uint8_t> *batch_ = nullptr;

@@ -64,6 +64,7 @@ test('check: no flags gives the defaults', () => {
     nftTrace: false,
     socket: true,
     command: null,
+    stack: false,
   });
   assert.equal(DEFAULT_RING_BYTES, 8 * 1024 * 1024);
 });
@@ -93,6 +94,7 @@ test('check: every flag at once', () => {
     'nft-trace': true,
     socket: false,
     command: ['dig', '@10.0.0.2'],
+    stack: true,
   });
   assert.deepEqual(options, {
     filter: {
@@ -116,6 +118,7 @@ test('check: every flag at once', () => {
     nftTrace: true,
     socket: false,
     command: ['dig', '@10.0.0.2'],
+    stack: true,
   });
 });
 
