@@ -101,6 +101,25 @@ Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
   return o;
 }
 
+// Visits every key of a hash map with its value (read into *value), in the
+// order get_next_key walks them; a key deleted meanwhile is skipped.
+template <typename Key, typename Visit>
+void ForEachEntry(int fd, void *value, Visit visit) {
+  Key key{}, next{};
+  const void *previous = nullptr;
+  while (bpf_map_get_next_key(fd, previous, &next) == 0) {
+    key = next;
+    previous = &key;
+    if (bpf_map_lookup_elem(fd, &key, value) == 0) visit(key);
+  }
+}
+
+template <typename T>
+void AppendBytes(std::vector<uint8_t> &out, const T &value) {
+  const auto *bytes = reinterpret_cast<const uint8_t *>(&value);
+  out.insert(out.end(), bytes, bytes + sizeof(value));
+}
+
 // Sent from the poll thread to the main thread: a batch of raw events, or
 // the poll error that ended the thread.
 struct Message {
@@ -328,24 +347,17 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   std::vector<uint8_t> ReadDropCounts() {
     std::vector<uint8_t> records;
-    int fd = bpf_map__fd(skel_->maps.drop_counts);
     int cpus = libbpf_num_possible_cpus();
     std::vector<uint64_t> per_cpu(cpus > 0 ? cpus : 1);
-    struct drop_key key {}, next {};
-    const void *previous = nullptr;
-    while (bpf_map_get_next_key(fd, previous, &next) == 0) {
-      key = next;
-      previous = &key;
-      if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;  // deleted meanwhile
+    ForEachEntry<struct drop_key>(bpf_map__fd(skel_->maps.drop_counts), per_cpu.data(), [&](const struct drop_key &key) {
       uint64_t total = 0;
       for (uint64_t count : per_cpu) total += count;
-      const auto *key_bytes = reinterpret_cast<const uint8_t *>(&key);
-      records.insert(records.end(), key_bytes, key_bytes + sizeof(key));
-      const auto *count_bytes = reinterpret_cast<const uint8_t *>(&total);
-      records.insert(records.end(), count_bytes, count_bytes + sizeof(total));
-    }
+      AppendBytes(records, key);
+      AppendBytes(records, total);
+    });
     return records;
   }
+
 
   // Summary mode with the socket feature: packed struct socket_key + struct
   // socket_count records. After stop(), as they were when the program was detached.
@@ -356,21 +368,14 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   std::vector<uint8_t> ReadSocketCounts() {
     std::vector<uint8_t> records;
-    int fd = bpf_map__fd(skel_->maps.socket_counts);
-    struct socket_key key {}, next {};
     struct socket_count value {};
-    const void *previous = nullptr;
-    while (bpf_map_get_next_key(fd, previous, &next) == 0) {
-      key = next;
-      previous = &key;
-      if (bpf_map_lookup_elem(fd, &key, &value) != 0) continue;
-      const auto *key_bytes = reinterpret_cast<const uint8_t *>(&key);
-      records.insert(records.end(), key_bytes, key_bytes + sizeof(key));
-      const auto *value_bytes = reinterpret_cast<const uint8_t *>(&value);
-      records.insert(records.end(), value_bytes, value_bytes + sizeof(value));
-    }
+    ForEachEntry<struct socket_key>(bpf_map__fd(skel_->maps.socket_counts), &value, [&](const struct socket_key &key) {
+      AppendBytes(records, key);
+      AppendBytes(records, value);
+    });
     return records;
   }
+
 
   // stackFrames(ids): a Buffer with, for each stack id of the Int32Array,
   // DROPWHY_STACK_DEPTH raw __u64 addresses, innermost first, zero after the last frame; all zero
@@ -526,10 +531,12 @@ void Tracer::OnPollerDone(Napi::Env env) {
 // or struct ([name, bit offset] pairs) in the running kernel's BTF, or null
 // when the kernel has no such type.
 Napi::Value BtfMembers(const Napi::CallbackInfo &info) {
+  // Parsed once for the process (some MB): the kernel facts ask for several types.
+  static struct btf *btf = nullptr;
   Napi::Env env = info.Env();
   bool is_enum = info[0].As<Napi::String>().Utf8Value() == "enum";
   std::string name = info[1].As<Napi::String>();
-  struct btf *btf = btf__load_vmlinux_btf();
+  if (!btf) btf = btf__load_vmlinux_btf();
   if (!btf) {
     StageError(env, "btf", errno).ThrowAsJavaScriptException();
     return env.Undefined();
@@ -550,7 +557,6 @@ Napi::Value BtfMembers(const Napi::CallbackInfo &info) {
     }
     result = entries;
   }
-  btf__free(btf);
   return result;
 }
 
