@@ -19,11 +19,24 @@ const STACK_BYTES = STACK_DEPTH * 8;
 const TRACEPOINT_GLUE = /^(?:bpf_trace_run\d|__bpf_trace_|__traceiter_)/;
 const BPF_PROGRAM = /^bpf_prog_[0-9a-f]+_/;
 
-/** How many innermost frames are the tracing's: with glue in the second frame, the first is the program's, named or not. */
+/** The tracing's frames lie within this many innermost ones (the program, a subprogram or trampoline, the glue). */
+const MAX_TRACING_FRAMES = 6;
+
+/**
+ * How many innermost frames are the tracing's: up to the end of the first run of glue frames, whatever
+ * precedes it (an unloaded program's address is named after the nearest symbol below it, a module's on
+ * 5.10, and it may show twice); without glue, the frames named as BPF programs.
+ */
 function tracingFrames(symbols: Array<string | null>): number {
-  const tracing = (i: number) => BPF_PROGRAM.test(symbols[i] ?? '') || TRACEPOINT_GLUE.test(symbols[i] ?? '');
-  let end = TRACEPOINT_GLUE.test(symbols[1] ?? '') ? 1 : 0;
-  while (end < symbols.length && tracing(end)) end++;
+  const glue = (i: number) => TRACEPOINT_GLUE.test(symbols[i] ?? '');
+  let end = 0;
+  while (end < Math.min(symbols.length, MAX_TRACING_FRAMES) && !glue(end)) end++;
+  if (end < Math.min(symbols.length, MAX_TRACING_FRAMES)) {
+    while (end < symbols.length && glue(end)) end++;
+    return end;
+  }
+  end = 0;
+  while (end < symbols.length && BPF_PROGRAM.test(symbols[end] ?? '')) end++;
   return end;
 }
 

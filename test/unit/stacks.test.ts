@@ -70,6 +70,11 @@ test('StackTable: an unloaded program\'s frame (no symbol of its own any more) g
   const frames = names.map((_, i) => ({ hi: 0xffffffff, lo: 0x1000 + i }));
   const symbols = { symbolize: (address: KernelAddress) => names[address.lo - 0x1000] ?? null };
   assert.deepEqual(new StackTable(stackSource({ 1: frames }).read, symbols).get(1), ['sk_skb_reason_drop+0x90', '__udp4_lib_rcv+0x4bc']);
+  // 5.10: the unloaded program named after a module's last symbol, twice, then bpf_trace_run2 in the tracepoint's caller.
+  const old = ['cleanup_module+0x64a6', 'cleanup_module+0x64a6', 'bpf_trace_run2+0x37', 'kfree_skb+0x75', '__udp4_lib_rcv+0x992'];
+  const oldSymbols = { symbolize: (address: KernelAddress) => old[address.lo - 0x1000] ?? null };
+  const oldFrames = old.map((_, i) => ({ hi: 0xffffffff, lo: 0x1000 + i }));
+  assert.deepEqual(new StackTable(stackSource({ 1: oldFrames }).read, oldSymbols).get(1), ['kfree_skb+0x75', '__udp4_lib_rcv+0x992']);
   // Without glue (another kernel's layout) only the program's own named frames are left out.
   const bare = new StackTable(stackSource({ 1: frames.slice(2) }).read, symbols).get(1);
   assert.deepEqual(bare, ['sk_skb_reason_drop+0x90', '__udp4_lib_rcv+0x4bc']);
