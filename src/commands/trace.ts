@@ -1,16 +1,21 @@
 // The trace command: stream every matching drop and print it, decode → filter
 // → (with --nft-trace, wait for the rule) → format → write, one batch at a time.
+import { closeSync, openSync } from 'node:fs';
+import { UsageError } from '../errors';
 import { hintLine } from '../output/explain';
 import type { TracedCount } from '../knowledge/correlate';
 import { forEachEvent, type DropEvent } from '../events/decode';
 import { lowerFilter, matches } from '../events/filter';
+import { FEATURE, recordSize } from '../events/layout';
+import { PcapngWriter } from '../output/pcapng';
 import { formatJson, formatRuleText, formatText, protocolName } from '../output/format';
 import { RuleAttacher, VerdictPool, type AttachClock } from '../nft/attach';
 import type { NftTrace } from '../nft/nft-trace';
 import type { NftRule } from '../nft/trace-parse';
 import type { ReasonTable } from '../events/reasons';
 import { OWN_NETNS_PATH, type TraceOptions } from './options';
-import { LineBuffer } from '../output/writer';
+import { fdWriter, LineBuffer, type Chunk } from '../output/writer';
+import { VERSION } from '../version';
 import { closeCommand, prepare, Session, startNftTrace, wakeupBytesFor, type CommandIo } from './session';
 
 /** Tracing streams events and counts nothing per key: the smallest map the kernel accepts. */
@@ -52,11 +57,20 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
   let printed = 0;
   let counted = false; // --count reached: print no more
 
+  const pcap = options.pcap === null ? null : openPcap(options.pcap.path, io);
+  const pcapng = options.pcap === null ? null : new PcapngWriter(context, options.pcap.snaplen);
+  const packets: Buffer[] = [];
+  if (pcap && pcapng) pcap.write(pcapng.start(`dropwhy ${VERSION}`));
+
   const print = (event: DropEvent, rule: NftRule | null) => {
     if (counted) return;
+    if (pcapng) {
+      const blocks = pcapng.add(event);
+      if (blocks) packets.push(blocks);
+    }
     if (options.output === 'json') {
       lines.add(formatJson(event, context, rule));
-    } else {
+    } else if (options.output === 'text') {
       lines.add(formatText(event, context));
       if (options.nftTrace && event.reason === netfilterDrop) lines.add(formatRuleText(rule));
     }
@@ -72,9 +86,12 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
     session.requestStop({ kind: 'count' });
   };
   const flush = () => {
+    if (pcap && packets.length > 0) pcap.write(Buffer.concat(packets.splice(0)));
     if (!lines.empty) io.writeOut(lines.take());
   };
 
+  // Every record of the session has this size: with -w the packet's bytes follow the event.
+  const recordBytes = recordSize(options.pcap ? FEATURE.PACKET : 0, options.pcap?.snaplen ?? 0);
   let inBatch = false;
   // With --nft-trace a NETFILTER_DROP waits briefly for the trace verdict that names its rule.
   const attacher = options.nftTrace
@@ -100,7 +117,7 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
         if (attacher) attacher.add(event);
         else print(event, null);
         return !counted;
-      });
+      }, recordBytes);
     } finally {
       inBatch = false;
     }
@@ -114,10 +131,11 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
     // The traced namespace's names before the first drop: a lookup never waits, so a list still missing would name nothing.
     const tracedNetns = filter.netns ?? io.statInode(OWN_NETNS_PATH);
     if (tracedNetns !== null) await interfaces.load(tracedNetns);
+    const config = lowerFilter(filter, wakeupBytesFor(options.ringBytes), 'stream', { socket: options.socket, snaplen: options.pcap?.snaplen });
     const tracer = await session.open(() => {
       io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
       return io.binding.openTracer({
-        config: lowerFilter(filter, wakeupBytesFor(options.ringBytes), 'stream', { socket: options.socket }),
+        config,
         ringBytes: options.ringBytes,
         countEntries: UNUSED_COUNT_ENTRIES,
         commandCgroup: command?.cgroup.path ?? null,
@@ -130,9 +148,22 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
     session.writeClosing(counters, counterDeltas, tally.counts);
     return commandStatus;
   } finally {
+    pcap?.close();
     await nftTrace?.stop();
     closeCommand(command, io);
   }
+}
+
+/** -w: the pcapng file, or stdout for '-'. */
+function openPcap(path: string, io: CommandIo): { write(chunk: Chunk): void; close(): void } {
+  if (path === '-') return { write: io.writeOut, close: () => {} };
+  let fd: number;
+  try {
+    fd = openSync(path, 'w');
+  } catch (error) {
+    throw new UsageError(`-w: cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  return { write: fdWriter(fd), close: () => closeSync(fd) };
 }
 
 const SYSTEM_CLOCK: AttachClock = {

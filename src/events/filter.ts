@@ -58,6 +58,8 @@ function writeReasons(config: Buffer, codes: number[], listAt: number, countAt: 
 export interface EventFeatures {
   /** The socket the drop happened at (struct drop_socket). */
   socket?: boolean;
+  /** The packet's first bytes, at most this many (-w --snaplen); none when absent. */
+  snaplen?: number;
 }
 
 /**
@@ -86,7 +88,8 @@ export function lowerFilter(filter: DropFilter, wakeupBytes: number, mode: keyof
   config.writeUInt16LE(filter.port ?? 0, CONFIG.port);
   config.writeUInt8(filter.proto ? PROTOCOLS[filter.proto] : 0, CONFIG.l4_proto);
   config.writeUInt8(MODE[mode], CONFIG.mode);
-  config.writeUInt32LE(features.socket ? FEATURE.SOCKET : 0, CONFIG.features);
+  config.writeUInt32LE((features.socket ? FEATURE.SOCKET : 0) | (features.snaplen !== undefined ? FEATURE.PACKET : 0), CONFIG.features);
+  config.writeUInt32LE(features.snaplen ?? 0, CONFIG.snaplen);
   config.writeBigUInt64LE(BigInt(filter.commandCgroup ?? 0), CONFIG.command_cgroup);
   if (filter.program) {
     if (filter.program.length > MAX_FILTER_INSNS * INSN_BYTES) throw new RangeError(`a filter expression runs at most ${MAX_FILTER_INSNS} instructions`);

@@ -9,6 +9,7 @@ export interface Counters {
   lost: number; // the ring buffer was full
   overflow: number; // summary mode: the count map was full
   unrecordedFlows: number; // -- CMD: flows of the command the kernel's map had no room for
+  packetUnread: number; // -w: events sent without their packet's bytes
 }
 
 export interface TracerOptions {

@@ -253,7 +253,7 @@ export class FakeBinding implements NativeBinding {
 
   constructor(settings: FakeBindingOptions = {}) {
     this.settings = settings;
-    this.counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, ...settings.counters };
+    this.counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, packetUnread: 0, ...settings.counters };
   }
 
   /** The options of the (last) opened tracer; throws when none was opened. */
