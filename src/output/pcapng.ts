@@ -110,8 +110,8 @@ export class PcapngWriter {
       const name = event.ifindex === 0 ? null : this.context.interfaces.name(event.netns, event.ifindex);
       description = interfaceDescription(packet.link, this.snaplen, name, event.netns);
     }
-    // The JSON's time, in whole nanoseconds since the epoch.
-    const unixNs = BigInt(Math.round(event.tsNs + this.context.monotonicToUnixNs));
+    // The JSON's time (the same offset from the monotonic clock), summed as integers: a double near 2^60 is exact only to 256 ns.
+    const unixNs = BigInt(event.tsNs) + BigInt(Math.round(this.context.monotonicToUnixNs));
     const epb = enhancedPacket(id, unixNs, packet, packetComment(event, this.context));
     return description === null ? epb : Buffer.concat([description, epb]);
   }

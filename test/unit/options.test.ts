@@ -63,6 +63,7 @@ test('check: no flags gives the defaults', () => {
     hints: true,
     nftTrace: false,
     socket: true,
+    pcap: null,
     command: null,
   });
   assert.equal(DEFAULT_RING_BYTES, 8 * 1024 * 1024);
@@ -92,6 +93,8 @@ test('check: every flag at once', () => {
     hints: false,
     'nft-trace': true,
     socket: false,
+    write: '/tmp/drops.pcapng',
+    snaplen: '1500',
     command: ['dig', '@10.0.0.2'],
   });
   assert.deepEqual(options, {
@@ -115,8 +118,30 @@ test('check: every flag at once', () => {
     hints: false,
     nftTrace: true,
     socket: false,
+    pcap: { path: '/tmp/drops.pcapng', snaplen: 1500 },
     command: ['dig', '@10.0.0.2'],
   });
+});
+
+test('check -w: text output without -w, none with it unless -o asks; --snaplen 256 by default', () => {
+  assert.equal(check({}).output, 'text');
+  assert.deepEqual(check({ write: 'x.pcapng' }).pcap, { path: 'x.pcapng', snaplen: 256 });
+  assert.equal(check({ write: 'x.pcapng' }).output, null);
+  assert.equal(check({ write: 'x.pcapng', output: 'json' }).output, 'json');
+  assert.equal(check({ write: '-' }).output, null);
+  assert.equal(check({ write: '-', snaplen: '65535' }).pcap?.snaplen, 65535);
+});
+
+test('check -w: bad values are one-line usage errors', () => {
+  const cases: Array<[RawArgs, RegExp]> = [
+    [{ write: 'x', snaplen: '0' }, /^--snaplen: expected a whole number of bytes from 1 to 65535, got "0"$/],
+    [{ write: 'x', snaplen: '65536' }, /^--snaplen: expected a whole number of bytes from 1 to 65535, got "65536"$/],
+    [{ write: 'x', snaplen: '12k' }, /^--snaplen: expected/],
+    [{ snaplen: '100' }, /^--snaplen: only with -w FILE$/],
+    [{ write: '' }, /^--write: expected a file path, or - for stdout, got ""$/],
+    [{ write: '-', output: 'json' }, /^-w -: stdout carries only the pcapng file/],
+  ];
+  for (const [raw, message] of cases) assert.throws(() => check(raw), (error: Error) => error instanceof UsageError && message.test(error.message), JSON.stringify(raw));
 });
 
 test('check: every protocol name is accepted, in any case', () => {
