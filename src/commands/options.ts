@@ -4,7 +4,7 @@ import type { Options, PositionalOptions } from 'yargs';
 import { parseAddressPrefix, type AddressPrefix } from '../events/address';
 import { UsageError } from '../errors';
 import { PROTOCOLS, type DropFilter, type ProtocolName } from '../events/filter';
-import { MAX_REASONS, MAX_SNAPLEN } from '../events/layout';
+import { FEATURE, MAX_REASONS, MAX_SNAPLEN, recordSize } from '../events/layout';
 import { closestNames, type ReasonTable } from '../events/reasons';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -309,12 +309,17 @@ export function check(raw: RawArgs): TraceOptions {
   if (output !== undefined && output !== 'text' && output !== 'json') fail('output', 'text or json', output);
   const pcap = pcapOptions(raw);
   if (pcap?.path === '-' && output !== undefined) throw new UsageError('-w -: stdout carries only the pcapng file; write it to a file to have -o too');
+  const ring = ringBytes(single(raw['ring-size']) ?? '8M');
+  // A record that does not fit the ring could never be reserved: every drop would be lost. (8: the ring's header per record)
+  if (pcap && (recordSize(FEATURE.PACKET, pcap.snaplen) + 8) * 4 > ring) {
+    throw new UsageError(`--snaplen ${pcap.snaplen}: a --ring-size of ${ring} bytes holds fewer than 4 such records; raise --ring-size or lower --snaplen`);
+  }
   return {
     ...session,
     output: output ?? (pcap ? null : 'text'),
     pcap,
     count: positiveInteger('count', single(raw.count), Number.MAX_SAFE_INTEGER, 'a positive whole number') ?? null,
-    ringBytes: ringBytes(single(raw['ring-size']) ?? '8M'),
+    ringBytes: ring,
     hints: raw.hints !== false,
     nftTrace: raw['nft-trace'] === true,
     socket: raw.socket !== false,

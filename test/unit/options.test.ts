@@ -130,6 +130,8 @@ test('check -w: text output without -w, none with it unless -o asks; --snaplen 2
   assert.equal(check({ write: 'x.pcapng', output: 'json' }).output, 'json');
   assert.equal(check({ write: '-' }).output, null);
   assert.equal(check({ write: '-', snaplen: '65535' }).pcap?.snaplen, 65535);
+  assert.equal(check({ write: 'x', snaplen: '824', 'ring-size': '4K' }).pcap?.snaplen, 824); // 4 × (8 + 176 + 16 + 824) bytes: fits
+  assert.throws(() => check({ write: 'x', snaplen: '825', 'ring-size': '4K' }), UsageError);
 });
 
 test('check -w: bad values are one-line usage errors', () => {
@@ -140,6 +142,8 @@ test('check -w: bad values are one-line usage errors', () => {
     [{ snaplen: '100' }, /^--snaplen: only with -w FILE$/],
     [{ write: '' }, /^--write: expected a file path, or - for stdout, got ""$/],
     [{ write: '-', output: 'json' }, /^-w -: stdout carries only the pcapng file/],
+    // 4 records of 8 + 176 + 16 + 1024 bytes take 4896 bytes: more than a 4K ring
+    [{ write: 'x', snaplen: '1024', 'ring-size': '4K' }, /^--snaplen 1024: a --ring-size of 4096 bytes holds fewer than 4 such records/],
   ];
   for (const [raw, message] of cases) assert.throws(() => check(raw), (error: Error) => error instanceof UsageError && message.test(error.message), JSON.stringify(raw));
 });
