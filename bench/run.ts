@@ -167,12 +167,15 @@ function phases(): Tracer[] {
     dropwhy('dropwhy -o json (all match)', ['-o', 'json', '--log-level', 'error']),
     // The blast's drops (NO_SOCKET) have no socket: this measures what the socket section costs a drop without one.
     dropwhy('dropwhy -o json --no-socket', ['-o', 'json', '--no-socket', '--log-level', 'error']),
+    // Every blast drop has the same kernel stack: bpf_get_stackid's walk and hash, and one map bucket.
+    dropwhy('dropwhy -o json --stack', ['-o', 'json', '--stack', '--log-level', 'error']),
     dropwhy('dropwhy -o text (all match)', ['-o', 'text', '--no-hints', '--log-level', 'error']),
     dropwhy('dropwhy, filtered in kernel', ['-o', 'json', '--filter-port', String(OTHER_PORT), '--log-level', 'error']),
     bpftrace('bpftrace printf per event', 'tracepoint:skb:kfree_skb { printf("%d %p\\n", args->reason, args->location); }'),
     bpftrace('bpftrace count by reason', 'tracepoint:skb:kfree_skb { @[args->reason] = count(); }'),
     dropwhy('dropwhy summary', ['summary', '-o', 'json', '--log-level', 'error']),
     dropwhy('dropwhy summary --no-socket', ['summary', '-o', 'json', '--no-socket', '--log-level', 'error']),
+    dropwhy('dropwhy summary --stack', ['summary', '-o', 'json', '--stack', '--log-level', 'error']),
     dropwhy('dropwhy exporter, scraped 1/s', ['exporter', '--listen', '127.0.0.1:0', '--log-level', 'error'], scrapeEverySecond),
   ];
 }

@@ -61,6 +61,17 @@ struct {
 	__type(value, struct drop_counters);
 } counters SEC(".maps");
 
+/* Kernel stacks by id, for DROPWHY_FEATURE_STACK; resized by user space
+ * before load, to 1 entry when the feature is off. Without
+ * BPF_F_REUSE_STACKID an id, once given, keeps naming the same stack: user
+ * space reads each id's frames once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__uint(value_size, DROPWHY_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
 /* Not preallocated: costs nothing unless summary counts sockets. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -612,13 +623,31 @@ static __always_inline bool command_matches(const struct drop_event *ev, struct 
 	return bpf_map_lookup_elem(&command_flows, &flow) != NULL;
 }
 
-/* Count mode: one more drop under its (location, reason, namespace, packet kind) key. */
-static __always_inline void count_drop(const struct drop_event *ev, __u64 location, struct drop_counters *count)
+/* DROPWHY_FEATURE_STACK: the id of the kernel stack that freed the skb, or a
+ * negative error when the stacks map could not take it (full, or its bucket
+ * holds another stack: -EEXIST), counted so that no stack is lost silently. */
+static __always_inline __s32 read_stack(void *ctx, struct drop_counters *count)
+{
+	long id = bpf_get_stackid(ctx, &stacks, 0);
+
+	if (id < 0)
+		count->stack_missed++;
+	return id;
+}
+
+/* Count mode: one more drop under its (location, reason, namespace, packet kind[, stack]) key. */
+static __always_inline void count_drop(void *ctx, const struct drop_event *ev, __u64 location, struct drop_counters *count)
 {
 	struct drop_key key = {
-		.location = location, .reason = ev->reason, .netns = ev->netns, .family = ev->family, .l4_proto = ev->l4_proto,
-		.has_l4_proto = !!(ev->flags & DROP_HAS_L4_PROTO),
+		.location = location, .reason = ev->reason, .netns = ev->netns, .stack_id = DROPWHY_NO_STACK, .family = ev->family,
+		.l4_proto = ev->l4_proto, .has_l4_proto = !!(ev->flags & DROP_HAS_L4_PROTO),
 	};
+	if (cfg.features & DROPWHY_FEATURE_STACK) {
+		__s32 id = read_stack(ctx, count);
+
+		if (id >= 0)
+			key.stack_id = id;
+	}
 	__u64 one = 1, *drops = bpf_map_lookup_elem(&drop_counts, &key);
 
 	if (!drops) {
@@ -737,7 +766,7 @@ static __always_inline void submit_with_packet(struct drop_event *ev, struct sk_
 }
 
 /* Trace mode: the rest of the event, into the ring buffer. */
-static __always_inline void submit_drop(struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk,
+static __always_inline void submit_drop(void *ctx, struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk,
 					__u64 location, struct drop_counters *count)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -751,6 +780,12 @@ static __always_inline void submit_drop(struct drop_event *ev, struct sk_buff *s
 	read_comm(ev->comm);
 	if (cfg.features & DROPWHY_FEATURE_SOCKET)
 		read_socket(ev, skb, rx_sk);
+	ev->stack_id = DROPWHY_NO_STACK;
+	if (cfg.features & DROPWHY_FEATURE_STACK) {
+		ev->stack_id = read_stack(ctx, count);
+		if (ev->stack_id >= 0)
+			ev->flags |= DROP_HAS_STACK;
+	}
 
 	if (cfg.features & DROPWHY_FEATURE_PACKET) {
 		submit_with_packet(ev, skb, count);
@@ -815,11 +850,11 @@ int on_kfree_skb(__u64 *ctx)
 	if (!cfg.netns)
 		read_netns(&ev, skb, rx_sk);
 	if (cfg.mode == DROPWHY_MODE_COUNT) {
-		count_drop(&ev, ctx[1], count);
+		count_drop(ctx, &ev, ctx[1], count);
 		if (cfg.features & DROPWHY_FEATURE_SOCKET)
 			count_socket(&ev, skb, rx_sk);
 	} else
-		submit_drop(&ev, skb, rx_sk, ctx[1], count);
+		submit_drop(ctx, &ev, skb, rx_sk, ctx[1], count);
 	return 0;
 }
 

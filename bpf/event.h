@@ -30,8 +30,14 @@ enum drop_event_flag {
 	DROP_HAS_RX_SK = 1 << 6,  /* the tracepoint passed the receiving socket */
 	DROP_HAS_L4_PROTO = 1 << 7, /* l4_proto is known (not behind a cut-short IPv6 header chain) */
 	DROP_HAS_SOCKET = 1 << 8, /* socket holds a full socket's fields (rx_sk, else skb->sk) */
-	DROP_HAS_PACKET = 1 << 9, /* the record's packet section holds the packet's bytes */
+	DROP_HAS_STACK = 1 << 9,  /* stack_id names the kernel stack in the stacks map */
+	DROP_HAS_PACKET = 1 << 10, /* the record's packet section holds the packet's bytes */
 };
+
+/* Frames kept per kernel stack (the stacks map's value: __u64 addresses, zero after the last). */
+#define DROPWHY_STACK_DEPTH 64
+/* drop_event.stack_id and drop_key.stack_id without a stack. */
+#define DROPWHY_NO_STACK -1
 
 /* drop_socket.local_family: which of local_addr's forms is valid. */
 enum drop_socket_family {
@@ -74,6 +80,7 @@ struct drop_event {
 	__u32 pid;      /* tgid of the task running when the kernel freed the skb (in softirq: whichever it interrupted) */
 	__u32 tid;
 	__u32 len;      /* skb->len */
+	__s32 stack_id; /* with DROP_HAS_STACK: the stacks map's key; else bpf_get_stackid's error (e.g. -EEXIST) or DROPWHY_NO_STACK */
 	__u16 protocol; /* skb->protocol, host order (an ethertype) */
 	__u16 sport;    /* host order */
 	__u16 dport;    /* host order */
@@ -84,15 +91,15 @@ struct drop_event {
 	__u8 icmp_code;
 	__u8 ttl;       /* TTL or hop limit */
 	__u8 tcp_flags;
-	__u8 pad[2];
+	__u8 pad[6];
 	char comm[DROPWHY_COMM_LEN];
 	struct drop_socket socket; /* valid with DROP_HAS_SOCKET */
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct drop_event) == 176, "drop_event layout changed: update src/events/layout.ts");
+static_assert(sizeof(struct drop_event) == 184, "drop_event layout changed: update src/events/layout.ts");
 #else
-_Static_assert(sizeof(struct drop_event) == 176, "drop_event layout changed: update src/events/layout.ts");
+_Static_assert(sizeof(struct drop_event) == 184, "drop_event layout changed: update src/events/layout.ts");
 #endif
 
 /* drop_packet.link: which header the packet's bytes start at. */
@@ -131,6 +138,7 @@ struct drop_counters {
 	__u64 matched;  /* passed the filter */
 	__u64 lost;     /* matched but the ring buffer was full */
 	__u64 overflow; /* summary mode: matched but the count map was full */
+	__u64 stack_missed; /* a stack was asked for but not recorded (stacks map full, or a bucket collision) */
 	__u64 unwoken_bytes; /* internal: bytes this CPU submitted since it last woke the reader */
 	__u64 unrecorded_flows; /* -- CMD: a flow of the command not recorded because command_flows was full */
 	__u64 packet_unread; /* -w: an event sent without its packet's bytes (no header, or the read failed) */
@@ -141,10 +149,11 @@ struct drop_key {
 	__u64 location;
 	__u32 reason;
 	__u32 netns;   /* inode of the network namespace, 0 when unknown */
+	__s32 stack_id; /* with DROPWHY_FEATURE_STACK the stacks map's key, else (or when not recorded) DROPWHY_NO_STACK */
 	__u8 family;   /* enum drop_family */
 	__u8 l4_proto; /* IPPROTO_*, valid with has_l4_proto */
 	__u8 has_l4_proto;
-	__u8 pad[5];
+	__u8 pad[1];
 };
 
 /* Count mode with DROPWHY_FEATURE_SOCKET: drops per (socket, reason), each
@@ -185,7 +194,8 @@ enum dropwhy_mode {
 /* dropwhy_config.features: optional parts of a streamed event, each read only when asked for. */
 enum dropwhy_feature {
 	DROPWHY_FEATURE_SOCKET = 1 << 0, /* the drop_socket section; in count mode, socket_counts */
-	DROPWHY_FEATURE_PACKET = 1 << 1, /* a drop_packet section and snaplen bytes after every event (-w) */
+	DROPWHY_FEATURE_STACK = 1 << 1,  /* the kernel stack's id (stacks map); in count mode, part of drop_key */
+	DROPWHY_FEATURE_PACKET = 1 << 2, /* a drop_packet section and snaplen bytes after every event (-w) */
 };
 
 /*

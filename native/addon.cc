@@ -18,11 +18,11 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <utility>
-#include <vector>
 
 #include "event.h"
 #include "filter.h"
@@ -87,7 +87,7 @@ Napi::Error StageError(Napi::Env env, const char *stage, int err) {
 }
 
 struct Counters {
-  double seen = 0, matched = 0, lost = 0, overflow = 0, unrecorded_flows = 0, packet_unread = 0;
+  double seen = 0, matched = 0, lost = 0, overflow = 0, unrecorded_flows = 0, stack_missed = 0, packet_unread = 0;
 };
 
 Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
@@ -97,8 +97,28 @@ Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
   o.Set("lost", c.lost);
   o.Set("overflow", c.overflow);
   o.Set("unrecordedFlows", c.unrecorded_flows);
+  o.Set("stackMissed", c.stack_missed);
   o.Set("packetUnread", c.packet_unread);
   return o;
+}
+
+// Visits every key of a hash map with its value (read into *value), in the
+// order get_next_key walks them; a key deleted meanwhile is skipped.
+template <typename Key, typename Visit>
+void ForEachEntry(int fd, void *value, Visit visit) {
+  Key key{}, next{};
+  const void *previous = nullptr;
+  while (bpf_map_get_next_key(fd, previous, &next) == 0) {
+    key = next;
+    previous = &key;
+    if (bpf_map_lookup_elem(fd, &key, value) == 0) visit(key);
+  }
+}
+
+template <typename T>
+void AppendBytes(std::vector<uint8_t> &out, const T &value) {
+  const auto *bytes = reinterpret_cast<const uint8_t *>(&value);
+  out.insert(out.end(), bytes, bytes + sizeof(value));
 }
 
 // Sent from the poll thread to the main thread: a batch of raw events, or
@@ -115,11 +135,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                        {InstanceMethod<&Tracer::ReadCountersJs>("counters"),
                         InstanceMethod<&Tracer::ReadDropCountsJs>("dropCounts"),
                         InstanceMethod<&Tracer::ReadSocketCountsJs>("socketCounts"),
+                        InstanceMethod<&Tracer::ReadStackFramesJs>("stackFrames"),
                         InstanceMethod<&Tracer::DeleteDropCountsJs>("deleteDropCounts"), InstanceMethod<&Tracer::Stop>("stop")});
   }
 
-  // new Tracer({config, ringBytes, countEntries, commandCgroup, onBatch, onError,
-  // onLog}): open, configure, load and attach; the poll thread runs until stop().
+  // new Tracer({config, ringBytes, countEntries, stackEntries, commandCgroup, onBatch,
+  // onError, onLog}): open, configure, load and attach; the poll thread runs until stop().
   // commandCgroup: the cgroup2 directory of a traced command (-- CMD), whose
   // egress records the command's flows; null when no command is traced.
   explicit Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info) {
@@ -129,6 +150,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     uint32_t ring_bytes = options.Get("ringBytes").As<Napi::Number>().Uint32Value();
     uint32_t count_entries = options.Get("countEntries").As<Napi::Number>().Uint32Value();
     Napi::Value command_cgroup = options.Get("commandCgroup");
+    uint32_t stack_entries = options.Get("stackEntries").As<Napi::Number>().Uint32Value();
     on_log_ = Napi::Persistent(options.Get("onLog").As<Napi::Function>());
     on_error_ = Napi::Persistent(options.Get("onError").As<Napi::Function>());
 
@@ -147,6 +169,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       record_size_ = dropwhy_record_size(skel_->rodata->cfg.features, skel_->rodata->cfg.snaplen);
       err = bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
       if (!err) err = bpf_map__set_max_entries(skel_->maps.drop_counts, count_entries);
+      if (!err) err = bpf_map__set_max_entries(skel_->maps.stacks, stack_entries);
       if (!err && !command_cgroup.IsString()) {
         err = bpf_map__set_max_entries(skel_->maps.command_flows, 1);
         if (!err) err = bpf_program__set_autoload(skel_->progs.record_command_flow, false);
@@ -163,6 +186,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (!err && command_cgroup.IsString()) {
       stage = "cgroup";
       err = AttachToCgroup(command_cgroup.As<Napi::String>().Utf8Value());
+    }
+    if (!err) {
+      // Kept past stop(): the stacks of the last events and counts are read after the detach.
+      stage = "stacks";
+      stacks_fd_ = dup(bpf_map__fd(skel_->maps.stacks));
+      if (stacks_fd_ < 0) err = -errno;
     }
     if (!err) {
       stage = "ringbuf";
@@ -188,7 +217,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     poller_ = std::thread(&Tracer::PollLoop, this);
   }
 
-  ~Tracer() override { Abort(); }
+  ~Tracer() override {
+    Abort();
+    if (stacks_fd_ >= 0) close(stacks_fd_);
+  }
 
   // The command's flows are recorded from its cgroup's egress; the skeleton
   // destroys the link with the rest.
@@ -300,6 +332,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       total.lost += c.lost;
       total.overflow += c.overflow;
       total.unrecorded_flows += c.unrecorded_flows;
+      total.stack_missed += c.stack_missed;
       total.packet_unread += c.packet_unread;
     }
     return total;
@@ -317,24 +350,17 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   std::vector<uint8_t> ReadDropCounts() {
     std::vector<uint8_t> records;
-    int fd = bpf_map__fd(skel_->maps.drop_counts);
     int cpus = libbpf_num_possible_cpus();
     std::vector<uint64_t> per_cpu(cpus > 0 ? cpus : 1);
-    struct drop_key key {}, next {};
-    const void *previous = nullptr;
-    while (bpf_map_get_next_key(fd, previous, &next) == 0) {
-      key = next;
-      previous = &key;
-      if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;  // deleted meanwhile
+    ForEachEntry<struct drop_key>(bpf_map__fd(skel_->maps.drop_counts), per_cpu.data(), [&](const struct drop_key &key) {
       uint64_t total = 0;
       for (uint64_t count : per_cpu) total += count;
-      const auto *key_bytes = reinterpret_cast<const uint8_t *>(&key);
-      records.insert(records.end(), key_bytes, key_bytes + sizeof(key));
-      const auto *count_bytes = reinterpret_cast<const uint8_t *>(&total);
-      records.insert(records.end(), count_bytes, count_bytes + sizeof(total));
-    }
+      AppendBytes(records, key);
+      AppendBytes(records, total);
+    });
     return records;
   }
+
 
   // Summary mode with the socket feature: packed struct socket_key + struct
   // socket_count records. After stop(), as they were when the program was detached.
@@ -345,20 +371,35 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   std::vector<uint8_t> ReadSocketCounts() {
     std::vector<uint8_t> records;
-    int fd = bpf_map__fd(skel_->maps.socket_counts);
-    struct socket_key key {}, next {};
     struct socket_count value {};
-    const void *previous = nullptr;
-    while (bpf_map_get_next_key(fd, previous, &next) == 0) {
-      key = next;
-      previous = &key;
-      if (bpf_map_lookup_elem(fd, &key, &value) != 0) continue;
-      const auto *key_bytes = reinterpret_cast<const uint8_t *>(&key);
-      records.insert(records.end(), key_bytes, key_bytes + sizeof(key));
-      const auto *value_bytes = reinterpret_cast<const uint8_t *>(&value);
-      records.insert(records.end(), value_bytes, value_bytes + sizeof(value));
-    }
+    ForEachEntry<struct socket_key>(bpf_map__fd(skel_->maps.socket_counts), &value, [&](const struct socket_key &key) {
+      AppendBytes(records, key);
+      AppendBytes(records, value);
+    });
     return records;
+  }
+
+
+  // stackFrames(ids): a Buffer with, for each stack id of the Int32Array,
+  // DROPWHY_STACK_DEPTH raw __u64 addresses, innermost first, zero after the last frame; all zero
+  // for an id the stacks map does not hold. Works after stop() too.
+  Napi::Value ReadStackFramesJs(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      Napi::TypeError::New(env, "ids must be an Int32Array").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Int32Array ids = info[0].As<Napi::Int32Array>();
+    constexpr size_t kStackBytes = DROPWHY_STACK_DEPTH * sizeof(uint64_t);
+    auto frames = Napi::Buffer<uint8_t>::New(env, ids.ElementLength() * kStackBytes);
+    for (size_t i = 0; i < ids.ElementLength(); i++) {
+      uint32_t id = static_cast<uint32_t>(ids[i]);
+      uint8_t *into = frames.Data() + i * kStackBytes;
+      if (stacks_fd_ < 0 || ids[i] < 0 || bpf_map_lookup_elem(stacks_fd_, &id, into) != 0) {
+        std::memset(into, 0, kStackBytes);
+      }
+    }
+    return frames;
   }
 
   // deleteDropCounts(keys): removes these packed struct drop_keys from the count
@@ -443,6 +484,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   dropwhy_bpf *skel_ = nullptr;
   ring_buffer *ring_ = nullptr;
+  int stacks_fd_ = -1;
   TSFN tsfn_;
   std::thread poller_;
   std::vector<uint8_t> *batch_ = nullptr;
@@ -494,10 +536,12 @@ void Tracer::OnPollerDone(Napi::Env env) {
 // or struct ([name, bit offset] pairs) in the running kernel's BTF, or null
 // when the kernel has no such type.
 Napi::Value BtfMembers(const Napi::CallbackInfo &info) {
+  // Parsed once for the process (some MB): the kernel facts ask for several types.
+  static struct btf *btf = nullptr;
   Napi::Env env = info.Env();
   bool is_enum = info[0].As<Napi::String>().Utf8Value() == "enum";
   std::string name = info[1].As<Napi::String>();
-  struct btf *btf = btf__load_vmlinux_btf();
+  if (!btf) btf = btf__load_vmlinux_btf();
   if (!btf) {
     StageError(env, "btf", errno).ThrowAsJavaScriptException();
     return env.Undefined();
@@ -518,7 +562,6 @@ Napi::Value BtfMembers(const Napi::CallbackInfo &info) {
     }
     result = entries;
   }
-  btf__free(btf);
   return result;
 }
 

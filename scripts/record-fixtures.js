@@ -58,6 +58,7 @@ async function main() {
     config: lowerFilter({ netns: Number(netns) }, 1),
     ringBytes: 1 << 20,
     countEntries: 1, // tracing counts nothing per key
+    stackEntries: 1, // nor records stacks
     onBatch: (batch) => chunks.push(Buffer.from(batch)),
     onError: (error) => console.error(error),
     onLog: () => {},

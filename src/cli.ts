@@ -58,8 +58,8 @@ export interface CliIo {
   createLogger(level: string): Logger;
   /** The kernel's counters of the namespace with this inode (null: dropwhy's own). */
   readCounters(netns: number | null): Promise<CounterSnapshot>;
-  /** Runs the selftest, printing through write; resolves true on PASS. */
-  selftest(write: (line: string) => void): Promise<boolean>;
+  /** Runs the selftest, printing through write; resolves true on PASS. reasonsReported: the kernel's tracepoint has a reason. */
+  selftest(write: (line: string) => void, reasonsReported: boolean): Promise<boolean>;
   /** -- CMD: the command, in a cgroup of its own, ready to start. */
   traceCommand(argv: string[]): TracedCommand;
 }
@@ -157,8 +157,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     if (command === 'doctor') return doctorCommand(raw, io);
     if (command === 'selftest') {
       assertCanTrace(io.processFacts());
-      io.binding(); // a missing addon or libbpf is this one line, not a failure inside the test
-      return (await io.selftest((line) => io.writeOut(line + '\n'))) ? EXIT.ok : EXIT.failure;
+      // A missing addon or libbpf is this one line, not a failure inside the test.
+      const { tracepointFields } = readKernelFacts(io.binding());
+      const reasonsReported = tracepointFields?.includes('reason') ?? false;
+      return (await io.selftest((line) => io.writeOut(line + '\n'), reasonsReported)) ? EXIT.ok : EXIT.failure;
     }
     return (await tracingCommand(command, raw, io)) ?? EXIT.ok;
   } catch (error) {

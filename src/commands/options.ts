@@ -63,6 +63,11 @@ export const PRINT_OPTIONS = {
     default: true,
     describe: 'Name the socket each drop happened at, its owner and cgroup (summary: the top sockets per reason); --no-socket skips the reads',
   },
+  stack: {
+    type: 'boolean',
+    default: false,
+    describe: "Record each drop's kernel stack and print its frames (summary: the call paths under each row, most drops first)",
+  },
 } as const satisfies Record<string, Options>;
 
 const NFT_TRACE_OPTION = {
@@ -131,6 +136,7 @@ export interface RawArgs {
   hints?: boolean;
   'nft-trace'?: boolean;
   socket?: boolean;
+  stack?: boolean;
   write?: string;
   snaplen?: string;
 }
@@ -140,7 +146,7 @@ export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size' | 'write' | 's
   'max-keys'?: string;
 }
 
-export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace' | 'socket' | 'write' | 'snaplen'> {
+export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace' | 'socket' | 'stack' | 'write' | 'snaplen'> {
   listen?: string;
   'max-keys'?: string;
   'idle-timeout'?: string;
@@ -185,6 +191,8 @@ export interface TraceOptions {
   socket: boolean;
   /** -- CMD: run this command and trace only its drops; null: trace every drop. */
   command: string[] | null;
+  /** Record each drop's kernel stack (stream: per event; summary: per call path under each row). */
+  stack: boolean;
 }
 
 export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes' | 'pcap' | 'output'> {
@@ -324,6 +332,7 @@ export function check(raw: RawArgs): TraceOptions {
     nftTrace: raw['nft-trace'] === true,
     socket: raw.socket !== false,
     command: commandWords(raw.command),
+    stack: raw.stack === true,
   };
 }
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { kallsymsState } from './doctor';
 import { inNetns, madeByGoneProcess, sweepStaleNamespaces, withNetnsPair, type NetnsPair } from '../kernel/netns';
+import { STOP_SIGNALS } from '../signals';
 
 const CLI = resolve(__dirname, '../../../bin/dropwhy.js');
 const CLOSED_PORT = 9;
@@ -46,17 +47,25 @@ export interface Verdict {
   line: string;
 }
 
+/** What this machine lets dropwhy show: a location where /proc/kallsyms shows addresses, a reason from 5.17 on. */
+export interface Shown {
+  locations: boolean;
+  reasons: boolean;
+}
+
 /**
  * Compares what dropwhy printed with what was caused. Kernels before 5.17
- * report no reason: then the location alone must match. Where /proc/kallsyms
- * hides addresses (locationsShown false) no drop has a location to check.
+ * report no reason: then every reason must be null, and the location alone
+ * tells the drops apart. Where /proc/kallsyms hides addresses no drop has a
+ * location to check.
  */
-export function judge(events: SelftestEvent[], expected: Expectation[] = EXPECTED, locationsShown = true): Verdict[] {
+export function judge(events: SelftestEvent[], expected: Expectation[] = EXPECTED, shown: Shown = { locations: true, reasons: true }): Verdict[] {
+  const locationsShown = shown.locations;
   const verdicts = expected.map((e) => {
     const seen = events.filter((ev) => ev.proto === 'udp' && ev.dport === e.dport);
     const atSite = (ev: SelftestEvent) =>
       locationsShown ? e.locations.some((l) => ev.location?.startsWith(`${l}+0x`)) : ev.location === null;
-    const right = seen.filter((ev) => (ev.reason === null || ev.reason === e.reason) && atSite(ev));
+    const right = seen.filter((ev) => ev.reason === (shown.reasons ? e.reason : null) && atSite(ev));
     const pass = seen.length === e.count && right.length === e.count;
     const got = seen.map((ev) => `${ev.reason ?? 'no reason'} at ${ev.location ?? ev.address}`);
     const where = locationsShown ? `at ${e.locations.join(' or ')}` : '(location not checked: /proc/kallsyms hides addresses)';
@@ -114,14 +123,13 @@ async function traceDrops(pair: NetnsPair, cause: () => Promise<void>): Promise<
   }).then(() => void (ended = true));
   // A signal to selftest alone must not leave the tracer running: end it, then
   // let the signal end us (withNetnsPair has already removed the namespaces).
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const onSignal = (signal: NodeJS.Signals) => {
-    signals.forEach((s) => process.off(s, onSignal));
+    STOP_SIGNALS.forEach((s) => process.off(s, onSignal));
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     process.kill(process.pid, signal);
   };
-  signals.forEach((s) => process.on(s, onSignal));
+  STOP_SIGNALS.forEach((s) => process.on(s, onSignal));
   try {
     const deadline = Date.now() + 20_000;
     while (!existsSync(ready)) {
@@ -131,7 +139,7 @@ async function traceDrops(pair: NetnsPair, cause: () => Promise<void>): Promise<
     await cause();
     await new Promise((r) => setTimeout(r, 300)); // the tracer flushes every 20 ms
   } finally {
-    signals.forEach((s) => process.off(s, onSignal));
+    STOP_SIGNALS.forEach((s) => process.off(s, onSignal));
     child.kill('SIGINT');
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
@@ -145,8 +153,8 @@ async function traceDrops(pair: NetnsPair, cause: () => Promise<void>): Promise<
     .map((line) => JSON.parse(line) as SelftestEvent);
 }
 
-/** Runs the selftest, printing as it goes; resolves true on PASS. */
-export async function runSelftest(write: (line: string) => void): Promise<boolean> {
+/** Runs the selftest, printing as it goes; resolves true on PASS. reasonsReported: the kernel's tracepoint has a reason. */
+export async function runSelftest(write: (line: string) => void, reasonsReported: boolean): Promise<boolean> {
   const n = 200 + (process.pid % 50);
   // Left by a run that was killed (its tracer, killed with it, could not remove its ready file).
   await sweepStaleNamespaces(/^dwself(\d+)-[ab]$/);
@@ -164,7 +172,7 @@ export async function runSelftest(write: (line: string) => void): Promise<boolea
       await sendUdp(pair, CLOSED_PORT, CLOSED_PORT_DROPS);
       await sendUdp(pair, FIREWALLED_PORT, FIREWALL_DROPS);
     });
-    const verdicts = judge(events, EXPECTED, kallsymsState() === 'symbols');
+    const verdicts = judge(events, EXPECTED, { locations: kallsymsState() === 'symbols', reasons: reasonsReported });
     for (const v of verdicts) write(`${v.pass ? 'PASS' : 'FAIL'}  ${v.line}`);
     const pass = verdicts.every((v) => v.pass);
     write(`selftest: ${pass ? 'PASS' : 'FAIL'}`);

@@ -17,6 +17,9 @@ import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type 
 import { interfaceIndex, listInterfaces, type InterfaceNames } from '../kernel/interfaces';
 import { compileExpression } from '../events/expression';
 import type { TracedCommand } from './traced-command';
+import { STOP_SIGNALS } from '../signals';
+import { STACK_DEPTH } from '../events/layout';
+import { STACK_ENTRIES, UNUSED_STACK_ENTRIES } from '../kernel/stacks';
 
 /** Count mode sends no events: the smallest ring the kernel accepts. */
 const UNUSED_RING_BYTES = 4096;
@@ -80,8 +83,6 @@ export type StopReason =
   | { kind: 'count' | 'duration' | 'signal' | 'output-closed' | 'command-ended' }
   | { kind: 'error'; error: unknown };
 
-/** Each ends a tracing command as Ctrl-C does: SIGHUP is the terminal going away. */
-export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /**
  * Why a tracing command is ending, and its one listener for stop signals.
@@ -153,13 +154,14 @@ export interface SessionResult {
 /** A traced command still running when tracing stops for another reason gets SIGTERM, then SIGKILL after this. */
 const COMMAND_KILL_AFTER_MS = 5000;
 
-const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, packetUnread: 0 };
+const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, stackMissed: 0, packetUnread: 0 };
 
 /** Stands in for the tracer when a stop came before it was loaded: nothing was traced. */
 const NOT_LOADED: NativeTracer = {
   counters: () => ({ ...ZERO_COUNTERS }),
   dropCounts: () => Buffer.alloc(0),
   socketCounts: () => Buffer.alloc(0),
+  stackFrames: (ids) => Buffer.alloc(ids.length * STACK_DEPTH * 8),
   deleteDropCounts: () => 0,
   stop: async () => ({ ...ZERO_COUNTERS }),
 };
@@ -318,6 +320,9 @@ export class Session {
     if (counters.overflow > 0) {
       writeErr(`dropwhy: ${counters.overflow} drops were not counted because the count map was full: raise --max-keys`);
     }
+    if (counters.stackMissed > 0) {
+      writeErr(`dropwhy: ${counters.stackMissed} drops have no stack: the stack map was full or their stack's bucket held another one`);
+    }
     if (counters.packetUnread > 0) {
       writeErr(`dropwhy: ${counters.packetUnread} drops are not in the pcapng file: their skb had no network header or its bytes could not be read`);
     }
@@ -401,6 +406,11 @@ export async function startNftTrace(filter: DropFilter, io: SessionIo, session: 
   return NftTrace.start(filter, netnsPath, io, session.guard(onVerdict), (error) => session.requestStop({ kind: 'error', error }));
 }
 
+/** The stacks map's size: room for stacks only when they are recorded. */
+export function stackEntries(features: EventFeatures): number {
+  return features.stack ? STACK_ENTRIES : UNUSED_STACK_ENTRIES;
+}
+
 /** Count mode (summary, exporter): the program counts per key in its map and sends no events. */
 export function openCounting(
   io: CommandIo,
@@ -416,6 +426,7 @@ export function openCounting(
       ringBytes: UNUSED_RING_BYTES,
       countEntries: maxKeys,
       commandCgroup: command?.cgroup.path ?? null,
+      stackEntries: stackEntries(features),
       onBatch: () => {},
       ...session.tracerHooks(),
     }),

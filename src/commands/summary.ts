@@ -7,6 +7,7 @@ import { intervalJson, intervalRows, intervalText, liveTable, SocketTally, total
 import type { SummaryOptions } from './options';
 import { closeCommand, prepare, Session, startNftTrace, openCounting, type CommandIo } from './session';
 import { RuleTally } from '../nft/rule-tally';
+import { StackTable } from '../kernel/stacks';
 
 /** How often --count is checked between intervals. */
 const COUNT_CHECK_MS = 100;
@@ -28,7 +29,9 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
   const nftTrace = rules && (await startNftTrace(filter, io, session, (drop) => rules.add(drop)));
   try {
     await session.snapshotCounters();
-    const tracer = await openCounting(io, session, filter, options.maxKeys, { socket: options.socket }, command);
+    const tracer = await openCounting(io, session, filter, options.maxKeys, { socket: options.socket, stack: options.stack }, command);
+    // The stacks stay readable after the tracer has stopped, for the totals.
+    if (options.stack) context.stacks = new StackTable((ids) => tracer.stackFrames(ids), context.symbols);
     const write = session.guard((text: string) => io.writeOut(text));
     const tick = session.guard(() => {
       // Owners before symbols: the first tick loads kallsyms, and a process can be gone by then.

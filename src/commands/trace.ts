@@ -8,7 +8,8 @@ import { forEachEvent, type DropEvent } from '../events/decode';
 import { lowerFilter, matches } from '../events/filter';
 import { FEATURE, recordSize } from '../events/layout';
 import { PcapngWriter } from '../output/pcapng';
-import { formatJson, formatRuleText, formatText, protocolName } from '../output/format';
+import { formatJson, formatRuleText, formatStackText, formatText, protocolName } from '../output/format';
+import { StackTable } from '../kernel/stacks';
 import { RuleAttacher, VerdictPool, type AttachClock } from '../nft/attach';
 import type { NftTrace } from '../nft/nft-trace';
 import type { NftRule } from '../nft/trace-parse';
@@ -16,7 +17,7 @@ import type { ReasonTable } from '../events/reasons';
 import { OWN_NETNS_PATH, type TraceOptions } from './options';
 import { fdWriter, LineBuffer, type Chunk } from '../output/writer';
 import { VERSION } from '../version';
-import { closeCommand, prepare, Session, startNftTrace, wakeupBytesFor, type CommandIo } from './session';
+import { closeCommand, prepare, Session, stackEntries, startNftTrace, wakeupBytesFor, type CommandIo } from './session';
 
 /** Tracing streams events and counts nothing per key: the smallest map the kernel accepts. */
 const UNUSED_COUNT_ENTRIES = 1;
@@ -72,6 +73,7 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
       lines.add(formatJson(event, context, rule));
     } else if (options.output === 'text') {
       lines.add(formatText(event, context));
+      for (const frame of formatStackText(event, context)) lines.add(frame);
       if (options.nftTrace && event.reason === netfilterDrop) lines.add(formatRuleText(rule));
     }
     if (event.reason !== null) {
@@ -124,6 +126,7 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
     flush();
   });
 
+  const features = { socket: options.socket, stack: options.stack, snaplen: options.pcap?.snaplen };
   let nftTrace: NftTrace | null = null;
   try {
     if (attacher) nftTrace = await startNftTrace(filter, io, session, (drop) => attacher.verdict(drop));
@@ -131,18 +134,22 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
     // The traced namespace's names before the first drop: a lookup never waits, so a list still missing would name nothing.
     const tracedNetns = filter.netns ?? io.statInode(OWN_NETNS_PATH);
     if (tracedNetns !== null) await interfaces.load(tracedNetns);
-    const config = lowerFilter(filter, wakeupBytesFor(options.ringBytes), 'stream', { socket: options.socket, snaplen: options.pcap?.snaplen });
     const tracer = await session.open(() => {
       io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
       return io.binding.openTracer({
-        config,
+        config: lowerFilter(filter, wakeupBytesFor(options.ringBytes), 'stream', features),
         ringBytes: options.ringBytes,
         countEntries: UNUSED_COUNT_ENTRIES,
         commandCgroup: command?.cgroup.path ?? null,
+        stackEntries: stackEntries(features),
         onBatch,
         ...session.tracerHooks(),
       });
     });
+    // --stack: each stack's frames are read when its id is first printed (batches arrive only
+    // after this turn; with --nft-trace a drop may wait for its rule until the tracer has stopped,
+    // whose stacks stay readable).
+    if (options.stack) context.stacks = new StackTable((ids) => tracer.stackFrames(ids), context.symbols);
     const { counters, counterDeltas, commandStatus } = await session.run(tracer);
     await attacher?.drain();
     session.writeClosing(counters, counterDeltas, tally.counts);

@@ -11,6 +11,8 @@ export interface DropCount {
   netns: number | null;
   family: Family | null;
   l4Proto: number | null;
+  /** The kernel stack's id (summary --stack); null without one. */
+  stackId: number | null;
   count: number;
 }
 
@@ -20,12 +22,14 @@ export function decodeCounts(records: Uint8Array, hasReason: boolean): DropCount
   for (let base = 0; base + COUNT_RECORD_SIZE <= records.byteLength; base += COUNT_RECORD_SIZE) {
     const family = view.getUint8(base + COUNT_RECORD.family);
     const netns = view.getUint32(base + COUNT_RECORD.netns, true);
+    const stackId = view.getInt32(base + COUNT_RECORD.stack_id, true);
     counts.push({
       location: { hi: view.getUint32(base + COUNT_RECORD.location + 4, true), lo: view.getUint32(base + COUNT_RECORD.location, true) },
       reason: hasReason ? view.getUint32(base + COUNT_RECORD.reason, true) : null,
       netns: netns === 0 ? null : netns,
       family: family === 4 || family === 6 ? family : null,
       l4Proto: (family === 4 || family === 6) && view.getUint8(base + COUNT_RECORD.has_l4_proto) ? view.getUint8(base + COUNT_RECORD.l4_proto) : null,
+      stackId: stackId < 0 ? null : stackId,
       count: view.getUint32(base + COUNT_RECORD.count + 4, true) * 2 ** 32 + view.getUint32(base + COUNT_RECORD.count, true),
     });
   }

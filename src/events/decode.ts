@@ -59,6 +59,8 @@ export interface DropEvent {
   tcpFlags: number | null;
   rxSocket: boolean;
   socket: DropSocket | null;
+  /** The kernel stack's id in the stacks map (--stack); null when none was recorded. */
+  stackId: number | null;
   /** null unless the session asked for packets and the kernel could read this one's. */
   packet: DropPacket | null;
 }
@@ -97,6 +99,7 @@ function blankEvent(): DropEvent {
     tcpFlags: null,
     rxSocket: false,
     socket: null,
+    stackId: null,
     packet: null,
   };
 }
@@ -161,6 +164,7 @@ function decodeInto(event: DropEvent, saddr: Uint8Array, daddr: Uint8Array, view
   event.tcpFlags = flags & EVENT_FLAG.HAS_TCP_FLAGS ? view.getUint8(base + EVENT.tcp_flags) : null;
   event.rxSocket = (flags & EVENT_FLAG.HAS_RX_SK) !== 0;
   event.socket = flags & EVENT_FLAG.HAS_SOCKET ? decodeSocket(view, bytes, base + EVENT.socket) : null;
+  event.stackId = flags & EVENT_FLAG.HAS_STACK ? view.getInt32(base + EVENT.stack_id, true) : null;
   event.packet = flags & EVENT_FLAG.HAS_PACKET ? decodePacket(view, bytes, base + EVENT_SIZE) : null;
   return event;
 }

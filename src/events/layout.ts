@@ -1,7 +1,7 @@
 // Byte offsets of struct drop_event and struct dropwhy_config in bpf/event.h.
 // test/unit/layout.test.ts parses the header and checks every number here.
 
-export const EVENT_SIZE = 176;
+export const EVENT_SIZE = 184;
 export const EVENT = {
   ts_ns: 0,
   location: 8,
@@ -14,18 +14,19 @@ export const EVENT = {
   pid: 68,
   tid: 72,
   len: 76,
-  protocol: 80,
-  sport: 82,
-  dport: 84,
-  flags: 86,
-  family: 88,
-  l4_proto: 89,
-  icmp_type: 90,
-  icmp_code: 91,
-  ttl: 92,
-  tcp_flags: 93,
-  comm: 96,
-  socket: 112,
+  stack_id: 80,
+  protocol: 84,
+  sport: 86,
+  dport: 88,
+  flags: 90,
+  family: 92,
+  l4_proto: 93,
+  icmp_type: 94,
+  icmp_code: 95,
+  ttl: 96,
+  tcp_flags: 97,
+  comm: 104,
+  socket: 120,
 } as const;
 export const COMM_LEN = 16;
 
@@ -54,11 +55,15 @@ export const EVENT_FLAG = {
   HAS_RX_SK: 1 << 6,
   HAS_L4_PROTO: 1 << 7,
   HAS_SOCKET: 1 << 8,
-  HAS_PACKET: 1 << 9,
+  HAS_STACK: 1 << 9,
+  HAS_PACKET: 1 << 10,
 } as const;
 
+/** Frames per kernel stack in the stacks map (DROPWHY_STACK_DEPTH): what the addon's stackFrames returns per id. */
+export const STACK_DEPTH = 64;
+
 /** dropwhy_config.features bits. */
-export const FEATURE = { SOCKET: 1 << 0, PACKET: 1 << 1 } as const;
+export const FEATURE = { SOCKET: 1 << 0, STACK: 1 << 1, PACKET: 1 << 2 } as const;
 
 /** struct drop_packet: with FEATURE.PACKET, right after the event, then the packet's bytes. */
 export const PACKET = { captured: 0, wire_len: 4, link: 8 } as const;
@@ -103,7 +108,7 @@ export const MAX_REASONS = 16;
 /** Count mode's map (summary, exporter): struct drop_key, then one __u64 count (summed over CPUs by the addon). */
 export const DROP_KEY_SIZE = 24;
 export const COUNT_RECORD_SIZE = DROP_KEY_SIZE + 8;
-export const COUNT_RECORD = { location: 0, reason: 8, netns: 12, family: 16, l4_proto: 17, has_l4_proto: 18, count: DROP_KEY_SIZE } as const;
+export const COUNT_RECORD = { location: 0, reason: 8, netns: 12, stack_id: 16, family: 20, l4_proto: 21, has_l4_proto: 22, count: DROP_KEY_SIZE } as const;
 
 /** Summary's per-socket counts: struct socket_key, then struct socket_count (a drop_socket and a __u64 count). */
 export const SOCKET_KEY_SIZE = 16;

@@ -9,6 +9,7 @@ export interface Counters {
   lost: number; // the ring buffer was full
   overflow: number; // summary mode: the count map was full
   unrecordedFlows: number; // -- CMD: flows of the command the kernel's map had no room for
+  stackMissed: number; // --stack: a stack the stacks map could not take (full, or a bucket collision)
   packetUnread: number; // -w: events sent without their packet's bytes
 }
 
@@ -18,6 +19,7 @@ export interface TracerOptions {
   countEntries: number; // size of summary mode's count map
   /** -- CMD: the command's cgroup2 directory, whose egress the kernel watches for the command's flows; null without one. */
   commandCgroup: string | null;
+  stackEntries: number; // size of the stacks map (--stack)
   onBatch(batch: Buffer): void; // whole struct drop_event records
   onError(error: Error): void; // the poll thread ended with an error
   onLog(level: 'warn' | 'info' | 'debug', message: string): void; // libbpf's log
@@ -29,6 +31,8 @@ export interface NativeTracer {
   dropCounts(): Buffer;
   /** Count mode with the socket feature: packed records of src/events/layout.ts SOCKET_COUNT_RECORD. */
   socketCounts(): Buffer;
+  /** For each id, STACK_DEPTH (src/events/layout.ts) little-endian u64 addresses, innermost first, zero-padded; all zero for an unknown id. Also after stop(). */
+  stackFrames(ids: Int32Array): Buffer;
   /** Count mode: removes these packed drop_keys from the kernel's map; returns how many it held. */
   deleteDropCounts(keys: Buffer): number;
   /** Drains the ring buffer, delivers the last batch, detaches and frees everything. */

@@ -12,6 +12,7 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { STOP_SIGNALS } from '../signals';
 
 const run = promisify(execFile);
 
@@ -200,15 +201,13 @@ export async function withNetnsPair<T>(prefix: string, n: number, fn: (pair: Net
   }
 }
 
-const CLEANUP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
 /**
  * Until the returned function is called: on a signal, deletes the pair at
  * once, then lets the signal take its default course (ending the process)
  * unless someone else listens for it.
  */
 function deleteOnSignal(pair: Pick<NetnsPair, 'nsA' | 'nsB'>): () => void {
-  const stop = () => CLEANUP_SIGNALS.forEach((signal) => process.off(signal, onSignal));
+  const stop = () => STOP_SIGNALS.forEach((signal) => process.off(signal, onSignal));
   const onSignal = (signal: NodeJS.Signals) => {
     stop();
     for (const ns of [pair.nsA, pair.nsB]) {
@@ -220,7 +219,7 @@ function deleteOnSignal(pair: Pick<NetnsPair, 'nsA' | 'nsB'>): () => void {
     }
     if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
   };
-  CLEANUP_SIGNALS.forEach((signal) => process.on(signal, onSignal));
+  STOP_SIGNALS.forEach((signal) => process.on(signal, onSignal));
   return stop;
 }
 

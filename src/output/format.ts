@@ -24,11 +24,20 @@ export interface InterfaceResolver {
   name(netns: number | null, ifindex: number): string | null;
 }
 
+/** Symbolized kernel stacks by id (src/kernel/stacks.ts): `symbol+0xoff` frames, innermost first. */
+export interface StackFrames {
+  get(id: number): string[] | null;
+  /** Reads these ids' frames at once, ahead of get(). */
+  load(ids: Iterable<number>): void;
+}
+
 export interface FormatContext {
   reasons: ReasonTable;
   symbols: Symbolizer;
   sockets: SocketResolver;
   interfaces: InterfaceResolver;
+  /** With --stack, once the tracer is open. */
+  stacks?: StackFrames;
   /** Add to a CLOCK_MONOTONIC timestamp (ns) to get Unix time (ns). */
   monotonicToUnixNs: number;
   color: boolean;
@@ -170,8 +179,33 @@ export function formatJson(event: DropEvent, context: FormatContext, rule: NftRu
     `,"ifname":${json(context.interfaces.name(event.netns, event.ifindex))}` +
     `,"len":${event.len},"pid":${event.pid},"tid":${event.tid},"comm":${jsonString(event.comm)}` +
     `,"skb":"${formatKernelAddress(event.skb)}","rule":${rule === null ? 'null' : ruleJson(rule)}` +
-    `,"socket":${socket}}`
+    `,"socket":${socket},"stack":${stackJson(event, context)}}`
   );
+}
+
+/** Per context: a stack's JSON array, built once per id. */
+const stackJsonCaches = new WeakMap<FormatContext, Map<number, string>>();
+
+function stackJson(event: DropEvent, context: FormatContext): string {
+  if (event.stackId === null || !context.stacks) return 'null';
+  let cache = stackJsonCaches.get(context);
+  if (!cache) stackJsonCaches.set(context, (cache = new Map()));
+  let text = cache.get(event.stackId);
+  if (text === undefined) {
+    const frames = context.stacks.get(event.stackId);
+    text = frames === null ? 'null' : `[${frames.map(jsonString).join(',')}]`;
+    cache.set(event.stackId, text);
+  }
+  return text;
+}
+
+const STACK_INDENT = '    ';
+
+/** With --stack, the lines under a drop's text line: its frames, innermost first. */
+export function formatStackText(event: DropEvent, context: FormatContext): string[] {
+  if (!context.stacks) return [];
+  const frames = event.stackId === null ? null : context.stacks.get(event.stackId);
+  return frames === null ? [`${STACK_INDENT}(no stack recorded)`] : frames.map((frame) => STACK_INDENT + frame);
 }
 
 const fitsDouble = (cookie: bigint) => cookie <= BigInt(Number.MAX_SAFE_INTEGER);

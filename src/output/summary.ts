@@ -7,7 +7,7 @@ import { explain, socketAdvice } from '../knowledge/advice';
 import { formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
 import type { CounterDelta } from '../kernel/counters';
 import { hintLine } from './explain';
-import { containerText, localEndpoint, protocolName, resolveSocket, ruleName, socketHolder, socketName, socketRecord, type FormatContext, type ResolvedSocket } from './format';
+import { containerText, localEndpoint, protocolName, resolveSocket, ruleName, socketHolder, socketName, socketRecord, type FormatContext, type ResolvedSocket, type StackFrames } from './format';
 import type { RuleCount } from '../nft/rule-tally';
 
 export interface SummaryRow {
@@ -20,6 +20,14 @@ export interface SummaryRow {
   address: string;
   count: number; // in this interval
   total: number; // since the start
+  /** With --stack: the row's distinct kernel call paths since the start, most drops first; else null. */
+  paths: CallPath[] | null;
+}
+
+/** Drops that took one kernel call path; frames null when no stack was recorded for them. */
+export interface CallPath {
+  frames: string[] | null;
+  count: number;
 }
 
 /**
@@ -29,12 +37,18 @@ export interface SummaryRow {
  */
 export function intervalRows(counts: DropCount[], previous: Map<string, number>, context: FormatContext): SummaryRow[] {
   const totals = new Map<string, DropCount>();
+  // With --stack the kernel counts per stack too: per row, the drops by stack id (null: none recorded).
+  const byStack = new Map<string, Map<number | null, number>>();
   for (const c of counts) {
     const key = `${c.location.hi}:${c.location.lo}/${c.reason}/${c.family}/${c.l4Proto}`;
     const sum = totals.get(key);
     if (sum) sum.count += c.count;
     else totals.set(key, { ...c });
+    let stacks = byStack.get(key);
+    if (!stacks) byStack.set(key, (stacks = new Map()));
+    stacks.set(c.stackId, (stacks.get(c.stackId) ?? 0) + c.count);
   }
+  context.stacks?.load(counts.flatMap((c) => (c.stackId === null ? [] : [c.stackId])));
   const rows: SummaryRow[] = [];
   for (const [key, c] of totals) {
     const before = previous.get(key) ?? 0;
@@ -50,9 +64,23 @@ export function intervalRows(counts: DropCount[], previous: Map<string, number>,
       address: formatKernelAddress(c.location),
       count: c.count - before,
       total: c.count,
+      paths: context.stacks ? callPaths(byStack.get(key)!, context.stacks) : null,
     });
   }
   return rows.sort((a, b) => b.count - a.count || b.total - a.total);
+}
+
+/** One row's drops by stack id as call paths, most drops first; ids with the same frames are one path. */
+function callPaths(byStack: Map<number | null, number>, stacks: StackFrames): CallPath[] {
+  const paths = new Map<string, CallPath>();
+  for (const [id, count] of byStack) {
+    const frames = id === null ? null : stacks.get(id);
+    const key = frames === null ? '' : frames.join('\n');
+    const path = paths.get(key);
+    if (path) path.count += count;
+    else paths.set(key, { frames, count });
+  }
+  return [...paths.values()].sort((a, b) => b.count - a.count);
 }
 
 /** Drops at one socket for one reason: the kernel's count, the socket as its latest drop found it, and who held it. */
@@ -139,7 +167,7 @@ export function totalJson(
   return {
     type: 'total',
     duration_s: durationS,
-    drops: [...rows].sort((a, b) => b.total - a.total).map((r) => rowJson(r, r.total)),
+    drops: [...rows].sort((a, b) => b.total - a.total).map((r) => ({ ...rowJson(r, r.total), stacks: r.paths })),
     seen: counters.seen,
     matched: counters.matched,
     overflow: counters.overflow,
@@ -156,6 +184,24 @@ export function totalJson(
     rules: rules === null ? null : rules.map(({ rule, count }) => ({ ...rule, count })),
     sockets: sockets.map((row) => ({ reason: row.reason, count: row.count, socket: socketRecord(row.socket, row.resolved), advice: socketRowAdvice(row) })),
   };
+}
+
+/** Call paths the text total prints under each row; the rest are summed up in one line. */
+const PATHS_PER_ROW = 5;
+const PATH_INDENT = ' '.repeat(11);
+
+/** Under a row: each of its most frequent call paths, its count, then its frames, innermost first. */
+function callPathLines(paths: CallPath[]): string[] {
+  const lines: string[] = [];
+  paths.slice(0, PATHS_PER_ROW).forEach(({ frames, count }, i) => {
+    lines.push(`${PATH_INDENT}call path ${i + 1} of ${paths.length}: ${count} drops${frames === null ? ' (no stack recorded)' : ''}`);
+    for (const frame of frames ?? []) lines.push(`${PATH_INDENT}  ${frame}`);
+  });
+  const rest = paths.slice(PATHS_PER_ROW);
+  if (rest.length > 0) {
+    lines.push(`${PATH_INDENT}(and ${rest.length} more call paths: ${rest.reduce((sum, p) => sum + p.count, 0)} drops)`);
+  }
+  return lines;
 }
 
 function rowText(row: SummaryRow, count: number): string {
@@ -203,7 +249,10 @@ export function totalText(
 ): string {
   const byTotal = [...rows].sort((a, b) => b.total - a.total);
   const lines = [`=== total over ${durationS.toFixed(1)}s: ${byTotal.reduce((s, r) => s + r.total, 0)} drops ===`];
-  for (const row of byTotal) lines.push(rowText(row, row.total));
+  for (const row of byTotal) {
+    lines.push(rowText(row, row.total));
+    if (row.paths !== null) lines.push(...callPathLines(row.paths));
+  }
   if (rules !== null && rules.length > 0) {
     lines.push('  NETFILTER_DROP by rule (nftables trace):');
     for (const { rule, count } of rules) lines.push(`${String(count).padStart(9)} drops  ${ruleName(rule)}`);

@@ -576,6 +576,8 @@ export interface DropEvent {
   rule: { family: string; table: string; chain: string; handle: number | null; text: string; verdict: string } | null;
   /** The socket the drop happened at (docs/json-schema.md), null without one. */
   socket: SocketRecord | null;
+  /** With --stack the kernel stack's frames, innermost first (symbol+0xoff); null without --stack or a recorded stack. */
+  stack: string[] | null;
 }
 
 export interface SocketRecord {
@@ -596,7 +598,7 @@ export const SOCKET_KEYS: ReadonlyArray<keyof SocketRecord> = ['inode', 'cookie'
 
 export const EVENT_KEYS: ReadonlyArray<keyof DropEvent> = [
   'ts', 'reason', 'reason_code', 'subsystem', 'location', 'address', 'family', 'proto',
-  'saddr', 'daddr', 'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'netns', 'ifindex', 'ifname', 'len', 'pid', 'comm', 'tcp_flags', 'rule', 'socket',
+  'saddr', 'daddr', 'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'netns', 'ifindex', 'ifname', 'len', 'pid', 'comm', 'tcp_flags', 'rule', 'socket', 'stack',
 ];
 
 export interface DropwhyResult extends RunResult {
@@ -917,6 +919,7 @@ export function assertEventShape(ev: DropEvent): void {
   assert.ok(isNullOr(ev.comm, 'string'), `comm: ${ctx}`);
   assert.ok(isNullOr(ev.ifname, 'string'), `ifname: ${ctx}`);
   assert.ok(isNullOr(ev.tcp_flags, 'string'), `tcp_flags: ${ctx}`);
+  assert.ok(ev.stack === null || (Array.isArray(ev.stack) && ev.stack.length > 0 && ev.stack.every((f) => typeof f === 'string')), `stack: ${ctx}`);
   if (ev.socket !== null) {
     assert.deepEqual(Object.keys(ev.socket), SOCKET_KEYS, `socket keys: ${ctx}`);
     for (const k of ['uid', 'rcvbuf', 'queued', 'drops'] as const) assert.ok(Number.isInteger(ev.socket[k]), `socket.${k}: ${ctx}`);

@@ -54,6 +54,9 @@ const GUEST_E2E = [
   // -- CMD: a cgroup_skb egress program recording the command's flows, and
   // the socket's cgroup id as a filter in this kernel's layout of it
   'command',
+  // --stack: this kernel's bpf_get_stackid from tp_btf, its stack map, and the
+  // call path it gives a closed-port UDP drop, streamed and counted
+  'stack',
   // the ring buffer's lost path and the full per-CPU count map's overflow
   { name: 'loss', tests: '-o json' },
   // the count map keyed by namespace, as the exporter's labels, in its own

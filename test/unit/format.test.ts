@@ -22,7 +22,7 @@ const toJsonRecord = (event: DropEvent, ctx: FormatContext) => JSON.parse(format
 const JSON_KEYS = [
   'ts', 'reason', 'reason_code', 'subsystem', 'location', 'address', 'family', 'proto', 'saddr', 'daddr',
   'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'tcp_flags', 'netns', 'ifindex', 'ifname', 'len', 'pid', 'tid',
-  'comm', 'skb', 'rule', 'socket',
+  'comm', 'skb', 'rule', 'socket', 'stack',
 ];
 
 test('JSON: one object with every key, in the documented order', () => {

@@ -14,7 +14,7 @@ import { PROTOCOLS, type ProtocolName } from '../../src/events/filter';
 import type { InterfaceResolver, SocketResolver, Symbolizer } from '../../src/output/format';
 import { InterfaceNames } from '../../src/kernel/interfaces';
 import type { ProcessFacts } from '../../src/kernel/facts';
-import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, FEATURE, PACKET, PACKET_LINK, PACKET_SIZE, recordSize, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_SIZE } from '../../src/events/layout';
+import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, FEATURE, PACKET, PACKET_LINK, PACKET_SIZE, recordSize, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_SIZE, STACK_DEPTH } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
 import { ReasonTable } from '../../src/events/reasons';
 import type { TracedCommand } from '../../src/commands/traced-command';
@@ -78,6 +78,8 @@ export interface EventSpec {
   comm?: string;
   /** A full socket's section (HAS_SOCKET); absent fields are 0, as the BPF program leaves what it cannot read. */
   socket?: SocketSpec;
+  /** A recorded kernel stack's id (HAS_STACK); absent: none (DROPWHY_NO_STACK). */
+  stackId?: number;
   /** Replaces the computed flags entirely (for events the BPF program would not produce). */
   flags?: number;
 }
@@ -153,6 +155,8 @@ export function encodeEvent(spec: EventSpec = {}): Buffer {
     encodeSocket(buffer, spec.socket);
     flags |= EVENT_FLAG.HAS_SOCKET;
   }
+  buffer.writeInt32LE(spec.stackId ?? -1, EVENT.stack_id);
+  if (spec.stackId !== undefined) flags |= EVENT_FLAG.HAS_STACK;
   buffer.writeUInt32LE(spec.ifindex ?? 0, EVENT.ifindex);
   buffer.writeUInt32LE(spec.pid ?? 0, EVENT.pid);
   buffer.writeUInt32LE(spec.tid ?? spec.pid ?? 0, EVENT.tid);
@@ -240,6 +244,8 @@ export interface FakeBindingOptions {
   dropCounts?: Buffer | ((call: number) => Buffer);
   /** What socketCounts() returns: packed SOCKET_COUNT_RECORDs (see encodeSocketCounts). */
   socketCounts?: Buffer;
+  /** What stackFrames() returns per stack id: its frames' addresses, innermost first (unknown ids: none). */
+  stacks?: Record<number, Array<{ hi: number; lo: number }>>;
   /** openTracer throws this. */
   openError?: Error;
   /** Called on every btfMembers query, before it is answered (e.g. to send a signal during the BTF read). */
@@ -268,7 +274,7 @@ export class FakeBinding implements NativeBinding {
 
   constructor(settings: FakeBindingOptions = {}) {
     this.settings = settings;
-    this.counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, packetUnread: 0, ...settings.counters };
+    this.counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, stackMissed: 0, packetUnread: 0, ...settings.counters };
   }
 
   /** The options of the (last) opened tracer; throws when none was opened. */
@@ -331,6 +337,7 @@ export class FakeBinding implements NativeBinding {
         return Buffer.from(typeof source === 'function' ? source(call) : (source ?? Buffer.alloc(0)));
       },
       socketCounts: () => Buffer.from(this.settings.socketCounts ?? Buffer.alloc(0)),
+      stackFrames: (ids) => encodeStackFrames([...ids].map((id) => this.settings.stacks?.[id] ?? [])),
       deleteDropCounts: (keys) => {
         this.deletedKeys.push(Buffer.from(keys));
         return keys.length / DROP_KEY_SIZE;
@@ -388,6 +395,8 @@ export interface CountSpec {
   family?: 0 | 4 | 6;
   /** IPPROTO_* number or protocol name; known only with a family, as in the BPF program. */
   l4Proto?: number | ProtocolName;
+  /** The stack id in the key (summary --stack); absent: none recorded (DROPWHY_NO_STACK). */
+  stackId?: number;
   /** The cumulative count (a u64 in the kernel). */
   count: number | bigint;
 }
@@ -400,12 +409,20 @@ export function encodeCountRecords(specs: CountSpec[]): Buffer {
     writeU64(buffer, base + COUNT_RECORD.location, spec.location ?? { hi: 0xffffffff, lo: 0x81000000 });
     buffer.writeUInt32LE(spec.reason ?? 0, base + COUNT_RECORD.reason);
     buffer.writeUInt32LE(spec.netns ?? 0, base + COUNT_RECORD.netns);
+    buffer.writeInt32LE(spec.stackId ?? -1, base + COUNT_RECORD.stack_id);
     buffer.writeUInt8(spec.family ?? 0, base + COUNT_RECORD.family);
     const l4 = typeof spec.l4Proto === 'string' ? PROTOCOLS[spec.l4Proto] : (spec.l4Proto ?? 0);
     buffer.writeUInt8(l4, base + COUNT_RECORD.l4_proto);
     buffer.writeUInt8(spec.family && spec.l4Proto !== undefined ? 1 : 0, base + COUNT_RECORD.has_l4_proto);
     buffer.writeBigUInt64LE(BigInt(spec.count), base + COUNT_RECORD.count);
   });
+  return buffer;
+}
+
+/** What the addon's stackFrames() returns: STACK_DEPTH u64 addresses per stack, zero after its last frame. */
+export function encodeStackFrames(stacks: Array<Array<{ hi: number; lo: number }>>): Buffer {
+  const buffer = Buffer.alloc(stacks.length * STACK_DEPTH * 8);
+  stacks.forEach((frames, i) => frames.slice(0, STACK_DEPTH).forEach((frame, j) => writeU64(buffer, (i * STACK_DEPTH + j) * 8, frame)));
   return buffer;
 }
 

@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CONFIG, CONFIG_SIZE, MAX_SNAPLEN, PACKET, PACKET_LINK, PACKET_SIZE, recordSize, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, FEATURE, MAX_FILTER_INSNS, MAX_REASONS, MAX_SOCKET_COUNTS, MODE, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_KEY_SIZE, SOCKET_SIZE } from '../../src/events/layout';
+import { CONFIG, CONFIG_SIZE, STACK_DEPTH, MAX_SNAPLEN, PACKET, PACKET_LINK, PACKET_SIZE, recordSize, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, FEATURE, MAX_FILTER_INSNS, MAX_REASONS, MAX_SOCKET_COUNTS, MODE, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_KEY_SIZE, SOCKET_SIZE } from '../../src/events/layout';
 
 const header = readFileSync(resolve(__dirname, '../../../bpf/event.h'), 'utf8');
-const TYPE_SIZES: Record<string, number> = { __u8: 1, char: 1, __u16: 2, __u32: 4, __u64: 8 };
+const TYPE_SIZES: Record<string, number> = { __u8: 1, char: 1, __u16: 2, __u32: 4, __s32: 4, __u64: 8 };
 
 function defines(): Record<string, number> {
   const values: Record<string, number> = {};
@@ -126,11 +126,13 @@ test('constants and flag bits match bpf/event.h', () => {
   assert.match(header, new RegExp(`DROPWHY_MODE_STREAM = ${MODE.stream},`));
   assert.match(header, new RegExp(`DROPWHY_MODE_COUNT = ${MODE.count},`));
   assert.match(header, new RegExp(`DROPWHY_FEATURE_SOCKET = 1 << ${Math.log2(FEATURE.SOCKET)},`));
+  assert.match(header, new RegExp(`DROPWHY_FEATURE_STACK = 1 << ${Math.log2(FEATURE.STACK)},`));
   assert.match(header, new RegExp(`DROPWHY_FEATURE_PACKET = 1 << ${Math.log2(FEATURE.PACKET)},`));
   const constants = defines();
   assert.equal(constants.DROPWHY_COMM_LEN, COMM_LEN);
   assert.equal(constants.DROPWHY_MAX_REASONS, MAX_REASONS);
   assert.equal(constants.DROPWHY_MAX_FILTER_INSNS, MAX_FILTER_INSNS);
+  assert.equal(constants.DROPWHY_STACK_DEPTH, STACK_DEPTH);
   const flags: Record<string, number> = {};
   for (const [, name, bit] of header.matchAll(/DROP_(HAS_\w+) = 1 << (\d+)/g)) flags[name] = 1 << Number(bit);
   assert.deepEqual(flags, EVENT_FLAG);

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UsageError } from '../../src/errors';
+import { EVENT_SIZE, PACKET_SIZE } from '../../src/events/layout';
 import {
   check,
   DEFAULT_RING_BYTES,
@@ -65,6 +66,7 @@ test('check: no flags gives the defaults', () => {
     socket: true,
     pcap: null,
     command: null,
+    stack: false,
   });
   assert.equal(DEFAULT_RING_BYTES, 8 * 1024 * 1024);
 });
@@ -96,6 +98,7 @@ test('check: every flag at once', () => {
     write: '/tmp/drops.pcapng',
     snaplen: '1500',
     command: ['dig', '@10.0.0.2'],
+    stack: true,
   });
   assert.deepEqual(options, {
     filter: {
@@ -120,6 +123,7 @@ test('check: every flag at once', () => {
     socket: false,
     pcap: { path: '/tmp/drops.pcapng', snaplen: 1500 },
     command: ['dig', '@10.0.0.2'],
+    stack: true,
   });
 });
 
@@ -130,8 +134,10 @@ test('check -w: text output without -w, none with it unless -o asks; --snaplen 2
   assert.equal(check({ write: 'x.pcapng', output: 'json' }).output, 'json');
   assert.equal(check({ write: '-' }).output, null);
   assert.equal(check({ write: '-', snaplen: '65535' }).pcap?.snaplen, 65535);
-  assert.equal(check({ write: 'x', snaplen: '824', 'ring-size': '4K' }).pcap?.snaplen, 824); // 4 × (8 + 176 + 16 + 824) bytes: fits
-  assert.throws(() => check({ write: 'x', snaplen: '825', 'ring-size': '4K' }), UsageError);
+  // The most that 4 records (each with the ring's 8-byte header) of a 4K ring hold: 1024 bytes a record.
+  const fits = 1024 - 8 - EVENT_SIZE - PACKET_SIZE;
+  assert.equal(check({ write: 'x', snaplen: String(fits), 'ring-size': '4K' }).pcap?.snaplen, fits);
+  assert.throws(() => check({ write: 'x', snaplen: String(fits + 1), 'ring-size': '4K' }), UsageError);
 });
 
 test('check -w: bad values are one-line usage errors', () => {
@@ -142,7 +148,7 @@ test('check -w: bad values are one-line usage errors', () => {
     [{ snaplen: '100' }, /^--snaplen: only with -w FILE$/],
     [{ write: '' }, /^--write: expected a file path, or - for stdout, got ""$/],
     [{ write: '-', output: 'json' }, /^-w -: stdout carries only the pcapng file/],
-    // 4 records of 8 + 176 + 16 + 1024 bytes take 4896 bytes: more than a 4K ring
+    // 4 records of 8 + 184 + 16 + 1024 bytes: more than a 4K ring
     [{ write: 'x', snaplen: '1024', 'ring-size': '4K' }, /^--snaplen 1024: a --ring-size of 4096 bytes holds fewer than 4 such records/],
   ];
   for (const [raw, message] of cases) assert.throws(() => check(raw), (error: Error) => error instanceof UsageError && message.test(error.message), JSON.stringify(raw));

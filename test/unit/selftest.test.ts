@@ -92,16 +92,16 @@ test('judge: a wrong location -> FAIL (another function, a longer name with the 
 
 test('judge: where /proc/kallsyms hides addresses, no location is checked (every one is null), and the line says so', () => {
   const hidden = [...times(3, () => udp(9, 'NO_SOCKET', null)), ...times(2, () => udp(7777, 'NETFILTER_DROP', null))];
-  const verdicts = judge(hidden, EXPECTED, false);
+  const verdicts = judge(hidden, EXPECTED, { locations: false, reasons: true });
   assert.deepEqual(verdicts.map((v) => v.pass), [true, true, true]);
   assert.equal(
     verdicts[0].line,
     `UDP to a closed port: expected 3 × NO_SOCKET (location not checked: /proc/kallsyms hides addresses), saw 3 (NO_SOCKET at ${ADDRESS})`,
   );
   // counts and reasons still count; a symbol where none can be is wrong too
-  assert.deepEqual(judge(hidden.slice(1), EXPECTED, false).map((v) => v.pass), [false, true, true]);
-  assert.deepEqual(judge([...hidden.slice(0, 4), udp(7777, 'NO_SOCKET', null)], EXPECTED, false).map((v) => v.pass), [true, false, true]);
-  assert.deepEqual(judge(exact(), EXPECTED, false).map((v) => v.pass), [false, false, true]);
+  assert.deepEqual(judge(hidden.slice(1), EXPECTED, { locations: false, reasons: true }).map((v) => v.pass), [false, true, true]);
+  assert.deepEqual(judge([...hidden.slice(0, 4), udp(7777, 'NO_SOCKET', null)], EXPECTED, { locations: false, reasons: true }).map((v) => v.pass), [true, false, true]);
+  assert.deepEqual(judge(exact(), EXPECTED, { locations: false, reasons: true }).map((v) => v.pass), [false, false, true]);
 });
 
 test('judge: an unrelated drop in the namespace (TCP, other port, no port) -> "nothing else" FAILs', () => {
@@ -121,16 +121,24 @@ test('judge: an unrelated drop in the namespace (TCP, other port, no port) -> "n
   assert.match(verdicts[2].line, /^nothing else dropped in the test namespace: NOT_SPECIFIED icmp6\S*, NO_SOCKET tcp\/9$/);
 });
 
+const BEFORE_5_17 = { locations: true, reasons: false };
+
 test('judge: no reason (kernel before 5.17) with the right location -> PASS', () => {
   const events = [...times(3, () => udp(9, null, '__udp4_lib_rcv+0x3f0')), ...times(2, () => udp(7777, null, 'nft_do_chain+0x2a1'))];
-  const verdicts = judge(events);
+  const verdicts = judge(events, EXPECTED, BEFORE_5_17);
   assert.deepEqual(verdicts.map((v) => v.pass), [true, true, true]);
   assert.equal(verdicts[0].line, 'UDP to a closed port: expected 3 × NO_SOCKET at __udp4_lib_rcv, saw 3 (no reason at __udp4_lib_rcv+0x3f0)');
 });
 
 test('judge: no reason with the wrong location -> FAIL', () => {
   const events = [...times(3, () => udp(9, null, 'ip_rcv_finish+0x12')), ...times(2, () => udp(7777, null, 'nft_do_chain+0x2a1'))];
-  assert.deepEqual(passes(events), [false, true, true]);
+  assert.deepEqual(judge(events, EXPECTED, BEFORE_5_17).map((v) => v.pass), [false, true, true]);
+});
+
+test('judge: a null reason where the kernel reports reasons -> FAIL; a reason where it reports none -> FAIL', () => {
+  const reasonless = [...times(3, () => udp(9, null, '__udp4_lib_rcv+0x3f0')), ...times(2, () => udp(7777, null, 'nft_do_chain+0x2a1'))];
+  assert.deepEqual(passes(reasonless), [false, false, true], 'dropwhy lost the reasons this kernel reports');
+  assert.deepEqual(judge(exact(), EXPECTED, BEFORE_5_17).map((v) => v.pass), [false, false, true], 'a reason the tracepoint cannot carry');
 });
 
 test('judge: custom expectations', () => {

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/cli';
-import { STOP_SIGNALS } from '../../src/commands/session';
+import { STOP_SIGNALS } from '../../src/signals';
 import { EVENT_SIZE } from '../../src/events/layout';
 import {
   cliHarness,

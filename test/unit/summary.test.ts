@@ -47,7 +47,7 @@ function context(symbols: Symbolizer = stubSymbols()): FormatContext {
 }
 
 function count(spec: Partial<DropCount> & { count: number }): DropCount {
-  return { location: UDP_RCV, reason: SOCKET_RCVBUFF, netns: null, family: 4, l4Proto: 17, ...spec };
+  return { location: UDP_RCV, reason: SOCKET_RCVBUFF, netns: null, family: 4, l4Proto: 17, stackId: null, ...spec };
 }
 
 function row(spec: Partial<SummaryRow>): SummaryRow {
@@ -61,6 +61,7 @@ function row(spec: Partial<SummaryRow>): SummaryRow {
     address: '0xffffffff81a0b0c0',
     count: 0,
     total: 0,
+    paths: null,
     ...spec,
   };
 }
@@ -76,8 +77,8 @@ test('decodeCounts: every field of a record with a reason', () => {
   ]);
   assert.equal(records.length, 2 * COUNT_RECORD_SIZE);
   assert.deepEqual(decodeCounts(records, true), [
-    { location: UDP_RCV, reason: SOCKET_RCVBUFF, netns: 4026531840, family: 4, l4Proto: 17, count: 7 },
-    { location: NF_HOOK, reason: NETFILTER_DROP, netns: null, family: 6, l4Proto: 6, count: 1 },
+    { location: UDP_RCV, reason: SOCKET_RCVBUFF, netns: 4026531840, family: 4, l4Proto: 17, stackId: null, count: 7 },
+    { location: NF_HOOK, reason: NETFILTER_DROP, netns: null, family: 6, l4Proto: 6, stackId: null, count: 1 },
   ]);
 });
 
@@ -151,8 +152,8 @@ test('decodeCounts: reads from a view at an offset and ignores a trailing partia
   const view = padded.subarray(8, 8 + records.length + 10); // byteOffset 8, 10 stray bytes at the end
   const decoded = decodeCounts(view, true);
   assert.equal(decoded.length, 2);
-  assert.deepEqual(decoded[0], { location: UDP_RCV, reason: NO_SOCKET, netns: null, family: 4, l4Proto: 17, count: 11 });
-  assert.deepEqual(decoded[1], { location: NF_HOOK, reason: NETFILTER_DROP, netns: null, family: 6, l4Proto: 58, count: 12 });
+  assert.deepEqual(decoded[0], { location: UDP_RCV, reason: NO_SOCKET, netns: null, family: 4, l4Proto: 17, stackId: null, count: 11 });
+  assert.deepEqual(decoded[1], { location: NF_HOOK, reason: NETFILTER_DROP, netns: null, family: 6, l4Proto: 58, stackId: null, count: 12 });
   assert.deepEqual(decodeCounts(Buffer.alloc(COUNT_RECORD_SIZE - 1), true), []);
   assert.deepEqual(decodeCounts(Buffer.alloc(0), true), []);
 });
@@ -184,6 +185,7 @@ test('intervalRows: names, subsystem, protocol, family, location and address of 
       address: '0xffffffff81a0b0c0',
       count: 5,
       total: 5,
+      paths: null,
     },
     {
       reason: null,
@@ -195,6 +197,7 @@ test('intervalRows: names, subsystem, protocol, family, location and address of 
       address: '0xffffffff0000dead',
       count: 4,
       total: 4,
+      paths: null,
     },
     {
       reason: 'OPENVSWITCH:0x5',
@@ -206,6 +209,7 @@ test('intervalRows: names, subsystem, protocol, family, location and address of 
       address: '0xffffffff81c0ffee',
       count: 3,
       total: 3,
+      paths: null,
     },
     {
       reason: 'UNKNOWN_60000',
@@ -217,6 +221,7 @@ test('intervalRows: names, subsystem, protocol, family, location and address of 
       address: '0xffffffff81c0ffee',
       count: 2,
       total: 2,
+      paths: null,
     },
   ]);
   assert.equal(symbols.asked, 4);
@@ -239,9 +244,9 @@ test('intervalRows: one row for a key counted in several namespaces, their count
 test('intervalRows: per-interval deltas from cumulative counts, across calls sharing `previous`', () => {
   const previous = new Map<string, number>();
   const ctx = context();
-  const a = { location: UDP_RCV, reason: SOCKET_RCVBUFF, netns: null, family: 4 as const, l4Proto: 17 };
-  const b = { location: NF_HOOK, reason: NETFILTER_DROP, netns: null, family: 4 as const, l4Proto: 6 };
-  const c = { location: UDP_RCV, reason: NO_SOCKET, netns: null, family: 6 as const, l4Proto: 17 };
+  const a = { location: UDP_RCV, reason: SOCKET_RCVBUFF, netns: null, family: 4 as const, l4Proto: 17, stackId: null };
+  const b = { location: NF_HOOK, reason: NETFILTER_DROP, netns: null, family: 4 as const, l4Proto: 6, stackId: null };
+  const c = { location: UDP_RCV, reason: NO_SOCKET, netns: null, family: 6 as const, l4Proto: 17, stackId: null };
 
   const first = intervalRows([{ ...a, count: 5 }, { ...b, count: 3 }], previous, ctx);
   assert.deepEqual(
@@ -417,7 +422,8 @@ test('totalJson: type "total", drops by total, counters, and the correlation wit
     ],
     'sorted by total; count is the total',
   );
-  assert.deepEqual(Object.keys(json.drops[0]), ['reason', 'reason_code', 'subsystem', 'proto', 'family', 'location', 'address', 'count']);
+  assert.deepEqual(Object.keys(json.drops[0]), ['reason', 'reason_code', 'subsystem', 'proto', 'family', 'location', 'address', 'count', 'stacks']);
+  assert.equal(json.drops[0].stacks, null, 'no call paths without --stack');
   assert.deepEqual(json.counters, [
     { name: 'Udp RcvbufErrors', delta: 12 },
     { name: 'Ip InReceives', delta: 250 },
