@@ -113,7 +113,7 @@ enum drop_packet_link {
 
 /*
  * With DROPWHY_FEATURE_PACKET every record of the session is a drop_event, then
- * this section, then dropwhy_packet_bytes(snaplen) bytes of which the first
+ * this section, then DROPWHY_PACKET_BYTES(snaplen) bytes of which the first
  * `captured` hold the packet; valid with DROP_HAS_PACKET.
  */
 struct drop_packet {

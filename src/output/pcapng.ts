@@ -10,7 +10,7 @@ const BLOCK = { section: 0x0a0d0d0a, interface: 0x00000001, enhancedPacket: 0x00
 const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 const OPTION = { end: 0, comment: 1, shbUserAppl: 4, ifName: 2, ifDescription: 3, ifTsresol: 9 } as const;
 /** LINKTYPE_ETHERNET and LINKTYPE_RAW (an IPv4 or IPv6 header first). */
-export const LINK_TYPE = { ethernet: 1, rawIp: 101 } as const;
+const LINK_TYPE = { ethernet: 1, rawIp: 101 } as const;
 /** if_tsresol 9: timestamps count nanoseconds. */
 const NANOSECONDS = 9;
 
@@ -44,7 +44,7 @@ function block(type: number, body: Uint8Array, options: Option[]): Buffer {
   return bytes;
 }
 
-export function sectionHeader(application: string): Buffer {
+function sectionHeader(application: string): Buffer {
   const body = Buffer.alloc(16);
   body.writeUInt32LE(BYTE_ORDER_MAGIC, 0);
   body.writeUInt16LE(1, 4); // version 1.0
