@@ -34,6 +34,9 @@
 #define NO_HEADER ((__u16)~0U)
 #define AF_INET 2
 #define AF_INET6 10
+#define ETH_HLEN 14
+#define ARPHRD_ETHER 1
+#define ARPHRD_LOOPBACK 772
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -687,12 +690,86 @@ static __always_inline void count_socket(struct drop_event *ev, struct sk_buff *
 		__sync_fetch_and_add(&counted->count, 1);
 }
 
+/* Waking the reader per event costs ~2 us (irq_work): wake it once this CPU
+ * has submitted wakeup_bytes since its last wake-up; the reader drains the
+ * rest on its poll timeout. Counted per CPU: asking the ring how much is
+ * pending reads a cache line the reader keeps writing from another CPU. */
+static __always_inline __u64 wakeup_flag(struct drop_counters *count, __u32 record_size)
+{
+	count->unwoken_bytes += record_size + BPF_RINGBUF_HDR_SZ;
+	if (count->unwoken_bytes < cfg.wakeup_bytes)
+		return BPF_RB_NO_WAKEUP;
+	count->unwoken_bytes = 0;
+	return BPF_RB_FORCE_WAKEUP;
+}
+
+/* -w: the packet's first bytes, from its Ethernet header when the device has
+ * one, else from its network header; read from the linear data as
+ * parse_packet reads headers. False when the skb has neither header or the
+ * read fails. */
+static __always_inline bool read_packet(struct drop_packet *out, __u8 *bytes, struct sk_buff *skb)
+{
+	__u16 mac_header = skb->mac_header, network_header = skb->network_header;
+	unsigned char *head = skb->head, *data = skb->data;
+	struct net_device *dev = skb->dev;
+	__u32 tail = skb->tail; /* an offset from head on 64-bit kernels */
+	__u32 data_off, start;
+	__u64 captured;
+
+	if (!head || network_header == NO_HEADER)
+		return false;
+	if (mac_header != NO_HEADER && network_header >= mac_header + ETH_HLEN && dev &&
+	    (dev->type == ARPHRD_ETHER || dev->type == ARPHRD_LOOPBACK)) {
+		start = mac_header;
+		out->link = DROP_PACKET_LINK_ETHERNET;
+	} else {
+		start = network_header;
+		out->link = DROP_PACKET_LINK_RAW_IP;
+	}
+	data_off = data - head;
+	if (tail <= start || data_off + skb->len < start)
+		return false;
+	/* skb->len counts from skb->data: add the headers before it. */
+	out->wire_len = data_off + skb->len - start;
+	captured = min_u32(min_u32(tail - start, out->wire_len), cfg.snaplen);
+	/* Bounds the very register the read gets: clang may test a copy. */
+	barrier_var(captured);
+	if (captured > cfg.snaplen)
+		return false;
+	if (bpf_probe_read_kernel(bytes, captured, head + start))
+		return false;
+	out->captured = captured;
+	return true;
+}
+
+/* -w: the event, its packet section and the packet's bytes, built in a ring
+ * reservation (they do not fit the 512-byte BPF stack). Its size is constant
+ * for the verifier: snaplen is in the frozen .rodata. */
+static __always_inline void submit_with_packet(struct drop_event *ev, struct sk_buff *skb, struct drop_counters *count)
+{
+	__u32 size = sizeof(*ev) + sizeof(struct drop_packet) + DROPWHY_PACKET_BYTES(cfg.snaplen);
+	struct drop_event *record = bpf_ringbuf_reserve(&events, size, 0);
+	struct drop_packet *packet;
+
+	if (!record) {
+		count->lost++;
+		return;
+	}
+	packet = (struct drop_packet *)(record + 1);
+	__builtin_memset(packet, 0, sizeof(*packet));
+	if (read_packet(packet, (__u8 *)(packet + 1), skb))
+		ev->flags |= DROP_HAS_PACKET;
+	else
+		count->packet_unread++;
+	__builtin_memcpy(record, ev, sizeof(*ev));
+	bpf_ringbuf_submit(record, wakeup_flag(count, size));
+}
+
 /* Trace mode: the rest of the event, into the ring buffer. */
 static __always_inline void submit_drop(void *ctx, struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk,
 					__u64 location, struct drop_counters *count)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 wakeup = BPF_RB_NO_WAKEUP;
 
 	ev->ts_ns = bpf_ktime_get_ns();
 	ev->location = location;
@@ -710,16 +787,11 @@ static __always_inline void submit_drop(void *ctx, struct drop_event *ev, struct
 			ev->flags |= DROP_HAS_STACK;
 	}
 
-	/* Waking the reader per event costs ~2 us (irq_work): wake it once this CPU
-	 * has submitted wakeup_bytes since its last wake-up; the reader drains the
-	 * rest on its poll timeout. Counted per CPU: asking the ring how much is
-	 * pending reads a cache line the reader keeps writing from another CPU. */
-	count->unwoken_bytes += sizeof(*ev) + BPF_RINGBUF_HDR_SZ;
-	if (count->unwoken_bytes >= cfg.wakeup_bytes) {
-		wakeup = BPF_RB_FORCE_WAKEUP;
-		count->unwoken_bytes = 0;
+	if (cfg.features & DROPWHY_FEATURE_PACKET) {
+		submit_with_packet(ev, skb, count);
+		return;
 	}
-	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), wakeup))
+	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), wakeup_flag(count, sizeof(*ev))))
 		count->lost++;
 }
 

@@ -31,6 +31,7 @@ enum drop_event_flag {
 	DROP_HAS_L4_PROTO = 1 << 7, /* l4_proto is known (not behind a cut-short IPv6 header chain) */
 	DROP_HAS_SOCKET = 1 << 8, /* socket holds a full socket's fields (rx_sk, else skb->sk) */
 	DROP_HAS_STACK = 1 << 9,  /* stack_id names the kernel stack in the stacks map */
+	DROP_HAS_PACKET = 1 << 10, /* the record's packet section holds the packet's bytes */
 };
 
 /* Frames kept per kernel stack (the stacks map's value: __u64 addresses, zero after the last). */
@@ -101,6 +102,36 @@ static_assert(sizeof(struct drop_event) == 184, "drop_event layout changed: upda
 _Static_assert(sizeof(struct drop_event) == 184, "drop_event layout changed: update src/events/layout.ts");
 #endif
 
+/* drop_packet.link: which header the packet's bytes start at. */
+enum drop_packet_link {
+	DROP_PACKET_LINK_ETHERNET = 1, /* the MAC header of an Ethernet (or loopback) device */
+	DROP_PACKET_LINK_RAW_IP = 2,   /* the network header: the skb has no Ethernet header */
+};
+
+/* The longest --snaplen: packet bytes are read from the skb's linear data only. */
+#define DROPWHY_MAX_SNAPLEN 65535
+
+/*
+ * With DROPWHY_FEATURE_PACKET every record of the session is a drop_event, then
+ * this section, then DROPWHY_PACKET_BYTES(snaplen) bytes of which the first
+ * `captured` hold the packet; valid with DROP_HAS_PACKET.
+ */
+struct drop_packet {
+	__u32 captured; /* bytes copied: at most snaplen, the linear data and wire_len */
+	__u32 wire_len; /* the packet's length from the header it starts at (skb->len plus the headers before skb->data) */
+	__u8 link;      /* enum drop_packet_link */
+	__u8 pad[7];
+};
+
+/* Room for snaplen bytes, rounded up so that records stay 8-byte aligned. */
+#define DROPWHY_PACKET_BYTES(snaplen) ((((__u32)(snaplen)) + 7) & ~7U)
+
+#ifdef __cplusplus
+static_assert(sizeof(struct drop_packet) == 16, "drop_packet layout changed: update src/events/layout.ts");
+#else
+_Static_assert(sizeof(struct drop_packet) == 16, "drop_packet layout changed: update src/events/layout.ts");
+#endif
+
 /* Per-CPU counters, one slot; summed by user space. */
 struct drop_counters {
 	__u64 seen;     /* every kfree_skb the program ran for */
@@ -110,6 +141,7 @@ struct drop_counters {
 	__u64 stack_missed; /* a stack was asked for but not recorded (stacks map full, or a bucket collision) */
 	__u64 unwoken_bytes; /* internal: bytes this CPU submitted since it last woke the reader */
 	__u64 unrecorded_flows; /* -- CMD: a flow of the command not recorded because command_flows was full */
+	__u64 packet_unread; /* -w: an event sent without its packet's bytes (no header, or the read failed) */
 };
 
 /* Count mode (summary, exporter): drops are counted in a per-CPU hash under this key. */
@@ -163,6 +195,7 @@ enum dropwhy_mode {
 enum dropwhy_feature {
 	DROPWHY_FEATURE_SOCKET = 1 << 0, /* the drop_socket section; in count mode, socket_counts */
 	DROPWHY_FEATURE_STACK = 1 << 1,  /* the kernel stack's id (stacks map); in count mode, part of drop_key */
+	DROPWHY_FEATURE_PACKET = 1 << 2, /* a drop_packet section and snaplen bytes after every event (-w) */
 };
 
 /*
@@ -195,6 +228,16 @@ struct dropwhy_config {
 	/* -- CMD: only drops at a socket of this cgroup v2 id, or of a flow the
 	 * command sent (command_flows); 0 = any. */
 	__u64 command_cgroup;
+	__u32 snaplen;      /* with DROPWHY_FEATURE_PACKET: packet bytes per record, 1..DROPWHY_MAX_SNAPLEN */
+	__u32 pad;
 };
+
+/* The size of every ring record of a session with this config. */
+static inline __u32 dropwhy_record_size(__u64 features, __u32 snaplen)
+{
+	if (!(features & DROPWHY_FEATURE_PACKET))
+		return sizeof(struct drop_event);
+	return sizeof(struct drop_event) + sizeof(struct drop_packet) + DROPWHY_PACKET_BYTES(snaplen);
+}
 
 #endif /* DROPWHY_EVENT_H */

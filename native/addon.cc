@@ -87,7 +87,7 @@ Napi::Error StageError(Napi::Env env, const char *stage, int err) {
 }
 
 struct Counters {
-  double seen = 0, matched = 0, lost = 0, overflow = 0, unrecorded_flows = 0, stack_missed = 0;
+  double seen = 0, matched = 0, lost = 0, overflow = 0, unrecorded_flows = 0, stack_missed = 0, packet_unread = 0;
 };
 
 Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
@@ -98,6 +98,7 @@ Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
   o.Set("overflow", c.overflow);
   o.Set("unrecordedFlows", c.unrecorded_flows);
   o.Set("stackMissed", c.stack_missed);
+  o.Set("packetUnread", c.packet_unread);
   return o;
 }
 
@@ -165,6 +166,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       err = -errno;
     } else {
       std::memcpy((void *)&skel_->rodata->cfg, config.Data(), sizeof(struct dropwhy_config));
+      record_size_ = dropwhy_record_size(skel_->rodata->cfg.features, skel_->rodata->cfg.snaplen);
       err = bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
       if (!err) err = bpf_map__set_max_entries(skel_->maps.drop_counts, count_entries);
       if (!err) err = bpf_map__set_max_entries(skel_->maps.stacks, stack_entries);
@@ -248,7 +250,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       }
     }
     auto *batch = new std::vector<uint8_t>();
-    batch->reserve(kBatchEvents * sizeof(struct drop_event));
+    batch->reserve(kBatchEvents * record_size_);
     return batch;
   }
 
@@ -268,7 +270,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     auto *bytes = static_cast<uint8_t *>(data);
     if (self->batch_->empty()) self->batch_started_ = std::chrono::steady_clock::now();
     self->batch_->insert(self->batch_->end(), bytes, bytes + size);
-    if (self->batch_->size() >= kBatchEvents * sizeof(struct drop_event)) self->Flush();
+    if (self->batch_->size() >= kBatchEvents * self->record_size_) self->Flush();
     return 0;
   }
 
@@ -331,6 +333,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       total.overflow += c.overflow;
       total.unrecorded_flows += c.unrecorded_flows;
       total.stack_missed += c.stack_missed;
+      total.packet_unread += c.packet_unread;
     }
     return total;
   }
@@ -494,6 +497,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   std::atomic<bool> aborting_{false};
   bool running_ = false;
   Counters final_counters_;
+  // Every ring record of this session has this size (the event, then the packet section with -w).
+  size_t record_size_ = sizeof(struct drop_event);
   std::vector<uint8_t> final_drop_counts_;
   std::vector<uint8_t> final_socket_counts_;
   Napi::FunctionReference on_log_;

@@ -4,7 +4,7 @@ import type { Options, PositionalOptions } from 'yargs';
 import { parseAddressPrefix, type AddressPrefix } from '../events/address';
 import { UsageError } from '../errors';
 import { PROTOCOLS, type DropFilter, type ProtocolName } from '../events/filter';
-import { MAX_REASONS } from '../events/layout';
+import { FEATURE, MAX_REASONS, MAX_SNAPLEN, recordSize } from '../events/layout';
 import { closestNames, type ReasonTable } from '../events/reasons';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -55,7 +55,7 @@ export const SESSION_OPTIONS = {
 
 /** The commands that print drops: trace and summary. */
 export const PRINT_OPTIONS = {
-  output: { alias: 'o', type: 'string', default: 'text', describe: 'Output format: text or json (NDJSON)' },
+  output: { alias: 'o', type: 'string', describe: 'Output format: text (the default; none with -w) or json (NDJSON)' },
   count: { type: 'string', describe: 'Stop after N matching drops' },
   hints: { type: 'boolean', default: true, describe: 'A one-line hint after the first drop of each reason (text output)' },
   socket: {
@@ -80,6 +80,8 @@ const NFT_TRACE_OPTION = {
 export const STREAM_OPTIONS = {
   'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
   'nft-trace': NFT_TRACE_OPTION,
+  write: { alias: 'w', type: 'string', describe: 'Write the dropped packets to this pcapng file (- for stdout, then nothing else goes there)' },
+  snaplen: { type: 'string', describe: `With -w: bytes of each packet written, 1 to ${MAX_SNAPLEN} (default 256)` },
 } as const satisfies Record<string, Options>;
 
 const MAX_KEYS_OPTION = {
@@ -135,14 +137,16 @@ export interface RawArgs {
   'nft-trace'?: boolean;
   socket?: boolean;
   stack?: boolean;
+  write?: string;
+  snaplen?: string;
 }
 
-export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size'> {
+export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size' | 'write' | 'snaplen'> {
   interval?: string;
   'max-keys'?: string;
 }
 
-export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace' | 'socket' | 'stack'> {
+export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace' | 'socket' | 'stack' | 'write' | 'snaplen'> {
   listen?: string;
   'max-keys'?: string;
   'idle-timeout'?: string;
@@ -162,9 +166,20 @@ export interface FilterSpec {
   expression?: string;
 }
 
+/** -w: where the pcapng file goes and how much of each packet. */
+export interface PcapOptions {
+  /** A file path, or '-' for stdout. */
+  path: string;
+  snaplen: number;
+}
+
+export const DEFAULT_SNAPLEN = 256;
+
 export interface TraceOptions {
   filter: FilterSpec;
-  output: 'text' | 'json';
+  /** null: no lines on stdout (-w without -o). */
+  output: 'text' | 'json' | null;
+  pcap: PcapOptions | null;
   count: number | null;
   durationMs: number | null;
   readyFile: string | null;
@@ -180,7 +195,8 @@ export interface TraceOptions {
   stack: boolean;
 }
 
-export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes'> {
+export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes' | 'pcap' | 'output'> {
+  output: 'text' | 'json';
   intervalMs: number;
   maxKeys: number;
 }
@@ -297,19 +313,38 @@ function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' 
 
 export function check(raw: RawArgs): TraceOptions {
   const session = checkSession(raw);
-  const output = single(raw.output) ?? 'text';
-  if (output !== 'text' && output !== 'json') fail('output', 'text or json', output);
+  const output = single(raw.output);
+  if (output !== undefined && output !== 'text' && output !== 'json') fail('output', 'text or json', output);
+  const pcap = pcapOptions(raw);
+  if (pcap?.path === '-' && output !== undefined) throw new UsageError('-w -: stdout carries only the pcapng file; write it to a file to have -o too');
+  const ring = ringBytes(single(raw['ring-size']) ?? '8M');
+  // A record that does not fit the ring could never be reserved: every drop would be lost. (8: the ring's header per record)
+  if (pcap && (recordSize(FEATURE.PACKET, pcap.snaplen) + 8) * 4 > ring) {
+    throw new UsageError(`--snaplen ${pcap.snaplen}: a --ring-size of ${ring} bytes holds fewer than 4 such records; raise --ring-size or lower --snaplen`);
+  }
   return {
     ...session,
-    output,
+    output: output ?? (pcap ? null : 'text'),
+    pcap,
     count: positiveInteger('count', single(raw.count), Number.MAX_SAFE_INTEGER, 'a positive whole number') ?? null,
-    ringBytes: ringBytes(single(raw['ring-size']) ?? '8M'),
+    ringBytes: ring,
     hints: raw.hints !== false,
     nftTrace: raw['nft-trace'] === true,
     socket: raw.socket !== false,
     command: commandWords(raw.command),
     stack: raw.stack === true,
   };
+}
+
+function pcapOptions(raw: RawArgs): PcapOptions | null {
+  const path = single(raw.write);
+  const snaplen = positiveInteger('snaplen', single(raw.snaplen), MAX_SNAPLEN, `a whole number of bytes from 1 to ${MAX_SNAPLEN}`);
+  if (path === undefined) {
+    if (snaplen !== undefined) throw new UsageError('--snaplen: only with -w FILE');
+    return null;
+  }
+  if (path === '') fail('write', 'a file path, or - for stdout', path);
+  return { path, snaplen: snaplen ?? DEFAULT_SNAPLEN };
 }
 
 /** The words after `--`, if there was a `--`; it must be followed by a command. */
@@ -320,9 +355,10 @@ function commandWords(words: string[] | undefined): string[] | null {
 }
 
 export function checkSummary(raw: RawSummaryArgs): SummaryOptions {
-  const { ringBytes: _unused, ...common } = check(raw);
+  const { ringBytes: _unused, pcap: _none, output, ...common } = check(raw);
   return {
     ...common,
+    output: output ?? 'text',
     intervalMs: seconds('interval', single(raw.interval) ?? '1')!,
     maxKeys: maxKeys(raw['max-keys']),
   };

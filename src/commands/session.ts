@@ -154,7 +154,7 @@ export interface SessionResult {
 /** A traced command still running when tracing stops for another reason gets SIGTERM, then SIGKILL after this. */
 const COMMAND_KILL_AFTER_MS = 5000;
 
-const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, stackMissed: 0 };
+const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, stackMissed: 0, packetUnread: 0 };
 
 /** Stands in for the tracer when a stop came before it was loaded: nothing was traced. */
 const NOT_LOADED: NativeTracer = {
@@ -322,6 +322,9 @@ export class Session {
     }
     if (counters.stackMissed > 0) {
       writeErr(`dropwhy: ${counters.stackMissed} drops have no stack: the stack map was full or their stack's bucket held another one`);
+    }
+    if (counters.packetUnread > 0) {
+      writeErr(`dropwhy: ${counters.packetUnread} drops are not in the pcapng file: their skb had no network header or its bytes could not be read`);
     }
     if (counters.unrecordedFlows > 0) {
       writeErr(`dropwhy: ${counters.unrecordedFlows} flows of the command found the kernel's flow map full: their drops without its socket were missed`);

@@ -1,9 +1,13 @@
 // The trace command: stream every matching drop and print it, decode → filter
 // → (with --nft-trace, wait for the rule) → format → write, one batch at a time.
+import { closeSync, openSync } from 'node:fs';
+import { UsageError } from '../errors';
 import { hintLine } from '../output/explain';
 import type { TracedCount } from '../knowledge/correlate';
 import { forEachEvent, type DropEvent } from '../events/decode';
 import { lowerFilter, matches } from '../events/filter';
+import { FEATURE, recordSize } from '../events/layout';
+import { PcapngWriter } from '../output/pcapng';
 import { formatJson, formatRuleText, formatStackText, formatText, protocolName } from '../output/format';
 import { StackTable } from '../kernel/stacks';
 import { RuleAttacher, VerdictPool, type AttachClock } from '../nft/attach';
@@ -11,7 +15,8 @@ import type { NftTrace } from '../nft/nft-trace';
 import type { NftRule } from '../nft/trace-parse';
 import type { ReasonTable } from '../events/reasons';
 import { OWN_NETNS_PATH, type TraceOptions } from './options';
-import { LineBuffer } from '../output/writer';
+import { fdWriter, LineBuffer, type Chunk } from '../output/writer';
+import { VERSION } from '../version';
 import { closeCommand, prepare, Session, stackEntries, startNftTrace, wakeupBytesFor, type CommandIo } from './session';
 
 /** Tracing streams events and counts nothing per key: the smallest map the kernel accepts. */
@@ -53,11 +58,20 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
   let printed = 0;
   let counted = false; // --count reached: print no more
 
+  const pcap = options.pcap === null ? null : openPcap(options.pcap.path, io);
+  const pcapng = options.pcap === null ? null : new PcapngWriter(context, options.pcap.snaplen);
+  const packets: Buffer[] = [];
+  if (pcap && pcapng) pcap.write(pcapng.start(`dropwhy ${VERSION}`));
+
   const print = (event: DropEvent, rule: NftRule | null) => {
     if (counted) return;
+    if (pcapng) {
+      const blocks = pcapng.add(event);
+      if (blocks) packets.push(blocks);
+    }
     if (options.output === 'json') {
       lines.add(formatJson(event, context, rule));
-    } else {
+    } else if (options.output === 'text') {
       lines.add(formatText(event, context));
       for (const frame of formatStackText(event, context)) lines.add(frame);
       if (options.nftTrace && event.reason === netfilterDrop) lines.add(formatRuleText(rule));
@@ -74,9 +88,12 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
     session.requestStop({ kind: 'count' });
   };
   const flush = () => {
+    if (pcap && packets.length > 0) pcap.write(Buffer.concat(packets.splice(0)));
     if (!lines.empty) io.writeOut(lines.take());
   };
 
+  // Every record of the session has this size: with -w the packet's bytes follow the event.
+  const recordBytes = recordSize(options.pcap ? FEATURE.PACKET : 0, options.pcap?.snaplen ?? 0);
   let inBatch = false;
   // With --nft-trace a NETFILTER_DROP waits briefly for the trace verdict that names its rule.
   const attacher = options.nftTrace
@@ -102,14 +119,14 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
         if (attacher) attacher.add(event);
         else print(event, null);
         return !counted;
-      });
+      }, recordBytes);
     } finally {
       inBatch = false;
     }
     flush();
   });
 
-  const features = { socket: options.socket, stack: options.stack };
+  const features = { socket: options.socket, stack: options.stack, snaplen: options.pcap?.snaplen };
   let nftTrace: NftTrace | null = null;
   try {
     if (attacher) nftTrace = await startNftTrace(filter, io, session, (drop) => attacher.verdict(drop));
@@ -138,9 +155,22 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
     session.writeClosing(counters, counterDeltas, tally.counts);
     return commandStatus;
   } finally {
+    pcap?.close();
     await nftTrace?.stop();
     closeCommand(command, io);
   }
+}
+
+/** -w: the pcapng file, or stdout for '-'. */
+function openPcap(path: string, io: CommandIo): { write(chunk: Chunk): void; close(): void } {
+  if (path === '-') return { write: io.writeOut, close: () => {} };
+  let fd: number;
+  try {
+    fd = openSync(path, 'w');
+  } catch (error) {
+    throw new UsageError(`-w: cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  return { write: fdWriter(fd), close: () => closeSync(fd) };
 }
 
 const SYSTEM_CLOCK: AttachClock = {

@@ -1,5 +1,5 @@
 // Turns a batch of raw struct drop_event records (bpf/event.h) into objects.
-import { COMM_LEN, EVENT, EVENT_FLAG, EVENT_SIZE, SOCKET } from './layout';
+import { COMM_LEN, EVENT, EVENT_FLAG, EVENT_SIZE, PACKET, PACKET_LINK, PACKET_SIZE, SOCKET } from './layout';
 import type { Family } from './address';
 
 /** A kernel address, kept as two 32-bit halves: a double cannot hold 64 bits exactly. */
@@ -24,6 +24,15 @@ export interface DropSocket {
   rcvbuf: number;
   queued: number;
   drops: number;
+}
+
+/** The packet's first bytes (struct drop_packet and what follows it), with -w. */
+export interface DropPacket {
+  /** Which header bytes starts at: the Ethernet header, or the network header (raw IP). */
+  link: 'ethernet' | 'rawIp';
+  /** The packet's length from that header; bytes holds at most snaplen of it. */
+  wireLength: number;
+  bytes: Uint8Array;
 }
 
 export interface DropEvent {
@@ -52,13 +61,15 @@ export interface DropEvent {
   socket: DropSocket | null;
   /** The kernel stack's id in the stacks map (--stack); null when none was recorded. */
   stackId: number | null;
+  /** null unless the session asked for packets and the kernel could read this one's. */
+  packet: DropPacket | null;
 }
 
 export class DecodeError extends Error {}
 
-function checkBatch(batch: Uint8Array): DataView {
-  if (batch.byteLength % EVENT_SIZE !== 0) {
-    throw new DecodeError(`batch of ${batch.byteLength} bytes is not a whole number of ${EVENT_SIZE}-byte events`);
+function checkBatch(batch: Uint8Array, recordBytes: number): DataView {
+  if (batch.byteLength % recordBytes !== 0) {
+    throw new DecodeError(`batch of ${batch.byteLength} bytes is not a whole number of ${recordBytes}-byte records`);
   }
   return new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
 }
@@ -89,15 +100,21 @@ function blankEvent(): DropEvent {
     rxSocket: false,
     socket: null,
     stackId: null,
+    packet: null,
   };
 }
 
-/** Decodes every event of a batch into objects of their own. */
-export function decodeBatch(batch: Uint8Array): DropEvent[] {
-  const view = checkBatch(batch);
+/**
+ * Decodes every event of a batch into objects of their own. recordBytes: the
+ * session's record size (layout.ts recordSize()), larger than an event with -w.
+ */
+export function decodeBatch(batch: Uint8Array, recordBytes: number = EVENT_SIZE): DropEvent[] {
+  const view = checkBatch(batch, recordBytes);
   const events: DropEvent[] = [];
-  for (let base = 0; base < batch.byteLength; base += EVENT_SIZE) {
-    events.push(decodeInto(blankEvent(), new Uint8Array(16), new Uint8Array(16), view, batch, base));
+  for (let base = 0; base < batch.byteLength; base += recordBytes) {
+    const event = decodeInto(blankEvent(), new Uint8Array(16), new Uint8Array(16), view, batch, base);
+    if (event.packet) event.packet.bytes = Uint8Array.from(event.packet.bytes);
+    events.push(event);
   }
   return events;
 }
@@ -107,12 +124,12 @@ export function decodeBatch(batch: Uint8Array): DropEvent[] {
  * per event: the hot path of a drop storm. visit must not keep the event; it
  * returns false to stop early.
  */
-export function forEachEvent(batch: Uint8Array, visit: (event: DropEvent) => boolean | void): void {
-  const view = checkBatch(batch);
+export function forEachEvent(batch: Uint8Array, visit: (event: DropEvent) => boolean | void, recordBytes: number = EVENT_SIZE): void {
+  const view = checkBatch(batch, recordBytes);
   const event = blankEvent();
   const saddr = new Uint8Array(16);
   const daddr = new Uint8Array(16);
-  for (let base = 0; base < batch.byteLength; base += EVENT_SIZE) {
+  for (let base = 0; base < batch.byteLength; base += recordBytes) {
     if (visit(decodeInto(event, saddr, daddr, view, batch, base)) === false) return;
   }
 }
@@ -148,7 +165,20 @@ function decodeInto(event: DropEvent, saddr: Uint8Array, daddr: Uint8Array, view
   event.rxSocket = (flags & EVENT_FLAG.HAS_RX_SK) !== 0;
   event.socket = flags & EVENT_FLAG.HAS_SOCKET ? decodeSocket(view, bytes, base + EVENT.socket) : null;
   event.stackId = flags & EVENT_FLAG.HAS_STACK ? view.getInt32(base + EVENT.stack_id, true) : null;
+  event.packet = flags & EVENT_FLAG.HAS_PACKET ? decodePacket(view, bytes, base + EVENT_SIZE) : null;
   return event;
+}
+
+/** A view into the batch: valid while the batch is. */
+function decodePacket(view: DataView, bytes: Uint8Array, base: number): DropPacket {
+  const captured = view.getUint32(base + PACKET.captured, true);
+  const start = base + PACKET_SIZE;
+  if (start + captured > bytes.byteLength) throw new DecodeError(`a packet of ${captured} bytes overruns its record`);
+  return {
+    link: view.getUint8(base + PACKET.link) === PACKET_LINK.ethernet ? 'ethernet' : 'rawIp',
+    wireLength: view.getUint32(base + PACKET.wire_len, true),
+    bytes: bytes.subarray(start, start + captured),
+  };
 }
 
 function readU64(view: DataView, offset: number): number {

@@ -60,6 +60,8 @@ export interface EventFeatures {
   socket?: boolean;
   /** The kernel stack's id (stacks map); in count mode, part of the key. */
   stack?: boolean;
+  /** The packet's first bytes, at most this many (-w --snaplen); none when absent. */
+  snaplen?: number;
 }
 
 /**
@@ -88,7 +90,9 @@ export function lowerFilter(filter: DropFilter, wakeupBytes: number, mode: keyof
   config.writeUInt16LE(filter.port ?? 0, CONFIG.port);
   config.writeUInt8(filter.proto ? PROTOCOLS[filter.proto] : 0, CONFIG.l4_proto);
   config.writeUInt8(MODE[mode], CONFIG.mode);
-  config.writeUInt32LE((features.socket ? FEATURE.SOCKET : 0) | (features.stack ? FEATURE.STACK : 0), CONFIG.features);
+  const packet = features.snaplen !== undefined ? FEATURE.PACKET : 0;
+  config.writeUInt32LE((features.socket ? FEATURE.SOCKET : 0) | (features.stack ? FEATURE.STACK : 0) | packet, CONFIG.features);
+  config.writeUInt32LE(features.snaplen ?? 0, CONFIG.snaplen);
   config.writeBigUInt64LE(BigInt(filter.commandCgroup ?? 0), CONFIG.command_cgroup);
   if (filter.program) {
     if (filter.program.length > MAX_FILTER_INSNS * INSN_BYTES) throw new RangeError(`a filter expression runs at most ${MAX_FILTER_INSNS} instructions`);

@@ -56,16 +56,29 @@ export const EVENT_FLAG = {
   HAS_L4_PROTO: 1 << 7,
   HAS_SOCKET: 1 << 8,
   HAS_STACK: 1 << 9,
+  HAS_PACKET: 1 << 10,
 } as const;
 
 /** Frames per kernel stack in the stacks map (DROPWHY_STACK_DEPTH): what the addon's stackFrames returns per id. */
 export const STACK_DEPTH = 64;
 
 /** dropwhy_config.features bits. */
-export const FEATURE = { SOCKET: 1 << 0, STACK: 1 << 1 } as const;
+export const FEATURE = { SOCKET: 1 << 0, STACK: 1 << 1, PACKET: 1 << 2 } as const;
+
+/** struct drop_packet: with FEATURE.PACKET, right after the event, then the packet's bytes. */
+export const PACKET = { captured: 0, wire_len: 4, link: 8 } as const;
+export const PACKET_SIZE = 16;
+export const PACKET_LINK = { ethernet: 1, rawIp: 2 } as const;
+export const MAX_SNAPLEN = 65535;
+
+/** dropwhy_record_size(): the size of every ring record of a session. */
+export function recordSize(features: number, snaplen: number): number {
+  if (!(features & FEATURE.PACKET)) return EVENT_SIZE;
+  return EVENT_SIZE + PACKET_SIZE + Math.ceil(snaplen / 8) * 8;
+}
 
 export const MAX_FILTER_INSNS = 128;
-export const CONFIG_SIZE = 200 + 8 * MAX_FILTER_INSNS;
+export const CONFIG_SIZE = 208 + 8 * MAX_FILTER_INSNS;
 export const CONFIG = {
   saddr: 0,
   daddr: 16,
@@ -87,6 +100,7 @@ export const CONFIG = {
   filter_insns: 184,
   features: 184 + 8 * MAX_FILTER_INSNS,
   command_cgroup: 192 + 8 * MAX_FILTER_INSNS,
+  snaplen: 200 + 8 * MAX_FILTER_INSNS,
 } as const;
 export const MODE = { stream: 0, count: 1 } as const;
 export const MAX_REASONS = 16;

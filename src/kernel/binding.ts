@@ -10,6 +10,7 @@ export interface Counters {
   overflow: number; // summary mode: the count map was full
   unrecordedFlows: number; // -- CMD: flows of the command the kernel's map had no room for
   stackMissed: number; // --stack: a stack the stacks map could not take (full, or a bucket collision)
+  packetUnread: number; // -w: events sent without their packet's bytes
 }
 
 export interface TracerOptions {

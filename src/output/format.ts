@@ -331,7 +331,7 @@ export function formatText(event: DropEvent, context: FormatContext): string {
 }
 
 /** `if 2 (veth0)`, `if 2` while its name is unknown, `if -` without an interface. */
-function interfaceText(event: DropEvent, interfaces: InterfaceResolver): string {
+export function interfaceText(event: DropEvent, interfaces: InterfaceResolver): string {
   if (event.ifindex === 0) return 'if -';
   const name = interfaces.name(event.netns, event.ifindex);
   return name === null ? `if ${event.ifindex}` : `if ${event.ifindex} (${name})`;

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { run } from '../../src/cli';
 import { TracerError } from '../../src/errors';
-import { CONFIG } from '../../src/events/layout';
+import { CONFIG, FEATURE } from '../../src/events/layout';
 import { OutputClosedError } from '../../src/output/writer';
-import { cliHarness, encodeBatch, encodeEvent, REPO_ROOT, runNoTrace, runUntilOpened, waitFor, type CliHarness, type EventSpec } from './helpers';
+import { cliHarness, encodeBatch, encodeEvent, encodePacketRecord, REPO_ROOT, runNoTrace, runUntilOpened, waitFor, type CliHarness, type EventSpec } from './helpers';
 
 const TIMEOUT = { timeout: 10_000 };
 
@@ -639,4 +639,65 @@ test('the default log level is warn: libbpf logs (a verifier dump) are dropped',
   assert.deepEqual(h.loggerLevels, ['warn']);
   assert.ok(!h.logs.some((line) => line.includes('verbose detail')));
   assert.ok(!h.logs.some((line) => line.includes('load failed')));
+});
+
+test('-w FILE: the BPF program is asked for --snaplen bytes, the file gets the packets and stdout nothing', TIMEOUT, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dropwhy-cli-pcapng-'));
+  try {
+    const file = join(dir, 'drops.pcapng');
+    const h = cliHarness({ binding: { counters: { seen: 3, matched: 3, packetUnread: 1 } } });
+    const { done } = await runUntilOpened(['-w', file, '--snaplen', '64'], h);
+    const config = h.binding.options.config;
+    assert.equal(config.readUInt32LE(CONFIG.features) & FEATURE.PACKET, FEATURE.PACKET);
+    assert.equal(config.readUInt32LE(CONFIG.snaplen), 64);
+    const frame = Uint8Array.from({ length: 50 }, (_, i) => i);
+    h.binding.push(
+      Buffer.concat([
+        encodePacketRecord(dnsEvent(53), { link: 'ethernet', wireLength: 74, bytes: frame }, 64),
+        encodePacketRecord(dnsEvent(54), null, 64), // its bytes could not be read
+        encodePacketRecord(dnsEvent(55), { link: 'rawIp', wireLength: 60, bytes: frame.subarray(0, 20) }, 64),
+      ]),
+    );
+    h.signals.emit('SIGINT');
+    assert.equal(await done, 0);
+    assert.equal(h.stdout(), '');
+    assert.equal(h.err[0], closingLine(3, 3, 0));
+    assert.ok(h.err.includes('dropwhy: 1 drops are not in the pcapng file: their skb had no network header or its bytes could not be read'), h.err.join('\n'));
+    // Section header, then (interface, packet) for the Ethernet drop and (interface, packet) for the raw IP one.
+    const bytes = readFileSync(file);
+    const blocks: number[] = [];
+    for (let at = 0; at < bytes.length; at += bytes.readUInt32LE(at + 4)) blocks.push(bytes.readUInt32LE(at));
+    assert.deepEqual(blocks, [0x0a0d0d0a, 1, 6, 1, 6]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('-w -o json: the file and the JSON lines both; without -w the config asks for no packet bytes', TIMEOUT, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dropwhy-cli-pcapng-'));
+  try {
+    const file = join(dir, 'drops.pcapng');
+    const h = cliHarness();
+    const { done } = await runUntilOpened(['-w', file, '-o', 'json'], h);
+    h.binding.push(encodePacketRecord(dnsEvent(53), { link: 'rawIp', wireLength: 60, bytes: Uint8Array.of(0x45, 0) }, 256));
+    h.signals.emit('SIGINT');
+    assert.equal(await done, 0);
+    assert.deepEqual(h.records().map((r) => r.dport), [53]);
+    assert.equal(readFileSync(file).readUInt32LE(0), 0x0a0d0d0a);
+
+    const plain = cliHarness();
+    const run2 = await runUntilOpened(['-o', 'json'], plain);
+    assert.equal(plain.binding.options.config.readUInt32LE(CONFIG.features) & FEATURE.PACKET, 0);
+    plain.signals.emit('SIGINT');
+    assert.equal(await run2.done, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('-w into a directory that does not exist: one line, exit 2, no tracer', TIMEOUT, async () => {
+  const h = cliHarness();
+  assert.equal(await runNoTrace(['-w', '/nonexistent-dir/drops.pcapng'], h), 2);
+  assert.deepEqual(h.err.slice(0, 1), ['dropwhy: -w: cannot write /nonexistent-dir/drops.pcapng: ENOENT']);
+  assertNoStackTrace(h);
 });

@@ -14,7 +14,7 @@ import { PROTOCOLS, type ProtocolName } from '../../src/events/filter';
 import type { InterfaceResolver, SocketResolver, Symbolizer } from '../../src/output/format';
 import { InterfaceNames } from '../../src/kernel/interfaces';
 import type { ProcessFacts } from '../../src/kernel/facts';
-import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_SIZE, STACK_DEPTH } from '../../src/events/layout';
+import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, FEATURE, PACKET, PACKET_LINK, PACKET_SIZE, recordSize, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_SIZE, STACK_DEPTH } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
 import { ReasonTable } from '../../src/events/reasons';
 import type { TracedCommand } from '../../src/commands/traced-command';
@@ -203,6 +203,21 @@ export function encodeEvent(spec: EventSpec = {}): Buffer {
   return buffer;
 }
 
+/** -w: an event followed by its packet section and snaplen bytes, as the BPF program reserves them. */
+export function encodePacketRecord(spec: EventSpec, packet: { link: keyof typeof PACKET_LINK; wireLength: number; bytes: Uint8Array } | null, snaplen: number): Buffer {
+  const event = encodeEvent(spec);
+  const section = Buffer.alloc(recordSize(FEATURE.PACKET, snaplen) - EVENT_SIZE);
+  if (packet !== null) {
+    if (packet.bytes.length > snaplen) throw new Error('encodePacketRecord: more bytes than snaplen');
+    event.writeUInt16LE(event.readUInt16LE(EVENT.flags) | EVENT_FLAG.HAS_PACKET, EVENT.flags);
+    section.writeUInt32LE(packet.bytes.length, PACKET.captured);
+    section.writeUInt32LE(packet.wireLength, PACKET.wire_len);
+    section.writeUInt8(PACKET_LINK[packet.link], PACKET.link);
+    section.set(packet.bytes, PACKET_SIZE);
+  }
+  return Buffer.concat([event, section]);
+}
+
 /** Several events as one batch, as the addon delivers them. */
 export function encodeBatch(specs: EventSpec[]): Buffer {
   return Buffer.concat(specs.map((spec) => encodeEvent(spec)));
@@ -259,7 +274,7 @@ export class FakeBinding implements NativeBinding {
 
   constructor(settings: FakeBindingOptions = {}) {
     this.settings = settings;
-    this.counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, stackMissed: 0, ...settings.counters };
+    this.counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, stackMissed: 0, packetUnread: 0, ...settings.counters };
   }
 
   /** The options of the (last) opened tracer; throws when none was opened. */

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CONFIG, CONFIG_SIZE, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, FEATURE, MAX_FILTER_INSNS, MAX_REASONS, MAX_SOCKET_COUNTS, MODE, SOCKET, STACK_DEPTH, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_KEY_SIZE, SOCKET_SIZE } from '../../src/events/layout';
+import { CONFIG, CONFIG_SIZE, STACK_DEPTH, MAX_SNAPLEN, PACKET, PACKET_LINK, PACKET_SIZE, recordSize, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, FEATURE, MAX_FILTER_INSNS, MAX_REASONS, MAX_SOCKET_COUNTS, MODE, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_KEY_SIZE, SOCKET_SIZE } from '../../src/events/layout';
 
 const header = readFileSync(resolve(__dirname, '../../../bpf/event.h'), 'utf8');
 const TYPE_SIZES: Record<string, number> = { __u8: 1, char: 1, __u16: 2, __u32: 4, __s32: 4, __u64: 8 };
@@ -72,8 +72,32 @@ test('struct drop_socket: src/events/layout.ts matches bpf/event.h', () => {
 
 test('struct dropwhy_config: src/events/layout.ts matches bpf/event.h', () => {
   const { offsets, size } = layoutOf('dropwhy_config');
-  assert.deepEqual(offsets, CONFIG);
+  const { pad, ...fields } = offsets;
+  assert.equal(pad, CONFIG.snaplen + 4, 'explicit padding follows snaplen');
+  assert.deepEqual(fields, CONFIG);
   assert.equal(size, CONFIG_SIZE);
+});
+
+test('struct drop_packet: src/events/layout.ts matches bpf/event.h', () => {
+  const { offsets, size } = layoutOf('drop_packet');
+  const { pad, ...fields } = offsets;
+  assert.equal(pad, PACKET.link + 1, 'explicit padding follows link');
+  assert.deepEqual(fields, PACKET);
+  assert.equal(size, PACKET_SIZE);
+  assert.match(header, new RegExp(`sizeof\\(struct drop_packet\\) == ${PACKET_SIZE}`), 'the static assert agrees');
+  assert.match(header, new RegExp(`DROP_PACKET_LINK_ETHERNET = ${PACKET_LINK.ethernet},`));
+  assert.match(header, new RegExp(`DROP_PACKET_LINK_RAW_IP = ${PACKET_LINK.rawIp},`));
+  assert.equal(defines().DROPWHY_MAX_SNAPLEN, MAX_SNAPLEN);
+});
+
+test('recordSize: the event alone, or the event, the packet section and snaplen bytes rounded up to 8, as dropwhy_record_size()', () => {
+  assert.match(header, /#define DROPWHY_PACKET_BYTES\(snaplen\) \(\(\(\(__u32\)\(snaplen\)\) \+ 7\) & ~7U\)/);
+  assert.equal(recordSize(0, 256), EVENT_SIZE);
+  assert.equal(recordSize(FEATURE.SOCKET, 256), EVENT_SIZE);
+  assert.equal(recordSize(FEATURE.PACKET, 256), EVENT_SIZE + PACKET_SIZE + 256);
+  assert.equal(recordSize(FEATURE.PACKET, 1), EVENT_SIZE + PACKET_SIZE + 8);
+  assert.equal(recordSize(FEATURE.PACKET, 65535), EVENT_SIZE + PACKET_SIZE + 65536);
+  assert.equal(recordSize(FEATURE.PACKET, 65535) % 8, 0);
 });
 
 test('summary count records: struct drop_key followed by a __u64 count', () => {
@@ -103,6 +127,7 @@ test('constants and flag bits match bpf/event.h', () => {
   assert.match(header, new RegExp(`DROPWHY_MODE_COUNT = ${MODE.count},`));
   assert.match(header, new RegExp(`DROPWHY_FEATURE_SOCKET = 1 << ${Math.log2(FEATURE.SOCKET)},`));
   assert.match(header, new RegExp(`DROPWHY_FEATURE_STACK = 1 << ${Math.log2(FEATURE.STACK)},`));
+  assert.match(header, new RegExp(`DROPWHY_FEATURE_PACKET = 1 << ${Math.log2(FEATURE.PACKET)},`));
   const constants = defines();
   assert.equal(constants.DROPWHY_COMM_LEN, COMM_LEN);
   assert.equal(constants.DROPWHY_MAX_REASONS, MAX_REASONS);

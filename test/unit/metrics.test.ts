@@ -27,7 +27,7 @@ const symbols = {
 class FakeCountMap implements CountSource {
   specs: CountSpec[] = [];
   deleted: Buffer[] = [];
-  counts: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, stackMissed: 0 };
+  counts: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, stackMissed: 0, packetUnread: 0 };
   dropCounts(): Buffer {
     return encodeCountRecords(this.specs);
   }
@@ -149,7 +149,7 @@ test('idle keys leave the kernel map and /metrics; a series that comes back goes
 
 test('uncounted, seen and build info come from the program counters and the options', async () => {
   const { map, metrics } = setup();
-  map.counts = { seen: 120, matched: 50, lost: 0, overflow: 4, unrecordedFlows: 0, stackMissed: 0 };
+  map.counts = { seen: 120, matched: 50, lost: 0, overflow: 4, unrecordedFlows: 0, stackMissed: 0, packetUnread: 0 };
   assert.equal(await sample(metrics, 'dropwhy_drops_uncounted_total'), 4);
   assert.equal(await sample(metrics, 'dropwhy_kfree_skb_seen_total'), 120);
   assert.match(await metrics.text.metrics(), /^dropwhy_build_info\{version="9\.8\.7",kernel="6\.18\.0-test"\} 1$/m);

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UsageError } from '../../src/errors';
+import { EVENT_SIZE, PACKET_SIZE } from '../../src/events/layout';
 import {
   check,
   DEFAULT_RING_BYTES,
@@ -63,6 +64,7 @@ test('check: no flags gives the defaults', () => {
     hints: true,
     nftTrace: false,
     socket: true,
+    pcap: null,
     command: null,
     stack: false,
   });
@@ -93,6 +95,8 @@ test('check: every flag at once', () => {
     hints: false,
     'nft-trace': true,
     socket: false,
+    write: '/tmp/drops.pcapng',
+    snaplen: '1500',
     command: ['dig', '@10.0.0.2'],
     stack: true,
   });
@@ -117,9 +121,37 @@ test('check: every flag at once', () => {
     hints: false,
     nftTrace: true,
     socket: false,
+    pcap: { path: '/tmp/drops.pcapng', snaplen: 1500 },
     command: ['dig', '@10.0.0.2'],
     stack: true,
   });
+});
+
+test('check -w: text output without -w, none with it unless -o asks; --snaplen 256 by default', () => {
+  assert.equal(check({}).output, 'text');
+  assert.deepEqual(check({ write: 'x.pcapng' }).pcap, { path: 'x.pcapng', snaplen: 256 });
+  assert.equal(check({ write: 'x.pcapng' }).output, null);
+  assert.equal(check({ write: 'x.pcapng', output: 'json' }).output, 'json');
+  assert.equal(check({ write: '-' }).output, null);
+  assert.equal(check({ write: '-', snaplen: '65535' }).pcap?.snaplen, 65535);
+  // The most that 4 records (each with the ring's 8-byte header) of a 4K ring hold: 1024 bytes a record.
+  const fits = 1024 - 8 - EVENT_SIZE - PACKET_SIZE;
+  assert.equal(check({ write: 'x', snaplen: String(fits), 'ring-size': '4K' }).pcap?.snaplen, fits);
+  assert.throws(() => check({ write: 'x', snaplen: String(fits + 1), 'ring-size': '4K' }), UsageError);
+});
+
+test('check -w: bad values are one-line usage errors', () => {
+  const cases: Array<[RawArgs, RegExp]> = [
+    [{ write: 'x', snaplen: '0' }, /^--snaplen: expected a whole number of bytes from 1 to 65535, got "0"$/],
+    [{ write: 'x', snaplen: '65536' }, /^--snaplen: expected a whole number of bytes from 1 to 65535, got "65536"$/],
+    [{ write: 'x', snaplen: '12k' }, /^--snaplen: expected/],
+    [{ snaplen: '100' }, /^--snaplen: only with -w FILE$/],
+    [{ write: '' }, /^--write: expected a file path, or - for stdout, got ""$/],
+    [{ write: '-', output: 'json' }, /^-w -: stdout carries only the pcapng file/],
+    // 4 records of 8 + 184 + 16 + 1024 bytes: more than a 4K ring
+    [{ write: 'x', snaplen: '1024', 'ring-size': '4K' }, /^--snaplen 1024: a --ring-size of 4096 bytes holds fewer than 4 such records/],
+  ];
+  for (const [raw, message] of cases) assert.throws(() => check(raw), (error: Error) => error instanceof UsageError && message.test(error.message), JSON.stringify(raw));
 });
 
 test('check: every protocol name is accepted, in any case', () => {

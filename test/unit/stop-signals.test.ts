@@ -163,7 +163,7 @@ test('a batch that is not whole events (a decode error): exit 1 with one line, t
   const { done } = await runUntilOpened([], h);
   assert.doesNotThrow(() => h.binding.push(Buffer.alloc(50)));
   assert.equal(await done, 1);
-  assertOneErrorLine(h, closingLine(4, 2, 0), `batch of 50 bytes is not a whole number of ${EVENT_SIZE}-byte events`);
+  assertOneErrorLine(h, closingLine(4, 2, 0), `batch of 50 bytes is not a whole number of ${EVENT_SIZE}-byte records`);
   assert.equal(h.binding.stopCalls, 1);
 });
 

@@ -616,7 +616,7 @@ test('totals with --nft-trace: NETFILTER_DROP per rule, most first, in JSON and 
   tally.add(rule(null, 'policy drop'));
   tally.add(rule(null, 'policy drop'));
   const rows = [row({ reason: 'NETFILTER_DROP', reasonCode: NETFILTER_DROP, count: 3, total: 3 })];
-  const counters = { seen: 3, matched: 3, lost: 0, overflow: 0, unrecordedFlows: 0 };
+  const counters = { seen: 3, matched: 3, lost: 0, overflow: 0, unrecordedFlows: 0, packetUnread: 0 };
   assert.deepEqual(totalJson(rows, 1, counters, null, [], tally.rows).rules, [
     { family: 'inet', table: 'fw', chain: 'input', handle: null, text: 'policy drop', verdict: 'drop', count: 2 },
     { family: 'inet', table: 'fw', chain: 'input', handle: 3, text: 'udp dport 123 counter drop', verdict: 'drop', count: 1 },
