@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../errors';
+import { processExists } from '../kernel/netns';
 
 /** What a tracing session needs of the traced command; tests pass their own. */
 export interface TracedCommand {
@@ -57,20 +58,11 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | null): 
 
 const CGROUP_PREFIX = 'dropwhy-';
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Removes the empty cgroups of dropwhy runs that were killed before they could remove their own. One that
  * still holds processes (a command that outlived its dropwhy) stays: rmdir refuses it.
  */
-export function removeStaleCgroups(mount: string, running: (pid: number) => boolean = isRunning): string[] {
+export function removeStaleCgroups(mount: string, running: (pid: number) => boolean = processExists): string[] {
   const removed: string[] = [];
   for (const name of readdirSync(mount)) {
     const pid = name.startsWith(CGROUP_PREFIX) ? Number(name.slice(CGROUP_PREFIX.length)) : NaN;

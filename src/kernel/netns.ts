@@ -232,7 +232,8 @@ export function namespacesWithPrefix(prefix: string): string[] {
   }
 }
 
-function processExists(pid: number): boolean {
+/** Whether a process with this id exists (EPERM: it does, another user's). */
+export function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
