@@ -169,6 +169,8 @@ function phases(): Tracer[] {
     dropwhy('dropwhy -o json --no-socket', ['-o', 'json', '--no-socket', '--log-level', 'error']),
     // Every blast drop has the same kernel stack: bpf_get_stackid's walk and hash, and one map bucket.
     dropwhy('dropwhy -o json --stack', ['-o', 'json', '--stack', '--log-level', 'error']),
+    // The packet's first 256 bytes copied into a ring reservation, written as pcapng (to /dev/null: the tool's cost, not the disk's).
+    dropwhy('dropwhy -w FILE (pcapng)', ['-w', '/dev/null', '--log-level', 'error']),
     dropwhy('dropwhy -o text (all match)', ['-o', 'text', '--no-hints', '--log-level', 'error']),
     dropwhy('dropwhy, filtered in kernel', ['-o', 'json', '--filter-port', String(OTHER_PORT), '--log-level', 'error']),
     bpftrace('bpftrace printf per event', 'tracepoint:skb:kfree_skb { printf("%d %p\\n", args->reason, args->location); }'),
