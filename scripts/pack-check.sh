@@ -62,7 +62,7 @@ check_installed() {
   expect 0 "$dropwhy" --version
   [ "$out" = "$version" ] || fail "--version printed '$out', expected $version"
   expect 0 "$dropwhy" --help
-  has_line "$out" 'dropwhy [command] [options]'
+  has_line "$out" 'dropwhy [command] [options] [EXPRESSION] [-- COMMAND ARGS...]'
   expect 0 "$dropwhy" doctor
   has_line "$out" "ok       native addon  $installed/prebuilds/linux-x64/dropwhy.node"
   has_line "$out" 'dropwhy can run here.'
