@@ -171,6 +171,9 @@ function phases(): Tracer[] {
     dropwhy('dropwhy -o json --stack', ['-o', 'json', '--stack', '--log-level', 'error']),
     // The packet's first 256 bytes copied into a ring reservation, written as pcapng (to /dev/null: the tool's cost, not the disk's).
     dropwhy('dropwhy -w FILE (pcapng)', ['-w', '/dev/null', '--log-level', 'error']),
+    // The expression filter's bounded loop over the packet: one that every blast drop passes, one that none does.
+    dropwhy('dropwhy -o json EXPR (all match)', ['-o', 'json', '--log-level', 'error', 'udp']),
+    dropwhy('dropwhy EXPR, filtered out', ['-o', 'json', '--log-level', 'error', `udp port ${OTHER_PORT}`]),
     dropwhy('dropwhy -o text (all match)', ['-o', 'text', '--no-hints', '--log-level', 'error']),
     dropwhy('dropwhy, filtered in kernel', ['-o', 'json', '--filter-port', String(OTHER_PORT), '--log-level', 'error']),
     bpftrace('bpftrace printf per event', 'tracepoint:skb:kfree_skb { printf("%d %p\\n", args->reason, args->location); }'),

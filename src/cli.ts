@@ -4,7 +4,6 @@ import { isatty } from 'node:tty';
 import yargs, { type Argv } from 'yargs';
 import { loadNativeBinding, type NativeBinding } from './kernel/binding';
 import { describe, exitCodeFor, EXIT, UsageError } from './errors';
-import { missingReason, renderExplanation, renderReasonList } from './output/explain';
 import { Kallsyms } from './kernel/kallsyms';
 import { assertCanTrace, readKernelFacts, readProcessFacts, type ProcessFacts } from './kernel/facts';
 import { createLogger, type Logger } from './log';
@@ -27,13 +26,8 @@ import {
   type InterfaceIndex,
   type StatInode,
 } from './commands/options';
-import { runExporter } from './commands/exporter';
 import { VERSION } from './version';
 import { fdWriter, type Chunk } from './output/writer';
-import { runSummary } from './commands/summary';
-import { canTrace, diagnose, gatherFacts, renderChecks, renderChecksJson } from './commands/doctor';
-import { runSelftest } from './commands/selftest';
-import { runTrace } from './commands/trace';
 import type { SocketResolver, Symbolizer } from './output/format';
 import { SocketOwners } from './kernel/socket-owners';
 import { InterfaceNames } from './kernel/interfaces';
@@ -75,6 +69,19 @@ const EXAMPLES: Array<[string, string]> = [
   ['$0 explain SOCKET_RCVBUFF', 'what a reason means and what to do about it'],
   ['sudo $0 doctor && sudo $0 selftest', 'on a new host: will it work, and does it'],
 ];
+
+/**
+ * Each command's code, loaded when that command runs: a command pays start-up only for what it uses
+ * (the exporter's prom-client alone took ~50 ms of every command's exec → ready; docs/benchmarks.md).
+ */
+const COMMANDS = {
+  trace: () => import('./commands/trace'),
+  summary: () => import('./commands/summary'),
+  exporter: () => import('./commands/exporter'),
+  doctor: () => import('./commands/doctor'),
+  selftest: () => import('./commands/selftest'),
+  explain: () => import('./output/explain'),
+};
 
 const withSessionOptions = <T>(cli: Argv<T>) =>
   cli.positional('expression', EXPRESSION_POSITIONAL).options(FILTER_OPTIONS).options(SESSION_OPTIONS);
@@ -153,8 +160,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       io.writeOut(helpOrVersion + '\n');
       return EXIT.ok;
     }
-    if (command === 'explain') return explainCommand(raw, io);
-    if (command === 'doctor') return doctorCommand(raw, io);
+    if (command === 'explain') return await explainCommand(raw, io);
+    if (command === 'doctor') return await doctorCommand(raw, io);
     if (command === 'selftest') {
       assertCanTrace(io.processFacts());
       // A missing addon or libbpf is this one line, not a failure inside the test.
@@ -181,13 +188,16 @@ async function tracingCommand(command: string, raw: ParsedArgs, io: CliIo): Prom
   try {
     if (command === 'summary') {
       const options = checkSummary(raw);
+      const { runSummary } = await COMMANDS.summary();
       return await runSummary(options, commandIo(io, options.logLevel, stop));
     } else if (command === 'exporter') {
       const options = checkExporter(raw);
+      const { runExporter } = await COMMANDS.exporter();
       await runExporter(options, commandIo(io, options.logLevel, stop));
       return null;
     } else {
       const options = check(raw);
+      const { runTrace } = await COMMANDS.trace();
       return await runTrace(options, commandIo(io, options.logLevel, stop));
     }
   } finally {
@@ -216,16 +226,18 @@ function commandIo(io: CliIo, logLevel: string, stop: StopRequest): CommandIo {
   };
 }
 
-function doctorCommand(raw: ParsedArgs, io: CliIo): number {
+async function doctorCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
   const output = raw.output ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError(`--output: expected text or json, got ${JSON.stringify(output)}`);
+  const { canTrace, diagnose, gatherFacts, renderChecks, renderChecksJson } = await COMMANDS.doctor();
   const facts = gatherFacts(io.processFacts(), io.binding);
   const checks = diagnose(facts);
   io.writeOut(output === 'json' ? renderChecksJson(checks, facts.kernel) : renderChecks(checks, facts.kernel));
   return canTrace(checks) ? EXIT.ok : EXIT.environment;
 }
 
-function explainCommand(raw: ParsedArgs, io: CliIo): number {
+async function explainCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
+  const { missingReason, renderExplanation, renderReasonList } = await COMMANDS.explain();
   // The kernel's names make the answer exact, but explain works without them (no addon, no BTF).
   let kernelNames: string[] | null = null;
   try {
@@ -288,7 +300,7 @@ export function realIo(): CliIo {
     stdoutIsTty: isatty(1),
     createLogger,
     readCounters: (netns) => readNamespaceCounters(netns, ownNetns?.ino ?? null),
-    selftest: runSelftest,
+    selftest: async (write, reasonsReported) => (await COMMANDS.selftest()).runSelftest(write, reasonsReported),
     traceCommand: (argv) => cgroupCommand(argv, findCgroup2Mount(), invokingUser(process.env, process.geteuid?.() ?? -1)),
   };
 }
