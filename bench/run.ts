@@ -9,9 +9,9 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { forEachEvent } from '../src/events/decode';
+import { forEachEvent, type DropEvent } from '../src/events/decode';
 import { matches } from '../src/events/filter';
-import { formatJson, formatText, type FormatContext } from '../src/output/format';
+import { formatText, writeJson, type FormatContext } from '../src/output/format';
 import { Kallsyms } from '../src/kernel/kallsyms';
 import { EVENT_SIZE } from '../src/events/layout';
 import { parseSnmp } from '../src/kernel/counters';
@@ -288,7 +288,7 @@ function formatCeiling(seconds: number): { json: number; text: number } {
     color: false,
   };
   // The same path as tracing: decode, filter, format, collect the batch's bytes.
-  const rate = (format: typeof formatJson, lines: LineBuffer) => {
+  const rate = (format: (lines: LineBuffer, event: DropEvent) => void, lines: LineBuffer) => {
     let count = 0;
     let bytes = 0;
     const started = process.hrtime.bigint();
@@ -296,7 +296,7 @@ function formatCeiling(seconds: number): { json: number; text: number } {
     while (process.hrtime.bigint() < deadline) {
       forEachEvent(batch, (event) => {
         if (!matches({}, event)) return;
-        lines.add(format(event, context));
+        format(lines, event);
         count++;
       });
       bytes += lines.take().length;
@@ -304,7 +304,10 @@ function formatCeiling(seconds: number): { json: number; text: number } {
     if (bytes === 0) throw new Error('nothing formatted');
     return count / (Number(process.hrtime.bigint() - started) / 1e9);
   };
-  return { json: rate(formatJson, new LineBuffer('latin1')), text: rate(formatText, new LineBuffer('utf8')) };
+  return {
+    json: rate((lines, event) => writeJson(lines, event, context), new LineBuffer('latin1')),
+    text: rate((lines, event) => lines.add(formatText(event, context)), new LineBuffer('utf8')),
+  };
 }
 
 const ceilingLine = ({ json, text }: { json: number; text: number }) =>
