@@ -6,7 +6,17 @@ import { writeSync } from 'node:fs';
 /** The reader closed its end (`dropwhy | head -3`). */
 export class OutputClosedError extends Error {}
 
-const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+/** Each byte's two hex digits' codes, the high one in the high byte. */
+const HEX_PAIRS = Uint16Array.from({ length: 256 }, (_, i) => {
+  const [high, low] = i.toString(16).padStart(2, '0');
+  return (high.charCodeAt(0) << 8) | low.charCodeAt(0);
+});
+
+function decimalDigits(value: number): number {
+  let digits = 1;
+  for (let bound = 10; value >= bound && digits < 10; bound *= 10) digits++;
+  return digits;
+}
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
@@ -81,18 +91,10 @@ export class LineBuffer {
 
   /** A non-negative integer's decimal digits. */
   uint(value: number): void {
-    let digits = 1;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    if (value > 0xffffffff) return this.ascii(String(value));
+    const digits = decimalDigits(value);
     this.room(digits);
-    const bytes = this.bytes;
-    let at = this.length + digits;
-    this.length = at;
-    let rest = value;
-    do {
-      const next = Math.floor(rest / 10);
-      bytes[--at] = 0x30 + (rest - next * 10);
-      rest = next;
-    } while (rest > 0);
+    this.digits(value, digits);
   }
 
   /** A 32-bit value as 8 lower-case hex digits. */
@@ -100,22 +102,18 @@ export class LineBuffer {
     this.room(8);
     const bytes = this.bytes;
     const at = this.length;
-    for (let i = 0; i < 8; i++) bytes[at + i] = HEX_DIGITS[(value >>> (28 - 4 * i)) & 15];
+    for (let i = 0; i < 4; i++) {
+      const pair = HEX_PAIRS[(value >>> (24 - 8 * i)) & 0xff];
+      bytes[at + 2 * i] = pair >> 8;
+      bytes[at + 2 * i + 1] = pair & 0xff;
+    }
     this.length = at + 8;
   }
 
-  /** `value`'s last `digits` decimal digits, zero-padded. */
+  /** `value`'s last `digits` decimal digits, zero-padded (value below 2^32). */
   padded(value: number, digits: number): void {
     this.room(digits);
-    const bytes = this.bytes;
-    let at = this.length + digits;
-    this.length = at;
-    let rest = value;
-    for (let i = 0; i < digits; i++) {
-      const next = Math.floor(rest / 10);
-      bytes[--at] = 0x30 + (rest - next * 10);
-      rest = next;
-    }
+    this.digits(value, digits);
   }
 
   get empty(): boolean {
@@ -134,6 +132,19 @@ export class LineBuffer {
   private room(n: number): void {
     if (this.pending.length !== 0) this.encodePending();
     if (this.length + n > this.bytes.length) this.grow(n);
+  }
+
+  /** Writes value's (below 2^32) last `digits` digits, room made. */
+  private digits(value: number, digits: number): void {
+    const bytes = this.bytes;
+    let at = this.length + digits;
+    this.length = at;
+    let rest = value;
+    for (let i = 0; i < digits; i++) {
+      const next = (rest / 10) >>> 0; // integer division, far cheaper than Math.floor of a double
+      bytes[--at] = 0x30 + rest - next * 10;
+      rest = next;
+    }
   }
 
   private grow(needed: number): void {
