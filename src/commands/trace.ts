@@ -8,7 +8,7 @@ import { forEachEvent, type DropEvent } from '../events/decode';
 import { lowerFilter, matches } from '../events/filter';
 import { FEATURE, recordSize } from '../events/layout';
 import { PcapngWriter } from '../output/pcapng';
-import { formatJson, formatRuleText, formatStackText, formatText, protocolName } from '../output/format';
+import { formatRuleText, formatStackText, formatText, protocolName, writeJson } from '../output/format';
 import { StackTable } from '../kernel/stacks';
 import { RuleAttacher, VerdictPool, type AttachClock } from '../nft/attach';
 import type { NftTrace } from '../nft/nft-trace';
@@ -70,7 +70,7 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
       if (blocks) packets.push(blocks);
     }
     if (options.output === 'json') {
-      lines.add(formatJson(event, context, rule));
+      writeJson(lines, event, context, rule);
     } else if (options.output === 'text') {
       lines.add(formatText(event, context));
       for (const frame of formatStackText(event, context)) lines.add(frame);

@@ -6,6 +6,18 @@ import { writeSync } from 'node:fs';
 /** The reader closed its end (`dropwhy | head -3`). */
 export class OutputClosedError extends Error {}
 
+/** Each byte's two hex digits' codes, the high one in the high byte. */
+const HEX_PAIRS = Uint16Array.from({ length: 256 }, (_, i) => {
+  const [high, low] = i.toString(16).padStart(2, '0');
+  return (high.charCodeAt(0) << 8) | low.charCodeAt(0);
+});
+
+function decimalDigits(value: number): number {
+  let digits = 1;
+  for (let bound = 10; value >= bound && digits < 10; bound *= 10) digits++;
+  return digits;
+}
+
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 export type Chunk = string | Uint8Array;
@@ -28,29 +40,87 @@ export function fdWriter(fd: number): (chunk: Chunk) => void {
 }
 
 /**
- * Collects a batch's lines as bytes. Lines are encoded a few hundred at a time:
- * one long string across a whole batch would make the garbage collector copy
- * it over and over, one write per line pays the call's overhead every time.
+ * Collects a batch's lines as bytes. Text lines are strings, encoded a few
+ * hundred at a time: one long string across a whole batch would make the
+ * garbage collector copy it over and over, one write per line pays the call's
+ * overhead every time. JSON lines are written here byte by byte (raw, uint,
+ * byte) with no string in between: building and flattening the line's string
+ * was most of the cost of a storm.
  */
 export class LineBuffer {
   private static readonly LINES_PER_WRITE = 256;
-  private bytes = Buffer.allocUnsafe(1 << 20);
+  private bytes: Buffer;
   private length = 0;
   private pending: string[] = [];
 
-  /** JSON lines are ASCII, so latin1 is exact and fastest for them. */
-  constructor(private readonly encoding: 'latin1' | 'utf8') {}
+  /** Text lines' encoding: JSON lines are ASCII, so latin1 is exact and fastest for them. */
+  constructor(
+    private readonly encoding: 'latin1' | 'utf8',
+    initialBytes = 1 << 20,
+  ) {
+    this.bytes = Buffer.allocUnsafe(initialBytes);
+  }
 
   add(line: string): void {
     this.pending.push(line);
     if (this.pending.length === LineBuffer.LINES_PER_WRITE) this.encodePending();
   }
 
+  /** Bytes as they are (a fragment built once, e.g. `,"sport":`). */
+  raw(fragment: Uint8Array): void {
+    const n = fragment.length;
+    this.room(n);
+    const bytes = this.bytes;
+    let at = this.length;
+    // Most fragments are a few bytes: a loop beats set()'s call for them.
+    if (n > 32) bytes.set(fragment, at);
+    else for (let i = 0; i < n; i++) bytes[at + i] = fragment[i];
+    this.length = at + n;
+  }
+
+  /** ASCII text (a number's or a cookie's digits): latin1 is exact for it. */
+  ascii(text: string): void {
+    this.room(text.length);
+    this.length += this.bytes.write(text, this.length, 'latin1');
+  }
+
+  byte(value: number): void {
+    this.room(1);
+    this.bytes[this.length++] = value;
+  }
+
+  /** A non-negative integer's decimal digits. */
+  uint(value: number): void {
+    if (value > 0xffffffff) return this.ascii(String(value));
+    const digits = decimalDigits(value);
+    this.room(digits);
+    this.digits(value, digits);
+  }
+
+  /** A 32-bit value as 8 lower-case hex digits. */
+  hex32(value: number): void {
+    this.room(8);
+    const bytes = this.bytes;
+    const at = this.length;
+    for (let i = 0; i < 4; i++) {
+      const pair = HEX_PAIRS[(value >>> (24 - 8 * i)) & 0xff];
+      bytes[at + 2 * i] = pair >> 8;
+      bytes[at + 2 * i + 1] = pair & 0xff;
+    }
+    this.length = at + 8;
+  }
+
+  /** `value`'s last `digits` decimal digits, zero-padded (value below 2^32). */
+  padded(value: number, digits: number): void {
+    this.room(digits);
+    this.digits(value, digits);
+  }
+
   get empty(): boolean {
     return this.length === 0 && this.pending.length === 0;
   }
 
-  /** The bytes so far; valid until the next add(). Starts over. */
+  /** The bytes so far; valid until the next add() or write. Starts over. */
   take(): Uint8Array {
     this.encodePending();
     const taken = this.bytes.subarray(0, this.length);
@@ -58,16 +128,37 @@ export class LineBuffer {
     return taken;
   }
 
+  /** Room for n more bytes, after the text lines added before them. */
+  private room(n: number): void {
+    if (this.pending.length !== 0) this.encodePending();
+    if (this.length + n > this.bytes.length) this.grow(n);
+  }
+
+  /** Writes value's (below 2^32) last `digits` digits, room made. */
+  private digits(value: number, digits: number): void {
+    const bytes = this.bytes;
+    let at = this.length + digits;
+    this.length = at;
+    let rest = value;
+    for (let i = 0; i < digits; i++) {
+      const next = (rest / 10) >>> 0; // integer division, far cheaper than Math.floor of a double
+      bytes[--at] = 0x30 + rest - next * 10;
+      rest = next;
+    }
+  }
+
+  private grow(needed: number): void {
+    const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + needed));
+    this.bytes.copy(grown, 0, 0, this.length);
+    this.bytes = grown;
+  }
+
   private encodePending(): void {
     if (this.pending.length === 0) return;
     const text = this.pending.join('\n') + '\n';
     this.pending.length = 0;
     const needed = this.encoding === 'latin1' ? text.length : Buffer.byteLength(text);
-    if (this.length + needed > this.bytes.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + needed));
-      this.bytes.copy(grown, 0, 0, this.length);
-      this.bytes = grown;
-    }
+    if (this.length + needed > this.bytes.length) this.grow(needed);
     this.length += this.bytes.write(text, this.length, this.encoding);
   }
 }
