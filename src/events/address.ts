@@ -38,7 +38,7 @@ function addressBytes(address: string, family: Family): Uint8Array {
     address.split('.').forEach((part, i) => (bytes[i] = Number(part)));
     return bytes;
   }
-  let [head, tail] = address.includes('::') ? address.split('::') : [address, ''];
+  const [head, tail] = address.includes('::') ? address.split('::') : [address, ''];
   // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two groups.
   const toGroups = (s: string): number[] =>
     s === ''

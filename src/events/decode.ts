@@ -124,6 +124,7 @@ export function decodeBatch(batch: Uint8Array, recordBytes: number = EVENT_SIZE)
  * per event: the hot path of a drop storm. visit must not keep the event; it
  * returns false to stop early.
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: visitors that never stop early return nothing
 export function forEachEvent(batch: Uint8Array, visit: (event: DropEvent) => boolean | void, recordBytes: number = EVENT_SIZE): void {
   const view = checkBatch(batch, recordBytes);
   const event = blankEvent();

@@ -50,6 +50,7 @@ const QUIET_IPV6 = [
   'mldv2_unsolicited_report_interval=1',
 ];
 /** Writes NAME=VALUE arguments to /proc/sys/net/ipv6/conf/default/NAME (no procps needed). */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, run by sh
 const WRITE_IPV6_DEFAULTS = 'for s; do echo "${s#*=}" > "/proc/sys/net/ipv6/conf/default/${s%%=*}" || exit 1; done';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

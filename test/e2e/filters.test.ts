@@ -49,8 +49,8 @@ function filterKinds(p: NetnsPair, corpus: Corpus): FilterKind[] {
   const hex = p.n.toString(16);
   const [first, second] = corpus.links;
   const firewalled = (c: CorpusCase) => c.culprit?.reason === 'NETFILTER_DROP';
-  const inV4Block = (a: string | null) => a !== null && a.startsWith(`198.18.${p.n}.`) && Number(a.split('.')[3]) >= 192;
-  const inV6Block = (a: string | null) => a !== null && a.startsWith(`fd00:dd:${hex}::`) && lastGroup(a) >= 0xc0 && lastGroup(a) <= 0xff;
+  const inV4Block = (a: string | null) => a?.startsWith(`198.18.${p.n}.`) === true && Number(a.split('.')[3]) >= 192;
+  const inV6Block = (a: string | null) => a?.startsWith(`fd00:dd:${hex}::`) === true && lastGroup(a) >= 0xc0 && lastGroup(a) <= 0xff;
   return [
     { args: ['--filter-proto', 'UDP'], selects: (c) => c.fields.proto === 'udp' },
     { args: ['--filter-port', String(CLOSED_PORT)], selects: (c) => c.fields.sport === CLOSED_PORT || c.fields.dport === CLOSED_PORT },

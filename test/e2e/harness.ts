@@ -5,7 +5,7 @@
 // the real CLI (bin/dropwhy.js). All traffic stays inside the namespaces the
 // harness creates. Every loop and every wait is bounded in count and time.
 
-import { spawn, execFileSync, ChildProcess } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

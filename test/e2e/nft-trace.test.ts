@@ -165,7 +165,7 @@ test('summary --nft-trace: the total counts NETFILTER_DROP per rule, and the tab
     );
     const handles = [await ruleHandle(p.nsB, 'inet', 'dwfw', 'input', 'dport 7787'), await ruleHandle(p.nsB, 'inet', 'dwfw', 'input', 'dport 7788')];
     const dw = await startDropwhy(['summary', ...traceArgs(p.nsB)]);
-    let res;
+    let res: Awaited<ReturnType<typeof dw.stop>>;
     try {
       await sendUdp(p.nsA, p.v4B, 7787, 3, { srcPort: 40051 });
       await sendUdp(p.nsA, p.v4B, 7788, 1, { srcPort: 40052 });

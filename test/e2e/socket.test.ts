@@ -41,6 +41,7 @@ async function withCgroup<T>(fn: (cgroup: { dir: string; path: string } | null) 
         fs.rmdirSync(dir);
         break;
       } catch (error) {
+        // biome-ignore lint/correctness/noUnsafeFinally: a cgroup that outlives its test must fail the run
         if (attempt >= 50) throw error;
         await sleep(100);
       }

@@ -19,7 +19,7 @@ function failingLine(stack) {
 /** What went wrong, in one line: the assertion's own message (not node:test's wrapper), with what follows a trailing colon. */
 function firstLine(error) {
   const cause = error && error.cause instanceof Error ? error.cause : error;
-  const text = String((cause && cause.message) || (error && error.message) || 'failed');
+  const text = String(cause?.message || error?.message || 'failed');
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l);
   if (lines.length === 0) return 'failed';
   return lines[0].endsWith(':') && lines[1] ? `${lines[0]} ${lines[1]}` : lines[0];
@@ -35,7 +35,7 @@ module.exports = async function* e2eReporter(source) {
       continue;
     }
     if (type !== 'test:pass' && type !== 'test:fail') continue;
-    const error = data.details && data.details.error;
+    const error = data.details?.error;
     const record = {
       name: data.name,
       file: data.file ? path.relative(REPO, data.file) : null,
@@ -43,14 +43,14 @@ module.exports = async function* e2eReporter(source) {
       skip: Boolean(data.skip || data.todo),
       // not selected by the guest's --test-name-pattern: not run, and not a failure
       unselected: data.skip === 'test name does not match pattern',
-      ms: Math.round((data.details && data.details.duration_ms) || 0),
+      ms: Math.round(data.details?.duration_ms || 0),
     };
     if (type === 'test:fail') {
       const cause = error && error.cause instanceof Error ? error.cause : error;
       record.message = firstLine(error);
       // A file that dies outside any test fails as "test failed": its stderr says why.
       if (record.message === 'test failed' && stderr.has(data.file)) record.message = stderr.get(data.file).pop();
-      record.at = failingLine(cause && cause.stack);
+      record.at = failingLine(cause?.stack);
     }
     yield `${JSON.stringify(record)}\n`;
   }

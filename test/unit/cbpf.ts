@@ -27,6 +27,7 @@ export function cbpfAccepts(program: Buffer, packet: Buffer, length = declaredLe
   };
   for (let pc = 0; pc < insns.length; pc++) {
     const { code, jt, jf, k } = insns[pc];
+    // biome-ignore lint/complexity/useSimpleNumberKeys: the BPF_SIZE codes as the kernel writes them
     const size = { 0x00: 4, 0x08: 2, 0x10: 1 }[code & 0x18] ?? 0;
     const mode = code & 0xe0;
     switch (code & 0x07) {

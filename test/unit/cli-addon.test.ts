@@ -3,7 +3,7 @@
 // shows it as a failed check; explain works without it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AddonError, loadFailure } from '../../src/kernel/addon-loader';
+import { type AddonError, loadFailure } from '../../src/kernel/addon-loader';
 import { cliHarness, runNoTrace } from './helpers';
 
 const PREBUILD = '/pkg/prebuilds/linux-x64/dropwhy.node';

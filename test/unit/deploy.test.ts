@@ -12,6 +12,7 @@ import { METRICS_PATH, SERVED_PATHS } from '../../src/commands/exporter';
 import { checkExporter, DEFAULT_EXPORTER_PORT } from '../../src/commands/options';
 import { REPO_ROOT } from './helpers';
 
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML, walked by path; a wrong path fails the assertion
 type Manifest = { kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: any };
 
 function manifests(dir: string): Manifest[] {

@@ -402,7 +402,7 @@ function fakeStat(known: Record<string, number>): StatInode & { calls: string[] 
   const calls: string[] = [];
   const stat = ((path: string) => {
     calls.push(path);
-    return Object.prototype.hasOwnProperty.call(known, path) ? known[path] : null;
+    return Object.hasOwn(known, path) ? known[path] : null;
   }) as StatInode & { calls: string[] };
   stat.calls = calls;
   return stat;

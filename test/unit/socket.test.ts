@@ -240,5 +240,6 @@ test('text: the owner replaces the interrupted task, in a second part', () => {
 
 test('text: the socket part is dimmed on its own when colour is on', () => {
   const line = formatText(decodeOne(OVERFLOW), { ...context, color: true });
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ANSI escapes are what is tested
   assert.match(line, /\x1b\[2msock dnsmasq\[812\] [^\x1b]*\x1b\[0m$/);
 });
