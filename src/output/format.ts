@@ -353,7 +353,10 @@ function writeCookie(out: LineBuffer, cookie: bigint | null): void {
 }
 
 function writeContainer(out: LineBuffer, container: Container | null): void {
-  if (container === null) return out.raw(NULL);
+  if (container === null) {
+    out.raw(NULL);
+    return;
+  }
   out.raw(OPEN_CONTAINER);
   writeString(out, container.runtime);
   out.raw(KEY.id);

@@ -71,7 +71,7 @@ export class LineBuffer {
     const n = fragment.length;
     this.room(n);
     const bytes = this.bytes;
-    let at = this.length;
+    const at = this.length;
     // Most fragments are a few bytes: a loop beats set()'s call for them.
     if (n > 32) bytes.set(fragment, at);
     else for (let i = 0; i < n; i++) bytes[at + i] = fragment[i];
@@ -91,7 +91,10 @@ export class LineBuffer {
 
   /** A non-negative integer's decimal digits. */
   uint(value: number): void {
-    if (value > 0xffffffff) return this.ascii(String(value));
+    if (value > 0xffffffff) {
+      this.ascii(String(value));
+      return;
+    }
     const digits = decimalDigits(value);
     this.room(digits);
     this.digits(value, digits);
