@@ -32,6 +32,14 @@ export function exitCodeFor(error: unknown): number {
   return EXIT.failure;
 }
 
+/** A system call's failure in words, with its code: `no space left on device (ENOSPC)`. */
+export function systemErrorText(error: unknown): string {
+  const { code, message } = error as NodeJS.ErrnoException;
+  // Node's message: `ENOSPC: no space left on device, write`.
+  if (typeof code !== 'string' || !message.startsWith(`${code}: `)) return error instanceof Error ? error.message : String(error);
+  return `${message.slice(code.length + 2).split(',')[0]} (${code})`;
+}
+
 /** One line for the user, never a stack trace. */
 export function describe(error: unknown): string {
   if (error instanceof TracerError) {

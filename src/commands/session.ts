@@ -2,7 +2,9 @@
 // the resolved filter, the stop signals, the ready file, --duration, one stop
 // path that drains and frees the tracer, and the closing report on stderr with
 // the kernel's counter deltas beside what was traced.
-import { rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { systemErrorText } from '../errors';
 import type { Counters, NativeBinding, NativeTracer, TracerOptions } from '../kernel/binding';
 import { readKernelFacts, type KernelFacts } from '../kernel/facts';
 import type { FormatContext, SocketResolver, Symbolizer } from '../output/format';
@@ -225,8 +227,13 @@ export class Session {
     if (!this.options.command) this.before = await this.readCountersOrNull();
   }
 
-  /** Loads the tracer, unless a stop came first (a signal during the BTF read or the snapshot). */
+  /**
+   * Loads the tracer, unless a stop came first (a signal during the BTF read or the snapshot).
+   * A --ready-file that could not be written fails here, before anything is loaded or attached.
+   */
   async open(load: () => NativeTracer): Promise<NativeTracer> {
+    const { readyFile } = this.options;
+    if (readyFile) checkWritable(readyFile);
     await deliverPendingSignals();
     return this.stopReason ? NOT_LOADED : load();
   }
@@ -355,11 +362,19 @@ export class Session {
   }
 }
 
+function checkWritable(path: string): void {
+  try {
+    accessSync(dirname(path), constants.W_OK);
+  } catch (error) {
+    throw new Error(`cannot write --ready-file ${path}: ${systemErrorText(error)}`);
+  }
+}
+
 function writeReadyFile(path: string): void {
   try {
     writeFileSync(path, `${process.pid}\n`);
   } catch (error) {
-    throw new Error(`cannot write --ready-file ${path}: ${(error as Error).message}`);
+    throw new Error(`cannot write --ready-file ${path}: ${systemErrorText(error)}`);
   }
 }
 

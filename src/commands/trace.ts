@@ -1,7 +1,7 @@
 // The trace command: stream every matching drop and print it, decode → filter
 // → (with --nft-trace, wait for the rule) → format → write, one batch at a time.
 import { closeSync, openSync } from 'node:fs';
-import { UsageError } from '../errors';
+import { systemErrorText, UsageError } from '../errors';
 import { hintLine } from '../output/explain';
 import type { TracedCount } from '../knowledge/correlate';
 import { forEachEvent, type DropEvent } from '../events/decode';
@@ -87,9 +87,10 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
     counted = true;
     session.requestStop({ kind: 'count' });
   };
+  // The lines first: a -w file that fails (a full disk) still leaves the batch's drops printed.
   const flush = () => {
-    if (pcap && packets.length > 0) pcap.write(Buffer.concat(packets.splice(0)));
     if (!lines.empty) io.writeOut(lines.take());
+    if (pcap && packets.length > 0) pcap.write(Buffer.concat(packets.splice(0)));
   };
 
   // Every record of the session has this size: with -w the packet's bytes follow the event.
@@ -168,9 +169,20 @@ function openPcap(path: string, io: CommandIo): { write(chunk: Chunk): void; clo
   try {
     fd = openSync(path, 'w');
   } catch (error) {
-    throw new UsageError(`-w: cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UsageError(`-w: cannot write ${path}: ${systemErrorText(error)}`);
   }
-  return { write: fdWriter(fd), close: () => closeSync(fd) };
+  const write = fdWriter(fd);
+  return {
+    // A full disk ends the session with one line naming the file, not Node's bare `ENOSPC: ..., write`.
+    write: (chunk) => {
+      try {
+        write(chunk);
+      } catch (error) {
+        throw new Error(`-w: cannot write ${path}: ${systemErrorText(error)}`);
+      }
+    },
+    close: () => closeSync(fd),
+  };
 }
 
 const SYSTEM_CLOCK: AttachClock = {

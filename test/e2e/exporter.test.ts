@@ -10,10 +10,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   kernelFacts,
+  metricsUrl,
   NFT_DROP_SITES,
   netnsInode,
   nftDrop,
   requireRealKernel,
+  samples,
   sendUdp,
   sleep,
   snmpCounters,
@@ -23,35 +25,6 @@ import {
 } from './harness';
 
 const TIMEOUT = { timeout: 120_000 };
-
-/** One sample of a scrape: its labels and value. */
-interface Sample {
-  labels: Record<string, string>;
-  value: number;
-}
-
-function samples(body: string, name: string): Sample[] {
-  const found: Sample[] = [];
-  for (const line of body.split('\n')) {
-    const match = new RegExp(`^${name}(?:\\{(.*)\\})? (\\S+)$`).exec(line);
-    if (!match) continue;
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[1] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key] = value;
-    found.push({ labels, value: Number(match[2]) });
-  }
-  return found;
-}
-
-/** The exporter's /metrics URL, from the line it prints once it listens (written before its ready file, read maybe after). */
-async function metricsUrl(exporter: DropwhyHandle): Promise<string> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const match = /serving metrics on (http:\S+)/.exec(exporter.stderr());
-    if (match) return match[1];
-    assert.ok(Date.now() < deadline, `no "serving metrics on" line on stderr:\n${exporter.stderr()}`);
-    await sleep(20);
-  }
-}
 
 async function scrape(url: string): Promise<string> {
   const response = await fetch(url);

@@ -801,6 +801,101 @@ export async function traceWhile<T>(
 }
 
 // ---------------------------------------------------------------------------
+// The exporter's scrapes
+// ---------------------------------------------------------------------------
+
+/** One sample of a scrape: its labels and value. */
+interface Sample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+export function samples(body: string, name: string): Sample[] {
+  const found: Sample[] = [];
+  for (const line of body.split('\n')) {
+    const match = new RegExp(`^${name}(?:\\{(.*)\\})? (\\S+)$`).exec(line);
+    if (!match) continue;
+    const labels: Record<string, string> = {};
+    for (const [, key, value] of (match[1] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key] = value;
+    found.push({ labels, value: Number(match[2]) });
+  }
+  return found;
+}
+
+/** The exporter's /metrics URL, from the line it prints once it listens (written before its ready file, read maybe after). */
+export async function metricsUrl(exporter: DropwhyHandle): Promise<string> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const match = /serving metrics on (http:\S+)/.exec(exporter.stderr());
+    if (match) return match[1];
+    assert.ok(Date.now() < deadline, `no "serving metrics on" line on stderr:\n${exporter.stderr()}`);
+    await sleep(20);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// BPF objects of one process: other dropwhy processes (other tests, other
+// people) may run on this machine at the same time, so a process's programs
+// and maps are told apart by their ids, read from its /proc/PID/fdinfo
+// ---------------------------------------------------------------------------
+
+export interface BpfHandles {
+  mapIds: number[];
+  /** Ids of the programs it holds, directly or through a link (an id may appear twice). */
+  progIds: number[];
+}
+
+/** Which id a BPF file descriptor's fdinfo gives, by the fd's link target: a link names the program it holds. */
+const FDINFO_IDS: Record<string, [keyof BpfHandles, RegExp]> = {
+  'anon_inode:bpf-map': ['mapIds', /^map_id:\s*(\d+)$/m],
+  'anon_inode:bpf-prog': ['progIds', /^prog_id:\s*(\d+)$/m],
+  'anon_inode:bpf_link': ['progIds', /^prog_id:\s*(\d+)$/m],
+};
+
+/** The BPF objects a process holds open; null once it holds no files (gone, or a zombie). */
+export function bpfHandles(pid: number): BpfHandles | null {
+  let fds: string[];
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return null;
+  }
+  if (fds.length === 0) return null;
+  const handles: BpfHandles = { mapIds: [], progIds: [] };
+  for (const fd of fds) {
+    try {
+      const kind = FDINFO_IDS[fs.readlinkSync(`/proc/${pid}/fd/${fd}`)];
+      if (!kind) continue;
+      const id = kind[1].exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (id) handles[kind[0]].push(Number(id[1]));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return handles;
+}
+
+/** Whether the kernel still has this program or map (bpftool answers ENOENT once it is freed). */
+function bpfObjectLoaded(kind: 'prog' | 'map', id: number): boolean {
+  try {
+    execFileSync('bpftool', [kind, 'show', 'id', String(id)], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+    return true;
+  } catch (error) {
+    const { stderr } = error as { stderr?: Buffer };
+    if (stderr?.includes('No such file or directory')) return false;
+    throw new Error(`bpftool ${kind} show id ${id}: ${(error as Error).message}`);
+  }
+}
+
+/** Waits (bounded) until none of these programs (or maps) is loaded any more; returns those still loaded. */
+export async function programsLeft(ids: Iterable<number>, timeoutMs = 10_000, kind: 'prog' | 'map' = 'prog'): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  let left = [...new Set(ids)];
+  while ((left = left.filter((id) => bpfObjectLoaded(kind, id))).length > 0 && Date.now() < deadline) await sleep(50);
+  return left;
+}
+
+// ---------------------------------------------------------------------------
 // What the running kernel should give: its facts, read here from its BTF and
 // /proc, not through dropwhy's code, so that a dropwhy reading them wrong fails
 // ---------------------------------------------------------------------------

@@ -8,14 +8,16 @@
 // from the kernel once it has exited.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   CLI_PATH,
   assertNoStackTrace,
+  bpfHandles,
   closingStats,
   describeEvents,
+  programsLeft,
   requireRealKernel,
   run,
   sendUdp,
@@ -40,51 +42,6 @@ function caughtSignals(pid: number): bigint | null {
   }
 }
 
-/** The BPF objects a process holds open; null once it holds no files (gone, or a zombie). */
-function bpfHandles(pid: number): { maps: number; progIds: number[] } | null {
-  let fds: string[];
-  try {
-    fds = fs.readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return null;
-  }
-  if (fds.length === 0) return null;
-  const handles = { maps: 0, progIds: [] as number[] };
-  for (const fd of fds) {
-    try {
-      const target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
-      if (target === 'anon_inode:bpf-map') handles.maps++;
-      if (target === 'anon_inode:bpf-prog' || target === 'anon_inode:bpf_link') {
-        const id = /^prog_id:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
-        if (id) handles.progIds.push(Number(id[1]));
-      }
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return handles;
-}
-
-/** Whether the kernel still has this program (bpftool answers ENOENT once it is freed). */
-function programLoaded(id: number): boolean {
-  try {
-    execFileSync('bpftool', ['prog', 'show', 'id', String(id)], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
-    return true;
-  } catch (error) {
-    const { stderr } = error as { stderr?: Buffer };
-    if (stderr?.includes('No such file or directory')) return false;
-    throw new Error(`bpftool prog show id ${id}: ${(error as Error).message}`);
-  }
-}
-
-/** Waits (bounded) until none of these programs is loaded any more; returns those still loaded. */
-async function programsLeft(ids: Iterable<number>, timeoutMs = 10_000): Promise<number[]> {
-  const deadline = Date.now() + timeoutMs;
-  let left = [...ids];
-  while ((left = left.filter(programLoaded)).length > 0 && Date.now() < deadline) await sleep(50);
-  return left;
-}
-
 /**
  * Follows a running dropwhy every millisecond: the programs it holds, whether
  * it created maps (the load has begun) and whether its ready file appeared.
@@ -107,7 +64,7 @@ class Monitor {
     this.timer = setInterval(() => {
       const handles = bpfHandles(pid);
       if (handles) {
-        this.mapsSeen ||= handles.maps > 0;
+        this.mapsSeen ||= handles.mapIds.length > 0;
         handles.progIds.forEach((id) => this.progIds.add(id));
       }
       this.readySeen ||= fs.existsSync(dw.readyFile);
