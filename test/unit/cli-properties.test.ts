@@ -121,8 +121,9 @@ async function runOnce(argv: string[]): Promise<void> {
   }
   assert.ok(code === 0 || code === 2, `exit ${code}: ${said}`);
   if (code === 2) {
-    assert.ok(h.err.length >= 2 && h.err[h.err.length - 1] === HINT, `exit 2 without the hint last: ${said}`);
-    assert.match(h.err[h.err.length - 2], /^dropwhy: \S/, `exit 2: ${said}`);
+    assert.equal(h.err.length, 2, `exit 2: not one error line and the hint: ${said}`);
+    assert.equal(h.err[1], HINT, `exit 2 without the hint: ${said}`);
+    assert.match(h.err[0], /^dropwhy: \S/, `exit 2: ${said}`);
   }
 }
 
