@@ -69,9 +69,7 @@ const INTERESTING_VALUES = [
   '\n',
 ];
 
-// No '/' in random text: path options (-w, --ready-file) then write only into the temporary working directory.
-const noSlash = (text: string) => !text.includes('/');
-const randomText = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 6 }), fc.string({ unit: 'binary', maxLength: 6 })).filter(noSlash);
+const randomText = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 6 }), fc.string({ unit: 'binary', maxLength: 6 }));
 const value = fc.oneof(
   fc.constantFrom(...INTERESTING_VALUES),
   fc.integer({ min: -(2 ** 40), max: 2 ** 40 }).map(String),
@@ -87,10 +85,19 @@ const argvItem = fc.oneof(
   { weight: 1, arbitrary: fc.constant(['--', 'dig', '@10.0.0.2']) },
   { weight: 2, arbitrary: value.map((v) => [v]) },
 );
+/** Words that may set a path option (-w, --write, --ready-file), also as part of a group of short flags (-hw). */
+const mayTakePath = (word: string) => word === '--write' || word === '--ready-file' || /^-[^-]/.test(word);
+/** A path with a '/' could name a file outside the temporary working directory the runs write into. */
+const pathWithSlash = (argv: string[]) =>
+  argv.some(
+    (word, i) =>
+      (mayTakePath(word) && argv[i + 1]?.includes('/')) || (/^(-[^-]|--write=|--ready-file=)/.test(word) && word.includes('/')),
+  );
 /** A subcommand (or none) first, as people type them, then the items. */
 const argvArbitrary = fc
   .tuple(fc.option(fc.constantFrom(...SUBCOMMANDS)), fc.array(argvItem, { maxLength: 6 }))
-  .map(([command, items]) => [...(command === null ? [] : [command]), ...items.flat()]);
+  .map(([command, items]) => [...(command === null ? [] : [command]), ...items.flat()])
+  .filter((argv) => !pathWithSlash(argv));
 
 const RUN_LIMIT_MS = 5000;
 const OWN_NETNS = 4026531840;
