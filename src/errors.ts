@@ -42,6 +42,15 @@ export function systemErrorText(error: unknown): string {
 
 /** One line for the user, never a stack trace. */
 export function describe(error: unknown): string {
+  return oneLine(message(error));
+}
+
+/** A control character a user's value brought in (a newline in a flag value) shown escaped, as JSON would. */
+function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f]/g, (char) => JSON.stringify(char).slice(1, -1));
+}
+
+function message(error: unknown): string {
   if (error instanceof TracerError) {
     if (error.stage === 'load' && error.errno === EACCES) {
       return "the kernel's verifier rejected dropwhy's BPF program (run with --log-level debug for the verifier's log)";

@@ -65,6 +65,11 @@ export interface DropEvent {
   packet: DropPacket | null;
 }
 
+/**
+ * Bytes the kernel could not have written: a batch that is not whole records, a packet flag in a record
+ * without room for the packet, or a packet longer than its record. Decoding any bytes throws nothing else
+ * (test/unit/decode-properties.test.ts).
+ */
 export class DecodeError extends Error {}
 
 function checkBatch(batch: Uint8Array, recordBytes: number): DataView {
@@ -112,7 +117,7 @@ export function decodeBatch(batch: Uint8Array, recordBytes: number = EVENT_SIZE)
   const view = checkBatch(batch, recordBytes);
   const events: DropEvent[] = [];
   for (let base = 0; base < batch.byteLength; base += recordBytes) {
-    const event = decodeInto(blankEvent(), new Uint8Array(16), new Uint8Array(16), view, batch, base);
+    const event = decodeInto(blankEvent(), new Uint8Array(16), new Uint8Array(16), view, batch, base, base + recordBytes);
     if (event.packet) event.packet.bytes = Uint8Array.from(event.packet.bytes);
     events.push(event);
   }
@@ -131,12 +136,12 @@ export function forEachEvent(batch: Uint8Array, visit: (event: DropEvent) => boo
   const saddr = new Uint8Array(16);
   const daddr = new Uint8Array(16);
   for (let base = 0; base < batch.byteLength; base += recordBytes) {
-    if (visit(decodeInto(event, saddr, daddr, view, batch, base)) === false) return;
+    if (visit(decodeInto(event, saddr, daddr, view, batch, base, base + recordBytes)) === false) return;
   }
 }
 
-/** Fills event from the record at base; saddr and daddr receive copies of the addresses. */
-function decodeInto(event: DropEvent, saddr: Uint8Array, daddr: Uint8Array, view: DataView, bytes: Uint8Array, base: number): DropEvent {
+/** Fills event from the record from base to end; saddr and daddr receive copies of the addresses. */
+function decodeInto(event: DropEvent, saddr: Uint8Array, daddr: Uint8Array, view: DataView, bytes: Uint8Array, base: number, end: number): DropEvent {
   const flags = view.getUint16(base + EVENT.flags, true);
   const l3 = (flags & EVENT_FLAG.HAS_L3) !== 0;
   const ports = (flags & EVENT_FLAG.HAS_PORTS) !== 0;
@@ -166,15 +171,17 @@ function decodeInto(event: DropEvent, saddr: Uint8Array, daddr: Uint8Array, view
   event.rxSocket = (flags & EVENT_FLAG.HAS_RX_SK) !== 0;
   event.socket = flags & EVENT_FLAG.HAS_SOCKET ? decodeSocket(view, bytes, base + EVENT.socket) : null;
   event.stackId = flags & EVENT_FLAG.HAS_STACK ? view.getInt32(base + EVENT.stack_id, true) : null;
-  event.packet = flags & EVENT_FLAG.HAS_PACKET ? decodePacket(view, bytes, base + EVENT_SIZE) : null;
+  event.packet = flags & EVENT_FLAG.HAS_PACKET ? decodePacket(view, bytes, base + EVENT_SIZE, end) : null;
   return event;
 }
 
-/** A view into the batch: valid while the batch is. */
-function decodePacket(view: DataView, bytes: Uint8Array, base: number): DropPacket {
-  const captured = view.getUint32(base + PACKET.captured, true);
+/** A view into the batch, valid while the batch is; base to end is the record's room after the event. */
+function decodePacket(view: DataView, bytes: Uint8Array, base: number, end: number): DropPacket {
   const start = base + PACKET_SIZE;
-  if (start + captured > bytes.byteLength) throw new DecodeError(`a packet of ${captured} bytes overruns its record`);
+  // Not the batch's end: a packet that overran its record would swallow the next event.
+  if (start > end) throw new DecodeError('a packet flag in a record without room for a packet');
+  const captured = view.getUint32(base + PACKET.captured, true);
+  if (start + captured > end) throw new DecodeError(`a packet of ${captured} bytes overruns its record`);
   return {
     link: view.getUint8(base + PACKET.link) === PACKET_LINK.ethernet ? 'ethernet' : 'rawIp',
     wireLength: view.getUint32(base + PACKET.wire_len, true),

@@ -81,6 +81,8 @@ export function compileExpression(compile: CompileFilter, expression: string): B
     throw new UsageError(`filter expression ${JSON.stringify(expression)}: ${(error as Error).message}`);
   }
   const insns = decodeProgram(program);
+  // The config's filter_len 0 means no expression: an empty program, which rejects every packet, would pass them all.
+  if (insns.length === 0) throw new UsageError('filter expression: compiles to no classic BPF instructions');
   if (insns.length > MAX_FILTER_INSNS) {
     throw new UsageError(
       `filter expression: compiles to ${insns.length} classic BPF instructions; the in-kernel filter runs at most ${MAX_FILTER_INSNS}`,

@@ -92,6 +92,17 @@ test('an unknown flag: exit 2, one line and a hint, no stack trace', TIMEOUT, as
   assertSingleLines(h);
 });
 
+test('a newline in an argument stays one line of stderr, escaped (found by test/unit/cli-properties.test.ts)', TIMEOUT, async () => {
+  for (const [argv, message] of [
+    [['selftest', 'a\nb'], 'dropwhy: Unknown argument: a\\nb'],
+    [['--filter-netns', 'a\nb'], 'dropwhy: --filter-netns: expected a network namespace (/run/netns/a\\nb is not one), got "a\\nb"'],
+  ] as const) {
+    const h = cliHarness();
+    assert.equal(await runNoTrace([...argv], h), 2);
+    assert.deepEqual(h.err, [message, "Try 'dropwhy --help' for the accepted options."]);
+  }
+});
+
 test('a positional word that is no filter expression: exit 2, libpcap\'s message naming the expression', TIMEOUT, async () => {
   const h = cliHarness();
   assert.equal(await runNoTrace(['eth0'], h), 2);

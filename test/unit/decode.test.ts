@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatAddress } from '../../src/events/address';
 import { decodeBatch, DecodeError, formatKernelAddress } from '../../src/events/decode';
-import { EVENT, EVENT_FLAG, EVENT_SIZE } from '../../src/events/layout';
+import { EVENT, EVENT_FLAG, EVENT_SIZE, FEATURE, PACKET, recordSize } from '../../src/events/layout';
 import { fixtureBytes, fixtureJson, recordedKallsyms, recordedReasons, type RecordedDrops } from './fixtures';
+import { encodeEvent, encodePacketRecord } from './helpers';
 
 const batch = fixtureBytes('loopback-drops.bin');
 const recorded = fixtureJson<RecordedDrops>('loopback-drops.json');
@@ -83,4 +84,19 @@ test('the L4 protocol is read only when the BPF program says it is known', () =>
   assert.equal(event.family, 4);
   assert.equal(event.l4Proto, null);
   assert.equal(event.sport, null);
+});
+
+// Found by test/unit/decode-properties.test.ts: both read past the record (a RangeError, or the next event's bytes).
+test('a packet flag in a record without room for a packet is a DecodeError', () => {
+  const event = encodeEvent({ flags: EVENT_FLAG.HAS_PACKET });
+  assert.throws(() => decodeBatch(event), DecodeError);
+  assert.throws(() => decodeBatch(Buffer.concat([event, encodeEvent()])), DecodeError, 'not the next event read as a packet');
+});
+
+test('a packet longer than its record is a DecodeError, even with a next record to reach into', () => {
+  const snaplen = 8;
+  const record = encodePacketRecord({}, { link: 'ethernet', wireLength: 60, bytes: new Uint8Array(snaplen) }, snaplen);
+  record.writeUInt32LE(recordSize(FEATURE.PACKET, snaplen), EVENT_SIZE + PACKET.captured);
+  const next = encodePacketRecord({}, null, snaplen);
+  assert.throws(() => decodeBatch(Buffer.concat([record, next]), record.length), DecodeError);
 });

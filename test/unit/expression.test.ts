@@ -102,6 +102,14 @@ test('instructions the interpreter does not run are refused before load', () => 
   assert.deepEqual(compileExpression(() => ret, 'x'), ret);
 });
 
+// Found while writing test/unit/expression-properties.test.ts (which checked programs keep their meaning in the config?).
+test('an empty program is refused: the config would read its length 0 as no expression, passing every drop', () => {
+  const empty = Buffer.alloc(0);
+  assert.equal(cbpfAccepts(empty, PACKETS.dns4), false, 'the interpreter: an empty program rejects');
+  assert.equal(lowerFilter({ program: empty }, 4096).readUInt16LE(CONFIG.filter_len), 0);
+  assert.throws(() => compileExpression(() => empty, 'x'), (error: unknown) => error instanceof UsageError && error.message === 'filter expression: compiles to no classic BPF instructions');
+});
+
 test('lowerFilter writes the program and its length into the config; none leaves both zero', TIMEOUT, () => {
   const compiled = program('tcp[13] = 2');
   const config = lowerFilter({ program: compiled }, 4096);

@@ -4,9 +4,10 @@
 // bpf/dropwhy.bpf.c, reading only the raw config and event bytes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAddressPrefix, type AddressPrefix } from '../../src/events/address';
+import fc from 'fast-check';
+import { formatAddress, parseAddressPrefix, type AddressPrefix, type Family } from '../../src/events/address';
 import { decodeBatch } from '../../src/events/decode';
-import { lowerFilter, matches, type DropFilter } from '../../src/events/filter';
+import { lowerFilter, matches, type DropFilter, type ProtocolName } from '../../src/events/filter';
 import { CONFIG, CONFIG_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, MAX_REASONS, MODE } from '../../src/events/layout';
 import { encodeEvent, type EventSpec } from './helpers';
 
@@ -464,4 +465,98 @@ test('lowerFilter: stream mode by default, count mode on request; the filter byt
   // Counting happens after packet_matches(): the mode changes nothing else.
   count.writeUInt8(MODE.stream, CONFIG.mode);
   assert.deepEqual(count, stream);
+});
+
+// ---------------------------------------------------------------------------
+// Property: random filters × random events
+// ---------------------------------------------------------------------------
+
+// Values drawn from small pools, so that random filters and events often meet, and from anywhere.
+const anyU32 = fc.integer({ min: 0, max: 0xffffffff });
+const reasonCode = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(0, NO_SOCKET, NETFILTER_DROP, TCP_CSUM, 0x20001) }, { weight: 1, arbitrary: anyU32 });
+const netnsInode = fc.oneof(fc.constantFrom(NETNS_A, NETNS_B), fc.integer({ min: 1, max: 0xffffffff }));
+const interfaceIndex = fc.oneof(fc.constantFrom(IFINDEX_1, IFINDEX_2, IFINDEX_3), fc.integer({ min: 1, max: 0xffffffff }));
+const portNumber = fc.oneof(fc.constantFrom(1, 53, 65535), fc.integer({ min: 1, max: 65535 }));
+const BASE_ADDRESSES = { 4: ['10.0.0.1', '128.0.0.1', '0.0.0.0', '255.255.255.255'], 6: ['fd00::1', '::ffff:10.0.0.1', '::', '8000::1'] } as const;
+const addressLength = (family: Family) => (family === 4 ? 32 : 128);
+
+/** A base address, with one bit flipped about half the time: a prefix's edge is where lowerings go wrong. */
+function addressOf(family: Family): fc.Arbitrary<Uint8Array> {
+  return fc.tuple(fc.constantFrom(...BASE_ADDRESSES[family]), fc.option(fc.integer({ min: 0, max: addressLength(family) - 1 }))).map(([text, bit]) => {
+    const bytes = Uint8Array.from(parseAddressPrefix(text)!.bytes);
+    if (bit !== null) bytes[bit >> 3] ^= 0x80 >> (bit & 7);
+    return bytes;
+  });
+}
+
+const family = fc.constantFrom<Family>(4, 6);
+const addressPrefix: fc.Arbitrary<AddressPrefix> = family.chain((f) =>
+  fc.record({ family: fc.constant(f), bytes: addressOf(f), prefixLength: fc.integer({ min: 0, max: addressLength(f) }) }),
+);
+
+/** Mostly absent: a filter with every field set rarely passes anything. */
+const sometimes = <T>(arbitrary: fc.Arbitrary<T>) => fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary });
+
+/** Filters as the CLI builds them: ports from 1, an ifindex only with a netns, at most MAX_REASONS codes each. */
+const randomFilter: fc.Arbitrary<DropFilter> = fc
+  .record({
+    proto: sometimes(fc.constantFrom<ProtocolName>('tcp', 'udp', 'icmp', 'icmp6')),
+    port: sometimes(portNumber),
+    srcAddr: sometimes(addressPrefix),
+    dstAddr: sometimes(addressPrefix),
+    netns: sometimes(netnsInode),
+    ifindex: sometimes(interfaceIndex),
+    reasons: sometimes(fc.array(reasonCode, { maxLength: MAX_REASONS })),
+    excludedReasons: sometimes(fc.array(reasonCode, { maxLength: MAX_REASONS })),
+  })
+  .map((fields) => {
+    const filter: DropFilter = {};
+    for (const [key, value] of Object.entries(fields)) if (value !== undefined) Object.assign(filter, { [key]: value });
+    if (filter.netns === undefined) delete filter.ifindex;
+    return filter;
+  });
+
+/** Events as the BPF program writes them (encodeEvent sets its flags): L4 fields only after an L3 header. */
+const randomEvent: fc.Arbitrary<EventSpec> = fc
+  .record({
+    reason: fc.option(reasonCode),
+    netns: fc.option(netnsInode),
+    ifindex: fc.oneof(fc.constant(0), interfaceIndex),
+    l3: fc.option(
+      family.chain((f) =>
+        fc.record({
+          family: fc.constant(f),
+          saddr: addressOf(f),
+          daddr: addressOf(f),
+          l4Proto: fc.option(fc.constantFrom<EventSpec['l4Proto']>('tcp', 'udp', 'icmp', 'icmp6', 47, 0)),
+          fragment: fc.boolean(),
+          sport: portNumber,
+          dport: fc.oneof(portNumber, fc.constant(0)),
+        }),
+      ),
+    ),
+  })
+  .map(({ reason, netns, ifindex, l3 }): EventSpec => {
+    const spec: EventSpec = { reason, ifindex, ...(netns === null ? {} : { netns }) };
+    if (l3 === null) return spec;
+    const { family: f, saddr, daddr, l4Proto, ...l4 } = l3;
+    return { ...spec, family: f, saddr: formatAddress(saddr, f), daddr: formatAddress(daddr, f), ...(l4Proto === null ? {} : { l4Proto, ...l4 }) };
+  });
+
+test('property: matches() and the BPF filter agree on random filters × random events', () => {
+  let accepted = 0;
+  fc.assert(
+    fc.property(randomFilter, fc.array(randomEvent, { minLength: 1, maxLength: 8 }), (filter, specs) => {
+      const config = lowerFilter(filter, 65536);
+      for (const spec of specs) {
+        const bytes = encodeEvent(spec);
+        const kernel = bpfAccepts(config, bytes);
+        assert.equal(matches(filter, decodeBatch(bytes)[0]), kernel, `bpf says ${kernel} for ${JSON.stringify(spec)}`);
+        if (kernel) accepted++;
+      }
+    }),
+    { numRuns: 1000, includeErrorInReport: true },
+  );
+  // Both verdicts occur: a generator whose filters reject everything would agree trivially.
+  assert.ok(accepted > 200, `${accepted} accepted pairs`);
 });
