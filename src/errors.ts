@@ -47,6 +47,7 @@ export function describe(error: unknown): string {
 
 /** A control character a user's value brought in (a newline in a flag value) shown escaped, as JSON would. */
 function oneLine(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
   return text.replace(/[\u0000-\u001f\u007f]/g, (char) => JSON.stringify(char).slice(1, -1));
 }
 
