@@ -1,9 +1,10 @@
 // A bounded UDP drop generator for the benchmarks: sends small datagrams with
 // sendmmsg() to one address and port for a fixed time, pinned to one CPU, and
 // prints how many it sent as JSON. Run it in a network namespace of your own;
-// the destination is meant to be a closed port there.
+// the destination is meant to be a closed port there. --rate paces it to N
+// datagrams a second (batches sent on a schedule; without it, as fast as it can).
 //
-//   blast --dst 198.18.7.2 --port 9 --seconds 8 --cpu 0
+//   blast --dst 198.18.7.2 --port 9 --seconds 8 --cpu 0 [--rate 300000]
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +19,7 @@
 
 #define BATCH 64
 #define MAX_SECONDS 60.0 /* hard cap, whatever is asked */
+#define MAX_RATE 10e6    /* datagrams/s: above what a veth pair takes anyway */
 
 static double now(void) {
   struct timespec ts;
@@ -26,23 +28,24 @@ static double now(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: blast --dst ADDR --port N [--seconds S (<= 60)] [--cpu N] [--payload BYTES]\n");
+  fprintf(stderr, "usage: blast --dst ADDR --port N [--seconds S (<= 60)] [--cpu N] [--payload BYTES] [--rate N (<= 1e7/s)]\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
   const char *dst = NULL;
   int port = 0, cpu = -1, payload = 16;
-  double seconds = 8;
+  double seconds = 8, rate = 0; /* 0: unpaced */
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--dst")) dst = argv[i + 1];
     else if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
     else if (!strcmp(argv[i], "--cpu")) cpu = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--payload")) payload = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--rate")) rate = atof(argv[i + 1]);
     else usage();
   }
-  if (!dst || port < 1 || port > 65535 || seconds <= 0 || payload < 0 || payload > 1400) usage();
+  if (!dst || port < 1 || port > 65535 || seconds <= 0 || payload < 0 || payload > 1400 || rate < 0 || rate > MAX_RATE) usage();
   if (seconds > MAX_SECONDS) seconds = MAX_SECONDS;
 
   if (cpu >= 0) {
@@ -94,6 +97,13 @@ int main(int argc, char **argv) {
       perror("sendmmsg");
       return 1;
     } else errors++;
+    if (rate > 0) {
+      /* The next batch is due when the datagrams sent so far fit the rate:
+       * absolute deadlines, so a late wake-up is made up for, not accumulated. */
+      double due = start + sent / rate;
+      struct timespec ts = {.tv_sec = (time_t)due, .tv_nsec = (long)((due - (time_t)due) * 1e9)};
+      if (due < end) clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    }
     t = now();
   }
   printf("{\"sent\": %llu, \"errors\": %llu, \"seconds\": %.6f}\n", sent, errors, t - start);

@@ -4,27 +4,24 @@
 //   npm run bench                full run (3 rounds of 8 s per phase)
 //   npm run bench -- --quick     the harness end to end in well under a minute
 //   npm run bench -- --rounds 5 --seconds 8 --json bench/results.json
+//   npm run bench -- --soak      the memory and endurance soak instead (soak.ts, ~10 min)
 //   node dist/bench/run.js --ceiling   only the format ceiling (no root, no kernel)
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { forEachEvent, type DropEvent } from '../src/events/decode';
 import { matches } from '../src/events/filter';
 import { formatText, writeJson, type FormatContext } from '../src/output/format';
 import { Kallsyms } from '../src/kernel/kallsyms';
 import { EVENT_SIZE } from '../src/events/layout';
-import { parseSnmp } from '../src/kernel/counters';
-import { inNetns, withNetnsPair, type NetnsPair } from '../src/kernel/netns';
+import { withNetnsPair, type NetnsPair } from '../src/kernel/netns';
 import { ReasonTable } from '../src/events/reasons';
 import { LineBuffer } from '../src/output/writer';
+import { BLAST, CLI, ROOT, blast, closingCounts, collectStderr, devNull, noPorts, peakRssMb, sleep, waitFor } from './common';
+import { soak } from './soak';
 
-const ROOT = resolve(__dirname, '../..');
-const CLI = join(ROOT, 'bin', 'dropwhy.js');
-const BLAST = join(ROOT, 'build', 'native', 'dropwhy-blast');
-const CLOSED_PORT = 9;
 const OTHER_PORT = 4242;
-const SENDER_CPU = 0;
 
 interface Settings {
   quick: boolean;
@@ -68,26 +65,6 @@ interface Sample {
   peakRssMb: number | null;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function devNull(): number {
-  return openSync('/dev/null', 'w');
-}
-
-async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-function collectStderr(child: ChildProcess): { text: string } {
-  const log = { text: '' };
-  child.stderr?.on('data', (chunk) => (log.text += chunk));
-  return log;
-}
-
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
@@ -127,10 +104,9 @@ function dropwhy(name: string, args: string[], alongside?: Alongside): Tracer {
           stopAlongside();
           await stopChild(child);
           rmSync(dir, { recursive: true, force: true });
-          const closing = /(\d+) drops seen, (\d+) matched, (\d+) lost/.exec(log.text);
+          const closing = closingCounts(log.text);
           if (!closing) throw new Error(`${name} printed no closing line: ${log.text}`);
-          const [matched, lost] = [Number(closing[2]), Number(closing[3])];
-          return { received: matched - lost, lost };
+          return { received: closing.matched - closing.lost, lost: closing.lost };
         },
       };
     },
@@ -186,26 +162,12 @@ function phases(): Tracer[] {
   ];
 }
 
-async function noPorts(pair: NetnsPair): Promise<number> {
-  return parseSnmp(await inNetns(pair.nsB, 'cat', ['/proc/net/snmp'])).get('Udp NoPorts') ?? 0;
-}
-
 function cpuTicks(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(fields[11]) + Number(fields[12]); // utime + stime
 }
 
-function peakRssMb(pid: number): number {
-  const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) / 1024 : NaN;
-}
-
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-
-async function blast(pair: NetnsPair, seconds: number): Promise<void> {
-  const args = ['--dst', pair.v4B, '--port', String(CLOSED_PORT), '--seconds', String(seconds), '--cpu', String(SENDER_CPU)];
-  await inNetns(pair.nsA, BLAST, args, (seconds + 30) * 1000);
-}
 
 async function measure(pair: NetnsPair, tracer: Tracer, seconds: number): Promise<Sample> {
   const running = await tracer.start();
@@ -340,9 +302,10 @@ async function main(): Promise<void> {
     console.log(ceilingLine(formatCeiling(2)));
     return;
   }
-  const settings = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (it loads BPF programs and makes namespaces)');
   if (!existsSync(BLAST)) throw new Error(`${BLAST} is missing: run npm run build`);
+  if (process.argv.includes('--soak')) return soak(process.argv.slice(2));
+  const settings = parseArgs(process.argv.slice(2));
   const unmountTracefs = mountTracefs();
   try {
     await benchmark(settings);

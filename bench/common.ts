@@ -1,0 +1,59 @@
+// What the benchmark (run.ts) and the soak (soak.ts) share: the drop storm in a
+// namespace pair, its ground truth, and reading a child's stderr and memory.
+import type { ChildProcess } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseSnmp } from '../src/kernel/counters';
+import { inNetns, type NetnsPair } from '../src/kernel/netns';
+
+export const ROOT = resolve(__dirname, '../..');
+export const CLI = join(ROOT, 'bin', 'dropwhy.js');
+export const BLAST = join(ROOT, 'build', 'native', 'dropwhy-blast');
+export const CLOSED_PORT = 9;
+export const SENDER_CPU = 0;
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function devNull(): number {
+  return openSync('/dev/null', 'w');
+}
+
+export async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+export function collectStderr(child: ChildProcess): { text: string } {
+  const log = { text: '' };
+  child.stderr?.on('data', (chunk) => (log.text += chunk));
+  return log;
+}
+
+/** dropwhy's closing line on stderr: "N drops seen, N matched, N lost". */
+export function closingCounts(stderr: string): { seen: number; matched: number; lost: number } | null {
+  const closing = /(\d+) drops seen, (\d+) matched, (\d+) lost/.exec(stderr);
+  return closing ? { seen: Number(closing[1]), matched: Number(closing[2]), lost: Number(closing[3]) } : null;
+}
+
+/** The drops of the storm, as B's kernel counts them. */
+export async function noPorts(pair: NetnsPair): Promise<number> {
+  return parseSnmp(await inNetns(pair.nsB, 'cat', ['/proc/net/snmp'])).get('Udp NoPorts') ?? 0;
+}
+
+function statusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) : NaN;
+}
+
+export const peakRssMb = (pid: number) => statusKb(pid, 'VmHWM') / 1024;
+export const rssMb = (pid: number) => statusKb(pid, 'VmRSS') / 1024;
+
+/** Datagrams from A to B's closed port for seconds (blast caps it at 60 s); ratePerSecond paces it. */
+export async function blast(pair: NetnsPair, seconds: number, ratePerSecond?: number): Promise<void> {
+  const args = ['--dst', pair.v4B, '--port', String(CLOSED_PORT), '--seconds', String(seconds), '--cpu', String(SENDER_CPU)];
+  if (ratePerSecond !== undefined) args.push('--rate', String(Math.round(ratePerSecond)));
+  await inNetns(pair.nsA, BLAST, args, Math.ceil((seconds + 30) * 1000));
+}
