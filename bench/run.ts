@@ -81,7 +81,11 @@ type Alongside = (stderr: { text: string }) => () => void;
 const scrapeEverySecond: Alongside = (stderr) => {
   const timer = setInterval(() => {
     const url = /serving metrics on (http:\S+)/.exec(stderr.text)?.[1];
-    if (url) void fetch(url).then((r) => r.text(), () => '');
+    if (url)
+      void fetch(url).then(
+        (r) => r.text(),
+        () => '',
+      );
   }, 1000);
   return () => clearInterval(timer);
 };

@@ -342,13 +342,25 @@ export async function soak(argv: string[]): Promise<void> {
   console.log(
     table(
       ['storm s', 'kernel drops', 'seen', 'matched', 'lost', 'exit', 'exit after reader went'],
-      [[s.storm_seconds.toFixed(0), String(s.kernel_drops), String(s.seen), String(s.matched), String(s.lost), String(s.exit_code), s.exited_after_reader_s === null ? 'did not exit' : `${s.exited_after_reader_s.toFixed(1)} s`]],
+      [
+        [
+          s.storm_seconds.toFixed(0),
+          String(s.kernel_drops),
+          String(s.seen),
+          String(s.matched),
+          String(s.lost),
+          String(s.exit_code),
+          s.exited_after_reader_s === null ? 'did not exit' : `${s.exited_after_reader_s.toFixed(1)} s`,
+        ],
+      ],
     ),
   );
   console.log('\n' + rssTable(s.rss));
   console.log('\nstderr:\n' + s.stderr.map((line) => `    ${line}`).join('\n'));
   const seconds = (Date.now() - startedAt) / 1000;
-  console.log(`\n(untraced max ${result.untraced_max_drops_per_s} drops/s, storms at ${result.storm_drops_per_s}/s; load average ${load.join(' → ')}; ${seconds.toFixed(0)} s in all)`);
+  console.log(
+    `\n(untraced max ${result.untraced_max_drops_per_s} drops/s, storms at ${result.storm_drops_per_s}/s; load average ${load.join(' → ')}; ${seconds.toFixed(0)} s in all)`,
+  );
 
   const out = { when: new Date().toISOString(), settings, load_average: load, seconds_in_all: seconds, ...result };
   writeFileSync(settings.jsonOut, JSON.stringify(out, null, 2) + '\n');

@@ -48,7 +48,12 @@ function kallsymsExcerpt(addresses) {
   lines.forEach((line, i) => {
     if (wanted.has(line.split(' ')[2])) [i - 1, i, i + 1].forEach((j) => keep.add(j));
   });
-  return [...keep].sort((a, b) => a - b).map((i) => lines[i]).join('\n') + '\n';
+  return (
+    [...keep]
+      .sort((a, b) => a - b)
+      .map((i) => lines[i])
+      .join('\n') + '\n'
+  );
 }
 
 async function main() {

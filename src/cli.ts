@@ -83,16 +83,13 @@ const COMMANDS = {
   explain: () => import('./output/explain'),
 };
 
-const withSessionOptions = <T>(cli: Argv<T>) =>
-  cli.positional('expression', EXPRESSION_POSITIONAL).options(FILTER_OPTIONS).options(SESSION_OPTIONS);
+const withSessionOptions = <T>(cli: Argv<T>) => cli.positional('expression', EXPRESSION_POSITIONAL).options(FILTER_OPTIONS).options(SESSION_OPTIONS);
 
 function parser(argv: string[]) {
   const cli = yargs(argv)
     .scriptName('dropwhy')
     .usage('$0 [command] [options] [EXPRESSION] [-- COMMAND ARGS...]\n\nWhy did Linux drop my packet? Traces skb:kfree_skb and explains every drop.')
-    .command('$0 [expression..]', 'Print every matching drop as it happens (the default)', (y) =>
-      withSessionOptions(y).options(PRINT_OPTIONS).options(STREAM_OPTIONS),
-    )
+    .command('$0 [expression..]', 'Print every matching drop as it happens (the default)', (y) => withSessionOptions(y).options(PRINT_OPTIONS).options(STREAM_OPTIONS))
     .command('summary [expression..]', 'Count drops per reason and location in the kernel; print the counts every interval', (y) =>
       withSessionOptions(y).options(PRINT_OPTIONS).options(SUMMARY_OPTIONS),
     )
@@ -118,17 +115,12 @@ function parser(argv: string[]) {
     .alias('help', 'h')
     .version(VERSION)
     .wrap(isatty(1) ? Math.min(110, process.stdout.columns) : 100)
-    .epilogue(
-      'Exit status: 0 done, 1 failure, 2 invalid option, 3 missing privileges, BTF, tracepoint or library.\n' +
-        'JSON fields are described in docs/json-schema.md.',
-    );
+    .epilogue('Exit status: 0 done, 1 failure, 2 invalid option, 3 missing privileges, BTF, tracepoint or library.\n' + 'JSON fields are described in docs/json-schema.md.');
   for (const [command, description] of EXAMPLES) cli.example(command, description);
   return cli;
 }
 
-type ParsedArgs = RawArgs &
-  RawSummaryArgs &
-  RawExporterArgs & { _: Array<string | number>; help?: boolean; version?: boolean; reason?: string; list?: boolean };
+type ParsedArgs = RawArgs & RawSummaryArgs & RawExporterArgs & { _: Array<string | number>; help?: boolean; version?: boolean; reason?: string; list?: boolean };
 
 export interface CommandLine {
   command: string;
@@ -254,9 +246,7 @@ async function explainCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
   if (!/^[A-Za-z0-9_:]+$/.test(raw.reason)) throw new UsageError(`explain: expected a reason name such as SOCKET_RCVBUFF, got ${JSON.stringify(raw.reason)}`);
   const missing = missingReason(raw.reason, kernelNames);
   if (missing) {
-    throw new UsageError(
-      `explain: this kernel has no drop reason named ${missing.name}; the closest: ${missing.closest.join(', ')} (dropwhy explain --list shows them all)`,
-    );
+    throw new UsageError(`explain: this kernel has no drop reason named ${missing.name}; the closest: ${missing.closest.join(', ')} (dropwhy explain --list shows them all)`);
   }
   io.writeOut(renderExplanation(raw.reason, kernelNames));
   return EXIT.ok;

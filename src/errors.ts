@@ -69,10 +69,7 @@ function environmentHint(error: TracerError): string | null {
     return `permission denied at ${error.stage}: dropwhy needs root, or CAP_BPF and CAP_PERFMON (try sudo)`;
   }
   if ((error.stage === 'load' || error.stage === 'attach') && [ENOENT, ESRCH, ENOTSUPP].includes(error.errno)) {
-    return (
-      `the kernel refused to ${error.stage} the program on skb:kfree_skb (${error.message}): ` +
-      'it needs BTF (CONFIG_DEBUG_INFO_BTF=y) and BPF tracing support'
-    );
+    return `the kernel refused to ${error.stage} the program on skb:kfree_skb (${error.message}): ` + 'it needs BTF (CONFIG_DEBUG_INFO_BTF=y) and BPF tracing support';
   }
   return null;
 }

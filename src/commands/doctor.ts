@@ -59,9 +59,7 @@ export function diagnose(facts: DoctorFacts): Check[] {
     name: 'privileges',
     ok: privileged,
     required: true,
-    detail: privileged
-      ? proc.euid === 0 ? 'root' : 'CAP_BPF and CAP_PERFMON'
-      : `${proc.euid === 0 ? 'root' : `uid ${proc.euid}`} without CAP_BPF and CAP_PERFMON`,
+    detail: privileged ? (proc.euid === 0 ? 'root' : 'CAP_BPF and CAP_PERFMON') : `${proc.euid === 0 ? 'root' : `uid ${proc.euid}`} without CAP_BPF and CAP_PERFMON`,
     fix: privilegesFix(proc),
   });
   checks.push({

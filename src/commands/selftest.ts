@@ -63,8 +63,7 @@ export function judge(events: SelftestEvent[], expected: Expectation[] = EXPECTE
   const locationsShown = shown.locations;
   const verdicts = expected.map((e) => {
     const seen = events.filter((ev) => ev.proto === 'udp' && ev.dport === e.dport);
-    const atSite = (ev: SelftestEvent) =>
-      locationsShown ? e.locations.some((l) => ev.location?.startsWith(`${l}+0x`)) : ev.location === null;
+    const atSite = (ev: SelftestEvent) => (locationsShown ? e.locations.some((l) => ev.location?.startsWith(`${l}+0x`)) : ev.location === null);
     const right = seen.filter((ev) => ev.reason === (shown.reasons ? e.reason : null) && atSite(ev));
     const pass = seen.length === e.count && right.length === e.count;
     const got = seen.map((ev) => `${ev.reason ?? 'no reason'} at ${ev.location ?? ev.address}`);
@@ -100,8 +99,18 @@ async function traceDrops(pair: NetnsPair, cause: () => Promise<void>): Promise<
   const dir = mkdtempSync(join(tmpdir(), `dropwhy-selftest-${process.pid}-`));
   const ready = join(dir, 'ready');
   const tracer = [
-    process.execPath, CLI, '-o', 'json', '--filter-netns', `/run/netns/${pair.nsB}`, '--ready-file', ready, '--log-level', 'error',
-    '--duration', String(TRACER_BOUND_S),
+    process.execPath,
+    CLI,
+    '-o',
+    'json',
+    '--filter-netns',
+    `/run/netns/${pair.nsB}`,
+    '--ready-file',
+    ready,
+    '--log-level',
+    'error',
+    '--duration',
+    String(TRACER_BOUND_S),
   ];
   // The tracer dies with us, even when we are SIGKILLed: setpriv sets its
   // parent-death signal, then execs it. The kernel sends that signal when the
@@ -164,9 +173,7 @@ export async function runSelftest(write: (line: string) => void, reasonsReported
   return withNetnsPair(`dwself${process.pid}`, n, async (pair) => {
     write(`selftest: namespaces ${pair.nsA} and ${pair.nsB}, ${pair.v4A} → ${pair.v4B} over veth`);
     await inNetns(pair.nsB, 'nft', ['add table inet dropwhy_selftest']);
-    await inNetns(pair.nsB, 'nft', [
-      `add chain inet dropwhy_selftest input { type filter hook input priority 0 ; }`,
-    ]);
+    await inNetns(pair.nsB, 'nft', [`add chain inet dropwhy_selftest input { type filter hook input priority 0 ; }`]);
     await inNetns(pair.nsB, 'nft', [`add rule inet dropwhy_selftest input udp dport ${FIREWALLED_PORT} drop`]);
     const events = await traceDrops(pair, async () => {
       await sendUdp(pair, CLOSED_PORT, CLOSED_PORT_DROPS);

@@ -81,10 +81,7 @@ export function closeCommand(command: TracedCommand | null, io: CommandIo): void
   if (warning) io.logger.warn(warning);
 }
 
-export type StopReason =
-  | { kind: 'count' | 'duration' | 'signal' | 'output-closed' | 'command-ended' }
-  | { kind: 'error'; error: unknown };
-
+export type StopReason = { kind: 'count' | 'duration' | 'signal' | 'output-closed' | 'command-ended' } | { kind: 'error'; error: unknown };
 
 /**
  * Why a tracing command is ending, and its one listener for stop signals.

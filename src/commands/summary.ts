@@ -44,13 +44,15 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
       else if (rows.some((r) => r.count > 0)) write(intervalText(rows, now, hinted));
     });
     const timers: NodeJS.Timeout[] = [];
-    const { counters, counterDeltas, commandStatus } = await session.run(tracer, () => {
-      timers.push(setInterval(tick, options.intervalMs));
-      if (options.count !== null) {
-        const count = options.count;
-        timers.push(setInterval(() => tracer.counters().matched >= count && session.requestStop({ kind: 'count' }), COUNT_CHECK_MS));
-      }
-    }).finally(() => timers.forEach(clearInterval));
+    const { counters, counterDeltas, commandStatus } = await session
+      .run(tracer, () => {
+        timers.push(setInterval(tick, options.intervalMs));
+        if (options.count !== null) {
+          const count = options.count;
+          timers.push(setInterval(() => tracer.counters().matched >= count && session.requestStop({ kind: 'count' }), COUNT_CHECK_MS));
+        }
+      })
+      .finally(() => timers.forEach(clearInterval));
 
     try {
       // The last partial interval: the kernel's counts as they were when the program was detached.

@@ -115,12 +115,16 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
     if (stopping && stopping !== 'signal' && stopping !== 'duration' && stopping !== 'command-ended') return;
     inBatch = true;
     try {
-      forEachEvent(batch, (event) => {
-        if (!matches(filter, event)) return true;
-        if (attacher) attacher.add(event);
-        else print(event, null);
-        return !counted;
-      }, recordBytes);
+      forEachEvent(
+        batch,
+        (event) => {
+          if (!matches(filter, event)) return true;
+          if (attacher) attacher.add(event);
+          else print(event, null);
+          return !counted;
+        },
+        recordBytes,
+      );
     } finally {
       inBatch = false;
     }

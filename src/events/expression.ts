@@ -84,9 +84,7 @@ export function compileExpression(compile: CompileFilter, expression: string): B
   // The config's filter_len 0 means no expression: an empty program, which rejects every packet, would pass them all.
   if (insns.length === 0) throw new UsageError('filter expression: compiles to no classic BPF instructions');
   if (insns.length > MAX_FILTER_INSNS) {
-    throw new UsageError(
-      `filter expression: compiles to ${insns.length} classic BPF instructions; the in-kernel filter runs at most ${MAX_FILTER_INSNS}`,
-    );
+    throw new UsageError(`filter expression: compiles to ${insns.length} classic BPF instructions; the in-kernel filter runs at most ${MAX_FILTER_INSNS}`);
   }
   insns.forEach((insn, pc) => {
     const what = unsupported(insn, pc, insns.length);

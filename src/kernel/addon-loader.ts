@@ -52,9 +52,7 @@ export function loadFailure(error: unknown, path: string, rebuild: string): Addo
   if (missing) {
     const library = missing[1];
     const packages = LIBRARY_PACKAGES[library];
-    const fix = packages
-      ? `install ${packages.debian} (Debian/Ubuntu) or ${packages.fedora} (Fedora/RHEL)`
-      : `install the package that provides ${library}`;
+    const fix = packages ? `install ${packages.debian} (Debian/Ubuntu) or ${packages.fedora} (Fedora/RHEL)` : `install the package that provides ${library}`;
     return new AddonError(`the native addon needs ${library}, which is not installed`, fix, path, library);
   }
   return new AddonError(`the native addon ${path} does not load here (${message})`, rebuild, path);

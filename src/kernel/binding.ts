@@ -85,10 +85,7 @@ export function loadNativeBinding(search: AddonSearch = {}): NativeBinding {
     };
   return {
     addonPath: path,
-    openTracer: wrap(
-      (options: TracerOptions) =>
-        new addon.Tracer({ ...options, onError: (error) => options.onError(toTracerError(error) as Error) }),
-    ),
+    openTracer: wrap((options: TracerOptions) => new addon.Tracer({ ...options, onError: (error) => options.onError(toTracerError(error) as Error) })),
     btfMembers: wrap((kind: 'enum' | 'struct', name: string) => addon.btfMembers(kind, name)),
     probeRingbuf: () => addon.probeRingbuf(),
     compileFilter: (expression, snaplen) => addon.compileFilter(expression, snaplen),

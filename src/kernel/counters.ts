@@ -23,7 +23,13 @@ export function parseSnmp(text: string, into: CounterSnapshot = new Map()): Coun
 
 function splitGroup(line: string): [string, string[]] {
   const colon = line.indexOf(':');
-  return [line.slice(0, colon), line.slice(colon + 1).trim().split(/\s+/)];
+  return [
+    line.slice(0, colon),
+    line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/),
+  ];
 }
 
 const SNMP6_GROUPS = ['UdpLite6', 'Icmp6', 'Udp6', 'Ip6'];
@@ -47,7 +53,11 @@ export function parseNetDev(text: string, into: CounterSnapshot = new Map()): Co
     const colon = line.indexOf(':');
     if (colon < 0) continue;
     const name = line.slice(0, colon).trim();
-    const fields = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    const fields = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     for (const [field, index] of Object.entries(DEV_FIELDS)) into.set(`dev ${name} ${field}`, fields[index]);
   }
   return into;

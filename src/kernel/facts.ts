@@ -52,9 +52,7 @@ export function assertCanTrace(facts: ProcessFacts): void {
     );
   }
   if (!facts.btfPresent) {
-    throw new EnvironmentError(
-      `${VMLINUX_BTF} is missing: dropwhy needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distribution kernels since 5.4 are)`,
-    );
+    throw new EnvironmentError(`${VMLINUX_BTF} is missing: dropwhy needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distribution kernels since 5.4 are)`);
   }
 }
 
@@ -67,10 +65,7 @@ export interface KernelFacts {
 export function readKernelFacts(binding: NativeBinding): KernelFacts {
   const fields = binding.btfMembers('struct', 'trace_event_raw_kfree_skb');
   return {
-    reasons: new ReasonTable(
-      binding.btfMembers('enum', 'skb_drop_reason'),
-      binding.btfMembers('enum', 'skb_drop_reason_subsys'),
-    ),
+    reasons: new ReasonTable(binding.btfMembers('enum', 'skb_drop_reason'), binding.btfMembers('enum', 'skb_drop_reason_subsys')),
     tracepointFields: fields ? fields.map(([name]) => name) : null,
   };
 }

@@ -111,19 +111,21 @@ export class InterfaceNames {
     if (!entry) this.namespaces.set(netns, (entry = { names: new Map(), loadedMs: -Infinity, loading: null, hits: 0 }));
     if (entry.loading) return entry.loading;
     const names = entry;
-    names.loading = this.list(netns).then(
-      (listed) => {
-        if (listed !== null) names.names = listed;
-      },
-      (error: unknown) => {
-        if (this.failed.has(netns)) return;
-        this.failed.add(netns);
-        this.onError(netns, error);
-      },
-    ).finally(() => {
-      names.loadedMs = this.nowMs();
-      names.loading = null;
-    });
+    names.loading = this.list(netns)
+      .then(
+        (listed) => {
+          if (listed !== null) names.names = listed;
+        },
+        (error: unknown) => {
+          if (this.failed.has(netns)) return;
+          this.failed.add(netns);
+          this.onError(netns, error);
+        },
+      )
+      .finally(() => {
+        names.loadedMs = this.nowMs();
+        names.loading = null;
+      });
     return names.loading;
   }
 }

@@ -67,9 +67,7 @@ function ipBatch(ns: string, commands: string[]): Promise<void> {
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
-    child.on('close', (code, signal) =>
-      code === 0 ? resolve() : reject(new Error(`ip -n ${ns} -batch failed (${code ?? signal}): ${stderr.trim()}`)),
-    );
+    child.on('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(`ip -n ${ns} -batch failed (${code ?? signal}): ${stderr.trim()}`))));
     child.stdin.on('error', () => {}); // a failure is reported by close
     child.stdin.end(commands.join('\n') + '\n');
   });
@@ -137,10 +135,7 @@ export async function createNetnsPair(prefix: string, n: number): Promise<NetnsP
       await inNetns(ns, 'sh', ['-c', WRITE_IPV6_DEFAULTS, 'sh', ...QUIET_IPV6], 10_000);
     }
     // Created directly inside their namespaces, so the names never meet in ours.
-    await ip([
-      'link', 'add', 'name', pair.ifA, 'address', pair.macA, 'netns', pair.nsA, 'type', 'veth',
-      'peer', 'name', pair.ifB, 'address', pair.macB, 'netns', pair.nsB,
-    ]);
+    await ip(['link', 'add', 'name', pair.ifA, 'address', pair.macA, 'netns', pair.nsA, 'type', 'veth', 'peer', 'name', pair.ifB, 'address', pair.macB, 'netns', pair.nsB]);
     for (const s of sides) {
       await ipBatch(s.ns, [
         'link set lo up',

@@ -149,7 +149,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
       'The kernel uses value 0 as "no decision yet" inside functions that collect a reason; it never frees a packet with it on purpose. If dropwhy reports it, the tracepoint argument was most likely read at the wrong place (a BTF that does not match the running kernel) or an out-of-tree module passes a bogus value.',
     checks: [
       'Check that the BTF dropwhy read belongs to the running kernel: `uname -r` and `ls -l /sys/kernel/btf/vmlinux`.',
-      'Compare with the kernel\'s own view: `cat /sys/kernel/tracing/events/skb/kfree_skb/format`.',
+      "Compare with the kernel's own view: `cat /sys/kernel/tracing/events/skb/kfree_skb/format`.",
       LOCATION_CHECK,
     ],
   },
@@ -208,7 +208,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     meaning:
       'Routing decided the packet was for this host, but the transport lookup found no socket for it. TCP answers with a RST, UDP with an ICMP port unreachable (rate limited). Typical causes: the service is not running (yet), it is bound to another address (127.0.0.1 instead of 0.0.0.0, IPv4-only vs IPv6-only) or lives in another network namespace, a DNAT rule points at the wrong port, or port scans. For TCP it also covers handshake packets whose request or child socket disappeared, and for ICMP echo replies with no ping socket waiting.',
     checks: [
-      'List listeners: `ss -lntu` (and `ss -lnup \'sport = :PORT\'`); check the bound address and the network namespace of the service (`ip netns identify PID`).',
+      "List listeners: `ss -lntu` (and `ss -lnup 'sport = :PORT'`); check the bound address and the network namespace of the service (`ip netns identify PID`).",
       'For IPv6 vs IPv4: check IPV6_V6ONLY on the socket and net.ipv6.bindv6only.',
       'Check NAT rules that rewrite the destination port: `nft list ruleset` or `iptables -t nat -S`.',
       'UDP only: compare with `nstat -az UdpNoPorts Udp6NoPorts`; TCP answers with RSTs (`nstat -az TcpOutRsts`).',
@@ -227,7 +227,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   SOCKET_FILTER: {
     summary: 'A filter attached to the socket (classic/eBPF or cgroup BPF ingress) rejected it',
     meaning:
-      'The socket had a filter and the filter said no: a classic BPF or eBPF program set with SO_ATTACH_FILTER/SO_ATTACH_BPF, or a cgroup BPF ingress program on the receiving process\'s cgroup (systemd\'s IPAddressDeny= and IPIngressFilterPath= use these). Trimming the packet to the length the filter asked for can fail the same way.',
+      "The socket had a filter and the filter said no: a classic BPF or eBPF program set with SO_ATTACH_FILTER/SO_ATTACH_BPF, or a cgroup BPF ingress program on the receiving process's cgroup (systemd's IPAddressDeny= and IPIngressFilterPath= use these). Trimming the packet to the length the filter asked for can fail the same way.",
     checks: [
       'List cgroup BPF programs and where they are attached: `bpftool cgroup tree`; check the service unit for IPAddressAllow=/IPAddressDeny=.',
       'List loaded programs: `bpftool prog show` (types socket_filter, cgroup_skb).',
@@ -237,7 +237,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   SOCKET_RCVBUFF: {
     summary: 'The socket receive buffer was full: the application did not read fast enough',
     meaning:
-      'The packet reached its socket, but the memory already queued there was at the socket\'s receive-buffer limit, so the kernel dropped it. The reader (the application) is too slow, blocked, or starved of CPU, or the buffer is too small for the bursts it gets. Common for UDP receivers (DNS, syslog, metrics, media) and raw/packet sockets.',
+      "The packet reached its socket, but the memory already queued there was at the socket's receive-buffer limit, so the kernel dropped it. The reader (the application) is too slow, blocked, or starved of CPU, or the buffer is too small for the bursts it gets. Common for UDP receivers (DNS, syslog, metrics, media) and raw/packet sockets.",
     checks: [
       'Look at the socket: `ss -uamp` (skmem: r = queued, rb = buffer size, d = drops) and the Recv-Q column.',
       'Give the socket a larger buffer with SO_RCVBUF (capped by net.core.rmem_max; SO_RCVBUFFORCE ignores the cap) or raise net.core.rmem_default for sockets that do not set it.',
@@ -256,9 +256,9 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     ],
   },
   PROTO_MEM: {
-    summary: 'The protocol\'s global memory limit (udp_mem/tcp_mem) or socket memory was exhausted',
+    summary: "The protocol's global memory limit (udp_mem/tcp_mem) or socket memory was exhausted",
     meaning:
-      'All sockets of a protocol share a memory budget (net.ipv4.udp_mem, net.ipv4.tcp_mem, in pages). When the total is above the hard limit, or a socket cannot get more memory charged to it, new data is dropped even if this socket\'s own buffer has room. Many slow readers or very large buffers on many sockets lead there; in TCP it also hits in-order or out-of-order data that cannot be charged.',
+      "All sockets of a protocol share a memory budget (net.ipv4.udp_mem, net.ipv4.tcp_mem, in pages). When the total is above the hard limit, or a socket cannot get more memory charged to it, new data is dropped even if this socket's own buffer has room. Many slow readers or very large buffers on many sockets lead there; in TCP it also hits in-order or out-of-order data that cannot be charged.",
     checks: [
       'Check protocol memory use against the limits: `cat /proc/net/sockstat` (mem, in pages) vs net.ipv4.udp_mem / net.ipv4.tcp_mem.',
       'Find sockets holding memory: `ss -tumap` (skmem) and fix slow readers; raise the limits only if the host has memory to spare.',
@@ -281,7 +281,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   PACKET_SOCK_ERROR: {
     summary: 'A packet socket (tcpdump, DHCP, LLDP...) matched the packet but could not take it',
     meaning:
-      'An AF_PACKET socket\'s filter accepted a copy of the packet, but the socket could not queue it: its receive buffer or ring was full, or memory ran out. Only that copy is lost; the original packet continues through the stack. Typical with packet capture at high rate.',
+      "An AF_PACKET socket's filter accepted a copy of the packet, but the socket could not queue it: its receive buffer or ring was full, or memory ran out. Only that copy is lost; the original packet continues through the stack. Typical with packet capture at high rate.",
     checks: [
       'Capture tools report the same loss ("packets dropped by kernel"); raise their buffer (`tcpdump -B KiB`) or the PACKET_RX_RING size.',
       'Raise net.core.rmem_max if the tool asks for a larger SO_RCVBUF.',
@@ -310,11 +310,11 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     ],
   },
   BPF_CGROUP_EGRESS: {
-    summary: 'A cgroup BPF egress program on the sending process\'s cgroup dropped it',
+    summary: "A cgroup BPF egress program on the sending process's cgroup dropped it",
     meaning:
       'The sending socket belongs to a cgroup with a BPF_PROG_TYPE_CGROUP_SKB egress program, and the program returned drop. systemd uses such programs for IPAddressDeny=/IPAddressAllow= and IPEgressFilterPath=; container runtimes and security agents also attach them.',
     checks: [
-      'List programs per cgroup: `bpftool cgroup tree` and find the sender\'s cgroup in `/proc/PID/cgroup`.',
+      "List programs per cgroup: `bpftool cgroup tree` and find the sender's cgroup in `/proc/PID/cgroup`.",
       'Check the systemd unit of the sender for IPAddressDeny=, IPAddressAllow=, IPEgressFilterPath= (`systemctl show UNIT -p IPAddressDeny`).',
     ],
   },
@@ -364,8 +364,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   },
   TC_RECLASSIFY_LOOP: {
     summary: 'tc reclassified the packet too many times (reclassify loop)',
-    meaning:
-      'A "reclassify" action restarts classification; the kernel allows only a few restarts per packet. The filters keep sending the packet back, so it is dropped.',
+    meaning: 'A "reclassify" action restarts classification; the kernel allows only a few restarts per packet. The filters keep sending the packet back, so it is dropped.',
     checks: ['Look for `action reclassify` in `tc -s filter show dev DEV ingress` / `egress` and break the loop.'],
   },
 
@@ -373,10 +372,10 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   QDISC_DROP: {
     summary: 'The queueing discipline (qdisc) could not take the packet on transmit',
     meaning:
-      'On transmit the packet is queued in the device\'s qdisc before the driver sends it. The qdisc refused it, usually because it was full (for pfifo_fast and similar, the limit is the device\'s txqueuelen) while the link or a shaper could not drain it fast enough. Bursty senders and slow or shaped links cause this.',
+      "On transmit the packet is queued in the device's qdisc before the driver sends it. The qdisc refused it, usually because it was full (for pfifo_fast and similar, the limit is the device's txqueuelen) while the link or a shaper could not drain it fast enough. Bursty senders and slow or shaped links cause this.",
     checks: [
       QDISC_CHECK,
-      'Raise the queue length only if latency allows: `ip link set dev DEV txqueuelen N`, or the qdisc\'s own limit.',
+      "Raise the queue length only if latency allows: `ip link set dev DEV txqueuelen N`, or the qdisc's own limit.",
       'Check link speed and errors: `ethtool DEV`, `ip -s link show dev DEV`; with multiqueue NICs check the mq children.',
     ],
   },
@@ -384,7 +383,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     summary: 'The qdisc was over its total size limit (packets or bytes)',
     meaning:
       'A qdisc with a global limit (fq, fq_codel, cake, and others: limit, memory_limit) was already holding as much as allowed, so the packet was dropped on enqueue. The link or shaper is the bottleneck for the offered load.',
-    checks: [QDISC_CHECK, 'Adjust the qdisc\'s limit or memory_limit (`tc qdisc change ...`) or reduce the offered load; check the shaping rate.'],
+    checks: [QDISC_CHECK, "Adjust the qdisc's limit or memory_limit (`tc qdisc change ...`) or reduce the offered load; check the shaping rate."],
   },
   QDISC_CONGESTED: {
     summary: 'An AQM qdisc (CoDel, fq_codel, PIE, RED, DualPI2) dropped it to signal congestion',
@@ -397,13 +396,13 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     ],
   },
   CAKE_FLOOD: {
-    summary: 'The cake qdisc\'s flood protection dropped a flow that ignores congestion',
+    summary: "The cake qdisc's flood protection dropped a flow that ignores congestion",
     meaning:
       'cake runs a second algorithm (BLUE) for flows that do not slow down when they see drops, typically UDP floods or broken senders. Their packets are dropped to protect the other flows.',
     checks: [QDISC_CHECK, 'Find the unresponsive flow (the traced source/destination) and rate-limit or fix the sender.'],
   },
   FQ_BAND_LIMIT: {
-    summary: 'The fq qdisc dropped it: the packet\'s priority band was at its limit',
+    summary: "The fq qdisc dropped it: the packet's priority band was at its limit",
     meaning:
       'The fq qdisc splits traffic into priority bands; each band can hold only so many packets. This band was full, so the packet was dropped on enqueue. The band drop counts show in the qdisc statistics.',
     checks: [QDISC_CHECK, 'Check the fq parameters (`tc qdisc show dev DEV`) and which senders mark their traffic into that band (SO_PRIORITY, DSCP).'],
@@ -460,7 +459,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   FULL_RING: {
     summary: 'A ring buffer between the stack and a device or user program was full',
     meaning:
-      'Devices like tun/tap and veth hand packets over through a fixed-size ring; the consumer (a VPN daemon, a VM, an XDP program on the veth peer, or the NIC) did not take packets out fast enough. For tun/tap the ring size follows the device\'s txqueuelen.',
+      "Devices like tun/tap and veth hand packets over through a fixed-size ring; the consumer (a VPN daemon, a VM, an XDP program on the veth peer, or the NIC) did not take packets out fast enough. For tun/tap the ring size follows the device's txqueuelen.",
     checks: [
       'Check drops on the device: `ip -s link show dev DEV` (tx dropped on tun/tap), `ethtool -S DEV` for NICs.',
       'Check CPU use of the consuming process (the VPN or VMM); use multiqueue tun/tap if it is single-threaded.',
@@ -508,13 +507,13 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   TAP_TXFILTER: {
     summary: 'The tun/tap address filter (TUNSETTXFILTER) rejected the frame',
     meaning:
-      'The tun/tap owner set a filter of accepted destination MAC addresses (typically the VM\'s own MAC and its multicast list). A frame to another address was dropped; often a VM MAC change or promiscuous-mode need that the VMM does not know about.',
-    checks: ['Compare the frame\'s destination MAC with the guest\'s configured MAC and multicast list; check the VMM\'s rx-filter/promiscuous settings.'],
+      "The tun/tap owner set a filter of accepted destination MAC addresses (typically the VM's own MAC and its multicast list). A frame to another address was dropped; often a VM MAC change or promiscuous-mode need that the VMM does not know about.",
+    checks: ["Compare the frame's destination MAC with the guest's configured MAC and multicast list; check the VMM's rx-filter/promiscuous settings."],
   },
 
   // --- receive checks on addresses and headers ------------------------------
   OTHERHOST: {
-    summary: 'The frame was addressed to another host\'s MAC (interface in promiscuous mode)',
+    summary: "The frame was addressed to another host's MAC (interface in promiscuous mode)",
     meaning:
       'The frame reached this host although its destination MAC belongs to someone else, which happens when the interface is promiscuous (packet capture, bridge or macvlan member) or the switch floods unknown unicast. The IP layer throws such frames away; usually harmless.',
     checks: [
@@ -527,7 +526,9 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     summary: 'Unicast IP packet inside a link-layer broadcast/multicast frame, refused by sysctl',
     meaning:
       'The interface is configured to drop IP unicast packets that arrive in L2 broadcast or multicast frames (drop_unicast_in_l2_multicast), a protection mostly used on Wi-Fi against a known spoofing attack.',
-    checks: ['Check net.ipv4.conf.DEV.drop_unicast_in_l2_multicast and net.ipv6.conf.DEV.drop_unicast_in_l2_multicast; find the sender that wraps unicast in broadcast frames.'],
+    checks: [
+      'Check net.ipv4.conf.DEV.drop_unicast_in_l2_multicast and net.ipv6.conf.DEV.drop_unicast_in_l2_multicast; find the sender that wraps unicast in broadcast frames.',
+    ],
   },
   IP_CSUM: {
     summary: 'The IPv4 header checksum was wrong (corrupted on the way)',
@@ -552,7 +553,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   IP_RPFILTER: {
     summary: 'Reverse-path filter: the source is not reachable back through the incoming interface',
     meaning:
-      'With rp_filter on, the kernel checks that a reply to the packet\'s source would leave through the interface it came in on (strict, 1) or through any interface (loose, 2). Asymmetric routing, multi-homed hosts, policy routing, VPNs and containers make legitimate traffic fail this check.',
+      "With rp_filter on, the kernel checks that a reply to the packet's source would leave through the interface it came in on (strict, 1) or through any interface (loose, 2). Asymmetric routing, multi-homed hosts, policy routing, VPNs and containers make legitimate traffic fail this check.",
     checks: [
       'Check the setting: net.ipv4.conf.all.rp_filter and net.ipv4.conf.DEV.rp_filter (the larger of the two applies); loose mode (2) often fits multi-homed hosts.',
       'Ask the routing table what it would do: `ip route get SRC from DST iif DEV` and check `ip rule show`.',
@@ -564,10 +565,13 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     summary: 'Martian source address (multicast, broadcast or 0.0.0.0) refused by routing',
     meaning:
       'The input route lookup rejected the packet because its source address cannot be a real sender: a multicast or limited broadcast address, or 0.0.0.0 outside the cases where that is allowed. Misconfigured devices or spoofed traffic.',
-    checks: ['Enable martian logging (net.ipv4.conf.DEV.log_martians=1) and read `dmesg` for "martian source".', 'Capture the sender: `tcpdump -e -n -i DEV src SRC` to find its MAC.'],
+    checks: [
+      'Enable martian logging (net.ipv4.conf.DEV.log_martians=1) and read `dmesg` for "martian source".',
+      'Capture the sender: `tcpdump -e -n -i DEV src SRC` to find its MAC.',
+    ],
   },
   IP_LOCAL_SOURCE: {
-    summary: 'The packet came from outside with one of this host\'s own addresses as source',
+    summary: "The packet came from outside with one of this host's own addresses as source",
     meaning:
       'A packet arrived on an interface with a source address that is configured on this host. That is a loop, a duplicate address on the network, or spoofing; by default the kernel refuses it (accept_local=0).',
     checks: [
@@ -579,7 +583,9 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     summary: 'Loopback address (127.0.0.0/8) seen on a non-loopback interface',
     meaning:
       'A packet to or from 127.0.0.0/8 arrived on a real interface. The kernel refuses that unless route_localnet is enabled, which some DNAT setups (for example NAT to 127.0.0.1) need.',
-    checks: ['If DNAT to 127.0.0.1 is intended, set net.ipv4.conf.DEV.route_localnet=1 (understand the security impact); otherwise find the sender with `tcpdump -e -i DEV net 127.0.0.0/8`.'],
+    checks: [
+      'If DNAT to 127.0.0.1 is intended, set net.ipv4.conf.DEV.route_localnet=1 (understand the security impact); otherwise find the sender with `tcpdump -e -i DEV net 127.0.0.0/8`.',
+    ],
   },
   IP_INVALID_DEST: {
     summary: 'Destination address 0.0.0.0: not a valid destination',
@@ -628,7 +634,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     ],
   },
   IP_NOPROTO: {
-    summary: 'No handler for the packet\'s IP protocol number (module not loaded or unknown)',
+    summary: "No handler for the packet's IP protocol number (module not loaded or unknown)",
     meaning:
       'The packet was for this host, but nothing handles its protocol (GRE, SCTP, L2TP, OSPF...): the module is not loaded and no raw socket listens for it. The kernel answers with ICMP protocol unreachable.',
     checks: [
@@ -658,7 +664,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     meaning:
       'The packet was delivered to a layer that has no handler for it: an ethertype no module registered (LLDP, vendor protocols, IPv6 without the ipv6 module), an unknown ICMP type, or a header whose version field is not what the receiving protocol expects. Mostly harmless background noise.',
     checks: [
-      'See which protocol it is from dropwhy\'s protocol column; `ip -s -s link show dev DEV` counts frames without a handler (nohandler / dropped).',
+      "See which protocol it is from dropwhy's protocol column; `ip -s -s link show dev DEV` counts frames without a handler (nohandler / dropped).",
       'If the protocol should be handled, load its module or start the program that listens with a packet socket.',
     ],
   },
@@ -688,7 +694,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     summary: 'A duplicate IP fragment arrived for a datagram being reassembled',
     meaning:
       'During reassembly a fragment arrived that covers data already received. The network duplicated it (link-layer retransmission, port mirroring back into the host, bonding misconfiguration) or a sender retransmitted a fragmented datagram.',
-    checks: ['Capture fragments: `tcpdump -n -i DEV \'ip[6:2] & 0x3fff != 0\'` and look for duplicates.', 'Related counters: `nstat -az IpReasmFails IpExtReasmOverlaps`.'],
+    checks: ["Capture fragments: `tcpdump -n -i DEV 'ip[6:2] & 0x3fff != 0'` and look for duplicates.", 'Related counters: `nstat -az IpReasmFails IpExtReasmOverlaps`.'],
     related: ['Ip ReasmFails', 'IpExt ReasmOverlaps'],
   },
   FRAG_REASM_TIMEOUT: {
@@ -705,7 +711,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   FRAG_TOO_FAR: {
     summary: 'IPv4 reassembly gave up: too many other fragments from the sender came in between',
     meaning:
-      'For each source the kernel tracks how many fragments arrived since a datagram\'s last fragment. Past net.ipv4.ipfrag_max_dist (64) it assumes the datagram is stale and drops what it holds. Heavy fragmented traffic from one host with reordering or loss (old NFS over UDP, large UDP messages) causes this.',
+      "For each source the kernel tracks how many fragments arrived since a datagram's last fragment. Past net.ipv4.ipfrag_max_dist (64) it assumes the datagram is stale and drops what it holds. Heavy fragmented traffic from one host with reordering or loss (old NFS over UDP, large UDP messages) causes this.",
     checks: [
       'Raise net.ipv4.ipfrag_max_dist (0 disables the check) or, better, stop fragmenting (smaller UDP messages, TCP).',
       'Counters (per datagram): `nstat -az IpReasmFails`.',
@@ -737,21 +743,18 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   ICMP_CSUM: {
     summary: 'The ICMP checksum was wrong',
     meaning: 'An ICMP or ICMPv6 message failed its checksum: corruption on the way, or a middlebox that rewrote it (NAT of embedded headers) without fixing the checksum.',
-    checks: [
-      'Capture: `tcpdump -vv -i DEV icmp or icmp6` reports bad checksums.',
-      'Compare with `nstat -az IcmpInCsumErrors Icmp6InCsumErrors`.',
-    ],
+    checks: ['Capture: `tcpdump -vv -i DEV icmp or icmp6` reports bad checksums.', 'Compare with `nstat -az IcmpInCsumErrors Icmp6InCsumErrors`.'],
   },
 
   // --- neighbours ---------------------------------------------------------------
   NEIGH_FAILED: {
-    summary: 'The next hop\'s MAC address could not be resolved (ARP/ND failed)',
+    summary: "The next hop's MAC address could not be resolved (ARP/ND failed)",
     meaning:
       'To send the packet the kernel needs the link-layer address of the next hop, and ARP (IPv4) or neighbour discovery (IPv6) got no answer, so the neighbour entry is FAILED and queued packets are dropped. The gateway or target is down, on another VLAN, filtered, or the route points at a wrong next hop.',
     checks: [
       '`ip neigh show dev DEV` (FAILED/INCOMPLETE entries) and `ip route get DST` for the next hop used.',
       'Test resolution directly: `arping -I DEV NEXTHOP` or `ndisc6 NEXTHOP DEV`; check VLAN and cabling.',
-      'Check the target\'s arp_ignore/arp_filter settings and firewalls dropping ARP (`nft list ruleset` with an arp family table).',
+      "Check the target's arp_ignore/arp_filter settings and firewalls dropping ARP (`nft list ruleset` with an arp family table).",
       'Per-table statistics: `lnstat -f arp_cache` (unresolved_discards).',
     ],
   },
@@ -791,24 +794,27 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   TCP_FLAGS: {
     summary: 'TCP flags not acceptable in this state (e.g. SYN+FIN, missing ACK, ACK to a listener)',
     meaning:
-      'The combination of TCP flags makes no sense for the socket\'s state: SYN with FIN, a segment without ACK on an established connection, or an ACK that reached a listening socket without a matching handshake (often a stale connection after a restart or a load balancer change). Scanners also send such packets.',
+      "The combination of TCP flags makes no sense for the socket's state: SYN with FIN, a segment without ACK on an established connection, or an ACK that reached a listening socket without a matching handshake (often a stale connection after a restart or a load balancer change). Scanners also send such packets.",
     checks: [
-      'Capture the flow: `tcpdump -n -i DEV \'tcp and host SRC\'` and look at the flags and which socket state it hits (`ss -tan`).',
-      'Check for asymmetric routing or load balancers that send a connection\'s packets to another host.',
+      "Capture the flow: `tcpdump -n -i DEV 'tcp and host SRC'` and look at the flags and which socket state it hits (`ss -tan`).",
+      "Check for asymmetric routing or load balancers that send a connection's packets to another host.",
     ],
   },
   TCP_ABORT_ON_DATA: {
     summary: 'Data arrived after the application closed the connection, which is reset',
     meaning:
       'The local side already closed (or shut down reading) and new data still came in, so the kernel resets the connection and drops the data, as TCP requires. A protocol mismatch between peers (one side closes while the other still sends) or a client that pipelines after the server decided to close.',
-    checks: ['Look at the application protocol: who closes first and whether the peer keeps sending (`tcpdump` of the connection).', 'Compare with `nstat -az TcpExtTCPAbortOnData`.'],
+    checks: [
+      'Look at the application protocol: who closes first and whether the peer keeps sending (`tcpdump` of the connection).',
+      'Compare with `nstat -az TcpExtTCPAbortOnData`.',
+    ],
   },
   TCP_ZEROWINDOW: {
     summary: 'TCP data arrived while our receive window was zero (receiver not reading)',
     meaning:
       'This side advertised a zero window because the application did not read and the receive buffer filled up; the peer still sent data (a window probe or a segment already in flight), which was dropped. The real problem is the slow reader.',
     checks: [
-      'Check the receiver: `ss -tmi` (Recv-Q, rcv_space, skmem) and the application\'s CPU and blocking.',
+      "Check the receiver: `ss -tmi` (Recv-Q, rcv_space, skmem) and the application's CPU and blocking.",
       'Raise receive buffers if the application is fast but the buffer small: net.ipv4.tcp_rmem, SO_RCVBUF.',
       'Compare with `nstat -az TcpExtTCPZeroWindowDrop`.',
     ],
@@ -850,8 +856,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   },
   TCP_RFC7323_PAWS_ACK: {
     summary: 'Pure TCP ACK with an old timestamp (PAWS); usually reordered ACKs, harmless',
-    meaning:
-      'An ACK without data failed the timestamp (PAWS) check. Reordered ACKs are common, so the kernel just drops them quietly without answering.',
+    meaning: 'An ACK without data failed the timestamp (PAWS) check. Reordered ACKs are common, so the kernel just drops them quietly without answering.',
     checks: ['Usually harmless; persistent high rates point at heavy reordering on the path. Compare with `nstat -az TcpExtPAWSOldAck`.'],
   },
   TCP_RFC7323_TW_PAWS: {
@@ -868,23 +873,26 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     summary: 'Handshake ACK echoed a TCP timestamp we never sent (invalid TSecr)',
     meaning:
       'During the handshake the final ACK must echo the timestamp this side sent in its SYN-ACK. It did not, so the ACK cannot belong to this handshake: a stale or spoofed segment, or a middlebox rewriting timestamps.',
-    checks: ['Capture the handshake (`tcpdump -n -v -i DEV \'tcp port PORT\'`) and compare TSval/TSecr; look for middleboxes altering TCP options.', 'Compare with `nstat -az TcpExtTSEcrRejected`.'],
+    checks: [
+      "Capture the handshake (`tcpdump -n -v -i DEV 'tcp port PORT'`) and compare TSval/TSecr; look for middleboxes altering TCP options.",
+      'Compare with `nstat -az TcpExtTSEcrRejected`.',
+    ],
   },
   TCP_LISTEN_OVERFLOW: {
-    summary: 'The listening socket\'s accept queue was full: the application accepts too slowly',
+    summary: "The listening socket's accept queue was full: the application accepts too slowly",
     meaning:
-      'A client completed the handshake, but the listener\'s accept queue was already at its backlog, so the kernel could not create the connection and dropped the final ACK (the client will retry; with tcp_abort_on_overflow it gets a RST instead). The application does not call accept() fast enough or its backlog is too small. SYNs refused at a full queue are counted by the same counters but freed without a drop reason, so the counters can be higher than the traced drops.',
+      "A client completed the handshake, but the listener's accept queue was already at its backlog, so the kernel could not create the connection and dropped the final ACK (the client will retry; with tcp_abort_on_overflow it gets a RST instead). The application does not call accept() fast enough or its backlog is too small. SYNs refused at a full queue are counted by the same counters but freed without a drop reason, so the counters can be higher than the traced drops.",
     checks: [
       'Look at the listener: `ss -lnt` (Recv-Q = connections waiting to be accepted, Send-Q = backlog).',
       'Raise the backlog: the listen() argument, capped by net.core.somaxconn; net.ipv4.tcp_max_syn_backlog for half-open connections.',
-      'Make the accept loop faster (more workers, SO_REUSEPORT listeners); check the application\'s CPU.',
+      "Make the accept loop faster (more workers, SO_REUSEPORT listeners); check the application's CPU.",
       'Compare with `nstat -az TcpExtListenOverflows TcpExtListenDrops`.',
     ],
   },
   TCP_OLD_SEQUENCE: {
     summary: 'TCP segment entirely before the receive window (old duplicate)',
     meaning:
-      'The segment\'s data ends before the left edge of the receive window: it is an old duplicate, typically a retransmission of data already acknowledged because our ACKs were lost or late. The kernel drops it and sends a duplicate ACK.',
+      "The segment's data ends before the left edge of the receive window: it is an old duplicate, typically a retransmission of data already acknowledged because our ACKs were lost or late. The kernel drops it and sends a duplicate ACK.",
     checks: ['A low rate is normal. Many point at ACK loss on the return path (`ip -s link`, qdisc drops on that side) or spurious retransmissions on the peer.'],
   },
   TCP_INVALID_SEQUENCE: {
@@ -901,14 +909,17 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     summary: 'TCP segment ends beyond the receive window',
     meaning:
       'The segment starts inside the window but ends past its right edge, and this side has data queued already, so it does not accept the excess. The peer sends more than the advertised window, or the window shrank while data was in flight.',
-    checks: ['Capture both directions and compare segment ends with the advertised windows; check middleboxes that change window scaling.', 'Compare with `nstat -az TcpExtBeyondWindow`.'],
+    checks: [
+      'Capture both directions and compare segment ends with the advertised windows; check middleboxes that change window scaling.',
+      'Compare with `nstat -az TcpExtBeyondWindow`.',
+    ],
   },
   TCP_INVALID_ACK_SEQUENCE: {
     summary: 'TCP ACK number outside what we sent (not between oldest unacked and next to send)',
     meaning:
       'The acknowledgment number does not fall between the oldest unacknowledged byte and the next byte to send, so it cannot acknowledge anything real. Mostly seen in handshakes: a SYN-ACK that answers an earlier connection attempt on the same ports (the connection gets a RST), or a handshake ACK that does not match; also stale or spoofed packets and middleboxes that rewrite sequence numbers.',
     checks: [
-      'Capture the handshake with absolute sequence numbers (`tcpdump -n -S -i DEV \'tcp port PORT\'`) and compare the ACK with the ISN we sent.',
+      "Capture the handshake with absolute sequence numbers (`tcpdump -n -S -i DEV 'tcp port PORT'`) and compare the ACK with the ISN we sent.",
       'Check for quick port reuse by the client (many short connections from one source port range) and sequence-rewriting middleboxes.',
     ],
   },
@@ -916,7 +927,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     summary: 'A TCP RST was not accepted (failed the sequence check or arrived in a state that ignores it)',
     meaning:
       'Resets are only honored if their sequence number matches exactly what is expected (RFC 5961); an in-window but inexact RST gets a challenge ACK, others are dropped. Late resets from a previous connection, resets from middleboxes with wrong numbers, or blind reset attacks.',
-    checks: ['Capture the RST and compare its sequence number with the connection\'s receive point; `nstat -az TcpExtTCPChallengeACK` shows challenge ACKs sent.'],
+    checks: ["Capture the RST and compare its sequence number with the connection's receive point; `nstat -az TcpExtTCPChallengeACK` shows challenge ACKs sent."],
   },
   TCP_INVALID_SYN: {
     summary: 'Unexpected SYN on an existing connection (answered with a challenge ACK)',
@@ -970,11 +981,11 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     checks: ['Nothing to fix by itself; many of them follow loss and retransmissions on the path (`ss -ti`).'],
   },
   TCP_MINTTL: {
-    summary: 'TTL/hop limit below the socket\'s minimum (IP_MINTTL / IPV6_MINHOPCOUNT, e.g. BGP GTSM)',
+    summary: "TTL/hop limit below the socket's minimum (IP_MINTTL / IPV6_MINHOPCOUNT, e.g. BGP GTSM)",
     meaning:
       'The socket requires a minimum TTL (IP_MINTTL or IPV6_MINHOPCOUNT), usually to accept only directly connected peers (the TTL security mechanism used by BGP). The packet arrived with a lower TTL: the peer is more hops away than expected, or the packet is spoofed.',
     checks: [
-      'Check the routing daemon\'s TTL security setting (e.g. ttl-security hops in FRR/BIRD) and the real hop count (`traceroute PEER`).',
+      "Check the routing daemon's TTL security setting (e.g. ttl-security hops in FRR/BIRD) and the real hop count (`traceroute PEER`).",
       'Compare with `nstat -az TcpExtTCPMinTTLDrop`.',
     ],
   },
@@ -982,18 +993,21 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     summary: 'Malformed TCP authentication option (MD5 or TCP-AO present twice or both present)',
     meaning:
       'The TCP options carry MD5 signature or TCP-AO options in an invalid way: duplicated, wrong length, or both kinds at once. A misbehaving peer or a middlebox that mangles options.',
-    checks: ['Capture the handshake with `tcpdump -vv` to see the options; check the peer\'s TCP-MD5/TCP-AO configuration.'],
+    checks: ["Capture the handshake with `tcpdump -vv` to see the options; check the peer's TCP-MD5/TCP-AO configuration."],
   },
   TCP_MD5NOTFOUND: {
     summary: 'TCP MD5 signature expected from this peer but missing',
     meaning:
-      'This side has a TCP-MD5 key for the peer\'s address (TCP_MD5SIG, as used by BGP), but the segment came without an MD5 option. The peer is not configured with the password, or it connects from another address.',
+      "This side has a TCP-MD5 key for the peer's address (TCP_MD5SIG, as used by BGP), but the segment came without an MD5 option. The peer is not configured with the password, or it connects from another address.",
     checks: ['Compare the MD5/password configuration on both routers and the source address used by the peer.', 'Compare with `nstat -az TcpExtTCPMD5NotFound`.'],
   },
   TCP_MD5UNEXPECTED: {
     summary: 'TCP segment carries an MD5 signature but no key is set for this peer',
     meaning: 'The peer signs its segments with TCP-MD5, but this side has no key configured for that address.',
-    checks: ['Configure the same password for this neighbour (or remove it on the peer); check the peer address the key is set for.', 'Compare with `nstat -az TcpExtTCPMD5Unexpected`.'],
+    checks: [
+      'Configure the same password for this neighbour (or remove it on the peer); check the peer address the key is set for.',
+      'Compare with `nstat -az TcpExtTCPMD5Unexpected`.',
+    ],
   },
   TCP_MD5FAILURE: {
     summary: 'TCP MD5 signature did not verify (wrong password or packet changed on the way)',
@@ -1018,8 +1032,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   },
   TCP_AOFAILURE: {
     summary: 'TCP-AO signature did not verify (wrong key or packet changed on the way)',
-    meaning:
-      'The TCP-AO MAC does not match: different key material on the two ends, a wrong MAC length, or a middlebox that modified the segment after signing.',
+    meaning: 'The TCP-AO MAC does not match: different key material on the two ends, a wrong MAC length, or a middlebox that modified the segment after signing.',
     checks: ['Compare keys and algorithms on both ends; check for middleboxes rewriting TCP.', 'Compare with `nstat -az TcpExtTCPAOBad`.'],
   },
 
@@ -1068,32 +1081,37 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     checks: ['Compare VXLAN options on both endpoints: `ip -d link show type vxlan` (dstport, gbp, gpe).', 'Capture: `tcpdump -vv -i DEV udp port 4789` (or 8472).'],
   },
   VXLAN_VNI_NOT_FOUND: {
-    summary: 'No VXLAN device for the packet\'s VNI on this UDP port',
+    summary: "No VXLAN device for the packet's VNI on this UDP port",
     meaning: 'The VXLAN packet carried a VNI that no local VXLAN device (or VNI filter entry) serves. Endpoints disagree on VNIs or on the UDP port.',
     checks: ['List local VXLAN devices and VNIs: `ip -d link show type vxlan`, `bridge vni show`; compare with the peer and the dstport (4789 vs 8472).'],
   },
   VXLAN_ENTRY_EXISTS: {
     summary: 'VXLAN learning tried to move a static or nexthop forwarding entry',
     meaning:
-      'A packet\'s source MAC would move an FDB entry that is static or points to a nexthop group, which learning must not change. The same MAC appears behind another endpoint: a duplicate MAC or a loop.',
+      "A packet's source MAC would move an FDB entry that is static or points to a nexthop group, which learning must not change. The same MAC appears behind another endpoint: a duplicate MAC or a loop.",
     checks: ['Show the entries: `bridge fdb show dev VXLANDEV`; look for the MAC behind two endpoints, or disable learning if an EVPN control plane manages the FDB.'],
   },
   MAC_INVALID_SOURCE: {
     summary: 'Invalid source MAC address (multicast or all-zero)',
-    meaning: 'The frame\'s source MAC is not a valid unicast address, which no real sender uses. A broken device or crafted frame.',
+    meaning: "The frame's source MAC is not a valid unicast address, which no real sender uses. A broken device or crafted frame.",
     checks: ['Find the frame with `tcpdump -e -n -i DEV` and track the sender by port or VLAN.'],
   },
   NO_TX_TARGET: {
     summary: 'No destination to send to (e.g. VXLAN with no FDB entry or default remote)',
     meaning:
       'The device has nowhere to send the packet: a VXLAN device without an FDB entry for the destination MAC and without a default remote or flood list, or a similar virtual device with no target.',
-    checks: ['Show the forwarding entries: `bridge fdb show dev DEV` (the 00:00:00:00:00:00 flood entries) and the device\'s remote: `ip -d link show dev DEV`; check the EVPN/control-plane daemon.'],
+    checks: [
+      "Show the forwarding entries: `bridge fdb show dev DEV` (the 00:00:00:00:00:00 flood entries) and the device's remote: `ip -d link show dev DEV`; check the EVPN/control-plane daemon.",
+    ],
   },
   IP_TUNNEL_ECN: {
     summary: 'Tunnel decapsulation: outer header marked congestion (CE) but inner packet is not ECN-capable',
     meaning:
       'RFC 6040 says a decapsulated packet must be dropped when the outer header carries a congestion mark and the inner packet does not support ECN, because the mark cannot be passed on. A router on the tunnel path marks CE on traffic whose inner flows are not ECN-capable (or an encapsulator copies ECN bits wrongly).',
-    checks: ['Check how the encapsulating endpoint sets the outer ECN field and which router marks CE; `ip -s link show dev TUNDEV` counts the errors.', 'Most tunnel modules take a log_ecn_error parameter to log these cases.'],
+    checks: [
+      'Check how the encapsulating endpoint sets the outer ECN field and which router marks CE; `ip -s link show dev TUNDEV` counts the errors.',
+      'Most tunnel modules take a log_ecn_error parameter to log these cases.',
+    ],
   },
   TUNNEL_TXINFO: {
     summary: 'Tunnel device in external (metadata) mode got a packet without tunnel metadata',
@@ -1102,15 +1120,18 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
     checks: ['`ip -d link show dev TUNDEV` shows "external"; check the tc/BPF/OVS rules that should set the tunnel key and routes that send traffic to the device directly.'],
   },
   LOCAL_MAC: {
-    summary: 'Frame arrived with this device\'s own MAC as source (loop or duplicate MAC)',
-    meaning: 'A frame came in whose source MAC is the receiving device\'s own address: it looped back (bridging loop, reflective port) or another device uses the same MAC (cloned VMs).',
+    summary: "Frame arrived with this device's own MAC as source (loop or duplicate MAC)",
+    meaning:
+      "A frame came in whose source MAC is the receiving device's own address: it looped back (bridging loop, reflective port) or another device uses the same MAC (cloned VMs).",
     checks: ['Look for L2 loops and STP state (`bridge link show`), and for duplicate MACs on the segment (cloned VMs, containers).'],
   },
   ARP_PVLAN_DISABLE: {
     summary: 'Proxy ARP refused: the target is reached back through the same interface (proxy_arp_pvlan off)',
     meaning:
       'While handling an ARP request with proxy ARP, the route to the requested address leads back out of the interface the request came in on. The kernel proxies in that case only with proxy_arp_pvlan (private VLAN setups where hosts on one port may not talk directly); otherwise it drops the request. Usually harmless, since hosts on the same segment answer for themselves.',
-    checks: ['Check net.ipv4.conf.DEV.proxy_arp and net.ipv4.conf.DEV.proxy_arp_pvlan against the intended design; `ip route get TARGET` shows the route the proxy decision used.'],
+    checks: [
+      'Check net.ipv4.conf.DEV.proxy_arp and net.ipv4.conf.DEV.proxy_arp_pvlan against the intended design; `ip route get TARGET` shows the route the proxy decision used.',
+    ],
   },
   MAC_IEEE_MAC_CONTROL: {
     summary: 'Frame to an IEEE MAC Control address (e.g. pause frames), not forwarded by the bridge',
@@ -1141,7 +1162,7 @@ const ENTRIES: Readonly<Record<string, Entry>> = {
   PSP_INPUT: {
     summary: 'PSP (encryption offload) checks failed on receive: unprotected or wrongly keyed packet',
     meaning:
-      'The socket requires PSP (the PSP Security Protocol, encryption offloaded to the NIC), and the received packet did not pass: it was not decrypted by the device, or its security association does not match the socket\'s.',
+      "The socket requires PSP (the PSP Security Protocol, encryption offloaded to the NIC), and the received packet did not pass: it was not decrypted by the device, or its security association does not match the socket's.",
     checks: ['Check the PSP state of the device and the socket (netlink psp family, e.g. with ynl) and key rotation on both ends.', LOCATION_CHECK],
   },
   PSP_OUTPUT: {
@@ -1253,7 +1274,10 @@ const AREAS: Area[] = [
     test: (n) => n.startsWith('TCP_'),
     what: 'a TCP drop',
     detail: 'Reasons starting with TCP_ come from the TCP receive path (segment validation, sequence and window checks, connection state).',
-    checks: ['Look at the connection: `ss -tni` and `nstat -az | grep -i -E "^Tcp"` for counters that move with the drops.', 'Capture the flow with `tcpdump -n -S -i DEV \'tcp and host ADDR\'`.'],
+    checks: [
+      'Look at the connection: `ss -tni` and `nstat -az | grep -i -E "^Tcp"` for counters that move with the drops.',
+      "Capture the flow with `tcpdump -n -S -i DEV 'tcp and host ADDR'`.",
+    ],
   },
   {
     test: (n) => n.startsWith('UDP_'),
@@ -1271,13 +1295,13 @@ const AREAS: Area[] = [
     test: (n) => n.startsWith('IPV6_NDISC'),
     what: 'an IPv6 neighbour discovery drop',
     detail: 'Reasons starting with IPV6_NDISC come from the validation of neighbour discovery messages (ICMPv6 types 133-137).',
-    checks: ['Capture ND traffic: `tcpdump -vv -i DEV \'icmp6 and ip6[40] >= 133 and ip6[40] <= 137\'`.'],
+    checks: ["Capture ND traffic: `tcpdump -vv -i DEV 'icmp6 and ip6[40] >= 133 and ip6[40] <= 137'`."],
   },
   {
     test: (n) => n.startsWith('IPV6'),
     what: 'an IPv6 drop',
     detail: 'Reasons starting with IPV6 come from the IPv6 input or output path.',
-    checks: ['Look at IPv6 counters: `nstat -az | grep -i ip6`; check `ip -6 route` and the interface\'s IPv6 sysctls (`sysctl net.ipv6.conf.DEV`).'],
+    checks: ["Look at IPv6 counters: `nstat -az | grep -i ip6`; check `ip -6 route` and the interface's IPv6 sysctls (`sysctl net.ipv6.conf.DEV`)."],
   },
   {
     test: (n) => n.startsWith('IP_'),
@@ -1451,7 +1475,7 @@ const OVS_CODES = [
   'ACTION_ERROR (an action failed)',
   'EXPLICIT (an explicit drop action in the flow)',
   'EXPLICIT_WITH_ERROR (explicit drop carrying an error from flow translation)',
-  'METER (a meter\'s rate was exceeded)',
+  "METER (a meter's rate was exceeded)",
   'RECURSION_LIMIT (recirculation/recursion too deep)',
   'DEFERRED_LIMIT (too many deferred actions)',
   'FRAG_L2_TOO_LONG (fragmentation failed: L2 header too long)',
@@ -1476,7 +1500,7 @@ const SUBSYSTEMS: Readonly<Record<string, Subsystem>> = {
         (known
           ? `In current kernels code 0x${code.toString(16)} is OVS_DROP_${known}. `
           : `Code 0x${code.toString(16)} is not one dropwhy knows; check net/openvswitch/drop.h of your kernel (codes count from 1). `) +
-        'The list can change between kernel versions, so confirm it against your kernel\'s source.'
+        "The list can change between kernel versions, so confirm it against your kernel's source."
       );
     },
     checks: [
@@ -1528,7 +1552,7 @@ function subsystemAdvice(name: string): ReasonAdvice {
     summary: clamp(`Drop reason from subsystem ${subsystem}, code 0x${code.toString(16)}; no specific advice`),
     meaning:
       `The reason's upper 16 bits name a drop-reason subsystem (${subsystem}) instead of the core enum, so a subsystem with its own reason list (enum skb_drop_reason_subsys in include/net/dropreason.h) freed the packet. ` +
-      'dropwhy has no specific advice for it; its reason list lives in that subsystem\'s source (a drop.h next to its code), where the code is the position in the list.',
+      "dropwhy has no specific advice for it; its reason list lives in that subsystem's source (a drop.h next to its code), where the code is the position in the list.",
     counters: [],
     checks: [
       'Find the subsystem in enum skb_drop_reason_subsys (include/net/dropreason.h) of your kernel and read its drop.h.',

@@ -62,8 +62,14 @@ function sameRule(a: NftRule, b: NftRule): boolean {
 
 /** A copy that outlives forEachEvent's reused object. */
 function copyEvent(event: DropEvent): DropEvent {
-  return { ...event, location: { ...event.location }, skb: { ...event.skb }, saddr: event.saddr?.slice() ?? null, daddr: event.daddr?.slice() ?? null,
-    packet: event.packet && { ...event.packet, bytes: event.packet.bytes.slice() } };
+  return {
+    ...event,
+    location: { ...event.location },
+    skb: { ...event.skb },
+    saddr: event.saddr?.slice() ?? null,
+    daddr: event.daddr?.slice() ?? null,
+    packet: event.packet && { ...event.packet, bytes: event.packet.bytes.slice() },
+  };
 }
 
 interface Held {

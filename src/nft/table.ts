@@ -26,7 +26,10 @@ export const traceTableName = (pid: number): string => `${TABLE_PREFIX}${pid}`;
 function filterMatches(filter: DropFilter): string[] {
   const parts: string[] = [];
   if (filter.proto !== undefined) parts.push(`meta l4proto ${PROTOCOLS[filter.proto]}`);
-  for (const [direction, prefix] of [['saddr', filter.srcAddr], ['daddr', filter.dstAddr]] as const) {
+  for (const [direction, prefix] of [
+    ['saddr', filter.srcAddr],
+    ['daddr', filter.dstAddr],
+  ] as const) {
     if (prefix) parts.push(`${prefix.family === 4 ? 'ip' : 'ip6'} ${direction} ${formatAddress(prefix.bytes, prefix.family)}/${prefix.prefixLength}`);
   }
   const base = parts.join(' ');
@@ -107,7 +110,9 @@ export class NamespaceCommands {
     } catch {
       return null;
     }
-    return traceTablePids(listing).filter((pid) => pid !== process.pid && !processAlive(pid)).map(traceTableName);
+    return traceTablePids(listing)
+      .filter((pid) => pid !== process.pid && !processAlive(pid))
+      .map(traceTableName);
   }
 
   async deleteTable(name: string): Promise<void> {

@@ -26,11 +26,7 @@ export function renderExplanation(name: string, kernelNames: string[] | null): s
     lines.push(`Note: the running kernel has no drop reason named ${bare}.`, '');
   }
   lines.push('Counters that show it:');
-  lines.push(
-    advice.counters.length > 0
-      ? wrap(`${advice.counters.join(', ')} (nstat -az to read them)`, '  ', '  ')
-      : '  none: the kernel counts this drop nowhere else',
-  );
+  lines.push(advice.counters.length > 0 ? wrap(`${advice.counters.join(', ')} (nstat -az to read them)`, '  ', '  ') : '  none: the kernel counts this drop nowhere else');
   lines.push('', 'What to check:');
   for (const check of advice.checks) lines.push(wrap(`- ${check}`, '    ', '  '));
   if (!handWritten) lines.push('', '(dropwhy has no specific advice for this reason yet: the text above is derived from its name.)');
@@ -38,7 +34,7 @@ export function renderExplanation(name: string, kernelNames: string[] | null): s
 }
 
 export function renderReasonList(kernelNames: string[] | null): string {
-  if (kernelNames === null) return "This kernel reports no drop reasons (they arrived in Linux 5.17), or its BTF could not be read.\n";
+  if (kernelNames === null) return 'This kernel reports no drop reasons (they arrived in Linux 5.17), or its BTF could not be read.\n';
   return kernelNames.map((name) => `${name.padEnd(28)} ${explain(name).advice.summary}`).join('\n') + '\n';
 }
 

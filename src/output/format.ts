@@ -92,7 +92,14 @@ function addressSlot(event: DropEvent, address: Uint8Array | null): number {
   const w3 = family === 6 ? word(address, 12) : 0;
   const slot = (Math.imul(w0 ^ Math.imul(w1, 31) ^ Math.imul(w2, 961) ^ Math.imul(w3, 29791), 0x9e3779b1) >>> 20) % ADDRESS_SLOTS;
   const at = slot * 5;
-  if (slotText[slot] !== undefined && slotWords[at] === family && slotWords[at + 1] === w0 && slotWords[at + 2] === w1 && slotWords[at + 3] === w2 && slotWords[at + 4] === w3) {
+  if (
+    slotText[slot] !== undefined &&
+    slotWords[at] === family &&
+    slotWords[at + 1] === w0 &&
+    slotWords[at + 2] === w1 &&
+    slotWords[at + 3] === w2 &&
+    slotWords[at + 4] === w3
+  ) {
     return slot;
   }
   const formatted = formatAddress(address, family);
@@ -137,10 +144,44 @@ function keys<Name extends string>(...names: Name[]): Record<Name, Uint8Array> {
 }
 
 const KEY = keys(
-  'reason_code', 'subsystem', 'location', 'family', 'proto', 'saddr', 'daddr', 'sport', 'dport', 'icmp_type', 'icmp_code',
-  'ttl', 'tcp_flags', 'netns', 'ifindex', 'ifname', 'len', 'pid', 'tid', 'comm', 'rule', 'socket', 'stack',
-  'cookie', 'uid', 'local', 'cgroup', 'container', 'rcvbuf', 'queued', 'drops', 'id', 'pod', 'table', 'chain', 'handle',
-  'text', 'verdict',
+  'reason_code',
+  'subsystem',
+  'location',
+  'family',
+  'proto',
+  'saddr',
+  'daddr',
+  'sport',
+  'dport',
+  'icmp_type',
+  'icmp_code',
+  'ttl',
+  'tcp_flags',
+  'netns',
+  'ifindex',
+  'ifname',
+  'len',
+  'pid',
+  'tid',
+  'comm',
+  'rule',
+  'socket',
+  'stack',
+  'cookie',
+  'uid',
+  'local',
+  'cgroup',
+  'container',
+  'rcvbuf',
+  'queued',
+  'drops',
+  'id',
+  'pod',
+  'table',
+  'chain',
+  'handle',
+  'text',
+  'verdict',
 );
 const CLOSE_TS = ascii('Z",');
 const OPEN_REASON = ascii('"reason":');

@@ -7,7 +7,19 @@ import { explain, socketAdvice } from '../knowledge/advice';
 import { formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
 import type { CounterDelta } from '../kernel/counters';
 import { hintLine } from './explain';
-import { containerText, localEndpoint, protocolName, resolveSocket, ruleName, socketHolder, socketName, socketRecord, type FormatContext, type ResolvedSocket, type StackFrames } from './format';
+import {
+  containerText,
+  localEndpoint,
+  protocolName,
+  resolveSocket,
+  ruleName,
+  socketHolder,
+  socketName,
+  socketRecord,
+  type FormatContext,
+  type ResolvedSocket,
+  type StackFrames,
+} from './format';
 import type { RuleCount } from '../nft/rule-tally';
 
 export interface SummaryRow {

@@ -92,7 +92,7 @@ function commandPorts(stderr: string): number[] {
   return match.slice(1).map(Number);
 }
 
-test('-- CMD: exactly the command\'s drops, by socket and by flow, while another process drops the same; its exit status', { timeout: 120_000 }, async (t) => {
+test("-- CMD: exactly the command's drops, by socket and by flow, while another process drops the same; its exit status", { timeout: 120_000 }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     await nftDrop(p.nsB, `udp dport ${DROPPED_IN_B}`);

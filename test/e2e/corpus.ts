@@ -52,8 +52,16 @@ export const CLOSED_PORT = 9;
 const NFT_PRIORITY = -450; // before defragmentation (-400), conntrack and everything else
 
 const NO_FIELDS: HeaderFields = {
-  family: null, saddr: null, daddr: null, proto: null, sport: null, dport: null,
-  icmp_type: null, icmp_code: null, ttl: null, tcp_flags: null,
+  family: null,
+  saddr: null,
+  daddr: null,
+  proto: null,
+  sport: null,
+  dport: null,
+  icmp_type: null,
+  icmp_code: null,
+  ttl: null,
+  tcp_flags: null,
 };
 
 const noSocket = (at: string): Culprit => ({ reason: 'NO_SOCKET', at: [at] });
@@ -83,36 +91,69 @@ export function buildCorpus(p: NetnsPair, links: [CorpusLink, CorpusLink]): Corp
   const at4 = (fw = false): Endpoints => ({ src: v4(fw ? firewalled++ : natural++), dst: p.v4B });
   const at6 = (fw = false): Endpoints => ({ src: v6(fw ? firewalled++ : natural++), dst: p.v6B });
   const fields = (family: 'ipv4' | 'ipv6', at: Endpoints, more: Partial<HeaderFields>): HeaderFields => ({
-    ...NO_FIELDS, family, saddr: at.src, daddr: at.dst, ttl: 64, ...more,
+    ...NO_FIELDS,
+    family,
+    saddr: at.src,
+    daddr: at.dst,
+    ttl: 64,
+    ...more,
   });
   const add = (name: string, frame: Buffer, f: HeaderFields, culprit: Culprit) => cases.push({ name, frame, fields: f, culprit, link: nextLink() });
   const NOP = (n: number) => Buffer.alloc(n, 1);
 
   // --- IPv4 ----------------------------------------------------------------
   let at = at4();
-  add('IPv4 with 4 bytes of options, UDP', frame4(ipv4({ ...at, proto: IPPROTO.udp, options: NOP(4) }, udp(at, 40001, CLOSED_PORT))),
-    fields('ipv4', at, { proto: 'udp', sport: 40001, dport: CLOSED_PORT }), noSocket('__udp4_lib_rcv'));
+  add(
+    'IPv4 with 4 bytes of options, UDP',
+    frame4(ipv4({ ...at, proto: IPPROTO.udp, options: NOP(4) }, udp(at, 40001, CLOSED_PORT))),
+    fields('ipv4', at, { proto: 'udp', sport: 40001, dport: CLOSED_PORT }),
+    noSocket('__udp4_lib_rcv'),
+  );
   at = at4();
-  add('IPv4 with 40 bytes of options (the longest header), UDP', frame4(ipv4({ ...at, proto: IPPROTO.udp, options: NOP(40), ttl: 7 }, udp(at, 40002, CLOSED_PORT))),
-    fields('ipv4', at, { proto: 'udp', sport: 40002, dport: CLOSED_PORT, ttl: 7 }), noSocket('__udp4_lib_rcv'));
+  add(
+    'IPv4 with 40 bytes of options (the longest header), UDP',
+    frame4(ipv4({ ...at, proto: IPPROTO.udp, options: NOP(40), ttl: 7 }, udp(at, 40002, CLOSED_PORT))),
+    fields('ipv4', at, { proto: 'udp', sport: 40002, dport: CLOSED_PORT, ttl: 7 }),
+    noSocket('__udp4_lib_rcv'),
+  );
   at = at4();
-  add('IPv4 TCP SYN', frame4(ipv4({ ...at, proto: IPPROTO.tcp }, tcp(at, 40003, CLOSED_PORT, TCP_FLAGS.SYN))),
-    fields('ipv4', at, { proto: 'tcp', sport: 40003, dport: CLOSED_PORT, tcp_flags: 'SYN' }), noSocket('tcp_v4_rcv'));
+  add(
+    'IPv4 TCP SYN',
+    frame4(ipv4({ ...at, proto: IPPROTO.tcp }, tcp(at, 40003, CLOSED_PORT, TCP_FLAGS.SYN))),
+    fields('ipv4', at, { proto: 'tcp', sport: 40003, dport: CLOSED_PORT, tcp_flags: 'SYN' }),
+    noSocket('tcp_v4_rcv'),
+  );
   at = at4();
-  add('IPv4 with trailing bytes past its total length', frame4(Buffer.concat([ipv4({ ...at, proto: IPPROTO.udp }, udp(at, 40004, CLOSED_PORT)), Buffer.alloc(30, 0xee)])),
-    fields('ipv4', at, { proto: 'udp', sport: 40004, dport: CLOSED_PORT }), noSocket('__udp4_lib_rcv'));
+  add(
+    'IPv4 with trailing bytes past its total length',
+    frame4(Buffer.concat([ipv4({ ...at, proto: IPPROTO.udp }, udp(at, 40004, CLOSED_PORT)), Buffer.alloc(30, 0xee)])),
+    fields('ipv4', at, { proto: 'udp', sport: 40004, dport: CLOSED_PORT }),
+    noSocket('__udp4_lib_rcv'),
+  );
   at = at4();
   // The total length says 28 but the frame ends after the IP header.
-  add('IPv4 cut after its header (UDP header missing)', frame4(ipv4({ ...at, proto: IPPROTO.udp, totalLength: 28 }, Buffer.alloc(0))),
-    fields('ipv4', at, { proto: 'udp' }), null);
+  add(
+    'IPv4 cut after its header (UDP header missing)',
+    frame4(ipv4({ ...at, proto: IPPROTO.udp, totalLength: 28 }, Buffer.alloc(0))),
+    fields('ipv4', at, { proto: 'udp' }),
+    null,
+  );
   at = at4();
   // A bad header checksum is dropped before the kernel trims the packet to its total length (22):
   // the UDP header's ports lie past it, in bytes that are not the packet's.
-  add('IPv4 declaring 2 bytes of UDP, ports in the bytes past it', frame4(ipv4({ ...at, proto: IPPROTO.udp, totalLength: 22, badChecksum: true }, udp(at, 40006, CLOSED_PORT))),
-    fields('ipv4', at, { proto: 'udp' }), null);
+  add(
+    'IPv4 declaring 2 bytes of UDP, ports in the bytes past it',
+    frame4(ipv4({ ...at, proto: IPPROTO.udp, totalLength: 22, badChecksum: true }, udp(at, 40006, CLOSED_PORT))),
+    fields('ipv4', at, { proto: 'udp' }),
+    null,
+  );
   at = at4();
-  add('IPv4 whose UDP header is cut to 2 bytes', frame4(ipv4({ ...at, proto: IPPROTO.udp }, udp(at, 40007, CLOSED_PORT).subarray(0, 2))),
-    fields('ipv4', at, { proto: 'udp' }), null);
+  add(
+    'IPv4 whose UDP header is cut to 2 bytes',
+    frame4(ipv4({ ...at, proto: IPPROTO.udp }, udp(at, 40007, CLOSED_PORT).subarray(0, 2))),
+    fields('ipv4', at, { proto: 'udp' }),
+    null,
+  );
   at = at4();
   // The header length says 60 bytes; the frame has 24.
   const longHeader = ipv4({ ...at, proto: IPPROTO.udp, options: NOP(40) }, Buffer.alloc(0)).subarray(0, 24);
@@ -121,62 +162,121 @@ export function buildCorpus(p: NetnsPair, links: [CorpusLink, CorpusLink]): Corp
   add('IPv4 header cut at 12 bytes', frame4(ipv4({ ...at4(), proto: IPPROTO.udp }, Buffer.alloc(0)).subarray(0, 12)), NO_FIELDS, null);
 
   at = at4(true);
-  add('IPv4 first fragment, UDP', frame4(ipv4({ ...at, proto: IPPROTO.udp, moreFragments: true }, udp(at, 40010, CLOSED_PORT, Buffer.alloc(16, 0x61)))),
-    fields('ipv4', at, { proto: 'udp', sport: 40010, dport: CLOSED_PORT }), FIREWALL);
+  add(
+    'IPv4 first fragment, UDP',
+    frame4(ipv4({ ...at, proto: IPPROTO.udp, moreFragments: true }, udp(at, 40010, CLOSED_PORT, Buffer.alloc(16, 0x61)))),
+    fields('ipv4', at, { proto: 'udp', sport: 40010, dport: CLOSED_PORT }),
+    FIREWALL,
+  );
   at = at4(true);
   // Its first 4 bytes would read as ports 0x4040:0x4040 if the parser took them for a UDP header.
-  add('IPv4 non-first fragment, UDP', frame4(ipv4({ ...at, proto: IPPROTO.udp, fragmentOffset: 3 }, Buffer.alloc(16, 0x40))),
-    fields('ipv4', at, { proto: 'udp' }), FIREWALL);
-  for (const [type, code] of [[8, 0], [13, 0], [3, 3]]) {
+  add('IPv4 non-first fragment, UDP', frame4(ipv4({ ...at, proto: IPPROTO.udp, fragmentOffset: 3 }, Buffer.alloc(16, 0x40))), fields('ipv4', at, { proto: 'udp' }), FIREWALL);
+  for (const [type, code] of [
+    [8, 0],
+    [13, 0],
+    [3, 3],
+  ]) {
     at = at4(true);
-    add(`ICMP type ${type} code ${code}`, frame4(ipv4({ ...at, proto: IPPROTO.icmp }, icmp(at, type, code))),
-      fields('ipv4', at, { proto: 'icmp', icmp_type: type, icmp_code: code }), FIREWALL);
+    add(
+      `ICMP type ${type} code ${code}`,
+      frame4(ipv4({ ...at, proto: IPPROTO.icmp }, icmp(at, type, code))),
+      fields('ipv4', at, { proto: 'icmp', icmp_type: type, icmp_code: code }),
+      FIREWALL,
+    );
   }
 
   // --- IPv6 ----------------------------------------------------------------
   at = at6();
-  add('IPv6 UDP', frame6(ipv6({ ...at, proto: IPPROTO.udp, hopLimit: 9 }, udp(at, 40020, CLOSED_PORT))),
-    fields('ipv6', at, { proto: 'udp', sport: 40020, dport: CLOSED_PORT, ttl: 9 }), noSocket('__udp6_lib_rcv'));
+  add(
+    'IPv6 UDP',
+    frame6(ipv6({ ...at, proto: IPPROTO.udp, hopLimit: 9 }, udp(at, 40020, CLOSED_PORT))),
+    fields('ipv6', at, { proto: 'udp', sport: 40020, dport: CLOSED_PORT, ttl: 9 }),
+    noSocket('__udp6_lib_rcv'),
+  );
   for (const kind of ['hop', 'dest', 'routing'] as const) {
     at = at6();
     const sport = 40021 + cases.length;
-    add(`IPv6 ${kind} header, UDP`, frame6(ipv6({ ...at, proto: IPPROTO.udp, extensions: [{ kind }] }, udp(at, sport, CLOSED_PORT))),
-      fields('ipv6', at, { proto: 'udp', sport, dport: CLOSED_PORT }), noSocket('__udp6_lib_rcv'));
+    add(
+      `IPv6 ${kind} header, UDP`,
+      frame6(ipv6({ ...at, proto: IPPROTO.udp, extensions: [{ kind }] }, udp(at, sport, CLOSED_PORT))),
+      fields('ipv6', at, { proto: 'udp', sport, dport: CLOSED_PORT }),
+      noSocket('__udp6_lib_rcv'),
+    );
   }
   at = at6();
-  add('IPv6 TCP SYN', frame6(ipv6({ ...at, proto: IPPROTO.tcp }, tcp(at, 40030, CLOSED_PORT, TCP_FLAGS.SYN))),
-    fields('ipv6', at, { proto: 'tcp', sport: 40030, dport: CLOSED_PORT, tcp_flags: 'SYN' }), noSocket('tcp_v6_rcv'));
+  add(
+    'IPv6 TCP SYN',
+    frame6(ipv6({ ...at, proto: IPPROTO.tcp }, tcp(at, 40030, CLOSED_PORT, TCP_FLAGS.SYN))),
+    fields('ipv6', at, { proto: 'tcp', sport: 40030, dport: CLOSED_PORT, tcp_flags: 'SYN' }),
+    noSocket('tcp_v6_rcv'),
+  );
   at = at6();
   // 88 bytes of headers before TCP: past the first read, so the parser reads again.
   const chain = [{ kind: 'hop' }, { kind: 'dest' }, { kind: 'routing' }, { kind: 'dest' }] as const;
-  add('IPv6 hop + dest + routing + dest headers, TCP SYN', frame6(ipv6({ ...at, proto: IPPROTO.tcp, extensions: [...chain] }, tcp(at, 40031, CLOSED_PORT, TCP_FLAGS.SYN))),
-    fields('ipv6', at, { proto: 'tcp', sport: 40031, dport: CLOSED_PORT, tcp_flags: 'SYN' }), noSocket('tcp_v6_rcv'));
+  add(
+    'IPv6 hop + dest + routing + dest headers, TCP SYN',
+    frame6(ipv6({ ...at, proto: IPPROTO.tcp, extensions: [...chain] }, tcp(at, 40031, CLOSED_PORT, TCP_FLAGS.SYN))),
+    fields('ipv6', at, { proto: 'tcp', sport: 40031, dport: CLOSED_PORT, tcp_flags: 'SYN' }),
+    noSocket('tcp_v6_rcv'),
+  );
   at = at6();
   // Five extension headers: more than the parser walks, so the protocol is unknown, not guessed.
-  add('IPv6 behind five extension headers, UDP', frame6(ipv6({ ...at, proto: IPPROTO.udp, extensions: [...chain, { kind: 'dest' }] }, udp(at, 40032, CLOSED_PORT))),
-    fields('ipv6', at, {}), noSocket('__udp6_lib_rcv'));
+  add(
+    'IPv6 behind five extension headers, UDP',
+    frame6(ipv6({ ...at, proto: IPPROTO.udp, extensions: [...chain, { kind: 'dest' }] }, udp(at, 40032, CLOSED_PORT))),
+    fields('ipv6', at, {}),
+    noSocket('__udp6_lib_rcv'),
+  );
   at = at6();
-  add('IPv6 cut after its header (payload length 8, none there)', frame6(ipv6({ ...at, proto: IPPROTO.udp, payloadLength: 8 }, Buffer.alloc(0))),
-    fields('ipv6', at, { proto: 'udp' }), null);
+  add(
+    'IPv6 cut after its header (payload length 8, none there)',
+    frame6(ipv6({ ...at, proto: IPPROTO.udp, payloadLength: 8 }, Buffer.alloc(0))),
+    fields('ipv6', at, { proto: 'udp' }),
+    null,
+  );
   at = at6();
-  add('IPv6 hop-by-hop header cut short by the payload length', frame6(ipv6({ ...at, proto: IPPROTO.udp, extensions: [{ kind: 'hop' }], payloadLength: 4 }, udp(at, 40034, CLOSED_PORT))),
-    fields('ipv6', at, {}), null);
+  add(
+    'IPv6 hop-by-hop header cut short by the payload length',
+    frame6(ipv6({ ...at, proto: IPPROTO.udp, extensions: [{ kind: 'hop' }], payloadLength: 4 }, udp(at, 40034, CLOSED_PORT))),
+    fields('ipv6', at, {}),
+    null,
+  );
   // A multicast source is refused before the kernel trims the packet to its payload length (2):
   // the UDP header's ports lie past it.
   const multicast: Endpoints = { src: `ff02::d7:${hex}`, dst: p.v6B };
-  add('IPv6 declaring 2 bytes of UDP, ports in the bytes past it', frame6(ipv6({ ...multicast, proto: IPPROTO.udp, payloadLength: 2 }, udp(multicast, 40035, CLOSED_PORT))),
-    fields('ipv6', multicast, { proto: 'udp' }), null);
+  add(
+    'IPv6 declaring 2 bytes of UDP, ports in the bytes past it',
+    frame6(ipv6({ ...multicast, proto: IPPROTO.udp, payloadLength: 2 }, udp(multicast, 40035, CLOSED_PORT))),
+    fields('ipv6', multicast, { proto: 'udp' }),
+    null,
+  );
 
   at = at6(true);
-  add('IPv6 first fragment, UDP', frame6(ipv6({ ...at, proto: IPPROTO.udp, extensions: [{ kind: 'fragment', offset: 0, more: true }] }, udp(at, 40040, CLOSED_PORT, Buffer.alloc(16, 0x61)))),
-    fields('ipv6', at, { proto: 'udp', sport: 40040, dport: CLOSED_PORT }), FIREWALL);
+  add(
+    'IPv6 first fragment, UDP',
+    frame6(ipv6({ ...at, proto: IPPROTO.udp, extensions: [{ kind: 'fragment', offset: 0, more: true }] }, udp(at, 40040, CLOSED_PORT, Buffer.alloc(16, 0x61)))),
+    fields('ipv6', at, { proto: 'udp', sport: 40040, dport: CLOSED_PORT }),
+    FIREWALL,
+  );
   at = at6(true);
-  add('IPv6 non-first fragment, UDP', frame6(ipv6({ ...at, proto: IPPROTO.udp, extensions: [{ kind: 'fragment', offset: 3, more: false }] }, Buffer.alloc(16, 0x40))),
-    fields('ipv6', at, { proto: 'udp' }), FIREWALL);
-  for (const [type, code] of [[128, 0], [1, 4], [200, 7]]) {
+  add(
+    'IPv6 non-first fragment, UDP',
+    frame6(ipv6({ ...at, proto: IPPROTO.udp, extensions: [{ kind: 'fragment', offset: 3, more: false }] }, Buffer.alloc(16, 0x40))),
+    fields('ipv6', at, { proto: 'udp' }),
+    FIREWALL,
+  );
+  for (const [type, code] of [
+    [128, 0],
+    [1, 4],
+    [200, 7],
+  ]) {
     at = at6(true);
-    add(`ICMPv6 type ${type} code ${code}`, frame6(ipv6({ ...at, proto: IPPROTO.icmp6 }, icmp(at, type, code))),
-      fields('ipv6', at, { proto: 'icmp6', icmp_type: type, icmp_code: code }), FIREWALL);
+    add(
+      `ICMPv6 type ${type} code ${code}`,
+      frame6(ipv6({ ...at, proto: IPPROTO.icmp6 }, icmp(at, type, code))),
+      fields('ipv6', at, { proto: 'icmp6', icmp_type: type, icmp_code: code }),
+      FIREWALL,
+    );
   }
 
   const ruleset =
@@ -216,7 +316,11 @@ export async function installCorpus(p: NetnsPair): Promise<Corpus> {
 /** Sends every corpus packet from A to B over its link, and drops in A meanwhile that no run on B may count. */
 export async function sendCorpus(p: NetnsPair, corpus: Corpus): Promise<void> {
   for (const link of corpus.links) {
-    await sendFrames(p.nsA, link.ifA, corpus.cases.filter((c) => c.link === link).map((c) => c.frame));
+    await sendFrames(
+      p.nsA,
+      link.ifA,
+      corpus.cases.filter((c) => c.link === link).map((c) => c.frame),
+    );
   }
   assert.equal(await sendUdp(p.nsB, p.v4A, CLOSED_PORT, 3), 3);
 }

@@ -3,16 +3,7 @@
 // differ when the filter hid some, and list trouble counters nothing traced fed.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import {
-  assertNoStackTrace,
-  closingStats,
-  describeEvents,
-  rcvbufFlood,
-  requireRealKernel,
-  sendUdp,
-  traceWhile,
-  withNetnsPair,
-} from './harness';
+import { assertNoStackTrace, closingStats, describeEvents, rcvbufFlood, requireRealKernel, sendUdp, traceWhile, withNetnsPair } from './harness';
 
 /** The closing lines on stderr, without the "dropwhy: " prefix. */
 function closingLines(stderr: string): string[] {
@@ -66,7 +57,11 @@ test('tracing with a filter that hides every drop -> no verdict, "other counters
     assert.equal(res.events.length, 0, describeEvents(res.events));
     const lines = closingLines(res.stderr);
     assert.equal(lines.filter((l) => l.includes('traced:')).length, 0, res.stderr);
-    assert.deepEqual(lines.filter((l) => l.startsWith('other counters:')), ['other counters: Udp NoPorts +4'], `stderr:\n${res.stderr}`);
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('other counters:')),
+      ['other counters: Udp NoPorts +4'],
+      `stderr:\n${res.stderr}`,
+    );
   });
 });
 

@@ -66,11 +66,9 @@ test('--duration 1 exits by itself with code 0 within a few seconds', { timeout:
 test('SIGTERM exits 0 and prints the closing line', { timeout: 60_000 }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
-    const { res } = await traceWhile(
-      ['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'udp'],
-      async () => assert.equal(await sendUdp(p.nsA, p.v4B, 9, 2), 2),
-      { signal: 'SIGTERM' },
-    );
+    const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'udp'], async () => assert.equal(await sendUdp(p.nsA, p.v4B, 9, 2), 2), {
+      signal: 'SIGTERM',
+    });
     assert.equal(res.events.length, 2, describeEvents(res.events));
     const stats = closingStats(res.stderr);
     assert.ok(stats, `closing line missing from stderr:\n${res.stderr}`);

@@ -5,18 +5,7 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import {
-  CLI_PATH,
-  assertNoStackTrace,
-  expectReason,
-  expectTextLocation,
-  kernelFacts,
-  NATIVE_ADDON,
-  NFT_DROP_SITES,
-  requireRealKernel,
-  run,
-  type RunResult,
-} from './harness';
+import { CLI_PATH, assertNoStackTrace, expectReason, expectTextLocation, kernelFacts, NATIVE_ADDON, NFT_DROP_SITES, requireRealKernel, run, type RunResult } from './harness';
 import { inNetnsArgv } from '../../src/kernel/netns';
 
 /** `nft list tables` here and in each /run/netns namespace; null without nft. */
@@ -54,13 +43,19 @@ function nftTraceChecks(): Array<{ name: string; ok: boolean; required: boolean;
 }
 
 const CHECK_NAMES = [
-  'privileges', 'kernel BTF', 'native addon', 'libraries', 'tracepoint', 'drop reasons', 'ring buffer', 'locations',
+  'privileges',
+  'kernel BTF',
+  'native addon',
+  'libraries',
+  'tracepoint',
+  'drop reasons',
+  'ring buffer',
+  'locations',
   ...nftTraceChecks().map((c) => c.name),
   'tracefs',
 ];
 
-const dropwhy = (args: string[], timeoutMs = 30_000): Promise<RunResult> =>
-  run(process.execPath, [CLI_PATH, ...args], { allowFail: true, timeoutMs });
+const dropwhy = (args: string[], timeoutMs = 30_000): Promise<RunResult> => run(process.execPath, [CLI_PATH, ...args], { allowFail: true, timeoutMs });
 
 /**
  * Two ways to lack the privileges, neither depending on where the checkout
@@ -146,8 +141,14 @@ test('doctor -o json (root): every check as the kernel facts say, can_run as the
   const doc = JSON.parse(res.stdout) as DoctorJson;
   assert.deepEqual(Object.keys(doc), ['kernel', 'can_run', 'checks']);
   assert.equal(doc.kernel, os.release());
-  assert.deepEqual(doc.checks.map((c) => c.name), CHECK_NAMES);
-  assert.deepEqual(doc.checks.map(({ name, ok, required, detail }) => ({ name, ok, required, detail })), expected);
+  assert.deepEqual(
+    doc.checks.map((c) => c.name),
+    CHECK_NAMES,
+  );
+  assert.deepEqual(
+    doc.checks.map(({ name, ok, required, detail }) => ({ name, ok, required, detail })),
+    expected,
+  );
   assert.equal(doc.can_run, canRun);
   for (const c of doc.checks.filter((c) => !c.ok)) assert.ok(c.fix, `a check that is not ok says what to do: ${JSON.stringify(c)}`);
 });
@@ -225,7 +226,11 @@ test('selftest (root): exit 0, three PASS lines, "selftest: PASS", its namespace
   const list = await run('ip', ['netns', 'list']);
   const names = list.stdout.split('\n').map((l) => l.split(' ')[0]);
   const prefix = m[1].slice(0, -2);
-  assert.deepEqual(names.filter((n) => n.startsWith(prefix)), [], `selftest left namespaces behind:\n${list.stdout}`);
+  assert.deepEqual(
+    names.filter((n) => n.startsWith(prefix)),
+    [],
+    `selftest left namespaces behind:\n${list.stdout}`,
+  );
   assert.ok(!fs.existsSync(`/run/netns/${m[1]}`) && !fs.existsSync(`/run/netns/${m[2]}`));
 });
 

@@ -7,7 +7,7 @@ import { CLI_PATH, assertNoStackTrace, kernelFacts, requireRealKernel, run } fro
 /** The kernel's reason names, without the enum's MAX and SUBSYS_MASK markers, in enum order. */
 const kernelReasonNames = (): string[] => [...kernelFacts().reasons.keys()].filter((name) => name !== 'MAX' && name !== 'SUBSYS_MASK');
 
-test('explain --list: one line per name of this kernel\'s enum skb_drop_reason, in its order', { timeout: 30_000 }, async (t) => {
+test("explain --list: one line per name of this kernel's enum skb_drop_reason, in its order", { timeout: 30_000 }, async (t) => {
   if (!requireRealKernel(t)) return;
   const res = await run(process.execPath, [CLI_PATH, 'explain', '--list'], { timeoutMs: 30_000 });
   assertNoStackTrace(res.stderr);
@@ -18,7 +18,11 @@ test('explain --list: one line per name of this kernel\'s enum skb_drop_reason, 
   }
   const names = kernelReasonNames();
   assert.ok(names.includes('NO_SOCKET') && names.includes('NOT_SPECIFIED'), `a 5.17+ enum: ${names.join(' ')}`);
-  assert.deepEqual(lines.map((l) => l.split(' ')[0]), names, res.stdout);
+  assert.deepEqual(
+    lines.map((l) => l.split(' ')[0]),
+    names,
+    res.stdout,
+  );
   for (const line of lines) assert.match(line, /^[A-Z0-9_]+ +\S/, `a name and its summary: ${line}`);
 });
 

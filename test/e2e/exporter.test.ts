@@ -80,7 +80,13 @@ test('exporter: exact counts per label set for known drops', TIMEOUT, async (t) 
     const noSocket = inB.filter((s) => s.labels.reason === expectedReason('NO_SOCKET') && /udp4_lib_rcv$/.test(s.labels.function));
     const nft = inB.filter((s) => expectedFunction(NFT_DROP_SITES).test(s.labels.function));
     assert.equal(noSocket.length, 1, `one NO_SOCKET series in B:\n${body}`);
-    assert.deepEqual(noSocket[0].labels, { reason: expectedReason('NO_SOCKET'), function: kernelFacts().symbolsVisible ? '__udp4_lib_rcv' : noSocket[0].labels.function, proto: 'udp', family: 'ipv4', netns: String(netns) });
+    assert.deepEqual(noSocket[0].labels, {
+      reason: expectedReason('NO_SOCKET'),
+      function: kernelFacts().symbolsVisible ? '__udp4_lib_rcv' : noSocket[0].labels.function,
+      proto: 'udp',
+      family: 'ipv4',
+      netns: String(netns),
+    });
     assert.equal(noSocket[0].value, noPorts, 'NO_SOCKET drops in B equal the kernel counter UdpNoPorts');
     assert.equal(nft.length, 1, `one NETFILTER_DROP series in B:\n${body}`);
     assert.equal(nft[0].labels.reason, expectedReason('NETFILTER_DROP'));

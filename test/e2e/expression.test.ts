@@ -111,7 +111,11 @@ test('a few dozen expressions over the corpus: the kernel matches exactly what t
           assert.equal(res.code, 0, `${what}: exit code; stderr:\n${res.stderr}`);
           assertNoStackTrace(res.stderr);
           const matched = matchedCount(res.stderr);
-          assert.equal(matched, selected.length, `${what}: the kernel matched ${matched}, the reference accepts ${selected.length}: ${selected.map((c) => c.name).join('; ')}`);
+          assert.equal(
+            matched,
+            selected.length,
+            `${what}: the kernel matched ${matched}, the reference accepts ${selected.length}: ${selected.map((c) => c.name).join('; ')}`,
+          );
           if (mode === 'trace') {
             assertKernelMatchedPrinted(res);
             assert.deepEqual(res.events.map((e) => e.saddr).sort(), selected.map((c) => c.fields.saddr).sort(), `${what}: printed\n${describeEvents(res.events)}`);

@@ -179,8 +179,14 @@ test('two dropwhy at once, with different filters: each prints exactly its drops
     ]);
     try {
       const programs = [all, port9].map((dw) => new Set(bpfHandles(dw.child.pid!)?.progIds));
-      assert.ok(programs.every((ids) => ids.size > 0), 'each holds its own program');
-      assert.ok([...programs[0]].every((id) => !programs[1].has(id)), `they share a program: ${[...programs[0]]} / ${[...programs[1]]}`);
+      assert.ok(
+        programs.every((ids) => ids.size > 0),
+        'each holds its own program',
+      );
+      assert.ok(
+        [...programs[0]].every((id) => !programs[1].has(id)),
+        `they share a program: ${[...programs[0]]} / ${[...programs[1]]}`,
+      );
       const before = await snmpCounters(p.nsB);
       assert.equal(await sendUdp(p.nsA, p.v4B, 9, 5, { srcPort: 40401 }), 5);
       assert.equal(await sendUdp(p.nsA, p.v4B, 10, 3, { srcPort: 40402 }), 3);
@@ -194,8 +200,16 @@ test('two dropwhy at once, with different filters: each prints exactly its drops
       }
       assertDrops(port9Res.events, 5, closedPortDrop(p, 40401, 9));
       assert.equal(allRes.events.length, 8, describeEvents(allRes.events));
-      assertDrops(allRes.events.filter((e) => e.dport === 9), 5, closedPortDrop(p, 40401, 9));
-      assertDrops(allRes.events.filter((e) => e.dport === 10), 3, closedPortDrop(p, 40402, 10));
+      assertDrops(
+        allRes.events.filter((e) => e.dport === 9),
+        5,
+        closedPortDrop(p, 40401, 9),
+      );
+      assertDrops(
+        allRes.events.filter((e) => e.dport === 10),
+        3,
+        closedPortDrop(p, 40402, 10),
+      );
     } finally {
       all.kill();
       port9.kill();
@@ -236,7 +250,10 @@ test('exporter: clients hanging up mid-response leave it serving, with the right
       const response = await fetch(url);
       assert.equal(response.status, 200);
       const inB = samples(await response.text(), 'dropwhy_drops_total').filter((s) => s.labels.netns === String(netnsInode(p.nsB)));
-      assert.deepEqual(inB.map((s) => [s.labels.reason, s.labels.proto, s.value]), [[expectReason('NO_SOCKET').reason ?? '', 'udp', 7]]);
+      assert.deepEqual(
+        inB.map((s) => [s.labels.reason, s.labels.proto, s.value]),
+        [[expectReason('NO_SOCKET').reason ?? '', 'udp', 7]],
+      );
       const res = await exporter.stop({ signal: 'SIGTERM', settleMs: 0 });
       assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
       assertNoStackTrace(res.stderr);

@@ -131,7 +131,11 @@ test('every filter kind, traced and summarised: the kernel matches exactly the c
           const total = summaryTotal(res.stdout);
           assert.equal(total.matched, expected.length, `${what}: total.matched`);
           assert.equal(total.overflow, 0, `${what}: total.overflow`);
-          assert.equal(total.drops.reduce((sum, row) => sum + row.count, 0), expected.length, `${what}: the rows add up`);
+          assert.equal(
+            total.drops.reduce((sum, row) => sum + row.count, 0),
+            expected.length,
+            `${what}: the rows add up`,
+          );
         }
       }
     } finally {

@@ -11,14 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import {
-  deleteNetnsPair,
-  inNetnsArgv,
-  namespacesWithPrefix,
-  sweepStaleNamespaces,
-  withNetnsPair as withPair,
-  type NetnsPair,
-} from '../../src/kernel/netns';
+import { deleteNetnsPair, inNetnsArgv, namespacesWithPrefix, sweepStaleNamespaces, withNetnsPair as withPair, type NetnsPair } from '../../src/kernel/netns';
 import { LOCAL_BUILD } from '../../src/kernel/addon-loader';
 
 // dist/test/e2e/harness.js -> repo root
@@ -102,11 +95,7 @@ function whereInTheKernel(pid: number | undefined): string {
 const TIMEOUT_SCALE = Number(process.env.DROPWHY_E2E_TIMEOUT_SCALE) || 1;
 
 /** Run a command to completion (bounded). Rejects on timeout or, unless allowFail, non-zero exit. */
-export function run(
-  cmd: string,
-  args: string[],
-  opts: { input?: string; timeoutMs?: number; allowFail?: boolean } = {},
-): Promise<RunResult> {
+export function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number; allowFail?: boolean } = {}): Promise<RunResult> {
   const timeoutMs = (opts.timeoutMs ?? 15_000) * TIMEOUT_SCALE;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -225,10 +214,7 @@ export function netnsInode(ns: string): number {
  */
 export async function addExtraAddress(pair: NetnsPair, side: 'a' | 'b', addr: string): Promise<void> {
   const v6 = addr.includes(':');
-  const [ns, dev, mac, peerNs, peerDev] =
-    side === 'a'
-      ? [pair.nsA, pair.ifA, pair.macA, pair.nsB, pair.ifB]
-      : [pair.nsB, pair.ifB, pair.macB, pair.nsA, pair.ifA];
+  const [ns, dev, mac, peerNs, peerDev] = side === 'a' ? [pair.nsA, pair.ifA, pair.macA, pair.nsB, pair.ifB] : [pair.nsB, pair.ifB, pair.macB, pair.nsA, pair.ifA];
   await ip(['-n', ns, ...(v6 ? ['-6', 'addr', 'add', `${addr}/64`, 'dev', dev, 'nodad'] : ['addr', 'add', `${addr}/24`, 'dev', dev])]);
   await addStaticNeighbours(peerNs, peerDev, [addr], mac);
 }
@@ -310,15 +296,7 @@ export async function sendUdp(
   opts: { srcPort?: number; srcAddr?: string; burst?: boolean; until?: string } = {},
 ): Promise<number> {
   assert.ok(count > 0 && count <= 100_000, `sendUdp count out of bounds: ${count}`);
-  const res = await nsPython(ns, UDP_SENDER, [
-    dstAddr,
-    String(port),
-    String(count),
-    String(opts.srcPort ?? 0),
-    opts.srcAddr ?? '',
-    opts.burst ? '0' : '1',
-    opts.until ?? '',
-  ]);
+  const res = await nsPython(ns, UDP_SENDER, [dstAddr, String(port), String(count), String(opts.srcPort ?? 0), opts.srcAddr ?? '', opts.burst ? '0' : '1', opts.until ?? '']);
   const sent = Number(res.stdout.trim());
   assert.ok(Number.isInteger(sent), `sendUdp: bad output ${JSON.stringify(res.stdout)} ${res.stderr}`);
   return sent;
@@ -411,7 +389,10 @@ export async function snmpCounters(ns: string): Promise<Record<string, number>> 
     const m = /^(\w+): (.*)$/.exec(line);
     if (m && i + 1 < lines.length && lines[i + 1].startsWith(`${m[1]}: `)) {
       const names = m[2].trim().split(/\s+/);
-      const vals = lines[i + 1].slice(m[1].length + 2).trim().split(/\s+/);
+      const vals = lines[i + 1]
+        .slice(m[1].length + 2)
+        .trim()
+        .split(/\s+/);
       if (names.every((x) => /^[A-Za-z]/.test(x))) {
         names.forEach((name, j) => (out[`${m[1]}.${name}`] = Number(vals[j])));
         i++;
@@ -597,8 +578,31 @@ export interface SocketRecord {
 export const SOCKET_KEYS: ReadonlyArray<keyof SocketRecord> = ['inode', 'cookie', 'uid', 'local', 'pid', 'comm', 'cgroup', 'container', 'rcvbuf', 'queued', 'drops'];
 
 export const EVENT_KEYS: ReadonlyArray<keyof DropEvent> = [
-  'ts', 'reason', 'reason_code', 'subsystem', 'location', 'address', 'family', 'proto',
-  'saddr', 'daddr', 'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'netns', 'ifindex', 'ifname', 'len', 'pid', 'comm', 'tcp_flags', 'rule', 'socket', 'stack',
+  'ts',
+  'reason',
+  'reason_code',
+  'subsystem',
+  'location',
+  'address',
+  'family',
+  'proto',
+  'saddr',
+  'daddr',
+  'sport',
+  'dport',
+  'icmp_type',
+  'icmp_code',
+  'ttl',
+  'netns',
+  'ifindex',
+  'ifname',
+  'len',
+  'pid',
+  'comm',
+  'tcp_flags',
+  'rule',
+  'socket',
+  'stack',
 ];
 
 export interface DropwhyResult extends RunResult {
@@ -705,7 +709,11 @@ export function spawnDropwhy(args: string[], opts: SpawnOptions = {}): DropwhyHa
   };
 
   const waitBounded = async (timeoutMs: number, what: string): Promise<DropwhyResult> => {
-    const timedOut = await withTimeout(exited.then(() => false), timeoutMs, true);
+    const timedOut = await withTimeout(
+      exited.then(() => false),
+      timeoutMs,
+      true,
+    );
     if (timedOut) {
       const stuckAt = whereInTheKernel(child.pid);
       child.kill('SIGKILL');
@@ -782,11 +790,7 @@ export async function startDropwhy(args: string[], opts: { readyTimeoutMs?: numb
  * matched was printed or counted lost. User space filters each event again,
  * so a BPF filter that let too much through would show here and nowhere else.
  */
-export async function traceWhile<T>(
-  args: string[],
-  act: () => Promise<T>,
-  stop: Parameters<DropwhyHandle['stop']>[0] = {},
-): Promise<{ res: DropwhyResult; value: T }> {
+export async function traceWhile<T>(args: string[], act: () => Promise<T>, stop: Parameters<DropwhyHandle['stop']>[0] = {}): Promise<{ res: DropwhyResult; value: T }> {
   const dw = await startDropwhy(args);
   try {
     const value = await act();
@@ -1057,7 +1061,11 @@ export function closingStats(stderr: string): { seen: number; matched: number; l
 export function assertKernelMatchedPrinted(res: DropwhyResult): void {
   const stats = closingStats(res.stderr);
   assert.ok(stats, `closing line missing from stderr:\n${res.stderr}`);
-  assert.equal(stats.matched, res.events.length + stats.lost, `the kernel matched ${stats.matched} drops, ${res.events.length} were printed and ${stats.lost} lost:\n${describeEvents(res.events)}`);
+  assert.equal(
+    stats.matched,
+    res.events.length + stats.lost,
+    `the kernel matched ${stats.matched} drops, ${res.events.length} were printed and ${stats.lost} lost:\n${describeEvents(res.events)}`,
+  );
 }
 
 /** Compact summary for assertion messages. */
@@ -1069,8 +1077,5 @@ export function describeEvents(events: DropEvent[]): string {
 
 /** Assert a stderr has no JS stack trace / uncaught error. */
 export function assertNoStackTrace(stderr: string): void {
-  assert.ok(
-    !/^\s+at .+(\(|:\d+:\d+)/m.test(stderr) && !/node:internal|Uncaught|Unhandled/.test(stderr),
-    `stderr has an error/stack trace:\n${stderr}`,
-  );
+  assert.ok(!/^\s+at .+(\(|:\d+:\d+)/m.test(stderr) && !/node:internal|Uncaught|Unhandled/.test(stderr), `stderr has an error/stack trace:\n${stderr}`);
 }

@@ -78,10 +78,7 @@ function assertLossAccounted(res: DropwhyResult, printed: number, noPorts: numbe
   assert.ok(lost > 0, `the ring should have overflowed:\n${res.stderr}`);
   assert.equal(printed + lost, matched, `printed ${printed} + lost ${lost} vs matched ${matched}:\n${res.stderr}`);
   const lines = closingLines(res.stderr);
-  assert.ok(
-    lines.includes(`${lost} events were lost because the ring buffer was full: raise --ring-size or narrow the filter`),
-    `no loss warning:\n${res.stderr}`,
-  );
+  assert.ok(lines.includes(`${lost} events were lost because the ring buffer was full: raise --ring-size or narrow the filter`), `no loss warning:\n${res.stderr}`);
   assert.deepEqual(
     lines.filter((l) => l.includes('traced:')),
     // Before 5.17 no reason links a drop to a counter: nothing to compare.
@@ -100,7 +97,9 @@ async function burstThroughSmallRing(p: NetnsPair, output: string[]) {
   return { res, noPorts: value.moved['Udp.NoPorts'] };
 }
 
-test(`trace --ring-size 4K, ${BURST} UDP drops in a burst: printed + lost == matched == Udp NoPorts, the warning, "agree, counting N lost"`, { timeout: 90_000 }, async (t) => {
+test(`trace --ring-size 4K, ${BURST} UDP drops in a burst: printed + lost == matched == Udp NoPorts, the warning, "agree, counting N lost"`, {
+  timeout: 90_000,
+}, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res, noPorts } = await burstThroughSmallRing(p, []);
@@ -200,7 +199,9 @@ async function summaryWithFullMap(p: NetnsPair, output: 'json' | 'text') {
   }
 }
 
-test('summary -o json --max-keys 1, two kinds of drops: overflow == the second kind, rows == matched - overflow, the verdict counts the uncounted', { timeout: 90_000 }, async (t) => {
+test('summary -o json --max-keys 1, two kinds of drops: overflow == the second kind, rows == matched - overflow, the verdict counts the uncounted', {
+  timeout: 90_000,
+}, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res, csum, rcvbuf, matched } = await summaryWithFullMap(p, 'json');
@@ -213,7 +214,10 @@ test('summary -o json --max-keys 1, two kinds of drops: overflow == the second k
       [[expectReason('UDP_CSUM').reason, 'udp', expectLocation('__udp4_lib_rcv') ? '__udp4_lib_rcv' : undefined, csum]],
       'the one row the map had room for',
     );
-    assert.equal(total.drops.reduce((sum, d) => sum + d.count, 0), total.matched - total.overflow);
+    assert.equal(
+      total.drops.reduce((sum, d) => sum + d.count, 0),
+      total.matched - total.overflow,
+    );
     assert.deepEqual(
       total.correlation,
       kernelFacts().hasReason

@@ -57,10 +57,7 @@ test('iptables DROP for udp dport 7778: exactly 2 NETFILTER_DROP (reason filter;
     const res = await run(process.execPath, [CLI_PATH, '--filter-reason', 'NETFILTER_DROP', '--duration', '1'], { allowFail: true, timeoutMs: 30_000 });
     assert.equal(res.code, 2, `exit code; stderr:\n${res.stderr}`);
     assertNoStackTrace(res.stderr);
-    assert.equal(
-      res.stderr,
-      "dropwhy: --filter-reason: this kernel reports no drop reasons (they arrived in Linux 5.17)\nTry 'dropwhy --help' for the accepted options.\n",
-    );
+    assert.equal(res.stderr, "dropwhy: --filter-reason: this kernel reports no drop reasons (they arrived in Linux 5.17)\nTry 'dropwhy --help' for the accepted options.\n");
     return;
   }
   await withNetnsPair(async (p) => {

@@ -57,8 +57,7 @@ test('--nft-trace: two nft drop rules: each drop names its own rule by handle', 
   await withNetnsPair(async (p) => {
     await loadNftRuleset(
       p.nsB,
-      'table inet dwfw {\n  chain input {\n    type filter hook input priority 0; policy accept;\n' +
-        '    udp dport 7781 counter drop\n    udp dport 7782 drop\n  }\n}\n',
+      'table inet dwfw {\n  chain input {\n    type filter hook input priority 0; policy accept;\n' + '    udp dport 7781 counter drop\n    udp dport 7782 drop\n  }\n}\n',
     );
     const handles = [await ruleHandle(p.nsB, 'inet', 'dwfw', 'input', 'dport 7781'), await ruleHandle(p.nsB, 'inet', 'dwfw', 'input', 'dport 7782')];
     assert.notEqual(handles[0], handles[1]);
@@ -70,7 +69,10 @@ test('--nft-trace: two nft drop rules: each drop names its own rule by handle', 
       }
     });
     assertDrops(res.events, 6, { ...expectReason('NETFILTER_DROP'), saddr: p.v4A, daddr: p.v4B, proto: 'udp' });
-    for (const [port, handle, text] of [[7781, handles[0], 'udp dport 7781 counter drop'], [7782, handles[1], 'udp dport 7782 drop']] as const) {
+    for (const [port, handle, text] of [
+      [7781, handles[0], 'udp dport 7781 counter drop'],
+      [7782, handles[1], 'udp dport 7782 drop'],
+    ] as const) {
       const drops = byPort(res.events, port);
       assert.equal(drops.length, 3, `drops to ${port}`);
       for (const e of drops) assert.deepEqual(e.rule, { family: 'inet', table: 'dwfw', chain: 'input', handle, text, verdict: 'drop' });
@@ -115,7 +117,7 @@ test('--nft-trace: iptables-legacy rules: one warning line, and their drops name
   });
 });
 
-test('--nft-trace: the table is there while tracing and gone after --count; a SIGKILLed run\'s table goes at the next start', { timeout: 90_000 }, async (t) => {
+test("--nft-trace: the table is there while tracing and gone after --count; a SIGKILLed run's table goes at the next start", { timeout: 90_000 }, async (t) => {
   if (!requireRealKernel(t) || skipWithoutReasons(t)) return;
   await withNetnsPair(async (p) => {
     await loadNftRuleset(p.nsB, 'table inet dwfw {\n  chain input {\n    type filter hook input priority 0;\n    udp dport 7785 drop\n  }\n}\n');
@@ -174,7 +176,11 @@ test('summary --nft-trace: the total counts NETFILTER_DROP per rule, and the tab
       dw.kill();
     }
     assert.equal(res.code, 0, res.stderr);
-    const total = res.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.type === 'total');
+    const total = res.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((r) => r.type === 'total');
     assert.ok(total, res.stdout);
     assert.deepEqual(total.rules, [
       { family: 'inet', table: 'dwfw', chain: 'input', handle: handles[0], text: 'udp dport 7787 drop', verdict: 'drop', count: 3 },

@@ -5,17 +5,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { installCorpus, sendCorpus, type HeaderFields } from './corpus';
-import {
-  closingStats,
-  describeEvents,
-  netnsInode,
-  requireRealKernel,
-  traceWhile,
-  expectLocation,
-  expectReason,
-  withNetnsPair,
-  type DropEvent,
-} from './harness';
+import { closingStats, describeEvents, netnsInode, requireRealKernel, traceWhile, expectLocation, expectReason, withNetnsPair, type DropEvent } from './harness';
 
 const HEADER_KEYS: Array<keyof HeaderFields> = ['family', 'saddr', 'daddr', 'proto', 'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'tcp_flags'];
 

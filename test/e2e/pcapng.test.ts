@@ -6,21 +6,22 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  CLI_PATH,
-  expectReason,
-  netnsInode,
-  nftDrop,
-  requireRealKernel,
-  run,
-  sendUdp,
-  sleep,
-  traceWhile,
-  withNetnsPair,
-  type DropEvent,
-} from './harness';
+import { CLI_PATH, expectReason, netnsInode, nftDrop, requireRealKernel, run, sendUdp, sleep, traceWhile, withNetnsPair, type DropEvent } from './harness';
 
-const TSHARK_FIELDS = ['frame.encap_type', 'frame.len', 'frame.cap_len', 'ip.src', 'ip.dst', 'ip.len', 'ipv6.src', 'ipv6.dst', 'ipv6.plen', 'udp.srcport', 'udp.dstport', 'frame.comment'];
+const TSHARK_FIELDS = [
+  'frame.encap_type',
+  'frame.len',
+  'frame.cap_len',
+  'ip.src',
+  'ip.dst',
+  'ip.len',
+  'ipv6.src',
+  'ipv6.dst',
+  'ipv6.plen',
+  'udp.srcport',
+  'udp.dstport',
+  'frame.comment',
+];
 /** tshark's names for pcapng's link types 1 and 101 (frame.encap_type: WTAP_ENCAP_ETHERNET, WTAP_ENCAP_RAW_IP). */
 const ENCAP = { ethernet: '1', rawIp: '7' };
 

@@ -13,11 +13,7 @@ test('UDP receive buffer overflow: SOCKET_RCVBUFF events == sent - queued', { ti
         const flood = await rcvbufFlood(p.nsB, p.v4B, 5555, 2000, p.nsA);
         assert.equal(flood.sent, 2000, `sender sent ${flood.sent}/2000`);
         assert.ok(flood.dropped > 0, `nothing was dropped: ${JSON.stringify(flood)}`);
-        assert.equal(
-          flood.snmpRcvbufErrors,
-          flood.dropped,
-          `harness sanity: UdpRcvbufErrors delta must equal sent - queued: ${JSON.stringify(flood)}`,
-        );
+        assert.equal(flood.snmpRcvbufErrors, flood.dropped, `harness sanity: UdpRcvbufErrors delta must equal sent - queued: ${JSON.stringify(flood)}`);
         return flood;
       },
       { settleMs: 500 },

@@ -180,7 +180,9 @@ function childrenOf(pid: number, words: string[]): Array<{ pid: number; argv: st
   return found;
 }
 
-test('selftest killed with SIGKILL while its tracer is attached: the tracer dies with it, its programs go; the next selftest removes what it left', { timeout: 120_000 }, async (t) => {
+test('selftest killed with SIGKILL while its tracer is attached: the tracer dies with it, its programs go; the next selftest removes what it left', {
+  timeout: 120_000,
+}, async (t) => {
   if (!requireRealKernel(t)) return;
   const selftest = spawn(process.execPath, [CLI_PATH, 'selftest'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

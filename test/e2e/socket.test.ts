@@ -6,7 +6,25 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertEachDrop, describeEvents, expectLocation, expectReason, kernelFacts, NFT_DROP_SITES, nftDrop, nsPython, rcvbufFlood, requireRealKernel, run, sendUdp, sleep, startDropwhy, traceWhile, withNetnsPair, type SocketRecord } from './harness';
+import {
+  assertEachDrop,
+  describeEvents,
+  expectLocation,
+  expectReason,
+  kernelFacts,
+  NFT_DROP_SITES,
+  nftDrop,
+  nsPython,
+  rcvbufFlood,
+  requireRealKernel,
+  run,
+  sendUdp,
+  sleep,
+  startDropwhy,
+  traceWhile,
+  withNetnsPair,
+  type SocketRecord,
+} from './harness';
 import { inNetnsArgv } from '../../src/kernel/netns';
 
 const RECEIVER_NAME = 'dw-receiver';
@@ -88,7 +106,10 @@ test('SOCKET_RCVBUFF names the receiving socket and its owner; NO_SOCKET has soc
       // The socket's own counter, read as each drop happened, reaches the number dropped.
       assert.equal(Math.max(...overflowed.map((e) => e.socket!.drops)), flood.dropped);
       // The drop ran in the sender's softirq: the task that was running is not the socket's owner.
-      assert.ok(overflowed.every((e) => e.pid !== flood.receiverPid), 'the interrupted task is the sender, not the receiver');
+      assert.ok(
+        overflowed.every((e) => e.pid !== flood.receiverPid),
+        'the interrupted task is the sender, not the receiver',
+      );
     }),
   );
 });
@@ -148,7 +169,11 @@ test('summary: the total names the socket behind the SOCKET_RCVBUFF drops, its o
         assert.ok(flood.dropped > 0, `nothing was dropped: ${JSON.stringify(flood)}`);
         const res = await dw.stop({ settleMs: 600 });
         assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
-        const total = res.stdout.trim().split('\n').map((line) => JSON.parse(line)).find((record) => record.type === 'total');
+        const total = res.stdout
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line))
+          .find((record) => record.type === 'total');
         assert.ok(total, `no total:\n${res.stdout}`);
         const where = JSON.stringify(total.sockets);
         if (!hasRxSk()) {

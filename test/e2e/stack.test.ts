@@ -6,7 +6,20 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { assertEachDrop, assertNoStackTrace, describeEvents, expectLocation, expectReason, kernelFacts, netnsInode, requireRealKernel, sendUdp, startDropwhy, traceWhile, withNetnsPair } from './harness';
+import {
+  assertEachDrop,
+  assertNoStackTrace,
+  describeEvents,
+  expectLocation,
+  expectReason,
+  kernelFacts,
+  netnsInode,
+  requireRealKernel,
+  sendUdp,
+  startDropwhy,
+  traceWhile,
+  withNetnsPair,
+} from './harness';
 
 const CLOSED_PORT = 5571;
 /** Few: a kernel-matrix guest is slow. */
@@ -85,8 +98,16 @@ test('trace --stack, text: the frames indented under each event line', { timeout
       const [line, ...frames] = block.split('\n');
       assert.ok(line.includes(expectReason('NO_SOCKET').reason ?? ' - '), `not a NO_SOCKET line: ${block}`);
       assert.ok(frames.length > 1 && frames.every((f) => f.startsWith('    ')), `no frames under ${line}`);
-      assertKallsymsFrames(frames.map((f) => f.trim()), names, block);
-      if (kernelFacts().symbolsVisible) assert.ok(frames.some((f) => functionOf(f.trim()) === '__udp4_lib_rcv'), block);
+      assertKallsymsFrames(
+        frames.map((f) => f.trim()),
+        names,
+        block,
+      );
+      if (kernelFacts().symbolsVisible)
+        assert.ok(
+          frames.some((f) => functionOf(f.trim()) === '__udp4_lib_rcv'),
+          block,
+        );
     }
   });
 });
@@ -98,7 +119,7 @@ interface TotalRecord {
   overflow: number;
 }
 
-test('summary --stack -o json: each row\'s call paths add up to its count, and all of them to what the kernel matched', { timeout: 90_000 }, async (t) => {
+test("summary --stack -o json: each row's call paths add up to its count, and all of them to what the kernel matched", { timeout: 90_000 }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     // No interval ends before the stop: the stacks are first read and symbolized after the program was unloaded.
@@ -116,7 +137,11 @@ test('summary --stack -o json: each row\'s call paths add up to its count, and a
       let paths = 0;
       for (const row of total.drops) {
         assert.ok(row.stacks && row.stacks.length > 0, `no call paths: ${JSON.stringify(row)}`);
-        assert.equal(row.stacks.reduce((sum, s) => sum + s.count, 0), row.count, `paths vs row: ${JSON.stringify(row)}`);
+        assert.equal(
+          row.stacks.reduce((sum, s) => sum + s.count, 0),
+          row.count,
+          `paths vs row: ${JSON.stringify(row)}`,
+        );
         for (const path of row.stacks) {
           assert.ok(path.frames, `a path without a stack: ${JSON.stringify(row)}`);
           assertKallsymsFrames(path.frames, names, JSON.stringify(path));
@@ -124,7 +149,7 @@ test('summary --stack -o json: each row\'s call paths add up to its count, and a
         }
         paths += row.stacks.reduce((sum, s) => sum + s.count, 0);
       }
-      assert.equal(paths, total.matched, 'the call paths add up to the kernel\'s matched count');
+      assert.equal(paths, total.matched, "the call paths add up to the kernel's matched count");
       assert.deepEqual(
         total.drops.map((d) => d.reason),
         [expectReason('NO_SOCKET').reason],

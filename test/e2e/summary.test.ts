@@ -143,11 +143,11 @@ test('summary -o json: 5 UDP to a closed port -> total NO_SOCKET udp at __udp4_l
       assert.equal(total.matched, 5);
       assert.ok(total.seen >= 5, `seen ${total.seen}`);
       assert.ok(total.duration_s > 0, `duration_s ${total.duration_s}`);
-      assert.deepEqual(total.counters?.find((c) => c.name === 'Udp NoPorts'), { name: 'Udp NoPorts', delta: 5 });
       assert.deepEqual(
-        total.correlation,
-        expectCorrelation([{ counter: 'Udp NoPorts', delta: 5, traced: 5, reasons: ['NO_SOCKET'], uncounted: 0, verdict: 'agree' }]),
+        total.counters?.find((c) => c.name === 'Udp NoPorts'),
+        { name: 'Udp NoPorts', delta: 5 },
       );
+      assert.deepEqual(total.correlation, expectCorrelation([{ counter: 'Udp NoPorts', delta: 5, traced: 5, reasons: ['NO_SOCKET'], uncounted: 0, verdict: 'agree' }]));
     } finally {
       dw.kill();
     }
@@ -235,7 +235,11 @@ test('summary -o text (not a TTY): SO_RCVBUF flood shows the count, the agreeing
       // the interval blocks add up to the flood, and the total says it once more
       const intervalTotals = lines.map((l) => /^--- \d\d:\d\d:\d\d: (\d+) drops ---$/.exec(l)).filter((m) => m !== null);
       assert.ok(intervalTotals.length >= 1, `no interval header:\n${out}`);
-      assert.equal(intervalTotals.reduce((s, m) => s + Number(m[1]), 0), n, `interval headers do not add up to ${n}:\n${out}`);
+      assert.equal(
+        intervalTotals.reduce((s, m) => s + Number(m[1]), 0),
+        n,
+        `interval headers do not add up to ${n}:\n${out}`,
+      );
       const totalHeader = lines.filter((l) => /^=== total over \d+\.\ds: \d+ drops ===$/.test(l));
       assert.equal(totalHeader.length, 1, `one total header:\n${out}`);
       assert.match(totalHeader[0], new RegExp(`: ${n} drops ===$`));
@@ -244,13 +248,14 @@ test('summary -o text (not a TTY): SO_RCVBUF flood shows the count, the agreeing
       // "symbol+0xoff (address)", or the address alone where kallsyms hides addresses
       const where = kernelFacts().symbolsVisible ? `${at} \\(0x[0-9a-f]+\\)` : at;
       const rowRe = new RegExp(`^ +${n} drops  ${reason ?? '-'} +udp +${where}$`);
-      assert.ok(lines.some((l) => rowRe.test(l)), `no total row ${rowRe}:\n${out}`);
+      assert.ok(
+        lines.some((l) => rowRe.test(l)),
+        `no total row ${rowRe}:\n${out}`,
+      );
       const correlation = lines.filter((l) => l.includes('Udp RcvbufErrors'));
       assert.deepEqual(
         correlation.map((l) => l.trim()),
-        kernelFacts().hasReason
-          ? [`Udp RcvbufErrors +${n} vs ${n} SOCKET_RCVBUFF traced: agree`]
-          : [`other counters: Udp InErrors +${n}, Udp RcvbufErrors +${n}`], // before 5.17: no reason links them to the drops
+        kernelFacts().hasReason ? [`Udp RcvbufErrors +${n} vs ${n} SOCKET_RCVBUFF traced: agree`] : [`other counters: Udp InErrors +${n}, Udp RcvbufErrors +${n}`], // before 5.17: no reason links them to the drops
         `correlation line:\n${out}`,
       );
       if (!reason) {
@@ -259,9 +264,7 @@ test('summary -o text (not a TTY): SO_RCVBUF flood shows the count, the agreeing
       }
       const { advice } = explain(reason);
       // e.g. "  hint: SOCKET_RCVBUFF: The socket receive buffer was full: ... (dropwhy explain SOCKET_RCVBUFF)"
-      const hints = lines.filter(
-        (l) => /^ +hint: /.test(l) && l.includes(advice.summary) && l.endsWith('(dropwhy explain SOCKET_RCVBUFF)'),
-      );
+      const hints = lines.filter((l) => /^ +hint: /.test(l) && l.includes(advice.summary) && l.endsWith('(dropwhy explain SOCKET_RCVBUFF)'));
       assert.equal(hints.length, 1, `exactly one hint line for SOCKET_RCVBUFF:\n${out}`);
       assert.ok(lines.includes(`  SOCKET_RCVBUFF: ${advice.summary}`), `advice line in the total:\n${out}`);
       assert.ok(lines.includes(`    try: ${advice.checks[0]}`), `first check in the total:\n${out}`);
@@ -316,7 +319,10 @@ test('summary --duration 1: ends by itself (exit 0) after about a second, with t
       // 0.2 s intervals during 1 s: 4 or 5 ticks, fewer only if the timers were starved
       assert.ok(intervals.length >= 3 && intervals.length <= 5, `${intervals.length} interval records:\n${res.stdout}`);
       assert.equal(total.matched, 2);
-      assert.deepEqual(total.drops.map((r) => [r.reason, r.proto, r.count]), [[expectReason('NO_SOCKET').reason, 'udp', 2]]);
+      assert.deepEqual(
+        total.drops.map((r) => [r.reason, r.proto, r.count]),
+        [[expectReason('NO_SOCKET').reason, 'udp', 2]],
+      );
     } finally {
       dw.kill();
     }

@@ -20,7 +20,10 @@ function failingLine(stack) {
 function firstLine(error) {
   const cause = error && error.cause instanceof Error ? error.cause : error;
   const text = String(cause?.message || error?.message || 'failed');
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l);
   if (lines.length === 0) return 'failed';
   return lines[0].endsWith(':') && lines[1] ? `${lines[0]} ${lines[1]}` : lines[0];
 }
@@ -30,7 +33,11 @@ module.exports = async function* e2eReporter(source) {
   for await (const event of source) {
     const { type, data } = event;
     if (type === 'test:stderr') {
-      const lines = (stderr.get(data.file) || []).concat(String(data.message).split('\n').filter((l) => l.trim()));
+      const lines = (stderr.get(data.file) || []).concat(
+        String(data.message)
+          .split('\n')
+          .filter((l) => l.trim()),
+      );
       stderr.set(data.file, lines.slice(-5));
       continue;
     }

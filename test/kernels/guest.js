@@ -88,9 +88,7 @@ function plan() {
 
 /** Tools the e2e tests run; a guest without one would fail every test with a less clear error. */
 function missingTools() {
-  return ['ip', 'nft', 'iptables', 'setpriv', 'python3'].filter(
-    (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).status !== 0,
-  );
+  return ['ip', 'nft', 'iptables', 'setpriv', 'python3'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).status !== 0);
 }
 
 /** Runs one e2e file (only its tests matching `tests`, when given); resolves to { file, ok, ms, tests, detail }. */
@@ -107,8 +105,16 @@ function runFile({ name, tests }) {
   }
   const records = path.join(os.tmpdir(), `dropwhy-e2e-${name}.jsonl`);
   fs.rmSync(records, { force: true });
-  const args = ['--test', '--test-concurrency=1', ...(tests ? [`--test-name-pattern=${tests}`] : []),
-    '--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${REPORTER}`, `--test-reporter-destination=${records}`, built];
+  const args = [
+    '--test',
+    '--test-concurrency=1',
+    ...(tests ? [`--test-name-pattern=${tests}`] : []),
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${REPORTER}`,
+    `--test-reporter-destination=${records}`,
+    built,
+  ];
   const started = Date.now();
   log(`node --test ${path.relative(REPO, built)}${tests ? ` (the tests matching /${tests}/)` : ''}`);
   return new Promise((resolve) => {
@@ -168,13 +174,15 @@ function loadFailureDetails() {
   // The verifier says why at the end of its log (libbpf prints it as one
   // message between BEGIN/END PROG LOAD LOG markers).
   for (const msg of messages.filter((m) => m.includes('-- BEGIN PROG LOAD LOG --'))) {
-    const lines = msg.split('\n').map((l) => l.trim()).filter((l) => l && !/^processed \d+ insns/.test(l));
+    const lines = msg
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/^processed \d+ insns/.test(l));
     const end = lines.findIndex((l) => l.includes('-- END PROG LOAD LOG --'));
     const last = (end >= 0 ? lines.slice(0, end) : lines).pop();
     details.push(`verifier: ${last}${end >= 0 ? '' : ' (log cut short here)'}`);
   }
-  const failures = messages.filter((m) => !m.includes('\n') &&
-    /fail|error|invalid|not supported|unknown func|doesn't have|unsupported|-E[A-Z]+|errno/i.test(m));
+  const failures = messages.filter((m) => !m.includes('\n') && /fail|error|invalid|not supported|unknown func|doesn't have|unsupported|-E[A-Z]+|errno/i.test(m));
   details.push(...failures.slice(-4).map((m) => m.trim()));
   return details.join(' | ');
 }

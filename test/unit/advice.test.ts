@@ -7,29 +7,82 @@ import { ADVICE, explain, linkedCounters, socketAdvice } from '../../src/knowled
 const FIXTURE = path.resolve(__dirname, '../../../test/fixtures/kernel-reasons.json');
 const { reasons } = JSON.parse(readFileSync(FIXTURE, 'utf8')) as { reasons: Array<[string, number]> };
 const MARKERS = new Set(['MAX', 'SUBSYS_MASK']);
-const KERNEL_NAMES = reasons
-  .map(([full]) => (full.startsWith('SKB_DROP_REASON_') ? full.slice('SKB_DROP_REASON_'.length) : full))
-  .filter((name) => !MARKERS.has(name));
+const KERNEL_NAMES = reasons.map(([full]) => (full.startsWith('SKB_DROP_REASON_') ? full.slice('SKB_DROP_REASON_'.length) : full)).filter((name) => !MARKERS.has(name));
 
 const REQUIRED = [
   // sockets
-  'NO_SOCKET', 'SOCKET_FILTER', 'SOCKET_RCVBUFF', 'SOCKET_CLOSE', 'SOCKET_BACKLOG', 'PROTO_MEM', 'PACKET_SOCK_ERROR',
-  'UNIX_DISCONNECT', 'UNIX_SKIP_OOB', 'SECURITY_HOOK',
+  'NO_SOCKET',
+  'SOCKET_FILTER',
+  'SOCKET_RCVBUFF',
+  'SOCKET_CLOSE',
+  'SOCKET_BACKLOG',
+  'PROTO_MEM',
+  'PACKET_SOCK_ERROR',
+  'UNIX_DISCONNECT',
+  'UNIX_SKIP_OOB',
+  'SECURITY_HOOK',
   // netfilter, BPF
-  'NETFILTER_DROP', 'BPF_CGROUP_EGRESS', 'XDP',
+  'NETFILTER_DROP',
+  'BPF_CGROUP_EGRESS',
+  'XDP',
   // routing and IP
-  'IP_INADDRERRORS', 'IP_INNOROUTES', 'IP_RPFILTER', 'IP_OUTNOROUTES', 'IPV6DISABLED', 'XFRM_POLICY', 'IP_NOPROTO',
-  'IP_INHDR', 'IP_LOCAL_SOURCE', 'IP_INVALID_SOURCE', 'IP_LOCALNET', 'IP_INVALID_DEST', 'OTHERHOST', 'UNHANDLED_PROTO',
-  'PKT_TOO_SMALL', 'PKT_TOO_BIG', 'DUP_FRAG', 'FRAG_REASM_TIMEOUT', 'FRAG_TOO_FAR', 'TCP_MINTTL', 'IPV6_BAD_EXTHDR',
+  'IP_INADDRERRORS',
+  'IP_INNOROUTES',
+  'IP_RPFILTER',
+  'IP_OUTNOROUTES',
+  'IPV6DISABLED',
+  'XFRM_POLICY',
+  'IP_NOPROTO',
+  'IP_INHDR',
+  'IP_LOCAL_SOURCE',
+  'IP_INVALID_SOURCE',
+  'IP_LOCALNET',
+  'IP_INVALID_DEST',
+  'OTHERHOST',
+  'UNHANDLED_PROTO',
+  'PKT_TOO_SMALL',
+  'PKT_TOO_BIG',
+  'DUP_FRAG',
+  'FRAG_REASM_TIMEOUT',
+  'FRAG_TOO_FAR',
+  'TCP_MINTTL',
+  'IPV6_BAD_EXTHDR',
   // neighbours
-  'NEIGH_FAILED', 'NEIGH_QUEUEFULL', 'NEIGH_DEAD', 'NEIGH_CREATEFAIL', 'NEIGH_HH_FILLFAIL',
+  'NEIGH_FAILED',
+  'NEIGH_QUEUEFULL',
+  'NEIGH_DEAD',
+  'NEIGH_CREATEFAIL',
+  'NEIGH_HH_FILLFAIL',
   // qdisc and tc
-  'QDISC_DROP', 'QDISC_OVERLIMIT', 'QDISC_CONGESTED', 'CAKE_FLOOD', 'FQ_BAND_LIMIT', 'FQ_HORIZON_LIMIT', 'FQ_FLOW_LIMIT',
-  'DUALPI2_STEP_DROP', 'TC_INGRESS', 'TC_EGRESS', 'TC_COOKIE_ERROR', 'TC_CHAIN_NOTFOUND', 'TC_RECLASSIFY_LOOP',
+  'QDISC_DROP',
+  'QDISC_OVERLIMIT',
+  'QDISC_CONGESTED',
+  'CAKE_FLOOD',
+  'FQ_BAND_LIMIT',
+  'FQ_HORIZON_LIMIT',
+  'FQ_FLOW_LIMIT',
+  'DUALPI2_STEP_DROP',
+  'TC_INGRESS',
+  'TC_EGRESS',
+  'TC_COOKIE_ERROR',
+  'TC_CHAIN_NOTFOUND',
+  'TC_RECLASSIFY_LOOP',
   // checksums
-  'UDP_CSUM', 'TCP_CSUM', 'ICMP_CSUM', 'IP_CSUM', 'SKB_CSUM',
+  'UDP_CSUM',
+  'TCP_CSUM',
+  'ICMP_CSUM',
+  'IP_CSUM',
+  'SKB_CSUM',
   // devices and the rest
-  'NOT_SPECIFIED', 'QUEUE_PURGE', 'FULL_RING', 'DEV_READY', 'DEV_HDR', 'CPU_BACKLOG', 'NOMEM', 'TAP_FILTER', 'TAP_TXFILTER',
+  'NOT_SPECIFIED',
+  'QUEUE_PURGE',
+  'FULL_RING',
+  'DEV_READY',
+  'DEV_HDR',
+  'CPU_BACKLOG',
+  'NOMEM',
+  'TAP_FILTER',
+  'TAP_TXFILTER',
 ];
 
 test('at least 45 hand-written entries, covering the required families', () => {
@@ -122,7 +175,7 @@ test('generic entries derive what they can from the name prefix', () => {
   assert.ok(long.advice.summary.length <= 100);
 });
 
-test('UNKNOWN_<n>: the number is not in this kernel\'s enum', () => {
+test("UNKNOWN_<n>: the number is not in this kernel's enum", () => {
   const { name, handWritten, advice } = explain('UNKNOWN_200');
   assert.equal(name, 'UNKNOWN_200');
   assert.equal(handWritten, false);
@@ -217,7 +270,7 @@ test('linkedCounters: reasons without a one-to-one counter, and unknown names', 
   assert.deepEqual(linkedCounters('UNKNOWN_200', 'tcp', 4), []);
 });
 
-test('every linked counter is also listed in the reason\'s advice', () => {
+test("every linked counter is also listed in the reason's advice", () => {
   for (const name of KERNEL_NAMES) {
     const listed = new Set(explain(name).advice.counters);
     for (const proto of ['udp', 'tcp', 'icmp', 'icmp6', 'gre', null]) {

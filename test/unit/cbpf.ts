@@ -58,18 +58,43 @@ export function cbpfAccepts(program: Buffer, packet: Buffer, length = declaredLe
       case 0x04: {
         const operand = code & 0x08 ? x : k;
         switch (code & 0xf0) {
-          case 0x00: a = (a + operand) >>> 0; break;
-          case 0x10: a = (a - operand) >>> 0; break;
-          case 0x20: a = Math.imul(a, operand) >>> 0; break;
-          case 0x30: if (operand === 0) return false; a = Math.floor(a / operand) >>> 0; break;
-          case 0x90: if (operand === 0) return false; a = a % operand >>> 0; break;
-          case 0x40: a = (a | operand) >>> 0; break;
-          case 0x50: a = (a & operand) >>> 0; break;
-          case 0xa0: a = (a ^ operand) >>> 0; break;
-          case 0x60: a = operand < 32 ? (a << operand) >>> 0 : 0; break;
-          case 0x70: a = operand < 32 ? a >>> operand : 0; break;
-          case 0x80: a = -a >>> 0; break;
-          default: throw new Error(`unknown ALU op 0x${code.toString(16)}`);
+          case 0x00:
+            a = (a + operand) >>> 0;
+            break;
+          case 0x10:
+            a = (a - operand) >>> 0;
+            break;
+          case 0x20:
+            a = Math.imul(a, operand) >>> 0;
+            break;
+          case 0x30:
+            if (operand === 0) return false;
+            a = Math.floor(a / operand) >>> 0;
+            break;
+          case 0x90:
+            if (operand === 0) return false;
+            a = (a % operand) >>> 0;
+            break;
+          case 0x40:
+            a = (a | operand) >>> 0;
+            break;
+          case 0x50:
+            a = (a & operand) >>> 0;
+            break;
+          case 0xa0:
+            a = (a ^ operand) >>> 0;
+            break;
+          case 0x60:
+            a = operand < 32 ? (a << operand) >>> 0 : 0;
+            break;
+          case 0x70:
+            a = operand < 32 ? a >>> operand : 0;
+            break;
+          case 0x80:
+            a = -a >>> 0;
+            break;
+          default:
+            throw new Error(`unknown ALU op 0x${code.toString(16)}`);
         }
         break;
       }

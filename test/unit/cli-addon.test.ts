@@ -7,8 +7,7 @@ import { type AddonError, loadFailure } from '../../src/kernel/addon-loader';
 import { cliHarness, runNoTrace } from './helpers';
 
 const PREBUILD = '/pkg/prebuilds/linux-x64/dropwhy.node';
-const missingLibbpf = (): AddonError =>
-  loadFailure(new Error('libbpf.so.1: cannot open shared object file: No such file or directory'), PREBUILD, 'run npm run build');
+const missingLibbpf = (): AddonError => loadFailure(new Error('libbpf.so.1: cannot open shared object file: No such file or directory'), PREBUILD, 'run npm run build');
 const LINE = 'dropwhy: the native addon needs libbpf.so.1, which is not installed: install libbpf1 (Debian/Ubuntu) or libbpf (Fedora/RHEL)';
 
 for (const argv of [[], ['summary'], ['selftest']]) {

@@ -36,7 +36,11 @@ test('--listen: HOST:PORT, [V6]:PORT and :PORT; anything else is a one-line usag
   assert.deepEqual(listenAddress(':10025'), { host: null, port: 10025 });
   assert.deepEqual(listenAddress('localhost:0'), { host: 'localhost', port: 0 });
   for (const bad of ['10025', '0.0.0.0', '0.0.0.0:', '0.0.0.0:65536', '::1:80', '[::1]80', 'a b:80', '0.0.0.0:8o']) {
-    assert.throws(() => listenAddress(bad), (error: Error) => error instanceof UsageError && error.message.startsWith('--listen: expected HOST:PORT'), bad);
+    assert.throws(
+      () => listenAddress(bad),
+      (error: Error) => error instanceof UsageError && error.message.startsWith('--listen: expected HOST:PORT'),
+      bad,
+    );
   }
 });
 

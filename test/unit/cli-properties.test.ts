@@ -70,12 +70,7 @@ const INTERESTING_VALUES = [
 ];
 
 const randomText = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 6 }), fc.string({ unit: 'binary', maxLength: 6 }));
-const value = fc.oneof(
-  fc.constantFrom(...INTERESTING_VALUES),
-  fc.integer({ min: -(2 ** 40), max: 2 ** 40 }).map(String),
-  fc.double().map(String),
-  randomText,
-);
+const value = fc.oneof(fc.constantFrom(...INTERESTING_VALUES), fc.integer({ min: -(2 ** 40), max: 2 ** 40 }).map(String), fc.double().map(String), randomText);
 const argvItem = fc.oneof(
   { weight: 5, arbitrary: fc.tuple(fc.constantFrom(...VALUE_FLAGS), value).map(([flag, v]) => [flag, v]) },
   { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...VALUE_FLAGS), value).map(([flag, v]) => [`${flag}=${v}`]) },
@@ -89,10 +84,7 @@ const argvItem = fc.oneof(
 const mayTakePath = (word: string) => word === '--write' || word === '--ready-file' || /^-[^-]/.test(word);
 /** A path with a '/' could name a file outside the temporary working directory the runs write into. */
 const pathWithSlash = (argv: string[]) =>
-  argv.some(
-    (word, i) =>
-      (mayTakePath(word) && argv[i + 1]?.includes('/')) || (/^(-[^-]|--write=|--ready-file=)/.test(word) && word.includes('/')),
-  );
+  argv.some((word, i) => (mayTakePath(word) && argv[i + 1]?.includes('/')) || (/^(-[^-]|--write=|--ready-file=)/.test(word) && word.includes('/')));
 /** A subcommand (or none) first, as people type them, then the items. */
 const argvArbitrary = fc
   .tuple(fc.option(fc.constantFrom(...SUBCOMMANDS)), fc.array(argvItem, { maxLength: 6 }))

@@ -122,7 +122,10 @@ test('summary -o json --interval 0.05: interval objects from growing counts, the
   const records = h.records();
   const intervals = records.slice(0, -1) as IntervalRecord[];
   const total = records[records.length - 1] as TotalRecord;
-  assert.ok(intervals.every((r) => r.type === 'interval'), JSON.stringify(records.map((r) => r.type)));
+  assert.ok(
+    intervals.every((r) => r.type === 'interval'),
+    JSON.stringify(records.map((r) => r.type)),
+  );
   assert.equal(total.type, 'total');
   assert.equal(records.filter((r) => r.type === 'total').length, 1);
   const intervalSum = intervals.reduce((sum, r) => sum + countOf(r, 'SOCKET_RCVBUFF'), 0);
@@ -258,7 +261,10 @@ test('summary text: the total names the sockets behind a reason, with their owne
     { reason: SOCKET_RCVBUFF, count: 4, socket: RECEIVER_SOCKET },
     { reason: SOCKET_RCVBUFF, count: 1, socket: { ...RECEIVER_SOCKET, inode: 9, localPort: 5353, rcvbuf: 4096, queued: 4352 } },
   ];
-  const h = harness(t, { binding: { counters: { seen: 5, matched: 5 }, dropCounts: encodeCountRecords([rcvbuf(5)]), socketCounts: encodeSocketCounts(sockets) }, sockets: receiverOnce() });
+  const h = harness(t, {
+    binding: { counters: { seen: 5, matched: 5 }, dropCounts: encodeCountRecords([rcvbuf(5)]), socketCounts: encodeSocketCounts(sockets) },
+    sockets: receiverOnce(),
+  });
   const { done } = await runUntilOpened(['summary', '--interval', '0.05'], h);
   await waitFor(() => h.stdout().includes(' drops ---'), 'the first interval');
   await sleep(100); // more intervals: the owner is no longer found
@@ -277,7 +283,10 @@ test('summary text: the total names the sockets behind a reason, with their owne
 
 test('summary -o json: total.sockets, most drops first, each socket as in tracing', TIMEOUT, async (t) => {
   const sockets = [{ reason: SOCKET_RCVBUFF, count: 4, socket: RECEIVER_SOCKET }];
-  const h = harness(t, { binding: { counters: { seen: 4, matched: 4 }, dropCounts: encodeCountRecords([rcvbuf(4)]), socketCounts: encodeSocketCounts(sockets) }, sockets: receiverOnce() });
+  const h = harness(t, {
+    binding: { counters: { seen: 4, matched: 4 }, dropCounts: encodeCountRecords([rcvbuf(4)]), socketCounts: encodeSocketCounts(sockets) },
+    sockets: receiverOnce(),
+  });
   const { done } = await runUntilOpened(['summary', '-o', 'json', '--interval', '0.05'], h);
   await waitFor(() => h.records().length >= 2, 'two intervals');
   h.signals.emit('SIGINT');
@@ -421,7 +430,10 @@ test('summary: bad --interval and --max-keys values: exit 2 naming the flag, no 
 });
 
 test('--interval and --max-keys belong to summary: the trace command rejects them', TIMEOUT, async (t) => {
-  for (const argv of [['--interval', '1'], ['--max-keys', '10']]) {
+  for (const argv of [
+    ['--interval', '1'],
+    ['--max-keys', '10'],
+  ]) {
     const h = harness(t);
     assert.equal(await runNoTrace(argv, h), 2, argv.join(' '));
     assert.match(h.err[0], new RegExp(`^dropwhy: .*${argv[0].slice(2)}`));
@@ -619,5 +631,8 @@ test('trace: unreadable counters: only the closing line, and a warning in the lo
   assert.equal(await done, 0);
   assert.deepEqual(h.err, [closingLine(1, 1, 0)]);
   assert.deepEqual(h.counterReads, [null], 'not read again at the end once the first read failed');
-  assert.ok(h.logs.some((l) => l.includes("cannot read the namespace's counters")), h.logs.join('\n'));
+  assert.ok(
+    h.logs.some((l) => l.includes("cannot read the namespace's counters")),
+    h.logs.join('\n'),
+  );
 });

@@ -103,7 +103,7 @@ test('a newline in an argument stays one line of stderr, escaped (found by test/
   }
 });
 
-test('a positional word that is no filter expression: exit 2, libpcap\'s message naming the expression', TIMEOUT, async () => {
+test("a positional word that is no filter expression: exit 2, libpcap's message naming the expression", TIMEOUT, async () => {
   const h = cliHarness();
   assert.equal(await runNoTrace(['eth0'], h), 2);
   assert.equal(h.err[0], 'dropwhy: filter expression "eth0": can\'t parse filter expression: syntax error');
@@ -167,10 +167,7 @@ test('an unknown --exclude-reason is found against the kernel: exit 2 with sugge
 test('an interface the namespace lacks: exit 2 naming the namespace, nothing loaded', TIMEOUT, async () => {
   const h = cliHarness({ inodes: { '/run/netns/blue': 4026532300 }, interfaces: { '4026532300/veth0': 4 } });
   assert.equal(await runNoTrace(['--filter-netns', 'blue', '--filter-ifname', 'eth9'], h), 2);
-  assert.deepEqual(h.err, [
-    'dropwhy: --filter-ifname: expected an interface in network namespace blue, got "eth9"',
-    "Try 'dropwhy --help' for the accepted options.",
-  ]);
+  assert.deepEqual(h.err, ['dropwhy: --filter-ifname: expected an interface in network namespace blue, got "eth9"', "Try 'dropwhy --help' for the accepted options."]);
   assert.deepEqual(h.interfaceLookups, ['4026532300/eth9']);
   assert.equal(h.binding.opened.length, 0);
   // Without --filter-netns the interface is looked for in dropwhy's own namespace.
@@ -334,12 +331,7 @@ test('SIGTERM ends the run too', TIMEOUT, async () => {
 test('text output: one line per matching drop with reason, location and flow', TIMEOUT, async () => {
   const h = cliHarness();
   const { done } = await runUntilOpened(['--filter-proto', 'tcp', '--no-hints'], h);
-  h.binding.push(
-    encodeBatch([
-      { reason: NO_SOCKET, saddr: '192.0.2.1', daddr: '192.0.2.2', l4Proto: 'tcp', sport: 5555, dport: 80, tcpFlags: 0x02 },
-      dnsEvent(53),
-    ]),
-  );
+  h.binding.push(encodeBatch([{ reason: NO_SOCKET, saddr: '192.0.2.1', daddr: '192.0.2.2', l4Proto: 'tcp', sport: 5555, dport: 80, tcpFlags: 0x02 }, dnsEvent(53)]));
   h.signals.emit('SIGINT');
   assert.equal(await done, 0);
   const lines = h.stdout().split('\n').filter(Boolean);
@@ -689,7 +681,10 @@ test('-w -o json: the file and the JSON lines both; without -w the config asks f
     h.binding.push(encodePacketRecord(dnsEvent(53), { link: 'rawIp', wireLength: 60, bytes: Uint8Array.of(0x45, 0) }, 256));
     h.signals.emit('SIGINT');
     assert.equal(await done, 0);
-    assert.deepEqual(h.records().map((r) => r.dport), [53]);
+    assert.deepEqual(
+      h.records().map((r) => r.dport),
+      [53],
+    );
     assert.equal(readFileSync(file).readUInt32LE(0), 0x0a0d0d0a);
 
     const plain = cliHarness();

@@ -66,7 +66,11 @@ test('random batches: decodeBatch returns events or throws DecodeError, and forE
       if (events === undefined) return;
       assert.equal(events.length, records.length);
       for (const event of events) {
-        if (event.packet) assert.ok(event.packet.bytes.byteLength <= recordBytes - EVENT_SIZE - PACKET_SIZE, `a packet of ${event.packet.bytes.byteLength} bytes in a ${recordBytes}-byte record`);
+        if (event.packet)
+          assert.ok(
+            event.packet.bytes.byteLength <= recordBytes - EVENT_SIZE - PACKET_SIZE,
+            `a packet of ${event.packet.bytes.byteLength} bytes in a ${recordBytes}-byte record`,
+          );
       }
       assert.deepEqual(visited, events);
     }),

@@ -77,8 +77,14 @@ test('diagnose: not root, without both capabilities -> privileges MISSING, canno
     assert.equal(privileges.fix, 'run as root (sudo dropwhy), or grant CAP_BPF and CAP_PERFMON');
     assert.equal(canTrace(checks), false);
     // the only required failure: the rest is limited, not missing
-    assert.deepEqual(checks.filter((c) => status(c) === 'MISSING').map((c) => c.name), ['privileges']);
-    assert.deepEqual(checks.filter((c) => status(c) === 'limited').map((c) => c.name), ['ring buffer', 'locations']);
+    assert.deepEqual(
+      checks.filter((c) => status(c) === 'MISSING').map((c) => c.name),
+      ['privileges'],
+    );
+    assert.deepEqual(
+      checks.filter((c) => status(c) === 'limited').map((c) => c.name),
+      ['ring buffer', 'locations'],
+    );
   }
 });
 
@@ -101,15 +107,16 @@ test('diagnose: root whose capabilities were dropped (a container, setpriv) -> p
 
 test('diagnose: no kernel BTF -> kernel BTF MISSING, cannot trace, no tracepoint check', () => {
   // gatherFacts does not look at the tracepoint without BTF: tracepointFields stays undefined
-  const checks = diagnose(
-    goodFacts({ process: { euid: 0, capEff: (1n << 41n) - 1n, btfPresent: false }, tracepointFields: undefined, reasonNames: undefined }),
-  );
+  const checks = diagnose(goodFacts({ process: { euid: 0, capEff: (1n << 41n) - 1n, btfPresent: false }, tracepointFields: undefined, reasonNames: undefined }));
   const btf = byName(checks, 'kernel BTF');
   assert.equal(status(btf), 'MISSING');
   assert.equal(btf.detail, '/sys/kernel/btf/vmlinux is missing');
   assert.match(btf.fix ?? '', /CONFIG_DEBUG_INFO_BTF=y/);
   assert.equal(canTrace(checks), false);
-  assert.equal(checks.some((c) => c.name === 'tracepoint' || c.name === 'drop reasons'), false);
+  assert.equal(
+    checks.some((c) => c.name === 'tracepoint' || c.name === 'drop reasons'),
+    false,
+  );
 });
 
 test('diagnose: no addon that loads -> native addon MISSING with its error and fix, no libraries check, cannot trace', () => {
@@ -133,10 +140,10 @@ test('diagnose: the addon is there but libbpf.so.1 is not -> native addon ok, li
   const fix = 'install libbpf1 (Debian/Ubuntu) or libbpf (Fedora/RHEL)';
   const facts = goodFacts({ addon: { path: PREBUILD, library: 'libbpf.so.1', error, fix }, tracepointFields: undefined, reasonNames: undefined, ringbuf: undefined });
   const checks = diagnose(facts);
-  assert.deepEqual(
-    checks.map((c) => [c.name, status(c)]).slice(2, 4),
-    [['native addon', 'ok'], ['libraries', 'MISSING']],
-  );
+  assert.deepEqual(checks.map((c) => [c.name, status(c)]).slice(2, 4), [
+    ['native addon', 'ok'],
+    ['libraries', 'MISSING'],
+  ]);
   assert.equal(canTrace(checks), false);
   assert.deepEqual(renderChecks(checks, facts.kernel).split('\n').slice(3, 6), [
     `ok       native addon  ${PREBUILD}`,
@@ -152,7 +159,10 @@ test('diagnose: the tracepoint has no BTF record (null) -> tracepoint MISSING, n
   assert.equal(tracepoint.detail, 'skb:kfree_skb is not in the kernel BTF');
   assert.match(tracepoint.fix ?? '', /skb:kfree_skb/);
   assert.equal(canTrace(checks), false);
-  assert.equal(checks.some((c) => c.name === 'drop reasons'), false);
+  assert.equal(
+    checks.some((c) => c.name === 'drop reasons'),
+    false,
+  );
 });
 
 test('diagnose: a 5.10-like tracepoint without "reason" -> drop reasons limited, can still trace', () => {
@@ -301,5 +311,9 @@ test('diagnose: a table left by a killed --nft-trace run is reported (limited), 
   assert.equal(stale.detail, 'left by a killed --nft-trace run: inet dropwhy_trace_4242, inet dropwhy_trace_7 (netns blue)');
   assert.match(stale.fix!, /nft delete table inet dropwhy_trace_PID/);
   assert.equal(byName(diagnose(goodFacts({ staleNftTables: [] })), 'nft trace').ok, true);
-  assert.equal(diagnose(goodFacts({ staleNftTables: null })).some((c) => c.name === 'nft trace'), false, 'no nft: nothing to say');
+  assert.equal(
+    diagnose(goodFacts({ staleNftTables: null })).some((c) => c.name === 'nft trace'),
+    false,
+    'no nft: nothing to say',
+  );
 });

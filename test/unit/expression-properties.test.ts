@@ -84,9 +84,7 @@ const validProgram: fc.Arbitrary<Insn[]> = fc
   .map((choices) => choices.map((c, pc) => concreteAt(c, pc, choices.length)));
 
 /** Raw IP packets as the BPF program reads them: often an IPv4 or IPv6 version nibble, any bytes after it. */
-const packet: fc.Arbitrary<Buffer> = fc
-  .tuple(fc.constantFrom(0x45, 0x60, 0x4f, 0x00), fc.uint8Array({ maxLength: 80 }))
-  .map(([first, rest]) => Buffer.from([first, ...rest]));
+const packet: fc.Arbitrary<Buffer> = fc.tuple(fc.constantFrom(0x45, 0x60, 0x4f, 0x00), fc.uint8Array({ maxLength: 80 })).map(([first, rest]) => Buffer.from([first, ...rest]));
 
 const check = (bytes: Buffer) => compileExpression(() => bytes, 'random');
 

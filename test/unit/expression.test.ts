@@ -65,13 +65,19 @@ test('a load past the declared length rejects, as in classic BPF', TIMEOUT, () =
   assert.equal(cbpfAccepts(program(`len = ${PACKETS.dns4.length}`), PACKETS.dns4), true);
 });
 
-test('an invalid expression: libpcap\'s own message as a UsageError', TIMEOUT, () => {
-  assert.throws(() => program('udp prot 53'), (error: unknown) => {
-    assert.ok(error instanceof UsageError);
-    assert.equal(error.message, `filter expression "udp prot 53": can't parse filter expression: syntax error`);
-    return true;
-  });
-  assert.throws(() => program('port 99999'), (error: unknown) => error instanceof UsageError && error.message === 'filter expression "port 99999": illegal port number 99999 > 65535');
+test("an invalid expression: libpcap's own message as a UsageError", TIMEOUT, () => {
+  assert.throws(
+    () => program('udp prot 53'),
+    (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.equal(error.message, `filter expression "udp prot 53": can't parse filter expression: syntax error`);
+      return true;
+    },
+  );
+  assert.throws(
+    () => program('port 99999'),
+    (error: unknown) => error instanceof UsageError && error.message === 'filter expression "port 99999": illegal port number 99999 > 65535',
+  );
 });
 
 test('an expression longer than the interpreter runs: one message naming the limit', TIMEOUT, () => {
@@ -99,7 +105,10 @@ test('instructions the interpreter does not run are refused before load', () => 
   for (const [bytes, message] of cases) assert.throws(() => compileExpression(() => bytes, 'x'), message);
   // libpcap's protochain walks IPv6 extension headers with a backward jump.
   assert.throws(() => program('ip6 protochain 6'), /backward or outside jump/);
-  assert.deepEqual(compileExpression(() => ret, 'x'), ret);
+  assert.deepEqual(
+    compileExpression(() => ret, 'x'),
+    ret,
+  );
 });
 
 // Found while writing test/unit/expression-properties.test.ts (which checked programs keep their meaning in the config?).
@@ -107,7 +116,10 @@ test('an empty program is refused: the config would read its length 0 as no expr
   const empty = Buffer.alloc(0);
   assert.equal(cbpfAccepts(empty, PACKETS.dns4), false, 'the interpreter: an empty program rejects');
   assert.equal(lowerFilter({ program: empty }, 4096).readUInt16LE(CONFIG.filter_len), 0);
-  assert.throws(() => compileExpression(() => empty, 'x'), (error: unknown) => error instanceof UsageError && error.message === 'filter expression: compiles to no classic BPF instructions');
+  assert.throws(
+    () => compileExpression(() => empty, 'x'),
+    (error: unknown) => error instanceof UsageError && error.message === 'filter expression: compiles to no classic BPF instructions',
+  );
 });
 
 test('lowerFilter writes the program and its length into the config; none leaves both zero', TIMEOUT, () => {
@@ -121,7 +133,11 @@ test('lowerFilter writes the program and its length into the config; none leaves
 });
 
 test('CLI: the positional words are one expression, joined with spaces, ANDed with the flags', TIMEOUT, async (t) => {
-  for (const argv of [['udp', 'port', '53'], ['summary', 'udp port', '53'], ['exporter', '--listen', '127.0.0.1:0', 'udp port 53']]) {
+  for (const argv of [
+    ['udp', 'port', '53'],
+    ['summary', 'udp port', '53'],
+    ['exporter', '--listen', '127.0.0.1:0', 'udp port 53'],
+  ]) {
     const h = cliHarness();
     t.after(() => h.stop());
     const { done } = await runUntilOpened([...argv, '--filter-proto', 'udp'], h);

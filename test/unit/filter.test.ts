@@ -64,10 +64,7 @@ function packetMatches(cfg: Buffer, ev: Buffer): boolean {
   const l4Proto = cfg.readUInt8(CONFIG.l4_proto);
   if (l4Proto && (!(flags & EVENT_FLAG.HAS_L4_PROTO) || ev.readUInt8(EVENT.l4_proto) !== l4Proto)) return false;
   const port = cfg.readUInt16LE(CONFIG.port);
-  if (
-    port &&
-    (!(flags & EVENT_FLAG.HAS_PORTS) || (ev.readUInt16LE(EVENT.sport) !== port && ev.readUInt16LE(EVENT.dport) !== port))
-  ) {
+  if (port && (!(flags & EVENT_FLAG.HAS_PORTS) || (ev.readUInt16LE(EVENT.sport) !== port && ev.readUInt16LE(EVENT.dport) !== port))) {
     return false;
   }
   if (!addrMatches(ev, cfg.readUInt8(CONFIG.saddr_family), EVENT.saddr, cfg, CONFIG.saddr, cfg.readUInt8(CONFIG.saddr_prefix))) {
@@ -388,7 +385,10 @@ test('lowerFilter: an empty filter is all zeros but the wakeup threshold', () =>
   assert.equal(config.readUInt32LE(CONFIG.wakeup_bytes), 65536);
   const rest = Buffer.from(config);
   rest.writeUInt32LE(0, CONFIG.wakeup_bytes);
-  assert.ok(rest.every((byte) => byte === 0), 'only wakeup_bytes is set');
+  assert.ok(
+    rest.every((byte) => byte === 0),
+    'only wakeup_bytes is set',
+  );
 });
 
 test('lowerFilter: every field at its offset, little-endian', () => {

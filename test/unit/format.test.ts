@@ -10,7 +10,8 @@ const [udp4, udp6, tcpSyn] = decodeBatch(fixtureBytes('loopback-drops.bin'));
 const context: FormatContext = {
   reasons: recordedReasons(),
   symbols: recordedKallsyms(),
-  sockets: UNRESOLVED_SOCKETS, interfaces: UNNAMED_INTERFACES,
+  sockets: UNRESOLVED_SOCKETS,
+  interfaces: UNNAMED_INTERFACES,
   // 2026-01-02T03:04:05.000000Z at monotonic 0
   monotonicToUnixNs: Date.UTC(2026, 0, 2, 3, 4, 5) * 1e6,
   color: false,
@@ -20,9 +21,33 @@ const toJsonRecord = (event: DropEvent, ctx: FormatContext) => JSON.parse(format
 
 // The documented schema (docs/json-schema.md), in order.
 const JSON_KEYS = [
-  'ts', 'reason', 'reason_code', 'subsystem', 'location', 'address', 'family', 'proto', 'saddr', 'daddr',
-  'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'tcp_flags', 'netns', 'ifindex', 'ifname', 'len', 'pid', 'tid',
-  'comm', 'skb', 'rule', 'socket', 'stack',
+  'ts',
+  'reason',
+  'reason_code',
+  'subsystem',
+  'location',
+  'address',
+  'family',
+  'proto',
+  'saddr',
+  'daddr',
+  'sport',
+  'dport',
+  'icmp_type',
+  'icmp_code',
+  'ttl',
+  'tcp_flags',
+  'netns',
+  'ifindex',
+  'ifname',
+  'len',
+  'pid',
+  'tid',
+  'comm',
+  'skb',
+  'rule',
+  'socket',
+  'stack',
 ];
 
 test('JSON: one object with every key, in the documented order', () => {

@@ -14,7 +14,25 @@ import { PROTOCOLS, type ProtocolName } from '../../src/events/filter';
 import type { InterfaceResolver, SocketResolver, Symbolizer } from '../../src/output/format';
 import { InterfaceNames } from '../../src/kernel/interfaces';
 import type { ProcessFacts } from '../../src/kernel/facts';
-import { COMM_LEN, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, FEATURE, PACKET, PACKET_LINK, PACKET_SIZE, recordSize, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_SIZE, STACK_DEPTH } from '../../src/events/layout';
+import {
+  COMM_LEN,
+  COUNT_RECORD,
+  COUNT_RECORD_SIZE,
+  DROP_KEY_SIZE,
+  EVENT,
+  EVENT_FLAG,
+  EVENT_SIZE,
+  FEATURE,
+  PACKET,
+  PACKET_LINK,
+  PACKET_SIZE,
+  recordSize,
+  SOCKET,
+  SOCKET_COUNT_RECORD,
+  SOCKET_COUNT_RECORD_SIZE,
+  SOCKET_SIZE,
+  STACK_DEPTH,
+} from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
 import { ReasonTable } from '../../src/events/reasons';
 import type { TracedCommand } from '../../src/commands/traced-command';

@@ -6,9 +6,22 @@ import { fixtureBytes } from './fixtures';
 const listing = (name: string) => fixtureBytes(`ip-link/${name}`).toString('utf8');
 
 test('ip -o link: ifindex → name, without the "@peer" ip appends to a veth', () => {
-  assert.deepEqual([...parseLinkList(listing('veth-pair.txt'))], [[1, 'lo'], [2, 'dwv1'], [3, 'dwv0']]);
+  assert.deepEqual(
+    [...parseLinkList(listing('veth-pair.txt'))],
+    [
+      [1, 'lo'],
+      [2, 'dwv1'],
+      [3, 'dwv0'],
+    ],
+  );
   // A peer in another namespace is "@ifN"; the altname after the link line is no interface of its own.
-  assert.deepEqual([...parseLinkList(listing('veth-peer-elsewhere.txt'))], [[1, 'lo'], [2, 'dwx0']]);
+  assert.deepEqual(
+    [...parseLinkList(listing('veth-peer-elsewhere.txt'))],
+    [
+      [1, 'lo'],
+      [2, 'dwx0'],
+    ],
+  );
   assert.deepEqual([...parseLinkList('')], []);
   assert.deepEqual([...parseLinkList('Cannot open netlink socket: Permission denied\n')], []);
 });
@@ -46,7 +59,12 @@ test('a lookup never waits: null until the namespace is listed, then every name 
 });
 
 test('namespaces apart: the same ifindex has a name per namespace; no interface or no namespace is null without a listing', async () => {
-  const { names, calls } = namesFrom(new Map([[7, ['veth-pair.txt']], [8, ['veth-peer-elsewhere.txt']]]));
+  const { names, calls } = namesFrom(
+    new Map([
+      [7, ['veth-pair.txt']],
+      [8, ['veth-peer-elsewhere.txt']],
+    ]),
+  );
   await Promise.all([names.load(7), names.load(8)]);
   assert.equal(names.name(7, 2), 'dwv1');
   assert.equal(names.name(8, 2), 'dwx0');
@@ -80,7 +98,12 @@ test('a miss lists the namespace again, at most once per rescan interval; old li
 });
 
 test('a namespace that cannot be entered or listed names nothing, is reported once, and is tried again after the rescan interval', async () => {
-  const { names, clock, calls, errors } = namesFrom(new Map([[7, ['none']], [8, []]]));
+  const { names, clock, calls, errors } = namesFrom(
+    new Map([
+      [7, ['none']],
+      [8, []],
+    ]),
+  );
   await Promise.all([names.load(7), names.load(8)]);
   assert.equal(names.name(7, 1), null);
   assert.equal(names.name(8, 1), null);

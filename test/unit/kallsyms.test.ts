@@ -52,7 +52,7 @@ test('addresses hidden by kptr_restrict (all zero) give an empty table', () => {
   assert.equal(symbols.symbolize(at('ffffffff81000000')), null);
 });
 
-test('loads this machine\'s /proc/kallsyms', () => {
+test("loads this machine's /proc/kallsyms", () => {
   const symbols = Kallsyms.load();
   assert.ok(symbols.size > 1000 || symbols.size === 0, `unexpected symbol count ${symbols.size}`);
 });

@@ -107,13 +107,22 @@ function fixture(): Fixture {
       });
       return { status: res.status, stdout: res.stdout, stderr: res.stderr };
     },
-    calls: () => readFileSync(calls, 'utf8').split('\n').filter((l) => l !== ''),
+    calls: () =>
+      readFileSync(calls, 'utf8')
+        .split('\n')
+        .filter((l) => l !== ''),
   };
 }
 
 const downloads = (f: Fixture) => f.calls().filter((c) => c.startsWith('apt-get download'));
 /** The assignments fetch.sh prints, as a map (the values are %q-quoted; these need no quoting). */
-const assignments = (stdout: string) => Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+const assignments = (stdout: string) =>
+  Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=', 2) as [string, string]),
+  );
 const lastLine = (text: string) => text.trimEnd().split('\n').at(-1) ?? '';
 
 test('fetch.sh with an empty cache: downloads the image and its modules package, unpacks both, prints where they are', () => {
@@ -178,7 +187,7 @@ test('fetch.sh failures end with one line that says why, and leave no partial do
     assert.equal(update.status, 1);
     assert.equal(
       lastLine(update.stderr),
-      "fetch.sh: apt-get update for suite bookworm from http://stub.invalid/debian failed and nothing is cached: " +
+      'fetch.sh: apt-get update for suite bookworm from http://stub.invalid/debian failed and nothing is cached: ' +
         "E: Failed to fetch http://stub.invalid/debian/dists/bookworm/InRelease  Could not resolve 'stub.invalid'",
     );
 

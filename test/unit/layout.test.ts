@@ -4,7 +4,33 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CONFIG, CONFIG_SIZE, STACK_DEPTH, MAX_SNAPLEN, PACKET, PACKET_LINK, PACKET_SIZE, recordSize, COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, EVENT, EVENT_FLAG, EVENT_SIZE, COMM_LEN, FEATURE, MAX_FILTER_INSNS, MAX_REASONS, MAX_SOCKET_COUNTS, MODE, SOCKET, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE, SOCKET_KEY_SIZE, SOCKET_SIZE } from '../../src/events/layout';
+import {
+  CONFIG,
+  CONFIG_SIZE,
+  STACK_DEPTH,
+  MAX_SNAPLEN,
+  PACKET,
+  PACKET_LINK,
+  PACKET_SIZE,
+  recordSize,
+  COUNT_RECORD,
+  COUNT_RECORD_SIZE,
+  DROP_KEY_SIZE,
+  EVENT,
+  EVENT_FLAG,
+  EVENT_SIZE,
+  COMM_LEN,
+  FEATURE,
+  MAX_FILTER_INSNS,
+  MAX_REASONS,
+  MAX_SOCKET_COUNTS,
+  MODE,
+  SOCKET,
+  SOCKET_COUNT_RECORD,
+  SOCKET_COUNT_RECORD_SIZE,
+  SOCKET_KEY_SIZE,
+  SOCKET_SIZE,
+} from '../../src/events/layout';
 
 const header = readFileSync(resolve(__dirname, '../../../bpf/event.h'), 'utf8');
 const TYPE_SIZES: Record<string, number> = { __u8: 1, char: 1, __u16: 2, __u32: 4, __s32: 4, __u64: 8 };
@@ -39,9 +65,7 @@ function layoutOf(structName: string): Layout {
   const offsets: Record<string, number> = {};
   let offset = 0;
   let maxAlign = 1;
-  for (const [, type, name, count] of body[1]
-    .replace(/\/\*[\s\S]*?\*\//g, '')
-    .matchAll(/((?:struct\s+)?\w+)\s+(\w+)(?:\[(\w+)\])?;/g)) {
+  for (const [, type, name, count] of body[1].replace(/\/\*[\s\S]*?\*\//g, '').matchAll(/((?:struct\s+)?\w+)\s+(\w+)(?:\[(\w+)\])?;/g)) {
     const { size, align } = memberType(type.replace(/\s+/, ' '), structName);
     const elements = count === undefined ? 1 : Number(constants[count] ?? count);
     offset = Math.ceil(offset / align) * align;

@@ -49,10 +49,22 @@ test('parser: a chain policy drop names the chain; the ip table\'s packet line h
 test('parser: IPv6 packets, ICMPv6 without ports, and lines that are not trace lines', () => {
   const line = recorded('policy-drop.txt').find((l) => l.includes('ip6 saddr fd00:dd:fa::1 ip6 daddr fd00:dd:fa::2'))!;
   assert.deepEqual(parsePacket(line.slice(line.indexOf('packet: ') + 8)), {
-    family: 6, saddr: 'fd00:dd:fa::1', daddr: 'fd00:dd:fa::2', l4Proto: 17, sport: 38741, dport: 5353, ipId: null,
+    family: 6,
+    saddr: 'fd00:dd:fa::1',
+    daddr: 'fd00:dd:fa::2',
+    l4Proto: 17,
+    sport: 38741,
+    dport: 5353,
+    ipId: null,
   });
   assert.deepEqual(parsePacket('iif "vb" ip6 saddr fe80::1 ip6 daddr ff02::2 ip6 nexthdr ipv6-icmp icmpv6 type nd-router-solicit'), {
-    family: 6, saddr: 'fe80::1', daddr: 'ff02::2', l4Proto: 58, sport: null, dport: null, ipId: null,
+    family: 6,
+    saddr: 'fe80::1',
+    daddr: 'ff02::2',
+    l4Proto: 58,
+    sport: null,
+    dport: null,
+    ipId: null,
   });
   assert.equal(parsePacket('iif "vb" ether saddr 02:00:00:00:00:01 arp operation request'), null);
   const parser = new TraceParser();
@@ -61,13 +73,18 @@ test('parser: IPv6 packets, ICMPv6 without ports, and lines that are not trace l
   assert.deepEqual(parser.line('trace id 2 inet t c rule reject # handle 9 (verdict drop)')?.packet, null, 'no packet line: no packet');
 });
 
-const context: FormatContext = { reasons: recordedReasons(), symbols: recordedKallsyms(), sockets: UNRESOLVED_SOCKETS, interfaces: UNNAMED_INTERFACES, monotonicToUnixNs: 0, color: false };
+const context: FormatContext = {
+  reasons: recordedReasons(),
+  symbols: recordedKallsyms(),
+  sockets: UNRESOLVED_SOCKETS,
+  interfaces: UNNAMED_INTERFACES,
+  monotonicToUnixNs: 0,
+  color: false,
+};
 const NETFILTER_DROP = reasonCode('NETFILTER_DROP');
 
 function drop(spec: { tsNs: number; sport?: number; dport?: number; saddr?: string; reason?: number }): DropEvent {
-  const [event] = decodeBatch(
-    encodeEvent({ reason: NETFILTER_DROP, saddr: '198.18.250.1', daddr: '198.18.250.2', l4Proto: 'udp', sport: 40001, dport: 123, ...spec }),
-  );
+  const [event] = decodeBatch(encodeEvent({ reason: NETFILTER_DROP, saddr: '198.18.250.1', daddr: '198.18.250.2', l4Proto: 'udp', sport: 40001, dport: 123, ...spec }));
   return event;
 }
 
@@ -143,7 +160,10 @@ test('attacher: a NETFILTER_DROP waits for its verdict; what came after it waits
   assert.deepEqual(out, [], 'held');
   clock.advance(5);
   rules.verdict(verdict({ handle: 3 }, { dport: 123 }));
-  assert.deepEqual(out, [[123, 3], [9, null]]);
+  assert.deepEqual(out, [
+    [123, 3],
+    [9, null],
+  ]);
   rules.add(drop({ tsNs: 10e6, dport: 9, reason: reasonCode('NO_SOCKET') }));
   assert.deepEqual(out.at(-1), [9, null], 'nothing held: printed at once');
 });
@@ -167,7 +187,12 @@ test('format: JSON "rule" object or null; the text line names family, table, cha
   const event = drop({ tsNs: 0 });
   const rule = verdict({}).rule;
   assert.deepEqual(JSON.parse(formatJson(event, context, rule)).rule, {
-    family: 'inet', table: 'fw', chain: 'input', handle: 3, text: 'udp dport 123 counter drop', verdict: 'drop',
+    family: 'inet',
+    table: 'fw',
+    chain: 'input',
+    handle: 3,
+    text: 'udp dport 123 counter drop',
+    verdict: 'drop',
   });
   assert.equal(JSON.parse(formatJson(event, context)).rule, null);
   assert.equal(formatRuleText(rule), '  rule: inet fw input handle 3: udp dport 123 counter drop');

@@ -151,7 +151,12 @@ test('check -w: bad values are one-line usage errors', () => {
     // 4 records of 8 + 184 + 16 + 1024 bytes: more than a 4K ring
     [{ write: 'x', snaplen: '1024', 'ring-size': '4K' }, /^--snaplen 1024: a --ring-size of 4096 bytes holds fewer than 4 such records/],
   ];
-  for (const [raw, message] of cases) assert.throws(() => check(raw), (error: Error) => error instanceof UsageError && message.test(error.message), JSON.stringify(raw));
+  for (const [raw, message] of cases)
+    assert.throws(
+      () => check(raw),
+      (error: Error) => error instanceof UsageError && message.test(error.message),
+      JSON.stringify(raw),
+    );
 });
 
 test('check: every protocol name is accepted, in any case', () => {
@@ -201,14 +206,12 @@ test('check: /LEN prefixes at the boundaries', () => {
 });
 
 test('check: IPv6 forms: compressed, full, embedded IPv4', () => {
-  assert.deepEqual(
-    check({ 'filter-src-ip': '2001:db8:0:0:0:0:0:1' }).filter.srcAddr?.bytes,
-    bytesOf(0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1),
-  );
-  assert.deepEqual(
-    check({ 'filter-src-ip': '::ffff:192.0.2.1/96' }).filter.srcAddr,
-    { family: 6, bytes: bytesOf(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1), prefixLength: 96 },
-  );
+  assert.deepEqual(check({ 'filter-src-ip': '2001:db8:0:0:0:0:0:1' }).filter.srcAddr?.bytes, bytesOf(0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1));
+  assert.deepEqual(check({ 'filter-src-ip': '::ffff:192.0.2.1/96' }).filter.srcAddr, {
+    family: 6,
+    bytes: bytesOf(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1),
+    prefixLength: 96,
+  });
   assert.deepEqual(check({ 'filter-src-ip': 'fe80::/10' }).filter.srcAddr?.bytes, bytesOf(0xfe, 0x80));
 });
 
@@ -455,10 +458,7 @@ test('resolveFilter: a missing namespace is a UsageError naming the path', () =>
     /^--filter-netns: expected a network namespace \(\/run\/netns\/nosuch is not one\), got "nosuch"$/,
   );
   assert.ok(byName);
-  assertResolveUsage(
-    () => resolveFilter(spec({ netns: '/proc/999999/ns/net' }), loadReasonTable(), stat),
-    /^--filter-netns: .*\/proc\/999999\/ns\/net is not one/,
-  );
+  assertResolveUsage(() => resolveFilter(spec({ netns: '/proc/999999/ns/net' }), loadReasonTable(), stat), /^--filter-netns: .*\/proc\/999999\/ns\/net is not one/);
 });
 
 test('resolveFilter: a relative path is not a namespace name', () => {
@@ -499,10 +499,7 @@ test('resolveFilter: reason names are case-insensitive and may carry SKB_DROP_RE
 
 test('resolveFilter: an unknown reason is a UsageError that suggests real names', () => {
   const table = loadReasonTable();
-  const error = assertResolveUsage(
-    () => resolveFilter(spec({ reasonNames: ['NO_SOCKT'] }), table, noStat),
-    /^--filter-reason: expected a drop reason of this kernel/,
-  );
+  const error = assertResolveUsage(() => resolveFilter(spec({ reasonNames: ['NO_SOCKT'] }), table, noStat), /^--filter-reason: expected a drop reason of this kernel/);
   assert.match(error.message, /NO_SOCKET/);
   assert.match(error.message, /got "NO_SOCKT"$/);
   const suggestions = /e\.g\. (.*), got/.exec(error.message)?.[1].split(', ') ?? [];
@@ -555,7 +552,13 @@ test('resolveFilter: suggestions put names that contain the typed text first, th
   assert.match(suggested('NO_SOCK') ?? '', /^NO_SOCKET, /);
   assert.match(suggested('NETFLITER_DROP') ?? '', /^NETFILTER_DROP, /);
   assert.match(suggested('tcp_csumm') ?? '', /^TCP_CSUM, /);
-  assert.equal(suggested('qdisc')?.split(', ').every((name) => name.startsWith('QDISC_')), true, suggested('qdisc'));
+  assert.equal(
+    suggested('qdisc')
+      ?.split(', ')
+      .every((name) => name.startsWith('QDISC_')),
+    true,
+    suggested('qdisc'),
+  );
 });
 
 test("resolveFilter: --filter-ifname without --filter-netns filters on dropwhy's own namespace", () => {
@@ -596,13 +599,10 @@ test('resolveInterface: an interface the namespace lacks is a UsageError naming 
   const lookup = fakeInterfaces({});
   await assert.rejects(
     resolveInterface(spec({ ifname: 'eth9', netns: 'blue' }), { netns: 4026532200 }, lookup),
-    (error: unknown) =>
-      error instanceof UsageError && error.message === '--filter-ifname: expected an interface in network namespace blue, got "eth9"',
+    (error: unknown) => error instanceof UsageError && error.message === '--filter-ifname: expected an interface in network namespace blue, got "eth9"',
   );
   await assert.rejects(
     resolveInterface(spec({ ifname: 'eth9' }), { netns: 4026531840 }, lookup),
-    (error: unknown) =>
-      error instanceof UsageError &&
-      error.message === `--filter-ifname: expected an interface in dropwhy's own network namespace (4026531840), got "eth9"`,
+    (error: unknown) => error instanceof UsageError && error.message === `--filter-ifname: expected an interface in dropwhy's own network namespace (4026531840), got "eth9"`,
   );
 });

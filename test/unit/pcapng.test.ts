@@ -38,11 +38,18 @@ function goldenPacket(interfaceId: number, tsHigh: number, tsLow: number, data: 
   const padded = Math.ceil(data.length / 4) * 4;
   const length = 4 + 4 + 20 + padded + 4 + 64 + 4 + 4;
   return hex(
-    '06000000', u32(length), // block type 6, total length
-    u32(interfaceId), u32(tsHigh), u32(tsLow), // interface, timestamp (ns since the epoch) high and low
-    u32(data.length), u32(wireLength), // captured, original length
-    Buffer.from(data).toString('hex'), '00'.repeat(padded - data.length),
-    '0100 3f00', COMMENT.toString('hex'), '00', // opt_comment, 63 bytes, padded to 64
+    '06000000',
+    u32(length), // block type 6, total length
+    u32(interfaceId),
+    u32(tsHigh),
+    u32(tsLow), // interface, timestamp (ns since the epoch) high and low
+    u32(data.length),
+    u32(wireLength), // captured, original length
+    Buffer.from(data).toString('hex'),
+    '00'.repeat(padded - data.length),
+    '0100 3f00',
+    COMMENT.toString('hex'),
+    '00', // opt_comment, 63 bytes, padded to 64
     '0000 0000', // opt_endofopt
     u32(length),
   );
@@ -51,16 +58,22 @@ function goldenPacket(interfaceId: number, tsHigh: number, tsLow: number, data: 
 const SECTION_HEADER = hex(
   '0a0d0d0a 30000000', // block type, total length 48
   '4d3c2b1a 0100 0000 ffffffffffffffff', // byte-order magic, version 1.0, section length unknown (-1)
-  '0400 0c00', Buffer.from('dropwhy test').toString('hex'), // shb_userappl, 12 bytes
+  '0400 0c00',
+  Buffer.from('dropwhy test').toString('hex'), // shb_userappl, 12 bytes
   '0000 0000 30000000', // opt_endofopt, total length
 );
 
 function goldenInterface(linkType: number): Buffer {
   return hex(
     '01000000 40000000', // block type 1, total length 64
-    u16(linkType), '0000', u32(SNAPLEN), // link type, reserved, snaplen
-    '0200 0500', Buffer.from('veth0').toString('hex'), '000000', // if_name, padded
-    '0300 1000', Buffer.from(`netns ${NETNS}`).toString('hex'), // if_description, 16 bytes
+    u16(linkType),
+    '0000',
+    u32(SNAPLEN), // link type, reserved, snaplen
+    '0200 0500',
+    Buffer.from('veth0').toString('hex'),
+    '000000', // if_name, padded
+    '0300 1000',
+    Buffer.from(`netns ${NETNS}`).toString('hex'), // if_description, 16 bytes
     '0900 0100 09000000', // if_tsresol: 10^-9 s
     '0000 0000 40000000', // opt_endofopt, total length
   );
@@ -104,7 +117,11 @@ test('decode: records of the packet size are walked by that size; the packet sec
     encodePacketRecord({ ...DROP, sport: 8 }, null, SNAPLEN),
   ]);
   const seen: Array<[number | null, string | null, number | null, number[] | null]> = [];
-  forEachEvent(batch, (event) => void seen.push([event.sport, event.packet?.link ?? null, event.packet?.wireLength ?? null, event.packet ? [...event.packet.bytes] : null]), size);
+  forEachEvent(
+    batch,
+    (event) => void seen.push([event.sport, event.packet?.link ?? null, event.packet?.wireLength ?? null, event.packet ? [...event.packet.bytes] : null]),
+    size,
+  );
   assert.deepEqual(seen, [
     [7, 'rawIp', 1500, [...FRAME.subarray(0, 20)]],
     [8, null, null, null],

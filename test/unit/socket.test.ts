@@ -75,10 +75,11 @@ test('containerOf: docker with the systemd and the cgroupfs driver', () => {
 
 test('containerOf: Kubernetes pods, systemd (underscored UID) and cgroupfs', () => {
   const underscored = POD_UID.replace(/-/g, '_');
-  assert.deepEqual(
-    containerOf(`/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored}.slice/cri-containerd-${DOCKER_ID}.scope`),
-    { runtime: 'containerd', id: DOCKER_ID, pod: POD_UID },
-  );
+  assert.deepEqual(containerOf(`/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored}.slice/cri-containerd-${DOCKER_ID}.scope`), {
+    runtime: 'containerd',
+    id: DOCKER_ID,
+    pod: POD_UID,
+  });
   assert.deepEqual(containerOf(`/kubepods.slice/kubepods-pod${underscored}.slice/crio-${DOCKER_ID}.scope`), { runtime: 'cri-o', id: DOCKER_ID, pod: POD_UID });
   assert.deepEqual(containerOf(`/kubepods/besteffort/pod${POD_UID}/${DOCKER_ID}`), { runtime: null, id: DOCKER_ID, pod: POD_UID });
   assert.deepEqual(containerOf(`/kubepods/besteffort/pod${POD_UID}`), { runtime: null, id: null, pod: POD_UID }, "the pod's own cgroup");
@@ -118,7 +119,14 @@ test('cgroup2Mount: the cgroup2 line of mountinfo, wherever it is mounted', () =
   assert.equal(cgroup2Mount(HYBRID_MOUNTINFO), '/sys/fs/cgroup/unified');
   assert.equal(cgroup2Mount('29 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw\n'), '/sys/fs/cgroup');
   assert.equal(cgroup2Mount('40 35 0:40 / /mnt/my\\040cgroups rw - cgroup2 none rw\n'), '/mnt/my cgroups', 'octal escapes undone');
-  assert.equal(cgroup2Mount(HYBRID_MOUNTINFO.split('\n').filter((l) => !l.includes('cgroup2')).join('\n')), null);
+  assert.equal(
+    cgroup2Mount(
+      HYBRID_MOUNTINFO.split('\n')
+        .filter((l) => !l.includes('cgroup2'))
+        .join('\n'),
+    ),
+    null,
+  );
 });
 
 test('CgroupPaths: an id is its directory inode; a miss walks again at most once per interval', () => {
@@ -177,7 +185,14 @@ const RECEIVER: SocketResolver = {
   owner: (inode) => (inode === 812345 ? { pid: 812, comm: 'dnsmasq' } : null),
   cgroup: (id) => (id === 4321 ? { path: `/system.slice/docker-${DOCKER_ID}.scope`, container: containerOf(`/system.slice/docker-${DOCKER_ID}.scope`) } : null),
 };
-const context: FormatContext = { reasons: recordedReasons(), symbols: recordedKallsyms(), sockets: RECEIVER, interfaces: UNNAMED_INTERFACES, monotonicToUnixNs: 0, color: false };
+const context: FormatContext = {
+  reasons: recordedReasons(),
+  symbols: recordedKallsyms(),
+  sockets: RECEIVER,
+  interfaces: UNNAMED_INTERFACES,
+  monotonicToUnixNs: 0,
+  color: false,
+};
 const OVERFLOW: EventSpec = {
   saddr: '10.94.0.1',
   daddr: '10.94.0.2',
@@ -217,14 +232,14 @@ test('JSON: an unresolved socket keeps every key, null; a cookie past 2^53 is a 
   assert.equal(small.cookie, 4097);
 });
 
-test('JSON: summary\'s socket objects and tracing\'s template agree, key for key', () => {
+test("JSON: summary's socket objects and tracing's template agree, key for key", () => {
   for (const spec of [OVERFLOW, { socket: { inode: 1, cookie: 2n ** 60n } }, { socket: { cookie: 5n, localAddr: '::1', localPort: 53 } }]) {
     const event = decodeOne(spec);
     assert.deepEqual(socketRecord(event.socket!, resolveSocket(event.socket!, RECEIVER)), JSON.parse(formatJson(event, context)).socket);
   }
 });
 
-test('JSON: an IPv6 socket\'s local endpoint in brackets', () => {
+test("JSON: an IPv6 socket's local endpoint in brackets", () => {
   const record = JSON.parse(formatJson(decodeOne({ daddr: '::1', socket: { localAddr: '::1', localPort: 5353 } }), context));
   assert.equal(record.socket.local, '[::1]:5353');
 });

@@ -10,7 +10,18 @@ import { CONFIG, FEATURE, STACK_DEPTH } from '../../src/events/layout';
 import { formatJson, formatStackText, type FormatContext } from '../../src/output/format';
 import { intervalRows, totalJson, totalText } from '../../src/output/summary';
 import { recordedKallsyms } from './fixtures';
-import { cliHarness, encodeBatch, encodeCountRecords, encodeEvent, encodeStackFrames, loadReasonTable, reasonCode, runUntilOpened, UNNAMED_INTERFACES, UNRESOLVED_SOCKETS } from './helpers';
+import {
+  cliHarness,
+  encodeBatch,
+  encodeCountRecords,
+  encodeEvent,
+  encodeStackFrames,
+  loadReasonTable,
+  reasonCode,
+  runUntilOpened,
+  UNNAMED_INTERFACES,
+  UNRESOLVED_SOCKETS,
+} from './helpers';
 
 // In the recorded excerpt: __udp4_lib_rcv at ffffffff820a6db0, tcp_v4_rcv at ffffffff820934f0.
 const UDP4_RCV = { hi: 0xffffffff, lo: 0x820a6db0 + 0x4bc };
@@ -65,7 +76,7 @@ test('StackTable: the innermost frames of the BPF program and the tracepoint glu
   assert.deepEqual(table.get(1), ['sk_skb_reason_drop+0x90', 'bpf_trace_run4+0x1', '__udp4_lib_rcv+0x4bc']);
 });
 
-test('StackTable: an unloaded program\'s frame (no symbol of its own any more) goes with the glue after it', () => {
+test("StackTable: an unloaded program's frame (no symbol of its own any more) goes with the glue after it", () => {
   const names = ['_einittext+0x3c832249', 'bpf_trace_run4+0x10d', 'sk_skb_reason_drop+0x90', '__udp4_lib_rcv+0x4bc'];
   const frames = names.map((_, i) => ({ hi: 0xffffffff, lo: 0x1000 + i }));
   const symbols = { symbolize: (address: KernelAddress) => names[address.lo - 0x1000] ?? null };
@@ -147,7 +158,9 @@ test('summary text: at most 5 call paths per row, and how many were left out', (
   const stacks = Object.fromEntries(Array.from({ length: 8 }, (_, id) => [id, [{ hi: 0xffffffff, lo: 0x820a6db0 + id }]]));
   const ctx = context(new StackTable(stackSource(stacks).read, recordedKallsyms()));
   const counts = decodeCounts(
-    encodeCountRecords(Array.from({ length: 8 }, (_, id) => ({ location: UDP4_RCV, reason: NO_SOCKET, family: 4 as const, l4Proto: 'udp' as const, stackId: id, count: 10 + id }))),
+    encodeCountRecords(
+      Array.from({ length: 8 }, (_, id) => ({ location: UDP4_RCV, reason: NO_SOCKET, family: 4 as const, l4Proto: 'udp' as const, stackId: id, count: 10 + id })),
+    ),
     true,
   );
   const rows = intervalRows(counts, new Map(), ctx);

@@ -8,15 +8,7 @@ import { join } from 'node:path';
 import { run } from '../../src/cli';
 import { STOP_SIGNALS } from '../../src/signals';
 import { EVENT_SIZE } from '../../src/events/layout';
-import {
-  cliHarness,
-  encodeCountRecords,
-  encodeEvent,
-  reasonCode,
-  runUntilOpened,
-  waitFor,
-  type CliHarness,
-} from './helpers';
+import { cliHarness, encodeCountRecords, encodeEvent, reasonCode, runUntilOpened, waitFor, type CliHarness } from './helpers';
 
 const TIMEOUT = { timeout: 10_000 };
 const NO_SOCKET = reasonCode('NO_SOCKET');

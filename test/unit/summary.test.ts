@@ -7,16 +7,7 @@ import type { CounterCheck } from '../../src/knowledge/correlate';
 import type { FormatContext, Symbolizer } from '../../src/output/format';
 import { COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE } from '../../src/events/layout';
 import { decodeCounts, recordKey, type DropCount } from '../../src/events/counts';
-import {
-  intervalJson,
-  intervalRows,
-  intervalText,
-  liveTable,
-  totalJson,
-  totalText,
-  type SocketRow,
-  type SummaryRow,
-} from '../../src/output/summary';
+import { intervalJson, intervalRows, intervalText, liveTable, totalJson, totalText, type SocketRow, type SummaryRow } from '../../src/output/summary';
 import type { DropSocket } from '../../src/events/decode';
 import { encodeCountRecords, loadReasonTable, reasonCode, UNRESOLVED_SOCKETS, UNNAMED_INTERFACES } from './helpers';
 import { RuleTally } from '../../src/nft/rule-tally';
@@ -119,7 +110,13 @@ test('decodeCounts: an unexpected family byte is treated like 0', () => {
 });
 
 test('decodeCounts: a key without a known L4 protocol has none', () => {
-  const [known, unknown] = decodeCounts(encodeCountRecords([{ family: 6, l4Proto: 'udp', count: 1 }, { family: 6, count: 2 }]), true);
+  const [known, unknown] = decodeCounts(
+    encodeCountRecords([
+      { family: 6, l4Proto: 'udp', count: 1 },
+      { family: 6, count: 2 },
+    ]),
+    true,
+  );
   assert.equal(known.l4Proto, 17);
   assert.equal(unknown.family, 6);
   assert.equal(unknown.l4Proto, null);
@@ -238,7 +235,10 @@ test('intervalRows: one row for a key counted in several namespaces, their count
     ],
   );
   const next = intervalRows([count({ netns: 11, count: 6 }), count({ netns: 12, count: 5 }), count({ reason: NO_SOCKET, netns: 11, count: 1 })], previous, context());
-  assert.deepEqual(next.map((r) => r.count), [2, 0]);
+  assert.deepEqual(
+    next.map((r) => r.count),
+    [2, 0],
+  );
 });
 
 test('intervalRows: per-interval deltas from cumulative counts, across calls sharing `previous`', () => {
@@ -248,7 +248,14 @@ test('intervalRows: per-interval deltas from cumulative counts, across calls sha
   const b = { location: NF_HOOK, reason: NETFILTER_DROP, netns: null, family: 4 as const, l4Proto: 6, stackId: null };
   const c = { location: UDP_RCV, reason: NO_SOCKET, netns: null, family: 6 as const, l4Proto: 17, stackId: null };
 
-  const first = intervalRows([{ ...a, count: 5 }, { ...b, count: 3 }], previous, ctx);
+  const first = intervalRows(
+    [
+      { ...a, count: 5 },
+      { ...b, count: 3 },
+    ],
+    previous,
+    ctx,
+  );
   assert.deepEqual(
     first.map((r) => [r.reason, r.count, r.total]),
     [
@@ -258,7 +265,15 @@ test('intervalRows: per-interval deltas from cumulative counts, across calls sha
   );
   assert.equal(previous.size, 2);
 
-  const second = intervalRows([{ ...a, count: 7 }, { ...b, count: 10 }, { ...c, count: 1 }], previous, ctx);
+  const second = intervalRows(
+    [
+      { ...a, count: 7 },
+      { ...b, count: 10 },
+      { ...c, count: 1 },
+    ],
+    previous,
+    ctx,
+  );
   assert.deepEqual(
     second.map((r) => [r.reason, r.count, r.total]),
     [
@@ -268,7 +283,15 @@ test('intervalRows: per-interval deltas from cumulative counts, across calls sha
     ],
   );
 
-  const third = intervalRows([{ ...a, count: 7 }, { ...b, count: 10 }, { ...c, count: 1 }], previous, ctx);
+  const third = intervalRows(
+    [
+      { ...a, count: 7 },
+      { ...b, count: 10 },
+      { ...c, count: 1 },
+    ],
+    previous,
+    ctx,
+  );
   assert.deepEqual(
     third.map((r) => r.count),
     [0, 0, 0],
@@ -501,10 +524,7 @@ test('intervalText: rows without a reason get no hint', () => {
 
 test('liveTable: clears the screen, a header, and a rate per second of each key', () => {
   const text = liveTable(
-    [
-      row({ count: 50, total: 500 }),
-      row({ reason: 'NO_SOCKET', reasonCode: NO_SOCKET, location: null, address: '0xffffffff0000dead', count: 0, total: 7 }),
-    ],
+    [row({ count: 50, total: 500 }), row({ reason: 'NO_SOCKET', reasonCode: NO_SOCKET, location: null, address: '0xffffffff0000dead', count: 0, total: 7 })],
     3.4,
     0.5,
     507,
@@ -633,8 +653,16 @@ test('totals with --nft-trace: NETFILTER_DROP per rule, most first, in JSON and 
 
 test('totalText: sockets at a reason not about their buffer are named without buffer advice, in JSON too', () => {
   const socket: DropSocket = {
-    cookie: null, inode: 41, cgroupId: null, uid: 0, family: 4, localAddr: new Uint8Array([198, 18, 1, 1, ...new Array(12).fill(0)]),
-    localPort: 40100, rcvbuf: 131072, queued: 0, drops: 0,
+    cookie: null,
+    inode: 41,
+    cgroupId: null,
+    uid: 0,
+    family: 4,
+    localAddr: new Uint8Array([198, 18, 1, 1, ...new Array(12).fill(0)]),
+    localPort: 40100,
+    rcvbuf: 131072,
+    queued: 0,
+    drops: 0,
   };
   const sockets: SocketRow[] = [{ reason: 'NETFILTER_DROP', count: 2, socket, resolved: { owner: { pid: 90, comm: 'curl' }, cgroup: null } }];
   const rows = [row({ reason: 'NETFILTER_DROP', reasonCode: NETFILTER_DROP, count: 2, total: 2 })];

@@ -25,8 +25,14 @@ test('the words after -- are the command, kept as they were written', async () =
 });
 
 test('-- without a command, and -- with the exporter, are usage errors', async () => {
-  assert.throws(() => check({ command: [] }), (e: unknown) => e instanceof UsageError && /expected a command to run after it/.test(e.message));
-  assert.throws(() => checkExporter({ command: ['dig'] }), (e: unknown) => e instanceof UsageError && /exporter serves every drop/.test(e.message));
+  assert.throws(
+    () => check({ command: [] }),
+    (e: unknown) => e instanceof UsageError && /expected a command to run after it/.test(e.message),
+  );
+  assert.throws(
+    () => checkExporter({ command: ['dig'] }),
+    (e: unknown) => e instanceof UsageError && /exporter serves every drop/.test(e.message),
+  );
   const h = cliHarness();
   assert.equal(await runNoTrace(['--'], h), 2);
   assert.equal(h.err[0], 'dropwhy: --: expected a command to run after it, e.g. -- dig @10.0.0.2 example.com');
@@ -118,7 +124,7 @@ test('exit statuses are as a shell gives them', () => {
   assert.equal(exitStatus(null, 'SIGINT'), 130);
 });
 
-test('the invoking user comes from sudo; root and plain runs keep dropwhy\'s user', () => {
+test("the invoking user comes from sudo; root and plain runs keep dropwhy's user", () => {
   assert.deepEqual(invokingUser({ SUDO_UID: '1000', SUDO_GID: '1001' }, 0), { uid: 1000, gid: 1001 });
   assert.equal(invokingUser({ SUDO_UID: '0', SUDO_GID: '0' }, 0), null);
   assert.equal(invokingUser({}, 0), null);
@@ -131,7 +137,10 @@ test('stale cgroups of dead dropwhy runs are removed; live ones and others are k
   try {
     for (const name of ['dropwhy-100', 'dropwhy-200', 'dropwhy-x', 'system.slice']) mkdirSync(join(mount, name));
     mkdirSync(join(mount, 'dropwhy-300', 'busy'), { recursive: true }); // rmdir refuses it, as the kernel refuses a cgroup with processes
-    assert.deepEqual(removeStaleCgroups(mount, (pid) => pid === 200), ['dropwhy-100']);
+    assert.deepEqual(
+      removeStaleCgroups(mount, (pid) => pid === 200),
+      ['dropwhy-100'],
+    );
     assert.deepEqual(readdirSync(mount).sort(), ['dropwhy-200', 'dropwhy-300', 'dropwhy-x', 'system.slice']);
   } finally {
     rmSync(mount, { recursive: true, force: true });
