@@ -58,10 +58,9 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
   let printed = 0;
   let counted = false; // --count reached: print no more
 
-  const pcap = options.pcap === null ? null : openPcap(options.pcap.path, io);
+  let pcap: ReturnType<typeof openPcap> | null = null; // opened inside the try: a bad -w path still removes -- CMD's cgroup
   const pcapng = options.pcap === null ? null : new PcapngWriter(context, options.pcap.snaplen);
   const packets: Buffer[] = [];
-  if (pcap && pcapng) pcap.write(pcapng.start(`dropwhy ${VERSION}`));
 
   const print = (event: DropEvent, rule: NftRule | null) => {
     if (counted) return;
@@ -134,6 +133,10 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
   const features = { socket: options.socket, stack: options.stack, snaplen: options.pcap?.snaplen };
   let nftTrace: NftTrace | null = null;
   try {
+    if (options.pcap && pcapng) {
+      pcap = openPcap(options.pcap.path, io);
+      pcap.write(pcapng.start(`dropwhy ${VERSION}`));
+    }
     if (attacher) nftTrace = await startNftTrace(filter, io, session, (drop) => attacher.verdict(drop));
     await session.snapshotCounters();
     // The traced namespace's names before the first drop: a lookup never waits, so a list still missing would name nothing.

@@ -146,3 +146,13 @@ test('stale cgroups of dead dropwhy runs are removed; live ones and others are k
     rmSync(mount, { recursive: true, force: true });
   }
 });
+
+test('-w into a directory that does not exist with -- CMD: one line, exit 2, the command never starts and its cgroup is removed', TIMEOUT, async () => {
+  const command = new FakeCommand();
+  const h = cliHarness({ command });
+  assert.equal(await runNoTrace(['-w', '/nonexistent-dir/drops.pcapng', '--', 'dig', '@10.0.0.2'], h), 2);
+  assert.deepEqual(h.err.slice(0, 1), ['dropwhy: -w: cannot write /nonexistent-dir/drops.pcapng: no such file or directory (ENOENT)']);
+  assert.equal(h.binding.opened.length, 0);
+  assert.equal(command.starts, 0);
+  assert.equal(command.closes, 1, 'the cgroup is removed');
+});
