@@ -1,7 +1,8 @@
 // Summary and exporter mode: the kernel's per-key drop counts (struct drop_key
-// + __u64 count, summed over CPUs by the addon), decoded.
+// + __u64 count, summed over CPUs by the addon), decoded. The addon hands over
+// whole records only: a partial one means its layout and layout.ts disagree, a DecodeError.
 import type { Family } from './address';
-import { decodeSocket, type DropSocket, type KernelAddress } from './decode';
+import { checkBatch, decodeSocket, type DropSocket, type KernelAddress } from './decode';
 import { COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE } from './layout';
 
 export interface DropCount {
@@ -17,9 +18,9 @@ export interface DropCount {
 }
 
 export function decodeCounts(records: Uint8Array, hasReason: boolean): DropCount[] {
-  const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
+  const view = checkBatch(records, COUNT_RECORD_SIZE);
   const counts: DropCount[] = [];
-  for (let base = 0; base + COUNT_RECORD_SIZE <= records.byteLength; base += COUNT_RECORD_SIZE) {
+  for (let base = 0; base < records.byteLength; base += COUNT_RECORD_SIZE) {
     const family = view.getUint8(base + COUNT_RECORD.family);
     const netns = view.getUint32(base + COUNT_RECORD.netns, true);
     const stackId = view.getInt32(base + COUNT_RECORD.stack_id, true);
@@ -50,9 +51,9 @@ export interface SocketCount {
 }
 
 export function decodeSocketCounts(records: Uint8Array, hasReason: boolean): SocketCount[] {
-  const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
+  const view = checkBatch(records, SOCKET_COUNT_RECORD_SIZE);
   const counts: SocketCount[] = [];
-  for (let base = 0; base + SOCKET_COUNT_RECORD_SIZE <= records.byteLength; base += SOCKET_COUNT_RECORD_SIZE) {
+  for (let base = 0; base < records.byteLength; base += SOCKET_COUNT_RECORD_SIZE) {
     counts.push({
       reason: hasReason ? view.getUint32(base + SOCKET_COUNT_RECORD.reason, true) : null,
       socket: decodeSocket(view, records, base + SOCKET_COUNT_RECORD.socket),

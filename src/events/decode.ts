@@ -66,13 +66,14 @@ export interface DropEvent {
 }
 
 /**
- * Bytes the kernel could not have written: a batch that is not whole records, a packet flag in a record
- * without room for the packet, or a packet longer than its record. Decoding any bytes throws nothing else
- * (test/unit/decode-properties.test.ts).
+ * Bytes the kernel could not have written: a batch that is not whole records (of events, or of counts in
+ * counts.ts), a packet flag in a record without room for the packet, or a packet longer than its record.
+ * Decoding any bytes throws nothing else (test/unit/decode-properties.test.ts).
  */
 export class DecodeError extends Error {}
 
-function checkBatch(batch: Uint8Array, recordBytes: number): DataView {
+/** A view on batch, once it is known to hold whole records (the event ring's, or the count maps' in counts.ts). */
+export function checkBatch(batch: Uint8Array, recordBytes: number): DataView {
   if (batch.byteLength % recordBytes !== 0) {
     throw new DecodeError(`batch of ${batch.byteLength} bytes is not a whole number of ${recordBytes}-byte records`);
   }

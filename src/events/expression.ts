@@ -23,6 +23,11 @@ const CLASS = { ld: 0, ldx: 1, st: 2, stx: 3, alu: 4, jmp: 5, ret: 6, misc: 7 } 
 const LD_MODES = [0x00, 0x20, 0x40, 0x60, 0x80]; // imm abs ind mem len
 const LDX_MODES = [0x00, 0x60, 0x80, 0xa0]; // imm mem len msh
 const ALU_OPS = [0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xa0];
+const ALU_DIVISIONS = new Map([
+  [0x30, 'div'],
+  [0x90, 'mod'],
+]);
+const SRC_X = 0x08; // the operand is X, else k
 const JMP_OPS = [0x00, 0x10, 0x20, 0x30, 0x40];
 export const MEMWORDS = 16;
 
@@ -51,8 +56,13 @@ function unsupported(insn: Insn, pc: number, length: number): string | null {
     case CLASS.st:
     case CLASS.stx:
       return k >= MEMWORDS ? 'scratch word' : null;
-    case CLASS.alu:
-      return ALU_OPS.includes(code & 0xf0) ? null : 'ALU operation';
+    case CLASS.alu: {
+      const op = code & 0xf0;
+      if (!ALU_OPS.includes(op)) return 'ALU operation';
+      // The interpreter would reject every packet from there on; the kernel's classic BPF checker refuses it too.
+      const division = ALU_DIVISIONS.get(op);
+      return division && (code & SRC_X) === 0 && k === 0 ? `${division} #0 (a division by the constant 0)` : null;
+    }
     case CLASS.jmp: {
       if (!JMP_OPS.includes(code & 0xf0)) return 'jump';
       // Classic BPF jumps forward only; the interpreter relies on it to end.

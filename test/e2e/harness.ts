@@ -13,6 +13,7 @@ import * as assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { deleteNetnsPair, inNetnsArgv, namespacesWithPrefix, sweepStaleNamespaces, withNetnsPair as withPair, type NetnsPair } from '../../src/kernel/netns';
 import { LOCAL_BUILD } from '../../src/kernel/addon-loader';
+import { JSON_KEYS } from '../json-keys';
 
 // dist/test/e2e/harness.js -> repo root
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -546,13 +547,15 @@ export interface DropEvent {
   icmp_type: number | null;
   icmp_code: number | null;
   ttl: number | null;
+  tcp_flags: string | null;
   netns: number | null;
   ifindex: number | null;
   ifname: string | null;
   len: number | null;
   pid: number | null;
+  tid: number | null;
   comm: string | null;
-  tcp_flags: string | null;
+  skb: string;
   /** The nftables rule that dropped it (--nft-trace), else null. */
   rule: { family: string; table: string; chain: string; handle: number | null; text: string; verdict: string } | null;
   /** The socket the drop happened at (docs/json-schema.md), null without one. */
@@ -577,33 +580,8 @@ export interface SocketRecord {
 
 export const SOCKET_KEYS: ReadonlyArray<keyof SocketRecord> = ['inode', 'cookie', 'uid', 'local', 'pid', 'comm', 'cgroup', 'container', 'rcvbuf', 'queued', 'drops'];
 
-export const EVENT_KEYS: ReadonlyArray<keyof DropEvent> = [
-  'ts',
-  'reason',
-  'reason_code',
-  'subsystem',
-  'location',
-  'address',
-  'family',
-  'proto',
-  'saddr',
-  'daddr',
-  'sport',
-  'dport',
-  'icmp_type',
-  'icmp_code',
-  'ttl',
-  'netns',
-  'ifindex',
-  'ifname',
-  'len',
-  'pid',
-  'comm',
-  'tcp_flags',
-  'rule',
-  'socket',
-  'stack',
-];
+// Typed so that a documented key DropEvent lacks is a compile error.
+const EVENT_KEYS: ReadonlyArray<keyof DropEvent> = JSON_KEYS;
 
 export interface DropwhyResult extends RunResult {
   /** stdout parsed as NDJSON (empty for text output) */
@@ -995,7 +973,7 @@ const isNullOr = (v: unknown, type: 'string' | 'number'): boolean => v === null 
 /** Check the documented JSON shape of one event (all keys present, types right). */
 export function assertEventShape(ev: DropEvent): void {
   const ctx = JSON.stringify(ev);
-  for (const k of EVENT_KEYS) assert.ok(k in ev, `event lacks key "${k}": ${ctx}`);
+  assert.deepEqual(Object.keys(ev), EVENT_KEYS, `event keys: ${ctx}`);
   assert.equal(typeof ev.ts, 'string', `ts: ${ctx}`);
   assert.ok(!Number.isNaN(Date.parse(ev.ts)), `ts is not an ISO date: ${ctx}`);
   assert.ok(Math.abs(Date.parse(ev.ts) - Date.now()) < 10 * 60_000, `ts is far from now: ${ctx}`);

@@ -78,12 +78,28 @@ test('random batches: decodeBatch returns events or throws DecodeError, and forE
   );
 });
 
-test('random count records: decodeCounts and decodeSocketCounts never throw, one entry per whole record', () => {
-  fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 400 }), fc.boolean(), (records, hasReason) => {
-      assert.equal(decodeCounts(records, hasReason).length, Math.floor(records.byteLength / COUNT_RECORD_SIZE));
-      assert.equal(decodeSocketCounts(records, hasReason).length, Math.floor(records.byteLength / SOCKET_COUNT_RECORD_SIZE));
-    }),
-    { numRuns: 300, includeErrorInReport: true },
-  );
+/** Whole records of recordBytes random bytes, sometimes followed by a partial one. */
+const countRecords = (recordBytes: number) =>
+  fc
+    .record({
+      records: fc.integer({ min: 0, max: 4 }),
+      tail: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: recordBytes - 1 }) }),
+    })
+    .chain(({ records, tail }) => fc.uint8Array({ minLength: records * recordBytes + tail, maxLength: records * recordBytes + tail }));
+
+test('random count records: decodeCounts and decodeSocketCounts return one entry per record, or throw DecodeError for a partial one', () => {
+  const cases = [
+    { decode: decodeCounts, recordBytes: COUNT_RECORD_SIZE },
+    { decode: decodeSocketCounts, recordBytes: SOCKET_COUNT_RECORD_SIZE },
+  ];
+  for (const { decode, recordBytes } of cases) {
+    fc.assert(
+      fc.property(countRecords(recordBytes), fc.boolean(), (records, hasReason) => {
+        const counts = decodeOrDecodeError(() => decode(records, hasReason));
+        if (records.byteLength % recordBytes !== 0) assert.equal(counts, undefined, `${records.byteLength} bytes decoded without a DecodeError`);
+        else assert.equal(counts?.length, records.byteLength / recordBytes);
+      }),
+      { numRuns: 300, includeErrorInReport: true },
+    );
+  }
 });

@@ -39,7 +39,7 @@ const choice: fc.Arbitrary<Choice> = fc.record({
 
 const at = <T>(list: readonly T[], pick: number): T => list[pick % list.length];
 
-/** A classic BPF instruction the interpreter runs at pc of a length-long program: forward jumps inside it, scratch words below MEMWORDS. */
+/** A classic BPF instruction the interpreter runs at pc of a length-long program: forward jumps inside it, scratch words below MEMWORDS, no division by the constant 0. */
 function concreteAt({ kind, pick, k, jt, jf }: Choice, pc: number, length: number): Insn {
   const ahead = length - pc - 1; // instructions a jump may skip
   const word = k % MEMWORDS;
@@ -55,8 +55,10 @@ function concreteAt({ kind, pick, k, jt, jf }: Choice, pc: number, length: numbe
     }
     case 'st':
       return { code: at([0x02, 0x03], pick), jt: 0, jf: 0, k: word };
-    case 'alu':
-      return { code: 0x04 | at(ALU_OPS, pick) | at(SOURCES, pick >> 4), jt: 0, jf: 0, k };
+    case 'alu': {
+      const code = 0x04 | at(ALU_OPS, pick) | at(SOURCES, pick >> 4);
+      return { code, jt: 0, jf: 0, k: (code === 0x34 || code === 0x94) && k === 0 ? 1 : k }; // not div #0, mod #0
+    }
     case 'jump':
       return { code: 0x05 | at(JUMP_OPS, pick) | at(SOURCES, pick >> 3), jt: Math.min(jt % ahead, 255), jf: Math.min(jf % ahead, 255), k };
     case 'ja':
@@ -110,6 +112,7 @@ const defect: fc.Arbitrary<(pc: number, length: number) => Insn> = fc.oneof(
   fc.constantFrom(0x21, 0x41, 0x69, 0xa1).map((code) => () => ({ code, jt: 0, jf: 0, k: 0 })), // ldx: abs, ind, mem.h, msh.w
   fc.tuple(fc.constantFrom(0x60, 0x61, 0x02, 0x03), fc.integer({ min: MEMWORDS, max: 0xffffffff })).map(([code, k]) => () => ({ code, jt: 0, jf: 0, k })), // scratch word past M[15]
   fc.constantFrom(0xb4, 0xc4, 0xdc, 0xf4).map((code) => () => ({ code, jt: 0, jf: 0, k: 1 })), // ALU, unknown operation
+  fc.constantFrom(0x34, 0x94).map((code) => () => ({ code, jt: 0, jf: 0, k: 0 })), // div #0, mod #0
   fc.constantFrom(0x55, 0x65, 0xf5).map((code) => () => ({ code, jt: 0, jf: 0, k: 0 })), // jump, unknown operation
   fc.nat(255).map((extra) => (pc: number, length: number) => ({ code: 0x15, jt: Math.min(255, length - pc - 1 + extra), jf: 0, k: 0 })), // jeq past the end
   fc.nat(1000).map((extra) => (pc: number, length: number) => ({ code: 0x05, jt: 0, jf: 0, k: length - pc - 1 + extra })), // ja past the end

@@ -103,6 +103,31 @@ test('instructions the interpreter does not run are refused before load', () => 
     [Buffer.concat([insn(0xf4), ret]), /ALU operation/],
   ];
   for (const [bytes, message] of cases) assert.throws(() => compileExpression(() => bytes, 'x'), message);
+  // libpcap refuses `len / 0` itself; this guards the program, whatever produced it.
+  const lenInA = insn(0x80);
+  for (const [code, name] of [
+    [0x34, 'div'],
+    [0x94, 'mod'],
+  ] as const) {
+    assert.throws(
+      () => compileExpression(() => Buffer.concat([lenInA, insn(code, 0, 0, 0), ret]), 'x'),
+      (error: unknown) =>
+        error instanceof UsageError &&
+        error.message === `filter expression: the in-kernel filter cannot run the ${name} #0 (a division by the constant 0) at instruction 1 (code 0x${code.toString(16)})`,
+    );
+    const byConstant = Buffer.concat([lenInA, insn(code, 0, 0, 3), ret]);
+    assert.deepEqual(
+      compileExpression(() => byConstant, 'x'),
+      byConstant,
+      `${name} #3 runs`,
+    );
+    const byX = Buffer.concat([lenInA, insn(code | 0x08), ret]);
+    assert.deepEqual(
+      compileExpression(() => byX, 'x'),
+      byX,
+      `${name} x runs: X is only known per packet`,
+    );
+  }
   // libpcap's protochain walks IPv6 extension headers with a backward jump.
   assert.throws(() => program('ip6 protochain 6'), /backward or outside jump/);
   assert.deepEqual(

@@ -5,6 +5,7 @@ import { formatJson, formatText, protocolName, tcpFlagsText, type FormatContext 
 import { ReasonTable } from '../../src/events/reasons';
 import { fixtureBytes, recordedKallsyms, recordedReasons } from './fixtures';
 import { UNRESOLVED_SOCKETS, UNNAMED_INTERFACES } from './helpers';
+import { JSON_KEYS } from '../json-keys';
 
 const [udp4, udp6, tcpSyn] = decodeBatch(fixtureBytes('loopback-drops.bin'));
 const context: FormatContext = {
@@ -18,37 +19,6 @@ const context: FormatContext = {
 };
 const at = (event: DropEvent, tsNs: number): DropEvent => ({ ...event, tsNs });
 const toJsonRecord = (event: DropEvent, ctx: FormatContext) => JSON.parse(formatJson(event, ctx));
-
-// The documented schema (docs/json-schema.md), in order.
-const JSON_KEYS = [
-  'ts',
-  'reason',
-  'reason_code',
-  'subsystem',
-  'location',
-  'address',
-  'family',
-  'proto',
-  'saddr',
-  'daddr',
-  'sport',
-  'dport',
-  'icmp_type',
-  'icmp_code',
-  'ttl',
-  'tcp_flags',
-  'netns',
-  'ifindex',
-  'ifname',
-  'len',
-  'pid',
-  'tid',
-  'comm',
-  'skb',
-  'rule',
-  'socket',
-  'stack',
-];
 
 test('JSON: one object with every key, in the documented order', () => {
   const record = JSON.parse(formatJson(at(udp4, 1_234_567_891), context));

@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { explain } from '../../src/knowledge/advice';
 import type { CounterCheck } from '../../src/knowledge/correlate';
 import type { FormatContext, Symbolizer } from '../../src/output/format';
-import { COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE } from '../../src/events/layout';
-import { decodeCounts, recordKey, type DropCount } from '../../src/events/counts';
+import { COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, SOCKET_COUNT_RECORD_SIZE } from '../../src/events/layout';
+import { decodeCounts, decodeSocketCounts, recordKey, type DropCount } from '../../src/events/counts';
 import { intervalJson, intervalRows, intervalText, liveTable, totalJson, totalText, type SocketRow, type SummaryRow } from '../../src/output/summary';
-import type { DropSocket } from '../../src/events/decode';
+import { DecodeError, type DropSocket } from '../../src/events/decode';
 import { encodeCountRecords, loadReasonTable, reasonCode, UNRESOLVED_SOCKETS, UNNAMED_INTERFACES } from './helpers';
 import { RuleTally } from '../../src/nft/rule-tally';
 
@@ -139,20 +139,34 @@ test('decodeCounts: counts above 2^32 keep their high word', () => {
   );
 });
 
-test('decodeCounts: reads from a view at an offset and ignores a trailing partial record', () => {
+test('decodeCounts: reads from a view at an offset', () => {
   const records = encodeCountRecords([
     { location: UDP_RCV, reason: NO_SOCKET, family: 4, l4Proto: 'udp', count: 11 },
     { location: NF_HOOK, reason: NETFILTER_DROP, family: 6, l4Proto: 'icmp6', count: 12 },
   ]);
   const padded = Buffer.alloc(8 + records.length + 10, 0xaa);
   records.copy(padded, 8);
-  const view = padded.subarray(8, 8 + records.length + 10); // byteOffset 8, 10 stray bytes at the end
+  const view = padded.subarray(8, 8 + records.length); // byteOffset 8, stray bytes either side
   const decoded = decodeCounts(view, true);
   assert.equal(decoded.length, 2);
   assert.deepEqual(decoded[0], { location: UDP_RCV, reason: NO_SOCKET, netns: null, family: 4, l4Proto: 17, stackId: null, count: 11 });
   assert.deepEqual(decoded[1], { location: NF_HOOK, reason: NETFILTER_DROP, netns: null, family: 6, l4Proto: 58, stackId: null, count: 12 });
-  assert.deepEqual(decodeCounts(Buffer.alloc(COUNT_RECORD_SIZE - 1), true), []);
   assert.deepEqual(decodeCounts(Buffer.alloc(0), true), []);
+});
+
+/** DecodeError with the message checkBatch gives for byteLength bytes of recordBytes-byte records. */
+const partialRecord = (byteLength: number, recordBytes: number) => (error: unknown) =>
+  error instanceof DecodeError && error.message === `batch of ${byteLength} bytes is not a whole number of ${recordBytes}-byte records`;
+
+test('decodeCounts: a partial record at the end is a DecodeError, not dropped', () => {
+  const odd = Buffer.concat([encodeCountRecords([{ family: 4, l4Proto: 'udp', count: 1 }]), Buffer.alloc(10)]);
+  assert.throws(() => decodeCounts(odd, true), partialRecord(COUNT_RECORD_SIZE + 10, COUNT_RECORD_SIZE));
+  assert.throws(() => decodeCounts(Buffer.alloc(COUNT_RECORD_SIZE - 1), true), partialRecord(COUNT_RECORD_SIZE - 1, COUNT_RECORD_SIZE));
+});
+
+test('decodeSocketCounts: a partial record is a DecodeError', () => {
+  assert.deepEqual(decodeSocketCounts(Buffer.alloc(0), true), []);
+  assert.throws(() => decodeSocketCounts(Buffer.alloc(SOCKET_COUNT_RECORD_SIZE + 1), true), partialRecord(SOCKET_COUNT_RECORD_SIZE + 1, SOCKET_COUNT_RECORD_SIZE));
 });
 
 // ---------------------------------------------------------------------------
