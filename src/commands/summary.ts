@@ -68,6 +68,8 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
       }
     } finally {
       session.writeClosing(counters);
+      // The counts were the kernel's all along: only the table is missing.
+      if (session.stopReason?.kind === 'output-closed') io.writeErr('dropwhy: output closed: the totals were not written');
     }
     return commandStatus;
   } finally {

@@ -15,7 +15,7 @@ import type { NftTrace } from '../nft/nft-trace';
 import type { NftRule } from '../nft/trace-parse';
 import type { ReasonTable } from '../events/reasons';
 import { OWN_NETNS_PATH, type TraceOptions } from './options';
-import { fdWriter, LineBuffer, type Chunk } from '../output/writer';
+import { fdWriter, LineBuffer, OutputClosedError, type Chunk } from '../output/writer';
 import { VERSION } from '../version';
 import { closeCommand, prepare, Session, stackEntries, startNftTrace, wakeupBytesFor, type CommandIo } from './session';
 
@@ -57,6 +57,8 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
   const netfilterDrop = context.reasons.codeOf('NETFILTER_DROP');
   let printed = 0;
   let counted = false; // --count reached: print no more
+  // Once the reader has gone, the drops read are counted, not formatted: the closing line says how many were never written.
+  const output = { written: 0, pending: 0, unwritten: 0 };
 
   let pcap: ReturnType<typeof openPcap> | null = null; // opened inside the try: a bad -w path still removes -- CMD's cgroup
   const pcapng = options.pcap === null ? null : new PcapngWriter(context, options.pcap.snaplen);
@@ -64,6 +66,12 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
 
   const print = (event: DropEvent, rule: NftRule | null) => {
     if (counted) return;
+    if (session.stopReason?.kind === 'output-closed') {
+      output.unwritten++;
+      if (event.reason !== null) tally.add(event.reason, event);
+      return;
+    }
+    output.pending++;
     if (pcapng) {
       const blocks = pcapng.add(event);
       if (blocks) packets.push(blocks);
@@ -87,9 +95,18 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
     session.requestStop({ kind: 'count' });
   };
   // The lines first: a -w file that fails (a full disk) still leaves the batch's drops printed.
+  // A batch whose write hit the closed pipe counts as not written: what the reader took of it is unknown.
   const flush = () => {
-    if (!lines.empty) io.writeOut(lines.take());
-    if (pcap && packets.length > 0) pcap.write(Buffer.concat(packets.splice(0)));
+    const events = output.pending;
+    output.pending = 0;
+    try {
+      if (!lines.empty) io.writeOut(lines.take());
+      if (pcap && packets.length > 0) pcap.write(Buffer.concat(packets.splice(0)));
+    } catch (error) {
+      if (error instanceof OutputClosedError) output.unwritten += events;
+      throw error;
+    }
+    output.written += events;
   };
 
   // Every record of the session has this size: with -w the packet's bytes follow the event.
@@ -110,8 +127,8 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
 
   const onBatch = session.guard((batch: Buffer) => {
     const stopping = session.stopReason?.kind;
-    // After a signal, --duration or the traced command's end the drained events are still printed.
-    if (stopping && stopping !== 'signal' && stopping !== 'duration' && stopping !== 'command-ended') return;
+    // After a signal, --duration or the traced command's end the drained events are still printed; after the output closed, counted.
+    if (stopping === 'count' || stopping === 'error') return;
     inBatch = true;
     try {
       forEachEvent(
@@ -161,6 +178,9 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
     const { counters, counterDeltas, commandStatus } = await session.run(tracer);
     await attacher?.drain();
     session.writeClosing(counters, counterDeltas, tally.counts);
+    if (session.stopReason?.kind === 'output-closed') {
+      io.writeErr(`dropwhy: output closed: ${output.unwritten} drops read were not written (${output.written} were)`);
+    }
     return commandStatus;
   } finally {
     pcap?.close();

@@ -95,6 +95,15 @@ test('reader closes the pipe (like `dropwhy | head -1`): exit code 0, no stack t
       assert.equal(res.signal, null, `killed by ${res.signal}; stderr:\n${res.stderr}`);
       assert.equal(res.code, 0, `exit code; stderr:\n${res.stderr}`);
       assertNoStackTrace(res.stderr);
+      // Every drop the kernel matched was written, not written after the close, or lost: none vanished.
+      const stats = closingStats(res.stderr);
+      assert.ok(stats, `closing line missing from stderr:\n${res.stderr}`);
+      const closed = /dropwhy: output closed: (\d+) drops read were not written \((\d+) were\)/.exec(res.stderr);
+      assert.ok(closed, `output-closed line missing from stderr:\n${res.stderr}`);
+      const [unwritten, written] = [Number(closed[1]), Number(closed[2])];
+      assert.ok(written >= lines.length, `${written} written, but the reader read ${lines.length}`);
+      assert.ok(unwritten >= 1, `the write that found the pipe closed carried a drop:\n${res.stderr}`);
+      assert.equal(written + unwritten + stats.lost, stats.matched, res.stderr);
     } finally {
       dw.kill();
     }

@@ -6,6 +6,7 @@ import { explain } from '../../src/knowledge/advice';
 import { run } from '../../src/cli';
 import { EnvironmentError } from '../../src/errors';
 import { renderExplanation, renderReasonList } from '../../src/output/explain';
+import { OutputClosedError } from '../../src/output/writer';
 import { CONFIG, FEATURE, MODE } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
 import {
@@ -635,4 +636,18 @@ test('trace: unreadable counters: only the closing line, and a warning in the lo
     h.logs.some((l) => l.includes("cannot read the namespace's counters")),
     h.logs.join('\n'),
   );
+});
+
+test('summary: a closed stdout ends the run with exit 0 and says the totals were not written', TIMEOUT, async (t) => {
+  let writes = 0;
+  const h = harness(t, {
+    binding: { counters: { seen: 5, matched: 5 }, dropCounts: encodeCountRecords([rcvbuf(5)]) },
+    writeOut: () => {
+      writes++;
+      throw new OutputClosedError('output closed');
+    },
+  });
+  assert.equal(await run(['summary', '-o', 'json', '--interval', '0.05', '--duration', '5'], h.io), 0);
+  assert.equal(writes, 1, 'the first interval found the pipe closed; the totals were not tried');
+  assert.deepEqual(h.err, [closingLine(5, 5, 0), 'dropwhy: output closed: the totals were not written']);
 });

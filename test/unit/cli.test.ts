@@ -419,21 +419,22 @@ test('drops drained after --duration ends are still printed', TIMEOUT, async () 
   );
 });
 
-test('a closed stdout (OutputClosedError) ends the run with exit 0 and only the closing line', TIMEOUT, async () => {
+test('a closed stdout (OutputClosedError) ends the run with exit 0, counting the drops it could not write', TIMEOUT, async () => {
   let writes = 0;
   const h = cliHarness({
-    binding: { counters: { seen: 9, matched: 9, lost: 0 } },
+    binding: { counters: { seen: 9, matched: 9, lost: 0 }, finalBatch: encodeBatch([dnsEvent(53), dnsEvent(54)]) },
     writeOut: () => {
-      writes++;
-      throw new OutputClosedError('output closed');
+      if (++writes > 1) throw new OutputClosedError('output closed');
     },
   });
-  const { done } = await runUntilOpened(['-o', 'json'], h);
-  h.binding.push(encodeEvent(dnsEvent(53)));
-  h.binding.push(encodeEvent(dnsEvent(53))); // after the close: not written again
+  const { done } = await runUntilOpened(['-o', 'json', '--filter-port', '53'], h);
+  h.binding.push(encodeEvent(dnsEvent(53))); // written
+  h.binding.push(encodeBatch([dnsEvent(53), dnsEvent(53)])); // the write that finds the pipe closed
+  h.binding.push(encodeEvent(dnsEvent(53))); // after the close: counted, not written again
   assert.equal(await done, 0);
-  assert.equal(writes, 1);
-  assert.deepEqual(h.err, [closingLine(9, 9, 0)]);
+  assert.equal(writes, 2);
+  // The drained batch's port-54 drop does not match: it was never going to be written.
+  assert.deepEqual(h.err, [closingLine(9, 9, 0), 'dropwhy: output closed: 4 drops read were not written (1 were)']);
   assert.equal(h.binding.stopCalls, 1);
 });
 
