@@ -212,8 +212,18 @@ const fragmentScratch = new LineBuffer('latin1', SCRATCH_BYTES);
 
 /** What write puts in a buffer, as bytes of its own (a fragment to cache). */
 function bytesOf(write: (out: LineBuffer) => void): Uint8Array {
-  write(fragmentScratch);
-  return Uint8Array.from(fragmentScratch.take());
+  return Uint8Array.from(written(fragmentScratch, write));
+}
+
+/** What write put in a scratch buffer; when it throws (a symbol lookup that failed), its half is dropped, not left to start the next one. */
+function written(scratch: LineBuffer, write: (out: LineBuffer) => void): Uint8Array {
+  try {
+    write(scratch);
+  } catch (error) {
+    scratch.take();
+    throw error;
+  }
+  return scratch.take();
 }
 
 const JSON_CACHE_LIMIT = 4096;
@@ -402,8 +412,7 @@ const lineScratch = new LineBuffer('latin1', SCRATCH_BYTES);
 
 /** The NDJSON record as a string (tests, one-off lines): writeJson's bytes. */
 export function formatJson(event: DropEvent, context: FormatContext, rule: NftRule | null = null): string {
-  writeJson(lineScratch, event, context, rule);
-  const line = lineScratch.take();
+  const line = written(lineScratch, (out) => writeJson(out, event, context, rule));
   return Buffer.from(line.buffer, line.byteOffset, line.length - 1).toString('latin1');
 }
 

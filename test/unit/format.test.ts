@@ -172,3 +172,19 @@ test('JSON: cached fragments (addresses, interfaces, tasks, null runs) never car
     }),
   );
 });
+
+test('JSON: a symbol lookup that throws leaves nothing half-written for the next line', () => {
+  const failing: FormatContext = {
+    ...context,
+    symbols: {
+      symbolize: () => {
+        throw new Error('kallsyms unreadable');
+      },
+    },
+  };
+  // A location no earlier line has cached, so the lookup runs while the line is being written.
+  const unseen: DropEvent = { ...udp4, location: { hi: 0xffffffff, lo: 0x8badf00d } };
+  assert.throws(() => formatJson(unseen, failing), /kallsyms unreadable/);
+  assert.deepEqual(Object.keys(toJsonRecord(unseen, context)), JSON_KEYS);
+  assert.match(formatJson(unseen, context), /^\{"ts":"[^"]+","reason":"NO_SOCKET"/);
+});
