@@ -22,7 +22,7 @@ const LANDING_PAGE = `<!doctype html>
 `;
 
 export async function runExporter(options: ExporterOptions, io: CommandIo): Promise<void> {
-  const { kernel, filter, context } = await prepare(options, io);
+  const { kernel, filter, context, symbols } = await prepare(options, io);
   const metrics = new DropMetrics({
     reasons: context.reasons,
     hasReason: kernel.tracepointFields?.includes('reason') ?? false,
@@ -31,7 +31,7 @@ export async function runExporter(options: ExporterOptions, io: CommandIo): Prom
     kernel: release(),
     idleMs: options.idleMs,
   });
-  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null });
+  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null, symbols });
   // Bound before the program is loaded: a port in use fails with nothing attached.
   const server = await listen(options.listen, (request, response) => {
     serve(request, response, metrics).catch((error) => io.logger.warn(`serving ${request.url}: ${(error as Error).message}`));

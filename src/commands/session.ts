@@ -21,6 +21,7 @@ import { compileExpression } from '../events/expression';
 import type { TracedCommand } from './traced-command';
 import { STOP_SIGNALS } from '../signals';
 import { STACK_DEPTH } from '../events/layout';
+import type { KernelAddress } from '../events/decode';
 import { STACK_ENTRIES, UNUSED_STACK_ENTRIES } from '../kernel/stacks';
 
 /** Count mode sends no events: the smallest ring the kernel accepts. */
@@ -61,9 +62,10 @@ export async function prepare(options: { filter: FilterSpec; command?: string[] 
     io.writeErr('dropwhy: this kernel\'s skb:kfree_skb tracepoint reports no drop reason (Linux < 5.17): "reason" is null');
   }
   const interfaces = io.interfaces(io.logger);
+  const symbols = new KernelSymbols(io.symbols);
   const context: FormatContext = {
     reasons: kernel.reasons,
-    symbols: lazySymbols(io.symbols),
+    symbols,
     sockets: io.sockets(),
     interfaces,
     monotonicToUnixNs: Date.now() * 1e6 - Number(process.hrtime.bigint()),
@@ -72,7 +74,7 @@ export async function prepare(options: { filter: FilterSpec; command?: string[] 
   // -- CMD: its cgroup exists from here on; the caller closes it (closeCommand) whatever happens next.
   const command = options.command ? io.traceCommand(options.command) : null;
   if (command) filter.commandCgroup = command.cgroup.id;
-  return { kernel, filter, context, interfaces, command };
+  return { kernel, filter, context, interfaces, command, symbols };
 }
 
 /** Removes the traced command's cgroup; what could not be removed is a warning. */
@@ -141,6 +143,8 @@ export interface SessionOptions {
   netns: number | null;
   /** -- CMD: started once the tracer is attached; its end ends the session. */
   command?: TracedCommand | null;
+  /** Parsed once the tracer is attached (prepare's). */
+  symbols?: KernelSymbols;
 }
 
 export interface SessionResult {
@@ -255,6 +259,7 @@ export class Session {
           writtenReadyFile = readyFile;
         }
         this.io.logger.info('attached to skb:kfree_skb');
+        this.options.symbols?.attached();
         onReady();
         command = this.startCommand();
       }
@@ -263,6 +268,7 @@ export class Session {
       failure = error;
     } finally {
       if (timer) clearTimeout(timer);
+      this.options.symbols?.close();
     }
     // The command's last drops are traced: the tracer stops once it has ended.
     const commandStatus = command && (this.commandStatus = await this.endCommand(command));
@@ -400,10 +406,40 @@ export async function namespaceInterfaces(netns: number, ownNetns: number | null
   return path === null ? null : listInterfaces(path);
 }
 
-/** Reading /proc/kallsyms takes a while; do it on the first drop, not before attaching. */
-function lazySymbols(load: () => Symbolizer): Symbolizer {
-  let symbols: Symbolizer | null = null;
-  return { symbolize: (address) => (symbols ??= load()).symbolize(address) };
+/**
+ * The kernel's symbols, for the drops' locations: /proc/kallsyms is read (~200 ms) as soon as the
+ * tracer is attached, else at the first drop, and never before attaching (the start would wait).
+ * Read at the first drop, it held back the drops of a burst at start until the ring overflowed
+ * (docs/benchmarks.md). A read after attaching that fails is left to the first drop's own, which
+ * reports it.
+ */
+export class KernelSymbols implements Symbolizer {
+  private symbols: Symbolizer | null = null;
+  private state: 'loading' | 'attached' | 'closed' = 'loading';
+
+  constructor(private readonly load: () => Symbolizer) {}
+
+  /** The tracer is attached: read the symbols once the loop has taken what is already pending. */
+  attached(): void {
+    this.state = 'attached';
+    setImmediate(() => {
+      if (this.state !== 'attached' || this.symbols !== null) return;
+      try {
+        this.symbols = this.load();
+      } catch {
+        // left to the first drop, which reports it
+      }
+    });
+  }
+
+  /** The session ended: the symbols are no longer needed. */
+  close(): void {
+    this.state = 'closed';
+  }
+
+  symbolize(address: KernelAddress): string | null {
+    return (this.symbols ??= this.load()).symbolize(address);
+  }
 }
 
 /**

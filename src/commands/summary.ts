@@ -14,9 +14,9 @@ const COUNT_CHECK_MS = 100;
 
 /** Counts until a stop; resolves with the exit status of the command traced with -- CMD (null without one). */
 export async function runSummary(options: SummaryOptions, io: CommandIo): Promise<number | null> {
-  const { kernel, filter, context, command } = await prepare(options, io);
+  const { kernel, filter, context, command, symbols } = await prepare(options, io);
   const hasReason = kernel.tracepointFields?.includes('reason') ?? false;
-  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null, command });
+  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null, command, symbols });
   const previous = new Map<string, number>();
   const hinted = options.hints ? new Set<string>() : null;
   const live = options.output === 'text' && io.color;

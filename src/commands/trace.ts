@@ -49,8 +49,8 @@ class TracedTally {
 
 /** Traces until a stop; resolves with the exit status of the command traced with -- CMD (null without one). */
 export async function runTrace(options: TraceOptions, io: CommandIo): Promise<number | null> {
-  const { filter, context, interfaces, command } = await prepare(options, io);
-  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null, command });
+  const { filter, context, interfaces, command, symbols } = await prepare(options, io);
+  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null, command, symbols });
   const hinted = new Set<number>(); // reason codes already explained
   const tally = new TracedTally(context.reasons);
   const lines = new LineBuffer(options.output === 'json' ? 'latin1' : 'utf8');

@@ -228,23 +228,23 @@ function readAddress(view: DataView, offset: number, into: KernelAddress): void 
 
 // A storm of drops comes from few tasks: remember the last few command names
 // by their raw 16 bytes instead of building a string per event.
-const COMM_WORDS = COMM_LEN / 4;
 const COMM_CACHE_SIZE = 16;
-const commCache: Array<{ words: number[]; text: string }> = [];
+const commCache: Array<{ w0: number; w1: number; w2: number; w3: number; text: string }> = [];
 let commCacheNext = 0;
 
 function readComm(view: DataView, bytes: Uint8Array, offset: number): string {
-  const words = [0, 0, 0, 0];
-  for (let i = 0; i < COMM_WORDS; i++) words[i] = view.getUint32(offset + 4 * i, true);
+  // The comm's 16 bytes as four words, compared without allocating (this runs for every event).
+  const w0 = view.getUint32(offset, true);
+  const w1 = view.getUint32(offset + 4, true);
+  const w2 = view.getUint32(offset + 8, true);
+  const w3 = view.getUint32(offset + 12, true);
   for (const entry of commCache) {
-    if (entry.words[0] === words[0] && entry.words[1] === words[1] && entry.words[2] === words[2] && entry.words[3] === words[3]) {
-      return entry.text;
-    }
+    if (entry.w0 === w0 && entry.w1 === w1 && entry.w2 === w2 && entry.w3 === w3) return entry.text;
   }
   let end = offset;
   while (end < offset + COMM_LEN && bytes[end] !== 0) end++;
   const text = Buffer.from(bytes.buffer, bytes.byteOffset + offset, end - offset).toString('utf8');
-  commCache[commCacheNext] = { words, text };
+  commCache[commCacheNext] = { w0, w1, w2, w3, text };
   commCacheNext = (commCacheNext + 1) % COMM_CACHE_SIZE;
   return text;
 }

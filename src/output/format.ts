@@ -75,8 +75,9 @@ export function protocolName(l4Proto: number | null, ethertype: number): string 
 const ADDRESS_SLOTS = 4096;
 const slotWords = new Uint32Array(ADDRESS_SLOTS * 5); // family, then four words
 const slotText: Array<string | undefined> = new Array(ADDRESS_SLOTS);
-/** The same address as a JSON string's bytes. */
-const slotJson: Array<Uint8Array | undefined> = new Array(ADDRESS_SLOTS);
+/** The same address as JSON, with its key: `,"saddr":"10.0.0.1"` and `,"daddr":"10.0.0.1"`. */
+const slotSaddrJson: Array<Uint8Array | undefined> = new Array(ADDRESS_SLOTS);
+const slotDaddrJson: Array<Uint8Array | undefined> = new Array(ADDRESS_SLOTS);
 
 function word(address: Uint8Array, i: number): number {
   return ((address[i] << 24) | (address[i + 1] << 16) | (address[i + 2] << 8) | address[i + 3]) >>> 0;
@@ -105,7 +106,8 @@ function addressSlot(event: DropEvent, address: Uint8Array | null): number {
   const formatted = formatAddress(address, family);
   slotWords.set([family, w0, w1, w2, w3], at);
   slotText[slot] = formatted;
-  slotJson[slot] = ascii(`"${formatted}"`);
+  slotSaddrJson[slot] = ascii(`,"saddr":"${formatted}"`);
+  slotDaddrJson[slot] = ascii(`,"daddr":"${formatted}"`);
   return slot;
 }
 
@@ -114,9 +116,11 @@ function addressText(event: DropEvent, address: Uint8Array | null): string | nul
   return slot < 0 ? null : slotText[slot]!;
 }
 
-function writeAddress(out: LineBuffer, event: DropEvent, address: Uint8Array | null): void {
-  const slot = addressSlot(event, address);
-  out.raw(slot < 0 ? NULL : slotJson[slot]!);
+function writeAddresses(out: LineBuffer, event: DropEvent): void {
+  const source = addressSlot(event, event.saddr);
+  out.raw(source < 0 ? NULL_FIELD.saddr : slotSaddrJson[source]!);
+  const destination = addressSlot(event, event.daddr);
+  out.raw(destination < 0 ? NULL_FIELD.daddr : slotDaddrJson[destination]!);
 }
 
 const TCP_FLAG_TEXT = Array.from({ length: 256 }, (_, flags) => TCP_FLAG_NAMES.filter((_, bit) => flags & (1 << bit)).join('|') || 'none');
@@ -138,12 +142,12 @@ function ascii(text: string): Uint8Array {
 
 const NULL = ascii('null');
 
-/** `,"name":` for each name, built once. */
-function keys<Name extends string>(...names: Name[]): Record<Name, Uint8Array> {
-  return Object.fromEntries(names.map((name) => [name, ascii(`,"${name}":`)])) as Record<Name, Uint8Array>;
+/** `,"name":` (and with suffix, e.g. `,"name":null`) for each name, built once. */
+function keys<Name extends string>(names: readonly Name[], suffix = ''): Record<Name, Uint8Array> {
+  return Object.fromEntries(names.map((name) => [name, ascii(`,"${name}":${suffix}`)])) as Record<Name, Uint8Array>;
 }
 
-const KEY = keys(
+const KEY_NAMES = [
   'reason_code',
   'subsystem',
   'location',
@@ -182,9 +186,14 @@ const KEY = keys(
   'handle',
   'text',
   'verdict',
-);
-const CLOSE_TS = ascii('Z",');
-const OPEN_REASON = ascii('"reason":');
+] as const;
+const KEY = keys(KEY_NAMES);
+/** `,"name":null`: one write for a key and its null, the common case of many fields. */
+const NULL_FIELD = keys(KEY_NAMES, 'null');
+/** The end of a line without rule, socket or stack, the common case, as one write. */
+const NULL_TAIL = ascii(',"rule":null,"socket":null,"stack":null}\n');
+/** The head starts by closing the time before it: one write fewer per line. */
+const OPEN_REASON = ascii('Z","reason":');
 const OPEN_ADDRESS = ascii(',"address":"0x');
 const OPEN_SKB = ascii(',"skb":"0x');
 const OPEN_SOCKET = ascii('{"inode":');
@@ -203,8 +212,18 @@ const fragmentScratch = new LineBuffer('latin1', SCRATCH_BYTES);
 
 /** What write puts in a buffer, as bytes of its own (a fragment to cache). */
 function bytesOf(write: (out: LineBuffer) => void): Uint8Array {
-  write(fragmentScratch);
-  return Uint8Array.from(fragmentScratch.take());
+  return Uint8Array.from(written(fragmentScratch, write));
+}
+
+/** What write put in a scratch buffer; when it throws (a symbol lookup that failed), its half is dropped, not left to start the next one. */
+function written(scratch: LineBuffer, write: (out: LineBuffer) => void): Uint8Array {
+  try {
+    write(scratch);
+  } catch (error) {
+    scratch.take();
+    throw error;
+  }
+  return scratch.take();
 }
 
 const JSON_CACHE_LIMIT = 4096;
@@ -231,6 +250,16 @@ function writeString(out: LineBuffer, value: string | null): void {
 function writeNumber(out: LineBuffer, value: number | null): void {
   if (value === null) out.raw(NULL);
   else out.uint(value);
+}
+
+/** `,"name":value` for a number that may be null (key: KEY.name, nullField: NULL_FIELD.name). */
+function writeNumberField(out: LineBuffer, key: Uint8Array, nullField: Uint8Array, value: number | null): void {
+  if (value === null) {
+    out.raw(nullField);
+  } else {
+    out.raw(key);
+    out.uint(value);
+  }
 }
 
 function writeKernelAddress(out: LineBuffer, opening: Uint8Array, address: DropEvent['location']): void {
@@ -288,6 +317,54 @@ function jsonHead(event: DropEvent, context: FormatContext): Uint8Array {
   return bytes;
 }
 
+/** `,"netns":…,"ifindex":…,"ifname":…`, by netns then ifindex: the same few interfaces drop a storm's packets. */
+const INTERFACES_LIMIT = 4096;
+let interfaceJsons = new Map<number | null, Map<number, { name: string | null; bytes: Uint8Array }>>();
+let interfaceJsonCount = 0;
+
+function interfaceJson(event: DropEvent, name: string | null): Uint8Array {
+  const { netns, ifindex } = event;
+  let inNetns = interfaceJsons.get(netns);
+  const cached = inNetns?.get(ifindex);
+  if (cached !== undefined && cached.name === name) return cached.bytes;
+  if (interfaceJsonCount >= INTERFACES_LIMIT) {
+    interfaceJsons = new Map();
+    interfaceJsonCount = 0;
+    inNetns = undefined;
+  }
+  if (inNetns === undefined) interfaceJsons.set(netns, (inNetns = new Map()));
+  const bytes = bytesOf((out) => {
+    writeNumberField(out, KEY.netns, NULL_FIELD.netns, netns);
+    writeNumberField(out, KEY.ifindex, NULL_FIELD.ifindex, ifindex === 0 ? null : ifindex);
+    out.raw(KEY.ifname);
+    writeString(out, name);
+  });
+  if (!inNetns.has(ifindex)) interfaceJsonCount++;
+  inNetns.set(ifindex, { name, bytes });
+  return bytes;
+}
+
+/** `,"pid":…,"tid":…,"comm":…` by thread: a storm's drops happen in the context of few tasks. */
+const TASKS_LIMIT = 4096;
+let taskJsons = new Map<number, { pid: number; comm: string; bytes: Uint8Array }>();
+
+function taskJson(event: DropEvent): Uint8Array {
+  const { pid, tid, comm } = event;
+  const cached = taskJsons.get(tid);
+  if (cached !== undefined && cached.pid === pid && cached.comm === comm) return cached.bytes;
+  if (taskJsons.size >= TASKS_LIMIT) taskJsons = new Map();
+  const bytes = bytesOf((out) => {
+    out.raw(KEY.pid);
+    out.uint(pid);
+    out.raw(KEY.tid);
+    out.uint(tid);
+    out.raw(KEY.comm);
+    out.raw(jsonString(comm));
+  });
+  taskJsons.set(tid, { pid, comm, bytes });
+  return bytes;
+}
+
 /**
  * Writes the NDJSON record and its newline; every key always present, in the
  * order of docs/json-schema.md. This is the hot path.
@@ -297,37 +374,28 @@ export function writeJson(out: LineBuffer, event: DropEvent, context: FormatCont
   const socket = event.socket === null ? null : resolveSocket(event.socket, context.sockets);
   writeIsoTime(out, event.tsNs + context.monotonicToUnixNs);
   out.raw(jsonHead(event, context));
-  out.raw(KEY.saddr);
-  writeAddress(out, event, event.saddr);
-  out.raw(KEY.daddr);
-  writeAddress(out, event, event.daddr);
-  out.raw(KEY.sport);
-  writeNumber(out, event.sport);
-  out.raw(KEY.dport);
-  writeNumber(out, event.dport);
-  out.raw(KEY.icmp_type);
-  writeNumber(out, event.icmpType);
-  out.raw(KEY.icmp_code);
-  writeNumber(out, event.icmpCode);
-  out.raw(KEY.ttl);
-  writeNumber(out, event.ttl);
-  out.raw(KEY.tcp_flags);
-  out.raw(event.tcpFlags === null ? NULL : TCP_FLAG_JSON[event.tcpFlags & 0xff]);
-  out.raw(KEY.netns);
-  writeNumber(out, event.netns);
-  out.raw(KEY.ifindex);
-  writeNumber(out, event.ifindex === 0 ? null : event.ifindex);
-  out.raw(KEY.ifname);
-  writeString(out, context.interfaces.name(event.netns, event.ifindex));
+  writeAddresses(out, event);
+  writeNumberField(out, KEY.sport, NULL_FIELD.sport, event.sport);
+  writeNumberField(out, KEY.dport, NULL_FIELD.dport, event.dport);
+  writeNumberField(out, KEY.icmp_type, NULL_FIELD.icmp_type, event.icmpType);
+  writeNumberField(out, KEY.icmp_code, NULL_FIELD.icmp_code, event.icmpCode);
+  writeNumberField(out, KEY.ttl, NULL_FIELD.ttl, event.ttl);
+  if (event.tcpFlags === null) {
+    out.raw(NULL_FIELD.tcp_flags);
+  } else {
+    out.raw(KEY.tcp_flags);
+    out.raw(TCP_FLAG_JSON[event.tcpFlags & 0xff]);
+  }
+  out.raw(interfaceJson(event, context.interfaces.name(event.netns, event.ifindex)));
   out.raw(KEY.len);
   out.uint(event.len);
-  out.raw(KEY.pid);
-  out.uint(event.pid);
-  out.raw(KEY.tid);
-  out.uint(event.tid);
-  out.raw(KEY.comm);
-  out.raw(jsonString(event.comm));
+  out.raw(taskJson(event));
   writeKernelAddress(out, OPEN_SKB, event.skb);
+  const stack = stackJson(event, context);
+  if (rule === null && socket === null && stack === NULL) {
+    out.raw(NULL_TAIL);
+    return;
+  }
   out.raw(KEY.rule);
   if (rule === null) out.raw(NULL);
   else writeRule(out, rule);
@@ -335,7 +403,7 @@ export function writeJson(out: LineBuffer, event: DropEvent, context: FormatCont
   if (event.socket === null || socket === null) out.raw(NULL);
   else writeSocket(out, event.socket, socket);
   out.raw(KEY.stack);
-  out.raw(stackJson(event, context));
+  out.raw(stack);
   out.byte(CLOSE_OBJECT);
   out.byte(NEWLINE);
 }
@@ -344,8 +412,7 @@ const lineScratch = new LineBuffer('latin1', SCRATCH_BYTES);
 
 /** The NDJSON record as a string (tests, one-off lines): writeJson's bytes. */
 export function formatJson(event: DropEvent, context: FormatContext, rule: NftRule | null = null): string {
-  writeJson(lineScratch, event, context, rule);
-  const line = lineScratch.take();
+  const line = written(lineScratch, (out) => writeJson(out, event, context, rule));
   return Buffer.from(line.buffer, line.byteOffset, line.length - 1).toString('latin1');
 }
 
@@ -585,7 +652,6 @@ function writeIsoTime(out: LineBuffer, unixNs: number): void {
   }
   out.raw(isoPrefix);
   out.padded(Math.floor(nsInSecond(unixNs, second) / 1e3), 6);
-  out.raw(CLOSE_TS);
 }
 
 /**

@@ -353,7 +353,37 @@ test('drops that arrive with the final drain after SIGINT are still printed', TI
   );
 });
 
-test('kallsyms is read on the first printed drop, not before', TIMEOUT, async () => {
+const attached = (h: CliHarness) => waitFor(() => h.logs.some((line) => line.includes('attached to skb:kfree_skb')), 'the tracer attached');
+
+test('kallsyms is read once the tracer is attached, before any drop, not before, and not again at the drops', TIMEOUT, async () => {
+  const h = cliHarness();
+  const { done } = await runUntilOpened(['-o', 'json', '--log-level', 'info'], h);
+  await attached(h);
+  await waitFor(() => h.symbolsLoads > 0, 'kallsyms read');
+  assert.deepEqual(h.symbolsLoadsAfterOpens, [1], 'read after the tracer was opened');
+  h.binding.push(encodeBatch([dnsEvent(53), dnsEvent(53)]));
+  h.signals.emit('SIGINT');
+  assert.equal(await done, 0);
+  assert.equal(h.symbolsLoads, 1);
+  assert.deepEqual(
+    h.records().map((r) => r.location),
+    ['kfree_skb_reason+0x81a0b0c0', 'kfree_skb_reason+0x81a0b0c0'],
+  );
+});
+
+test('kallsyms that cannot be read after attaching: nothing said then, the first drop reads it again and reports it', TIMEOUT, async () => {
+  const h = cliHarness({ symbolsError: new Error('EACCES: permission denied, open /proc/kallsyms') });
+  const { done } = await runUntilOpened(['-o', 'json', '--log-level', 'info'], h);
+  await attached(h);
+  await waitFor(() => h.symbolsLoads > 0, 'kallsyms read');
+  assert.deepEqual(h.err, []);
+  h.binding.push(encodeEvent(dnsEvent(53)));
+  assert.equal(await done, 1);
+  assert.equal(h.symbolsLoads, 2);
+  assert.equal(h.err.at(-1), 'dropwhy: EACCES: permission denied, open /proc/kallsyms');
+});
+
+test('kallsyms: a drop that comes before the tracer is ready reads it at once, a filtered-out one does not', TIMEOUT, async () => {
   const h = cliHarness();
   const { done } = await runUntilOpened(['--filter-port', '53', '-o', 'json'], h);
   h.binding.push(encodeEvent(dnsEvent(54)));

@@ -6,6 +6,7 @@ import { ReasonTable } from '../../src/events/reasons';
 import { fixtureBytes, recordedKallsyms, recordedReasons } from './fixtures';
 import { UNRESOLVED_SOCKETS, UNNAMED_INTERFACES } from './helpers';
 import { JSON_KEYS } from '../json-keys';
+import fc from 'fast-check';
 
 const [udp4, udp6, tcpSyn] = decodeBatch(fixtureBytes('loopback-drops.bin'));
 const context: FormatContext = {
@@ -125,4 +126,65 @@ test('text: "if 1 (lo)" with a name, "if 1" without, "if -" without an interface
   assert.match(formatText(udp4, loopbackNamed(udp4)), / netns \d+ if 1 \(lo\) len 15 /);
   assert.match(formatText(udp4, context), / netns \d+ if 1 len 15 /);
   assert.match(formatText({ ...udp4, ifindex: 0 }, loopbackNamed(udp4)), / netns \d+ if - len 15 /);
+});
+
+test('JSON: cached fragments (addresses, interfaces, tasks, null runs) never carry one drop’s values into another’s line', () => {
+  // Few distinct values, so that the caches are hit, missed and refilled in one run.
+  const v4 = (last: number) => Uint8Array.from([10, 0, 0, last, ...new Array(12).fill(0)]);
+  const names = new Map<string, string>([
+    ['7/1', 'lo'],
+    ['7/2', 'eth0'],
+    ['8/2', 'veth-b'],
+  ]);
+  const named: FormatContext = { ...context, interfaces: { name: (netns, ifindex) => names.get(`${netns}/${ifindex}`) ?? null } };
+  const nullable = <T>(value: fc.Arbitrary<T>) => fc.option(value, { nil: null });
+  const drop = fc.record({
+    netns: nullable(fc.constantFrom(7, 8, 4026531833)),
+    ifindex: fc.integer({ min: 0, max: 3 }),
+    saddr: nullable(fc.integer({ min: 1, max: 3 })),
+    daddr: nullable(fc.integer({ min: 1, max: 3 })),
+    sport: nullable(fc.constantFrom(0, 9, 53, 65535)),
+    dport: nullable(fc.constantFrom(0, 9, 53, 65535)),
+    icmpType: nullable(fc.nat(255)),
+    icmpCode: nullable(fc.nat(255)),
+    ttl: nullable(fc.nat(255)),
+    tcpFlags: nullable(fc.constantFrom(0x02, 0x12, 0x04)),
+    pid: fc.constantFrom(0, 1, 4242),
+    tid: fc.constantFrom(0, 1, 4242, 4243),
+    comm: fc.constantFrom('node', 'dig', 'swapper/1'),
+  });
+  fc.assert(
+    fc.property(fc.array(drop, { minLength: 1, maxLength: 20 }), (drops) => {
+      for (const d of drops) {
+        const event: DropEvent = { ...udp4, ...d, saddr: d.saddr === null ? null : v4(d.saddr), daddr: d.daddr === null ? null : v4(d.daddr) };
+        const record = toJsonRecord(event, named);
+        assert.deepEqual(Object.keys(record), JSON_KEYS);
+        assert.deepEqual(
+          [record.saddr, record.daddr, record.sport, record.dport, record.icmp_type, record.icmp_code, record.ttl, record.tcp_flags],
+          [d.saddr && `10.0.0.${d.saddr}`, d.daddr && `10.0.0.${d.daddr}`, d.sport, d.dport, d.icmpType, d.icmpCode, d.ttl, d.tcpFlags && tcpFlagsText(d.tcpFlags)],
+        );
+        assert.deepEqual(
+          [record.netns, record.ifindex, record.ifname, record.pid, record.tid, record.comm],
+          [d.netns, d.ifindex || null, names.get(`${d.netns}/${d.ifindex}`) ?? null, d.pid, d.tid, d.comm],
+        );
+        assert.deepEqual([record.rule, record.socket, record.stack], [null, null, null]);
+      }
+    }),
+  );
+});
+
+test('JSON: a symbol lookup that throws leaves nothing half-written for the next line', () => {
+  const failing: FormatContext = {
+    ...context,
+    symbols: {
+      symbolize: () => {
+        throw new Error('kallsyms unreadable');
+      },
+    },
+  };
+  // A location no earlier line has cached, so the lookup runs while the line is being written.
+  const unseen: DropEvent = { ...udp4, location: { hi: 0xffffffff, lo: 0x8badf00d } };
+  assert.throws(() => formatJson(unseen, failing), /kallsyms unreadable/);
+  assert.deepEqual(Object.keys(toJsonRecord(unseen, context)), JSON_KEYS);
+  assert.match(formatJson(unseen, context), /^\{"ts":"[^"]+","reason":"NO_SOCKET"/);
 });

@@ -468,6 +468,8 @@ export interface CliHarness {
   bindingCalls: number;
   /** How many times io.symbols() was called (kallsyms loads). */
   symbolsLoads: number;
+  /** Each io.symbols() call, as the number of tracers opened before it. */
+  symbolsLoadsAfterOpens: number[];
   /** The path of every statInode call. */
   statCalls: string[];
   /** Every interfaceIndex call, as NETNS/IFNAME. */
@@ -555,6 +557,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
     signals,
     bindingCalls: 0,
     symbolsLoads: 0,
+    symbolsLoadsAfterOpens: [],
     statCalls: [],
     interfaceLookups: [],
     counterReads: [],
@@ -590,6 +593,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
         }),
       symbols: (): Symbolizer => {
         h.symbolsLoads++;
+        h.symbolsLoadsAfterOpens.push(h.binding.opened.length);
         if (options.symbolsError) throw options.symbolsError;
         return { symbolize: (address) => (address.lo === 0xdead ? null : `kfree_skb_reason+0x${address.lo.toString(16)}`) };
       },

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import fc from 'fast-check';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fdWriter, LineBuffer } from '../../src/output/writer';
@@ -20,6 +21,20 @@ test('LineBuffer: every line, in order, across many encodes and a grown buffer',
   assert.equal(bytes.toString('latin1'), want.join('\n') + '\n');
   assert.equal(lines.empty, true);
   assert.equal(lines.take().length, 0);
+});
+
+test('LineBuffer: uint and padded write the digits String() and padStart() give, at every digit count', () => {
+  const lines = new LineBuffer('latin1');
+  const check = (value: number, width: number) => {
+    lines.uint(value);
+    lines.byte(0x20);
+    const small = value % 2 ** 32;
+    lines.padded(small, width);
+    assert.equal(Buffer.from(lines.take()).toString('latin1'), `${value} ${String(small).padStart(width, '0').slice(-width)}`);
+  };
+  const edges = Array.from({ length: 10 }, (_, i) => 10 ** i).flatMap((p) => [p - 1, p, p + 1]);
+  for (const value of [...edges, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER]) for (let width = 1; width <= 10; width++) check(value, width);
+  fc.assert(fc.property(fc.oneof(fc.nat({ max: 2 ** 32 - 1 }), fc.maxSafeNat()), fc.integer({ min: 1, max: 10 }), check));
 });
 
 test('LineBuffer: utf8 text keeps its characters', () => {
