@@ -4,7 +4,7 @@ import { familyName, formatAddress } from '../events/address';
 import { formatKernelAddress, type DropEvent, type DropSocket } from '../events/decode';
 import type { CgroupInfo } from '../kernel/cgroups';
 import type { SocketOwner } from '../kernel/socket-owners';
-import type { Container } from '../knowledge/container';
+import type { Container } from '../kernel/container';
 import { PROTOCOLS } from '../events/filter';
 import type { ReasonTable } from '../events/reasons';
 import type { NftRule } from '../nft/trace-parse';

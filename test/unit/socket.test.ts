@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { decodeBatch } from '../../src/events/decode';
 import { CgroupPaths, cgroup2Mount } from '../../src/kernel/cgroups';
 import { SocketOwners } from '../../src/kernel/socket-owners';
-import { containerOf } from '../../src/knowledge/container';
+import { containerOf } from '../../src/kernel/container';
 import { formatJson, formatText, resolveSocket, socketRecord, type FormatContext, type SocketResolver } from '../../src/output/format';
 import { recordedKallsyms, recordedReasons } from './fixtures';
 import { encodeEvent, UNRESOLVED_SOCKETS, UNNAMED_INTERFACES, type EventSpec } from './helpers';
