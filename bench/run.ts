@@ -15,7 +15,7 @@ import { matches } from '../src/events/filter';
 import { formatText, writeJson, type FormatContext } from '../src/output/format';
 import { Kallsyms } from '../src/kernel/kallsyms';
 import { EVENT_SIZE } from '../src/events/layout';
-import { withNetnsPair, type NetnsPair } from '../src/kernel/netns';
+import { withNetnsPair, type NetnsPair } from '../src/kernel/netns-pair';
 import { ReasonTable } from '../src/events/reasons';
 import { LineBuffer } from '../src/output/writer';
 import { BLAST, CLI, ROOT, blast, closingCounts, collectStderr, devNull, noPorts, peakRssMb, sleep, waitFor } from './common';

@@ -9,14 +9,16 @@ import type { Counters, NativeBinding, NativeTracer, TracerOptions } from '../ke
 import { readKernelFacts, type KernelFacts } from '../kernel/facts';
 import type { FormatContext, SocketResolver, Symbolizer } from '../output/format';
 import { OutputClosedError, type Chunk } from '../output/writer';
-import { resolveFilter, resolveInterface, type FilterSpec, type InterfaceIndex, type StatInode } from './options';
+import type { FilterSpec } from './options';
+import { resolveFilter, resolveInterface } from './resolve';
+import { findNetnsPath, type InterfaceIndex, type StatInode } from '../kernel/netns';
 import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
 import type { Logger } from '../log';
 import { lowerFilter, type DropFilter, type EventFeatures } from '../events/filter';
 import { NftTrace } from '../nft/nft-trace';
 import type { TraceDrop } from '../nft/trace-parse';
-import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
-import { interfaceIndex, listInterfaces, type InterfaceNames } from '../kernel/interfaces';
+import { diffSnapshots, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
+import type { InterfaceNames } from '../kernel/interfaces';
 import { compileExpression } from '../events/expression';
 import type { TracedCommand } from './traced-command';
 import { STOP_SIGNALS } from '../signals';
@@ -379,31 +381,6 @@ function writeReadyFile(path: string): void {
   } catch (error) {
     throw new Error(`cannot write --ready-file ${path}: ${systemErrorText(error)}`);
   }
-}
-
-/** A path that enters the namespace with this inode; null for ours (nothing to enter). */
-async function enterNamespace(netns: number | null, ownNetns: number | null): Promise<string | null> {
-  if (netns === null || netns === ownNetns) return null;
-  const path = await findNetnsPath(netns);
-  if (path === null) throw new Error(`no process or /run/netns entry found for network namespace ${netns}`);
-  return path;
-}
-
-/** Counters of the namespace with this inode, or of ours; through nsenter when it is another one. */
-export async function readNamespaceCounters(netns: number | null, ownNetns: number | null): Promise<CounterSnapshot> {
-  return readCounters(await enterNamespace(netns, ownNetns));
-}
-
-/** The ifindex of an interface of the namespace with this inode; through nsenter when it is not ours. */
-export async function namespaceInterfaceIndex(ifname: string, netns: number, ownNetns: number | null): Promise<number | null> {
-  return interfaceIndex(ifname, await enterNamespace(netns, ownNetns));
-}
-
-/** Every interface of the namespace with this inode, or null when no way into it was found. */
-export async function namespaceInterfaces(netns: number, ownNetns: number | null): Promise<Map<number, string> | null> {
-  if (netns === ownNetns) return listInterfaces(null);
-  const path = await findNetnsPath(netns);
-  return path === null ? null : listInterfaces(path);
 }
 
 /**

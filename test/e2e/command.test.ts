@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { inNetnsArgv } from '../../src/kernel/netns';
+import { inNetnsArgv } from '../../src/kernel/netns-pair';
 import {
   assertEachDrop,
   assertKernelMatchedPrinted,

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { CLI_PATH, assertNoStackTrace, expectReason, expectTextLocation, kernelFacts, NATIVE_ADDON, NFT_DROP_SITES, requireRealKernel, run, type RunResult } from './harness';
-import { inNetnsArgv } from '../../src/kernel/netns';
+import { inNetnsArgv } from '../../src/kernel/netns-pair';
 
 /** `nft list tables` here and in each /run/netns namespace; null without nft. */
 function listNftTables(): Array<{ ns: string | null; tables: string }> | null {

@@ -21,7 +21,7 @@ import {
   type DropEvent,
   type DropwhyHandle,
 } from './harness';
-import type { NetnsPair } from '../../src/kernel/netns';
+import type { NetnsPair } from '../../src/kernel/netns-pair';
 import { compileExpression } from '../../src/events/expression';
 import { loadNativeBinding } from '../../src/kernel/binding';
 import { cbpfAccepts } from '../unit/cbpf';

@@ -25,7 +25,7 @@ import {
   CLI_PATH,
   type DropwhyHandle,
 } from './harness';
-import type { NetnsPair } from '../../src/kernel/netns';
+import type { NetnsPair } from '../../src/kernel/netns-pair';
 
 interface FilterKind {
   args: string[];

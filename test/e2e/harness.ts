@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { deleteNetnsPair, inNetnsArgv, namespacesWithPrefix, sweepStaleNamespaces, withNetnsPair as withPair, type NetnsPair } from '../../src/kernel/netns';
+import { deleteNetnsPair, inNetnsArgv, namespacesWithPrefix, sweepStaleNamespaces, withNetnsPair as withPair, type NetnsPair } from '../../src/kernel/netns-pair';
 import { LOCAL_BUILD } from '../../src/kernel/addon-loader';
 import { JSON_KEYS } from '../json-keys';
 

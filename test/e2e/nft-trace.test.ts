@@ -17,7 +17,7 @@ import {
   withNetnsPair,
   type DropEvent,
 } from './harness';
-import { inNetnsArgv } from '../../src/kernel/netns';
+import { inNetnsArgv } from '../../src/kernel/netns-pair';
 
 /** The handle nft gives the rule of this chain whose listing contains text. */
 async function ruleHandle(ns: string, family: string, table: string, chain: string, text: string): Promise<number> {

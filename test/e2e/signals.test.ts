@@ -26,7 +26,7 @@ import {
   withNetnsPair,
   type DropwhyHandle,
 } from './harness';
-import { namespacesWithPrefix } from '../../src/kernel/netns';
+import { namespacesWithPrefix } from '../../src/kernel/netns-pair';
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 /** SigCgt bit of SIGHUP. Node catches SIGINT and SIGTERM itself from start-up, SIGHUP only once dropwhy listens. */

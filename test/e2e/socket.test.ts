@@ -25,7 +25,7 @@ import {
   withNetnsPair,
   type SocketRecord,
 } from './harness';
-import { inNetnsArgv } from '../../src/kernel/netns';
+import { inNetnsArgv } from '../../src/kernel/netns-pair';
 
 const RECEIVER_NAME = 'dw-receiver';
 const RCVBUF_PORT = 5560;
