@@ -6,7 +6,8 @@ import { describe, exitCodeFor, EXIT, UsageError } from './errors';
 import { Kallsyms } from './kernel/kallsyms';
 import { assertCanTrace, readKernelFacts, readProcessFacts, type ProcessFacts } from './kernel/facts';
 import { createLogger, type Logger } from './log';
-import { StopRequest, type CommandIo } from './commands/session';
+import type { CommandIo } from './commands/session';
+import { StopRequest } from './commands/stop';
 import type { CounterSnapshot } from './kernel/counters';
 import { NetworkNamespaces, type InterfaceIndex, type StatInode } from './kernel/netns';
 import {
