@@ -1072,3 +1072,14 @@ export const ADVICE_ENTRIES: Readonly<Record<string, AdviceEntry>> = {
     ],
   },
 };
+
+/**
+ * Reasons about a socket's own buffer, and what to change at that socket: the end of the advice
+ * the summary prints under a socket that dropped (socketAdvice in advice.ts).
+ */
+export const SOCKET_FIXES: Readonly<Record<string, string>> = {
+  SOCKET_RCVBUFF: 'raise it with SO_RCVBUF (capped by net.core.rmem_max) or net.core.rmem_default, or read faster',
+  SOCKET_BACKLOG: 'raise it with SO_RCVBUF or net.ipv4.tcp_rmem, or hold the socket for less time in each call',
+  TCP_ZEROWINDOW: 'the reader left no window: read faster, or raise SO_RCVBUF or net.ipv4.tcp_rmem',
+  PROTO_MEM: "the protocol's memory (net.ipv4.udp_mem, net.ipv4.tcp_mem) ran out, not only this buffer: see /proc/net/sockstat",
+};

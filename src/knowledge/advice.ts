@@ -4,7 +4,7 @@
 // what to look at next. Pure functions, no I/O: the hand-written entries are
 // in advice-entries.ts, the counter links in counter-links.ts; this module
 // looks them up by name and derives advice for names without an entry.
-import { ADVICE_ENTRIES, NFT_CHECKS, QDISC_CHECK, type AdviceEntry } from './advice-entries';
+import { ADVICE_ENTRIES, NFT_CHECKS, QDISC_CHECK, SOCKET_FIXES, type AdviceEntry } from './advice-entries';
 import { COUNTER_RULES, type CounterName, type L4 } from './counter-links';
 
 export interface ReasonAdvice {
@@ -74,14 +74,6 @@ function copy(advice: ReasonAdvice): ReasonAdvice {
 }
 
 // --- the socket that dropped it ----------------------------------------------
-
-/** Reasons about a socket's own buffer, and what to change at that socket. */
-const SOCKET_FIXES: Readonly<Record<string, string>> = {
-  SOCKET_RCVBUFF: 'raise it with SO_RCVBUF (capped by net.core.rmem_max) or net.core.rmem_default, or read faster',
-  SOCKET_BACKLOG: 'raise it with SO_RCVBUF or net.ipv4.tcp_rmem, or hold the socket for less time in each call',
-  TCP_ZEROWINDOW: 'the reader left no window: read faster, or raise SO_RCVBUF or net.ipv4.tcp_rmem',
-  PROTO_MEM: "the protocol's memory (net.ipv4.udp_mem, net.ipv4.tcp_mem) ran out, not only this buffer: see /proc/net/sockstat",
-};
 
 /**
  * The advice at one socket, "dnsmasq[812] on 10.94.0.2:53: rcvbuf 212992, queued 213760; raise it with …",
