@@ -10,8 +10,11 @@
 // shape, and that its name is a reason of test/fixtures/kernel-reasons.json.
 import type { CounterName } from './counter-links';
 
+/** A summary is one hint line of at most this many characters. */
+export const SUMMARY_MAX = 100;
+
 export interface AdviceEntry {
-  /** One line of at most 100 characters: what the kernel was doing when it dropped; the hint. */
+  /** One line of at most SUMMARY_MAX characters: what the kernel was doing when it dropped; the hint. */
   summary: string;
   /** A short paragraph: when this happens, typical causes. */
   meaning: string;

@@ -2,7 +2,7 @@
 // fix has the right shape and is keyed by a reason name of the recorded kernel.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADVICE_ENTRIES, SOCKET_FIXES } from '../../src/knowledge/advice-entries';
+import { ADVICE_ENTRIES, SOCKET_FIXES, SUMMARY_MAX } from '../../src/knowledge/advice-entries';
 import { COUNTER_RULES } from '../../src/knowledge/counter-links';
 import { loadReasonTable } from './helpers';
 
@@ -45,11 +45,11 @@ test('every entry is keyed by a reason of the kernel fixture', () => {
   for (const name of names) assert.ok(KERNEL_NAMES.has(name), `${name} is not a reason of test/fixtures/kernel-reasons.json (a typo, or a newer kernel's)`);
 });
 
-test('every entry has a one-line summary of at most 100 characters, a meaning and checks; related counters are counter names', () => {
+test('every entry has a one-line summary of at most SUMMARY_MAX characters, a meaning and checks; related counters are counter names', () => {
   for (const [name, entry] of Object.entries(ADVICE_ENTRIES)) {
     for (const field of Object.keys(entry)) assert.ok(ENTRY_FIELDS.has(field), `${name}: unknown field ${field}`);
     assertLine(entry.summary, `${name}: summary`);
-    assert.ok(entry.summary.length <= 100, `${name}: summary has ${entry.summary.length} characters`);
+    assert.ok(entry.summary.length <= SUMMARY_MAX, `${name}: summary has ${entry.summary.length} characters`);
     assertLine(entry.meaning, `${name}: meaning`);
     assert.ok(entry.meaning.length >= 40, `${name}: meaning too short`);
     assert.ok(Array.isArray(entry.checks) && entry.checks.length > 0, `${name}: no checks`);
