@@ -6,8 +6,14 @@
 // Names are the kernel's enumerator names without the SKB_DROP_REASON_
 // prefix. The texts are ours; the facts were checked against the kernel
 // sources of the 6.1x series (include/net/dropreason-core.h and the files
-// that use each reason). test/unit/advice-entries.test.ts checks each entry's
-// shape, and that its name is a reason of test/fixtures/kernel-reasons.json.
+// that use each reason).
+//
+// Advice for a new reason: an entry under its family below; a counter the
+// kernel bumps at the same drop site goes in counter-links.ts, one that only
+// moves with it in `related`. test/unit/advice-entries.test.ts checks each
+// entry's shape and that its name is a reason of
+// test/fixtures/kernel-reasons.json (a reason newer than that kernel needs
+// the fixture re-recorded first).
 import type { CounterName } from './counter-links';
 
 /** A summary is one hint line of at most this many characters. */
@@ -27,7 +33,7 @@ export interface AdviceEntry {
   related?: CounterName[];
 }
 
-// Checks shared by several entries; NFT_CHECKS and QDISC_CHECK also by the advice guessed from a name.
+// Checks shared by several entries; NFT_CHECKS and QDISC_CHECK also by derived-advice.ts.
 export const NFT_CHECKS = [
   'List the rules with their counters: `nft list ruleset` (or `iptables-save -c` and `ip6tables-save -c` for iptables-legacy/nft-compat rules); look for drop/reject rules whose counters grow.',
   'Trace one packet through the rules: add `meta nftrace set 1` in a prerouting/output chain and run `nft monitor trace`.',
