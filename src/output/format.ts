@@ -5,7 +5,7 @@ import { formatKernelAddress, type DropEvent, type DropSocket } from '../events/
 import type { CgroupInfo } from '../kernel/cgroups';
 import type { SocketOwner } from '../kernel/socket-owners';
 import type { Container } from '../knowledge/container';
-import { PROTOCOLS } from '../events/filter';
+import { protocolName, TCP_FLAG_TEXT, tcpFlagsText } from '../events/protocols';
 import type { ReasonTable } from '../events/reasons';
 import type { NftRule } from '../nft/trace-parse';
 import { LineBuffer } from './writer';
@@ -42,32 +42,6 @@ export interface FormatContext {
   /** Add to a CLOCK_MONOTONIC timestamp (ns) to get Unix time (ns). */
   monotonicToUnixNs: number;
   color: boolean;
-}
-
-const PROTOCOL_NAMES = new Map<number, string>([
-  ...Object.entries(PROTOCOLS).map(([name, number]) => [number, name] as [number, string]),
-  [2, 'igmp'],
-  [47, 'gre'],
-  [50, 'esp'],
-  [51, 'ah'],
-  [89, 'ospf'],
-  [132, 'sctp'],
-]);
-const ETHERTYPE_NAMES = new Map<number, string>([
-  [0x0806, 'arp'],
-  [0x8100, 'vlan'],
-  [0x88cc, 'lldp'],
-  [0x8847, 'mpls'],
-]);
-/** An IP packet whose L4 protocol could not be read (a header cut short) has no protocol name. */
-const IP_ETHERTYPES = new Set([0x0800, 0x86dd]);
-const TCP_FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'];
-
-/** The L4 protocol's name, else the ethertype's for packets that are not IP, else null (unknown). */
-export function protocolName(l4Proto: number | null, ethertype: number): string | null {
-  if (l4Proto !== null) return PROTOCOL_NAMES.get(l4Proto) ?? `ip-proto-${l4Proto}`;
-  if (ethertype === 0 || IP_ETHERTYPES.has(ethertype)) return null;
-  return ETHERTYPE_NAMES.get(ethertype) ?? `0x${ethertype.toString(16).padStart(4, '0')}`;
 }
 
 // Address strings repeat across a storm of drops: a fixed table of the last
@@ -121,12 +95,6 @@ function writeAddresses(out: LineBuffer, event: DropEvent): void {
   out.raw(source < 0 ? NULL_FIELD.saddr : slotSaddrJson[source]!);
   const destination = addressSlot(event, event.daddr);
   out.raw(destination < 0 ? NULL_FIELD.daddr : slotDaddrJson[destination]!);
-}
-
-const TCP_FLAG_TEXT = Array.from({ length: 256 }, (_, flags) => TCP_FLAG_NAMES.filter((_, bit) => flags & (1 << bit)).join('|') || 'none');
-
-export function tcpFlagsText(flags: number): string {
-  return TCP_FLAG_TEXT[flags & 0xff];
 }
 
 const TCP_FLAG_JSON = TCP_FLAG_TEXT.map((text) => ascii(`"${text}"`));

@@ -3,6 +3,7 @@
 import { familyName, type Family } from '../events/address';
 import type { DropCount, SocketCount } from '../events/counts';
 import { formatKernelAddress, type DropSocket } from '../events/decode';
+import { protocolName } from '../events/protocols';
 import { explain, socketAdvice } from '../knowledge/advice';
 import { formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
 import type { CounterDelta } from '../kernel/counters';
@@ -10,7 +11,6 @@ import { hintLine } from './explain';
 import {
   containerText,
   localEndpoint,
-  protocolName,
   resolveSocket,
   ruleName,
   socketHolder,

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeBatch, type DropEvent } from '../../src/events/decode';
-import { formatJson, formatText, protocolName, tcpFlagsText, type FormatContext } from '../../src/output/format';
+import { formatJson, formatText, type FormatContext } from '../../src/output/format';
+import { protocolName, tcpFlagsText } from '../../src/events/protocols';
 import { ReasonTable } from '../../src/events/reasons';
 import { fixtureBytes, recordedKallsyms, recordedReasons } from './fixtures';
 import { UNRESOLVED_SOCKETS, UNNAMED_INTERFACES } from './helpers';
