@@ -10,7 +10,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { forEachEvent, type DropEvent } from '../src/events/decode';
+import { Decoder, type DropEvent } from '../src/events/decode';
 import { matches } from '../src/events/filter';
 import { formatText, writeJson, type FormatContext } from '../src/output/format';
 import { Kallsyms } from '../src/kernel/kallsyms';
@@ -258,12 +258,13 @@ function formatCeiling(seconds: number): { json: number; text: number } {
   };
   // The same path as tracing: decode, filter, format, collect the batch's bytes.
   const rate = (format: (lines: LineBuffer, event: DropEvent) => void, lines: LineBuffer) => {
+    const decoder = new Decoder();
     let count = 0;
     let bytes = 0;
     const started = process.hrtime.bigint();
     const deadline = started + BigInt(Math.round(seconds * 1e9));
     while (process.hrtime.bigint() < deadline) {
-      forEachEvent(batch, (event) => {
+      decoder.forEachEvent(batch, (event) => {
         if (!matches({}, event)) return;
         format(lines, event);
         count++;

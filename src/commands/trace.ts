@@ -4,7 +4,7 @@ import { closeSync, openSync } from 'node:fs';
 import { systemErrorText, UsageError } from '../errors';
 import { hintLine } from '../output/explain';
 import type { TracedCount } from '../knowledge/correlate';
-import { forEachEvent, type DropEvent } from '../events/decode';
+import { Decoder, type DropEvent } from '../events/decode';
 import { lowerFilter, matches } from '../events/filter';
 import { FEATURE, recordSize } from '../events/layout';
 import { PcapngWriter } from '../output/pcapng';
@@ -111,7 +111,7 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
   };
 
   // Every record of the session has this size: with -w the packet's bytes follow the event.
-  const recordBytes = recordSize(options.pcap ? FEATURE.PACKET : 0, options.pcap?.snaplen ?? 0);
+  const decoder = new Decoder(recordSize(options.pcap ? FEATURE.PACKET : 0, options.pcap?.snaplen ?? 0));
   let inBatch = false;
   // With --nft-trace a NETFILTER_DROP waits briefly for the trace verdict that names its rule.
   const attacher = options.nftTrace
@@ -132,16 +132,12 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
     if (stopping === 'count' || stopping === 'error') return;
     inBatch = true;
     try {
-      forEachEvent(
-        batch,
-        (event) => {
-          if (!matches(filter, event)) return true;
-          if (attacher) attacher.add(event);
-          else print(event, null);
-          return !counted;
-        },
-        recordBytes,
-      );
+      decoder.forEachEvent(batch, (event) => {
+        if (!matches(filter, event)) return true;
+        if (attacher) attacher.add(event);
+        else print(event, null);
+        return !counted;
+      });
     } finally {
       inBatch = false;
     }
