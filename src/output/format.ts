@@ -8,6 +8,7 @@ import type { Container } from '../knowledge/container';
 import { protocolName, TCP_FLAG_TEXT, tcpFlagsText } from '../events/protocols';
 import type { ReasonTable } from '../events/reasons';
 import type { NftRule } from '../nft/trace-parse';
+import { containerText, resolveSocket, SOCKET_FIELDS, socketName, type ResolvedSocket, type SocketValue } from './socket';
 import { LineBuffer } from './writer';
 
 export interface Symbolizer {
@@ -139,14 +140,6 @@ const KEY_NAMES = [
   'rule',
   'socket',
   'stack',
-  'cookie',
-  'uid',
-  'local',
-  'cgroup',
-  'container',
-  'rcvbuf',
-  'queued',
-  'drops',
   'id',
   'pod',
   'table',
@@ -164,9 +157,11 @@ const NULL_TAIL = ascii(',"rule":null,"socket":null,"stack":null}\n');
 const OPEN_REASON = ascii('Z","reason":');
 const OPEN_ADDRESS = ascii(',"address":"0x');
 const OPEN_SKB = ascii(',"skb":"0x');
-const OPEN_SOCKET = ascii('{"inode":');
 const OPEN_CONTAINER = ascii('{"runtime":');
 const OPEN_RULE = ascii('{"family":');
+/** Each socket field's key; the first opens the object. */
+const SOCKET_KEYS = SOCKET_FIELDS.map(({ name }, i) => ascii(i === 0 ? `{"${name}":` : `,"${name}":`));
+const SOCKET_VALUES: ReadonlyArray<(socket: DropSocket, resolved: ResolvedSocket) => SocketValue> = SOCKET_FIELDS.map(({ value }) => value);
 const QUOTE = 0x22;
 const COMMA = 0x2c;
 const OPEN_ARRAY = 0x5b;
@@ -419,20 +414,7 @@ export function formatStackText(event: DropEvent, context: FormatContext): strin
   return frames === null ? [`${STACK_INDENT}(no stack recorded)`] : frames.map((frame) => STACK_INDENT + frame);
 }
 
-const fitsDouble = (cookie: bigint) => cookie <= BigInt(Number.MAX_SAFE_INTEGER);
-
-/** A 64-bit cookie: a number while a double holds it exactly, else a string. */
-function writeCookie(out: LineBuffer, cookie: bigint | null): void {
-  if (cookie === null) out.raw(NULL);
-  else if (fitsDouble(cookie)) out.ascii(cookie.toString());
-  else out.ascii(`"${cookie}"`);
-}
-
-function writeContainer(out: LineBuffer, container: Container | null): void {
-  if (container === null) {
-    out.raw(NULL);
-    return;
-  }
+function writeContainer(out: LineBuffer, container: Container): void {
   out.raw(OPEN_CONTAINER);
   writeString(out, container.runtime);
   out.raw(KEY.id);
@@ -442,70 +424,17 @@ function writeContainer(out: LineBuffer, container: Container | null): void {
   out.byte(CLOSE_OBJECT);
 }
 
-/** What user space found for a socket: the process holding it, its cgroup (and container). */
-export interface ResolvedSocket {
-  owner: SocketOwner | null;
-  cgroup: CgroupInfo | null;
-}
-
-export function resolveSocket(socket: DropSocket, sockets: SocketResolver): ResolvedSocket {
-  return {
-    owner: socket.inode === null ? null : sockets.owner(socket.inode),
-    cgroup: socket.cgroupId === null ? null : sockets.cgroup(socket.cgroupId),
-  };
-}
-
-/**
- * The JSON "socket" object for summary's totals, which are built as objects;
- * tracing writes the same keys through writeSocket (the hot path).
- */
-export function socketRecord(socket: DropSocket, { owner, cgroup }: ResolvedSocket) {
-  return {
-    inode: socket.inode,
-    cookie: socket.cookie === null ? null : fitsDouble(socket.cookie) ? Number(socket.cookie) : socket.cookie.toString(),
-    uid: socket.uid,
-    local: localEndpoint(socket),
-    pid: owner?.pid ?? null,
-    comm: owner?.comm ?? null,
-    cgroup: cgroup?.path ?? null,
-    container: cgroup?.container ?? null,
-    rcvbuf: socket.rcvbuf,
-    queued: socket.queued,
-    drops: socket.drops,
-  };
-}
-
-function writeSocket(out: LineBuffer, socket: DropSocket, { owner, cgroup }: ResolvedSocket): void {
-  out.raw(OPEN_SOCKET);
-  writeNumber(out, socket.inode);
-  out.raw(KEY.cookie);
-  writeCookie(out, socket.cookie);
-  out.raw(KEY.uid);
-  out.uint(socket.uid);
-  out.raw(KEY.local);
-  writeString(out, localEndpoint(socket));
-  out.raw(KEY.pid);
-  writeNumber(out, owner?.pid ?? null);
-  out.raw(KEY.comm);
-  writeString(out, owner?.comm ?? null);
-  out.raw(KEY.cgroup);
-  writeString(out, cgroup?.path ?? null);
-  out.raw(KEY.container);
-  writeContainer(out, cgroup?.container ?? null);
-  out.raw(KEY.rcvbuf);
-  out.uint(socket.rcvbuf);
-  out.raw(KEY.queued);
-  out.uint(socket.queued);
-  out.raw(KEY.drops);
-  out.uint(socket.drops);
+/** The "socket" object: SOCKET_FIELDS, as bytes. */
+function writeSocket(out: LineBuffer, socket: DropSocket, resolved: ResolvedSocket): void {
+  for (let i = 0; i < SOCKET_KEYS.length; i++) {
+    out.raw(SOCKET_KEYS[i]);
+    const value = SOCKET_VALUES[i](socket, resolved);
+    if (value === null) out.raw(NULL);
+    else if (typeof value === 'number') out.uint(value);
+    else if (typeof value === 'string') out.raw(jsonString(value));
+    else writeContainer(out, value);
+  }
   out.byte(CLOSE_OBJECT);
-}
-
-/** The socket's local address and port, as `ss` prints them; null for a socket that is not inet. */
-export function localEndpoint(socket: DropSocket): string | null {
-  if (socket.family === null || socket.localAddr === null) return null;
-  const address = formatAddress(socket.localAddr, socket.family);
-  return socket.family === 6 ? `[${address}]:${socket.localPort}` : `${address}:${socket.localPort}`;
 }
 
 function writeRule(out: LineBuffer, rule: NftRule): void {
@@ -587,22 +516,6 @@ export function interfaceText(event: DropEvent, interfaces: InterfaceResolver): 
 function socketText(socket: DropSocket, sockets: SocketResolver): { text: string; owned: boolean } {
   const resolved = resolveSocket(socket, sockets);
   return { text: `sock ${socketName(socket, resolved)} queued ${socket.queued}${containerText(resolved)}`, owned: resolved.owner !== null };
-}
-
-/** `dnsmasq[812] 10.94.0.2:53 rcvbuf 212992`: who holds the socket, where, and its buffer. */
-export function socketName(socket: DropSocket, resolved: ResolvedSocket): string {
-  const local = localEndpoint(socket);
-  return `${socketHolder(socket, resolved)}${local === null ? '' : ` ${local}`} rcvbuf ${socket.rcvbuf}`;
-}
-
-/** `dnsmasq[812]`: the process holding the socket; `uid 0` when none was found. */
-export function socketHolder(socket: DropSocket, { owner }: ResolvedSocket): string {
-  return owner === null ? `uid ${socket.uid}` : `${owner.comm}[${owner.pid}]`;
-}
-
-export function containerText({ cgroup }: ResolvedSocket): string {
-  const id = cgroup?.container?.id;
-  return id ? ` container ${id.slice(0, 12)}` : '';
 }
 
 // Date formatting is slow; the part up to the second changes once a second.

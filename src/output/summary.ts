@@ -8,18 +8,8 @@ import { explain, socketAdvice } from '../knowledge/advice';
 import { formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
 import type { CounterDelta } from '../kernel/counters';
 import { hintLine } from './explain';
-import {
-  containerText,
-  localEndpoint,
-  resolveSocket,
-  ruleName,
-  socketHolder,
-  socketName,
-  socketRecord,
-  type FormatContext,
-  type ResolvedSocket,
-  type StackFrames,
-} from './format';
+import { ruleName, type FormatContext, type StackFrames } from './format';
+import { containerText, localEndpoint, resolveSocket, socketHolder, socketName, socketRecord, type ResolvedSocket } from './socket';
 import type { RuleCount } from '../nft/rule-tally';
 
 export interface SummaryRow {

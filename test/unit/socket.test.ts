@@ -10,7 +10,8 @@ import { decodeBatch } from '../../src/events/decode';
 import { CgroupPaths, cgroup2Mount } from '../../src/kernel/cgroups';
 import { SocketOwners } from '../../src/kernel/socket-owners';
 import { containerOf } from '../../src/knowledge/container';
-import { formatJson, formatText, resolveSocket, socketRecord, type FormatContext, type SocketResolver } from '../../src/output/format';
+import { formatJson, formatText, type FormatContext, type SocketResolver } from '../../src/output/format';
+import { resolveSocket, socketRecord } from '../../src/output/socket';
 import { recordedKallsyms, recordedReasons } from './fixtures';
 import { encodeEvent, UNRESOLVED_SOCKETS, UNNAMED_INTERFACES, type EventSpec } from './helpers';
 
