@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Decoder, type DropEvent } from '../src/events/decode';
 import { matches } from '../src/events/filter';
-import { formatText, writeJson, type FormatContext } from '../src/output/format';
+import type { FormatContext } from '../src/output/format';
+import { JsonWriter } from '../src/output/json-writer';
+import { TextWriter } from '../src/output/text-writer';
 import { Kallsyms } from '../src/kernel/kallsyms';
 import { EVENT_SIZE } from '../src/events/layout';
 import { withNetnsPair, type NetnsPair } from '../src/kernel/netns';
@@ -274,9 +276,11 @@ function formatCeiling(seconds: number): { json: number; text: number } {
     if (bytes === 0) throw new Error('nothing formatted');
     return count / (Number(process.hrtime.bigint() - started) / 1e9);
   };
+  const json = new JsonWriter(context);
+  const text = new TextWriter(context);
   return {
-    json: rate((lines, event) => writeJson(lines, event, context), new LineBuffer('latin1')),
-    text: rate((lines, event) => lines.add(formatText(event, context)), new LineBuffer('utf8')),
+    json: rate((lines, event) => json.write(lines, event), new LineBuffer('latin1')),
+    text: rate((lines, event) => lines.add(text.line(event)), new LineBuffer('utf8')),
   };
 }
 

@@ -9,7 +9,8 @@ import { lowerFilter, matches } from '../events/filter';
 import { FEATURE, recordSize } from '../events/layout';
 import { PcapngWriter } from '../output/pcapng';
 import { protocolName } from '../events/protocols';
-import { formatRuleText, formatStackText, formatText, writeJson } from '../output/format';
+import { JsonWriter } from '../output/json-writer';
+import { TextWriter } from '../output/text-writer';
 import { StackTable } from '../kernel/stacks';
 import { RuleAttacher, VerdictPool, type AttachClock } from '../nft/attach';
 import type { NftTrace } from '../nft/nft-trace';
@@ -51,6 +52,8 @@ class TracedTally {
 /** Traces until a stop; resolves with the exit status of the command traced with -- CMD (null without one). */
 export async function runTrace(options: TraceOptions, io: CommandIo): Promise<number | null> {
   const { filter, context, interfaces, command, symbols } = await prepare(options, io);
+  const jsonWriter = new JsonWriter(context);
+  const textWriter = new TextWriter(context);
   const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null, command, symbols });
   const hinted = new Set<number>(); // reason codes already explained
   const tally = new TracedTally(context.reasons);
@@ -78,11 +81,11 @@ export async function runTrace(options: TraceOptions, io: CommandIo): Promise<nu
       if (blocks) packets.push(blocks);
     }
     if (options.output === 'json') {
-      writeJson(lines, event, context, rule);
+      jsonWriter.write(lines, event, rule);
     } else if (options.output === 'text') {
-      lines.add(formatText(event, context));
-      for (const frame of formatStackText(event, context)) lines.add(frame);
-      if (options.nftTrace && event.reason === netfilterDrop) lines.add(formatRuleText(rule));
+      lines.add(textWriter.line(event));
+      for (const frame of textWriter.stackLines(event)) lines.add(frame);
+      if (options.nftTrace && event.reason === netfilterDrop) lines.add(textWriter.ruleLine(rule));
     }
     if (event.reason !== null) {
       tally.add(event.reason, event);

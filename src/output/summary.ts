@@ -8,8 +8,9 @@ import { explain, socketAdvice } from '../knowledge/advice';
 import { formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
 import type { CounterDelta } from '../kernel/counters';
 import { hintLine } from './explain';
-import { ruleName, type FormatContext, type StackFrames } from './format';
+import type { FormatContext, StackFrames } from './format';
 import { containerText, localEndpoint, resolveSocket, socketHolder, socketName, socketRecord, type ResolvedSocket } from './socket';
+import { ruleName } from './text-writer';
 import type { RuleCount } from '../nft/rule-tally';
 
 export interface SummaryRow {
