@@ -3,7 +3,7 @@
 // The printer (output/trace-printer.ts) formats and writes; the session owns the run.
 import { closeSync, openSync } from 'node:fs';
 import { systemErrorText, UsageError } from '../errors';
-import { forEachEvent, type DropEvent } from '../events/decode';
+import { Decoder, type DropEvent } from '../events/decode';
 import { matches } from '../events/filter';
 import { FEATURE, recordSize } from '../events/layout';
 import { StackTable } from '../kernel/stacks';
@@ -45,23 +45,19 @@ export function runTrace(options: TraceOptions, io: CommandIo): Promise<number |
         )
       : null;
     // Every record of the session has this size: with -w the packet's bytes follow the event.
-    const recordBytes = recordSize(options.pcap ? FEATURE.PACKET : 0, options.pcap?.snaplen ?? 0);
+    const decoder = new Decoder(recordSize(options.pcap ? FEATURE.PACKET : 0, options.pcap?.snaplen ?? 0));
     const onBatch = session.guard((batch: Buffer) => {
       const stopping = session.stopReason?.kind;
       // After a signal, --duration or the traced command's end the drained events are still printed; after the output closed, counted.
       if (stopping === 'count' || stopping === 'error') return;
       inBatch = true;
       try {
-        forEachEvent(
-          batch,
-          (event) => {
-            if (!matches(filter, event)) return true;
-            if (attacher) attacher.add(event);
-            else printer.print(event, null);
-            return !printer.full;
-          },
-          recordBytes,
-        );
+        decoder.forEachEvent(batch, (event) => {
+          if (!matches(filter, event)) return true;
+          if (attacher) attacher.add(event);
+          else printer.print(event, null);
+          return !printer.full;
+        });
       } finally {
         inBatch = false;
       }

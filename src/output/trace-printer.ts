@@ -6,9 +6,12 @@ import type { DropEvent } from '../events/decode';
 import type { ReasonTable } from '../events/reasons';
 import type { TracedCount } from '../knowledge/correlate';
 import type { NftRule } from '../nft/trace-parse';
+import { protocolName } from '../events/protocols';
 import { hintLine } from './explain';
-import { formatRuleText, formatStackText, formatText, protocolName, writeJson, type FormatContext } from './format';
+import type { FormatContext } from './format';
+import { JsonWriter } from './json-writer';
 import { PcapngWriter } from './pcapng';
+import { TextWriter } from './text-writer';
 import { LineBuffer, OutputClosedError, type Chunk } from './writer';
 
 /** Counts traced drops per (reason, protocol, family), to set beside the kernel's counters. */
@@ -62,6 +65,9 @@ export class TracePrinter {
   private readonly tally: TracedTally;
   private readonly hinted = new Set<number>(); // reason codes already explained
   private readonly lineBuffer: LineBuffer;
+  /** The writer of the lines asked for, with its caches; null without lines. */
+  private readonly json: JsonWriter | null;
+  private readonly text: TextWriter | null;
   private readonly pcapng: PcapngWriter | null;
   private readonly packets: Buffer[] = [];
   private readonly netfilterDrop: number | undefined;
@@ -79,6 +85,8 @@ export class TracePrinter {
   ) {
     this.tally = new TracedTally(context.reasons);
     this.lineBuffer = new LineBuffer(outputs.lines === 'json' ? 'latin1' : 'utf8');
+    this.json = outputs.lines === 'json' ? new JsonWriter(context) : null;
+    this.text = outputs.lines === 'text' ? new TextWriter(context) : null;
     this.pcapng = outputs.pcap === null ? null : new PcapngWriter(context, outputs.pcap.snaplen);
     this.netfilterDrop = context.reasons.codeOf('NETFILTER_DROP');
   }
@@ -115,16 +123,16 @@ export class TracePrinter {
       if (blocks) this.packets.push(blocks);
     }
     const lines = this.lineBuffer;
-    if (this.outputs.lines === 'json') {
-      writeJson(lines, event, this.context, rule);
-    } else if (this.outputs.lines === 'text') {
-      lines.add(formatText(event, this.context));
-      for (const frame of formatStackText(event, this.context)) lines.add(frame);
-      if (this.options.rules && this.isNetfilterDrop(event)) lines.add(formatRuleText(rule));
+    if (this.json) {
+      this.json.write(lines, event, rule);
+    } else if (this.text) {
+      lines.add(this.text.line(event));
+      for (const frame of this.text.stackLines(event)) lines.add(frame);
+      if (this.options.rules && this.isNetfilterDrop(event)) lines.add(this.text.ruleLine(rule));
     }
     if (event.reason !== null) {
       this.tally.add(event.reason, event);
-      if (this.options.hints && this.outputs.lines === 'text' && !this.hinted.has(event.reason)) {
+      if (this.options.hints && this.text && !this.hinted.has(event.reason)) {
         this.hinted.add(event.reason);
         lines.add(hintLine(this.context.reasons.decode(event.reason).name));
       }
