@@ -19,6 +19,14 @@ import type { CounterName } from './counter-links';
 /** A summary is one hint line of at most this many characters. */
 export const SUMMARY_MAX = 100;
 
+/** The advice for a reason as explain and the hints give it: an entry's, or one derived from the name. */
+export interface ReasonAdvice {
+  summary: string; // one line: what the kernel was doing when it dropped (<= SUMMARY_MAX chars); used as the hint
+  meaning: string; // a short paragraph: when this happens, typical causes
+  counters: CounterName[]; // /proc/net/snmp, snmp6, netstat counters the kernel bumps at the same drop site(s); [] when none
+  checks: string[]; // concrete things to check or change
+}
+
 export interface AdviceEntry {
   /** One line of at most SUMMARY_MAX characters: what the kernel was doing when it dropped; the hint. */
   summary: string;

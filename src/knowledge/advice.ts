@@ -4,16 +4,11 @@
 // what to look at next. Pure functions, no I/O: this module looks a name up
 // in the hand-written entries (advice-entries.ts) and the counter links
 // (counter-links.ts); names without an entry get derived-advice.ts's.
-import { ADVICE_ENTRIES, SOCKET_FIXES, type AdviceEntry } from './advice-entries';
+import { ADVICE_ENTRIES, SOCKET_FIXES, type AdviceEntry, type ReasonAdvice } from './advice-entries';
+
+export type { ReasonAdvice };
 import { COUNTER_RULES, type CounterName, type L4 } from './counter-links';
 import { genericAdvice, subsystemAdvice, unknownNumberAdvice } from './derived-advice';
-
-export interface ReasonAdvice {
-  summary: string; // one line: what the kernel was doing when it dropped (<= SUMMARY_MAX chars); used as the hint
-  meaning: string; // a short paragraph: when this happens, typical causes
-  counters: CounterName[]; // /proc/net/snmp, snmp6, netstat counters the kernel bumps at the same drop site(s); [] when none
-  checks: string[]; // concrete things to check or change
-}
 
 export interface Explanation {
   name: string;

@@ -4,8 +4,7 @@
 // dropwhy's entries. explain() in advice.ts picks which; these say what can be
 // said and where to read more. Each table here fills a sentence of the
 // function beside it.
-import { NFT_CHECKS, QDISC_CHECK, SUMMARY_MAX } from './advice-entries';
-import type { ReasonAdvice } from './advice';
+import { NFT_CHECKS, QDISC_CHECK, SUMMARY_MAX, type ReasonAdvice } from './advice-entries';
 
 /** A summary cut to one hint line. */
 function clamp(text: string): string {
