@@ -573,6 +573,21 @@ Napi::Value ProbeRingbuf(const Napi::CallbackInfo &info) {
   return Napi::Boolean::New(info.Env(), supported == 1);
 }
 
+// The sizes of event.h's structs as this addon (and its BPF program) was
+// compiled with them: the TypeScript side refuses an addon built from
+// another event.h, whose records it would misread.
+Napi::Object StructSizes(Napi::Env env) {
+  Napi::Object sizes = Napi::Object::New(env);
+  sizes.Set("drop_event", sizeof(struct drop_event));
+  sizes.Set("drop_packet", sizeof(struct drop_packet));
+  sizes.Set("drop_counters", sizeof(struct drop_counters));
+  sizes.Set("drop_key", sizeof(struct drop_key));
+  sizes.Set("socket_key", sizeof(struct socket_key));
+  sizes.Set("socket_count", sizeof(struct socket_count));
+  sizes.Set("dropwhy_config", sizeof(struct dropwhy_config));
+  return sizes;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   libbpf_set_print(QueueLibbpfLog);
   exports.Set("Tracer", Tracer::Define(env));
@@ -580,8 +595,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("compileFilter", Napi::Function::New<dropwhy::CompileFilter>(env, "compileFilter"));
   exports.Set("probeRingbuf", Napi::Function::New<ProbeRingbuf>(env, "probeRingbuf"));
   exports.Set("libbpfVersion", Napi::String::New(env, libbpf_version_string()));
-  exports.Set("eventSize", Napi::Number::New(env, sizeof(struct drop_event)));
-  exports.Set("configSize", Napi::Number::New(env, sizeof(struct dropwhy_config)));
+  exports.Set("structSizes", StructSizes(env));
   return exports;
 }
 

@@ -2,6 +2,7 @@
 // layout.generated.ts, which scripts/gen-layout.js writes from the header's BTF
 // at build time; nothing here restates an offset, a size or a constant.
 import {
+  drop_counters,
   drop_event,
   drop_event_flag,
   drop_key,
@@ -87,3 +88,14 @@ export const SOCKET_COUNT_RECORD = {
   count: SOCKET_KEY_SIZE + socket_count.offsets.count,
 } as const;
 export const MAX_SOCKET_COUNTS = dropwhy_limit.DROPWHY_MAX_SOCKET_COUNTS;
+
+/** The struct sizes an addon must have been compiled with (src/kernel/binding.ts checks them at load). */
+export const STRUCT_SIZES = {
+  drop_event: drop_event.size,
+  drop_packet: drop_packet.size,
+  drop_counters: drop_counters.size,
+  drop_key: drop_key.size,
+  socket_key: socket_key.size,
+  socket_count: socket_count.size,
+  dropwhy_config: dropwhy_config.size,
+} as const;

@@ -1,7 +1,8 @@
 // The native addon behind a small typed interface. Tests pass their own
 // implementation of NativeBinding; the real one needs root and a built addon.
 import { TracerError } from '../errors';
-import { loadAddon, type AddonSearch } from './addon-loader';
+import { STRUCT_SIZES } from '../events/layout';
+import { layoutMismatch, loadAddon, rebuildCommand, type AddonSearch } from './addon-loader';
 
 export interface Counters {
   seen: number;
@@ -60,6 +61,8 @@ interface RawAddon {
   libbpfVersion: string;
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
   compileFilter(expression: string, snaplen: number): Buffer;
+  /** sizeof each struct of bpf/event.h the addon was compiled with. */
+  structSizes: Record<string, number>;
 }
 
 /** Native errors carry `stage` and `errno`; they all become TracerError. */
@@ -71,9 +74,14 @@ export function toTracerError(error: unknown): unknown {
   return error;
 }
 
-/** Loads the addon (addon-loader.ts says where from); a failed load is an AddonError, one line, exit 3. */
+/**
+ * Loads the addon (addon-loader.ts says where from); a failed load, or an addon built from another
+ * bpf/event.h than this JavaScript's layout, is an AddonError, one line, exit 3.
+ */
 export function loadNativeBinding(search: AddonSearch = {}): NativeBinding {
   const { addon, path } = loadAddon<RawAddon>(search);
+  const mismatch = layoutMismatch(addon.structSizes, STRUCT_SIZES, path, rebuildCommand(search.root));
+  if (mismatch) throw mismatch;
   const wrap =
     <A extends unknown[], R>(fn: (...args: A) => R) =>
     (...args: A): R => {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { loadNativeBinding, toTracerError } from '../../src/kernel/binding';
 import { AddonError, loadAddon, loadFailure } from '../../src/kernel/addon-loader';
 import { describe, EnvironmentError, exitCodeFor, EXIT, TracerError } from '../../src/errors';
+import { STRUCT_SIZES } from '../../src/events/layout';
 
 const ROOT = '/pkg';
 const LOCAL = '/pkg/build/native/Release/dropwhy.node';
@@ -131,11 +132,28 @@ test('loadNativeBinding: no addon anywhere -> AddonError, nothing else thrown', 
 });
 
 test('loadNativeBinding: the binding names the file it loaded', () => {
-  const raw = { Tracer: class {}, probeRingbuf: () => true, libbpfVersion: 'v1.4', btfMembers: () => null };
+  const raw = { Tracer: class {}, probeRingbuf: () => true, libbpfVersion: 'v1.4', btfMembers: () => null, structSizes: STRUCT_SIZES };
   const { options } = search({ [PREBUILD]: raw });
   const binding = loadNativeBinding(options);
   assert.equal(binding.addonPath, PREBUILD);
   assert.equal(binding.libbpfVersion, 'v1.4');
+});
+
+test('loadNativeBinding: an addon built from another bpf/event.h -> one line naming the structs that differ, exit 3', () => {
+  const stale = { Tracer: class {}, libbpfVersion: 'v1.4', structSizes: { ...STRUCT_SIZES, drop_event: STRUCT_SIZES.drop_event - 8 } };
+  const { options } = search({ [PREBUILD]: stale });
+  assert.throws(
+    () => loadNativeBinding(options),
+    (error: unknown) =>
+      error instanceof AddonError &&
+      error.path === PREBUILD &&
+      error.problem ===
+        `the native addon ${PREBUILD} was built from another bpf/event.h (struct drop_event: ${STRUCT_SIZES.drop_event - 8} bytes there, ${STRUCT_SIZES.drop_event} here)` &&
+      REBUILD.test(error.fix) &&
+      exitCodeFor(error) === EXIT.environment,
+  );
+  const older = search({ [PREBUILD]: { Tracer: class {}, libbpfVersion: 'v1.4' } });
+  assert.throws(() => loadNativeBinding(older.options), /struct drop_event: unknown there/, 'an addon from before the sizes were exported');
 });
 
 test('toTracerError: an error with a stage becomes a TracerError; anything else passes through', () => {
