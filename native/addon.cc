@@ -75,15 +75,35 @@ void FlushLogs(Napi::Env env, Napi::Function on_log) {
   }
 }
 
-// The one shape of native failure: an Error carrying the stage and errno. The
-// TypeScript binding turns it into its TracerError class.
-Napi::Error StageError(Napi::Env env, const char *stage, int err) {
+// Per-environment state, as better-sqlite3 keeps its SqliteError: the class
+// native failures are created in, handed over once by setErrorConstructor.
+struct AddonData {
+  Napi::FunctionReference tracer_error;
+};
+
+Napi::Value SetErrorConstructor(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    Napi::TypeError::New(env, "setErrorConstructor needs a class").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  env.GetInstanceData<AddonData>()->tracer_error = Napi::Persistent(info[0].As<Napi::Function>());
+  return env.Undefined();
+}
+
+// The one shape of native failure: new TracerError(stage, errno, strerror(errno)),
+// the binding's own class; a plain Error saying the same before one was handed
+// over. Empty when the constructor threw (that exception is pending).
+Napi::Value StageError(Napi::Env env, const char *stage, int err) {
   err = err < 0 ? -err : err;
-  std::string message = std::string(stage) + ": " + std::strerror(err);
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("stage", Napi::String::New(env, stage));
-  error.Set("errno", Napi::Number::New(env, err));
-  return error;
+  const Napi::FunctionReference &tracer_error = env.GetInstanceData<AddonData>()->tracer_error;
+  if (tracer_error.IsEmpty()) return Napi::Error::New(env, std::string(stage) + ": " + std::strerror(err)).Value();
+  return tracer_error.New({Napi::String::New(env, stage), Napi::Number::New(env, err), Napi::String::New(env, std::strerror(err))});
+}
+
+void ThrowStageError(Napi::Env env, const char *stage, int err) {
+  Napi::Value error = StageError(env, stage, err);
+  if (!error.IsEmpty()) Napi::Error(env, error).ThrowAsJavaScriptException();
 }
 
 struct Counters {
@@ -202,7 +222,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (err) {
       Destroy();
       // A throwing log callback may have left an exception pending: keep that one.
-      if (!env.IsExceptionPending()) StageError(env, stage, err).ThrowAsJavaScriptException();
+      if (!env.IsExceptionPending()) ThrowStageError(env, stage, err);
       return;
     }
 
@@ -510,7 +530,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 void Tracer::DeliverMessage(Napi::Env env, Napi::Function on_batch, Tracer *self, Message *message) {
   std::unique_ptr<Message> owned(message);
   if (!message->bytes) {
-    if (env) self->on_error_.Call({StageError(env, "poll", message->poll_error).Value()});
+    if (env) {
+      Napi::Value error = StageError(env, "poll", message->poll_error);
+      if (!error.IsEmpty()) self->on_error_.Call({error});
+    }
     return;
   }
   auto *bytes = message->bytes;
@@ -543,7 +566,7 @@ Napi::Value BtfMembers(const Napi::CallbackInfo &info) {
   std::string name = info[1].As<Napi::String>();
   if (!btf) btf = btf__load_vmlinux_btf();
   if (!btf) {
-    StageError(env, "btf", errno).ThrowAsJavaScriptException();
+    ThrowStageError(env, "btf", errno);
     return env.Undefined();
   }
   Napi::Value result = env.Null();
@@ -590,6 +613,8 @@ Napi::Object StructSizes(Napi::Env env) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   libbpf_set_print(QueueLibbpfLog);
+  env.SetInstanceData(new AddonData());
+  exports.Set("setErrorConstructor", Napi::Function::New<SetErrorConstructor>(env, "setErrorConstructor"));
   exports.Set("Tracer", Tracer::Define(env));
   exports.Set("btfMembers", Napi::Function::New<BtfMembers>(env, "btfMembers"));
   exports.Set("compileFilter", Napi::Function::New<dropwhy::CompileFilter>(env, "compileFilter"));

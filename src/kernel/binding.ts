@@ -22,7 +22,7 @@ export interface TracerOptions {
   commandCgroup: string | null;
   stackEntries: number; // size of the stacks map (--stack)
   onBatch(batch: Buffer): void; // whole struct drop_event records
-  onError(error: Error): void; // the poll thread ended with an error
+  onError(error: Error): void; // the poll thread ended with an error (the addon passes a TracerError at stage poll)
   onLog(level: 'warn' | 'info' | 'debug', message: string): void; // libbpf's log
 }
 
@@ -56,6 +56,8 @@ export interface NativeBinding {
 }
 
 interface RawAddon {
+  /** The class the addon creates its failures in, as new (stage, errno, message): given once, at load. */
+  setErrorConstructor(errorClass: typeof TracerError): void;
   Tracer: new (options: TracerOptions) => NativeTracer;
   probeRingbuf(): boolean | null;
   libbpfVersion: string;
@@ -63,15 +65,6 @@ interface RawAddon {
   compileFilter(expression: string, snaplen: number): Buffer;
   /** sizeof each struct of bpf/event.h the addon was compiled with. */
   structSizes: Record<string, number>;
-}
-
-/** Native errors carry `stage` and `errno`; they all become TracerError. */
-export function toTracerError(error: unknown): unknown {
-  if (error instanceof Error && typeof (error as { stage?: unknown }).stage === 'string') {
-    const { stage, errno } = error as Error & { stage: string; errno: number };
-    return new TracerError(stage, errno, error.message.replace(/^[a-z]+: /, ''));
-  }
-  return error;
 }
 
 /**
@@ -82,19 +75,12 @@ export function loadNativeBinding(search: AddonSearch = {}): NativeBinding {
   const { addon, path } = loadAddon<RawAddon>(search);
   const mismatch = layoutMismatch(addon.structSizes, STRUCT_SIZES, path, rebuildCommand(search.root));
   if (mismatch) throw mismatch;
-  const wrap =
-    <A extends unknown[], R>(fn: (...args: A) => R) =>
-    (...args: A): R => {
-      try {
-        return fn(...args);
-      } catch (error) {
-        throw toTracerError(error);
-      }
-    };
+  // The addon creates every failure at a stage of the tracer's life (thrown, or passed to onError) as a TracerError.
+  addon.setErrorConstructor(TracerError);
   return {
     addonPath: path,
-    openTracer: wrap((options: TracerOptions) => new addon.Tracer({ ...options, onError: (error) => options.onError(toTracerError(error) as Error) })),
-    btfMembers: wrap((kind: 'enum' | 'struct', name: string) => addon.btfMembers(kind, name)),
+    openTracer: (options) => new addon.Tracer(options),
+    btfMembers: (kind, name) => addon.btfMembers(kind, name),
     probeRingbuf: () => addon.probeRingbuf(),
     compileFilter: (expression, snaplen) => addon.compileFilter(expression, snaplen),
     libbpfVersion: addon.libbpfVersion,

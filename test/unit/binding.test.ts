@@ -1,15 +1,16 @@
 // Finding and loading the native addon (src/kernel/addon-loader.ts) with an
 // injected require: the search order, and every failed load as one line with
 // what to do, an AddonError (exit 3 through the one error map), never a dlopen
-// stack trace. Native errors with a stage become TracerError.
+// stack trace. The addon creates its native errors as TracerError, handed to it at load.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadNativeBinding, toTracerError } from '../../src/kernel/binding';
+import { loadNativeBinding, type NativeBinding } from '../../src/kernel/binding';
 import { AddonError, loadAddon, loadFailure } from '../../src/kernel/addon-loader';
 import { describe, EnvironmentError, exitCodeFor, EXIT, TracerError } from '../../src/errors';
+import { lowerFilter } from '../../src/events/filter';
 import { STRUCT_SIZES } from '../../src/events/layout';
 
 const ROOT = '/pkg';
@@ -132,7 +133,7 @@ test('loadNativeBinding: no addon anywhere -> AddonError, nothing else thrown', 
 });
 
 test('loadNativeBinding: the binding names the file it loaded', () => {
-  const raw = { Tracer: class {}, probeRingbuf: () => true, libbpfVersion: 'v1.4', btfMembers: () => null, structSizes: STRUCT_SIZES };
+  const raw = { setErrorConstructor() {}, Tracer: class {}, probeRingbuf: () => true, libbpfVersion: 'v1.4', btfMembers: () => null, structSizes: STRUCT_SIZES };
   const { options } = search({ [PREBUILD]: raw });
   const binding = loadNativeBinding(options);
   assert.equal(binding.addonPath, PREBUILD);
@@ -156,11 +157,30 @@ test('loadNativeBinding: an addon built from another bpf/event.h -> one line nam
   assert.throws(() => loadNativeBinding(older.options), /struct drop_event: unknown there/, 'an addon from before the sizes were exported');
 });
 
-test('toTracerError: an error with a stage becomes a TracerError; anything else passes through', () => {
-  const native = Object.assign(new Error('load: Permission denied'), { stage: 'load', errno: 1 });
-  const converted = toTracerError(native);
-  assert.ok(converted instanceof TracerError);
-  assert.deepEqual([converted.stage, converted.errno, converted.message], ['load', 1, 'Permission denied']);
-  const plain = new Error('plain');
-  assert.equal(toTracerError(plain), plain);
+test('loadNativeBinding: hands TracerError to the addon, which creates its failures in it', () => {
+  const given: unknown[] = [];
+  const raw = { setErrorConstructor: (errorClass: unknown) => given.push(errorClass), Tracer: class {}, libbpfVersion: 'v1.4', structSizes: STRUCT_SIZES };
+  loadNativeBinding(search({ [PREBUILD]: raw }).options);
+  assert.deepEqual(given, [TracerError]);
+});
+
+/** The built addon, or why this test cannot use it (not root; not built, as on a fresh clone before npm run build). */
+function builtAddon(): NativeBinding | string {
+  if (process.getuid?.() !== 0) return 'needs root (loads a BPF program)';
+  try {
+    return loadNativeBinding();
+  } catch (error) {
+    return describe(error);
+  }
+}
+
+const built = builtAddon();
+test('the built addon: a stage that fails throws a TracerError with the stage, the errno and its text', { skip: typeof built === 'string' && built }, () => {
+  const binding = built as NativeBinding;
+  const options = { config: lowerFilter({}, 1 << 16), ringBytes: 1 << 20, commandCgroup: null, stackEntries: 1, onBatch() {}, onError() {}, onLog() {} };
+  // The count map with no room: the kernel refuses to create it when the program is loaded.
+  assert.throws(
+    () => binding.openTracer({ ...options, countEntries: 0 }),
+    (error: unknown) => error instanceof TracerError && error.stage === 'load' && error.errno === 22 && error.message === 'Invalid argument',
+  );
 });
