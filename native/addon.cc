@@ -106,20 +106,12 @@ void ThrowStageError(Napi::Env env, const char *stage, int err) {
   if (!error.IsEmpty()) Napi::Error(env, error).ThrowAsJavaScriptException();
 }
 
-struct Counters {
-  double seen = 0, matched = 0, lost = 0, overflow = 0, unrecorded_flows = 0, stack_missed = 0, packet_unread = 0;
-};
+// libbpf lays a per-CPU value out every round_up(value_size, 8) bytes; the
+// counters' bytes go to JavaScript as they are, one struct per CPU.
+static_assert(sizeof(struct drop_counters) % 8 == 0, "per-CPU drop_counters must be back to back");
 
-Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("seen", c.seen);
-  o.Set("matched", c.matched);
-  o.Set("lost", c.lost);
-  o.Set("overflow", c.overflow);
-  o.Set("unrecordedFlows", c.unrecorded_flows);
-  o.Set("stackMissed", c.stack_missed);
-  o.Set("packetUnread", c.packet_unread);
-  return o;
+Napi::Buffer<uint8_t> BytesToJs(Napi::Env env, const std::vector<uint8_t> &bytes) {
+  return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size());
 }
 
 // Visits every key of a hash map with its value (read into *value), in the
@@ -339,33 +331,25 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     tsfn_.Release();
   }
 
-  Counters ReadCounters() {
+  // counters(): every CPU's struct drop_counters, as the kernel holds them
+  // (summed in src/events/counts.ts); none when the map could not be read.
+  // After stop(), as they were when the program was detached.
+  std::vector<uint8_t> ReadCounters() {
     if (!skel_) return final_counters_;
     int cpus = libbpf_num_possible_cpus();
-    std::vector<struct drop_counters> per_cpu(cpus > 0 ? cpus : 1);
+    std::vector<uint8_t> per_cpu((cpus > 0 ? cpus : 1) * sizeof(struct drop_counters));
     uint32_t key = 0;
-    Counters total;
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, per_cpu.data()) != 0) return total;
-    for (const auto &c : per_cpu) {
-      total.seen += c.seen;
-      total.matched += c.matched;
-      total.lost += c.lost;
-      total.overflow += c.overflow;
-      total.unrecorded_flows += c.unrecorded_flows;
-      total.stack_missed += c.stack_missed;
-      total.packet_unread += c.packet_unread;
-    }
-    return total;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, per_cpu.data()) != 0) per_cpu.clear();
+    return per_cpu;
   }
 
-  Napi::Value ReadCountersJs(const Napi::CallbackInfo &info) { return CountersToJs(info.Env(), ReadCounters()); }
+  Napi::Value ReadCountersJs(const Napi::CallbackInfo &info) { return BytesToJs(info.Env(), ReadCounters()); }
 
   // Summary mode: every (reason, location, protocol) key with its count
   // summed over CPUs, as packed records of struct drop_key + __u64 count.
   // After stop(), the counts as they were when the program was detached.
   Napi::Value ReadDropCountsJs(const Napi::CallbackInfo &info) {
-    std::vector<uint8_t> records = skel_ ? ReadDropCounts() : final_drop_counts_;
-    return Napi::Buffer<uint8_t>::Copy(info.Env(), records.data(), records.size());
+    return BytesToJs(info.Env(), skel_ ? ReadDropCounts() : final_drop_counts_);
   }
 
   std::vector<uint8_t> ReadDropCounts() {
@@ -385,8 +369,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   // Summary mode with the socket feature: packed struct socket_key + struct
   // socket_count records. After stop(), as they were when the program was detached.
   Napi::Value ReadSocketCountsJs(const Napi::CallbackInfo &info) {
-    std::vector<uint8_t> records = skel_ ? ReadSocketCounts() : final_socket_counts_;
-    return Napi::Buffer<uint8_t>::Copy(info.Env(), records.data(), records.size());
+    return BytesToJs(info.Env(), skel_ ? ReadSocketCounts() : final_socket_counts_);
   }
 
   std::vector<uint8_t> ReadSocketCounts() {
@@ -448,7 +431,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   // stop(): the poll thread drains the ring, hands over the last batch and
   // releases the thread-safe function; its finalizer joins the thread,
-  // destroys the program and resolves the promise with the final counters.
+  // destroys the program and resolves the promise with the final counters'
+  // bytes, as counters() returns them.
   Napi::Value Stop(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!stop_deferred_) {
@@ -456,7 +440,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       if (running_) {
         stopping_ = true;
       } else {
-        stop_deferred_->Resolve(CountersToJs(env, final_counters_));
+        stop_deferred_->Resolve(BytesToJs(env, final_counters_));
       }
     }
     return stop_deferred_->Promise();
@@ -516,7 +500,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> aborting_{false};
   bool running_ = false;
-  Counters final_counters_;
+  std::vector<uint8_t> final_counters_;
   // Every ring record of this session has this size (the event, then the packet section with -w).
   size_t record_size_ = sizeof(struct drop_event);
   std::vector<uint8_t> final_drop_counts_;
@@ -551,7 +535,7 @@ void Tracer::DeliverMessage(Napi::Env env, Napi::Function on_batch, Tracer *self
 void Tracer::OnPollerDone(Napi::Env env) {
   Join();
   FlushLogs(env, on_log_.Value());
-  if (stop_deferred_) stop_deferred_->Resolve(CountersToJs(env, final_counters_));
+  if (stop_deferred_) stop_deferred_->Resolve(BytesToJs(env, final_counters_));
   self_ref_.Reset();
 }
 

@@ -20,6 +20,7 @@ import { interfaceIndex, listInterfaces, type InterfaceNames } from '../kernel/i
 import { compileExpression } from '../events/expression';
 import type { TracedCommand } from './traced-command';
 import { STOP_SIGNALS } from '../signals';
+import { zeroCounters } from '../events/counts';
 import { STACK_DEPTH } from '../events/layout';
 import type { KernelAddress } from '../events/decode';
 import { STACK_ENTRIES, UNUSED_STACK_ENTRIES } from '../kernel/stacks';
@@ -157,16 +158,14 @@ export interface SessionResult {
 /** A traced command still running when tracing stops for another reason gets SIGTERM, then SIGKILL after this. */
 const COMMAND_KILL_AFTER_MS = 5000;
 
-const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, stackMissed: 0, packetUnread: 0 };
-
 /** Stands in for the tracer when a stop came before it was loaded: nothing was traced. */
 const NOT_LOADED: NativeTracer = {
-  counters: () => ({ ...ZERO_COUNTERS }),
+  counters: zeroCounters,
   dropCounts: () => Buffer.alloc(0),
   socketCounts: () => Buffer.alloc(0),
   stackFrames: (ids) => Buffer.alloc(ids.length * STACK_DEPTH * 8),
   deleteDropCounts: () => 0,
-  stop: async () => ({ ...ZERO_COUNTERS }),
+  stop: async () => zeroCounters(),
 };
 
 /**

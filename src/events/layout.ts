@@ -89,6 +89,10 @@ export const SOCKET_COUNT_RECORD = {
 } as const;
 export const MAX_SOCKET_COUNTS = dropwhy_limit.DROPWHY_MAX_SOCKET_COUNTS;
 
+/** struct drop_counters: the tracer's counters, one per CPU as the addon's counters() and stop() return them. */
+export const COUNTERS = drop_counters.offsets;
+export const COUNTERS_SIZE = drop_counters.size;
+
 /** The struct sizes an addon must have been compiled with (src/kernel/binding.ts checks them at load). */
 export const STRUCT_SIZES = {
   drop_event: drop_event.size,

@@ -1,18 +1,11 @@
 // The native addon behind a small typed interface. Tests pass their own
 // implementation of NativeBinding; the real one needs root and a built addon.
 import { TracerError } from '../errors';
+import { type Counters, decodeCounters } from '../events/counts';
 import { STRUCT_SIZES } from '../events/layout';
 import { layoutMismatch, loadAddon, rebuildCommand, type AddonSearch } from './addon-loader';
 
-export interface Counters {
-  seen: number;
-  matched: number;
-  lost: number; // the ring buffer was full
-  overflow: number; // summary mode: the count map was full
-  unrecordedFlows: number; // -- CMD: flows of the command the kernel's map had no room for
-  stackMissed: number; // --stack: a stack the stacks map could not take (full, or a bucket collision)
-  packetUnread: number; // -w: events sent without their packet's bytes
-}
+export type { Counters } from '../events/counts';
 
 export interface TracerOptions {
   config: Buffer; // struct dropwhy_config
@@ -21,7 +14,7 @@ export interface TracerOptions {
   /** -- CMD: the command's cgroup2 directory, whose egress the kernel watches for the command's flows; null without one. */
   commandCgroup: string | null;
   stackEntries: number; // size of the stacks map (--stack)
-  onBatch(batch: Buffer): void; // whole struct drop_event records
+  onBatch(batch: Buffer): void; // whole ring records: a struct drop_event each, and with -w its packet section and bytes (layout.ts recordSize)
   onError(error: Error): void; // the poll thread ended with an error (the addon passes a TracerError at stage poll)
   onLog(level: 'warn' | 'info' | 'debug', message: string): void; // libbpf's log
 }
@@ -55,10 +48,16 @@ export interface NativeBinding {
   compileFilter(expression: string, snaplen: number): Buffer;
 }
 
+/** The addon's tracer: its counters are every CPU's struct drop_counters, as the kernel holds them. */
+interface RawTracer extends Omit<NativeTracer, 'counters' | 'stop'> {
+  counters(): Buffer;
+  stop(): Promise<Buffer>;
+}
+
 interface RawAddon {
   /** The class the addon creates its failures in, as new (stage, errno, message): given once, at load. */
   setErrorConstructor(errorClass: typeof TracerError): void;
-  Tracer: new (options: TracerOptions) => NativeTracer;
+  Tracer: new (options: TracerOptions) => RawTracer;
   probeRingbuf(): boolean | null;
   libbpfVersion: string;
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
@@ -79,7 +78,17 @@ export function loadNativeBinding(search: AddonSearch = {}): NativeBinding {
   addon.setErrorConstructor(TracerError);
   return {
     addonPath: path,
-    openTracer: (options) => new addon.Tracer(options),
+    openTracer: (options) => {
+      const tracer = new addon.Tracer(options);
+      return {
+        counters: () => decodeCounters(tracer.counters()),
+        dropCounts: () => tracer.dropCounts(),
+        socketCounts: () => tracer.socketCounts(),
+        stackFrames: (ids) => tracer.stackFrames(ids),
+        deleteDropCounts: (keys) => tracer.deleteDropCounts(keys),
+        stop: async () => decodeCounters(await tracer.stop()),
+      };
+    },
     btfMembers: (kind, name) => addon.btfMembers(kind, name),
     probeRingbuf: () => addon.probeRingbuf(),
     compileFilter: (expression, snaplen) => addon.compileFilter(expression, snaplen),

@@ -11,7 +11,9 @@ import { loadNativeBinding, type NativeBinding } from '../../src/kernel/binding'
 import { AddonError, loadAddon, loadFailure } from '../../src/kernel/addon-loader';
 import { describe, EnvironmentError, exitCodeFor, EXIT, TracerError } from '../../src/errors';
 import { lowerFilter } from '../../src/events/filter';
-import { STRUCT_SIZES } from '../../src/events/layout';
+import { decodeCounters } from '../../src/events/counts';
+import { DecodeError } from '../../src/events/decode';
+import { COUNTERS, COUNTERS_SIZE, STRUCT_SIZES } from '../../src/events/layout';
 
 const ROOT = '/pkg';
 const LOCAL = '/pkg/build/native/Release/dropwhy.node';
@@ -183,4 +185,33 @@ test('the built addon: a stage that fails throws a TracerError with the stage, t
     () => binding.openTracer({ ...options, countEntries: 0 }),
     (error: unknown) => error instanceof TracerError && error.stage === 'load' && error.errno === 22 && error.message === 'Invalid argument',
   );
+});
+
+/** Per-CPU struct drop_counters as the addon returns them: one record per CPU of these fields. */
+function perCpuCounters(cpus: Array<Partial<Record<keyof typeof COUNTERS, bigint>>>): Buffer {
+  const bytes = Buffer.alloc(cpus.length * COUNTERS_SIZE);
+  cpus.forEach((fields, cpu) => {
+    for (const [name, value] of Object.entries(fields)) bytes.writeBigUInt64LE(value, cpu * COUNTERS_SIZE + COUNTERS[name as keyof typeof COUNTERS]);
+  });
+  return bytes;
+}
+
+test("openTracer: counters() and stop() sum the addon's per-CPU drop_counters under the user's names; unwoken_bytes is not one", async () => {
+  const perCpu = perCpuCounters([
+    { seen: 5n, matched: 3n, lost: 1n, overflow: 2n, unrecorded_flows: 7n, stack_missed: 11n, packet_unread: 13n, unwoken_bytes: 4096n },
+    { seen: 2n ** 40n, matched: 1n, lost: 2n, overflow: 3n, unrecorded_flows: 4n, stack_missed: 5n, packet_unread: 6n, unwoken_bytes: 512n },
+  ]);
+  class Tracer {
+    counters = () => perCpu;
+    stop = async () => perCpu.subarray(0, COUNTERS_SIZE);
+  }
+  const raw = { setErrorConstructor() {}, Tracer, libbpfVersion: 'v1.4', structSizes: STRUCT_SIZES };
+  const tracer = loadNativeBinding(search({ [PREBUILD]: raw }).options).openTracer({} as never);
+  assert.deepEqual(tracer.counters(), { seen: 2 ** 40 + 5, matched: 4, lost: 3, overflow: 5, unrecordedFlows: 11, stackMissed: 16, packetUnread: 19 });
+  assert.deepEqual(await tracer.stop(), { seen: 5, matched: 3, lost: 1, overflow: 2, unrecordedFlows: 7, stackMissed: 11, packetUnread: 13 });
+});
+
+test('decodeCounters: no CPU read is all zero; a partial struct is a DecodeError', () => {
+  assert.deepEqual(decodeCounters(Buffer.alloc(0)), { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, stackMissed: 0, packetUnread: 0 });
+  assert.throws(() => decodeCounters(Buffer.alloc(COUNTERS_SIZE + 8)), DecodeError);
 });
