@@ -11,7 +11,6 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdarg>
 #include <cstring>
 #include <memory>
@@ -37,9 +36,11 @@ constexpr int kPollBusyMs = 10;
 constexpr int kPollIdleMs = 100;
 constexpr size_t kBatchEvents = 4096;
 constexpr auto kFlushAfter = std::chrono::milliseconds(20);
-// Batches handed to JS and not yet processed. When JS falls behind, the
-// poller waits here, the ring fills and the BPF program counts the loss.
-constexpr int kMaxBatchesInFlight = 8;
+// Batches handed to JS and not yet processed: the thread-safe function's
+// queue holds all but the one JS is working on. When JS falls behind, the
+// poller blocks on the full queue, the ring fills and the BPF program counts
+// the loss.
+constexpr size_t kMaxBatchesInFlight = 8;
 
 // libbpf's log can arrive on any thread; it is queued and handed to JS's
 // logger the next time the main thread calls into the addon.
@@ -218,7 +219,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       return;
     }
 
-    tsfn_ = TSFN::New(env, options.Get("onBatch").As<Napi::Function>(), "dropwhy-poll", 0, 1, this,
+    tsfn_ = TSFN::New(env, options.Get("onBatch").As<Napi::Function>(), "dropwhy-poll", kMaxBatchesInFlight - 1, 1, this,
                       [](Napi::Env env, void *, Tracer *self) { self->OnPollerDone(env); });
     // Kept alive while the thread runs: the thread-safe function's finalizer
     // still needs this object.
@@ -250,11 +251,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   void OnPollerDone(Napi::Env env);
   using TSFN = Napi::TypedThreadSafeFunction<Tracer, Message, DeliverMessage>;
 
-  // Batches are recycled: at most kMaxBatchesInFlight + 1 ever exist, so the
-  // memory they take is fixed however long a storm lasts.
+  // Batches are recycled: at most kMaxBatchesInFlight + 1 ever exist (those
+  // in flight and the one the poller fills), so the memory they take is fixed
+  // however long a storm lasts.
   std::vector<uint8_t> *NewBatch() {
     {
-      std::lock_guard<std::mutex> lock(flow_mutex_);
+      std::lock_guard<std::mutex> lock(spare_mutex_);
       if (!spare_batches_.empty()) {
         auto *batch = spare_batches_.back();
         spare_batches_.pop_back();
@@ -269,12 +271,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   // Main thread: JS is done with the batch, the poller may fill it again.
   void RecycleBatch(std::vector<uint8_t> *batch) {
     batch->clear();
-    {
-      std::lock_guard<std::mutex> lock(flow_mutex_);
-      spare_batches_.push_back(batch);
-      in_flight_--;
-    }
-    flow_cv_.notify_one();
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    spare_batches_.push_back(batch);
   }
 
   static int OnSample(void *ctx, void *data, size_t size) {
@@ -286,21 +284,18 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return 0;
   }
 
-  // Poll thread only.
+  // Poll thread only. Waits while the queue is full; the next batch is taken
+  // only once this one is queued. After Abort() the call fails at once and
+  // the batch stays here, emptied.
   void Flush() {
     if (batch_->empty()) return;
-    {
-      std::unique_lock<std::mutex> lock(flow_mutex_);
-      flow_cv_.wait(lock, [this] { return in_flight_ < kMaxBatchesInFlight || aborting_; });
-      if (aborting_) return;
-      in_flight_++;
-    }
     auto *message = new Message{batch_, 0};
-    batch_ = NewBatch();
-    if (tsfn_.NonBlockingCall(message) != napi_ok) {
-      RecycleBatch(message->bytes);
+    if (tsfn_.BlockingCall(message) != napi_ok) {
       delete message;
+      batch_->clear();
+      return;
     }
+    batch_ = NewBatch();
   }
 
   void PollLoop() {
@@ -324,7 +319,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       skel_->links.on_kfree_skb = nullptr;
       if (!err) ring_buffer__consume(ring_);
       Flush();
-      if (err) tsfn_.NonBlockingCall(new Message{nullptr, err});
+      if (err) {
+        auto *message = new Message{nullptr, err};
+        if (tsfn_.BlockingCall(message) != napi_ok) delete message;
+      }
     }
     delete batch_;
     batch_ = nullptr;
@@ -454,11 +452,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       Destroy();
       return;
     }
-    {
-      std::lock_guard<std::mutex> lock(flow_mutex_);
-      aborting_ = true;
-    }
-    flow_cv_.notify_all();
+    aborting_ = true;
+    // Wakes the poller if it waits for room in the queue; its calls fail from
+    // now on. Batches still queued are freed with the thread-safe function.
+    tsfn_.Abort();
     Join();
   }
 
@@ -494,9 +491,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   std::vector<uint8_t> *batch_ = nullptr;
   std::vector<std::vector<uint8_t> *> spare_batches_;
   std::chrono::steady_clock::time_point batch_started_;
-  std::mutex flow_mutex_;
-  std::condition_variable flow_cv_;
-  int in_flight_ = 0;
+  std::mutex spare_mutex_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> aborting_{false};
   bool running_ = false;
@@ -521,14 +516,17 @@ void Tracer::DeliverMessage(Napi::Env env, Napi::Function on_batch, Tracer *self
     return;
   }
   auto *bytes = message->bytes;
-  if (env) {
-    // The batch is lent to JS for the call only: afterwards its buffer is
-    // detached (a kept reference sees zero bytes) and the memory reused.
-    auto buffer = Napi::Buffer<uint8_t>::New(env, bytes->data(), bytes->size());
-    on_batch.Call({buffer});
-    buffer.ArrayBuffer().Detach();
-    FlushLogs(env, self->on_log_.Value());
+  if (!env) {
+    // The thread-safe function is being freed with this batch still queued (an abort).
+    delete bytes;
+    return;
   }
+  // The batch is lent to JS for the call only: afterwards its buffer is
+  // detached (a kept reference sees zero bytes) and the memory reused.
+  auto buffer = Napi::Buffer<uint8_t>::New(env, bytes->data(), bytes->size());
+  on_batch.Call({buffer});
+  buffer.ArrayBuffer().Detach();
+  FlushLogs(env, self->on_log_.Value());
   self->RecycleBatch(bytes);
 }
 
