@@ -343,9 +343,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   Napi::Value ReadCountersJs(const Napi::CallbackInfo &info) { return BytesToJs(info.Env(), ReadCounters()); }
 
-  // Summary mode: every (reason, location, protocol) key with its count
-  // summed over CPUs, as packed records of struct drop_key + __u64 count.
-  // After stop(), the counts as they were when the program was detached.
+  // Count mode (summary, exporter): every struct drop_key (location, reason,
+  // netns, family and protocol, stack id) with its count summed over CPUs, as
+  // packed records of struct drop_key + __u64 count. After stop(), the counts
+  // as they were when the program was detached.
   Napi::Value ReadDropCountsJs(const Napi::CallbackInfo &info) {
     return BytesToJs(info.Env(), skel_ ? ReadDropCounts() : final_drop_counts_);
   }

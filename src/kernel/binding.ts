@@ -20,6 +20,7 @@ export interface TracerOptions {
 }
 
 export interface NativeTracer {
+  /** The tracer's counters, summed over CPUs; after stop(), as they were when the program was detached. */
   counters(): Counters;
   /** Count mode: packed records of src/events/layout.ts COUNT_RECORD, counts summed over CPUs. */
   dropCounts(): Buffer;
