@@ -23,6 +23,7 @@ import { diffSnapshots, type CounterSnapshot, type CounterDelta } from '../kerne
 import type { InterfaceNames } from '../kernel/interfaces';
 import type { TracedCommand } from './traced-command';
 import type { StopReason, StopRequest } from './stop';
+import { zeroCounters } from '../events/counts';
 import { STACK_DEPTH } from '../events/layout';
 import { STACK_ENTRIES, UNUSED_STACK_ENTRIES } from '../kernel/stacks';
 
@@ -85,16 +86,14 @@ export interface SessionResult {
 /** A traced command still running when tracing stops for another reason gets SIGTERM, then SIGKILL after this. */
 const COMMAND_KILL_AFTER_MS = 5000;
 
-const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, stackMissed: 0, packetUnread: 0 };
-
 /** Stands in for the tracer when a stop came before it was loaded: nothing was traced. */
 const NOT_LOADED: NativeTracer = {
-  counters: () => ({ ...ZERO_COUNTERS }),
+  counters: zeroCounters,
   dropCounts: () => Buffer.alloc(0),
   socketCounts: () => Buffer.alloc(0),
   stackFrames: (ids) => Buffer.alloc(ids.length * STACK_DEPTH * 8),
   deleteDropCounts: () => 0,
-  stop: async () => ({ ...ZERO_COUNTERS }),
+  stop: async () => zeroCounters(),
 };
 
 /**
