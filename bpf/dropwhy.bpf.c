@@ -7,8 +7,11 @@
  *   (skb, location)                  before 5.17
  *   (skb, location, reason)          5.17 ..
  *   (skb, location, reason, rx_sk)   6.11 ..
- * Each optional argument is guarded by a CO-RE field-existence check, never a
- * kernel version.
+ * Whether the running kernel's tracepoint has each optional argument is a
+ * CO-RE check in core_fixes.bpf.h, as is every other kernel difference the
+ * program reads across: never a kernel version.
+ * The header parser is in parse.bpf.h, the filter expression's interpreter
+ * in cbpf.bpf.h.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -18,6 +21,7 @@
 #include "event.h"
 #include "parse.bpf.h"
 #include "cbpf.bpf.h"
+#include "core_fixes.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -164,58 +168,6 @@ static __always_inline void read_netns(struct drop_event *ev, struct sk_buff *sk
 	}
 }
 
-/* The current task's name: read directly where the kernel offers a typed
- * current task (5.11+), else through the older helper. */
-static __always_inline void read_comm(char *comm)
-{
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
-		struct task_struct *task = bpf_get_current_task_btf();
-
-		__builtin_memcpy(comm, task->comm, DROPWHY_COMM_LEN);
-		return;
-	}
-	bpf_get_current_comm(comm, DROPWHY_COMM_LEN);
-}
-
-/* Before 5.15 the socket's cgroup v2 pointer shares a word with net_prio and
- * net_cls data: it is a pointer only while bit 0 is clear. */
-struct sock_cgroup_data___old {
-	union {
-		__u64 val;
-	};
-};
-
-/* The cgroup v2 id (the cgroup directory's inode) the socket was created in, 0 unknown. */
-static __always_inline __u64 socket_cgroup(struct sock *sk)
-{
-	struct cgroup *cgroup;
-
-	if (bpf_core_field_exists(struct sock_cgroup_data, cgroup)) {
-		cgroup = sk->sk_cgrp_data.cgroup;
-	} else {
-		struct sock_cgroup_data___old *data = (void *)&sk->sk_cgrp_data;
-		__u64 val = BPF_CORE_READ(data, val);
-
-		if (val & 1)
-			return 0;
-		cgroup = (struct cgroup *)val;
-	}
-	return BPF_CORE_READ(cgroup, kn, id);
-}
-
-/* The socket's drop counter: since 6.18 UDP and others count in per-NUMA-node
- * counters instead of sk_drops (sk_drops_read()). */
-static __always_inline __u32 socket_drops(struct sock *sk)
-{
-	if (bpf_core_field_exists(struct sock, sk_drop_counters)) {
-		struct numa_drop_counters *numa = sk->sk_drop_counters;
-
-		if (numa)
-			return numa->drops0.counter + numa->drops1.counter;
-	}
-	return sk->sk_drops.counter;
-}
-
 /* The socket the drop happened at: the receiving one the tracepoint passes, else
  * the skb's owner. Only a full socket has the fields: a TIME_WAIT or request
  * socket (TCP_NEW_SYN_RECV) is a smaller struct that merely starts like one. */
@@ -251,8 +203,7 @@ static __always_inline void read_socket(struct drop_event *ev, struct sk_buff *s
 		__builtin_memcpy(out->local_addr, &common->skc_rcv_saddr, 4);
 		out->local_port = common->skc_num;
 		out->local_family = DROP_SOCKET_FAMILY_IPV4;
-	} else if (common->skc_family == AF_INET6 && bpf_core_field_exists(common->skc_v6_rcv_saddr)) {
-		__builtin_memcpy(out->local_addr, &common->skc_v6_rcv_saddr, 16);
+	} else if (common->skc_family == AF_INET6 && read_v6_rcv_saddr(common, out->local_addr)) {
 		out->local_port = common->skc_num;
 		out->local_family = DROP_SOCKET_FAMILY_IPV6;
 	}
@@ -470,11 +421,11 @@ int on_kfree_skb(__u64 *ctx)
 
 	/* Separate ifs into separate variables: merged, clang may turn them
 	 * into a variable ctx offset, which the verifier rejects. */
-	if (bpf_core_field_exists(struct trace_event_raw_kfree_skb, reason)) {
+	if (kfree_skb_has_reason()) {
 		ev.reason = (__u32)ctx[2];
 		ev.flags |= DROP_HAS_REASON;
 	}
-	if (bpf_core_field_exists(struct trace_event_raw_kfree_skb, rx_sk)) {
+	if (kfree_skb_has_rx_sk()) {
 		rx_sk = (struct sock *)ctx[3];
 		if (rx_sk)
 			ev.flags |= DROP_HAS_RX_SK;
