@@ -22,6 +22,7 @@
 #include "parse.bpf.h"
 #include "cbpf.bpf.h"
 #include "core_fixes.bpf.h"
+#include "maps.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -255,19 +256,18 @@ static __always_inline void count_drop(void *ctx, const struct drop_event *ev, _
 		if (id >= 0)
 			key.stack_id = id;
 	}
-	__u64 one = 1, *drops = bpf_map_lookup_elem(&drop_counts, &key);
+	__u64 one = 1, *drops;
 
-	if (!drops) {
-		if (bpf_map_update_elem(&drop_counts, &key, &one, BPF_NOEXIST) == 0)
-			return;
-		/* Another CPU may have added the key meanwhile; else the map is full. */
-		drops = bpf_map_lookup_elem(&drop_counts, &key);
-		if (!drops) {
-			count->overflow++;
-			return;
-		}
+	switch (lookup_or_try_init(&drop_counts, &key, &one, (void **)&drops)) {
+	case MAP_SLOT_FOUND:
+		(*drops)++;
+		break;
+	case MAP_SLOT_INSERTED: /* counted: its value is this drop's one */
+		break;
+	case MAP_SLOT_FULL:
+		count->overflow++;
+		break;
 	}
-	(*drops)++;
 }
 
 /* Count mode: one more drop at this socket, which keeps the socket's latest
@@ -282,19 +282,12 @@ static __always_inline void count_socket(struct drop_event *ev, struct sk_buff *
 	if (!(ev->flags & DROP_HAS_SOCKET) || !ev->socket.inode)
 		return;
 	key.inode = ev->socket.inode;
-	counted = bpf_map_lookup_elem(&socket_counts, &key);
-	if (counted) {
+	/* The socket's value if this is its first drop. */
+	struct socket_count first = { .socket = ev->socket, .count = 1 };
+	if (lookup_or_try_init(&socket_counts, &key, &first, (void **)&counted) == MAP_SLOT_FOUND) {
 		counted->socket = ev->socket;
 		__sync_fetch_and_add(&counted->count, 1);
-		return;
 	}
-	struct socket_count first = { .socket = ev->socket, .count = 1 };
-	if (bpf_map_update_elem(&socket_counts, &key, &first, BPF_NOEXIST) == 0)
-		return;
-	/* Another CPU added it meanwhile; else the map is full. */
-	counted = bpf_map_lookup_elem(&socket_counts, &key);
-	if (counted)
-		__sync_fetch_and_add(&counted->count, 1);
 }
 
 /* Waking the reader per event costs ~2 us (irq_work): wake it once this CPU
@@ -474,6 +467,7 @@ int record_command_flow(struct __sk_buff *skb)
 	__u32 ports_at, zero = 0;
 	struct drop_counters *count;
 	__u8 one = 1;
+	void *recorded; /* the flow's value: only whether it is there matters */
 	__u16 port;
 
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
@@ -503,9 +497,7 @@ int record_command_flow(struct __sk_buff *skb)
 	if (bpf_skb_load_bytes(skb, ports_at, &port, sizeof(port)))
 		return 1;
 	flow.port = bpf_ntohs(port);
-	if (bpf_map_lookup_elem(&command_flows, &flow))
-		return 1;
-	if (bpf_map_update_elem(&command_flows, &flow, &one, BPF_NOEXIST) && !bpf_map_lookup_elem(&command_flows, &flow)) {
+	if (lookup_or_try_init(&command_flows, &flow, &one, &recorded) == MAP_SLOT_FULL) {
 		count = bpf_map_lookup_elem(&counters, &zero);
 		if (count)
 			count->unrecorded_flows++;
