@@ -272,7 +272,10 @@ static __always_inline void count_drop(void *ctx, const struct drop_event *ev, _
 
 /* Count mode: one more drop at this socket, which keeps the socket's latest
  * state. Shared between CPUs: the count is added atomically, the state is
- * whichever CPU wrote last. A socket past the map's size is not counted. */
+ * whichever CPU wrote last. A socket past the map's size is not counted.
+ * Not lookup_or_try_init, whose init must exist before its lookup: this one
+ * is 80 bytes built from the event, ~6 ns more per drop at a counted socket
+ * (measured); here it is built only when the lookup misses. */
 static __always_inline void count_socket(struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk)
 {
 	struct socket_key key = { .reason = ev->reason };
@@ -282,12 +285,19 @@ static __always_inline void count_socket(struct drop_event *ev, struct sk_buff *
 	if (!(ev->flags & DROP_HAS_SOCKET) || !ev->socket.inode)
 		return;
 	key.inode = ev->socket.inode;
-	/* The socket's value if this is its first drop. */
-	struct socket_count first = { .socket = ev->socket, .count = 1 };
-	if (lookup_or_try_init(&socket_counts, &key, &first, (void **)&counted) == MAP_SLOT_FOUND) {
+	counted = bpf_map_lookup_elem(&socket_counts, &key);
+	if (counted) {
 		counted->socket = ev->socket;
 		__sync_fetch_and_add(&counted->count, 1);
+		return;
 	}
+	struct socket_count first = { .socket = ev->socket, .count = 1 };
+	if (bpf_map_update_elem(&socket_counts, &key, &first, BPF_NOEXIST) == 0)
+		return;
+	/* Another CPU added it meanwhile; else the map is full. */
+	counted = bpf_map_lookup_elem(&socket_counts, &key);
+	if (counted)
+		__sync_fetch_and_add(&counted->count, 1);
 }
 
 /* Waking the reader per event costs ~2 us (irq_work): wake it once this CPU
