@@ -34,7 +34,8 @@
 #   DROPWHY_KERNEL_TIMEOUT   hard limit for one guest in seconds (default 1800
 #                            under tcg, 600 under kvm): it bounds a hang only
 #   DROPWHY_KERNEL_JOBS      guests run side by side (default: one per host
-#                            CPU, as far as memory allows 3 GiB each)
+#                            CPU and one more, as far as memory allows 3 GiB
+#                            each)
 #   DROPWHY_GUEST_E2E        e2e files to run instead of guest.js's list, by
 #                            name ("summary filters")
 #   DROPWHY_KERNELS_BUILD=1  run `npm run build` first (done anyway when the
@@ -326,10 +327,11 @@ test_kernel() {
 }
 
 # How many guests at a time: a guest keeps about one of its two vCPUs busy
-# (most e2e files start one process at a time), so one per host CPU, as far as
-# memory allows (2 GiB each, and qemu's own).
+# (most e2e files start one process at a time), so one per host CPU and one
+# more to fill the gaps (guests that share CPUs take longer each, but finish
+# sooner together), as far as memory allows (2 GiB each, and qemu's own).
 mem_jobs=$(awk '/^MemAvailable:/ { print int($2 / (3 * 1024 * 1024)) }' /proc/meminfo)
-JOBS=${DROPWHY_KERNEL_JOBS:-$(nproc)}
+JOBS=${DROPWHY_KERNEL_JOBS:-$(($(nproc) + 1))}
 [ -n "${DROPWHY_KERNEL_JOBS:-}" ] || [ "$JOBS" -le "${mem_jobs:-1}" ] || JOBS=${mem_jobs:-1}
 case "$JOBS" in '' | *[!0-9]* | 0) JOBS=1 ;; esac
 
