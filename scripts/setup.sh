@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpcap-dev pkg-config cmake make g++  # BPF program and addon
   iproute2 iptables nftables python3 util-linux                                    # tests, selftest, counters (nsenter)
+  ethtool                                                                          # the ledger: driver counters and ring sizes
   tshark                                                                           # the -w tests read the pcapng files back
   bpftrace                                                                         # the benchmark's peer
   prometheus                                                                       # the exporter's tests: promtool, a real server

@@ -8,7 +8,7 @@ import { assertCanTrace, readKernelFacts, readProcessFacts, type ProcessFacts } 
 import { createLogger, type Logger } from './log';
 import type { CommandIo } from './commands/session';
 import { StopRequest } from './commands/stop';
-import type { CounterSnapshot } from './kernel/counters';
+import type { HostSnapshot } from './kernel/counters';
 import { NetworkNamespaces, type InterfaceIndex, type StatInode } from './kernel/netns';
 import {
   check,
@@ -55,7 +55,7 @@ export interface CliIo {
   stdoutIsTty: boolean;
   createLogger(level: string): Logger;
   /** The kernel's counters of the namespace with this inode (null: dropwhy's own). */
-  readCounters(netns: number | null): Promise<CounterSnapshot>;
+  readCounters(netns: number | null, withState?: boolean): Promise<HostSnapshot>;
   /** Runs the selftest, printing through write; resolves true on PASS. reasonsReported: the kernel's tracepoint has a reason. */
   selftest(write: (line: string) => void, reasonsReported: boolean): Promise<boolean>;
   /** -- CMD: the command, in a cgroup of its own, ready to start. */
@@ -273,7 +273,7 @@ export function realIo(): CliIo {
     signals: process,
     stdoutIsTty: isatty(1),
     createLogger,
-    readCounters: (netns) => namespaces.counters(netns),
+    readCounters: (netns, withState) => namespaces.counters(netns, withState),
     selftest: async (write, reasonsReported) => (await COMMANDS.selftest()).runSelftest(write, reasonsReported),
     traceCommand: (argv) => cgroupCommand(argv, findCgroup2Mount(), invokingUser(process.env, process.geteuid?.() ?? -1)),
   };

@@ -15,11 +15,12 @@ import { OutputClosedError, type Chunk } from '../output/writer';
 import type { FilterSpec } from './options';
 import { resolveSessionFilter } from './resolve';
 import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
+import { findings, findingText, type Finding } from '../knowledge/findings';
 import type { Logger } from '../log';
 import { lowerFilter, type DropFilter, type EventFeatures } from '../events/filter';
 import { NftTrace } from '../nft/nft-trace';
 import type { TraceDrop } from '../nft/trace-parse';
-import { diffSnapshots, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
+import { diffSnapshots, type CounterDelta, type HostSnapshot, type HostState } from '../kernel/counters';
 import type { InterfaceNames } from '../kernel/interfaces';
 import type { TracedCommand } from './traced-command';
 import type { StopReason, StopRequest } from './stop';
@@ -55,8 +56,8 @@ export interface CommandIo {
   interfaces(logger: Logger): InterfaceNames;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
-  /** Reads the kernel's counters of the namespace with this inode (null: ours). */
-  readCounters(netns: number | null): Promise<CounterSnapshot>;
+  /** Reads the kernel's counters of the namespace with this inode (null: ours); withState: its settings too. */
+  readCounters(netns: number | null, withState?: boolean): Promise<HostSnapshot>;
   color: boolean;
   /** -- CMD: the command, in a cgroup of its own, ready to start. */
   traceCommand(argv: string[]): TracedCommand;
@@ -79,6 +80,8 @@ export type TracerRequest =
 export interface SessionResult {
   counters: Counters;
   counterDeltas: CounterDelta[] | null; // null when the counters could not be read, or nothing was traced
+  /** The traced namespace's devices, qdiscs, settings and listeners after the run; null with counterDeltas null, or when not read. */
+  host: HostState | null;
   /** -- CMD: the command's exit status; null without a command, or when it never started. */
   commandStatus: number | null;
 }
@@ -123,7 +126,8 @@ export async function withSession<T>(spec: SessionSpec, io: CommandIo, body: (se
 }
 
 export class Session {
-  private before: CounterSnapshot | null = null;
+  private before: HostSnapshot | null = null;
+  private host: HostState | null = null;
   private commandStatus: number | null = null;
   private tracer: NativeTracer | null = null;
   private nftTrace: NftTrace | null = null;
@@ -292,14 +296,16 @@ export class Session {
     const counters = await tracer.stop();
     this.tracer = null; // stopped: close() has nothing left to stop
     if (writtenReadyFile) this.removeReadyFile(writtenReadyFile);
-    const after = this.before && tracer !== NOT_LOADED ? await this.readCountersOrNull() : null;
+    const after = this.before && tracer !== NOT_LOADED ? await this.readCountersOrNull(true) : null;
+    this.host = after?.state ?? null;
     const reason = this.stopReason;
     if (failure === null && reason?.kind === 'error') failure = reason.error;
     if (failure !== null) {
       this.writeClosing(counters);
       throw failure;
     }
-    return { counters, counterDeltas: this.before && after ? diffSnapshots(this.before, after) : null, commandStatus };
+    const counterDeltas = this.before && after ? diffSnapshots(this.before.counters, after.counters) : null;
+    return { counters, counterDeltas, host: this.host, commandStatus };
   }
 
   /** Starts the traced command, if there is one; its end (or failing to start) ends the session. */
@@ -358,11 +364,22 @@ export class Session {
       writeErr(`dropwhy: ${counters.unrecordedFlows} flows of the command found the kernel's flow map full: their drops without its socket were missed`);
     }
     if (deltas !== null) {
-      const lines = formatCorrelation(correlate(traced, deltas), deltas, this.filter.netns === undefined, { count: counters.lost, noun: 'lost' });
+      const checks = correlate(traced, deltas, this.host);
+      const found = this.findings(deltas, checks, traced, counters.lost);
+      const explained = new Set(found.map((f) => f.counter));
+      const lines = formatCorrelation(checks, deltas, this.filter.netns === undefined, { count: counters.lost, noun: 'lost' }, explained);
       for (const line of lines) writeErr(`dropwhy: ${line}`);
+      for (const finding of found) writeErr(`dropwhy: finding: ${findingText(finding)}`);
     }
     const { command } = this;
     if (command && this.commandStatus !== null) writeErr(`dropwhy: ${command.argv[0]} exited with status ${this.commandStatus}`);
+  }
+
+  /** The counters that moved beyond the traced drops, explained with the namespace's settings (see knowledge/findings.ts). */
+  findings(deltas: CounterDelta[], checks: ReturnType<typeof correlate>, traced: TracedCount[], unseen: number): Finding[] {
+    const byReason = new Map<string, number>();
+    for (const group of traced) byReason.set(group.reason, (byReason.get(group.reason) ?? 0) + group.count);
+    return findings(deltas, checks, this.host, byReason, unseen);
   }
 
   /**
@@ -399,9 +416,12 @@ export class Session {
     }
   }
 
-  private async readCountersOrNull(): Promise<CounterSnapshot | null> {
+  /** A source that cannot be read is left out with one debug line; a snapshot that cannot be taken at all is a warning. */
+  private async readCountersOrNull(withState = false): Promise<HostSnapshot | null> {
     try {
-      return await this.io.readCounters(this.filter.netns ?? null);
+      const snapshot = await this.io.readCounters(this.filter.netns ?? null, withState);
+      if (snapshot.unread.length > 0 && !withState) this.io.logger.debug({ unread: snapshot.unread }, 'counter sources left out: they could not be read');
+      return snapshot;
     } catch (error) {
       this.io.logger.warn(`cannot read the namespace's counters: ${(error as Error).message}`);
       return null;

@@ -42,7 +42,7 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
       else if (rows.some((r) => r.count > 0)) write(intervalText(rows, now, hinted));
     });
     const timers: NodeJS.Timeout[] = [];
-    const { counters, counterDeltas, commandStatus } = await session
+    const { counters, counterDeltas, host, commandStatus } = await session
       .run(() => {
         timers.push(setInterval(tick, options.intervalMs));
         if (options.count !== null) {
@@ -57,12 +57,14 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
       const finalRows = intervalRows(decodeCounts(tracer.dropCounts(), kernel.hasReason), previous, context);
       const rows = mergeTotals(lastRows, finalRows);
       sockets.update(decodeSocketCounts(tracer.socketCounts(), kernel.hasReason));
-      const traced = rows.filter((r) => r.reason !== null).map((r) => ({ reason: r.reason!, proto: r.proto, family: r.family, count: r.total }));
-      const checks = counterDeltas === null ? [] : correlate(traced, counterDeltas);
+      const traced = rows.filter((r) => r.reason !== null).map((r) => ({ reason: r.reason!, proto: r.proto, family: r.family, count: r.total, location: r.location }));
+      const checks = counterDeltas === null ? [] : correlate(traced, counterDeltas, host);
+      const found = counterDeltas === null ? [] : session.findings(counterDeltas, checks, traced, counters.overflow);
       const durationS = (Date.now() - started) / 1000;
       if (session.stopReason?.kind !== 'output-closed') {
-        if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks, rules?.rows ?? null, sockets.rows())) + '\n');
-        else write(totalText(rows, durationS, counterDeltas, checks, session.filter.netns === undefined, counters.overflow, rules?.rows ?? null, sockets.rows()));
+        const ledger = { findings: found, settings: host?.settings ?? null };
+        if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks, rules?.rows ?? null, sockets.rows(), ledger)) + '\n');
+        else write(totalText(rows, durationS, counterDeltas, checks, session.filter.netns === undefined, counters.overflow, rules?.rows ?? null, sockets.rows(), ledger));
       }
     } finally {
       session.writeClosing(counters);

@@ -1,8 +1,16 @@
-// The kernel's own drop counters: /proc/net/snmp, snmp6, netstat and dev of a
-// network namespace, as "<Group> <Name>" → value (the names nstat uses).
+// The kernel's own drop counters of a network namespace, every source in one snapshot (the ledger):
+// /proc/net/snmp, snmp6 and netstat as "<Group> <Name>" → value (the names nstat uses), and the
+// sources each module beside this one parses (interfaces, qdiscs, drivers, softnet, conntrack,
+// neighbour tables); after a run also the settings behind the drops.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { parseEthtoolRings, parseEthtoolStats, type RingSizes } from './ethtool-stats';
+import { parseLinkStats, type DeviceInfo } from './link-stats';
+import { parseQdiscStats, type QdiscInfo } from './qdisc-stats';
+import { parseListeners, parseSockstat, type Listener } from './sockets-stat';
+import { parseSoftnetStat } from './softnet';
+import { parseStatTable } from './stat-tables';
+import { parseSysctls, SYSCTLS, sysctlPath } from './sysctls';
 
 export type CounterSnapshot = Map<string, number>;
 
@@ -94,24 +102,144 @@ export function parseCounterFiles(files: CounterFiles): CounterSnapshot {
   return snapshot;
 }
 
-const FILES = ['snmp', 'snmp6', 'netstat', 'dev'] as const;
-const run = promisify(execFile);
+/** Counters the kernel keeps for the whole host, the same in every network namespace. */
+const GLOBAL_COUNTER = /^(softnet|arp_cache|ndisc_cache) /;
 
-/**
- * Reads the counters of a network namespace: ours when netnsPath is null, else
- * through nsenter (/proc/net shows the namespace of the process reading it).
- */
-export async function readCounters(netnsPath: string | null): Promise<CounterSnapshot> {
-  if (netnsPath === null) {
-    const texts = await Promise.all(FILES.map((f) => readFile(`/proc/self/net/${f}`, 'utf8').catch(() => '')));
-    return parseCounterFiles(Object.fromEntries(FILES.map((f, i) => [f, texts[i]])) as unknown as CounterFiles);
-  }
-  const script = FILES.map((f) => `echo "==> ${f}"; cat /proc/net/${f} 2>/dev/null`).join('; ');
-  const { stdout } = await run('nsenter', [`--net=${netnsPath}`, 'sh', '-c', script], { maxBuffer: 16 << 20 });
-  const files: Record<string, string> = {};
+export function isGlobalCounter(name: string): boolean {
+  return GLOBAL_COUNTER.test(name);
+}
+
+/** What the ledger knows of the namespace besides its counters: read once, after the run. */
+export interface HostState {
+  devices: DeviceInfo[];
+  qdiscs: QdiscInfo[];
+  /** Ring sizes by device, for the devices whose driver has rings. */
+  rings: Map<string, RingSizes>;
+  /** Sysctls by dotted name and sockstat's lines ("sockstat UDP mem"), as text. */
+  settings: Map<string, string>;
+  listeners: Listener[];
+}
+
+export interface HostSnapshot {
+  counters: CounterSnapshot;
+  /** null when only the counters were read (the snapshot before a run). */
+  state: HostState | null;
+  /** The sources that could not be read (a tool missing, a module not loaded): left out. */
+  unread: string[];
+}
+
+/** The sections of one snapshot: the file or tool each came from → its text ('' when it printed nothing). */
+export type Sections = Map<string, string>;
+
+/** The sources every snapshot reads, as section names, and the command that prints each. */
+const COUNTER_SOURCES: ReadonlyArray<[string, string]> = [
+  ['snmp', 'cat /proc/net/snmp'],
+  ['snmp6', 'cat /proc/net/snmp6'],
+  ['netstat', 'cat /proc/net/netstat'],
+  ['dev', 'cat /proc/net/dev'],
+  ['link', 'ip -s -s -d -j link show'],
+  ['qdisc', 'tc -s -j qdisc show'],
+  ['softnet_stat', 'cat /proc/net/softnet_stat'],
+  ['nf_conntrack', 'cat /proc/net/stat/nf_conntrack'],
+  ['arp_cache', 'cat /proc/net/stat/arp_cache'],
+  ['ndisc_cache', 'cat /proc/net/stat/ndisc_cache'],
+];
+
+/** Sources read after the run only: settings, not counters. */
+const STATE_SOURCES: ReadonlyArray<[string, string]> = [
+  ['sockstat', 'cat /proc/net/sockstat /proc/net/sockstat6'],
+  ['sysctl', SYSCTLS.map((name) => `printf '%s=%s\\n' ${name} "$(cat ${sysctlPath(name)})"`).join('; ')],
+  ['listeners', 'ss -ltnpH'],
+];
+
+/** Per device (lo has no driver statistics): ethtool's counters, and with the state its rings and rp_filter. */
+const MAX_DEVICES = 64;
+
+/** One shell script that prints every source under a "==> NAME" line; one process per snapshot, entered into the namespace by nsenter. */
+export function snapshotScript(withState: boolean): string {
+  const sources = withState ? [...COUNTER_SOURCES, ...STATE_SOURCES] : COUNTER_SOURCES;
+  const perDevice = [
+    'echo "==> ethtool-S $n"; ethtool -S "$n"',
+    ...(withState ? ['echo "==> ethtool-g $n"; ethtool -g "$n"', 'echo "==> rp_filter $n"; cat "/proc/sys/net/ipv4/conf/$n/rp_filter"'] : []),
+  ].join('; ');
+  return [
+    'exec 2>/dev/null',
+    ...sources.map(([name, command]) => `echo "==> ${name}"; ${command}`),
+    'command -v ethtool >/dev/null || echo "==> ethtool"',
+    `ip -o link show | head -n ${MAX_DEVICES + 1} | while IFS=': ' read -r index n rest; do n=\${n%%@*}; [ "$n" = lo ] && continue; ${perDevice}; done`,
+  ].join('\n');
+}
+
+/** The script's output split at its "==> NAME" lines. */
+export function splitSections(stdout: string): Sections {
+  const sections: Sections = new Map();
   for (const part of stdout.split(/^==> /m).slice(1)) {
     const newline = part.indexOf('\n');
-    files[part.slice(0, newline)] = part.slice(newline + 1);
+    if (newline < 0) sections.set(part, '');
+    else sections.set(part.slice(0, newline), part.slice(newline + 1));
   }
-  return parseCounterFiles({ snmp: '', snmp6: '', netstat: '', dev: '', ...files });
+  return sections;
+}
+
+/** A snapshot from the script's sections: each source parsed by its module, those that printed nothing (or not what was expected) named in unread. */
+export function parseSnapshot(sections: Sections, withState: boolean): HostSnapshot {
+  const counters: CounterSnapshot = new Map();
+  const unread: string[] = [];
+  const text = (name: string) => sections.get(name) ?? '';
+  const parse = <T>(name: string, parser: (text: string) => T): T | null => {
+    const body = text(name);
+    if (body.trim() === '') {
+      unread.push(name);
+      return null;
+    }
+    try {
+      return parser(body);
+    } catch {
+      unread.push(name);
+      return null;
+    }
+  };
+  parse('snmp', (t) => parseSnmp(t, counters));
+  parse('netstat', (t) => parseSnmp(t, counters));
+  parse('snmp6', (t) => parseSnmp6(t, counters));
+  // ip's stats64 when ip answered; /proc/net/dev's columns (rx_dropped with the misses in it) only when it did not.
+  const devices = parse('link', (t) => parseLinkStats(t, counters));
+  if (devices === null) parse('dev', (t) => parseNetDev(t, counters));
+  const qdiscs = parse('qdisc', (t) => parseQdiscStats(t, counters)) ?? [];
+  parse('softnet_stat', (t) => parseSoftnetStat(t, counters));
+  parse('nf_conntrack', (t) => parseStatTable(t, 'conntrack', counters));
+  parse('arp_cache', (t) => parseStatTable(t, 'arp_cache', counters));
+  parse('ndisc_cache', (t) => parseStatTable(t, 'ndisc_cache', counters));
+  if (sections.has('ethtool')) unread.push('ethtool');
+  const rings = new Map<string, RingSizes>();
+  const settings = new Map<string, string>();
+  for (const [name, body] of sections) {
+    const [source, dev] = name.split(' ');
+    if (dev === undefined) continue;
+    if (source === 'ethtool-S') parseEthtoolStats(body, dev, counters);
+    else if (source === 'ethtool-g') {
+      const sizes = parseEthtoolRings(body);
+      if (sizes) rings.set(dev, sizes);
+    } else if (source === 'rp_filter' && body.trim() !== '') settings.set(`net.ipv4.conf.${dev}.rp_filter`, body.trim());
+  }
+  if (!withState) return { counters, state: null, unread };
+  parse('sysctl', (t) => parseSysctls(t, settings));
+  parse('sockstat', (t) => parseSockstat(t, settings));
+  const listeners = parseListeners(text('listeners'));
+  return { counters, state: { devices: devices ?? [], qdiscs, rings, settings, listeners }, unread };
+}
+
+const run = promisify(execFile);
+const SNAPSHOT_TIMEOUT_MS = 20_000;
+
+/**
+ * Reads every counter source of a network namespace, ours when netnsPath is null, else through
+ * nsenter (/proc/net, /proc/sys/net, ip and tc answer for the namespace of the process asking);
+ * withState: the settings, rings and listeners too.
+ */
+export async function readCounters(netnsPath: string | null, withState = false): Promise<HostSnapshot> {
+  const script = snapshotScript(withState);
+  const [file, args] = netnsPath === null ? ['sh', ['-c', script]] : ['nsenter', [`--net=${netnsPath}`, 'sh', '-c', script]];
+  const { stdout } = await run(file, args, { maxBuffer: 64 << 20, timeout: SNAPSHOT_TIMEOUT_MS });
+  return parseSnapshot(splitSections(stdout), withState);
 }

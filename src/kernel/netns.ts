@@ -3,7 +3,7 @@
 // namespace of the process asking, so another namespace is entered with nsenter.
 import { statSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { readCounters, type CounterSnapshot } from './counters';
+import { readCounters, type HostSnapshot } from './counters';
 import { interfaceIndex, listInterfaces } from './interfaces';
 
 /** dropwhy's own network namespace. */
@@ -54,9 +54,9 @@ export class NetworkNamespaces {
     }
   };
 
-  /** The kernel's counters of the namespace with this inode, or of ours (null). */
-  async counters(netns: number | null): Promise<CounterSnapshot> {
-    return readCounters(await this.enter(netns));
+  /** The kernel's counters of the namespace with this inode, or of ours (null); withState: its settings too. */
+  async counters(netns: number | null, withState = false): Promise<HostSnapshot> {
+    return readCounters(await this.enter(netns), withState);
   }
 
   readonly interfaceIndex: InterfaceIndex = async (ifname, netns) => interfaceIndex(ifname, await this.enter(netns));

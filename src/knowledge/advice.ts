@@ -7,7 +7,7 @@
 import { ADVICE_ENTRIES, SOCKET_FIXES, type AdviceEntry, type ReasonAdvice } from './advice-entries';
 
 export type { ReasonAdvice };
-import { COUNTER_RULES, type CounterName, type L4 } from './counter-links';
+import { COUNTER_RULES, DEVICE_COUNTER_RULES, type CounterName, type DeviceCounterRule, type L4 } from './counter-links';
 import { genericAdvice, subsystemAdvice, unknownNumberAdvice } from './derived-advice';
 
 export interface Explanation {
@@ -28,7 +28,14 @@ function unique<T>(items: Iterable<T>): T[] {
 
 function countersOf(name: string, entry: AdviceEntry): CounterName[] {
   const linked = (COUNTER_RULES[name] ?? []).flatMap((rule) => rule.counters);
-  return unique([...linked, ...(entry.related ?? [])]);
+  const ofDevice = (DEVICE_COUNTER_RULES[name] ?? []).map(deviceCounterText);
+  return unique([...linked, ...ofDevice, ...(entry.related ?? [])]);
+}
+
+/** How explain names a device's counter: "dev DEV tx_dropped of tun devices at tun_net_xmit (ip -s -s link)". */
+function deviceCounterText(rule: DeviceCounterRule): string {
+  const [counter, tool] = rule.counter === 'qdisc' ? ['qdisc DEV root drops', 'tc -s qdisc'] : [`dev DEV ${rule.counter}`, 'ip -s -s link'];
+  return `${counter}${rule.kinds ? ` of ${rule.kinds.join('/')} devices` : ''} at ${rule.at.join('/')} (${tool})`;
 }
 
 export const ADVICE: Readonly<Record<string, ReasonAdvice>> = Object.freeze(
@@ -68,11 +75,27 @@ function copy(advice: ReasonAdvice): ReasonAdvice {
 
 /**
  * The advice at one socket, "dnsmasq[812] on 10.94.0.2:53: rcvbuf 212992, queued 213760; raise it with …",
- * where `where` names the socket; null for a reason not about the socket's buffer.
+ * where `where` names the socket; null for a reason not about the socket's buffer. With the settings
+ * read live, a receive buffer is set against the limit that caps it, and the fix is a command.
  */
-export function socketAdvice(reason: string, socket: { where: string; rcvbuf: number; queued: number }): string | null {
-  const fix = SOCKET_FIXES[normalize(reason)];
-  return fix === undefined ? null : `${socket.where}: rcvbuf ${socket.rcvbuf}, queued ${socket.queued}; ${fix}`;
+export function socketAdvice(reason: string, socket: { where: string; rcvbuf: number; queued: number }, settings: ReadonlyMap<string, string> | null = null): string | null {
+  const bare = normalize(reason);
+  const fix = SOCKET_FIXES[bare];
+  if (fix === undefined) return null;
+  const head = `${socket.where}: rcvbuf ${socket.rcvbuf}, queued ${socket.queued}`;
+  const rmemMax = Number(settings?.get('net.core.rmem_max'));
+  if (bare !== 'SOCKET_RCVBUFF' || !settings?.has('net.core.rmem_max') || !Number.isFinite(rmemMax)) return `${head}; ${fix}`;
+  const limits = ['net.core.rmem_max', 'net.core.rmem_default'].filter((name) => settings.has(name)).map((name) => `${name} ${settings.get(name)}`);
+  // SO_RCVBUF doubles what it is asked for (the kernel's bookkeeping) and caps the request at rmem_max.
+  const capped = socket.rcvbuf >= 2 * rmemMax;
+  const command = capped
+    ? `the buffer is at its cap (twice rmem_max): sysctl -w net.core.rmem_max=${nextPowerOfTwo(rmemMax * 4)}, then ask for more with SO_RCVBUF`
+    : `ask for more with SO_RCVBUF (up to ${rmemMax}, which gives ${2 * rmemMax}), or for sockets that do not ask: sysctl -w net.core.rmem_default=${nextPowerOfTwo(Math.max(socket.rcvbuf * 2, 1))}; or read faster`;
+  return `${head} (${limits.join(', ')}); ${command}`;
+}
+
+function nextPowerOfTwo(n: number): number {
+  return 2 ** Math.ceil(Math.log2(n));
 }
 
 // --- counters ---------------------------------------------------------------

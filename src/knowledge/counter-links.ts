@@ -98,4 +98,49 @@ export const COUNTER_RULES: Readonly<Record<string, readonly CounterRule[]>> = {
   IP_OUTNOROUTES: ip(['Ip OutNoRoutes'], ['Ip6 OutNoRoutes']),
   PKT_TOO_BIG: ip(['Ip FragFails'], ['Ip6 InTooBigErrors', 'Ip6 FragFails']),
   IPV6DISABLED: [{ protos: 'any', family: 6, counters: ['Ip6 InDiscards', 'Ip6 OutDiscards'] }],
+  // Beyond the MIBs. net/core/neighbour.c __neigh_event_send: NEIGH_CACHE_STAT_INC(unres_discards)
+  // beside each NEIGH_QUEUEFULL (the tables are the whole host's: arp_tbl for IPv4, nd_tbl for IPv6).
+  NEIGH_QUEUEFULL: ip(['arp_cache unresolved_discards'], ['ndisc_cache unresolved_discards']),
+  // net/core/dev.c enqueue_to_backlog: the softnet data's dropped (the 2nd column of softnet_stat),
+  // the flow limit's drops included; the device's rx_dropped too (DEVICE_COUNTER_RULES).
+  CPU_BACKLOG: [{ protos: 'any', family: 'any', counters: ['softnet dropped'] }],
+  // net/netfilter/nf_conntrack_core.c: a full table (drop) or a lost insert race (insert_failed)
+  // returns NF_DROP, which nf_hook_slow frees as NETFILTER_DROP; the rules' drops are the rest
+  // (PARTIAL_COUNTERS).
+  NETFILTER_DROP: [{ protos: 'any', family: 'any', counters: ['conntrack drop', 'conntrack insert_failed'] }],
+};
+
+/** Counters that count only some of their reason's drops: compared only when they moved. */
+export const PARTIAL_COUNTERS: ReadonlySet<CounterName> = new Set(['conntrack drop', 'conntrack insert_failed']);
+
+/**
+ * A counter of the device a packet was on, bumped where the kernel frees it with a reason: linked
+ * by the drop's location, since the same reason elsewhere bumps nothing of the device's.
+ */
+export interface DeviceCounterRule {
+  /** The functions that free the packet beside the counter. */
+  at: readonly string[];
+  /** "dev <the drop's device> <field>", or "qdisc": the drops of the device's root qdisc (which counts its children's). */
+  counter: 'tx_dropped' | 'rx_dropped' | 'qdisc';
+  /** The device kinds (rtnetlink's) that have this counter, summed over when the drop's device is not known; null: every device. */
+  kinds: readonly string[] | null;
+}
+
+/** drivers/net/tun.c tun_net_xmit: its drop label bumps the tun/tap's tx_dropped whatever the reason. */
+const TUN_XMIT: DeviceCounterRule = { at: ['tun_net_xmit'], counter: 'tx_dropped', kinds: ['tun'] };
+
+/** Reason → the device counters next to its kfree_skb_reason calls. */
+export const DEVICE_COUNTER_RULES: Readonly<Record<string, readonly DeviceCounterRule[]>> = {
+  // tun_net_xmit; drivers/net/tap.c tap_handle_frame counts through count_rx_dropped, which macvtap
+  // and ipvtap add to their device's rx_dropped.
+  FULL_RING: [TUN_XMIT, { at: ['tap_handle_frame'], counter: 'rx_dropped', kinds: ['macvtap', 'ipvtap'] }],
+  DEV_READY: [TUN_XMIT],
+  SOCKET_FILTER: [TUN_XMIT],
+  TAP_FILTER: [TUN_XMIT],
+  TAP_TXFILTER: [TUN_XMIT],
+  // net/core/dev.c __dev_xmit_skb (inlined into __dev_queue_xmit): the to_free list of qdisc_drop,
+  // which counts each drop in the qdisc's and its parents' qstats.
+  QDISC_DROP: [{ at: ['__dev_queue_xmit', '__dev_xmit_skb'], counter: 'qdisc', kinds: null }],
+  // enqueue_to_backlog: dev_core_stats_rx_dropped_inc(skb->dev) before the free.
+  CPU_BACKLOG: [{ at: ['enqueue_to_backlog'], counter: 'rx_dropped', kinds: null }],
 };

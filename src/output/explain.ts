@@ -19,6 +19,9 @@ export function missingReason(name: string, kernelNames: string[] | null): { nam
   return { name: explanation.name, closest: closestNames(explanation.name, kernelNames) };
 }
 
+/** The SNMP MIBs' counters, which nstat prints. */
+const MIB_COUNTER = /^(Ip|IpExt|Ip6|Icmp|Icmp6|Tcp|TcpExt|Udp|Udp6|UdpLite|UdpLite6|MPTcpExt) /;
+
 export function renderExplanation(name: string, kernelNames: string[] | null): string {
   const { name: bare, handWritten, advice } = explain(name);
   const lines = [wrap(`${bare}: ${advice.summary}`, '  ', ''), '', wrap(advice.meaning), ''];
@@ -26,7 +29,12 @@ export function renderExplanation(name: string, kernelNames: string[] | null): s
     lines.push(`Note: the running kernel has no drop reason named ${bare}.`, '');
   }
   lines.push('Counters that show it:');
-  lines.push(advice.counters.length > 0 ? wrap(`${advice.counters.join(', ')} (nstat -az to read them)`, '  ', '  ') : '  none: the kernel counts this drop nowhere else');
+  const tool = advice.counters.every((c) => MIB_COUNTER.test(c)) ? 'nstat -az to read them' : 'dropwhy diagnose reads them all';
+  lines.push(
+    advice.counters.length > 0
+      ? wrap(`${advice.counters.join(', ')} (${tool})`, '  ', '  ')
+      : '  none that dropwhy knows of: no counter it reads moves one to one with this drop',
+  );
   lines.push('', 'What to check:');
   for (const check of advice.checks) lines.push(wrap(`- ${check}`, '    ', '  '));
   if (!handWritten) lines.push('', '(dropwhy has no specific advice for this reason yet: the text above is derived from its name.)');

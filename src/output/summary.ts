@@ -6,7 +6,8 @@ import { formatKernelAddress, type DropSocket } from '../events/decode';
 import { protocolName } from '../events/protocols';
 import { explain, socketAdvice } from '../knowledge/advice';
 import { formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
-import type { CounterDelta } from '../kernel/counters';
+import { findingJson, findingText, type Finding } from '../knowledge/findings';
+import { isGlobalCounter, type CounterDelta } from '../kernel/counters';
 import { hintLine } from './explain';
 import type { FormatContext, StackFrames } from './format';
 import { containerText, localEndpoint, resolveSocket, socketHolder, socketName, socketRecord, type ResolvedSocket } from './socket';
@@ -125,13 +126,21 @@ export class SocketTally {
   }
 }
 
-/** What to change at this row's socket, naming it, for a reason about its buffer; else null. */
-export function socketRowAdvice(row: SocketRow): string | null {
+/** What to change at this row's socket, naming it, for a reason about its buffer (with the settings that cap it, when read); else null. */
+export function socketRowAdvice(row: SocketRow, settings: ReadonlyMap<string, string> | null = null): string | null {
   if (row.reason === null) return null;
   const local = localEndpoint(row.socket);
   const where = `${socketHolder(row.socket, row.resolved)}${local === null ? '' : ` on ${local}`}${containerText(row.resolved)}`;
-  return socketAdvice(row.reason, { where, rcvbuf: row.socket.rcvbuf, queued: row.socket.queued });
+  return socketAdvice(row.reason, { where, rcvbuf: row.socket.rcvbuf, queued: row.socket.queued }, settings);
 }
+
+/** The ledger beyond the counters compared: the findings, the settings read (null: none). */
+export interface LedgerView {
+  findings: Finding[];
+  settings: ReadonlyMap<string, string> | null;
+}
+
+const NO_LEDGER: LedgerView = { findings: [], settings: null };
 
 /** Sockets the text total names under each reason. */
 const SOCKETS_PER_REASON = 3;
@@ -166,7 +175,9 @@ export function totalJson(
   checks: CounterCheck[],
   rules: RuleCount[] | null = null,
   sockets: SocketRow[] = [],
+  ledger: LedgerView = NO_LEDGER,
 ) {
+  const { settings } = ledger;
   return {
     type: 'total',
     duration_s: durationS,
@@ -174,7 +185,7 @@ export function totalJson(
     seen: counters.seen,
     matched: counters.matched,
     overflow: counters.overflow,
-    counters: deltas === null ? null : deltas.map((d) => ({ name: d.name, delta: d.delta })),
+    counters: deltas === null ? null : deltas.map((d) => ({ name: d.name, delta: d.delta, ...(isGlobalCounter(d.name) ? { global: true } : {}) })),
     correlation: checks.map((c) => ({
       counter: c.counter,
       delta: c.delta,
@@ -185,7 +196,9 @@ export function totalJson(
     })),
     // --nft-trace: NETFILTER_DROP by the rule whose verdict dropped the packet; else null.
     rules: rules === null ? null : rules.map(({ rule, count }) => ({ ...rule, count })),
-    sockets: sockets.map((row) => ({ reason: row.reason, count: row.count, socket: socketRecord(row.socket, row.resolved), advice: socketRowAdvice(row) })),
+    sockets: sockets.map((row) => ({ reason: row.reason, count: row.count, socket: socketRecord(row.socket, row.resolved), advice: socketRowAdvice(row, settings) })),
+    // The counters that moved beyond the traced drops, explained (knowledge/findings.ts).
+    findings: ledger.findings.map(findingJson),
   };
 }
 
@@ -249,6 +262,7 @@ export function totalText(
   overflow: number,
   rules: RuleCount[] | null = null,
   sockets: SocketRow[] = [],
+  ledger: LedgerView = NO_LEDGER,
 ): string {
   const byTotal = [...rows].sort((a, b) => b.total - a.total);
   const lines = [`=== total over ${durationS.toFixed(1)}s: ${byTotal.reduce((s, r) => s + r.total, 0)} drops ===`];
@@ -260,13 +274,18 @@ export function totalText(
     lines.push('  NETFILTER_DROP by rule (nftables trace):');
     for (const { rule, count } of rules) lines.push(`${String(count).padStart(9)} drops  ${ruleName(rule)}`);
   }
-  if (deltas !== null) lines.push(...formatCorrelation(checks, deltas, wholeHost, { count: overflow, noun: 'uncounted' }).map((line) => `  ${line}`));
+  const { findings, settings } = ledger;
+  if (deltas !== null) {
+    const explained = new Set(findings.map((f) => f.counter));
+    lines.push(...formatCorrelation(checks, deltas, wholeHost, { count: overflow, noun: 'uncounted' }, explained).map((line) => `  ${line}`));
+    lines.push(...findings.map((finding) => `  finding: ${findingText(finding)}`));
+  }
   for (const reason of new Set(byTotal.map((r) => r.reason).filter((r): r is string => r !== null))) {
     const { advice } = explain(reason);
     lines.push(`  ${reason}: ${advice.summary}`);
     const at = sockets.filter((s) => s.reason === reason);
     for (const row of at.slice(0, SOCKETS_PER_REASON)) {
-      const advice = socketRowAdvice(row);
+      const advice = socketRowAdvice(row, settings);
       lines.push(
         advice === null
           ? `    at ${socketName(row.socket, row.resolved)}, queued ${row.socket.queued}${containerText(row.resolved)}: ${row.count} drops`

@@ -2,8 +2,7 @@
 // (with its stack frames, rule line and the first hint of each reason), and with -w the packet's
 // pcapng blocks; the drops printed, tallied for the kernel's counters; --count; and, once the reader
 // has gone, the drops read but never written.
-import type { DropEvent } from '../events/decode';
-import type { ReasonTable } from '../events/reasons';
+import type { DropEvent, KernelAddress } from '../events/decode';
 import type { TracedCount } from '../knowledge/correlate';
 import type { NftRule } from '../nft/trace-parse';
 import { protocolName } from '../events/protocols';
@@ -14,28 +13,70 @@ import { PcapngWriter } from './pcapng';
 import { TextWriter } from './text-writer';
 import { LineBuffer, OutputClosedError, type Chunk } from './writer';
 
-/** Counts traced drops per (reason, protocol, family), to set beside the kernel's counters. */
+/** One group of the tally: where the drops were freed and on which device, named when the tally is read. */
+interface TracedGroup {
+  reason: string;
+  proto: string | null;
+  family: TracedCount['family'];
+  location: KernelAddress;
+  netns: number | null;
+  ifindex: number;
+  count: number;
+}
+
+/** Counts traced drops per (reason, protocol, family, location, device), to set beside the kernel's counters. */
 class TracedTally {
   // Keyed by numbers, not a string built per drop: this runs for every event.
-  private readonly groups = new Map<number, Map<number, TracedCount>>();
+  private readonly groups = new Map<number, Map<number, Map<number, Map<number, TracedGroup>>>>();
 
-  constructor(private readonly reasons: ReasonTable) {}
+  constructor(private readonly context: FormatContext) {}
 
   add(code: number, event: DropEvent): void {
     let byPacket = this.groups.get(code);
     if (!byPacket) this.groups.set(code, (byPacket = new Map()));
     const packetKey = (event.l4Proto ?? 256) + 512 * (event.family ?? 0) + 4096 * event.protocol;
-    const group = byPacket.get(packetKey);
+    let byDevice = byPacket.get(packetKey);
+    if (!byDevice) byPacket.set(packetKey, (byDevice = new Map()));
+    let byLocation = byDevice.get(event.ifindex);
+    if (!byLocation) byDevice.set(event.ifindex, (byLocation = new Map()));
+    // The low half of a kernel address tells its functions apart: the high half is the same for all of them.
+    const group = byLocation.get(event.location.lo);
     if (group) {
       group.count++;
       return;
     }
-    const reason = this.reasons.decode(code).name;
-    byPacket.set(packetKey, { reason, proto: protocolName(event.l4Proto, event.protocol), family: event.family, count: 1 });
+    byLocation.set(event.location.lo, {
+      reason: this.context.reasons.decode(code).name,
+      proto: protocolName(event.l4Proto, event.protocol),
+      family: event.family,
+      location: { ...event.location },
+      netns: event.netns,
+      ifindex: event.ifindex,
+      count: 1,
+    });
+  }
+
+  /** kallsyms unreadable: the drops' lines said so already; their counters are compared without a location. */
+  private symbolize(location: KernelAddress): string | null {
+    try {
+      return this.context.symbols.symbolize(location);
+    } catch {
+      return null;
+    }
   }
 
   get counts(): TracedCount[] {
-    return [...this.groups.values()].flatMap((byPacket) => [...byPacket.values()]);
+    const groups = [...this.groups.values()].flatMap((byPacket) =>
+      [...byPacket.values()].flatMap((byDevice) => [...byDevice.values()].flatMap((byLocation) => [...byLocation.values()])),
+    );
+    return groups.map(({ reason, proto, family, location, netns, ifindex, count }) => ({
+      reason,
+      proto,
+      family,
+      count,
+      location: this.symbolize(location),
+      device: this.context.interfaces.name(netns, ifindex),
+    }));
   }
 }
 
@@ -83,7 +124,7 @@ export class TracePrinter {
     private readonly context: FormatContext,
     private readonly options: TracePrinterOptions,
   ) {
-    this.tally = new TracedTally(context.reasons);
+    this.tally = new TracedTally(context);
     this.lineBuffer = new LineBuffer(outputs.lines === 'json' ? 'latin1' : 'utf8');
     this.json = outputs.lines === 'json' ? new JsonWriter(context) : null;
     this.text = outputs.lines === 'text' ? new TextWriter(context) : null;

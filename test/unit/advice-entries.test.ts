@@ -8,7 +8,8 @@ import { loadReasonTable } from './helpers';
 
 const KERNEL_NAMES = new Set(loadReasonTable().names);
 const ENTRY_FIELDS = new Set(['summary', 'meaning', 'checks', 'related']);
-const COUNTER_NAME = /^(Ip|IpExt|Ip6|Icmp|Icmp6|Tcp|TcpExt|Udp|Udp6|MPTcpExt) [A-Za-z0-9]+$/;
+// The MIBs' counters, and (issue 25) softnet's, the neighbour tables' and conntrack's.
+const COUNTER_NAME = /^((Ip|IpExt|Ip6|Icmp|Icmp6|Tcp|TcpExt|Udp|Udp6|MPTcpExt) [A-Za-z0-9]+|(softnet|arp_cache|ndisc_cache|conntrack) [a-z_]+)$/;
 const L4_NAMES = new Set(['udp', 'tcp', 'icmp', 'icmp6', null]);
 
 /** Problems with one line of text, [] when none: empty, blank around it, or more than one line. */

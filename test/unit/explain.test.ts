@@ -55,12 +55,30 @@ test('the name is normalized: lower case and the SKB_DROP_REASON_ prefix', () =>
   assert.ok(expected.startsWith('NO_SOCKET: '));
 });
 
-test('a reason without counters says so', () => {
-  assert.deepEqual(explain('NETFILTER_DROP').advice.counters, []);
-  const lines = renderExplanation('NETFILTER_DROP', KERNEL_NAMES).split('\n');
-  assert.equal(lines[lines.indexOf('Counters that show it:') + 1], '  none: the kernel counts this drop nowhere else');
+// Issue 25: no reason claims the kernel counts it nowhere else; one without a known counter says dropwhy knows none.
+test('a reason without counters says dropwhy knows none', () => {
+  assert.deepEqual(explain('NEIGH_FAILED').advice.counters, []);
+  const lines = renderExplanation('NEIGH_FAILED', KERNEL_NAMES).split('\n');
+  assert.equal(lines[lines.indexOf('Counters that show it:') + 1], '  none that dropwhy knows of: no counter it reads moves one to one with this drop');
   const none = renderExplanation('SOME_BRAND_NEW_THING', KERNEL_NAMES).split('\n');
-  assert.equal(none[none.indexOf('Counters that show it:') + 1], '  none: the kernel counts this drop nowhere else');
+  assert.equal(none[none.indexOf('Counters that show it:') + 1], '  none that dropwhy knows of: no counter it reads moves one to one with this drop');
+});
+
+test('counters beyond the MIBs: the device, qdisc and neighbour-table counters of FULL_RING, QDISC_DROP, NEIGH_QUEUEFULL', () => {
+  const counters = (reason: string) => {
+    const lines = renderExplanation(reason, KERNEL_NAMES).split('\n');
+    return lines
+      .slice(lines.indexOf('Counters that show it:') + 1)
+      .join(' ')
+      .replace(/\s+/g, ' ');
+  };
+  assert.match(counters('FULL_RING'), /dev DEV tx_dropped of tun devices at tun_net_xmit/);
+  assert.match(counters('FULL_RING'), /dev DEV rx_dropped of macvtap\/ipvtap devices at tap_handle_frame/);
+  assert.match(counters('QDISC_DROP'), /qdisc DEV root drops at __dev_queue_xmit/);
+  assert.match(counters('NEIGH_QUEUEFULL'), /arp_cache unresolved_discards, ndisc_cache unresolved_discards/);
+  assert.match(counters('CPU_BACKLOG'), /softnet dropped/);
+  assert.match(counters('CPU_BACKLOG'), /dropwhy diagnose reads them all/);
+  assert.match(counters('NO_SOCKET'), /nstat -az to read them/);
 });
 
 test('a name the running kernel does not have: a note, before the counters', () => {

@@ -33,7 +33,7 @@ import {
   SOCKET_SIZE,
   STACK_DEPTH,
 } from '../../src/events/layout';
-import type { CounterSnapshot } from '../../src/kernel/counters';
+import type { CounterSnapshot, HostState } from '../../src/kernel/counters';
 import { ReasonTable } from '../../src/events/reasons';
 import type { TracedCommand } from '../../src/commands/traced-command';
 
@@ -535,10 +535,17 @@ export interface CliHarnessOptions {
   interfaces?: Record<string, number>;
   /** The kernel's counters: successive snapshots, the last one repeated; absent: unreadable. */
   counterSnapshots?: CounterSnapshot[];
+  /** The namespace's devices, qdiscs, settings and listeners the snapshot after a run reads; default: none. */
+  hostState?: HostState;
   /** Replaces counterSnapshots as io.readCounters (the call is still recorded in counterReads). */
   readCounters?: CliIo['readCounters'];
   /** Called with each stdout write (as text) before it is recorded; a throw stands for a failed write and records nothing. */
   writeOut?: (chunk: string) => void;
+}
+
+/** A namespace with nothing to tell: no devices, qdiscs, settings or listeners. */
+export function emptyHostState(): HostState {
+  return { devices: [], qdiscs: [], rings: new Map(), settings: new Map(), listeners: [] };
 }
 
 /**
@@ -607,12 +614,13 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
       },
       signals,
       stdoutIsTty: options.stdoutIsTty ?? false,
-      readCounters: async (netns) => {
+      readCounters: async (netns, withState) => {
         h.counterReads.push(netns);
-        if (options.readCounters) return options.readCounters(netns);
+        if (options.readCounters) return options.readCounters(netns, withState);
         const snapshots = options.counterSnapshots;
         if (!snapshots || snapshots.length === 0) throw new Error('no kernel counters in unit tests');
-        return new Map(snapshots[Math.min(h.counterReads.length - 1, snapshots.length - 1)]);
+        const counters = new Map(snapshots[Math.min(h.counterReads.length - 1, snapshots.length - 1)]);
+        return { counters, state: withState ? (options.hostState ?? emptyHostState()) : null, unread: [] };
       },
       createLogger: (level) => {
         h.loggerLevels.push(level);

@@ -68,7 +68,7 @@ test('deltas: only what moved, with its sign', () => {
 });
 
 test("reads this process's own namespace", async () => {
-  const counters = await readCounters(null);
+  const { counters } = await readCounters(null);
   assert.ok(counters.has('Ip Forwarding'));
   assert.ok(counters.has('dev lo rx_dropped'));
 });

@@ -41,7 +41,7 @@ function harnessSignalledDuring(stage: Stage, signal: NodeJS.Signals): CliHarnes
       stage === 'the counter snapshot'
         ? async () => {
             once();
-            return new Map([['Udp NoPorts', 7]]);
+            return { counters: new Map([['Udp NoPorts', 7]]), state: null, unread: [] };
           }
         : undefined,
   });

@@ -1,0 +1,296 @@
+// The ledger's findings: a counter that moved by more than the traced drops behind it, explained —
+// what happened, the objects involved, the settings that decide it with their values now, and the
+// fix as a command. Most are drops kfree_skb never sees (a NIC's ring, refused SYNs, XDP); some
+// are drops a filter or the run's timing kept from the trace. Pure: the counters' deltas, the
+// correlation's checks and the namespace's state in, findings out.
+import { isGlobalCounter, type CounterDelta, type HostState } from '../kernel/counters';
+import { signed, type CounterCheck } from './correlate';
+
+export interface Setting {
+  name: string;
+  value: string;
+}
+
+export interface Finding {
+  counter: string;
+  delta: number;
+  /** Traced drops with a reason that feeds the counter. */
+  traced: number;
+  /** The whole host's counter, not the namespace's. */
+  global: boolean;
+  explanation: string;
+  /** The sockets, devices or CPUs involved, as text. */
+  objects: string[];
+  settings: Setting[];
+  advice: string;
+}
+
+/** What a rule sees of the run. */
+interface Seen {
+  delta: number;
+  traced: number;
+  /** The counter name's parts the rule's pattern captured. */
+  match: RegExpExecArray;
+  host: HostState | null;
+  moved: ReadonlyMap<string, number>;
+  /** The traced drops of a reason, for a counter that counts some of them. */
+  tracedOf(reason: string): number;
+}
+
+type Explained = Pick<Finding, 'explanation' | 'objects' | 'settings' | 'advice'>;
+
+interface FindingRule {
+  counter: RegExp;
+  explain(seen: Seen): Explained | null;
+}
+
+/** The settings of these names that were read. */
+function settings(host: HostState | null, ...names: string[]): Setting[] {
+  return names.flatMap((name) => {
+    const value = host?.settings.get(name);
+    return value === undefined ? [] : [{ name, value }];
+  });
+}
+
+function number(host: HostState | null, name: string): number | null {
+  const value = Number(host?.settings.get(name)?.split(' ')[0]);
+  return Number.isFinite(value) && host?.settings.has(name) ? value : null;
+}
+
+/** Listeners worth naming: full ones first, then those with anything queued; at most three. */
+function listenerObjects(host: HostState | null): string[] {
+  const listeners = [...(host?.listeners ?? [])].sort((a, b) => b.queued / Math.max(b.backlog, 1) - a.queued / Math.max(a.backlog, 1));
+  const busy = listeners.filter((l) => l.queued > 0 && l.queued >= l.backlog);
+  return (busy.length > 0 ? busy : listeners.filter((l) => l.queued > 0))
+    .slice(0, 3)
+    .map((l) => `${l.local} ${l.owner ?? '(owner unknown)'} backlog ${l.backlog} queued ${l.queued}`);
+}
+
+const RULES: readonly FindingRule[] = [
+  {
+    counter: /^TcpExt ListenOverflows$/,
+    explain: ({ traced, host }) => {
+      const somaxconn = number(host, 'net.core.somaxconn');
+      const full = host?.listeners.filter((l) => l.queued > 0 && l.queued >= l.backlog) ?? [];
+      const capped = somaxconn !== null && full.some((l) => l.backlog >= somaxconn);
+      return {
+        explanation: `the accept queue of a listening socket is full (refused SYNs are not counted as drops${traced > 0 ? `; ${traced} final ACKs were, as TCP_LISTEN_OVERFLOW` : ''})`,
+        objects: listenerObjects(host),
+        settings: settings(host, 'net.core.somaxconn', 'net.ipv4.tcp_max_syn_backlog'),
+        advice: capped
+          ? `the backlog is at net.core.somaxconn: sysctl -w net.core.somaxconn=${somaxconn! * 2}, and raise the listen() backlog`
+          : 'raise the listen() backlog (up to net.core.somaxconn) or accept connections faster',
+      };
+    },
+  },
+  {
+    counter: /^dev (\S+) rx_(missed_errors|fifo_errors|over_errors)$/,
+    explain: ({ match, host }) => {
+      const dev = match[1];
+      const ring = host?.rings.get(dev);
+      const room = ring && ring.rx !== null && ring.rxMax !== null && ring.rx < ring.rxMax;
+      return {
+        explanation: "the NIC's receive ring overflowed before the kernel saw the packets (no skb was built: nothing to trace)",
+        objects: [dev],
+        settings: ring && ring.rx !== null ? [{ name: `${dev} ring rx`, value: `${ring.rx} of max ${ring.rxMax ?? '?'}` }, ...settings(host, 'net.core.netdev_budget')] : [],
+        advice: room
+          ? `ethtool -G ${dev} rx ${ring.rxMax}`
+          : `spread the receive load over more queues and CPUs (ethtool -L ${dev} combined N, IRQ affinity) or raise the ring (ethtool -G ${dev} rx N)`,
+      };
+    },
+  },
+  {
+    counter: /^dev (\S+) rx_nohandler$/,
+    explain: ({ match }) => ({
+      explanation: 'packets arrived that no protocol handler took (an inactive bond or team port, or a protocol nothing listens for)',
+      objects: [match[1]],
+      settings: [],
+      advice: `see which protocol: tcpdump -n -e -i ${match[1]}; check the bond or team state`,
+    }),
+  },
+  {
+    counter: /^dev (\S+) rx_(crc|frame|length)_errors$/,
+    explain: ({ match }) => ({
+      explanation: 'the NIC received damaged frames (cabling, optics, a duplex or speed mismatch)',
+      objects: [match[1]],
+      settings: [],
+      advice: `check the link: ethtool ${match[1]}; replace the cable or transceiver`,
+    }),
+  },
+  {
+    counter: /^ethtool (\S+) (\S*xdp\S*)$/,
+    explain: ({ match }) => ({
+      explanation: `an XDP program on ${match[1]} dropped packets (XDP_DROP, or a failed XDP_TX/redirect) before any skb existed`,
+      objects: [match[1]],
+      settings: [],
+      advice: `find the program: bpftool net show dev ${match[1]}`,
+    }),
+  },
+  {
+    counter: /^ethtool (\S+) (\S+)$/,
+    explain: ({ match, host }) => {
+      const ring = host?.rings.get(match[1]);
+      return {
+        explanation: `the driver of ${match[1]} counted packets lost (${match[2]}) before the kernel saw them`,
+        objects: [match[1]],
+        settings: ring && ring.rx !== null ? [{ name: `${match[1]} ring rx`, value: `${ring.rx} of max ${ring.rxMax ?? '?'}` }] : [],
+        advice:
+          ring && ring.rx !== null && ring.rxMax !== null && ring.rx < ring.rxMax
+            ? `ethtool -G ${match[1]} rx ${ring.rxMax}`
+            : `see ethtool -S ${match[1]} and the driver's documentation for ${match[2]}`,
+      };
+    },
+  },
+  {
+    counter: /^softnet dropped$/,
+    explain: ({ traced, host, moved }) => {
+      const backlog = number(host, 'net.core.netdev_max_backlog');
+      const cpus = [...moved].flatMap(([name, delta]) => {
+        const cpu = /^softnet cpu(\d+) dropped$/.exec(name);
+        return cpu && delta > 0 ? [`CPU ${cpu[1]} ${signed(delta)}`] : [];
+      });
+      return {
+        explanation: `the per-CPU input backlog was full${backlog === null ? '' : `: net.core.netdev_max_backlog ${backlog} reached`}${traced > 0 ? ` (${traced} traced as CPU_BACKLOG)` : ''}`,
+        objects: cpus,
+        settings: settings(host, 'net.core.netdev_max_backlog', 'net.core.rps_sock_flow_entries'),
+        advice: backlog === null ? 'raise net.core.netdev_max_backlog' : `sysctl -w net.core.netdev_max_backlog=${backlog * 2}, or spread the load with RPS`,
+      };
+    },
+  },
+  {
+    counter: /^softnet flow_limit$/,
+    explain: ({ host }) => ({
+      explanation: "RPS's flow limit cut one heavy flow at a CPU's input backlog",
+      objects: [],
+      settings: settings(host, 'net.core.netdev_max_backlog'),
+      advice: 'raise net.core.flow_limit_table_len or leave the flow limit off (/proc/sys/net/core/flow_limit_cpu_bitmap)',
+    }),
+  },
+  {
+    counter: /^conntrack (drop|insert_failed)$/,
+    explain: ({ match, host, tracedOf }) => {
+      const max = number(host, 'net.netfilter.nf_conntrack_max');
+      const nfDrops = tracedOf('NETFILTER_DROP');
+      const with_ = nfDrops > 0 ? ` with ${nfDrops} NETFILTER_DROP traced` : '';
+      return match[1] === 'drop'
+        ? {
+            explanation: `the conntrack table is full: new connections are dropped${with_} (nf_hook_slow, no rule's verdict)`,
+            objects: [],
+            settings: settings(host, 'net.netfilter.nf_conntrack_count', 'net.netfilter.nf_conntrack_max'),
+            advice:
+              max === null
+                ? 'raise net.netfilter.nf_conntrack_max or shorten the conntrack timeouts'
+                : `sysctl -w net.netfilter.nf_conntrack_max=${max * 2}, or shorten the conntrack timeouts`,
+          }
+        : {
+            explanation: `conntrack could not insert new connections${with_}: two CPUs raced with packets of one new flow (typically parallel UDP queries through NAT)`,
+            objects: [],
+            settings: settings(host, 'net.netfilter.nf_conntrack_count', 'net.netfilter.nf_conntrack_max'),
+            advice: 'send the queries of one flow from one socket in sequence (glibc: options single-request-reopen), or exempt the flow from conntrack (notrack)',
+          };
+    },
+  },
+  {
+    counter: /^(arp_cache|ndisc_cache) unresolved_discards$/,
+    explain: ({ match, traced, host }) => {
+      const family = match[1] === 'arp_cache' ? 'ipv4' : 'ipv6';
+      return {
+        explanation: `packets waiting for ${match[1] === 'arp_cache' ? 'ARP' : 'neighbour discovery'} were discarded: the queue per neighbour was full or resolution failed${traced > 0 ? ` (${traced} traced as NEIGH_QUEUEFULL)` : ''}`,
+        objects: [],
+        settings: settings(host, `net.${family}.neigh.default.unres_qlen_bytes`, ...(family === 'ipv4' ? ['net.ipv4.neigh.default.unres_qlen'] : [])),
+        advice: `see which neighbour does not answer: ip neigh show nud incomplete; raise net.${family}.neigh.DEV.unres_qlen_bytes for bursts`,
+      };
+    },
+  },
+  {
+    counter: /^(arp_cache|ndisc_cache) table_fulls$/,
+    explain: ({ match, host }) => {
+      const family = match[1] === 'arp_cache' ? 'ipv4' : 'ipv6';
+      const limit = number(host, `net.${family}.neigh.default.gc_thresh3`);
+      return {
+        explanation: 'the neighbour table was full: new neighbours could not be added',
+        objects: [],
+        settings: settings(host, `net.${family}.neigh.default.gc_thresh3`),
+        advice: limit === null ? `raise net.${family}.neigh.default.gc_thresh3` : `sysctl -w net.${family}.neigh.default.gc_thresh3=${limit * 2}`,
+      };
+    },
+  },
+  {
+    counter: /^qdisc (\S+) (\S+) (\S+) drops$/,
+    explain: ({ match, host }) => {
+      const [, dev, handle, kind] = match;
+      const qdiscs = host?.qdiscs.filter((q) => q.dev === dev) ?? [];
+      // A child's drops are its root's too: the root's finding names them once.
+      if (!qdiscs.some((q) => q.root && q.handle === handle)) return null;
+      const device = host?.devices.find((d) => d.name === dev);
+      const limits = qdiscs.filter((q) => q.limit !== null).map((q) => ({ name: `qdisc ${dev} ${q.handle} ${q.kind} limit`, value: q.limit! }));
+      return {
+        explanation: `the ${kind} qdisc on ${dev} dropped packets: its queue was full or its rate was exceeded`,
+        objects: [dev],
+        settings: [...limits, ...(device?.txqlen == null ? [] : [{ name: `${dev} txqueuelen`, value: String(device.txqlen) }])],
+        advice: `see the qdiscs: tc -s qdisc show dev ${dev}; raise the limit (tc qdisc change dev ${dev} ... limit N) or the rate if latency allows`,
+      };
+    },
+  },
+  {
+    counter: /^(Udp6?) RcvbufErrors$/,
+    explain: ({ host }) => ({
+      explanation: "a UDP socket's receive buffer was full",
+      objects: [],
+      settings: settings(host, 'net.core.rmem_max', 'net.core.rmem_default'),
+      advice: 'read faster, or raise SO_RCVBUF (the kernel gives at most twice net.core.rmem_max) or net.core.rmem_default',
+    }),
+  },
+  {
+    counter: /^(Udp6?) MemErrors$/,
+    explain: ({ host }) => ({
+      explanation: 'UDP as a whole ran out of memory (net.ipv4.udp_mem, in pages)',
+      objects: [],
+      settings: settings(host, 'net.ipv4.udp_mem', 'sockstat UDP mem'),
+      advice: 'find the sockets holding memory (ss -uamp), read them faster, or raise net.ipv4.udp_mem',
+    }),
+  },
+];
+
+/**
+ * A finding for each counter that moved by more than the drops traced behind it and that dropwhy can
+ * explain; the excess a check's unseen drops account for is not one. Largest first.
+ */
+export function findings(deltas: CounterDelta[], checks: CounterCheck[], host: HostState | null, tracedByReason: ReadonlyMap<string, number>, unseen = 0): Finding[] {
+  const moved = new Map(deltas.map((d) => [d.name, d.delta]));
+  const byCounter = new Map(checks.map((c) => [c.counter, c]));
+  const found: Finding[] = [];
+  for (const { name, delta } of deltas) {
+    const traced = byCounter.get(name)?.traced ?? 0;
+    if (delta - traced <= (byCounter.has(name) ? unseen : 0)) continue;
+    for (const rule of RULES) {
+      const match = rule.counter.exec(name);
+      if (!match) continue;
+      const explained = rule.explain({ delta, traced, match, host, moved, tracedOf: (reason) => tracedByReason.get(reason) ?? 0 });
+      if (explained) found.push({ counter: name, delta, traced, global: isGlobalCounter(name), ...explained });
+      break;
+    }
+  }
+  return found.sort((a, b) => b.delta - b.traced - (a.delta - a.traced));
+}
+
+/** One line: "TcpExt ListenOverflows +12, none traced: …; 127.0.0.1:8080 python3[123] backlog 1 queued 2; net.core.somaxconn 4096; raise …". */
+export function findingText(finding: Finding): string {
+  const head = `${finding.counter} ${signed(finding.delta)}${finding.global ? ' (global)' : ''}, ${finding.traced === 0 ? 'none traced' : `${finding.traced} traced`}: ${finding.explanation}`;
+  const parts = [head, finding.objects.join(', '), finding.settings.map((s) => `${s.name} ${s.value}`).join(', '), finding.advice];
+  return parts.filter((part) => part !== '').join('; ');
+}
+
+/** A finding as JSON's findings[] hold it. */
+export function findingJson(finding: Finding) {
+  return {
+    counter: finding.counter,
+    delta: finding.delta,
+    traced: finding.traced,
+    global: finding.global,
+    explanation: finding.explanation,
+    objects: finding.objects,
+    settings: finding.settings,
+    advice: finding.advice,
+  };
+}
