@@ -1,0 +1,152 @@
+// The ledger on real drops in throwaway namespaces: counters beyond the MIBs that count the same
+// drops as a traced reason say `agree` (a tap nobody reads, a tbf + pfifo qdisc), and a counter
+// that moved with nothing traced behind it becomes a finding that names the cause and the setting
+// (a listener whose accept queue is full).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { inNetnsArgv } from '../../src/kernel/netns-pair';
+import { addStaticNeighbours, assertNoStackTrace, python, requireRealKernel, run, scaled, sendUdp, sleep, traceWhile, withNetnsPair } from './harness';
+
+/** The closing lines on stderr, without the "dropwhy: " prefix. */
+function closingLines(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('dropwhy: '))
+    .map((l) => l.slice('dropwhy: '.length));
+}
+
+/** A process in ns running script until killed; resolves once it printed READY (and what follows on that line). */
+async function holder(ns: string, script: string, args: string[] = []): Promise<{ ready: string; stop(): void }> {
+  const child = spawn(...inNetnsArgv(ns, python(), ['-c', script, ...args]), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const deadline = Date.now() + scaled(10_000);
+  while (!/READY.*\n/.test(stdout)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`holder did not start: ${stdout} ${stderr}`);
+    }
+    await sleep(20);
+  }
+  return { ready: /READY(.*)\n/.exec(stdout)![1].trim(), stop: () => child.kill('SIGKILL') };
+}
+
+/** Opens tap NAME (TUNSETIFF, IFF_TAP | IFF_NO_PI) and never reads it: its ring fills and stays full. */
+const TAP_HOLDER = `
+import fcntl, os, struct, sys, time
+fd = os.open('/dev/net/tun', os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', sys.argv[1].encode(), 0x0002 | 0x1000))
+print('READY', flush=True)
+time.sleep(600)
+`;
+
+/** Listens on ADDR:PORT with backlog 1 and never accepts; prints its pid. */
+const LISTENER = `
+import os, socket, sys, time
+s = socket.socket()
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+print('READY', os.getpid(), flush=True)
+time.sleep(600)
+`;
+
+/** COUNT clients connect to ADDR:PORT without blocking and stay; the listener never accepts them. */
+const CLIENTS = `
+import socket, sys, time
+held = []
+for _ in range(int(sys.argv[3])):
+    c = socket.socket()
+    c.setblocking(False)
+    c.connect_ex((sys.argv[1], int(sys.argv[2])))
+    held.append(c)
+print('READY', flush=True)
+time.sleep(600)
+`;
+
+test("a tap nobody reads: FULL_RING at tun_net_xmit agrees with the tap's tx_dropped", { timeout: scaled(60_000) }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  if (!readFileSync('/proc/misc', 'utf8').includes(' tun\n')) return void t.skip('no tun device in this kernel');
+  await withNetnsPair(async (p) => {
+    const tap = 'dwtap0';
+    await run('ip', ['-n', p.nsA, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+    await run('ip', ['-n', p.nsA, 'link', 'set', tap, 'txqueuelen', '8', 'up']);
+    const subnet = `198.19.${p.n}`;
+    await run('ip', ['-n', p.nsA, 'addr', 'add', `${subnet}.1/24`, 'dev', tap]);
+    await addStaticNeighbours(p.nsA, tap, [`${subnet}.2`], '02:00:00:00:00:02');
+    const reader = await holder(p.nsA, TAP_HOLDER, [tap]);
+    try {
+      const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsA, '--filter-reason', 'FULL_RING'], async () => {
+        assert.equal(await sendUdp(p.nsA, `${subnet}.2`, 9, 60), 60);
+      });
+      assertNoStackTrace(res.stderr);
+      const traced = res.events.filter((e) => e.reason === 'FULL_RING').length;
+      assert.ok(traced > 0, `some drops were FULL_RING:\n${res.stderr}`);
+      assert.deepEqual(
+        closingLines(res.stderr).filter((l) => l.startsWith(`dev ${tap} `)),
+        [`dev ${tap} tx_dropped +${traced} vs ${traced} FULL_RING traced: agree`],
+        res.stderr,
+      );
+    } finally {
+      reader.stop();
+    }
+  });
+});
+
+test("a tbf + pfifo qdisc: QDISC_DROP agrees with the root qdisc's drops", { timeout: scaled(90_000) }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  await withNetnsPair(async (p) => {
+    await run('tc', ['-n', p.nsA, 'qdisc', 'add', 'dev', p.ifA, 'root', 'handle', '1:', 'tbf', 'rate', '100kbit', 'burst', '1600', 'limit', '3000']);
+    await run('tc', ['-n', p.nsA, 'qdisc', 'add', 'dev', p.ifA, 'parent', '1:1', 'handle', '10:', 'pfifo', 'limit', '5']);
+    await addStaticNeighbours(p.nsA, p.ifA, [p.v4B], p.macB);
+    const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsA], async () => {
+      assert.equal(await sendUdp(p.nsA, p.v4B, 9, 80, { burst: true }), 80);
+    });
+    const traced = res.events.filter((e) => e.reason === 'QDISC_DROP').length;
+    assert.ok(traced > 0, `some drops were QDISC_DROP:\n${res.stderr}`);
+    const lines = closingLines(res.stderr);
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith(`qdisc ${p.ifA} 1: tbf drops`)),
+      [`qdisc ${p.ifA} 1: tbf drops +${traced} vs ${traced} QDISC_DROP traced: agree`],
+      res.stderr,
+    );
+    // The qdisc's drop (not a NIC's or a listener's): nothing else to find.
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('finding:')),
+      [],
+      res.stderr,
+    );
+  });
+});
+
+test('a full accept queue: a finding names the listener, its backlog and somaxconn', { timeout: scaled(60_000) }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  await withNetnsPair(async (p) => {
+    const port = 8080;
+    const listener = await holder(p.nsB, LISTENER, [p.v4B, String(port)]);
+    let clients: { stop(): void } | null = null;
+    try {
+      const somaxconn = (await run('ip', ['netns', 'exec', p.nsB, 'cat', '/proc/sys/net/core/somaxconn'])).stdout.trim();
+      const { res } = await traceWhile(['--filter-netns', p.nsB], async () => {
+        clients = await holder(p.nsA, CLIENTS, [p.v4B, String(port), '6']);
+        // The SYNs the full queue refuses come back after 1 s.
+        await sleep(1500);
+      });
+      assertNoStackTrace(res.stderr);
+      const findings = closingLines(res.stderr).filter((l) => l.startsWith('finding: TcpExt ListenOverflows'));
+      assert.equal(findings.length, 1, res.stderr);
+      assert.match(
+        findings[0],
+        /^finding: TcpExt ListenOverflows \+\d+, (none|\d+) traced: the accept queue of a listening socket is full \(refused SYNs are not counted as drops/,
+      );
+      assert.ok(findings[0].includes(`${p.v4B}:${port} python3[${listener.ready}] backlog 1 queued 2`), findings[0]);
+      assert.ok(findings[0].includes(`net.core.somaxconn ${somaxconn}`), findings[0]);
+    } finally {
+      (clients as { stop(): void } | null)?.stop();
+      listener.stop();
+    }
+  });
+});
