@@ -12,10 +12,12 @@ import type { HostSnapshot } from './kernel/counters';
 import { NetworkNamespaces, type InterfaceIndex, type StatInode } from './kernel/netns';
 import {
   check,
+  checkDiagnose,
   checkDoctor,
   checkExplain,
   checkExporter,
   checkSummary,
+  DIAGNOSE_OPTIONS,
   DOCTOR_OPTIONS,
   EXPLAIN_OPTIONS,
   EXPLAIN_POSITIONAL,
@@ -63,6 +65,7 @@ export interface CliIo {
 }
 
 const EXAMPLES: Array<[string, string]> = [
+  ['sudo $0 diagnose', 'my server loses packets: every drop the host counts for 10 s, ranked, with the setting behind it and the fix'],
   ['sudo $0 --filter-proto udp --filter-port 53', 'every dropped DNS packet, with reason and kernel location'],
   ["sudo $0 'tcp[tcpflags] & tcp-syn != 0 and net 10.0.0.0/8'", 'dropped TCP SYNs from or to 10/8 (a tcpdump expression)'],
   ['sudo $0 --filter-dst-ip 10.0.0.0/8 -o json', 'drops towards 10/8 as NDJSON'],
@@ -81,6 +84,7 @@ const EXAMPLES: Array<[string, string]> = [
 const COMMANDS = {
   trace: () => import('./commands/trace'),
   summary: () => import('./commands/summary'),
+  diagnose: () => import('./commands/diagnose'),
   exporter: () => import('./commands/exporter'),
   doctor: () => import('./commands/doctor'),
   selftest: () => import('./commands/selftest'),
@@ -96,6 +100,9 @@ function parser(argv: string[]) {
     .command('$0 [expression..]', 'Print every matching drop as it happens (the default)', (y) => withSessionOptions(y).options(PRINT_OPTIONS).options(STREAM_OPTIONS))
     .command('summary [expression..]', 'Count drops per reason and location in the kernel; print the counts every interval', (y) =>
       withSessionOptions(y).options(PRINT_OPTIONS).options(SUMMARY_OPTIONS),
+    )
+    .command('diagnose [expression..]', 'Count every drop the host keeps a counter of for a while, then one report: causes ranked, settings, fixes', (y) =>
+      withSessionOptions(y).options(DIAGNOSE_OPTIONS),
     )
     .command('exporter [expression..]', 'Serve Prometheus metrics of the drops, counted in the kernel and read at scrape time', (y) =>
       withSessionOptions(y).options(EXPORTER_OPTIONS),
@@ -181,6 +188,11 @@ async function tracingCommand(command: string, raw: ParsedArgs, io: CliIo): Prom
       const options = checkSummary(raw);
       const { runSummary } = await COMMANDS.summary();
       return await runSummary(options, commandIo(io, options.logLevel, stop));
+    } else if (command === 'diagnose') {
+      const options = checkDiagnose(raw);
+      const { runDiagnose } = await COMMANDS.diagnose();
+      await runDiagnose(options, commandIo(io, options.logLevel, stop));
+      return null;
     } else if (command === 'exporter') {
       const options = checkExporter(raw);
       const { runExporter } = await COMMANDS.exporter();

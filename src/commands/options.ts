@@ -117,6 +117,12 @@ export const EXPORTER_OPTIONS = {
   },
 } as const satisfies Record<string, Options>;
 
+export const DIAGNOSE_OPTIONS = {
+  duration: { type: 'string', default: '10', describe: 'Count drops for SECONDS, then report' },
+  output: { alias: 'o', type: 'string', default: 'text', describe: 'Output format: text or json (one object)' },
+  'max-keys': MAX_KEYS_OPTION,
+} as const satisfies Record<string, Options>;
+
 export const EXPLAIN_POSITIONAL = { type: 'string', describe: 'A reason name, e.g. SOCKET_RCVBUFF' } as const satisfies PositionalOptions;
 
 export const EXPLAIN_OPTIONS = {
@@ -400,6 +406,20 @@ export function listenAddress(text: string): ListenAddress {
   if (!match || !(port >= 0 && port <= 65535)) flagError('listen', accepted, text);
   const host = match[1] ?? match[2];
   return { host: host === '' ? null : host, port };
+}
+
+export interface DiagnoseOptions extends Pick<TraceOptions, 'filter' | 'readyFile' | 'logLevel'> {
+  durationMs: number;
+  output: 'text' | 'json';
+  maxKeys: number;
+}
+
+export function checkDiagnose(raw: RawSummaryArgs): DiagnoseOptions {
+  if (raw.command !== undefined) throw new UsageError('-- COMMAND: diagnose reads the counters of a whole namespace; trace one command with dropwhy or dropwhy summary');
+  const session = checkSession({ ...raw, duration: single(raw.duration) ?? DIAGNOSE_OPTIONS.duration.default });
+  const output = single(raw.output) ?? DIAGNOSE_OPTIONS.output.default;
+  if (output !== 'text' && output !== 'json') flagError('output', 'text or json', output);
+  return { filter: session.filter, readyFile: session.readyFile, logLevel: session.logLevel, durationMs: session.durationMs!, output, maxKeys: maxKeys(raw['max-keys']) };
 }
 
 export interface ExplainOptions {

@@ -82,6 +82,8 @@ export interface SessionResult {
   counterDeltas: CounterDelta[] | null; // null when the counters could not be read, or nothing was traced
   /** The traced namespace's devices, qdiscs, settings and listeners after the run; null with counterDeltas null, or when not read. */
   host: HostState | null;
+  /** The counter sources that could not be read (left out). */
+  unread: string[];
   /** -- CMD: the command's exit status; null without a command, or when it never started. */
   commandStatus: number | null;
 }
@@ -305,7 +307,7 @@ export class Session {
       throw failure;
     }
     const counterDeltas = this.before && after ? diffSnapshots(this.before.counters, after.counters) : null;
-    return { counters, counterDeltas, host: this.host, commandStatus };
+    return { counters, counterDeltas, host: this.host, unread: this.before?.unread ?? [], commandStatus };
   }
 
   /** Starts the traced command, if there is one; its end (or failing to start) ends the session. */

@@ -141,8 +141,10 @@ const COUNTER_SOURCES: ReadonlyArray<[string, string]> = [
   ['qdisc', 'tc -s -j qdisc show'],
   ['softnet_stat', 'cat /proc/net/softnet_stat'],
   ['nf_conntrack', 'cat /proc/net/stat/nf_conntrack'],
-  ['arp_cache', 'cat /proc/net/stat/arp_cache'],
-  ['ndisc_cache', 'cat /proc/net/stat/ndisc_cache'],
+  // The neighbour tables are the host's: only the first namespace shows their statistics, so another
+  // reads them as the host's first process sees them.
+  ['arp_cache', 'cat /proc/net/stat/arp_cache || cat /proc/1/net/stat/arp_cache'],
+  ['ndisc_cache', 'cat /proc/net/stat/ndisc_cache || cat /proc/1/net/stat/ndisc_cache'],
 ];
 
 /** Sources read after the run only: settings, not counters. */

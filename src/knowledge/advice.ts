@@ -80,18 +80,27 @@ function copy(advice: ReasonAdvice): ReasonAdvice {
  */
 export function socketAdvice(reason: string, socket: { where: string; rcvbuf: number; queued: number }, settings: ReadonlyMap<string, string> | null = null): string | null {
   const bare = normalize(reason);
+  const fix = socketFix(bare, socket.rcvbuf, settings);
+  if (fix === null) return null;
+  const limits =
+    bare === 'SOCKET_RCVBUFF' ? ['net.core.rmem_max', 'net.core.rmem_default'].filter((name) => settings?.has(name)).map((name) => `${name} ${settings!.get(name)}`) : [];
+  return `${socket.where}: rcvbuf ${socket.rcvbuf}, queued ${socket.queued}${limits.length > 0 ? ` (${limits.join(', ')})` : ''}; ${fix}`;
+}
+
+/**
+ * What changes a socket's buffer for a reason about it, null for another reason; with the settings
+ * read live, a receive buffer's fix is a command sized against the limit that caps it.
+ */
+export function socketFix(reason: string, rcvbuf: number, settings: ReadonlyMap<string, string> | null = null): string | null {
+  const bare = normalize(reason);
   const fix = SOCKET_FIXES[bare];
   if (fix === undefined) return null;
-  const head = `${socket.where}: rcvbuf ${socket.rcvbuf}, queued ${socket.queued}`;
   const rmemMax = Number(settings?.get('net.core.rmem_max'));
-  if (bare !== 'SOCKET_RCVBUFF' || !settings?.has('net.core.rmem_max') || !Number.isFinite(rmemMax)) return `${head}; ${fix}`;
-  const limits = ['net.core.rmem_max', 'net.core.rmem_default'].filter((name) => settings.has(name)).map((name) => `${name} ${settings.get(name)}`);
+  if (bare !== 'SOCKET_RCVBUFF' || !settings?.has('net.core.rmem_max') || !Number.isFinite(rmemMax)) return fix;
   // SO_RCVBUF doubles what it is asked for (the kernel's bookkeeping) and caps the request at rmem_max.
-  const capped = socket.rcvbuf >= 2 * rmemMax;
-  const command = capped
+  return rcvbuf >= 2 * rmemMax
     ? `the buffer is at its cap (twice rmem_max): sysctl -w net.core.rmem_max=${nextPowerOfTwo(rmemMax * 4)}, then ask for more with SO_RCVBUF`
-    : `ask for more with SO_RCVBUF (up to ${rmemMax}, which gives ${2 * rmemMax}), or for sockets that do not ask: sysctl -w net.core.rmem_default=${nextPowerOfTwo(Math.max(socket.rcvbuf * 2, 1))}; or read faster`;
-  return `${head} (${limits.join(', ')}); ${command}`;
+    : `ask for more with SO_RCVBUF (up to ${rmemMax}, which gives ${2 * rmemMax}), or for sockets that do not ask: sysctl -w net.core.rmem_default=${nextPowerOfTwo(Math.max(rcvbuf * 2, 1))}; or read faster`;
 }
 
 function nextPowerOfTwo(n: number): number {

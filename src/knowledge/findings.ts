@@ -294,3 +294,32 @@ export function findingJson(finding: Finding) {
     advice: finding.advice,
   };
 }
+
+/** The settings that decide each reason's drops, by dotted name (a device's are added by the caller). */
+const REASON_SETTINGS: Readonly<Record<string, readonly string[]>> = {
+  SOCKET_RCVBUFF: ['net.core.rmem_max', 'net.core.rmem_default'],
+  PROTO_MEM: ['net.ipv4.udp_mem', 'sockstat UDP mem', 'net.ipv4.tcp_mem', 'sockstat TCP mem'],
+  SOCKET_BACKLOG: ['net.ipv4.tcp_rmem', 'net.core.rmem_max'],
+  TCP_LISTEN_OVERFLOW: ['net.core.somaxconn', 'net.ipv4.tcp_max_syn_backlog', 'net.ipv4.tcp_abort_on_overflow'],
+  CPU_BACKLOG: ['net.core.netdev_max_backlog', 'net.core.rps_sock_flow_entries'],
+  IP_RPFILTER: ['net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.default.rp_filter'],
+  IP_INADDRERRORS: ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'],
+  NETFILTER_DROP: ['net.netfilter.nf_conntrack_count', 'net.netfilter.nf_conntrack_max'],
+  NEIGH_QUEUEFULL: ['net.ipv4.neigh.default.unres_qlen', 'net.ipv4.neigh.default.unres_qlen_bytes', 'net.ipv6.neigh.default.unres_qlen_bytes'],
+  NEIGH_CREATEFAIL: ['net.ipv4.neigh.default.gc_thresh3'],
+};
+
+/** The settings behind a reason's drops as read live; device: the drops' interface, for its MTU, txqueuelen, rp_filter and qdiscs. */
+export function reasonSettings(reason: string, host: HostState | null, device: string | null = null): Setting[] {
+  const named = settings(host, ...(REASON_SETTINGS[reason] ?? []));
+  if (!device || !host) return named;
+  const dev = host.devices.find((d) => d.name === device);
+  const ofDevice: Setting[] = [];
+  if (reason === 'IP_RPFILTER') ofDevice.push(...settings(host, `net.ipv4.conf.${device}.rp_filter`));
+  if (dev && (reason === 'QDISC_DROP' || reason === 'FULL_RING') && dev.txqlen !== null) ofDevice.push({ name: `${device} txqueuelen`, value: String(dev.txqlen) });
+  if (dev && reason === 'PKT_TOO_BIG' && dev.mtu !== null) ofDevice.push({ name: `${device} mtu`, value: String(dev.mtu) });
+  if (reason === 'QDISC_DROP') {
+    for (const q of host.qdiscs.filter((q) => q.dev === device && q.limit !== null)) ofDevice.push({ name: `qdisc ${device} ${q.handle} ${q.kind} limit`, value: q.limit! });
+  }
+  return [...named, ...ofDevice];
+}

@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { inNetnsArgv } from '../../src/kernel/netns-pair';
-import { addStaticNeighbours, assertNoStackTrace, python, requireRealKernel, run, scaled, sendUdp, sleep, traceWhile, withNetnsPair } from './harness';
+import { addStaticNeighbours, assertNoStackTrace, python, requireRealKernel, run, scaled, sendUdp, sleep, startDropwhy, traceWhile, withNetnsPair } from './harness';
 
 /** The closing lines on stderr, without the "dropwhy: " prefix. */
 function closingLines(stderr: string): string[] {
@@ -147,6 +147,67 @@ test('a full accept queue: a finding names the listener, its backlog and somaxco
     } finally {
       (clients as { stop(): void } | null)?.stop();
       listener.stop();
+    }
+  });
+});
+
+/** Binds a UDP socket on ADDR:PORT with the smallest SO_RCVBUF and never reads it; prints its pid. */
+const DEAF_RECEIVER = `
+import os, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+print('READY', os.getpid(), flush=True)
+time.sleep(600)
+`;
+
+test('diagnose: a UDP receiver whose buffer overflows is the first cause, with its owner, rcvbuf against rmem_max and the fix', { timeout: scaled(60_000) }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  await withNetnsPair(async (p) => {
+    const port = 5000;
+    const receiver = await holder(p.nsB, DEAF_RECEIVER, [p.v4B, String(port)]);
+    try {
+      const rmemMax = (await run('ip', ['netns', 'exec', p.nsB, 'cat', '/proc/sys/net/core/rmem_max'])).stdout.trim();
+      const dw = await startDropwhy(['diagnose', '-o', 'json', '--duration', '60', '--filter-netns', p.nsB]);
+      let res: Awaited<ReturnType<typeof dw.stop>>;
+      try {
+        assert.equal(await sendUdp(p.nsA, p.v4B, port, 200), 200);
+        // Also a few to a closed port: a second, smaller cause.
+        assert.equal(await sendUdp(p.nsA, p.v4B, port + 1, 3), 3);
+        await sleep(700); // the owner is looked up every 500 ms while the socket lives
+        res = await dw.stop();
+      } finally {
+        dw.kill();
+      }
+      assert.equal(res.code, 0, res.stderr);
+      assertNoStackTrace(res.stderr);
+      const report = JSON.parse(res.stdout) as {
+        type: string;
+        causes: Array<{
+          kind: string;
+          count: number;
+          reason?: string;
+          sockets?: Array<{ advice: string | null }>;
+          counters?: Array<{ counter: string; verdict: string }>;
+          settings?: Array<{ name: string; value: string }>;
+          fix?: string;
+        }>;
+        quiet: string[];
+      };
+      assert.equal(report.type, 'diagnose');
+      const [first, second] = report.causes;
+      assert.equal(first.reason, 'SOCKET_RCVBUFF', res.stdout);
+      assert.ok(first.count > 0 && first.count < 200, `some of the 200 were queued: ${first.count}`);
+      assert.deepEqual(first.counters?.find((c) => c.counter === 'Udp RcvbufErrors')?.verdict, 'agree', res.stdout);
+      const advice = first.sockets?.[0]?.advice ?? '';
+      assert.ok(advice.startsWith(`python3[${receiver.ready}] on ${p.v4B}:${port}: rcvbuf `), advice);
+      assert.ok(advice.includes(`net.core.rmem_max ${rmemMax}`), advice);
+      assert.deepEqual(first.settings?.find((s) => s.name === 'net.core.rmem_max')?.value, rmemMax);
+      assert.match(first.fix ?? '', /SO_RCVBUF|sysctl -w net\.core\.rmem_(max|default)=\d+/);
+      assert.deepEqual([second?.reason, second?.count], ['NO_SOCKET', 3], res.stdout);
+      assert.ok(report.quiet.includes('qdiscs'), res.stdout);
+    } finally {
+      receiver.stop();
     }
   });
 });

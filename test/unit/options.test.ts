@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UsageError } from '../../src/errors';
 import { EVENT_SIZE, PACKET_SIZE } from '../../src/events/layout';
-import { check, DEFAULT_RING_BYTES, type RawArgs } from '../../src/commands/options';
+import { check, checkDiagnose, DEFAULT_RING_BYTES, type RawArgs } from '../../src/commands/options';
 
 /** Asserts check(raw) throws a UsageError whose message starts with `--flag: expected`. */
 function assertUsage(raw: RawArgs, flag: string, alsoMatches?: RegExp): UsageError {
@@ -379,4 +379,16 @@ test('check: bad reason syntax', () => {
   for (const bad of ['NO-SOCKET', 'NO SOCKET', '', 'NO_SOCKET,', ',', 'NO_SOCKET;TCP', 'ünïcode']) {
     for (const [flag] of REASON_FLAGS) assertUsage({ [flag]: [bad] }, flag, /drop reason name such as NO_SOCKET/);
   }
+});
+
+test('diagnose: --duration defaults to 10 s, -o text or json, no -- COMMAND', () => {
+  const options = checkDiagnose({});
+  assert.equal(options.durationMs, 10_000);
+  assert.equal(options.output, 'text');
+  assert.equal(options.maxKeys, 4096);
+  assert.equal(checkDiagnose({ duration: '2.5', output: 'json', 'filter-proto': 'UDP' }).durationMs, 2500);
+  assert.equal(checkDiagnose({ 'filter-proto': 'UDP' }).filter.proto, 'udp');
+  assert.throws(() => checkDiagnose({ output: 'yaml' }), /--output: expected text or json, got "yaml"/);
+  assert.throws(() => checkDiagnose({ duration: '0' }), /--duration: expected a positive number of seconds/);
+  assert.throws(() => checkDiagnose({ command: ['dig'] }), /-- COMMAND: diagnose reads the counters of a whole namespace/);
 });
