@@ -133,28 +133,28 @@ export type Sections = Map<string, string>;
 
 /** The sources every snapshot reads, as section names, and the command that prints each. */
 const COUNTER_SOURCES: ReadonlyArray<[string, string]> = [
-  ['snmp', 'cat /proc/net/snmp'],
-  ['snmp6', 'cat /proc/net/snmp6'],
-  ['netstat', 'cat /proc/net/netstat'],
-  ['dev', 'cat /proc/net/dev'],
+  ['snmp', 'show /proc/net/snmp'],
+  ['snmp6', 'show /proc/net/snmp6'],
+  ['netstat', 'show /proc/net/netstat'],
+  ['dev', 'show /proc/net/dev'],
   ['link', 'ip -s -s -d -j link show'],
   ['qdisc', 'tc -s -j qdisc show'],
-  ['softnet_stat', 'cat /proc/net/softnet_stat'],
-  ['nf_conntrack', 'cat /proc/net/stat/nf_conntrack'],
+  ['softnet_stat', 'show /proc/net/softnet_stat'],
+  ['nf_conntrack', 'show /proc/net/stat/nf_conntrack'],
   // The neighbour tables are the host's: only the first namespace shows their statistics, so another
   // reads them as the host's first process sees them.
-  ['arp_cache', 'cat /proc/net/stat/arp_cache || cat /proc/1/net/stat/arp_cache'],
-  ['ndisc_cache', 'cat /proc/net/stat/ndisc_cache || cat /proc/1/net/stat/ndisc_cache'],
+  ['arp_cache', 'show /proc/net/stat/arp_cache || show /proc/1/net/stat/arp_cache'],
+  ['ndisc_cache', 'show /proc/net/stat/ndisc_cache || show /proc/1/net/stat/ndisc_cache'],
 ];
 
 /** Sources read after the run only: settings, not counters. */
 const STATE_SOURCES: ReadonlyArray<[string, string]> = [
-  ['sockstat', 'cat /proc/net/sockstat /proc/net/sockstat6'],
-  ['sysctl', SYSCTLS.map((name) => `printf '%s=%s\\n' ${name} "$(cat ${sysctlPath(name)})"`).join('; ')],
+  ['sockstat', 'show /proc/net/sockstat; show /proc/net/sockstat6'],
+  ['sysctl', SYSCTLS.map((name) => `printf '%s=' ${name}; show ${sysctlPath(name)} || echo`).join('; ')],
   ['listeners', 'ss -ltnpH'],
 ];
 
-/** Per device (lo has no driver statistics): ethtool's counters, and with the state its rings and rp_filter. */
+/** Per device (lo has no driver statistics, and past this many the rest are left out): ethtool's counters, and with the state its rings and rp_filter. */
 const MAX_DEVICES = 64;
 
 /** One shell script that prints every source under a "==> NAME" line; one process per snapshot, entered into the namespace by nsenter. */
@@ -162,13 +162,15 @@ export function snapshotScript(withState: boolean): string {
   const sources = withState ? [...COUNTER_SOURCES, ...STATE_SOURCES] : COUNTER_SOURCES;
   const perDevice = [
     'echo "==> ethtool-S $n"; ethtool -S "$n"',
-    ...(withState ? ['echo "==> ethtool-g $n"; ethtool -g "$n"', 'echo "==> rp_filter $n"; cat "/proc/sys/net/ipv4/conf/$n/rp_filter"'] : []),
+    ...(withState ? ['echo "==> ethtool-g $n"; ethtool -g "$n"', 'echo "==> rp_filter $n"; show "/proc/sys/net/ipv4/conf/$n/rp_filter"'] : []),
   ].join('; ');
   return [
     'exec 2>/dev/null',
+    // A file shown by the shell's own read and printf: a cat per file was most of a snapshot's time.
+    `show() { while IFS= read -r line || [ -n "$line" ]; do printf '%s\\n' "$line"; done < "$1"; }`,
     ...sources.map(([name, command]) => `echo "==> ${name}"; ${command}`),
     'command -v ethtool >/dev/null || echo "==> ethtool"',
-    `ip -o link show | head -n ${MAX_DEVICES + 1} | while IFS=': ' read -r index n rest; do n=\${n%%@*}; [ "$n" = lo ] && continue; ${perDevice}; done`,
+    `ip -o link show | while IFS=': ' read -r index n rest; do n=\${n%%@*}; [ "$n" = lo ] && continue; devices=$((devices + 1)); [ "$devices" -gt ${MAX_DEVICES} ] && break; ${perDevice}; done`,
     // A device without driver statistics makes ethtool fail: that is its section's business, not the snapshot's.
     'exit 0',
   ].join('\n');
