@@ -41,6 +41,8 @@ type Explained = Pick<Finding, 'explanation' | 'objects' | 'settings' | 'advice'
 
 interface FindingRule {
   counter: RegExp;
+  /** The counter names the cause of drops traced under a vaguer reason (NETFILTER_DROP, CPU_BACKLOG): a finding whenever it moved. */
+  evenWhenTraced?: true;
   explain(seen: Seen): Explained | null;
 }
 
@@ -143,6 +145,7 @@ const RULES: readonly FindingRule[] = [
   },
   {
     counter: /^softnet dropped$/,
+    evenWhenTraced: true,
     explain: ({ traced, host, moved }) => {
       const backlog = number(host, 'net.core.netdev_max_backlog');
       const cpus = [...moved].flatMap(([name, delta]) => {
@@ -168,6 +171,7 @@ const RULES: readonly FindingRule[] = [
   },
   {
     counter: /^conntrack (drop|insert_failed)$/,
+    evenWhenTraced: true,
     explain: ({ match, host, tracedOf }) => {
       const max = number(host, 'net.netfilter.nf_conntrack_max');
       const nfDrops = tracedOf('NETFILTER_DROP');
@@ -254,22 +258,21 @@ const RULES: readonly FindingRule[] = [
 
 /**
  * A finding for each counter that moved by more than the drops traced behind it and that dropwhy can
- * explain; the excess a check's unseen drops account for is not one. Largest first.
+ * explain (the excess a check's unseen drops account for is not one), and for each counter that
+ * names the cause of traced drops; most untraced first.
  */
 export function findings(deltas: CounterDelta[], checks: CounterCheck[], host: HostState | null, tracedByReason: ReadonlyMap<string, number>, unseen = 0): Finding[] {
   const moved = new Map(deltas.map((d) => [d.name, d.delta]));
   const byCounter = new Map(checks.map((c) => [c.counter, c]));
   const found: Finding[] = [];
   for (const { name, delta } of deltas) {
+    if (delta <= 0) continue;
     const traced = byCounter.get(name)?.traced ?? 0;
-    if (delta - traced <= (byCounter.has(name) ? unseen : 0)) continue;
-    for (const rule of RULES) {
-      const match = rule.counter.exec(name);
-      if (!match) continue;
-      const explained = rule.explain({ delta, traced, match, host, moved, tracedOf: (reason) => tracedByReason.get(reason) ?? 0 });
-      if (explained) found.push({ counter: name, delta, traced, global: isGlobalCounter(name), ...explained });
-      break;
-    }
+    const rule = RULES.find((r) => r.counter.test(name));
+    if (!rule || (!rule.evenWhenTraced && delta - traced <= (byCounter.has(name) ? unseen : 0))) continue;
+    const match = rule.counter.exec(name)!;
+    const explained = rule.explain({ delta, traced, match, host, moved, tracedOf: (reason) => tracedByReason.get(reason) ?? 0 });
+    if (explained) found.push({ counter: name, delta, traced, global: isGlobalCounter(name), ...explained });
   }
   return found.sort((a, b) => b.delta - b.traced - (a.delta - a.traced));
 }

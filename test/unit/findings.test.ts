@@ -119,14 +119,12 @@ test('a full conntrack table, a softnet backlog, a NIC ring: the cause and the s
   ];
   const nf: TracedCount = { reason: 'NETFILTER_DROP', proto: 'udp', family: 4, count: 40, location: 'nf_hook_slow+0x9', device: null };
   const found = findings(deltas, correlate([nf], deltas, state), state, new Map([['NETFILTER_DROP', 40]]));
-  assert.deepEqual(
-    found.map(findingText),
-    [
-      "dev eth0 rx_missed_errors +5120, none traced: the NIC's receive ring overflowed before the kernel saw the packets (no skb was built: nothing to trace); eth0; eth0 ring rx 256 of max 4096; ethtool -G eth0 rx 4096",
-      'softnet dropped +300 (global), none traced: the per-CPU input backlog was full: net.core.netdev_max_backlog 1000 reached; CPU 1 +300; net.core.netdev_max_backlog 1000; sysctl -w net.core.netdev_max_backlog=2000, or spread the load with RPS',
-    ],
-    'the conntrack drops agree with the traced NETFILTER_DROPs: no finding',
-  );
+  assert.deepEqual(found.map(findingText), [
+    "dev eth0 rx_missed_errors +5120, none traced: the NIC's receive ring overflowed before the kernel saw the packets (no skb was built: nothing to trace); eth0; eth0 ring rx 256 of max 4096; ethtool -G eth0 rx 4096",
+    'softnet dropped +300 (global), none traced: the per-CPU input backlog was full: net.core.netdev_max_backlog 1000 reached; CPU 1 +300; net.core.netdev_max_backlog 1000; sysctl -w net.core.netdev_max_backlog=2000, or spread the load with RPS',
+    // It agrees with the traced NETFILTER_DROPs, and names their cause: a finding all the same.
+    "conntrack drop +40, 40 traced: the conntrack table is full: new connections are dropped with 40 NETFILTER_DROP traced (nf_hook_slow, no rule's verdict); net.netfilter.nf_conntrack_count 64, net.netfilter.nf_conntrack_max 64; sysctl -w net.netfilter.nf_conntrack_max=128, or shorten the conntrack timeouts",
+  ]);
   const filtered = findings(deltas, correlate([], deltas, state), state, new Map());
   assert.equal(
     findingText(filtered.find((f) => f.counter === 'conntrack drop')!),

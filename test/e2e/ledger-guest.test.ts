@@ -1,0 +1,99 @@
+// The ledger's findings for drops behind host-wide settings: a softnet backlog at
+// net.core.netdev_max_backlog and a full conntrack table at net.netfilter.nf_conntrack_max. Both
+// settings are the whole host's, so these tests change them only in a kernel-matrix guest
+// (DROPWHY_E2E_GUEST=1, or KERNEL_MATRIX_GUEST=1), and put them back afterwards; on the host they skip.
+import { test, type TestContext } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { inNetnsArgv } from '../../src/kernel/netns-pair';
+import { KERNEL_MATRIX_GUEST, assertNoStackTrace, loadNftRuleset, python, requireRealKernel, scaled, sendUdp, sleep, traceWhile, withNetnsPair } from './harness';
+
+const IN_GUEST = KERNEL_MATRIX_GUEST || process.env.KERNEL_MATRIX_GUEST === '1';
+
+function closingLines(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('dropwhy: '))
+    .map((l) => l.slice('dropwhy: '.length));
+}
+
+/** Sets a host-wide sysctl for the test's length; false (and the test skipped) outside a guest. */
+function withGlobalSysctl(t: TestContext, name: string, value: string): boolean {
+  if (!IN_GUEST) {
+    t.skip(`${name} is the whole host's: changed only in a kernel-matrix guest`);
+    return false;
+  }
+  const file = `/proc/sys/${name.replaceAll('.', '/')}`;
+  const before = readFileSync(file, 'utf8').trim();
+  writeFileSync(file, value);
+  t.after(() => writeFileSync(file, before));
+  return true;
+}
+
+test('a softnet backlog drop: CPU_BACKLOG agrees with softnet dropped, and the finding names netdev_max_backlog', { timeout: scaled(90_000) }, async (t) => {
+  if (!requireRealKernel(t) || !withGlobalSysctl(t, 'net.core.netdev_max_backlog', '1')) return;
+  await withNetnsPair(async (p) => {
+    // veth hands each packet to the peer through the per-CPU backlog (netif_rx): a burst overflows one of 1.
+    const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB], async () => {
+      await sendUdp(p.nsA, p.v4B, 9, 2000, { burst: true });
+    });
+    assertNoStackTrace(res.stderr);
+    const traced = res.events.filter((e) => e.reason === 'CPU_BACKLOG').length;
+    assert.ok(traced > 0, `a burst of 2000 overflowed a backlog of 1:\n${res.stderr}`);
+    const lines = closingLines(res.stderr);
+    assert.ok(lines.includes(`softnet dropped (global) +${traced} vs ${traced} CPU_BACKLOG traced: agree`), res.stderr);
+    assert.ok(lines.includes(`dev ${p.ifB} rx_dropped +${traced} vs ${traced} CPU_BACKLOG traced: agree`), res.stderr);
+    const finding = lines.find((l) => l.startsWith('finding: softnet dropped'));
+    assert.ok(finding?.includes('net.core.netdev_max_backlog 1 reached'), res.stderr);
+    assert.ok(finding?.includes('sysctl -w net.core.netdev_max_backlog=2'), res.stderr);
+  });
+});
+
+/** Connects COUNT TCP connections to ADDR:PORT and holds them (established: conntrack cannot evict them). */
+const HOLD_CONNECTIONS = `
+import socket, sys, time
+held = [socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5) for _ in range(int(sys.argv[3]))]
+print('READY', flush=True)
+time.sleep(600)
+`;
+
+/** Accepts every connection on ADDR:PORT and holds it. */
+const ACCEPT_ALL = `
+import socket, sys, time
+s = socket.socket()
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(64)
+print('READY', flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])
+`;
+
+test('a full conntrack table: NETFILTER_DROP agrees with conntrack drop, and the finding names nf_conntrack_max', { timeout: scaled(90_000) }, async (t) => {
+  if (!requireRealKernel(t) || !IN_GUEST) return void t.skip("net.netfilter.nf_conntrack_max is the whole host's: changed only in a kernel-matrix guest");
+  await withNetnsPair(async (p) => {
+    // Conntrack runs in nsB once a rule there looks at it (which loads the module, and its sysctl); the table holds 4 established connections.
+    await loadNftRuleset(p.nsB, 'table inet dwct { chain input { type filter hook input priority 0; ct state new counter accept; }; }');
+    if (!withGlobalSysctl(t, 'net.netfilter.nf_conntrack_max', '4')) return;
+    const children = [spawn(...inNetnsArgv(p.nsB, python(), ['-c', ACCEPT_ALL, p.v4B, '7000']), { stdio: ['ignore', 'pipe', 'ignore'] })];
+    try {
+      await sleep(300);
+      children.push(spawn(...inNetnsArgv(p.nsA, python(), ['-c', HOLD_CONNECTIONS, p.v4B, '7000', '4']), { stdio: ['ignore', 'pipe', 'ignore'] }));
+      await sleep(1000);
+      const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB, '--filter-reason', 'NETFILTER_DROP'], async () => {
+        await sendUdp(p.nsA, p.v4B, 9, 20);
+      });
+      assertNoStackTrace(res.stderr);
+      const traced = res.events.length;
+      assert.ok(traced > 0, `new flows found the table full:\n${res.stderr}`);
+      const lines = closingLines(res.stderr);
+      assert.ok(lines.includes(`conntrack drop +${traced} vs ${traced} NETFILTER_DROP traced: agree`), res.stderr);
+      const finding = lines.find((l) => l.startsWith('finding: conntrack drop'));
+      assert.ok(finding?.includes('the conntrack table is full'), res.stderr);
+      assert.ok(finding?.includes('net.netfilter.nf_conntrack_max 4'), res.stderr);
+    } finally {
+      for (const child of children) child.kill('SIGKILL');
+    }
+  });
+});
