@@ -11,6 +11,7 @@ import { CONFIG, FEATURE, MODE } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
 import {
   cliHarness,
+  emptyHostState,
   type CliHarness,
   type CliHarnessOptions,
   encodeBatch,
@@ -650,4 +651,39 @@ test('summary: a closed stdout ends the run with exit 0 and says the totals were
   assert.equal(await run(['summary', '-o', 'json', '--interval', '0.05', '--duration', '5'], h.io), 0);
   assert.equal(writes, 1, 'the first interval found the pipe closed; the totals were not tried');
   assert.deepEqual(h.err, [closingLine(5, 5, 0), 'dropwhy: output closed: the totals were not written']);
+});
+
+test('trace and summary: a counter that moved with nothing traced behind it is a finding, with the listener and somaxconn (issue 25)', TIMEOUT, async (t) => {
+  const hostState = {
+    ...emptyHostState(),
+    settings: new Map([['net.core.somaxconn', '4096']]),
+    listeners: [{ local: '127.0.0.1:8080', queued: 2, backlog: 1, owner: 'python3[123]' }],
+  };
+  const counterSnapshots = [snapshot({ 'TcpExt ListenOverflows': 3, 'TcpExt ListenDrops': 3 }), snapshot({ 'TcpExt ListenOverflows': 15, 'TcpExt ListenDrops': 15 })];
+  const finding =
+    'TcpExt ListenOverflows +12, none traced: the accept queue of a listening socket is full (refused SYNs are not counted as drops); 127.0.0.1:8080 python3[123] backlog 1 queued 2; net.core.somaxconn 4096; raise the listen() backlog (up to net.core.somaxconn) or accept connections faster';
+
+  const traced = harness(t, { binding: { counters: { seen: 0, matched: 0 } }, counterSnapshots, hostState });
+  const tracing = await runUntilOpened(['-o', 'json'], traced);
+  traced.signals.emit('SIGINT');
+  assert.equal(await tracing.done, 0);
+  assert.deepEqual(traced.err.slice(1), ['dropwhy: other counters: TcpExt ListenDrops +12', `dropwhy: finding: ${finding}`]);
+
+  const counted = harness(t, { binding: { counters: { seen: 0, matched: 0 } }, counterSnapshots, hostState });
+  const summary = await runUntilOpened(['summary', '-o', 'json', '--interval', '60'], counted);
+  counted.signals.emit('SIGINT');
+  assert.equal(await summary.done, 0);
+  const total = counted.records().find((r) => r.type === 'total') as { findings: Array<Record<string, unknown>> };
+  assert.deepEqual(total.findings, [
+    {
+      counter: 'TcpExt ListenOverflows',
+      delta: 12,
+      traced: 0,
+      global: false,
+      explanation: 'the accept queue of a listening socket is full (refused SYNs are not counted as drops)',
+      objects: ['127.0.0.1:8080 python3[123] backlog 1 queued 2'],
+      settings: [{ name: 'net.core.somaxconn', value: '4096' }],
+      advice: 'raise the listen() backlog (up to net.core.somaxconn) or accept connections faster',
+    },
+  ]);
 });
