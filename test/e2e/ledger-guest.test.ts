@@ -7,7 +7,21 @@ import * as assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { inNetnsArgv } from '../../src/kernel/netns-pair';
-import { KERNEL_MATRIX_GUEST, assertNoStackTrace, loadNftRuleset, python, requireRealKernel, scaled, sendUdp, sleep, traceWhile, withNetnsPair } from './harness';
+import {
+  KERNEL_MATRIX_GUEST,
+  addStaticNeighbours,
+  assertNoStackTrace,
+  loadNftRuleset,
+  nsPython,
+  python,
+  requireRealKernel,
+  run,
+  scaled,
+  sendUdp,
+  sleep,
+  traceWhile,
+  withNetnsPair,
+} from './harness';
 
 const IN_GUEST = KERNEL_MATRIX_GUEST || process.env.KERNEL_MATRIX_GUEST === '1';
 
@@ -31,19 +45,39 @@ function withGlobalSysctl(t: TestContext, name: string, value: string): boolean 
   return true;
 }
 
+/** Sends COUNT UDP datagrams of SIZE bytes to ADDR:PORT without DF, so that a router on the way fragments them. */
+const FRAGMENTED_SENDER = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT
+for _ in range(int(sys.argv[3])):
+    s.sendto(b'x' * int(sys.argv[4]), (sys.argv[1], int(sys.argv[2])))
+print('SENT', flush=True)
+`;
+
 test('a softnet backlog drop: CPU_BACKLOG agrees with softnet dropped, and the finding names netdev_max_backlog', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t) || !withGlobalSysctl(t, 'net.core.netdev_max_backlog', '1')) return;
   await withNetnsPair(async (p) => {
-    // veth hands each packet to the peer through the per-CPU backlog (netif_rx): a burst overflows one of 1.
-    const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB], async () => {
-      await sendUdp(p.nsA, p.v4B, 9, 2000, { burst: true });
+    // nsB routes to a link of MTU 300 whose far end (fwB) is in nsA: each 1400-byte datagram becomes
+    // five fragments, sent in one softirq into fwB's backlog, which holds two at most (qlen <= 1 when queued).
+    const subnet = `198.20.${p.n}`;
+    await run('ip', ['-n', p.nsB, 'link', 'add', 'fwA', 'mtu', '300', 'type', 'veth', 'peer', 'name', 'fwB', 'mtu', '300', 'netns', p.nsA]);
+    await run('ip', ['-n', p.nsB, 'addr', 'add', `${subnet}.1/24`, 'dev', 'fwA']);
+    await run('ip', ['-n', p.nsB, 'link', 'set', 'fwA', 'up']);
+    await run('ip', ['-n', p.nsA, 'link', 'set', 'fwB', 'up']);
+    await run('ip', ['netns', 'exec', p.nsB, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    const fwMac = JSON.parse((await run('ip', ['-n', p.nsA, '-j', 'link', 'show', 'fwB'])).stdout)[0].address as string;
+    await addStaticNeighbours(p.nsB, 'fwA', [`${subnet}.2`], fwMac);
+    await run('ip', ['-n', p.nsA, 'route', 'add', `${subnet}.0/24`, 'via', p.v4B]);
+    const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsA, '--filter-reason', 'CPU_BACKLOG'], async () => {
+      await nsPython(p.nsA, FRAGMENTED_SENDER, [`${subnet}.2`, '9', '50', '1400']);
     });
     assertNoStackTrace(res.stderr);
-    const traced = res.events.filter((e) => e.reason === 'CPU_BACKLOG').length;
-    assert.ok(traced > 0, `a burst of 2000 overflowed a backlog of 1:\n${res.stderr}`);
+    const traced = res.events.length;
+    assert.ok(traced > 0, `fragments overflowed a backlog of 1:\n${res.stderr}`);
     const lines = closingLines(res.stderr);
     assert.ok(lines.includes(`softnet dropped (global) +${traced} vs ${traced} CPU_BACKLOG traced: agree`), res.stderr);
-    assert.ok(lines.includes(`dev ${p.ifB} rx_dropped +${traced} vs ${traced} CPU_BACKLOG traced: agree`), res.stderr);
+    assert.ok(lines.includes(`dev fwB rx_dropped +${traced} vs ${traced} CPU_BACKLOG traced: agree`), res.stderr);
     const finding = lines.find((l) => l.startsWith('finding: softnet dropped'));
     assert.ok(finding?.includes('net.core.netdev_max_backlog 1 reached'), res.stderr);
     assert.ok(finding?.includes('sysctl -w net.core.netdev_max_backlog=2'), res.stderr);
