@@ -102,13 +102,6 @@ export function parseCounterFiles(files: CounterFiles): CounterSnapshot {
   return snapshot;
 }
 
-/** Counters the kernel keeps for the whole host, the same in every network namespace. */
-const GLOBAL_COUNTER = /^(softnet|arp_cache|ndisc_cache) /;
-
-export function isGlobalCounter(name: string): boolean {
-  return GLOBAL_COUNTER.test(name);
-}
-
 /** What the ledger knows of the namespace besides its counters: read once, after the run. */
 export interface HostState {
   devices: DeviceInfo[];

@@ -12,6 +12,8 @@ export interface QdiscInfo {
   limit: string | null;
   drops: number;
   overlimits: number;
+  /** Its drops' name in the snapshot (qdiscCounter). */
+  counter: string;
 }
 
 /** A qdisc's drops counter as it appears in the snapshot. */
@@ -37,16 +39,16 @@ export function parseQdiscStats(json: string, into: CounterSnapshot): QdiscInfo[
   for (const q of listed) {
     if (!q.kind || !q.dev || q.handle === undefined || q.kind === 'noqueue') continue;
     const limit = q.options?.limit;
+    const named = { dev: q.dev, handle: q.handle, kind: q.kind };
     const info: QdiscInfo = {
-      dev: q.dev,
-      handle: q.handle,
-      kind: q.kind,
+      ...named,
+      counter: qdiscCounter(named),
       root: q.root === true,
       limit: limit === undefined ? null : String(limit),
       drops: q.drops ?? 0,
       overlimits: q.overlimits ?? 0,
     };
-    into.set(qdiscCounter(info), info.drops);
+    into.set(info.counter, info.drops);
     qdiscs.push(info);
   }
   return qdiscs;

@@ -1,10 +1,9 @@
 // Puts the kernel's own counters beside the drops dropwhy traced: for each
 // counter the kernel bumps at the same drop site, do the two numbers agree?
 import { linkedCounters } from './advice';
-import { DEVICE_COUNTER_RULES, PARTIAL_COUNTERS } from './counter-links';
+import { DEVICE_COUNTER_RULES, isGlobalCounter, PARTIAL_COUNTERS } from './counter-links';
 import type { Family } from '../events/address';
-import { isGlobalCounter, type CounterDelta, type HostState } from '../kernel/counters';
-import { qdiscCounter } from '../kernel/qdisc-stats';
+import type { CounterDelta, HostState } from '../kernel/counters';
 
 export interface TracedCount {
   reason: string;
@@ -34,7 +33,7 @@ function deviceLinks(group: TracedCount, host: HostState | null): Linked[] {
   const links: Linked[] = [];
   for (const rule of rules.filter((r) => r.at.includes(at))) {
     if (rule.counter === 'qdisc') {
-      const roots = host.qdiscs.filter((q) => q.root && (group.device ? q.dev === group.device : true)).map(qdiscCounter);
+      const roots = host.qdiscs.filter((q) => q.root && (group.device ? q.dev === group.device : true)).map((q) => q.counter);
       if (group.device) links.push(...roots.map((counter) => ({ counter, members: [counter] })));
       else if (roots.length > 0) links.push({ counter: 'qdisc (every root) drops', members: roots });
     } else if (group.device) {

@@ -110,6 +110,13 @@ export const COUNTER_RULES: Readonly<Record<string, readonly CounterRule[]>> = {
   NETFILTER_DROP: [{ protos: 'any', family: 'any', counters: ['conntrack drop', 'conntrack insert_failed'] }],
 };
 
+/** Counters the kernel keeps for the whole host, the same in every network namespace: softnet's, and the neighbour tables' (arp_tbl, nd_tbl). */
+const GLOBAL_COUNTER = /^(softnet|arp_cache|ndisc_cache) /;
+
+export function isGlobalCounter(name: CounterName): boolean {
+  return GLOBAL_COUNTER.test(name);
+}
+
 /** Counters that count only some of their reason's drops: compared only when they moved. */
 export const PARTIAL_COUNTERS: ReadonlySet<CounterName> = new Set(['conntrack drop', 'conntrack insert_failed']);
 

@@ -3,7 +3,8 @@
 // fix as a command. Most are drops kfree_skb never sees (a NIC's ring, refused SYNs, XDP); some
 // are drops a filter or the run's timing kept from the trace. Pure: the counters' deltas, the
 // correlation's checks and the namespace's state in, findings out.
-import { isGlobalCounter, type CounterDelta, type HostState } from '../kernel/counters';
+import type { CounterDelta, HostState } from '../kernel/counters';
+import { isGlobalCounter } from './counter-links';
 import { signed, type CounterCheck } from './correlate';
 
 export interface Setting {
