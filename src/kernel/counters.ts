@@ -135,31 +135,38 @@ const COUNTER_SOURCES: ReadonlyArray<[string, string]> = [
   ['softnet_stat', 'show /proc/net/softnet_stat'],
   ['nf_conntrack', 'show /proc/net/stat/nf_conntrack'],
   // The neighbour tables are the host's: only the first namespace shows their statistics, so another
-  // reads them as the host's first process sees them.
-  ['arp_cache', 'show /proc/net/stat/arp_cache || show /proc/1/net/stat/arp_cache'],
-  ['ndisc_cache', 'show /proc/net/stat/ndisc_cache || show /proc/1/net/stat/ndisc_cache'],
+  // reads them as dropwhy's own process (its pid is the script's $1) sees them.
+  ['arp_cache', 'show /proc/net/stat/arp_cache || show /proc/$1/net/stat/arp_cache'],
+  ['ndisc_cache', 'show /proc/net/stat/ndisc_cache || show /proc/$1/net/stat/ndisc_cache'],
 ];
 
 /** Sources read after the run only: settings, not counters. */
 const STATE_SOURCES: ReadonlyArray<[string, string]> = [
   ['sockstat', 'show /proc/net/sockstat; show /proc/net/sockstat6'],
-  ['sysctl', SYSCTLS.map((name) => `printf '%s=' ${name}; show ${sysctlPath(name)} || echo`).join('; ')],
+  // One grep prints every sysctl as PATH:VALUE (a sysctl file cannot be read a byte at a time, as the shell's read does).
+  ['sysctl', `grep -H . ${SYSCTLS.map(sysctlPath).join(' ')} /proc/sys/net/ipv4/conf/*/rp_filter`],
   ['listeners', 'ss -ltnpH'],
 ];
+
+/**
+ * The sysctls the kernel keeps only for the whole host (netdev_max_backlog, udp_mem, tcp_mem …) exist
+ * only in the first namespace's /proc/sys: from another, they are read in dropwhy's own.
+ */
+const HOST_SYSCTLS: [string, string] = ['sysctl-host', `nsenter --net=/proc/$1/ns/net grep -H . ${SYSCTLS.map(sysctlPath).join(' ')}`];
 
 /** Per device (lo has no driver statistics, and past this many the rest are left out): ethtool's counters, and with the state its rings and rp_filter. */
 const MAX_DEVICES = 64;
 
-/** One shell script that prints every source under a "==> NAME" line; one process per snapshot, entered into the namespace by nsenter. */
-export function snapshotScript(withState: boolean): string {
-  const sources = withState ? [...COUNTER_SOURCES, ...STATE_SOURCES] : COUNTER_SOURCES;
-  const perDevice = [
-    'echo "==> ethtool-S $n"; ethtool -S "$n"',
-    ...(withState ? ['echo "==> ethtool-g $n"; ethtool -g "$n"', 'echo "==> rp_filter $n"; show "/proc/sys/net/ipv4/conf/$n/rp_filter"'] : []),
-  ].join('; ');
+/**
+ * One shell script that prints every source under a "==> NAME" line; one process per snapshot, entered
+ * into the namespace by nsenter. Its $1 is dropwhy's pid, for what only dropwhy's namespace shows.
+ */
+export function snapshotScript(withState: boolean, entered = false): string {
+  const sources = withState ? [...COUNTER_SOURCES, ...STATE_SOURCES, ...(entered ? [HOST_SYSCTLS] : [])] : COUNTER_SOURCES;
+  const perDevice = ['echo "==> ethtool-S $n"; ethtool -S "$n"', ...(withState ? ['echo "==> ethtool-g $n"; ethtool -g "$n"'] : [])].join('; ');
   return [
     'exec 2>/dev/null',
-    // A file shown by the shell's own read and printf: a cat per file was most of a snapshot's time.
+    // A /proc/net file shown by the shell's own read and printf: a cat per file was most of a snapshot's time.
     `show() { while IFS= read -r line || [ -n "$line" ]; do printf '%s\\n' "$line"; done < "$1"; }`,
     ...sources.map(([name, command]) => `echo "==> ${name}"; ${command}`),
     'command -v ethtool >/dev/null || echo "==> ethtool"',
@@ -219,10 +226,12 @@ export function parseSnapshot(sections: Sections, withState: boolean): HostSnaps
     else if (source === 'ethtool-g') {
       const sizes = parseEthtoolRings(body);
       if (sizes) rings.set(dev, sizes);
-    } else if (source === 'rp_filter' && body.trim() !== '') settings.set(`net.ipv4.conf.${dev}.rp_filter`, body.trim());
+    }
   }
   if (!withState) return { counters, state: null, unread };
   parse('sysctl', (t) => parseSysctls(t, settings));
+  // The namespace's own values first; the host's only for the sysctls the namespace has none of.
+  for (const [name, value] of parseSysctls(text('sysctl-host'), new Map())) if (!settings.has(name)) settings.set(name, value);
   parse('sockstat', (t) => parseSockstat(t, settings));
   const listeners = parseListeners(text('listeners'));
   return { counters, state: { devices: devices ?? [], qdiscs, rings, settings, listeners }, unread };
@@ -237,8 +246,9 @@ const SNAPSHOT_TIMEOUT_MS = 20_000;
  * withState: the settings, rings and listeners too.
  */
 export async function readCounters(netnsPath: string | null, withState = false): Promise<HostSnapshot> {
-  const script = snapshotScript(withState);
-  const [file, args] = netnsPath === null ? ['sh', ['-c', script]] : ['nsenter', [`--net=${netnsPath}`, 'sh', '-c', script]];
+  const script = snapshotScript(withState, netnsPath !== null);
+  const shell = ['sh', '-c', script, 'sh', String(process.pid)];
+  const [file, args] = netnsPath === null ? [shell[0], shell.slice(1)] : ['nsenter', [`--net=${netnsPath}`, ...shell]];
   const { stdout } = await run(file, args, { maxBuffer: 64 << 20, timeout: SNAPSHOT_TIMEOUT_MS });
   return parseSnapshot(splitSections(stdout), withState);
 }

@@ -34,16 +34,18 @@ export function sysctlPath(name: string): string {
   return `/proc/sys/${name.replaceAll('.', '/')}`;
 }
 
-/** "name=value" lines, as the reader prints them; a sysctl this kernel lacks prints nothing after "=" and is left out. Tabs (udp_mem's) become spaces. */
+const PROC_SYS = '/proc/sys/';
+
+/** `grep -H .`'s "PATH:VALUE" lines by dotted name; a sysctl this kernel lacks prints nothing and is left out. Tabs (udp_mem's) become spaces. */
 export function parseSysctls(text: string, into: Map<string, string>): Map<string, string> {
   for (const line of text.split('\n')) {
-    const equals = line.indexOf('=');
-    if (equals <= 0) continue;
+    const colon = line.indexOf(':');
+    if (!line.startsWith(PROC_SYS) || colon < 0) continue;
     const value = line
-      .slice(equals + 1)
+      .slice(colon + 1)
       .trim()
       .replace(/\s+/g, ' ');
-    if (value !== '') into.set(line.slice(0, equals), value);
+    if (value !== '') into.set(line.slice(PROC_SYS.length, colon).replaceAll('/', '.'), value);
   }
   return into;
 }

@@ -114,12 +114,13 @@ test('sockstat and sysctls: settings by name', () => {
   assert.ok(settings.has('sockstat UDP mem'));
   assert.ok(settings.has('sockstat TCP inuse'));
   assert.ok(settings.has('sockstat UDP6 inuse'));
-  const sysctls = parseSysctls('net.ipv4.udp_mem=1\t2\t3\nnet.core.somaxconn=4096\nnet.netfilter.nf_conntrack_max=\n', new Map());
+  const sysctls = parseSysctls('/proc/sys/net/ipv4/udp_mem:1\t2\t3\n/proc/sys/net/core/somaxconn:4096\n/proc/sys/net/ipv4/conf/eth0/rp_filter:2\n', new Map());
   assert.deepEqual(
     [...sysctls],
     [
       ['net.ipv4.udp_mem', '1 2 3'],
       ['net.core.somaxconn', '4096'],
+      ['net.ipv4.conf.eth0.rp_filter', '2'],
     ],
   );
   assert.equal(sysctlPath('net.core.rmem_max'), '/proc/sys/net/core/rmem_max');
@@ -163,10 +164,31 @@ test('global counters: softnet and the neighbour tables', () => {
 test("reads this process's own namespace in one script, with the settings after a run", async () => {
   assert.match(snapshotScript(true), /ss -ltnpH/);
   assert.doesNotMatch(snapshotScript(false), /ss -ltnpH/);
+  assert.doesNotMatch(snapshotScript(true), /nsenter/, "dropwhy's own namespace has the host's sysctls");
+  assert.match(snapshotScript(true, true), /==> sysctl-host"; nsenter --net=\/proc\/\$1\/ns\/net grep -H \. \/proc\/sys\/net\/core\/rmem_max/);
   const snapshot = await readCounters(null, true);
   assert.ok(snapshot.counters.has('Ip Forwarding'));
   assert.ok(snapshot.counters.has('dev lo rx_dropped'));
   assert.ok(snapshot.counters.has('softnet processed'));
-  assert.match(snapshot.state?.settings.get('net.core.rmem_max') ?? '', /^\d+$/);
+  // Whole values: a sysctl file read a byte at a time gives its first digit only.
+  assert.equal(snapshot.state?.settings.get('net.core.rmem_max'), readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim());
+  assert.equal(snapshot.state?.settings.get('net.core.somaxconn'), readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+  assert.equal(snapshot.state?.settings.get('net.ipv4.conf.lo.rp_filter'), readFileSync('/proc/sys/net/ipv4/conf/lo/rp_filter', 'utf8').trim());
   assert.ok(snapshot.state?.devices.some((d) => d.name === 'lo'));
+});
+
+test("another namespace's settings: its own sysctls first, the host's for those it has none of", () => {
+  const sections = splitSections(
+    [
+      '==> sysctl',
+      '/proc/sys/net/core/somaxconn:128',
+      '==> sysctl-host',
+      '/proc/sys/net/core/somaxconn:4096',
+      '/proc/sys/net/core/netdev_max_backlog:1',
+      '==> listeners',
+    ].join('\n'),
+  );
+  const { state } = parseSnapshot(sections, true);
+  assert.equal(state?.settings.get('net.core.somaxconn'), '128');
+  assert.equal(state?.settings.get('net.core.netdev_max_backlog'), '1');
 });
