@@ -11,6 +11,7 @@ import {
   KERNEL_MATRIX_GUEST,
   addStaticNeighbours,
   assertNoStackTrace,
+  kernelFacts,
   loadNftRuleset,
   nsPython,
   python,
@@ -69,18 +70,22 @@ test('a softnet backlog drop: CPU_BACKLOG agrees with softnet dropped, and the f
     const fwMac = JSON.parse((await run('ip', ['-n', p.nsA, '-j', 'link', 'show', 'fwB'])).stdout)[0].address as string;
     await addStaticNeighbours(p.nsB, 'fwA', [`${subnet}.2`], fwMac);
     await run('ip', ['-n', p.nsA, 'route', 'add', `${subnet}.0/24`, 'via', p.v4B]);
-    const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsA, '--filter-reason', 'CPU_BACKLOG'], async () => {
+    // Before 5.17 drops have no reason (and --filter-reason is refused): the counter is then a finding of its own.
+    const { hasReason } = kernelFacts();
+    const reasonFilter = hasReason ? ['--filter-reason', 'CPU_BACKLOG'] : [];
+    const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsA, ...reasonFilter], async () => {
       await nsPython(p.nsA, FRAGMENTED_SENDER, [`${subnet}.2`, '9', '50', '1400']);
     });
     assertNoStackTrace(res.stderr);
-    const traced = res.events.length;
-    assert.ok(traced > 0, `fragments overflowed a backlog of 1:\n${res.stderr}`);
     const lines = closingLines(res.stderr);
-    assert.ok(lines.includes(`softnet dropped (global) +${traced} vs ${traced} CPU_BACKLOG traced: agree`), res.stderr);
-    assert.ok(lines.includes(`dev fwB rx_dropped +${traced} vs ${traced} CPU_BACKLOG traced: agree`), res.stderr);
     const finding = lines.find((l) => l.startsWith('finding: softnet dropped'));
     assert.ok(finding?.includes('net.core.netdev_max_backlog 1 reached'), res.stderr);
     assert.ok(finding?.includes('sysctl -w net.core.netdev_max_backlog=2'), res.stderr);
+    if (!hasReason) return;
+    const traced = res.events.length;
+    assert.ok(traced > 0, `fragments overflowed a backlog of 1:\n${res.stderr}`);
+    assert.ok(lines.includes(`softnet dropped (global) +${traced} vs ${traced} CPU_BACKLOG traced: agree`), res.stderr);
+    assert.ok(lines.includes(`dev fwB rx_dropped +${traced} vs ${traced} CPU_BACKLOG traced: agree`), res.stderr);
   });
 });
 
@@ -115,17 +120,19 @@ test('a full conntrack table: NETFILTER_DROP agrees with conntrack drop, and the
       await sleep(300);
       children.push(spawn(...inNetnsArgv(p.nsA, python(), ['-c', HOLD_CONNECTIONS, p.v4B, '7000', '4']), { stdio: ['ignore', 'pipe', 'ignore'] }));
       await sleep(1000);
-      const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB, '--filter-reason', 'NETFILTER_DROP'], async () => {
+      const { hasReason } = kernelFacts();
+      const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB, ...(hasReason ? ['--filter-reason', 'NETFILTER_DROP'] : [])], async () => {
         await sendUdp(p.nsA, p.v4B, 9, 20);
       });
       assertNoStackTrace(res.stderr);
-      const traced = res.events.length;
-      assert.ok(traced > 0, `new flows found the table full:\n${res.stderr}`);
       const lines = closingLines(res.stderr);
-      assert.ok(lines.includes(`conntrack drop +${traced} vs ${traced} NETFILTER_DROP traced: agree`), res.stderr);
       const finding = lines.find((l) => l.startsWith('finding: conntrack drop'));
       assert.ok(finding?.includes('the conntrack table is full'), res.stderr);
       assert.ok(finding?.includes('net.netfilter.nf_conntrack_max 4'), res.stderr);
+      if (!hasReason) return;
+      const traced = res.events.length;
+      assert.ok(traced > 0, `new flows found the table full:\n${res.stderr}`);
+      assert.ok(lines.includes(`conntrack drop +${traced} vs ${traced} NETFILTER_DROP traced: agree`), res.stderr);
     } finally {
       for (const child of children) child.kill('SIGKILL');
     }

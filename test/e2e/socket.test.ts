@@ -4,6 +4,7 @@
 // drop), its port, buffer, inode and cgroup; a drop at a closed port has no socket.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -186,9 +187,12 @@ test('summary: the total names the socket behind the SOCKET_RCVBUFF drops, its o
         assert.equal(row.reason, expectReason('SOCKET_RCVBUFF').reason, where);
         assert.equal(row.count, flood.dropped, `the kernel's per-socket count == sent - queued: ${where}`);
         assertReceiverSocket(row.socket, `${p.v4B}:${RCVBUF_PORT}`, flood, cgroup?.path ?? null, where);
-        // The advice names the receiver, its address and the buffer getsockopt reported, and how to raise it.
-        const named = `${RECEIVER_NAME}[${flood.receiverPid}] on ${p.v4B}:${RCVBUF_PORT}: rcvbuf ${flood.rcvbuf}, queued ${row.socket.queued}; raise it with SO_RCVBUF `;
+        // The advice names the receiver, its address and the buffer getsockopt reported, the limit
+        // that caps it as read in the namespace (issue 25), and how to raise it.
+        const rmemMax = execFileSync('ip', ['netns', 'exec', p.nsB, 'cat', '/proc/sys/net/core/rmem_max'], { encoding: 'utf8' }).trim();
+        const named = `${RECEIVER_NAME}[${flood.receiverPid}] on ${p.v4B}:${RCVBUF_PORT}: rcvbuf ${flood.rcvbuf}, queued ${row.socket.queued} (net.core.rmem_max ${rmemMax}, `;
         assert.ok(row.advice?.startsWith(named), `want advice "${named}…": ${where}`);
+        assert.match(row.advice ?? '', /SO_RCVBUF/, where);
       } finally {
         dw.kill();
       }
