@@ -51,6 +51,7 @@ export function runDiagnose(options: DiagnoseOptions, io: CommandIo): Promise<vo
     if (progress) io.writeErr('\r\x1b[K');
     const write = session.guard((text: string) => io.writeOut(text));
     write(options.output === 'json' ? JSON.stringify(diagnoseJson(report)) + '\n' : diagnoseText(report));
-    if (counters.overflow > 0) io.writeErr(`dropwhy: ${counters.overflow} drops were not counted because the count map was full: raise --max-keys`);
+    // The closing lines without the comparison: the report holds it.
+    session.writeClosing(counters);
   });
 }
