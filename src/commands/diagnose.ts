@@ -14,11 +14,10 @@ import { withSession, type CommandIo } from './session';
 const TICK_MS = 500;
 
 export function runDiagnose(options: DiagnoseOptions, io: CommandIo): Promise<void> {
-  return withSession(options, io, async (session) => {
+  return withSession({ ...options, countersBefore: true }, io, async (session) => {
     const { context, kernel } = session;
     const sockets = new SocketTally(context);
     const started = Date.now();
-    await session.snapshotCounters();
     const tracer = await session.openTracer({ mode: 'count', countEntries: options.maxKeys, features: { socket: true, stack: false } });
     // A progress line only for someone watching: a terminal, not a pipe or a file.
     const progress = io.color ? (text: string) => io.writeErr(`\r${text}`) : null;

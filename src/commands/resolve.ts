@@ -32,11 +32,18 @@ export async function resolveSessionFilter(spec: FilterSpec, kernel: KernelFacts
  */
 export function resolveFilter(spec: FilterSpec, reasons: ReasonTable, statInode: StatInode): DropFilter {
   const filter: DropFilter = { proto: spec.proto, port: spec.port, srcAddr: spec.srcAddr, dstAddr: spec.dstAddr };
-  if (spec.netns !== undefined) filter.netns = resolveNetns(spec.netns, statInode);
-  else if (spec.ifname !== undefined) filter.netns = ownNetns(statInode);
+  const netns = filteredNetns(spec, statInode);
+  if (netns !== undefined) filter.netns = netns;
   if (spec.reasonNames.length > 0) filter.reasons = reasonCodes('filter-reason', spec.reasonNames, reasons);
   if (spec.excludedReasonNames.length > 0) filter.excludedReasons = reasonCodes('exclude-reason', spec.excludedReasonNames, reasons);
   return filter;
+}
+
+/** The namespace the filter traces: --filter-netns, else dropwhy's own with --filter-ifname; undefined: every namespace. */
+export function filteredNetns(spec: FilterSpec, statInode: StatInode): number | undefined {
+  if (spec.netns !== undefined) return resolveNetns(spec.netns, statInode);
+  if (spec.ifname !== undefined) return ownNetns(statInode);
+  return undefined;
 }
 
 function ownNetns(statInode: StatInode): number {

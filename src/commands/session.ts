@@ -13,7 +13,7 @@ import { findNetnsPath, OWN_NETNS_PATH, type InterfaceIndex, type StatInode } fr
 import type { FormatContext, SocketResolver, Symbolizer } from '../output/format';
 import { OutputClosedError, type Chunk } from '../output/writer';
 import type { FilterSpec } from './options';
-import { resolveSessionFilter } from './resolve';
+import { filteredNetns, resolveSessionFilter } from './resolve';
 import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
 import { findings, findingText, type Finding } from '../knowledge/findings';
 import type { Logger } from '../log';
@@ -70,6 +70,8 @@ export interface SessionSpec {
   durationMs: number | null;
   /** -- CMD: run this command and trace only its drops. */
   command?: string[] | null;
+  /** Read the traced namespace's counters before the tracer attaches, to set the run's counter deltas beside what it traced. */
+  countersBefore?: boolean;
 }
 
 /** The tracer a command asks for: events streamed through the ring, or counts kept in the kernel. */
@@ -128,6 +130,7 @@ export async function withSession<T>(spec: SessionSpec, io: CommandIo, body: (se
 }
 
 export class Session {
+  /** The counters before the tracer attached; null when not read or not readable. */
   private before: HostSnapshot | null = null;
   private host: HostState | null = null;
   private commandStatus: number | null = null;
@@ -146,10 +149,16 @@ export class Session {
     private readonly interfaces: InterfaceNames,
     /** -- CMD: started once the tracer is attached; its end ends the session. */
     readonly command: TracedCommand | null,
+    /** The counter snapshot started by prepare(), awaited just before the attach. */
+    private readonly snapshotBefore: Promise<HostSnapshot | null>,
   ) {}
 
   /** Kernel facts and the filter on this machine; the note for reason-less kernels; -- CMD's cgroup, made last. */
   static async prepare(spec: SessionSpec, io: CommandIo): Promise<Session> {
+    // The counters before the run are read by a child process (~100 ms of spawns: ip, tc, ethtool) while
+    // this one parses the BTF and resolves the filter; only the attach waits for them. Not with
+    // -- CMD: the namespace's counters count every process's drops, and the traced ones are the command's alone.
+    const snapshotBefore = spec.countersBefore && !spec.command ? readCountersOrNull(io, filteredNetns(spec.filter, io.statInode) ?? null) : Promise.resolve(null);
     const kernel = readKernelFacts(io.binding);
     const filter = await resolveSessionFilter(spec.filter, kernel, io);
     if (kernel.tracepointFields && !kernel.hasReason) {
@@ -167,7 +176,7 @@ export class Session {
     // -- CMD: its cgroup exists from here on; close() removes it whatever happens next.
     const command = spec.command ? io.traceCommand(spec.command) : null;
     if (command) filter.commandCgroup = command.cgroup.id;
-    return new Session(io, spec, kernel, filter, context, interfaces, command);
+    return new Session(io, spec, kernel, filter, context, interfaces, command, snapshotBefore);
   }
 
   /** Why the session is ending, once something asked it to. */
@@ -212,14 +221,6 @@ export class Session {
     this.nftTrace = await NftTrace.start(this.filter, netnsPath, this.io, this.guard(onVerdict), (error) => this.requestStop({ kind: 'error', error }));
   }
 
-  /**
-   * Counters at the start; call before opening the tracer. Not with -- CMD: the namespace's counters
-   * count every process's drops, and the traced ones are the command's alone.
-   */
-  async snapshotCounters(): Promise<void> {
-    if (!this.command) this.before = await this.readCountersOrNull();
-  }
-
   /** The traced namespace's interface names, listed now: a lookup never waits, so a list still missing at the first drop would name nothing. */
   async loadInterfaceNames(): Promise<void> {
     const traced = this.filter.netns ?? this.io.statInode(OWN_NETNS_PATH);
@@ -233,6 +234,7 @@ export class Session {
   async openTracer(request: TracerRequest): Promise<NativeTracer> {
     const { readyFile } = this.spec;
     if (readyFile) checkWritable(readyFile);
+    this.before = await this.snapshotBefore;
     await deliverPendingSignals();
     if (this.stopReason) return NOT_LOADED;
     const stream = request.mode === 'stream';
@@ -298,7 +300,7 @@ export class Session {
     const counters = await tracer.stop();
     this.tracer = null; // stopped: close() has nothing left to stop
     if (writtenReadyFile) this.removeReadyFile(writtenReadyFile);
-    const after = this.before && tracer !== NOT_LOADED ? await this.readCountersOrNull(true) : null;
+    const after = this.before && tracer !== NOT_LOADED ? await readCountersOrNull(this.io, this.filter.netns ?? null, true) : null;
     this.host = after?.state ?? null;
     const reason = this.stopReason;
     if (failure === null && reason?.kind === 'error') failure = reason.error;
@@ -417,17 +419,17 @@ export class Session {
       this.io.logger.warn(`cannot remove --ready-file ${path}: ${(error as Error).message}`);
     }
   }
+}
 
-  /** A source that cannot be read is left out with one debug line; a snapshot that cannot be taken at all is a warning. */
-  private async readCountersOrNull(withState = false): Promise<HostSnapshot | null> {
-    try {
-      const snapshot = await this.io.readCounters(this.filter.netns ?? null, withState);
-      if (snapshot.unread.length > 0 && !withState) this.io.logger.debug({ unread: snapshot.unread }, 'counter sources left out: they could not be read');
-      return snapshot;
-    } catch (error) {
-      this.io.logger.warn(`cannot read the namespace's counters: ${(error as Error).message}`);
-      return null;
-    }
+/** A source that cannot be read is left out with one debug line; a snapshot that cannot be taken at all is a warning. */
+async function readCountersOrNull(io: CommandIo, netns: number | null, withState = false): Promise<HostSnapshot | null> {
+  try {
+    const snapshot = await io.readCounters(netns, withState);
+    if (snapshot.unread.length > 0 && !withState) io.logger.debug({ unread: snapshot.unread }, 'counter sources left out: they could not be read');
+    return snapshot;
+  } catch (error) {
+    io.logger.warn(`cannot read the namespace's counters: ${(error as Error).message}`);
+    return null;
   }
 }
 

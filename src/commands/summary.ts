@@ -14,7 +14,7 @@ const COUNT_CHECK_MS = 100;
 
 /** Counts until a stop; resolves with the exit status of the command traced with -- CMD (null without one). */
 export function runSummary(options: SummaryOptions, io: CommandIo): Promise<number | null> {
-  return withSession(options, io, async (session) => {
+  return withSession({ ...options, countersBefore: true }, io, async (session) => {
     const { context, kernel } = session;
     const previous = new Map<string, number>();
     const hinted = options.hints ? new Set<string>() : null;
@@ -26,7 +26,6 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
     // --nft-trace: the trace's drop verdicts counted per rule, beside the kernel's counts.
     const rules = options.nftTrace ? new RuleTally() : null;
     if (rules) await session.traceRules((drop) => rules.add(drop));
-    await session.snapshotCounters();
     const tracer = await session.openTracer({ mode: 'count', countEntries: options.maxKeys, features: { socket: options.socket, stack: options.stack } });
     // The stacks stay readable after the tracer has stopped, for the totals.
     if (options.stack) context.stacks = new StackTable((ids) => tracer.stackFrames(ids), context.symbols);

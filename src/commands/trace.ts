@@ -17,7 +17,7 @@ import { withSession, type CommandIo } from './session';
 
 /** Traces until a stop; resolves with the exit status of the command traced with -- CMD (null without one). */
 export function runTrace(options: TraceOptions, io: CommandIo): Promise<number | null> {
-  return withSession(options, io, async (session) => {
+  return withSession({ ...options, countersBefore: true }, io, async (session) => {
     const { context, filter } = session;
     // Opened inside the session: a -w path that cannot be written still removes -- CMD's cgroup.
     const pcap = options.pcap && { ...openPcap(options.pcap.path, io), snaplen: options.pcap.snaplen };
@@ -65,7 +65,6 @@ export function runTrace(options: TraceOptions, io: CommandIo): Promise<number |
     });
 
     if (attacher) await session.traceRules((drop) => attacher.verdict(drop));
-    await session.snapshotCounters();
     await session.loadInterfaceNames();
     const features = { socket: options.socket, stack: options.stack, snaplen: options.pcap?.snaplen };
     const tracer = await session.openTracer({ mode: 'stream', ringBytes: options.ringBytes, features, onBatch });
