@@ -131,7 +131,7 @@ test('loadNativeBinding: no addon anywhere -> AddonError, nothing else thrown', 
 });
 
 test('loadNativeBinding: the binding names the file it loaded', () => {
-  const raw = { Tracer: class {}, probeRingbuf: () => true, libbpfVersion: 'v1.4', btfMembers: () => null };
+  const raw = { Tracer: class {}, probeRingbuf: () => 0, libbpfVersion: 'v1.4', btfMembers: () => null };
   const { options } = search({ [PREBUILD]: raw });
   const binding = loadNativeBinding(options);
   assert.equal(binding.addonPath, PREBUILD);
