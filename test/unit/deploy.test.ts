@@ -107,3 +107,12 @@ test("Dockerfile: the image's command is accepted by dropwhy and listens on the 
   assert.equal(Number(instruction('EXPOSE')), options.listen.port);
   assert.deepEqual(command, container.args, 'the DaemonSet runs what the image runs by default');
 });
+
+test("Dockerfile: the image's OCI labels name its source and package.json's version, the tag the DaemonSet runs", () => {
+  const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const label = (key: string) => new RegExp(`\\borg\\.opencontainers\\.image\\.${key}="([^"]*)"`).exec(dockerfile)?.[1];
+  const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(label('version'), version);
+  assert.match(label('source') ?? '', /^https:\/\//);
+  assert.equal(container.image.split(':').pop(), version, 'the DaemonSet runs this version');
+});
