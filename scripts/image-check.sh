@@ -21,7 +21,6 @@
 # iptables NAT rules and ip_forward are compared before and after. Needs root; installs what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 # shellcheck source=lib/packages.sh
 . scripts/lib/packages.sh
 
@@ -31,14 +30,19 @@ die() {
 }
 [ "$(id -u)" -eq 0 ] || die "run as root: podman, namespaces and BPF need it"
 
-STEP= STEP_START=
-TIMES=()
+# Each step's wall time and the CPU time of what it ran (children of this shell: mmdebstrap, the build's
+# RUN steps, the containers run in the foreground), which a busy machine does not inflate as much.
+STEP= STEP_START= STEP_CPU=
+TIMES=("  wall    cpu  step")
 CHECK_START=$(date +%s)
+TIMES_FILE=$(mktemp)
 step() {
-  local now
+  local now cpu
+  times >"$TIMES_FILE" # in this shell: a subshell has its own
   now=$(date +%s)
-  [ -n "$STEP" ] && TIMES+=("$(printf '%5ss  %s' $((now - STEP_START)) "$STEP")")
-  STEP=$1 STEP_START=$now
+  cpu=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$TIMES_FILE")
+  [ -n "$STEP" ] && TIMES+=("$(printf '%5ss %5ss  %s' $((now - STEP_START)) $((cpu - STEP_CPU)) "$STEP")")
+  STEP=$1 STEP_START=$now STEP_CPU=$cpu
   [ "$STEP" = done ] || printf '\n=== image check: %s ===\n' "$STEP"
 }
 # A long command's output goes to a log, shown when it fails.
@@ -56,13 +60,20 @@ install_missing image-check.sh podman runc catatonit mmdebstrap iproute2 nftable
 node -e "require.resolve('yaml')" 2>/dev/null || die "the yaml package is missing: run npm ci first"
 
 DAEMONSET() { node scripts/lib/daemonset.js "$@"; }
-IMAGE=$(DAEMONSET image)
-mapfile -t ARGS < <(DAEMONSET args)
-mapfile -t PROBES < <(DAEMONSET probes)
-mapfile -t RUN < <(DAEMONSET run-options)
-mapfile -t RUN_DEFAULT_SECCOMP < <(DAEMONSET run-options --seccomp RuntimeDefault)
-mapfile -t STATUS < <(DAEMONSET status)
-[ ${#RUN[@]} -gt 0 ] && [ ${#ARGS[@]} -gt 0 ] && [ ${#STATUS[@]} -eq 3 ] || die "scripts/lib/daemonset.js could not read the DaemonSet"
+# daemonset_lines ARRAY WHAT...: the helper's lines into ARRAY; its failure ends the check.
+daemonset_lines() {
+  local -n into=$1
+  local out
+  shift
+  out=$(DAEMONSET "$@") || die "scripts/lib/daemonset.js $* failed"
+  mapfile -t into <<<"$out"
+}
+IMAGE=$(DAEMONSET image) || die "scripts/lib/daemonset.js image failed"
+daemonset_lines ARGS args
+daemonset_lines PROBES probes
+daemonset_lines RUN run-options
+daemonset_lines RUN_DEFAULT_SECCOMP run-options --seccomp RuntimeDefault
+daemonset_lines STATUS status
 PORT=${PROBES[0]##* }
 VERSION=$(node -p "require('./package.json').version")
 
@@ -89,6 +100,7 @@ cleanup() {
   findmnt -rn -o TARGET | grep "^$WORK/" | sort -r | xargs -r umount -l
   rm -rf --one-file-system "$WORK"
   step done
+  rm -f "$TIMES_FILE"
   printf '%s\n' "${TIMES[@]}"
   local after
   after=$(network_state)
@@ -139,11 +151,11 @@ ln -s ../lib/node_modules/npm/bin/npm-cli.js "$WORK/node/usr/local/bin/npm"
 ln -s ../lib/node_modules/npm/bin/npx-cli.js "$WORK/node/usr/local/bin/npx"
 # As the official images: node in /usr/local, and dpkg without fsync (their docker-apt-speedup). This
 # machine's CA bundle too, for npm inside the build.
-TMPDIR=$WORK/tmp mmdebstrap --quiet 2>"$WORK/mmdebstrap.log" --variant=minbase --mode=root --hook-dir=/usr/share/mmdebstrap/hooks/eatmydata \
+TMPDIR=$WORK/tmp mmdebstrap --quiet --variant=minbase --mode=root --hook-dir=/usr/share/mmdebstrap/hooks/eatmydata \
   --customize-hook="cp -a '$WORK/node/usr/local/.' \"\$1/usr/local/\"" \
   --customize-hook='echo force-unsafe-io >"$1/etc/dpkg/dpkg.cfg.d/docker-apt-speedup"' \
   --customize-hook='mkdir -p "$1/etc/ssl/certs" && cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/host-ca-bundle.crt"' \
-  bookworm - |
+  bookworm - 2>"$WORK/mmdebstrap.log" |
   podman import --quiet \
     --change 'ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV=NODE_EXTRA_CA_CERTS=/etc/ssl/certs/host-ca-bundle.crt' \
@@ -253,7 +265,8 @@ check_exporter() {
 
 stop_container() {
   local name=$1 code
-  podman stop --time "$(DAEMONSET grace)" "$name" >/dev/null
+  # (podman 4.3 logs that it cannot remove a kube-play healthcheck's systemd timer: there is none.)
+  podman stop --time "$(DAEMONSET grace)" "$name" >/dev/null 2>"$WORK/stop.log"
   code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
   [ "$code" = 0 ] || { podman logs "$name" >&2; die "$name exited with $code on SIGTERM"; }
 }
