@@ -12,6 +12,7 @@
 #     own namespaces).
 #  4. The same container under podman's default seccomp profile, one from before CAP_BPF like those of
 #     older Docker and containerd: doctor and the exporter must name the seccomp filter as the cause.
+#     Then under that profile with bpf() allowed to CAP_BPF, as newer runtimes have it: all must work.
 #  5. `podman kube play` of a Pod made of the DaemonSet's pod template (the closest thing to a kubelet
 #     here): it must serve exact counts, and its probes must pass.
 #
@@ -303,6 +304,33 @@ printf '%s\n' "$exporter" | tail -1
   die "doctor (exit $doctor_code) does not name the seccomp filter:"$'\n'"$doctor"
 [ $exporter_code -eq 3 ] && grep -q 'permission denied at load: a seccomp filter refuses bpf()' <<<"$exporter" ||
   die "the exporter (exit $exporter_code) does not name the seccomp filter:"$'\n'"$exporter"
+
+step "seccomp: podman's default profile as newer runtimes have it (bpf() with CAP_BPF)"
+# What containerd 1.7 and Docker 23 changed in theirs: bpf() and perf_event_open() allowed to a holder of
+# CAP_BPF or CAP_PERFMON as to one of CAP_SYS_ADMIN. Made from podman's own profile, nothing else changed:
+# where a runtime's default has this, RuntimeDefault works for the DaemonSet.
+node -e '
+  const fs = require("node:fs");
+  const profile = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+  const gated = { bpf: "CAP_BPF", perf_event_open: "CAP_PERFMON" };
+  const bySysAdmin = (rule) => [rule.includes?.caps, rule.excludes?.caps].some((caps) => caps?.includes("CAP_SYS_ADMIN"));
+  for (const rule of profile.syscalls.filter(bySysAdmin)) rule.names = rule.names.filter((name) => !(name in gated));
+  profile.syscalls = profile.syscalls.filter((rule) => rule.names.length > 0);
+  for (const [name, cap] of Object.entries(gated)) {
+    profile.syscalls.push({ names: [name], action: "SCMP_ACT_ALLOW", includes: { caps: [cap] } });
+    profile.syscalls.push({ names: [name], action: "SCMP_ACT_ALLOW", includes: { caps: ["CAP_SYS_ADMIN"] }, excludes: { caps: [cap] } });
+    profile.syscalls.push({ names: [name], action: "SCMP_ACT_ERRNO", errnoRet: 1, excludes: { caps: ["CAP_SYS_ADMIN", cap] } });
+  }
+  fs.writeFileSync(process.argv[2], JSON.stringify(profile));' /usr/share/containers/seccomp.json "$WORK/seccomp-cap-bpf.json"
+NEWER=("${RUN_DEFAULT_SECCOMP[@]}" "--security-opt=seccomp=$WORK/seccomp-cap-bpf.json")
+doctor=$(podman run --rm "${NEWER[@]}" "$IMAGE" doctor) || die "doctor failed under that profile:"$'\n'"$doctor"
+grep '^ok       seccomp       a seccomp filter is on, and it allows bpf()$' <<<"$doctor" || die "doctor does not see the filter:"$'\n'"$doctor"
+podman run --detach --name dropwhy-exporter "${NEWER[@]}" "$IMAGE" "${ARGS[@]}" >/dev/null
+PID=$(podman inspect --format '{{.State.Pid}}' dropwhy-exporter)
+[ "$(awk '$1 == "Seccomp:" {print $2}' "/proc/$PID/status")" = 2 ] || die "the exporter runs without a seccomp filter"
+check_exporter "$PID"
+stop_container dropwhy-exporter
+podman rm dropwhy-exporter >/dev/null
 
 step "podman kube play: a Pod of the DaemonSet's pod template"
 DAEMONSET pod >"$WORK/pod.yaml"
