@@ -89,6 +89,9 @@ NETWORK_BEFORE=$(network_state)
 
 WORK=$(mktemp -d /var/tmp/dropwhy-image-check.XXXXXX)
 NETNS=dwimage$$
+# podman keeps its blob-info cache there whatever the storage: removed if the check made it.
+SYSTEM_CACHE=/var/lib/containers
+[ -e "$SYSTEM_CACHE" ] && SYSTEM_CACHE=
 cleanup() {
   local rc=$?
   set +e
@@ -99,7 +102,7 @@ cleanup() {
   ip netns del "$NETNS" 2>/dev/null
   # podman's overlay storage and mmdebstrap's chroot mount below WORK: unmount before removing.
   findmnt -rn -o TARGET | grep "^$WORK/" | sort -r | xargs -r umount -l
-  rm -rf --one-file-system "$WORK"
+  rm -rf --one-file-system "$WORK" ${SYSTEM_CACHE:+"$SYSTEM_CACHE"}
   step done
   rm -f "$TIMES_FILE"
   printf '%s\n' "${TIMES[@]}"
