@@ -308,8 +308,8 @@ export class FakeBinding implements NativeBinding {
 
   readonly libbpfVersion = 'v1.1';
 
-  probeRingbuf(): boolean | null {
-    return true;
+  probeRingbuf(): number {
+    return 0;
   }
 
   /** libpcap's own compiler, from the built addon (it needs no privileges). */
