@@ -7,9 +7,11 @@ import { familyName } from '../events/address';
 import type { DropEvent, DropSocket, KernelAddress } from '../events/decode';
 import { protocolName, TCP_FLAG_TEXT } from '../events/protocols';
 import type { Container } from '../kernel/container';
+import type { Pod } from '../kernel/pods';
 import type { NftRule } from '../nft/trace-parse';
 import { AddressCache, FragmentCache } from './caches';
 import type { FormatContext } from './format';
+import { podOf } from './pod';
 import { resolveSocket, SOCKET_FIELDS, type ResolvedSocket, type SocketValue } from './socket';
 import { LineBuffer } from './writer';
 
@@ -50,6 +52,9 @@ const FIELD_NAMES = [
   'stack',
   'id',
   'pod',
+  'name',
+  'uid',
+  'container',
   'table',
   'chain',
   'handle',
@@ -60,13 +65,14 @@ type FieldName = (typeof FIELD_NAMES)[number];
 const FIELD = Object.fromEntries(FIELD_NAMES.map((name) => [name, { key: ascii(`,"${name}":`), orNull: ascii(`,"${name}":null`) }])) as Record<FieldName, Field>;
 
 const NULL = ascii('null');
-/** The end of a line without rule, socket or stack, the common case, as one write. */
-const NULL_TAIL = ascii(',"rule":null,"socket":null,"stack":null}\n');
+/** The end of a line without rule, socket, pod or stack, the common case, as one write. */
+const NULL_TAIL = ascii(',"rule":null,"socket":null,"pod":null,"stack":null}\n');
 /** The head starts by closing the time before it: one write fewer per line. */
 const OPEN_REASON = ascii('Z","reason":');
 const OPEN_ADDRESS = ascii(',"address":"0x');
 const OPEN_SKB = ascii(',"skb":"0x');
 const OPEN_CONTAINER = ascii('{"runtime":');
+const OPEN_POD = ascii('{"namespace":');
 const OPEN_RULE = ascii('{"family":');
 /** Each socket field's key; the first opens the object. */
 const SOCKET_KEYS = SOCKET_FIELDS.map(({ name }, i) => ascii(i === 0 ? `{"${name}":` : `,"${name}":`));
@@ -180,6 +186,8 @@ export class JsonWriter {
   /** By thread: a storm's drops happen in the context of few tasks. */
   private readonly taskParts = new FragmentCache<TaskPart>(CACHE_LIMIT);
   private readonly addresses = new AddressCache<AddressPart>((text) => ({ saddr: ascii(`,"saddr":"${text}"`), daddr: ascii(`,"daddr":"${text}"`) }));
+  /** A pod's JSON object by the pod object (the resolver makes one per pod, name and container). */
+  private readonly pods = new Map<Pod, Uint8Array>();
   /** A stack's JSON array by id (an id keeps naming the stack it was first given to). */
   private readonly stacks = new Map<number, Uint8Array>();
   // Date formatting is slow; the part up to the second changes once a second.
@@ -216,8 +224,9 @@ export class JsonWriter {
     out.uint(event.len);
     out.raw(this.taskPart(event));
     writeKernelAddress(out, OPEN_SKB, event.skb);
+    const pod = context.pods === undefined ? NULL : this.pod(podOf(event.netns, socket, context.pods));
     const stack = this.stack(event);
-    if (rule === null && socket === null && stack === NULL) {
+    if (rule === null && socket === null && pod === NULL && stack === NULL) {
       out.raw(NULL_TAIL);
       return;
     }
@@ -227,6 +236,8 @@ export class JsonWriter {
     out.raw(FIELD.socket.key);
     if (event.socket === null || socket === null) out.raw(NULL);
     else this.writeSocket(out, event.socket, socket);
+    out.raw(FIELD.pod.key);
+    out.raw(pod);
     out.raw(FIELD.stack.key);
     out.raw(stack);
     out.byte(CLOSE_OBJECT);
@@ -331,6 +342,28 @@ export class JsonWriter {
       out.raw(this.strings.get(comm));
     });
     this.taskParts.add(tid, { pid, comm, bytes });
+    return bytes;
+  }
+
+  /** The pod as a JSON object; NULL without one. */
+  private pod(pod: Pod | null): Uint8Array {
+    if (pod === null) return NULL;
+    let bytes = this.pods.get(pod);
+    if (bytes === undefined) {
+      if (this.pods.size >= CACHE_LIMIT) this.pods.clear();
+      bytes = this.bytesOf((out) => {
+        out.raw(OPEN_POD);
+        this.writeString(out, pod.namespace);
+        out.raw(FIELD.name.key);
+        this.writeString(out, pod.name);
+        out.raw(FIELD.uid.key);
+        this.writeString(out, pod.uid);
+        out.raw(FIELD.container.key);
+        this.writeString(out, pod.container);
+        out.byte(CLOSE_OBJECT);
+      });
+      this.pods.set(pod, bytes);
+    }
     return bytes;
   }
 

@@ -560,6 +560,8 @@ export interface DropEvent {
   rule: { family: string; table: string; chain: string; handle: number | null; text: string; verdict: string } | null;
   /** The socket the drop happened at (docs/json-schema.md), null without one. */
   socket: SocketRecord | null;
+  /** In Kubernetes, the pod the drop belongs to (docs/json-schema.md); null without one, and elsewhere. */
+  pod: PodRecord | null;
   /** With --stack the kernel stack's frames, innermost first (symbol+0xoff); null without --stack or a recorded stack. */
   stack: string[] | null;
 }
@@ -576,6 +578,13 @@ export interface SocketRecord {
   rcvbuf: number;
   queued: number;
   drops: number;
+}
+
+export interface PodRecord {
+  namespace: string | null;
+  name: string | null;
+  uid: string;
+  container: string | null;
 }
 
 export const SOCKET_KEYS: ReadonlyArray<keyof SocketRecord> = ['inode', 'cookie', 'uid', 'local', 'pid', 'comm', 'cgroup', 'container', 'rcvbuf', 'queued', 'drops'];
@@ -997,6 +1006,7 @@ export function assertEventShape(ev: DropEvent): void {
   assert.ok(isNullOr(ev.ifname, 'string'), `ifname: ${ctx}`);
   assert.ok(isNullOr(ev.tcp_flags, 'string'), `tcp_flags: ${ctx}`);
   assert.ok(ev.stack === null || (Array.isArray(ev.stack) && ev.stack.length > 0 && ev.stack.every((f) => typeof f === 'string')), `stack: ${ctx}`);
+  if (ev.pod !== null) assert.deepEqual(Object.keys(ev.pod), ['namespace', 'name', 'uid', 'container'], `pod keys: ${ctx}`);
   if (ev.socket !== null) {
     assert.deepEqual(Object.keys(ev.socket), SOCKET_KEYS, `socket keys: ${ctx}`);
     for (const k of ['uid', 'rcvbuf', 'queued', 'drops'] as const) assert.ok(Number.isInteger(ev.socket[k]), `socket.${k}: ${ctx}`);

@@ -1,14 +1,22 @@
 // Pods by name, without the API server: the kubelet's pod log directory's names, a process's
-// /proc/PID/cgroup, network namespaces → pods, and the lookups that never wait.
+// /proc/PID/cgroup, network namespaces → pods, the lookups that never wait, and how JSON, text
+// and summary show the pod of a drop.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeBatch } from '../../src/events/decode';
 import { containerOf } from '../../src/kernel/container';
 import { NamespacePods, podOfCgroupFile, podsByNamespace, scanProcesses, type ProcessNamespace } from '../../src/kernel/netns-pods';
 import { listPodLogDirectory, parsePodLogEntry, PodNames, podNamesOf } from '../../src/kernel/pod-logs';
-import { kubernetesDetected, nodePods, Pods } from '../../src/kernel/pods';
+import { kubernetesDetected, nodePods, Pods, type PodSettings } from '../../src/kernel/pods';
+import type { FormatContext, SocketResolver } from '../../src/output/format';
+import { JsonWriter } from '../../src/output/json-writer';
+import { SocketTally, totalJson, totalText } from '../../src/output/summary';
+import { TextWriter } from '../../src/output/text-writer';
+import { recordedKallsyms, recordedReasons } from './fixtures';
+import { cliHarness, encodeEvent, reasonCode, runUntilOpened, UNNAMED_INTERFACES, type EventSpec } from './helpers';
 
 const UID = '1b2c3d4e-5f60-4718-9a0b-c1d2e3f40516';
 const OTHER_UID = '9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a';
@@ -23,6 +31,8 @@ const underscored = (uid: string) => uid.replace(/-/g, '_');
 /** A container's cgroup with the systemd driver (the UID's dashes become underscores in the slice's name). */
 const systemdScope = (uid: string, id: string, qos = 'besteffort') =>
   `/kubepods.slice/kubepods-${qos}.slice/kubepods-${qos}-pod${underscored(uid)}.slice/cri-containerd-${id}.scope`;
+
+const decodeOne = (spec: EventSpec) => decodeBatch(encodeEvent(spec))[0];
 
 function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'dropwhy-pods-'));
@@ -319,4 +329,129 @@ test('nodePods: null where not detected; a missing directory is warned about onc
     assert.equal(warnings.length, 1, warnings.join('\n'));
     assert.match(warnings[0], /^cannot read the kubelet's pod log directory .*missing: no such file or directory \(ENOENT\): pods are named by UID only/);
   });
+});
+
+// ---------------------------------------------------------------------------
+// How drops show their pod
+// ---------------------------------------------------------------------------
+
+const SOCKETS: SocketResolver = {
+  owner: (inode) => (inode === 812345 ? { pid: 812, comm: 'cart' } : null),
+  cgroup: (id) => {
+    const path = id === 4321 ? systemdScope(UID, CONTAINER_ID) : id === 99 ? '/system.slice/kubelet.service' : null;
+    return path === null ? null : { path, container: containerOf(path) };
+  },
+};
+
+async function podContext(): Promise<FormatContext> {
+  return {
+    reasons: recordedReasons(),
+    symbols: recordedKallsyms(),
+    sockets: SOCKETS,
+    interfaces: UNNAMED_INTERFACES,
+    pods: await loadedPods([`shop_cart-6f9_${UID}`, `shop_db-0_${OTHER_UID}`], [proc(300, POD_NETNS, UID), proc(400, OTHER_NETNS, OTHER_UID)]),
+    monotonicToUnixNs: 0,
+    color: false,
+  };
+}
+
+const IN_POD = { saddr: '10.0.0.1', daddr: '10.244.1.7', l4Proto: 'udp', dport: 53, netns: POD_NETNS } as const satisfies EventSpec;
+const AT_SOCKET = { ...IN_POD, socket: { inode: 812345, cgroup: 4321, localAddr: '10.244.1.7', localPort: 53, rcvbuf: 4608, queued: 5000 } } as const satisfies EventSpec;
+
+test('JSON: "pod" after "socket"; from its namespace without a socket, from the socket’s cgroup (with its container) with one', async () => {
+  const json = new JsonWriter(await podContext());
+  const bare = JSON.parse(json.line(decodeOne(IN_POD)));
+  assert.deepEqual(Object.keys(bare).slice(-3), ['socket', 'pod', 'stack']);
+  assert.deepEqual(bare.pod, { namespace: 'shop', name: 'cart-6f9', uid: UID, container: null });
+  assert.deepEqual(JSON.parse(json.line(decodeOne(AT_SOCKET))).pod, { namespace: 'shop', name: 'cart-6f9', uid: UID, container: CONTAINER_ID });
+  assert.equal(JSON.parse(json.line(decodeOne({ ...IN_POD, netns: HOST_NETNS }))).pod, null, "the node's namespace");
+});
+
+test('JSON: the socket’s pod wins over the namespace’s; a socket outside any pod leaves it to the namespace', async () => {
+  const json = new JsonWriter(await podContext());
+  // A socket of pod UID whose packet dropped in the other pod's namespace.
+  assert.equal(JSON.parse(json.line(decodeOne({ ...AT_SOCKET, netns: OTHER_NETNS }))).pod.uid, UID);
+  assert.equal(JSON.parse(json.line(decodeOne({ ...AT_SOCKET, netns: HOST_NETNS }))).pod.name, 'cart-6f9', "a host-network pod's socket in the node's namespace");
+  const hostSocket = { ...AT_SOCKET, netns: OTHER_NETNS, socket: { ...AT_SOCKET.socket, cgroup: 99 } };
+  assert.deepEqual(JSON.parse(json.line(decodeOne(hostSocket))).pod, { namespace: 'shop', name: 'db-0', uid: OTHER_UID, container: null });
+});
+
+test('JSON: outside Kubernetes every line has "pod": null; in it, a drop in no pod is the same line', async () => {
+  const context = await podContext();
+  const { pods: _, ...plain } = context;
+  const line = new JsonWriter(plain).line(decodeOne(AT_SOCKET));
+  assert.equal(JSON.parse(line).pod, null);
+  assert.ok(new JsonWriter(plain).line(decodeOne({ saddr: '10.0.0.1' })).endsWith(',"rule":null,"socket":null,"pod":null,"stack":null}'));
+  assert.equal(new JsonWriter(context).line(decodeOne({ ...IN_POD, netns: HOST_NETNS })), new JsonWriter(plain).line(decodeOne({ ...IN_POD, netns: HOST_NETNS })));
+});
+
+test('text: the pod last, dimmed on its own; its UID while unnamed; nothing without one', async () => {
+  const context = await podContext();
+  const text = new TextWriter(context);
+  assert.match(text.line(decodeOne(AT_SOCKET)), / sock cart\[812\] 10\.244\.1\.7:53 rcvbuf 4608 queued 5000 container cccccccccccc pod shop\/cart-6f9$/);
+  assert.match(text.line(decodeOne(IN_POD)), / len \d+ \S+\[\d+\] pod shop\/cart-6f9$/);
+  assert.doesNotMatch(text.line(decodeOne({ ...IN_POD, netns: HOST_NETNS })), / pod /);
+  const unnamed = { ...AT_SOCKET, socket: { ...AT_SOCKET.socket, cgroup: 4321 } };
+  const nameless = new TextWriter({ ...context, pods: await loadedPods([], [proc(300, POD_NETNS, UID)]) });
+  assert.match(nameless.line(decodeOne(unnamed)), new RegExp(` pod ${UID}$`));
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ANSI escapes are what is tested
+  assert.match(new TextWriter({ ...context, color: true }).line(decodeOne(IN_POD)), /\x1b\[2mpod shop\/cart-6f9\x1b\[0m$/);
+});
+
+test("summary: each socket's pod in the JSON rows and the text total, kept once named", async () => {
+  const context = await podContext();
+  const tally = new SocketTally(context);
+  const socket = decodeOne(AT_SOCKET).socket!;
+  const SOCKET_RCVBUFF = reasonCode('SOCKET_RCVBUFF');
+  tally.update([{ reason: SOCKET_RCVBUFF, socket, count: 3 }]);
+  // The pod is gone from the kubelet's directory by the total: its name stays.
+  context.pods = await loadedPods([], []);
+  tally.update([{ reason: SOCKET_RCVBUFF, socket, count: 5 }]);
+  const [row] = tally.rows();
+  assert.deepEqual(row.pod, { namespace: 'shop', name: 'cart-6f9', uid: UID, container: CONTAINER_ID });
+  const json = totalJson([], 1, { seen: 5, matched: 5, lost: 0, overflow: 0 }, null, [], null, tally.rows());
+  assert.deepEqual(Object.keys(json.sockets[0]), ['reason', 'count', 'socket', 'pod', 'advice']);
+  assert.equal(json.sockets[0].pod, row.pod);
+  assert.match(json.sockets[0].advice ?? '', /^cart\[812\] on 10\.244\.1\.7:53 container cccccccccccc pod shop\/cart-6f9: rcvbuf 4608/);
+  const row0 = {
+    reason: 'SOCKET_RCVBUFF',
+    reasonCode: SOCKET_RCVBUFF,
+    subsystem: 'CORE',
+    proto: 'udp',
+    family: 4,
+    location: null,
+    address: '0x0',
+    count: 5,
+    total: 5,
+    paths: null,
+  } as const;
+  assert.match(totalText([row0], 1, null, [], true, 0, null, tally.rows()), /5 drops at cart\[812\] on 10\.244\.1\.7:53 container cccccccccccc pod shop\/cart-6f9: /);
+});
+
+test('trace: --kubernetes and --pod-logs reach the pods; they are loaded before the tracer opens, so the first drop names its pod', { timeout: 10_000 }, async () => {
+  const asked: PodSettings[] = [];
+  let loadedBeforeOpen = false;
+  const h = cliHarness({
+    pods: (settings) => {
+      asked.push(settings);
+      const pods = new Pods(
+        new PodNames(async () => {
+          loadedBeforeOpen = h.binding.opened.length === 0;
+          return [`shop_cart-6f9_${UID}`];
+        }),
+        new NamespacePods(async () => [proc(300, POD_NETNS, UID)]),
+      );
+      return pods;
+    },
+  });
+  const { done } = await runUntilOpened(['-o', 'json', '--kubernetes', '--pod-logs', '/host/var/log/pods'], h);
+  h.binding.push(encodeEvent(IN_POD));
+  h.signals.emit('SIGINT');
+  assert.equal(await done, 0);
+  assert.deepEqual(asked, [{ kubernetes: true, logDirectory: '/host/var/log/pods' }]);
+  assert.ok(loadedBeforeOpen, 'listed before the tracer was opened');
+  assert.deepEqual(
+    h.records().map((r) => r.pod),
+    [{ namespace: 'shop', name: 'cart-6f9', uid: UID, container: null }],
+  );
 });
