@@ -1,6 +1,6 @@
 // Pods by name, without the API server: the kubelet's pod log directory's names, a process's
-// /proc/PID/cgroup, network namespaces → pods, the lookups that never wait, and how JSON, text
-// and summary show the pod of a drop.
+// /proc/PID/cgroup, network namespaces → pods, the lookups that never wait, and how JSON, text,
+// summary and the exporter show the pod of a drop.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -13,10 +13,12 @@ import { listPodLogDirectory, parsePodLogEntry, PodNames, podNamesOf } from '../
 import { kubernetesDetected, nodePods, Pods, type PodSettings } from '../../src/kernel/pods';
 import type { FormatContext, SocketResolver } from '../../src/output/format';
 import { JsonWriter } from '../../src/output/json-writer';
+import { DropMetrics, type CountSource } from '../../src/output/metrics';
 import { SocketTally, totalJson, totalText } from '../../src/output/summary';
 import { TextWriter } from '../../src/output/text-writer';
+import type { Counters } from '../../src/kernel/binding';
 import { recordedKallsyms, recordedReasons } from './fixtures';
-import { cliHarness, encodeEvent, reasonCode, runUntilOpened, UNNAMED_INTERFACES, type EventSpec } from './helpers';
+import { cliHarness, encodeCountRecords, encodeEvent, loadReasonTable, reasonCode, runUntilOpened, UNNAMED_INTERFACES, type CountSpec, type EventSpec } from './helpers';
 
 const UID = '1b2c3d4e-5f60-4718-9a0b-c1d2e3f40516';
 const OTHER_UID = '9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a';
@@ -453,5 +455,101 @@ test('trace: --kubernetes and --pod-logs reach the pods; they are loaded before 
   assert.deepEqual(
     h.records().map((r) => r.pod),
     [{ namespace: 'shop', name: 'cart-6f9', uid: UID, container: null }],
+  );
+});
+
+// ---------------------------------------------------------------------------
+// The exporter's labels
+// ---------------------------------------------------------------------------
+
+class CountMap implements CountSource {
+  specs: CountSpec[] = [];
+  dropCounts = () => encodeCountRecords(this.specs);
+  deleteDropCounts = () => 0;
+  counters = (): Counters => ({ seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, stackMissed: 0, packetUnread: 0 });
+}
+
+const NO_SOCKET = reasonCode('NO_SOCKET');
+const UDP4 = { hi: 0xffffffff, lo: 0x81000010 };
+const drop = (netns: number, count: number): CountSpec => ({ location: UDP4, reason: NO_SOCKET, netns, family: 4, l4Proto: 'udp', count });
+
+function podMetrics(pods: Pods | undefined) {
+  const map = new CountMap();
+  const metrics = new DropMetrics({
+    reasons: loadReasonTable(),
+    hasReason: true,
+    symbols: { symbolize: () => '__udp4_lib_rcv+0x10' },
+    version: '9.8.7',
+    kernel: '6.18.0-test',
+    idleMs: 60_000,
+    pods,
+  });
+  metrics.attach(map);
+  const scrape = async () => {
+    const samples = new Map<string, number>();
+    for (const line of (await metrics.text.metrics()).split('\n')) {
+      const match = /^dropwhy_drops_total\{(.*)\} (\d+)$/.exec(line);
+      if (match) samples.set(match[1], Number(match[2]));
+    }
+    return samples;
+  };
+  return { map, scrape };
+}
+
+/** A series' labels; with pod, [namespace, name] (empty strings for none), as in Kubernetes. */
+const labels = (netns: number, pod?: [string, string]) =>
+  `reason="NO_SOCKET",function="__udp4_lib_rcv",proto="udp",family="ipv4",netns="${netns}"` + (pod ? `,namespace="${pod[0]}",pod="${pod[1]}"` : '');
+
+test('exporter: namespace and pod labels from the namespace’s pod, empty for the node’s; none outside Kubernetes', async () => {
+  const pods = await loadedPods([`shop_cart-6f9_${UID}`], [proc(1, HOST_NETNS, null), proc(300, POD_NETNS, UID)]);
+  const { map, scrape } = podMetrics(pods);
+  map.specs = [drop(POD_NETNS, 7), drop(HOST_NETNS, 2)];
+  assert.deepEqual(
+    await scrape(),
+    new Map([
+      [labels(POD_NETNS, ['shop', 'cart-6f9']), 7],
+      [labels(HOST_NETNS, ['', '']), 2],
+    ]),
+  );
+  const plain = podMetrics(undefined);
+  plain.map.specs = [drop(POD_NETNS, 7)];
+  assert.deepEqual(await plain.scrape(), new Map([[labels(POD_NETNS), 7]]));
+});
+
+test('exporter: a scrape waits for the pods of namespaces it does not know; what a key adds later goes to its pod as it is then', async () => {
+  let processes: ProcessNamespace[] = [];
+  let entries: string[] = [];
+  let clock = 0;
+  const pods = new Pods(
+    new PodNames(
+      async () => entries,
+      undefined,
+      () => clock,
+    ),
+    new NamespacePods(
+      async () => processes,
+      undefined,
+      () => clock,
+    ),
+  );
+  await pods.load();
+  const { map, scrape } = podMetrics(pods);
+  map.specs = [drop(POD_NETNS, 3)];
+  // A new pod: its sandbox joined the namespace after the last scan; the scrape looks again first.
+  processes = [proc(300, POD_NETNS, UID)];
+  entries = [`shop_cart-6f9_${UID}`];
+  clock = 1500;
+  assert.deepEqual(await scrape(), new Map([[labels(POD_NETNS, ['shop', 'cart-6f9']), 3]]));
+  // The namespace's inode now names another pod: the key's new drops are that pod's, the old series keeps its total.
+  processes = [proc(900, POD_NETNS, OTHER_UID)];
+  entries = [`shop_db-0_${OTHER_UID}`];
+  clock = 20_000;
+  map.specs = [drop(POD_NETNS, 5)];
+  assert.deepEqual(
+    await scrape(),
+    new Map([
+      [labels(POD_NETNS, ['shop', 'cart-6f9']), 3],
+      [labels(POD_NETNS, ['shop', 'db-0']), 2],
+    ]),
   );
 });
