@@ -249,6 +249,37 @@ export async function withNetnsPair<T>(fn: (pair: NetnsPair) => Promise<T>): Pro
 }
 
 // ---------------------------------------------------------------------------
+// cgroups
+// ---------------------------------------------------------------------------
+
+/** The cgroup2 mount, read from mountinfo here rather than through dropwhy's own parser. */
+export function cgroup2Mount(): string | null {
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [mountFields, fsFields] = line.split(' - ');
+    if (fsFields?.split(' ')[0] === 'cgroup2') return mountFields.split(' ')[4];
+  }
+  return null;
+}
+
+/**
+ * Removes a cgroup's directory once its processes have left: the kernel may take a moment to let
+ * go of it after they exit. Throws if it is still there after 5 s: a cgroup that outlives its test
+ * must fail the run.
+ */
+export async function removeCgroup(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.rmdirSync(dir);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if (attempt >= 50) throw error;
+      await sleep(100);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Traffic generators (all run inside a namespace)
 // ---------------------------------------------------------------------------
 
