@@ -6,6 +6,7 @@ import { parseAddressPrefix, type AddressPrefix } from '../events/address';
 import { UsageError } from '../errors';
 import { PROTOCOLS, type ProtocolName } from '../events/filter';
 import { FEATURE, MAX_REASONS, MAX_SNAPLEN, recordSize } from '../events/layout';
+import type { PodSettings } from '../kernel/pods';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -50,6 +51,18 @@ export const SESSION_OPTIONS = {
   duration: { type: 'string', describe: 'Stop after SECONDS' },
   'ready-file': { type: 'string', describe: 'Write this file once the tracer is attached; removed on exit (for scripts and CI)' },
   'log-level': { type: 'string', default: 'warn', describe: `Log level on stderr: ${LOG_LEVELS.join(', ')}` },
+  kubernetes: {
+    type: 'boolean',
+    describe:
+      'Name the pod of each drop from the kubelet\'s records on this node (JSON "pod"; the exporter\'s namespace and pod labels); by default on where --pod-logs exists or KUBERNETES_SERVICE_HOST is set',
+    group: 'Kubernetes:',
+  },
+  'pod-logs': {
+    type: 'string',
+    default: '/var/log/pods',
+    describe: "The kubelet's pod log directory, one NAMESPACE_POD_UID directory per pod: pod UIDs are named from it",
+    group: 'Kubernetes:',
+  },
 } as const satisfies Record<string, Options>;
 
 /** The commands that print drops: trace and summary. */
@@ -147,6 +160,8 @@ export interface RawArgs {
   'ready-file'?: string;
   'ring-size'?: string;
   'log-level'?: string;
+  kubernetes?: boolean;
+  'pod-logs'?: string;
   hints?: boolean;
   'nft-trace'?: boolean;
   socket?: boolean;
@@ -197,6 +212,8 @@ export interface TraceOptions {
   readyFile: string | null;
   ringBytes: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** --kubernetes and --pod-logs: whether and how each drop's pod is named. */
+  pods: PodSettings;
   hints: boolean;
   nftTrace: boolean;
   /** Read the socket of each drop (struct drop_socket) and resolve its owner. */
@@ -219,7 +236,7 @@ export interface ListenAddress {
   port: number;
 }
 
-export interface ExporterOptions extends Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel'> {
+export interface ExporterOptions extends Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'pods'> {
   listen: ListenAddress;
   maxKeys: number;
   idleMs: number;
@@ -310,17 +327,20 @@ function checkFilter(raw: RawArgs): FilterSpec {
 }
 
 /** The filter and the options every tracing command shares. */
-function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel'> {
+function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'pods'> {
   const filter = checkFilter(raw);
   const logLevel = single(raw['log-level']) ?? SESSION_OPTIONS['log-level'].default;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) flagError('log-level', LOG_LEVELS.join(', '), logLevel);
   const readyFile = single(raw['ready-file']);
   if (readyFile === '') flagError('ready-file', 'a file path', readyFile);
+  const podLogs = single(raw['pod-logs']) ?? SESSION_OPTIONS['pod-logs'].default;
+  if (podLogs === '') flagError('pod-logs', 'a directory path', podLogs);
   return {
     filter,
     durationMs: seconds('duration', single(raw.duration)) ?? null,
     readyFile: readyFile ?? null,
     logLevel: logLevel as TraceOptions['logLevel'],
+    pods: { kubernetes: raw.kubernetes ?? null, logDirectory: podLogs },
   };
 }
 
