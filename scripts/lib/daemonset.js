@@ -16,6 +16,7 @@
 //                "NoNewPrivs 0|1", "Seccomp 0|2"
 //   pod          a Pod of the DaemonSet's pod template, for `podman kube play` (podman 4.3 plays Pods,
 //                not DaemonSets, and reads seccomp from the annotations Kubernetes used before 1.19)
+//   host-path MOUNT_PATH  the host directory of the hostPath volume the container sees at MOUNT_PATH
 'use strict';
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
@@ -187,10 +188,19 @@ function pod(parts) {
   });
 }
 
+/** The host directory the container sees at mountPath. */
+function hostPathMountedAt(parts, mountPath) {
+  const mount = (parts.container.volumeMounts ?? []).find((m) => m.mountPath === mountPath) ?? fail(`nothing is mounted at ${mountPath}`);
+  const volume = (parts.spec.volumes ?? []).find((v) => v.name === mount.name) ?? fail(`no volume named ${mount.name}`);
+  return volume.hostPath?.path ?? fail(`the volume ${mount.name} is not a hostPath`);
+}
+
 function main(argv) {
   const [what, ...rest] = argv;
   const at = rest.indexOf('--seccomp');
   const seccomp = at >= 0 ? rest.splice(at, 2)[1] : null;
+  // host-path MOUNT_PATH [MANIFEST]; the others [MANIFEST]
+  const mountPath = what === 'host-path' ? rest.shift() : undefined;
   const parts = readDaemonSet(rest[0] ?? DEFAULT_MANIFEST);
   if (seccomp) parts.container = { ...parts.container, securityContext: { ...parts.container.securityContext, seccompProfile: { type: seccomp } } };
   const outputs = {
@@ -201,6 +211,7 @@ function main(argv) {
     grace: () => [String(parts.spec.terminationGracePeriodSeconds ?? 30)],
     status: () => expectedStatus(parts),
     pod: () => [pod(parts).trimEnd()],
+    'host-path': () => [hostPathMountedAt(parts, mountPath)],
   };
   if (!(what in outputs)) fail(`expected one of ${Object.keys(outputs).join(', ')}, got ${what}`);
   process.stdout.write(`${outputs[what]().join('\n')}\n`);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { parseCommandLine } from '../../src/cli';
 import { METRICS_PATH, SERVED_PATHS } from '../../src/commands/exporter';
-import { checkExporter, DEFAULT_EXPORTER_PORT } from '../../src/commands/options';
+import { checkExporter, DEFAULT_EXPORTER_PORT, SESSION_OPTIONS } from '../../src/commands/options';
 import { REPO_ROOT } from './helpers';
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed YAML, walked by path; a wrong path fails the assertion
@@ -128,9 +128,9 @@ interface DaemonSetTool {
 const tool = require(join(REPO_ROOT, 'scripts', 'lib', 'daemonset.js')) as DaemonSetTool;
 const copy = () => structuredClone(daemonSet);
 
-test('kubernetes: seccomp Unconfined for the container, never CAP_SYS_ADMIN, no capability but the four with reasons', () => {
+test('kubernetes: seccomp Unconfined for the container, never CAP_SYS_ADMIN, no capability but the five with reasons', () => {
   assert.equal(container.securityContext.seccompProfile?.type, 'Unconfined');
-  assert.deepEqual(container.securityContext.capabilities, { drop: ['ALL'], add: ['BPF', 'PERFMON', 'SYSLOG', 'SYS_RESOURCE'] });
+  assert.deepEqual(container.securityContext.capabilities, { drop: ['ALL'], add: ['BPF', 'PERFMON', 'SYSLOG', 'SYS_RESOURCE', 'SYS_PTRACE'] });
   assert.equal(container.securityContext.privileged, false);
 });
 
@@ -146,9 +146,11 @@ test('image check: the DaemonSet becomes podman run options setting what the man
   assert.ok(options.includes('--network=none'), 'a network namespace of its own, as a pod without hostNetwork');
   assert.ok(options.includes(`--memory=${160 * 2 ** 20}`), container.resources.limits.memory);
   assert.ok(options.includes('--volume=/sys/kernel/btf:/sys/kernel/btf:ro'));
+  assert.ok(options.includes('--volume=/var/log/pods:/var/log/pods:ro'));
+  assert.ok(options.includes('--pid=host'), 'hostPID');
   assert.ok(options.includes(`--stop-timeout=${pod.spec.terminationGracePeriodSeconds}`));
   assert.deepEqual(tool.expectedStatus(tool.partsOf(daemonSet)), [
-    `CapEff ${((1n << 39n) | (1n << 38n) | (1n << 34n) | (1n << 24n)).toString(16).padStart(16, '0')}`,
+    `CapEff ${((1n << 39n) | (1n << 38n) | (1n << 34n) | (1n << 24n) | (1n << 19n)).toString(16).padStart(16, '0')}`,
     'NoNewPrivs 1',
     'Seccomp 0',
   ]);
@@ -161,6 +163,16 @@ test('image check: the DaemonSet becomes podman run options setting what the man
     false,
   );
   assert.ok(tool.expectedStatus(tool.partsOf(runtimeDefault)).includes('Seccomp 2'));
+});
+
+test("kubernetes: pods are named as dropwhy looks for them: the kubelet's pod log directory mounted where --pod-logs looks by default, the host's processes seen", () => {
+  const mount = container.volumeMounts.find((m: { mountPath: string }) => m.mountPath === SESSION_OPTIONS['pod-logs'].default);
+  assert.ok(mount, `a mount at --pod-logs' default ${SESSION_OPTIONS['pod-logs'].default}`);
+  assert.equal(mount.readOnly, true);
+  const volume = pod.spec.volumes.find((v: { name: string }) => v.name === mount.name);
+  assert.equal(volume.hostPath.path, '/var/log/pods', "the kubelet's own directory");
+  assert.equal(pod.spec.hostPID, true, "the pods' processes, to find which pod lives in a network namespace");
+  assert.ok(container.securityContext.capabilities.add.includes('SYS_PTRACE'), 'their /proc/PID/ns/net: ptrace read access');
 });
 
 test('image check: a field the check cannot reproduce is refused, not skipped', () => {
