@@ -229,8 +229,10 @@ NETNS_INODE=$(stat -L -c %i "/run/netns/$NETNS")
 # DaemonSet mounts where dropwhy looks for it. With the host's PIDs the exporter must put the pod's
 # namespace and name on that namespace's series.
 POD_NAMESPACE=dropwhy-image-check POD_NAME=exporter-check-$$ POD_UID=$(cat /proc/sys/kernel/random/uuid)
-POD_LOGS=$(DAEMONSET host-path "$(node -p "require('./dist/src/commands/options').SESSION_OPTIONS['pod-logs'].default")") ||
-  die "the DaemonSet mounts no host directory where dropwhy looks for the kubelet's pod log directory"
+POD_LOGS_DEFAULT=$(node -p "require('./dist/src/commands/options').SESSION_OPTIONS['pod-logs'].default") ||
+  die "cannot read --pod-logs' default from dist/: run npm run build first"
+POD_LOGS=$(DAEMONSET host-path "$POD_LOGS_DEFAULT") ||
+  die "the DaemonSet mounts no host directory at $POD_LOGS_DEFAULT, where dropwhy looks for the kubelet's pod log directory"
 [ -d "$POD_LOGS" ] || { mkdir -p "$POD_LOGS" && MADE_POD_LOGS=$POD_LOGS; }
 mkdir -p "$POD_LOGS/${POD_NAMESPACE}_${POD_NAME}_${POD_UID}/probe"
 : >"$POD_LOGS/${POD_NAMESPACE}_${POD_NAME}_${POD_UID}/probe/0.log"
