@@ -106,15 +106,24 @@ purge() {
   fi
   # The session daemon libvirt started for this run, and anything else still
   # running from the run's directory (a qemu whose domain could not be destroyed).
-  local pidfile pid
+  local pidfile pid pids=() alive=0
   for pidfile in "$WORK"/run/libvirt/*.pid; do
-    [ -f "$pidfile" ] && pid=$(cat "$pidfile") && [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    [ -f "$pidfile" ] && pid=$(cat "$pidfile") && [ -n "$pid" ] && pids+=("$pid")
   done
   for pid in $(pgrep -f "$WORK/"); do
     say "cleanup: ending process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80))"
-    kill "$pid" 2>/dev/null
+    pids+=("$pid")
   done
-  sleep 1
+  if [ ${#pids[@]} -gt 0 ]; then
+    kill "${pids[@]}" 2>/dev/null
+    for _ in $(seq 20); do # up to 10 s, then SIGKILL
+      alive=0
+      for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      [ $alive = 0 ] && break
+      sleep 0.5
+    done
+    [ $alive = 0 ] || kill -KILL "${pids[@]}" 2>/dev/null
+  fi
   rm -rf "$WORK"
 }
 finish() {
