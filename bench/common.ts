@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseSnmp } from '../src/kernel/counters';
-import { inNetns, type NetnsPair } from '../src/kernel/netns';
+import { inNetns, type NetnsPair } from '../src/kernel/netns-pair';
 
 export const ROOT = resolve(__dirname, '../..');
 export const CLI = join(ROOT, 'bin', 'dropwhy.js');

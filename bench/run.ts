@@ -10,12 +10,14 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { forEachEvent, type DropEvent } from '../src/events/decode';
+import { Decoder, type DropEvent } from '../src/events/decode';
 import { matches } from '../src/events/filter';
-import { formatText, writeJson, type FormatContext } from '../src/output/format';
+import type { FormatContext } from '../src/output/format';
+import { JsonWriter } from '../src/output/json-writer';
+import { TextWriter } from '../src/output/text-writer';
 import { Kallsyms } from '../src/kernel/kallsyms';
 import { EVENT_SIZE } from '../src/events/layout';
-import { withNetnsPair, type NetnsPair } from '../src/kernel/netns';
+import { withNetnsPair, type NetnsPair } from '../src/kernel/netns-pair';
 import { ReasonTable } from '../src/events/reasons';
 import { LineBuffer } from '../src/output/writer';
 import { BLAST, CLI, ROOT, blast, closingCounts, collectStderr, devNull, noPorts, peakRssMb, sleep, waitFor } from './common';
@@ -258,12 +260,13 @@ function formatCeiling(seconds: number): { json: number; text: number } {
   };
   // The same path as tracing: decode, filter, format, collect the batch's bytes.
   const rate = (format: (lines: LineBuffer, event: DropEvent) => void, lines: LineBuffer) => {
+    const decoder = new Decoder();
     let count = 0;
     let bytes = 0;
     const started = process.hrtime.bigint();
     const deadline = started + BigInt(Math.round(seconds * 1e9));
     while (process.hrtime.bigint() < deadline) {
-      forEachEvent(batch, (event) => {
+      decoder.forEachEvent(batch, (event) => {
         if (!matches({}, event)) return;
         format(lines, event);
         count++;
@@ -273,9 +276,11 @@ function formatCeiling(seconds: number): { json: number; text: number } {
     if (bytes === 0) throw new Error('nothing formatted');
     return count / (Number(process.hrtime.bigint() - started) / 1e9);
   };
+  const json = new JsonWriter(context);
+  const text = new TextWriter(context);
   return {
-    json: rate((lines, event) => writeJson(lines, event, context), new LineBuffer('latin1')),
-    text: rate((lines, event) => lines.add(formatText(event, context)), new LineBuffer('utf8')),
+    json: rate((lines, event) => json.write(lines, event), new LineBuffer('latin1')),
+    text: rate((lines, event) => lines.add(text.line(event)), new LineBuffer('utf8')),
   };
 }
 

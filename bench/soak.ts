@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { withNetnsPair, type NetnsPair } from '../src/kernel/netns';
+import { withNetnsPair, type NetnsPair } from '../src/kernel/netns-pair';
 import { CLI, ROOT, blast, closingCounts, collectStderr, noPorts, rssMb, sleep, waitFor } from './common';
 
 const CALIBRATION_SECONDS = 5;

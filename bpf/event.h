@@ -2,10 +2,12 @@
 /*
  * The one definition of what the BPF program hands to user space and of the
  * configuration user space hands to the BPF program. Included by the BPF
- * program, by the addon, and parsed by test/unit/layout.test.ts to check
- * the TypeScript decoder's offsets.
+ * program and by the addon; the TypeScript layout (src/events/layout.generated.ts)
+ * is generated from its BTF by scripts/gen-layout.js.
  *
- * Fixed-width fields, largest first, explicit padding, no implicit holes.
+ * Fixed-width fields, largest first, explicit padding (members named pad), no
+ * implicit holes: the generator refuses a struct with one. Constants are
+ * enumerators rather than #defines so that BTF carries them too.
  */
 #ifndef DROPWHY_EVENT_H
 #define DROPWHY_EVENT_H
@@ -14,10 +16,16 @@
 #include <linux/types.h>
 #endif
 
-#define DROPWHY_COMM_LEN 16
-#define DROPWHY_MAX_REASONS 16
-/* The longest classic BPF program (a compiled filter expression) the BPF program interprets. */
-#define DROPWHY_MAX_FILTER_INSNS 128
+enum dropwhy_limit {
+	DROPWHY_COMM_LEN = 16,
+	DROPWHY_MAX_REASONS = 16,
+	/* The longest classic BPF program (a compiled filter expression) the BPF program interprets. */
+	DROPWHY_MAX_FILTER_INSNS = 128,
+	/* At most this many flows of a traced command are recorded; more are counted in unrecorded_flows. */
+	DROPWHY_MAX_COMMAND_FLOWS = 16384,
+	/* At most this many sockets are counted: the ones whose first drop came first. */
+	DROPWHY_MAX_SOCKET_COUNTS = 1024,
+};
 
 /* drop_event.flags: which optional parts of the event are valid. */
 enum drop_event_flag {
@@ -34,10 +42,12 @@ enum drop_event_flag {
 	DROP_HAS_PACKET = 1 << 10, /* the record's packet section holds the packet's bytes */
 };
 
-/* Frames kept per kernel stack (the stacks map's value: __u64 addresses, zero after the last). */
-#define DROPWHY_STACK_DEPTH 64
-/* drop_event.stack_id and drop_key.stack_id without a stack. */
-#define DROPWHY_NO_STACK -1
+enum dropwhy_stack {
+	/* Frames kept per kernel stack (the stacks map's value: __u64 addresses, zero after the last). */
+	DROPWHY_STACK_DEPTH = 64,
+	/* drop_event.stack_id and drop_key.stack_id without a stack. */
+	DROPWHY_NO_STACK = -1,
+};
 
 /* drop_socket.local_family: which of local_addr's forms is valid. */
 enum drop_socket_family {
@@ -96,20 +106,18 @@ struct drop_event {
 	struct drop_socket socket; /* valid with DROP_HAS_SOCKET */
 };
 
-#ifdef __cplusplus
-static_assert(sizeof(struct drop_event) == 184, "drop_event layout changed: update src/events/layout.ts");
-#else
-_Static_assert(sizeof(struct drop_event) == 184, "drop_event layout changed: update src/events/layout.ts");
-#endif
-
 /* drop_packet.link: which header the packet's bytes start at. */
 enum drop_packet_link {
 	DROP_PACKET_LINK_ETHERNET = 1, /* the MAC header of an Ethernet (or loopback) device */
 	DROP_PACKET_LINK_RAW_IP = 2,   /* the network header: the skb has no Ethernet header */
 };
 
-/* The longest --snaplen: packet bytes are read from the skb's linear data only. */
-#define DROPWHY_MAX_SNAPLEN 65535
+enum dropwhy_packet_limit {
+	/* The longest --snaplen: packet bytes are read from the skb's linear data only. */
+	DROPWHY_MAX_SNAPLEN = 65535,
+	/* Every ring record's size is a multiple of this (the ring buffer aligns them so anyway). */
+	DROPWHY_RECORD_ALIGN = 8,
+};
 
 /*
  * With DROPWHY_FEATURE_PACKET every record of the session is a drop_event, then
@@ -123,14 +131,8 @@ struct drop_packet {
 	__u8 pad[7];
 };
 
-/* Room for snaplen bytes, rounded up so that records stay 8-byte aligned. */
-#define DROPWHY_PACKET_BYTES(snaplen) ((((__u32)(snaplen)) + 7) & ~7U)
-
-#ifdef __cplusplus
-static_assert(sizeof(struct drop_packet) == 16, "drop_packet layout changed: update src/events/layout.ts");
-#else
-_Static_assert(sizeof(struct drop_packet) == 16, "drop_packet layout changed: update src/events/layout.ts");
-#endif
+/* Room for snaplen bytes, rounded up so that records stay aligned. */
+#define DROPWHY_PACKET_BYTES(snaplen) ((((__u32)(snaplen)) + DROPWHY_RECORD_ALIGN - 1) & ~(__u32)(DROPWHY_RECORD_ALIGN - 1))
 
 /* Per-CPU counters, one slot; summed by user space. */
 struct drop_counters {
@@ -180,12 +182,6 @@ struct command_flow {
 	__u8 l4_proto;  /* IPPROTO_TCP or IPPROTO_UDP */
 };
 
-/* At most this many flows of a traced command are recorded; more are counted in unrecorded_flows. */
-#define DROPWHY_MAX_COMMAND_FLOWS 16384
-
-/* At most this many sockets are counted: the ones whose first drop came first. */
-#define DROPWHY_MAX_SOCKET_COUNTS 1024
-
 enum dropwhy_mode {
 	DROPWHY_MODE_STREAM = 0, /* one ring buffer event per matching drop */
 	DROPWHY_MODE_COUNT = 1,  /* count per drop_key in the kernel */
@@ -199,8 +195,9 @@ enum dropwhy_feature {
 };
 
 /*
- * Filter, written into .rodata between open and load. Zero means "no filter"
- * for every field, so an all-zero config passes every drop.
+ * The session's configuration, written into .rodata between open and load:
+ * the filter, the mode, the optional features and their sizes. Zero means "no
+ * filter" for every filter field, so an all-zero config passes every drop.
  */
 struct dropwhy_config {
 	__u8 saddr[16];

@@ -11,7 +11,6 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdarg>
 #include <cstring>
 #include <memory>
@@ -37,9 +36,11 @@ constexpr int kPollBusyMs = 10;
 constexpr int kPollIdleMs = 100;
 constexpr size_t kBatchEvents = 4096;
 constexpr auto kFlushAfter = std::chrono::milliseconds(20);
-// Batches handed to JS and not yet processed. When JS falls behind, the
-// poller waits here, the ring fills and the BPF program counts the loss.
-constexpr int kMaxBatchesInFlight = 8;
+// Batches handed to JS and not yet processed: the thread-safe function's
+// queue holds all but the one JS is working on. When JS falls behind, the
+// poller blocks on the full queue, the ring fills and the BPF program counts
+// the loss.
+constexpr size_t kMaxBatchesInFlight = 8;
 
 // libbpf's log can arrive on any thread; it is queued and handed to JS's
 // logger the next time the main thread calls into the addon.
@@ -75,31 +76,43 @@ void FlushLogs(Napi::Env env, Napi::Function on_log) {
   }
 }
 
-// The one shape of native failure: an Error carrying the stage and errno. The
-// TypeScript binding turns it into its TracerError class.
-Napi::Error StageError(Napi::Env env, const char *stage, int err) {
-  err = err < 0 ? -err : err;
-  std::string message = std::string(stage) + ": " + std::strerror(err);
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("stage", Napi::String::New(env, stage));
-  error.Set("errno", Napi::Number::New(env, err));
-  return error;
-}
-
-struct Counters {
-  double seen = 0, matched = 0, lost = 0, overflow = 0, unrecorded_flows = 0, stack_missed = 0, packet_unread = 0;
+// Per-environment state, as better-sqlite3 keeps its SqliteError: the class
+// native failures are created in, handed over once by setErrorConstructor.
+struct AddonData {
+  Napi::FunctionReference tracer_error;
 };
 
-Napi::Object CountersToJs(Napi::Env env, const Counters &c) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("seen", c.seen);
-  o.Set("matched", c.matched);
-  o.Set("lost", c.lost);
-  o.Set("overflow", c.overflow);
-  o.Set("unrecordedFlows", c.unrecorded_flows);
-  o.Set("stackMissed", c.stack_missed);
-  o.Set("packetUnread", c.packet_unread);
-  return o;
+Napi::Value SetErrorConstructor(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    Napi::TypeError::New(env, "setErrorConstructor needs a class").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  env.GetInstanceData<AddonData>()->tracer_error = Napi::Persistent(info[0].As<Napi::Function>());
+  return env.Undefined();
+}
+
+// The one shape of native failure: new TracerError(stage, errno, strerror(errno)),
+// the binding's own class; a plain Error saying the same before one was handed
+// over. Empty when the constructor threw (that exception is pending).
+Napi::Value StageError(Napi::Env env, const char *stage, int err) {
+  err = err < 0 ? -err : err;
+  const Napi::FunctionReference &tracer_error = env.GetInstanceData<AddonData>()->tracer_error;
+  if (tracer_error.IsEmpty()) return Napi::Error::New(env, std::string(stage) + ": " + std::strerror(err)).Value();
+  return tracer_error.New({Napi::String::New(env, stage), Napi::Number::New(env, err), Napi::String::New(env, std::strerror(err))});
+}
+
+void ThrowStageError(Napi::Env env, const char *stage, int err) {
+  Napi::Value error = StageError(env, stage, err);
+  if (!error.IsEmpty()) Napi::Error(env, error).ThrowAsJavaScriptException();
+}
+
+// libbpf lays a per-CPU value out every round_up(value_size, 8) bytes; the
+// counters' bytes go to JavaScript as they are, one struct per CPU.
+static_assert(sizeof(struct drop_counters) % 8 == 0, "per-CPU drop_counters must be back to back");
+
+Napi::Buffer<uint8_t> BytesToJs(Napi::Env env, const std::vector<uint8_t> &bytes) {
+  return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size());
 }
 
 // Visits every key of a hash map with its value (read into *value), in the
@@ -202,11 +215,11 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (err) {
       Destroy();
       // A throwing log callback may have left an exception pending: keep that one.
-      if (!env.IsExceptionPending()) StageError(env, stage, err).ThrowAsJavaScriptException();
+      if (!env.IsExceptionPending()) ThrowStageError(env, stage, err);
       return;
     }
 
-    tsfn_ = TSFN::New(env, options.Get("onBatch").As<Napi::Function>(), "dropwhy-poll", 0, 1, this,
+    tsfn_ = TSFN::New(env, options.Get("onBatch").As<Napi::Function>(), "dropwhy-poll", kMaxBatchesInFlight - 1, 1, this,
                       [](Napi::Env env, void *, Tracer *self) { self->OnPollerDone(env); });
     // Kept alive while the thread runs: the thread-safe function's finalizer
     // still needs this object.
@@ -238,11 +251,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   void OnPollerDone(Napi::Env env);
   using TSFN = Napi::TypedThreadSafeFunction<Tracer, Message, DeliverMessage>;
 
-  // Batches are recycled: at most kMaxBatchesInFlight + 1 ever exist, so the
-  // memory they take is fixed however long a storm lasts.
+  // Batches are recycled: at most kMaxBatchesInFlight + 1 ever exist (those
+  // in flight and the one the poller fills), so the memory they take is fixed
+  // however long a storm lasts.
   std::vector<uint8_t> *NewBatch() {
     {
-      std::lock_guard<std::mutex> lock(flow_mutex_);
+      std::lock_guard<std::mutex> lock(spare_mutex_);
       if (!spare_batches_.empty()) {
         auto *batch = spare_batches_.back();
         spare_batches_.pop_back();
@@ -257,12 +271,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   // Main thread: JS is done with the batch, the poller may fill it again.
   void RecycleBatch(std::vector<uint8_t> *batch) {
     batch->clear();
-    {
-      std::lock_guard<std::mutex> lock(flow_mutex_);
-      spare_batches_.push_back(batch);
-      in_flight_--;
-    }
-    flow_cv_.notify_one();
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    spare_batches_.push_back(batch);
   }
 
   static int OnSample(void *ctx, void *data, size_t size) {
@@ -274,21 +284,18 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return 0;
   }
 
-  // Poll thread only.
+  // Poll thread only. Waits while the queue is full; the next batch is taken
+  // only once this one is queued. After Abort() the call fails at once and
+  // the batch stays here, emptied.
   void Flush() {
     if (batch_->empty()) return;
-    {
-      std::unique_lock<std::mutex> lock(flow_mutex_);
-      flow_cv_.wait(lock, [this] { return in_flight_ < kMaxBatchesInFlight || aborting_; });
-      if (aborting_) return;
-      in_flight_++;
-    }
     auto *message = new Message{batch_, 0};
-    batch_ = NewBatch();
-    if (tsfn_.NonBlockingCall(message) != napi_ok) {
-      RecycleBatch(message->bytes);
+    if (tsfn_.BlockingCall(message) != napi_ok) {
       delete message;
+      batch_->clear();
+      return;
     }
+    batch_ = NewBatch();
   }
 
   void PollLoop() {
@@ -312,40 +319,36 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       skel_->links.on_kfree_skb = nullptr;
       if (!err) ring_buffer__consume(ring_);
       Flush();
-      if (err) tsfn_.NonBlockingCall(new Message{nullptr, err});
+      if (err) {
+        auto *message = new Message{nullptr, err};
+        if (tsfn_.BlockingCall(message) != napi_ok) delete message;
+      }
     }
     delete batch_;
     batch_ = nullptr;
     tsfn_.Release();
   }
 
-  Counters ReadCounters() {
+  // counters(): every CPU's struct drop_counters, as the kernel holds them
+  // (summed in src/events/counts.ts); none when the map could not be read.
+  // After stop(), as they were when the program was detached.
+  std::vector<uint8_t> ReadCounters() {
     if (!skel_) return final_counters_;
     int cpus = libbpf_num_possible_cpus();
-    std::vector<struct drop_counters> per_cpu(cpus > 0 ? cpus : 1);
+    std::vector<uint8_t> per_cpu((cpus > 0 ? cpus : 1) * sizeof(struct drop_counters));
     uint32_t key = 0;
-    Counters total;
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, per_cpu.data()) != 0) return total;
-    for (const auto &c : per_cpu) {
-      total.seen += c.seen;
-      total.matched += c.matched;
-      total.lost += c.lost;
-      total.overflow += c.overflow;
-      total.unrecorded_flows += c.unrecorded_flows;
-      total.stack_missed += c.stack_missed;
-      total.packet_unread += c.packet_unread;
-    }
-    return total;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, per_cpu.data()) != 0) per_cpu.clear();
+    return per_cpu;
   }
 
-  Napi::Value ReadCountersJs(const Napi::CallbackInfo &info) { return CountersToJs(info.Env(), ReadCounters()); }
+  Napi::Value ReadCountersJs(const Napi::CallbackInfo &info) { return BytesToJs(info.Env(), ReadCounters()); }
 
-  // Summary mode: every (reason, location, protocol) key with its count
-  // summed over CPUs, as packed records of struct drop_key + __u64 count.
-  // After stop(), the counts as they were when the program was detached.
+  // Count mode (summary, exporter): every struct drop_key (location, reason,
+  // netns, family and protocol, stack id) with its count summed over CPUs, as
+  // packed records of struct drop_key + __u64 count. After stop(), the counts
+  // as they were when the program was detached.
   Napi::Value ReadDropCountsJs(const Napi::CallbackInfo &info) {
-    std::vector<uint8_t> records = skel_ ? ReadDropCounts() : final_drop_counts_;
-    return Napi::Buffer<uint8_t>::Copy(info.Env(), records.data(), records.size());
+    return BytesToJs(info.Env(), skel_ ? ReadDropCounts() : final_drop_counts_);
   }
 
   std::vector<uint8_t> ReadDropCounts() {
@@ -365,8 +368,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   // Summary mode with the socket feature: packed struct socket_key + struct
   // socket_count records. After stop(), as they were when the program was detached.
   Napi::Value ReadSocketCountsJs(const Napi::CallbackInfo &info) {
-    std::vector<uint8_t> records = skel_ ? ReadSocketCounts() : final_socket_counts_;
-    return Napi::Buffer<uint8_t>::Copy(info.Env(), records.data(), records.size());
+    return BytesToJs(info.Env(), skel_ ? ReadSocketCounts() : final_socket_counts_);
   }
 
   std::vector<uint8_t> ReadSocketCounts() {
@@ -428,7 +430,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   // stop(): the poll thread drains the ring, hands over the last batch and
   // releases the thread-safe function; its finalizer joins the thread,
-  // destroys the program and resolves the promise with the final counters.
+  // destroys the program and resolves the promise with the final counters'
+  // bytes, as counters() returns them.
   Napi::Value Stop(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!stop_deferred_) {
@@ -436,7 +439,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       if (running_) {
         stopping_ = true;
       } else {
-        stop_deferred_->Resolve(CountersToJs(env, final_counters_));
+        stop_deferred_->Resolve(BytesToJs(env, final_counters_));
       }
     }
     return stop_deferred_->Promise();
@@ -450,11 +453,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       Destroy();
       return;
     }
-    {
-      std::lock_guard<std::mutex> lock(flow_mutex_);
-      aborting_ = true;
-    }
-    flow_cv_.notify_all();
+    aborting_ = true;
+    // Wakes the poller if it waits for room in the queue; its calls fail from
+    // now on. Batches still queued are freed with the thread-safe function.
+    tsfn_.Abort();
     Join();
   }
 
@@ -490,13 +492,11 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   std::vector<uint8_t> *batch_ = nullptr;
   std::vector<std::vector<uint8_t> *> spare_batches_;
   std::chrono::steady_clock::time_point batch_started_;
-  std::mutex flow_mutex_;
-  std::condition_variable flow_cv_;
-  int in_flight_ = 0;
+  std::mutex spare_mutex_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> aborting_{false};
   bool running_ = false;
-  Counters final_counters_;
+  std::vector<uint8_t> final_counters_;
   // Every ring record of this session has this size (the event, then the packet section with -w).
   size_t record_size_ = sizeof(struct drop_event);
   std::vector<uint8_t> final_drop_counts_;
@@ -510,25 +510,31 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 void Tracer::DeliverMessage(Napi::Env env, Napi::Function on_batch, Tracer *self, Message *message) {
   std::unique_ptr<Message> owned(message);
   if (!message->bytes) {
-    if (env) self->on_error_.Call({StageError(env, "poll", message->poll_error).Value()});
+    if (env) {
+      Napi::Value error = StageError(env, "poll", message->poll_error);
+      if (!error.IsEmpty()) self->on_error_.Call({error});
+    }
     return;
   }
   auto *bytes = message->bytes;
-  if (env) {
-    // The batch is lent to JS for the call only: afterwards its buffer is
-    // detached (a kept reference sees zero bytes) and the memory reused.
-    auto buffer = Napi::Buffer<uint8_t>::New(env, bytes->data(), bytes->size());
-    on_batch.Call({buffer});
-    buffer.ArrayBuffer().Detach();
-    FlushLogs(env, self->on_log_.Value());
+  if (!env) {
+    // The thread-safe function is being freed with this batch still queued (an abort).
+    delete bytes;
+    return;
   }
+  // The batch is lent to JS for the call only: afterwards its buffer is
+  // detached (a kept reference sees zero bytes) and the memory reused.
+  auto buffer = Napi::Buffer<uint8_t>::New(env, bytes->data(), bytes->size());
+  on_batch.Call({buffer});
+  buffer.ArrayBuffer().Detach();
+  FlushLogs(env, self->on_log_.Value());
   self->RecycleBatch(bytes);
 }
 
 void Tracer::OnPollerDone(Napi::Env env) {
   Join();
   FlushLogs(env, on_log_.Value());
-  if (stop_deferred_) stop_deferred_->Resolve(CountersToJs(env, final_counters_));
+  if (stop_deferred_) stop_deferred_->Resolve(BytesToJs(env, final_counters_));
   self_ref_.Reset();
 }
 
@@ -543,7 +549,7 @@ Napi::Value BtfMembers(const Napi::CallbackInfo &info) {
   std::string name = info[1].As<Napi::String>();
   if (!btf) btf = btf__load_vmlinux_btf();
   if (!btf) {
-    StageError(env, "btf", errno).ThrowAsJavaScriptException();
+    ThrowStageError(env, "btf", errno);
     return env.Undefined();
   }
   Napi::Value result = env.Null();
@@ -573,15 +579,31 @@ Napi::Value ProbeRingbuf(const Napi::CallbackInfo &info) {
   return Napi::Boolean::New(info.Env(), supported == 1);
 }
 
+// The sizes of event.h's structs as this addon (and its BPF program) was
+// compiled with them: the TypeScript side refuses an addon built from
+// another event.h, whose records it would misread.
+Napi::Object StructSizes(Napi::Env env) {
+  Napi::Object sizes = Napi::Object::New(env);
+  sizes.Set("drop_event", sizeof(struct drop_event));
+  sizes.Set("drop_packet", sizeof(struct drop_packet));
+  sizes.Set("drop_counters", sizeof(struct drop_counters));
+  sizes.Set("drop_key", sizeof(struct drop_key));
+  sizes.Set("socket_key", sizeof(struct socket_key));
+  sizes.Set("socket_count", sizeof(struct socket_count));
+  sizes.Set("dropwhy_config", sizeof(struct dropwhy_config));
+  return sizes;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   libbpf_set_print(QueueLibbpfLog);
+  env.SetInstanceData(new AddonData());
+  exports.Set("setErrorConstructor", Napi::Function::New<SetErrorConstructor>(env, "setErrorConstructor"));
   exports.Set("Tracer", Tracer::Define(env));
   exports.Set("btfMembers", Napi::Function::New<BtfMembers>(env, "btfMembers"));
   exports.Set("compileFilter", Napi::Function::New<dropwhy::CompileFilter>(env, "compileFilter"));
   exports.Set("probeRingbuf", Napi::Function::New<ProbeRingbuf>(env, "probeRingbuf"));
   exports.Set("libbpfVersion", Napi::String::New(env, libbpf_version_string()));
-  exports.Set("eventSize", Napi::Number::New(env, sizeof(struct drop_event)));
-  exports.Set("configSize", Napi::Number::New(env, sizeof(struct dropwhy_config)));
+  exports.Set("structSizes", StructSizes(env));
   return exports;
 }
 

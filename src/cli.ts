@@ -1,5 +1,4 @@
 // The dropwhy command line: parse, run the command, map the outcome to an exit code.
-import { statSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import yargs, { type Argv } from 'yargs';
 import { loadNativeBinding, type NativeBinding } from './kernel/binding';
@@ -7,12 +6,19 @@ import { describe, exitCodeFor, EXIT, UsageError } from './errors';
 import { Kallsyms } from './kernel/kallsyms';
 import { assertCanTrace, readKernelFacts, readProcessFacts, type ProcessFacts } from './kernel/facts';
 import { createLogger, type Logger } from './log';
-import { namespaceInterfaceIndex, namespaceInterfaces, readNamespaceCounters, StopRequest, type CommandIo } from './commands/session';
+import type { CommandIo } from './commands/session';
+import { StopRequest } from './commands/stop';
 import type { CounterSnapshot } from './kernel/counters';
+import { NetworkNamespaces, type InterfaceIndex, type StatInode } from './kernel/netns';
 import {
   check,
+  checkDoctor,
+  checkExplain,
   checkExporter,
   checkSummary,
+  DOCTOR_OPTIONS,
+  EXPLAIN_OPTIONS,
+  EXPLAIN_POSITIONAL,
   EXPORTER_OPTIONS,
   EXPRESSION_POSITIONAL,
   FILTER_OPTIONS,
@@ -23,8 +29,6 @@ import {
   type RawArgs,
   type RawExporterArgs,
   type RawSummaryArgs,
-  type InterfaceIndex,
-  type StatInode,
 } from './commands/options';
 import { VERSION } from './version';
 import { fdWriter, type Chunk } from './output/writer';
@@ -97,13 +101,9 @@ function parser(argv: string[]) {
       withSessionOptions(y).options(EXPORTER_OPTIONS),
     )
     .command('explain [reason]', 'What a drop reason means, which counters show it and what to check', (y) =>
-      y
-        .positional('reason', { type: 'string', describe: 'A reason name, e.g. SOCKET_RCVBUFF' })
-        .option('list', { type: 'boolean', describe: "List this kernel's drop reasons" }),
+      y.positional('reason', EXPLAIN_POSITIONAL).options(EXPLAIN_OPTIONS),
     )
-    .command('doctor', 'Check whether dropwhy can run here, and what to do if not', (y) =>
-      y.option('output', { alias: 'o', type: 'string', default: 'text', describe: 'text or json' }),
-    )
+    .command('doctor', 'Check whether dropwhy can run here, and what to do if not', (y) => y.options(DOCTOR_OPTIONS))
     .command('selftest', 'Make known drops in throwaway namespaces and check dropwhy sees exactly them')
     .parserConfiguration({ 'camel-case-expansion': false })
     .strict()
@@ -157,9 +157,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     if (command === 'selftest') {
       assertCanTrace(io.processFacts());
       // A missing addon or libbpf is this one line, not a failure inside the test.
-      const { tracepointFields } = readKernelFacts(io.binding());
-      const reasonsReported = tracepointFields?.includes('reason') ?? false;
-      return (await io.selftest((line) => io.writeOut(line + '\n'), reasonsReported)) ? EXIT.ok : EXIT.failure;
+      const { hasReason } = readKernelFacts(io.binding());
+      return (await io.selftest((line) => io.writeOut(line + '\n'), hasReason)) ? EXIT.ok : EXIT.failure;
     }
     return (await tracingCommand(command, raw, io)) ?? EXIT.ok;
   } catch (error) {
@@ -219,8 +218,7 @@ function commandIo(io: CliIo, logLevel: string, stop: StopRequest): CommandIo {
 }
 
 async function doctorCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
-  const output = raw.output ?? 'text';
-  if (output !== 'text' && output !== 'json') throw new UsageError(`--output: expected text or json, got ${JSON.stringify(output)}`);
+  const { output } = checkDoctor(raw);
   const { canTrace, diagnose, gatherFacts, renderChecks, renderChecksJson } = await COMMANDS.doctor();
   const facts = gatherFacts(io.processFacts(), io.binding);
   const checks = diagnose(facts);
@@ -229,6 +227,7 @@ async function doctorCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
 }
 
 async function explainCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
+  const options = checkExplain(raw);
   const { missingReason, renderExplanation, renderReasonList } = await COMMANDS.explain();
   // The kernel's names make the answer exact, but explain works without them (no addon, no BTF).
   let kernelNames: string[] | null = null;
@@ -238,28 +237,21 @@ async function explainCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
   } catch {
     kernelNames = null;
   }
-  if (raw.list) {
+  if (options.reason === null) {
     io.writeOut(renderReasonList(kernelNames));
     return EXIT.ok;
   }
-  if (!raw.reason) throw new UsageError('explain: expected a reason name such as SOCKET_RCVBUFF, or --list');
-  if (!/^[A-Za-z0-9_:]+$/.test(raw.reason)) throw new UsageError(`explain: expected a reason name such as SOCKET_RCVBUFF, got ${JSON.stringify(raw.reason)}`);
-  const missing = missingReason(raw.reason, kernelNames);
+  const missing = missingReason(options.reason, kernelNames);
   if (missing) {
     throw new UsageError(`explain: this kernel has no drop reason named ${missing.name}; the closest: ${missing.closest.join(', ')} (dropwhy explain --list shows them all)`);
   }
-  io.writeOut(renderExplanation(raw.reason, kernelNames));
+  io.writeOut(renderExplanation(options.reason, kernelNames));
   return EXIT.ok;
 }
 
 export function realIo(): CliIo {
   const writeErr = fdWriter(2);
-  let ownNetns: { ino: number; dev: number } | null = null;
-  try {
-    ownNetns = statSync('/proc/self/ns/net');
-  } catch {
-    ownNetns = null;
-  }
+  const namespaces = new NetworkNamespaces();
   return {
     binding: () => loadNativeBinding(),
     processFacts: readProcessFacts,
@@ -273,23 +265,15 @@ export function realIo(): CliIo {
     },
     interfaces: (logger) =>
       new InterfaceNames(
-        (netns) => namespaceInterfaces(netns, ownNetns?.ino ?? null),
+        (netns) => namespaces.interfaces(netns),
         (netns, error) => logger.warn(`cannot list the interfaces of network namespace ${netns}: ${(error as Error).message}`),
       ),
-    // Only namespace files count: they live on nsfs, like our own.
-    statInode: (path) => {
-      try {
-        const stat = statSync(path);
-        return stat.dev === ownNetns?.dev ? stat.ino : null;
-      } catch {
-        return null;
-      }
-    },
-    interfaceIndex: (ifname, netns) => namespaceInterfaceIndex(ifname, netns, ownNetns?.ino ?? null),
+    statInode: namespaces.inodeOf,
+    interfaceIndex: namespaces.interfaceIndex,
     signals: process,
     stdoutIsTty: isatty(1),
     createLogger,
-    readCounters: (netns) => readNamespaceCounters(netns, ownNetns?.ino ?? null),
+    readCounters: (netns) => namespaces.counters(netns),
     selftest: async (write, reasonsReported) => (await COMMANDS.selftest()).runSelftest(write, reasonsReported),
     traceCommand: (argv) => cgroupCommand(argv, findCgroup2Mount(), invokingUser(process.env, process.geteuid?.() ?? -1)),
   };

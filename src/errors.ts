@@ -6,7 +6,10 @@ export class UsageError extends Error {}
 /** Something the machine lacks (privileges, BTF, the tracepoint, the addon): exit 3. */
 export class EnvironmentError extends Error {}
 
-/** A native failure at a stage of the tracer's life (open, load, attach, ringbuf, poll, btf). */
+/**
+ * A native failure at a stage of the tracer's life (open, load, attach, cgroup, stacks, ringbuf, poll, btf).
+ * The addon creates it (src/kernel/binding.ts hands it the class), with this constructor's arguments.
+ */
 export class TracerError extends Error {
   constructor(
     readonly stage: string,

@@ -1,5 +1,5 @@
 // The keys of one `-o json` record, in the order docs/json-schema.md documents them.
-// Written out by hand on purpose: it is the expectation the writer in src/output/format.ts is checked against,
+// Written out by hand on purpose: it is the expectation the writer in src/output/json-writer.ts is checked against,
 // so it must not be derived from it. Shared by the unit tests (format.test.ts) and the e2e harness.
 export const JSON_KEYS = [
   'ts',

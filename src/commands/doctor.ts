@@ -6,7 +6,7 @@ import type { NativeBinding } from '../kernel/binding';
 import { AddonError, rebuildCommand } from '../kernel/addon-loader';
 import { describe } from '../errors';
 import { findStaleTraceTables } from '../nft/table';
-import { hasTracingPrivileges, privilegesFix, readKernelFacts, VMLINUX_BTF, type ProcessFacts } from '../kernel/facts';
+import { hasTracingPrivileges, privilegesFix, readKernelFacts, reportsReason, VMLINUX_BTF, type ProcessFacts } from '../kernel/facts';
 
 export interface DoctorFacts {
   kernel: string;
@@ -81,7 +81,7 @@ export function diagnose(facts: DoctorFacts): Check[] {
       fix: 'the kernel lacks the skb:kfree_skb tracepoint (CONFIG_TRACEPOINTS) or its BTF record',
     });
     if (fields) {
-      const hasReason = fields.includes('reason');
+      const hasReason = reportsReason(fields);
       checks.push({
         name: 'drop reasons',
         ok: hasReason && (facts.reasonNames ?? 0) > 0,

@@ -7,7 +7,7 @@ import { UsageError } from '../errors';
 import { DropMetrics } from '../output/metrics';
 import { VERSION } from '../version';
 import type { ExporterOptions, ListenAddress } from './options';
-import { prepare, Session, openCounting, type CommandIo } from './session';
+import { withSession, type CommandIo } from './session';
 
 export const METRICS_PATH = '/metrics';
 /** The paths the server answers; probes use the landing page. */
@@ -21,31 +21,29 @@ const LANDING_PAGE = `<!doctype html>
 </body></html>
 `;
 
-export async function runExporter(options: ExporterOptions, io: CommandIo): Promise<void> {
-  const { kernel, filter, context, symbols } = await prepare(options, io);
-  const metrics = new DropMetrics({
-    reasons: context.reasons,
-    hasReason: kernel.tracepointFields?.includes('reason') ?? false,
-    symbols: context.symbols,
-    version: VERSION,
-    kernel: release(),
-    idleMs: options.idleMs,
-  });
-  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null, symbols });
-  // Bound before the program is loaded: a port in use fails with nothing attached.
-  const server = await listen(options.listen, (request, response) => {
-    serve(request, response, metrics).catch((error) => io.logger.warn(`serving ${request.url}: ${(error as Error).message}`));
-  });
-  // Scrapes until the program is attached get zeros, as from any exporter starting up.
-  io.writeErr(`dropwhy: serving metrics on ${metricsUrl(server)}`);
-  try {
-    const tracer = await openCounting(io, session, filter, options.maxKeys);
+export function runExporter(options: ExporterOptions, io: CommandIo): Promise<void> {
+  return withSession(options, io, async (session) => {
+    const { context, kernel } = session;
+    const metrics = new DropMetrics({
+      reasons: context.reasons,
+      hasReason: kernel.hasReason,
+      symbols: context.symbols,
+      version: VERSION,
+      kernel: release(),
+      idleMs: options.idleMs,
+    });
+    // Bound before the program is loaded: a port in use fails with nothing attached.
+    const server = await listen(options.listen, (request, response) => {
+      serve(request, response, metrics).catch((error) => io.logger.warn(`serving ${request.url}: ${(error as Error).message}`));
+    });
+    session.defer(() => close(server));
+    // Scrapes until the program is attached get zeros, as from any exporter starting up.
+    io.writeErr(`dropwhy: serving metrics on ${metricsUrl(server)}`);
+    const tracer = await session.openTracer({ mode: 'count', countEntries: options.maxKeys, features: {} });
     metrics.attach(tracer);
-    const { counters } = await session.run(tracer);
+    const { counters } = await session.run();
     session.writeClosing(counters);
-  } finally {
-    await close(server);
-  }
+  });
 }
 
 async function serve(request: IncomingMessage, response: ServerResponse, metrics: DropMetrics): Promise<void> {

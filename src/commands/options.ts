@@ -1,14 +1,13 @@
-// The command-line options: one table that yargs reads, and a pure check()
-// that turns the raw values into validated options or a UsageError.
+// The command-line options: one table per command that yargs reads (with each default, defined once,
+// there), and pure check functions that turn the raw values into validated options or a UsageError.
+// Nothing here reads the machine: resolve.ts makes the filter into this machine's.
 import type { Options, PositionalOptions } from 'yargs';
 import { parseAddressPrefix, type AddressPrefix } from '../events/address';
 import { UsageError } from '../errors';
-import { PROTOCOLS, type DropFilter, type ProtocolName } from '../events/filter';
+import { PROTOCOLS, type ProtocolName } from '../events/filter';
 import { FEATURE, MAX_REASONS, MAX_SNAPLEN, recordSize } from '../events/layout';
-import { closestNames, type ReasonTable } from '../events/reasons';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export const DEFAULT_RING_BYTES = 8 << 20;
 
 export const FILTER_OPTIONS = {
   'filter-proto': { type: 'string', describe: 'Only drops of this L4 protocol: tcp, udp, icmp, icmp6 (any case)', group: 'Filters:' },
@@ -76,13 +75,18 @@ const NFT_TRACE_OPTION = {
   describe: 'Name the nftables rule behind each NETFILTER_DROP (adds a table dropwhy_trace_PID to the traced namespace while it runs)',
 } as const satisfies Options;
 
+/** -w's bytes of each packet, unless --snaplen says otherwise. */
+export const DEFAULT_SNAPLEN = 256;
+
 /** Only tracing streams events through the ring buffer. */
 export const STREAM_OPTIONS = {
   'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
   'nft-trace': NFT_TRACE_OPTION,
   write: { alias: 'w', type: 'string', describe: 'Write the dropped packets to this pcapng file (- for stdout, then nothing else goes there)' },
-  snaplen: { type: 'string', describe: `With -w: bytes of each packet written, 1 to ${MAX_SNAPLEN} (default 256)` },
+  snaplen: { type: 'string', describe: `With -w: bytes of each packet written, 1 to ${MAX_SNAPLEN} (default ${DEFAULT_SNAPLEN})` },
 } as const satisfies Record<string, Options>;
+
+export const DEFAULT_RING_BYTES = ringBytes(STREAM_OPTIONS['ring-size'].default);
 
 const MAX_KEYS_OPTION = {
   type: 'string',
@@ -111,6 +115,16 @@ export const EXPORTER_OPTIONS = {
     default: '600',
     describe: 'A series with no new drops for SECONDS leaves /metrics and frees its kernel keys (its count is kept)',
   },
+} as const satisfies Record<string, Options>;
+
+export const EXPLAIN_POSITIONAL = { type: 'string', describe: 'A reason name, e.g. SOCKET_RCVBUFF' } as const satisfies PositionalOptions;
+
+export const EXPLAIN_OPTIONS = {
+  list: { type: 'boolean', describe: "List this kernel's drop reasons" },
+} as const satisfies Record<string, Options>;
+
+export const DOCTOR_OPTIONS = {
+  output: { alias: 'o', type: 'string', default: 'text', describe: 'text or json' },
 } as const satisfies Record<string, Options>;
 
 /** The raw values yargs hands over (every value a string, so check() owns all validation). */
@@ -173,8 +187,6 @@ export interface PcapOptions {
   snaplen: number;
 }
 
-export const DEFAULT_SNAPLEN = 256;
-
 export interface TraceOptions {
   filter: FilterSpec;
   /** null: no lines on stdout (-w without -o). */
@@ -213,7 +225,8 @@ export interface ExporterOptions extends Pick<TraceOptions, 'filter' | 'duration
   idleMs: number;
 }
 
-function fail(flag: string, accepted: string, got: unknown): never {
+/** The one form of a bad flag value: `--flag: expected ACCEPTED, got "VALUE"`. */
+export function flagError(flag: string, accepted: string, got: unknown): never {
   throw new UsageError(`--${flag}: expected ${accepted}, got ${JSON.stringify(got)}`);
 }
 
@@ -228,19 +241,19 @@ const MAX_SECONDS = 2_000_000;
 function seconds(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const value = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
-  if (!(value > 0 && value <= MAX_SECONDS)) fail(flag, `a positive number of seconds up to ${MAX_SECONDS}`, text);
+  if (!(value > 0 && value <= MAX_SECONDS)) flagError(flag, `a positive number of seconds up to ${MAX_SECONDS}`, text);
   return value * 1000;
 }
 
 function positiveInteger(flag: string, text: string | undefined, max: number, accepted: string): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) fail(flag, accepted, text);
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) flagError(flag, accepted, text);
   return Number(text);
 }
 
 function address(flag: string, text: string | undefined): AddressPrefix | undefined {
   if (text === undefined) return undefined;
-  return parseAddressPrefix(text) ?? fail(flag, 'an IPv4 or IPv6 address with an optional /LEN, e.g. 10.0.0.0/8 or fd00::1', text);
+  return parseAddressPrefix(text) ?? flagError(flag, 'an IPv4 or IPv6 address with an optional /LEN, e.g. 10.0.0.0/8 or fd00::1', text);
 }
 
 function ringBytes(text: string): number {
@@ -249,19 +262,19 @@ function ringBytes(text: string): number {
   const bytes = match ? Number(match[1]) * scale[match[2].toLowerCase() as keyof typeof scale] : NaN;
   // The kernel wants a power-of-two multiple of the page size.
   if (!(bytes >= 4096 && bytes <= 1 << 30 && (bytes & (bytes - 1)) === 0)) {
-    fail('ring-size', 'a power of two from 4K to 1G, e.g. 8M', text);
+    flagError('ring-size', 'a power of two from 4K to 1G, e.g. 8M', text);
   }
   return bytes;
 }
 
 /** --filter-reason and --exclude-reason: repeatable, each value a NAME or a NAME,NAME list. */
 function reasonNames(flag: 'filter-reason' | 'exclude-reason', values: string[] | undefined): string[] {
-  if (values?.length === 0) fail(flag, 'a drop reason name such as NO_SOCKET', '');
+  if (values?.length === 0) flagError(flag, 'a drop reason name such as NO_SOCKET', '');
   const names = (values ?? []).flatMap((r) => r.split(',')).map((r) => r.trim());
   for (const name of names) {
-    if (!/^[A-Za-z0-9_]+$/.test(name)) fail(flag, 'a drop reason name such as NO_SOCKET', name);
+    if (!/^[A-Za-z0-9_]+$/.test(name)) flagError(flag, 'a drop reason name such as NO_SOCKET', name);
   }
-  if (names.length > MAX_REASONS) fail(flag, `at most ${MAX_REASONS} reasons`, names.length);
+  if (names.length > MAX_REASONS) flagError(flag, `at most ${MAX_REASONS} reasons`, names.length);
   return names;
 }
 
@@ -269,7 +282,7 @@ function reasonNames(flag: 'filter-reason' | 'exclude-reason', values: string[] 
 function interfaceName(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   const valid = /^[^/:\s]{1,15}$/.test(text) && Buffer.byteLength(text) <= 15 && text !== '.' && text !== '..';
-  return valid ? text : fail('filter-ifname', 'an interface name such as eth0 (at most 15 bytes, no "/", ":" or spaces)', text);
+  return valid ? text : flagError('filter-ifname', 'an interface name such as eth0 (at most 15 bytes, no "/", ":" or spaces)', text);
 }
 
 /** The expression's words as one string, as tcpdump joins them; none (or only spaces) is no expression. */
@@ -280,9 +293,9 @@ function expressionText(words: string[] | undefined): string | undefined {
 
 function checkFilter(raw: RawArgs): FilterSpec {
   const proto = single(raw['filter-proto'])?.toLowerCase();
-  if (proto !== undefined && !Object.hasOwn(PROTOCOLS, proto)) fail('filter-proto', Object.keys(PROTOCOLS).join(', '), single(raw['filter-proto']));
+  if (proto !== undefined && !Object.hasOwn(PROTOCOLS, proto)) flagError('filter-proto', Object.keys(PROTOCOLS).join(', '), single(raw['filter-proto']));
   const netns = single(raw['filter-netns']);
-  if (netns !== undefined && netns.trim() === '') fail('filter-netns', 'INODE, /proc/PID/ns/net, /run/netns/NAME or NAME', netns);
+  if (netns !== undefined && netns.trim() === '') flagError('filter-netns', 'INODE, /proc/PID/ns/net, /run/netns/NAME or NAME', netns);
   return {
     proto: proto as ProtocolName | undefined,
     port: positiveInteger('filter-port', single(raw['filter-port']), 65535, 'a port number from 1 to 65535'),
@@ -299,10 +312,10 @@ function checkFilter(raw: RawArgs): FilterSpec {
 /** The filter and the options every tracing command shares. */
 function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel'> {
   const filter = checkFilter(raw);
-  const logLevel = single(raw['log-level']) ?? 'warn';
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) fail('log-level', LOG_LEVELS.join(', '), logLevel);
+  const logLevel = single(raw['log-level']) ?? SESSION_OPTIONS['log-level'].default;
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) flagError('log-level', LOG_LEVELS.join(', '), logLevel);
   const readyFile = single(raw['ready-file']);
-  if (readyFile === '') fail('ready-file', 'a file path', readyFile);
+  if (readyFile === '') flagError('ready-file', 'a file path', readyFile);
   return {
     filter,
     durationMs: seconds('duration', single(raw.duration)) ?? null,
@@ -314,10 +327,10 @@ function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' 
 export function check(raw: RawArgs): TraceOptions {
   const session = checkSession(raw);
   const output = single(raw.output);
-  if (output !== undefined && output !== 'text' && output !== 'json') fail('output', 'text or json', output);
+  if (output !== undefined && output !== 'text' && output !== 'json') flagError('output', 'text or json', output);
   const pcap = pcapOptions(raw);
   if (pcap?.path === '-' && output !== undefined) throw new UsageError('-w -: stdout carries only the pcapng file; write it to a file to have -o too');
-  const ring = ringBytes(single(raw['ring-size']) ?? '8M');
+  const ring = ringBytes(single(raw['ring-size']) ?? STREAM_OPTIONS['ring-size'].default);
   // A record that does not fit the ring could never be reserved: every drop would be lost. (8: the ring's header per record)
   if (pcap && (recordSize(FEATURE.PACKET, pcap.snaplen) + 8) * 4 > ring) {
     throw new UsageError(`--snaplen ${pcap.snaplen}: a --ring-size of ${ring} bytes holds fewer than 4 such records; raise --ring-size or lower --snaplen`);
@@ -343,7 +356,7 @@ function pcapOptions(raw: RawArgs): PcapOptions | null {
     if (snaplen !== undefined) throw new UsageError('--snaplen: only with -w FILE');
     return null;
   }
-  if (path === '') fail('write', 'a file path, or - for stdout', path);
+  if (path === '') flagError('write', 'a file path, or - for stdout', path);
   return { path, snaplen: snaplen ?? DEFAULT_SNAPLEN };
 }
 
@@ -359,7 +372,7 @@ export function checkSummary(raw: RawSummaryArgs): SummaryOptions {
   return {
     ...common,
     output: output ?? 'text',
-    intervalMs: seconds('interval', single(raw.interval) ?? '1')!,
+    intervalMs: seconds('interval', single(raw.interval) ?? SUMMARY_OPTIONS.interval.default)!,
     maxKeys: maxKeys(raw['max-keys']),
   };
 }
@@ -384,73 +397,33 @@ export function listenAddress(text: string): ListenAddress {
   const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(text);
   const port = match ? Number(match[3]) : NaN;
   // Port 0 lets the kernel choose (the chosen one is printed): for tests and scripts.
-  if (!match || !(port >= 0 && port <= 65535)) fail('listen', accepted, text);
+  if (!match || !(port >= 0 && port <= 65535)) flagError('listen', accepted, text);
   const host = match[1] ?? match[2];
   return { host: host === '' ? null : host, port };
 }
 
-/** Inode of a network namespace file, or null when the path is not one. */
-export type StatInode = (path: string) => number | null;
-
-/** dropwhy's own network namespace, as statInode sees it. */
-export const OWN_NETNS_PATH = '/proc/self/ns/net';
-
-/**
- * Resolves the parts of the filter that depend on the machine, but for the interface: netns and reason
- * names. An interface without --filter-netns is dropwhy's own namespace's, so that namespace is filtered on.
- */
-export function resolveFilter(spec: FilterSpec, reasons: ReasonTable, statInode: StatInode): DropFilter {
-  const filter: DropFilter = { proto: spec.proto, port: spec.port, srcAddr: spec.srcAddr, dstAddr: spec.dstAddr };
-  if (spec.netns !== undefined) filter.netns = resolveNetns(spec.netns, statInode);
-  else if (spec.ifname !== undefined) filter.netns = ownNetns(statInode);
-  if (spec.reasonNames.length > 0) filter.reasons = reasonCodes('filter-reason', spec.reasonNames, reasons);
-  if (spec.excludedReasonNames.length > 0) filter.excludedReasons = reasonCodes('exclude-reason', spec.excludedReasonNames, reasons);
-  return filter;
+export interface ExplainOptions {
+  /** List the kernel's reasons instead of explaining one. */
+  list: boolean;
+  /** The reason to explain, as typed (checked against the kernel's names by the command); null with --list. */
+  reason: string | null;
 }
 
-function ownNetns(statInode: StatInode): number {
-  const inode = statInode(OWN_NETNS_PATH);
-  if (inode === null) throw new Error(`cannot read dropwhy's own network namespace (${OWN_NETNS_PATH})`);
-  return inode;
+const REASON_EXPECTED = 'explain: expected a reason name such as SOCKET_RCVBUFF';
+
+export function checkExplain(raw: { reason?: string; list?: boolean }): ExplainOptions {
+  if (raw.list) return { list: true, reason: null };
+  if (!raw.reason) throw new UsageError(`${REASON_EXPECTED}, or --list`);
+  if (!/^[A-Za-z0-9_:]+$/.test(raw.reason)) throw new UsageError(`${REASON_EXPECTED}, got ${JSON.stringify(raw.reason)}`);
+  return { list: false, reason: raw.reason };
 }
 
-function reasonCodes(flag: 'filter-reason' | 'exclude-reason', names: string[], reasons: ReasonTable): number[] {
-  if (!reasons.known) throw new UsageError(`--${flag}: this kernel reports no drop reasons (they arrived in Linux 5.17)`);
-  return names.map((name) => {
-    const code = reasons.codeOf(name);
-    if (code === undefined) {
-      const closest = closestNames(name, reasons.names).join(', ');
-      fail(flag, `a drop reason of this kernel (see dropwhy explain --list), e.g. ${closest}`, name);
-    }
-    return code;
-  });
+export interface DoctorOptions {
+  output: 'text' | 'json';
 }
 
-/** The ifindex of the interface named ifname in the namespace with this inode, or null when it has none of that name. */
-export type InterfaceIndex = (ifname: string, netns: number) => Promise<number | null>;
-
-/** Adds the ifindex of --filter-ifname to a filter from resolveFilter (which set its namespace). */
-export async function resolveInterface(spec: FilterSpec, filter: DropFilter, interfaceIndex: InterfaceIndex): Promise<DropFilter> {
-  if (spec.ifname === undefined) return filter;
-  const netns = filter.netns!;
-  const ifindex = await interfaceIndex(spec.ifname, netns);
-  if (ifindex === null) {
-    const where = spec.netns === undefined ? `dropwhy's own network namespace (${netns})` : `network namespace ${spec.netns}`;
-    fail('filter-ifname', `an interface in ${where}`, spec.ifname);
-  }
-  return { ...filter, ifindex };
-}
-
-function resolveNetns(spec: string, statInode: StatInode): number {
-  if (/^\d+$/.test(spec)) {
-    const inode = Number(spec);
-    if (inode > 0 && inode <= 0xffffffff) return inode;
-  }
-  const path = spec.startsWith('/') ? spec : `/run/netns/${spec}`;
-  if ((spec.includes('/') && !spec.startsWith('/')) || spec === '.' || spec === '..') {
-    fail('filter-netns', 'INODE, /proc/PID/ns/net, /run/netns/NAME or NAME', spec);
-  }
-  const inode = statInode(path);
-  if (inode === null) fail('filter-netns', `a network namespace (${path} is not one)`, spec);
-  return inode;
+export function checkDoctor(raw: { output?: string }): DoctorOptions {
+  const output = raw.output ?? DOCTOR_OPTIONS.output.default;
+  if (output !== 'text' && output !== 'json') flagError('output', 'text or json', output);
+  return { output };
 }

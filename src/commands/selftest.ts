@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { kallsymsState } from './doctor';
-import { inNetns, madeByGoneProcess, sweepStaleNamespaces, withNetnsPair, type NetnsPair } from '../kernel/netns';
+import { inNetns, madeByGoneProcess, sweepStaleNamespaces, withNetnsPair, type NetnsPair } from '../kernel/netns-pair';
 import { STOP_SIGNALS } from '../signals';
 
 const CLI = resolve(__dirname, '../../../bin/dropwhy.js');

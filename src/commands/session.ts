@@ -1,31 +1,37 @@
-// What the tracing commands (trace, summary, exporter) share: kernel facts and
-// the resolved filter, the stop signals, the ready file, --duration, one stop
-// path that drains and frees the tracer, and the closing report on stderr with
-// the kernel's counter deltas beside what was traced.
+// One run of a tracing command (trace, summary, exporter): the kernel's facts and the filter made
+// into this machine's, the tracer, the nftables trace and the traced command it owns, the stop
+// signals, the ready file, --duration, one stop path that drains the tracer, the closing report on
+// stderr with the kernel's counter deltas beside what was traced, and one cleanup path for all of
+// it (withSession), as bootstrap.c's main has one `cleanup:`.
 import { accessSync, constants, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { systemErrorText } from '../errors';
 import type { Counters, NativeBinding, NativeTracer, TracerOptions } from '../kernel/binding';
 import { readKernelFacts, type KernelFacts } from '../kernel/facts';
+import { KernelSymbols } from '../kernel/kallsyms';
+import { findNetnsPath, OWN_NETNS_PATH, type InterfaceIndex, type StatInode } from '../kernel/netns';
 import type { FormatContext, SocketResolver, Symbolizer } from '../output/format';
 import { OutputClosedError, type Chunk } from '../output/writer';
-import { resolveFilter, resolveInterface, type FilterSpec, type InterfaceIndex, type StatInode } from './options';
+import type { FilterSpec } from './options';
+import { resolveSessionFilter } from './resolve';
 import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
 import type { Logger } from '../log';
 import { lowerFilter, type DropFilter, type EventFeatures } from '../events/filter';
 import { NftTrace } from '../nft/nft-trace';
 import type { TraceDrop } from '../nft/trace-parse';
-import { diffSnapshots, readCounters, findNetnsPath, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
-import { interfaceIndex, listInterfaces, type InterfaceNames } from '../kernel/interfaces';
-import { compileExpression } from '../events/expression';
+import { diffSnapshots, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
+import type { InterfaceNames } from '../kernel/interfaces';
 import type { TracedCommand } from './traced-command';
-import { STOP_SIGNALS } from '../signals';
+import type { StopReason, StopRequest } from './stop';
+import { zeroCounters } from '../events/counts';
 import { STACK_DEPTH } from '../events/layout';
-import type { KernelAddress } from '../events/decode';
 import { STACK_ENTRIES, UNUSED_STACK_ENTRIES } from '../kernel/stacks';
 
 /** Count mode sends no events: the smallest ring the kernel accepts. */
 const UNUSED_RING_BYTES = 4096;
+
+/** Streaming counts nothing per key: the smallest map the kernel accepts. */
+const UNUSED_COUNT_ENTRIES = 1;
 
 /** Wake user space once this much is pending in the ring (the poll timeout picks up the rest). */
 export const WAKEUP_BYTES = 64 << 10;
@@ -35,10 +41,13 @@ export function wakeupBytesFor(ringBytes: number): number {
   return Math.min(WAKEUP_BYTES, Math.floor(ringBytes / 4));
 }
 
-/** What a tracing command gets, once the machine is known to allow tracing. */
-export interface CommandIo extends SessionIo {
+/** What a tracing session gets of the world, once the machine is known to allow tracing. */
+export interface CommandIo {
   binding: NativeBinding;
   writeOut(chunk: Chunk): void;
+  writeErr(line: string): void;
+  logger: Logger;
+  stop: StopRequest;
   symbols(): Symbolizer;
   /** Resolves socket owners and cgroups; made once per command. */
   sockets(): SocketResolver;
@@ -46,106 +55,26 @@ export interface CommandIo extends SessionIo {
   interfaces(logger: Logger): InterfaceNames;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
+  /** Reads the kernel's counters of the namespace with this inode (null: ours). */
+  readCounters(netns: number | null): Promise<CounterSnapshot>;
   color: boolean;
   /** -- CMD: the command, in a cgroup of its own, ready to start. */
   traceCommand(argv: string[]): TracedCommand;
 }
 
-/** Kernel facts, the resolved filter and what both modes print with; the note for reason-less kernels. */
-export async function prepare(options: { filter: FilterSpec; command?: string[] | null }, io: CommandIo) {
-  const kernel: KernelFacts = readKernelFacts(io.binding);
-  const filter = await resolveInterface(options.filter, resolveFilter(options.filter, kernel.reasons, io.statInode), io.interfaceIndex);
-  if (options.filter.expression !== undefined) {
-    filter.program = compileExpression((expression, snaplen) => io.binding.compileFilter(expression, snaplen), options.filter.expression);
-  }
-  if (kernel.tracepointFields && !kernel.tracepointFields.includes('reason')) {
-    io.writeErr('dropwhy: this kernel\'s skb:kfree_skb tracepoint reports no drop reason (Linux < 5.17): "reason" is null');
-  }
-  const interfaces = io.interfaces(io.logger);
-  const symbols = new KernelSymbols(io.symbols);
-  const context: FormatContext = {
-    reasons: kernel.reasons,
-    symbols,
-    sockets: io.sockets(),
-    interfaces,
-    monotonicToUnixNs: Date.now() * 1e6 - Number(process.hrtime.bigint()),
-    color: io.color,
-  };
-  // -- CMD: its cgroup exists from here on; the caller closes it (closeCommand) whatever happens next.
-  const command = options.command ? io.traceCommand(options.command) : null;
-  if (command) filter.commandCgroup = command.cgroup.id;
-  return { kernel, filter, context, interfaces, command, symbols };
-}
-
-/** Removes the traced command's cgroup; what could not be removed is a warning. */
-export function closeCommand(command: TracedCommand | null, io: CommandIo): void {
-  const warning = command?.close();
-  if (warning) io.logger.warn(warning);
-}
-
-export type StopReason = { kind: 'count' | 'duration' | 'signal' | 'output-closed' | 'command-ended' } | { kind: 'error'; error: unknown };
-
-/**
- * Why a tracing command is ending, and its one listener for stop signals.
- * Created when the command starts, before the BTF read, the counter snapshot
- * and the load, so that a signal at any of them ends it as cleanly as one
- * while tracing; close() when the command is over.
- */
-export class StopRequest {
-  private current: StopReason | null = null;
-  private wake: () => void = () => {};
-  /** Resolves once a stop was requested. */
-  readonly requested = new Promise<void>((resolve) => (this.wake = resolve));
-  /** While a traced command runs, stop signals are its: passed on, as sudo and timeout(1) do. */
-  private forward: ((signal: NodeJS.Signals) => void) | null = null;
-  private readonly listeners = STOP_SIGNALS.map((signal) => [signal, () => this.onSignal(signal)] as const);
-
-  constructor(private readonly signals: NodeJS.EventEmitter) {
-    for (const [signal, listener] of this.listeners) signals.on(signal, listener);
-  }
-
-  private onSignal(signal: NodeJS.Signals): void {
-    if (this.forward) this.forward(signal);
-    else this.request({ kind: 'signal' });
-  }
-
-  /** Stop signals go to `to` until it is set back to null. */
-  forwardSignals(to: ((signal: NodeJS.Signals) => void) | null): void {
-    this.forward = to;
-  }
-
-  /** The first reason given, or null while the command goes on. */
-  get reason(): StopReason | null {
-    return this.current;
-  }
-
-  request(reason: StopReason): void {
-    this.current ??= reason;
-    this.wake();
-  }
-
-  close(): void {
-    for (const [signal, listener] of this.listeners) this.signals.off(signal, listener);
-  }
-}
-
-export interface SessionIo {
-  writeErr(line: string): void;
-  logger: Logger;
-  stop: StopRequest;
-  /** Reads the kernel's counters of the traced namespace (null: ours). */
-  readCounters(netns: number | null): Promise<CounterSnapshot>;
-}
-
-export interface SessionOptions {
+/** What every tracing command asks of its session (its options share these). */
+export interface SessionSpec {
+  filter: FilterSpec;
   readyFile: string | null;
   durationMs: number | null;
-  netns: number | null;
-  /** -- CMD: started once the tracer is attached; its end ends the session. */
-  command?: TracedCommand | null;
-  /** Parsed once the tracer is attached (prepare's). */
-  symbols?: KernelSymbols;
+  /** -- CMD: run this command and trace only its drops. */
+  command?: string[] | null;
 }
+
+/** The tracer a command asks for: events streamed through the ring, or counts kept in the kernel. */
+export type TracerRequest =
+  | { mode: 'stream'; features: EventFeatures; ringBytes: number; onBatch(batch: Buffer): void }
+  | { mode: 'count'; features: EventFeatures; countEntries: number };
 
 export interface SessionResult {
   counters: Counters;
@@ -157,16 +86,14 @@ export interface SessionResult {
 /** A traced command still running when tracing stops for another reason gets SIGTERM, then SIGKILL after this. */
 const COMMAND_KILL_AFTER_MS = 5000;
 
-const ZERO_COUNTERS: Counters = { seen: 0, matched: 0, lost: 0, overflow: 0, unrecordedFlows: 0, stackMissed: 0, packetUnread: 0 };
-
 /** Stands in for the tracer when a stop came before it was loaded: nothing was traced. */
 const NOT_LOADED: NativeTracer = {
-  counters: () => ({ ...ZERO_COUNTERS }),
+  counters: zeroCounters,
   dropCounts: () => Buffer.alloc(0),
   socketCounts: () => Buffer.alloc(0),
   stackFrames: (ids) => Buffer.alloc(ids.length * STACK_DEPTH * 8),
   deleteDropCounts: () => 0,
-  stop: async () => ({ ...ZERO_COUNTERS }),
+  stop: async () => zeroCounters(),
 };
 
 /**
@@ -176,14 +103,66 @@ const NOT_LOADED: NativeTracer = {
  */
 const deliverPendingSignals = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
 
+/** The stacks map's size: room for stacks only when they are recorded. */
+function stackEntries(features: EventFeatures): number {
+  return features.stack ? STACK_ENTRIES : UNUSED_STACK_ENTRIES;
+}
+
+/**
+ * Prepares a session, runs body with it, and then, however body ended, runs the session's one
+ * cleanup path: the tracer stopped, the nftables trace stopped, the traced command's cgroup removed,
+ * and whatever body handed over with defer() closed.
+ */
+export async function withSession<T>(spec: SessionSpec, io: CommandIo, body: (session: Session) => Promise<T>): Promise<T> {
+  const session = await Session.prepare(spec, io);
+  try {
+    return await body(session);
+  } finally {
+    await session.close();
+  }
+}
+
 export class Session {
   private before: CounterSnapshot | null = null;
   private commandStatus: number | null = null;
+  private tracer: NativeTracer | null = null;
+  private nftTrace: NftTrace | null = null;
+  /** What close() undoes besides the session's own parts, newest first. */
+  private readonly cleanups: Array<() => unknown> = [];
 
-  constructor(
-    private readonly io: SessionIo,
-    private readonly options: SessionOptions,
+  private constructor(
+    private readonly io: CommandIo,
+    private readonly spec: SessionSpec,
+    readonly kernel: KernelFacts,
+    readonly filter: DropFilter,
+    /** What the outputs format with: its symbols are read once the tracer is attached. */
+    readonly context: FormatContext & { symbols: KernelSymbols },
+    private readonly interfaces: InterfaceNames,
+    /** -- CMD: started once the tracer is attached; its end ends the session. */
+    readonly command: TracedCommand | null,
   ) {}
+
+  /** Kernel facts and the filter on this machine; the note for reason-less kernels; -- CMD's cgroup, made last. */
+  static async prepare(spec: SessionSpec, io: CommandIo): Promise<Session> {
+    const kernel = readKernelFacts(io.binding);
+    const filter = await resolveSessionFilter(spec.filter, kernel, io);
+    if (kernel.tracepointFields && !kernel.hasReason) {
+      io.writeErr('dropwhy: this kernel\'s skb:kfree_skb tracepoint reports no drop reason (Linux < 5.17): "reason" is null');
+    }
+    const interfaces = io.interfaces(io.logger);
+    const context = {
+      reasons: kernel.reasons,
+      symbols: new KernelSymbols(io.symbols),
+      sockets: io.sockets(),
+      interfaces,
+      monotonicToUnixNs: Date.now() * 1e6 - Number(process.hrtime.bigint()),
+      color: io.color,
+    };
+    // -- CMD: its cgroup exists from here on; close() removes it whatever happens next.
+    const command = spec.command ? io.traceCommand(spec.command) : null;
+    if (command) filter.commandCgroup = command.cgroup.id;
+    return new Session(io, spec, kernel, filter, context, interfaces, command);
+  }
 
   /** Why the session is ending, once something asked it to. */
   get stopReason(): StopReason | null {
@@ -209,15 +188,22 @@ export class Session {
     };
   }
 
+  /** close() also runs cleanup, before the session's own parts (the last handed over runs first). */
+  defer(cleanup: () => unknown): void {
+    this.cleanups.unshift(cleanup);
+  }
+
   /**
-   * The tracer's callbacks: a poll error ends the session; libbpf's log, the
-   * verifier's included, is debug output (shown with --log-level debug).
+   * --nft-trace: the nftables trace in the traced namespace (--filter-netns, else ours); each drop
+   * verdict goes to onVerdict, guarded as a callback. Stopped by close().
    */
-  tracerHooks(): Pick<TracerOptions, 'onError' | 'onLog'> {
-    return {
-      onError: (error) => this.requestStop({ kind: 'error', error }),
-      onLog: (level, message) => this.io.logger.debug({ source: 'libbpf', libbpfLevel: level }, message),
-    };
+  async traceRules(onVerdict: (drop: TraceDrop) => void): Promise<void> {
+    const { netns } = this.filter;
+    const netnsPath = netns === undefined ? null : await findNetnsPath(netns);
+    if (netns !== undefined && netnsPath === null) {
+      throw new Error(`--nft-trace: no process or /run/netns entry found for network namespace ${netns}`);
+    }
+    this.nftTrace = await NftTrace.start(this.filter, netnsPath, this.io, this.guard(onVerdict), (error) => this.requestStop({ kind: 'error', error }));
   }
 
   /**
@@ -225,26 +211,57 @@ export class Session {
    * count every process's drops, and the traced ones are the command's alone.
    */
   async snapshotCounters(): Promise<void> {
-    if (!this.options.command) this.before = await this.readCountersOrNull();
+    if (!this.command) this.before = await this.readCountersOrNull();
+  }
+
+  /** The traced namespace's interface names, listed now: a lookup never waits, so a list still missing at the first drop would name nothing. */
+  async loadInterfaceNames(): Promise<void> {
+    const traced = this.filter.netns ?? this.io.statInode(OWN_NETNS_PATH);
+    if (traced !== null) await this.interfaces.load(traced);
   }
 
   /**
-   * Loads the tracer, unless a stop came first (a signal during the BTF read or the snapshot).
-   * A --ready-file that could not be written fails here, before anything is loaded or attached.
+   * Loads and attaches the tracer, unless a stop came first (a signal during the BTF read or the
+   * snapshot). A --ready-file that could not be written fails here, before anything is loaded.
    */
-  async open(load: () => NativeTracer): Promise<NativeTracer> {
-    const { readyFile } = this.options;
+  async openTracer(request: TracerRequest): Promise<NativeTracer> {
+    const { readyFile } = this.spec;
     if (readyFile) checkWritable(readyFile);
     await deliverPendingSignals();
-    return this.stopReason ? NOT_LOADED : load();
+    if (this.stopReason) return NOT_LOADED;
+    const stream = request.mode === 'stream';
+    if (stream) this.io.logger.debug({ filter: this.spec.filter, ringBytes: request.ringBytes }, 'opening tracer');
+    this.tracer = this.io.binding.openTracer({
+      config: lowerFilter(this.filter, stream ? wakeupBytesFor(request.ringBytes) : WAKEUP_BYTES, request.mode, request.features),
+      ringBytes: stream ? request.ringBytes : UNUSED_RING_BYTES,
+      countEntries: stream ? UNUSED_COUNT_ENTRIES : request.countEntries,
+      commandCgroup: this.command?.cgroup.path ?? null,
+      stackEntries: stackEntries(request.features),
+      onBatch: stream ? request.onBatch : () => {},
+      ...this.tracerHooks(),
+    });
+    return this.tracer;
+  }
+
+  /**
+   * The tracer's callbacks: a poll error ends the session; libbpf's log, the
+   * verifier's included, is debug output (shown with --log-level debug).
+   */
+  private tracerHooks(): Pick<TracerOptions, 'onError' | 'onLog'> {
+    return {
+      onError: (error) => this.requestStop({ kind: 'error', error }),
+      onLog: (level, message) => this.io.logger.debug({ source: 'libbpf', libbpfLevel: level }, message),
+    };
   }
 
   /**
    * Announces readiness, waits for a reason to stop, stops the tracer and
    * removes the ready file. Rethrows what ended it badly.
    */
-  async run(tracer: NativeTracer, onReady: () => void = () => {}): Promise<SessionResult> {
-    const { durationMs, readyFile } = this.options;
+  async run(onReady: () => void = () => {}): Promise<SessionResult> {
+    const tracer = this.tracer ?? NOT_LOADED;
+    const { durationMs, readyFile } = this.spec;
+    const { symbols } = this.context;
     let timer: NodeJS.Timeout | null = null;
     let writtenReadyFile: string | null = null;
     let failure: unknown = null;
@@ -259,7 +276,7 @@ export class Session {
           writtenReadyFile = readyFile;
         }
         this.io.logger.info('attached to skb:kfree_skb');
-        this.options.symbols?.attached();
+        symbols.attached();
         onReady();
         command = this.startCommand();
       }
@@ -268,11 +285,12 @@ export class Session {
       failure = error;
     } finally {
       if (timer) clearTimeout(timer);
-      this.options.symbols?.close();
+      symbols.close();
     }
     // The command's last drops are traced: the tracer stops once it has ended.
     const commandStatus = command && (this.commandStatus = await this.endCommand(command));
     const counters = await tracer.stop();
+    this.tracer = null; // stopped: close() has nothing left to stop
     if (writtenReadyFile) this.removeReadyFile(writtenReadyFile);
     const after = this.before && tracer !== NOT_LOADED ? await this.readCountersOrNull() : null;
     const reason = this.stopReason;
@@ -286,7 +304,7 @@ export class Session {
 
   /** Starts the traced command, if there is one; its end (or failing to start) ends the session. */
   private startCommand(): Promise<number | null> | null {
-    const { command } = this.options;
+    const { command } = this;
     if (!command) return null;
     this.io.stop.forwardSignals((signal) => command.signal(signal));
     return command.start().then(
@@ -303,7 +321,7 @@ export class Session {
 
   /** Waits for the command, which gets SIGTERM (then SIGKILL) when tracing stopped for another reason. */
   private async endCommand(running: Promise<number | null>): Promise<number | null> {
-    const command = this.options.command!;
+    const command = this.command!;
     let killer: NodeJS.Timeout | null = null;
     if (this.stopReason?.kind !== 'command-ended') {
       command.signal('SIGTERM');
@@ -340,11 +358,37 @@ export class Session {
       writeErr(`dropwhy: ${counters.unrecordedFlows} flows of the command found the kernel's flow map full: their drops without its socket were missed`);
     }
     if (deltas !== null) {
-      const lines = formatCorrelation(correlate(traced, deltas), deltas, this.options.netns === null, { count: counters.lost, noun: 'lost' });
+      const lines = formatCorrelation(correlate(traced, deltas), deltas, this.filter.netns === undefined, { count: counters.lost, noun: 'lost' });
       for (const line of lines) writeErr(`dropwhy: ${line}`);
     }
-    const { command } = this.options;
+    const { command } = this;
     if (command && this.commandStatus !== null) writeErr(`dropwhy: ${command.argv[0]} exited with status ${this.commandStatus}`);
+  }
+
+  /**
+   * The one cleanup path, whatever stage was reached: what was handed over with defer(), the tracer
+   * (when run() did not stop it), the nftables trace, the traced command's cgroup. Each step runs
+   * even when an earlier one failed; the first failure is thrown at the end.
+   */
+  async close(): Promise<void> {
+    const steps: Array<() => unknown> = [
+      ...this.cleanups,
+      () => this.tracer?.stop(),
+      () => this.nftTrace?.stop(),
+      () => {
+        const warning = this.command?.close();
+        if (warning) this.io.logger.warn(warning);
+      },
+    ];
+    let failure: { error: unknown } | null = null;
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+    if (failure) throw failure.error;
   }
 
   private removeReadyFile(path: string): void {
@@ -357,7 +401,7 @@ export class Session {
 
   private async readCountersOrNull(): Promise<CounterSnapshot | null> {
     try {
-      return await this.io.readCounters(this.options.netns);
+      return await this.io.readCounters(this.filter.netns ?? null);
     } catch (error) {
       this.io.logger.warn(`cannot read the namespace's counters: ${(error as Error).message}`);
       return null;
@@ -379,104 +423,4 @@ function writeReadyFile(path: string): void {
   } catch (error) {
     throw new Error(`cannot write --ready-file ${path}: ${systemErrorText(error)}`);
   }
-}
-
-/** A path that enters the namespace with this inode; null for ours (nothing to enter). */
-async function enterNamespace(netns: number | null, ownNetns: number | null): Promise<string | null> {
-  if (netns === null || netns === ownNetns) return null;
-  const path = await findNetnsPath(netns);
-  if (path === null) throw new Error(`no process or /run/netns entry found for network namespace ${netns}`);
-  return path;
-}
-
-/** Counters of the namespace with this inode, or of ours; through nsenter when it is another one. */
-export async function readNamespaceCounters(netns: number | null, ownNetns: number | null): Promise<CounterSnapshot> {
-  return readCounters(await enterNamespace(netns, ownNetns));
-}
-
-/** The ifindex of an interface of the namespace with this inode; through nsenter when it is not ours. */
-export async function namespaceInterfaceIndex(ifname: string, netns: number, ownNetns: number | null): Promise<number | null> {
-  return interfaceIndex(ifname, await enterNamespace(netns, ownNetns));
-}
-
-/** Every interface of the namespace with this inode, or null when no way into it was found. */
-export async function namespaceInterfaces(netns: number, ownNetns: number | null): Promise<Map<number, string> | null> {
-  if (netns === ownNetns) return listInterfaces(null);
-  const path = await findNetnsPath(netns);
-  return path === null ? null : listInterfaces(path);
-}
-
-/**
- * The kernel's symbols, for the drops' locations: /proc/kallsyms is read (~200 ms) as soon as the
- * tracer is attached, else at the first drop, and never before attaching (the start would wait).
- * Read at the first drop, it held back the drops of a burst at start until the ring overflowed
- * (docs/benchmarks.md). A read after attaching that fails is left to the first drop's own, which
- * reports it.
- */
-export class KernelSymbols implements Symbolizer {
-  private symbols: Symbolizer | null = null;
-  private state: 'loading' | 'attached' | 'closed' = 'loading';
-
-  constructor(private readonly load: () => Symbolizer) {}
-
-  /** The tracer is attached: read the symbols once the loop has taken what is already pending. */
-  attached(): void {
-    this.state = 'attached';
-    setImmediate(() => {
-      if (this.state !== 'attached' || this.symbols !== null) return;
-      try {
-        this.symbols = this.load();
-      } catch {
-        // left to the first drop, which reports it
-      }
-    });
-  }
-
-  /** The session ended: the symbols are no longer needed. */
-  close(): void {
-    this.state = 'closed';
-  }
-
-  symbolize(address: KernelAddress): string | null {
-    return (this.symbols ??= this.load()).symbolize(address);
-  }
-}
-
-/**
- * --nft-trace: the nftables trace in the traced namespace (--filter-netns,
- * else ours); each drop verdict goes to onVerdict, guarded as a callback.
- */
-export async function startNftTrace(filter: DropFilter, io: SessionIo, session: Session, onVerdict: (drop: TraceDrop) => void): Promise<NftTrace> {
-  const netnsPath = filter.netns === undefined ? null : await findNetnsPath(filter.netns);
-  if (filter.netns !== undefined && netnsPath === null) {
-    throw new Error(`--nft-trace: no process or /run/netns entry found for network namespace ${filter.netns}`);
-  }
-  return NftTrace.start(filter, netnsPath, io, session.guard(onVerdict), (error) => session.requestStop({ kind: 'error', error }));
-}
-
-/** The stacks map's size: room for stacks only when they are recorded. */
-export function stackEntries(features: EventFeatures): number {
-  return features.stack ? STACK_ENTRIES : UNUSED_STACK_ENTRIES;
-}
-
-/** Count mode (summary, exporter): the program counts per key in its map and sends no events. */
-export function openCounting(
-  io: CommandIo,
-  session: Session,
-  filter: DropFilter,
-  maxKeys: number,
-  features: EventFeatures = {},
-  command: TracedCommand | null = null,
-): Promise<NativeTracer> {
-  return session.open(() =>
-    io.binding.openTracer({
-      config: lowerFilter(filter, WAKEUP_BYTES, 'count', features),
-      ringBytes: UNUSED_RING_BYTES,
-      countEntries: maxKeys,
-      commandCgroup: command?.cgroup.path ?? null,
-      stackEntries: stackEntries(features),
-      onBatch: () => {},
-      ...session.tracerHooks(),
-    }),
-  );
 }

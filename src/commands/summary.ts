@@ -5,7 +5,7 @@ import { decodeCounts, decodeSocketCounts } from '../events/counts';
 import { correlate } from '../knowledge/correlate';
 import { intervalJson, intervalRows, intervalText, liveTable, SocketTally, totalJson, totalText, type SummaryRow } from '../output/summary';
 import type { SummaryOptions } from './options';
-import { closeCommand, prepare, Session, startNftTrace, openCounting, type CommandIo } from './session';
+import { withSession, type CommandIo } from './session';
 import { RuleTally } from '../nft/rule-tally';
 import { StackTable } from '../kernel/stacks';
 
@@ -13,30 +13,28 @@ import { StackTable } from '../kernel/stacks';
 const COUNT_CHECK_MS = 100;
 
 /** Counts until a stop; resolves with the exit status of the command traced with -- CMD (null without one). */
-export async function runSummary(options: SummaryOptions, io: CommandIo): Promise<number | null> {
-  const { kernel, filter, context, command, symbols } = await prepare(options, io);
-  const hasReason = kernel.tracepointFields?.includes('reason') ?? false;
-  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null, command, symbols });
-  const previous = new Map<string, number>();
-  const hinted = options.hints ? new Set<string>() : null;
-  const live = options.output === 'text' && io.color;
-  const started = Date.now();
-  let lastRows: SummaryRow[] = [];
-  const sockets = new SocketTally(context);
+export function runSummary(options: SummaryOptions, io: CommandIo): Promise<number | null> {
+  return withSession(options, io, async (session) => {
+    const { context, kernel } = session;
+    const previous = new Map<string, number>();
+    const hinted = options.hints ? new Set<string>() : null;
+    const live = options.output === 'text' && io.color;
+    const started = Date.now();
+    let lastRows: SummaryRow[] = [];
+    const sockets = new SocketTally(context);
 
-  const rules = options.nftTrace ? new RuleTally() : null;
-  // --nft-trace: the trace's drop verdicts counted per rule, beside the kernel's counts.
-  const nftTrace = rules && (await startNftTrace(filter, io, session, (drop) => rules.add(drop)));
-  try {
+    // --nft-trace: the trace's drop verdicts counted per rule, beside the kernel's counts.
+    const rules = options.nftTrace ? new RuleTally() : null;
+    if (rules) await session.traceRules((drop) => rules.add(drop));
     await session.snapshotCounters();
-    const tracer = await openCounting(io, session, filter, options.maxKeys, { socket: options.socket, stack: options.stack }, command);
+    const tracer = await session.openTracer({ mode: 'count', countEntries: options.maxKeys, features: { socket: options.socket, stack: options.stack } });
     // The stacks stay readable after the tracer has stopped, for the totals.
     if (options.stack) context.stacks = new StackTable((ids) => tracer.stackFrames(ids), context.symbols);
     const write = session.guard((text: string) => io.writeOut(text));
     const tick = session.guard(() => {
       // Owners before symbols: the first tick loads kallsyms, and a process can be gone by then.
-      sockets.update(decodeSocketCounts(tracer.socketCounts(), hasReason));
-      const rows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);
+      sockets.update(decodeSocketCounts(tracer.socketCounts(), kernel.hasReason));
+      const rows = intervalRows(decodeCounts(tracer.dropCounts(), kernel.hasReason), previous, context);
       lastRows = rows;
       const now = new Date();
       if (options.output === 'json') write(JSON.stringify(intervalJson(rows, options.intervalMs / 1000, now)) + '\n');
@@ -45,7 +43,7 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
     });
     const timers: NodeJS.Timeout[] = [];
     const { counters, counterDeltas, commandStatus } = await session
-      .run(tracer, () => {
+      .run(() => {
         timers.push(setInterval(tick, options.intervalMs));
         if (options.count !== null) {
           const count = options.count;
@@ -56,15 +54,15 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
 
     try {
       // The last partial interval: the kernel's counts as they were when the program was detached.
-      const finalRows = intervalRows(decodeCounts(tracer.dropCounts(), hasReason), previous, context);
+      const finalRows = intervalRows(decodeCounts(tracer.dropCounts(), kernel.hasReason), previous, context);
       const rows = mergeTotals(lastRows, finalRows);
-      sockets.update(decodeSocketCounts(tracer.socketCounts(), hasReason));
+      sockets.update(decodeSocketCounts(tracer.socketCounts(), kernel.hasReason));
       const traced = rows.filter((r) => r.reason !== null).map((r) => ({ reason: r.reason!, proto: r.proto, family: r.family, count: r.total }));
       const checks = counterDeltas === null ? [] : correlate(traced, counterDeltas);
       const durationS = (Date.now() - started) / 1000;
       if (session.stopReason?.kind !== 'output-closed') {
         if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks, rules?.rows ?? null, sockets.rows())) + '\n');
-        else write(totalText(rows, durationS, counterDeltas, checks, filter.netns === undefined, counters.overflow, rules?.rows ?? null, sockets.rows()));
+        else write(totalText(rows, durationS, counterDeltas, checks, session.filter.netns === undefined, counters.overflow, rules?.rows ?? null, sockets.rows()));
       }
     } finally {
       session.writeClosing(counters);
@@ -72,10 +70,7 @@ export async function runSummary(options: SummaryOptions, io: CommandIo): Promis
       if (session.stopReason?.kind === 'output-closed') io.writeErr('dropwhy: output closed: the totals were not written');
     }
     return commandStatus;
-  } finally {
-    await nftTrace?.stop();
-    closeCommand(command, io);
-  }
+  });
 }
 
 /** Rows from the final read, plus any earlier row that has since left the map. */

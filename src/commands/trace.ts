@@ -1,192 +1,84 @@
 // The trace command: stream every matching drop and print it, decode → filter
 // → (with --nft-trace, wait for the rule) → format → write, one batch at a time.
+// The printer (output/trace-printer.ts) formats and writes; the session owns the run.
 import { closeSync, openSync } from 'node:fs';
 import { systemErrorText, UsageError } from '../errors';
-import { hintLine } from '../output/explain';
-import type { TracedCount } from '../knowledge/correlate';
-import { forEachEvent, type DropEvent } from '../events/decode';
-import { lowerFilter, matches } from '../events/filter';
+import { Decoder, type DropEvent } from '../events/decode';
+import { matches } from '../events/filter';
 import { FEATURE, recordSize } from '../events/layout';
-import { PcapngWriter } from '../output/pcapng';
-import { formatRuleText, formatStackText, formatText, protocolName, writeJson } from '../output/format';
 import { StackTable } from '../kernel/stacks';
 import { RuleAttacher, VerdictPool, type AttachClock } from '../nft/attach';
-import type { NftTrace } from '../nft/nft-trace';
 import type { NftRule } from '../nft/trace-parse';
-import type { ReasonTable } from '../events/reasons';
-import { OWN_NETNS_PATH, type TraceOptions } from './options';
-import { fdWriter, LineBuffer, OutputClosedError, type Chunk } from '../output/writer';
+import { TracePrinter } from '../output/trace-printer';
+import { fdWriter, type Chunk } from '../output/writer';
 import { VERSION } from '../version';
-import { closeCommand, prepare, Session, stackEntries, startNftTrace, wakeupBytesFor, type CommandIo } from './session';
-
-/** Tracing streams events and counts nothing per key: the smallest map the kernel accepts. */
-const UNUSED_COUNT_ENTRIES = 1;
-
-/** Counts traced drops per (reason, protocol, family), to set beside the kernel's counters. */
-class TracedTally {
-  // Keyed by numbers, not a string built per drop: this runs for every event.
-  private readonly groups = new Map<number, Map<number, TracedCount>>();
-
-  constructor(private readonly reasons: ReasonTable) {}
-
-  add(code: number, event: DropEvent): void {
-    let byPacket = this.groups.get(code);
-    if (!byPacket) this.groups.set(code, (byPacket = new Map()));
-    const packetKey = (event.l4Proto ?? 256) + 512 * (event.family ?? 0) + 4096 * event.protocol;
-    const group = byPacket.get(packetKey);
-    if (group) {
-      group.count++;
-      return;
-    }
-    const reason = this.reasons.decode(code).name;
-    byPacket.set(packetKey, { reason, proto: protocolName(event.l4Proto, event.protocol), family: event.family, count: 1 });
-  }
-
-  get counts(): TracedCount[] {
-    return [...this.groups.values()].flatMap((byPacket) => [...byPacket.values()]);
-  }
-}
+import type { TraceOptions } from './options';
+import { withSession, type CommandIo } from './session';
 
 /** Traces until a stop; resolves with the exit status of the command traced with -- CMD (null without one). */
-export async function runTrace(options: TraceOptions, io: CommandIo): Promise<number | null> {
-  const { filter, context, interfaces, command, symbols } = await prepare(options, io);
-  const session = new Session(io, { readyFile: options.readyFile, durationMs: options.durationMs, netns: filter.netns ?? null, command, symbols });
-  const hinted = new Set<number>(); // reason codes already explained
-  const tally = new TracedTally(context.reasons);
-  const lines = new LineBuffer(options.output === 'json' ? 'latin1' : 'utf8');
-  const netfilterDrop = context.reasons.codeOf('NETFILTER_DROP');
-  let printed = 0;
-  let counted = false; // --count reached: print no more
-  // Once the reader has gone, the drops read are counted, not formatted: the closing line says how many were never written.
-  const output = { written: 0, pending: 0, unwritten: 0 };
+export function runTrace(options: TraceOptions, io: CommandIo): Promise<number | null> {
+  return withSession(options, io, async (session) => {
+    const { context, filter } = session;
+    // Opened inside the session: a -w path that cannot be written still removes -- CMD's cgroup.
+    const pcap = options.pcap && { ...openPcap(options.pcap.path, io), snaplen: options.pcap.snaplen };
+    if (pcap) session.defer(() => pcap.close());
+    const printer = new TracePrinter({ lines: options.output, pcap, writeOut: io.writeOut }, context, {
+      hints: options.hints,
+      rules: options.nftTrace,
+      count: options.count,
+      onCountReached: () => session.requestStop({ kind: 'count' }),
+      outputClosed: () => session.stopReason?.kind === 'output-closed',
+    });
+    printer.start(`dropwhy ${VERSION}`);
 
-  let pcap: ReturnType<typeof openPcap> | null = null; // opened inside the try: a bad -w path still removes -- CMD's cgroup
-  const pcapng = options.pcap === null ? null : new PcapngWriter(context, options.pcap.snaplen);
-  const packets: Buffer[] = [];
-
-  const print = (event: DropEvent, rule: NftRule | null) => {
-    if (counted) return;
-    if (session.stopReason?.kind === 'output-closed') {
-      output.unwritten++;
-      if (event.reason !== null) tally.add(event.reason, event);
-      return;
-    }
-    output.pending++;
-    if (pcapng) {
-      const blocks = pcapng.add(event);
-      if (blocks) packets.push(blocks);
-    }
-    if (options.output === 'json') {
-      writeJson(lines, event, context, rule);
-    } else if (options.output === 'text') {
-      lines.add(formatText(event, context));
-      for (const frame of formatStackText(event, context)) lines.add(frame);
-      if (options.nftTrace && event.reason === netfilterDrop) lines.add(formatRuleText(rule));
-    }
-    if (event.reason !== null) {
-      tally.add(event.reason, event);
-      if (options.hints && options.output === 'text' && !hinted.has(event.reason)) {
-        hinted.add(event.reason);
-        lines.add(hintLine(context.reasons.decode(event.reason).name));
-      }
-    }
-    if (++printed !== options.count) return;
-    counted = true;
-    session.requestStop({ kind: 'count' });
-  };
-  // The lines first: a -w file that fails (a full disk) still leaves the batch's drops printed.
-  // A batch whose write hit the closed pipe counts as not written: what the reader took of it is unknown.
-  const flush = () => {
-    const events = output.pending;
-    output.pending = 0;
-    try {
-      if (!lines.empty) io.writeOut(lines.take());
-      if (pcap && packets.length > 0) pcap.write(Buffer.concat(packets.splice(0)));
-    } catch (error) {
-      if (error instanceof OutputClosedError) output.unwritten += events;
-      throw error;
-    }
-    output.written += events;
-  };
-
-  // Every record of the session has this size: with -w the packet's bytes follow the event.
-  const recordBytes = recordSize(options.pcap ? FEATURE.PACKET : 0, options.pcap?.snaplen ?? 0);
-  let inBatch = false;
-  // With --nft-trace a NETFILTER_DROP waits briefly for the trace verdict that names its rule.
-  const attacher = options.nftTrace
-    ? new RuleAttacher(
-        new VerdictPool(),
-        (event) => netfilterDrop !== undefined && event.reason === netfilterDrop,
-        session.guard((event: DropEvent, rule: NftRule | null) => {
-          print(event, rule);
-          if (!inBatch) flush();
-        }),
-        SYSTEM_CLOCK,
-      )
-    : null;
-
-  const onBatch = session.guard((batch: Buffer) => {
-    const stopping = session.stopReason?.kind;
-    // After a signal, --duration or the traced command's end the drained events are still printed; after the output closed, counted.
-    if (stopping === 'count' || stopping === 'error') return;
-    inBatch = true;
-    try {
-      forEachEvent(
-        batch,
-        (event) => {
+    let inBatch = false;
+    // With --nft-trace a NETFILTER_DROP waits briefly for the trace verdict that names its rule.
+    const attacher = options.nftTrace
+      ? new RuleAttacher(
+          new VerdictPool(),
+          (event) => printer.isNetfilterDrop(event),
+          session.guard((event: DropEvent, rule: NftRule | null) => {
+            printer.print(event, rule);
+            if (!inBatch) printer.flush();
+          }),
+          SYSTEM_CLOCK,
+        )
+      : null;
+    // Every record of the session has this size: with -w the packet's bytes follow the event.
+    const decoder = new Decoder(recordSize(options.pcap ? FEATURE.PACKET : 0, options.pcap?.snaplen ?? 0));
+    const onBatch = session.guard((batch: Buffer) => {
+      const stopping = session.stopReason?.kind;
+      // After a signal, --duration or the traced command's end the drained events are still printed; after the output closed, counted.
+      if (stopping === 'count' || stopping === 'error') return;
+      inBatch = true;
+      try {
+        decoder.forEachEvent(batch, (event) => {
           if (!matches(filter, event)) return true;
           if (attacher) attacher.add(event);
-          else print(event, null);
-          return !counted;
-        },
-        recordBytes,
-      );
-    } finally {
-      inBatch = false;
-    }
-    flush();
-  });
-
-  const features = { socket: options.socket, stack: options.stack, snaplen: options.pcap?.snaplen };
-  let nftTrace: NftTrace | null = null;
-  try {
-    if (options.pcap && pcapng) {
-      pcap = openPcap(options.pcap.path, io);
-      pcap.write(pcapng.start(`dropwhy ${VERSION}`));
-    }
-    if (attacher) nftTrace = await startNftTrace(filter, io, session, (drop) => attacher.verdict(drop));
-    await session.snapshotCounters();
-    // The traced namespace's names before the first drop: a lookup never waits, so a list still missing would name nothing.
-    const tracedNetns = filter.netns ?? io.statInode(OWN_NETNS_PATH);
-    if (tracedNetns !== null) await interfaces.load(tracedNetns);
-    const tracer = await session.open(() => {
-      io.logger.debug({ filter: options.filter, ringBytes: options.ringBytes }, 'opening tracer');
-      return io.binding.openTracer({
-        config: lowerFilter(filter, wakeupBytesFor(options.ringBytes), 'stream', features),
-        ringBytes: options.ringBytes,
-        countEntries: UNUSED_COUNT_ENTRIES,
-        commandCgroup: command?.cgroup.path ?? null,
-        stackEntries: stackEntries(features),
-        onBatch,
-        ...session.tracerHooks(),
-      });
+          else printer.print(event, null);
+          return !printer.full;
+        });
+      } finally {
+        inBatch = false;
+      }
+      printer.flush();
     });
+
+    if (attacher) await session.traceRules((drop) => attacher.verdict(drop));
+    await session.snapshotCounters();
+    await session.loadInterfaceNames();
+    const features = { socket: options.socket, stack: options.stack, snaplen: options.pcap?.snaplen };
+    const tracer = await session.openTracer({ mode: 'stream', ringBytes: options.ringBytes, features, onBatch });
     // --stack: each stack's frames are read when its id is first printed (batches arrive only
     // after this turn; with --nft-trace a drop may wait for its rule until the tracer has stopped,
     // whose stacks stay readable).
     if (options.stack) context.stacks = new StackTable((ids) => tracer.stackFrames(ids), context.symbols);
-    const { counters, counterDeltas, commandStatus } = await session.run(tracer);
+    const { counters, counterDeltas, commandStatus } = await session.run();
     await attacher?.drain();
-    session.writeClosing(counters, counterDeltas, tally.counts);
-    if (session.stopReason?.kind === 'output-closed') {
-      io.writeErr(`dropwhy: output closed: ${output.unwritten} drops read were not written (${output.written} were)`);
-    }
+    session.writeClosing(counters, counterDeltas, printer.traced);
+    if (session.stopReason?.kind === 'output-closed') io.writeErr(printer.closedLine());
     return commandStatus;
-  } finally {
-    pcap?.close();
-    await nftTrace?.stop();
-    closeCommand(command, io);
-  }
+  });
 }
 
 /** -w: the pcapng file, or stdout for '-'. */

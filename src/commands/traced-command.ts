@@ -7,7 +7,7 @@ import { mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../errors';
-import { processExists } from '../kernel/netns';
+import { processExists } from '../kernel/netns-pair';
 
 /** What a tracing session needs of the traced command; tests pass their own. */
 export interface TracedCommand {

@@ -1,9 +1,42 @@
-// Summary and exporter mode: the kernel's per-key drop counts (struct drop_key
-// + __u64 count, summed over CPUs by the addon), decoded. The addon hands over
-// whole records only: a partial one means its layout and layout.ts disagree, a DecodeError.
+// What the kernel counted, decoded: the tracer's counters (struct drop_counters
+// per CPU, summed here), and in summary and exporter mode the per-key drop counts
+// (struct drop_key + __u64 count, summed over CPUs by the addon). The addon hands
+// over whole records only: a partial one means its layout and layout.ts disagree, a DecodeError.
 import type { Family } from './address';
 import { checkBatch, decodeSocket, type DropSocket, type KernelAddress } from './decode';
-import { COUNT_RECORD, COUNT_RECORD_SIZE, DROP_KEY_SIZE, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE } from './layout';
+import { COUNT_RECORD, COUNT_RECORD_SIZE, COUNTERS, COUNTERS_SIZE, DROP_KEY_SIZE, SOCKET_COUNT_RECORD, SOCKET_COUNT_RECORD_SIZE } from './layout';
+
+/** The user's name of each counter of struct drop_counters (unwoken_bytes is the BPF program's own bookkeeping). */
+const COUNTER_FIELDS = {
+  seen: 'seen', // every kfree_skb the program ran for
+  matched: 'matched', // passed the filter
+  lost: 'lost', // the ring buffer was full
+  overflow: 'overflow', // summary mode: the count map was full
+  unrecordedFlows: 'unrecorded_flows', // -- CMD: flows of the command the kernel's map had no room for
+  stackMissed: 'stack_missed', // --stack: a stack the stacks map could not take (full, or a bucket collision)
+  packetUnread: 'packet_unread', // -w: events sent without their packet's bytes
+} as const satisfies Record<string, keyof typeof COUNTERS>;
+
+export type Counters = Record<keyof typeof COUNTER_FIELDS, number>;
+
+const COUNTER_NAMES = Object.keys(COUNTER_FIELDS) as Array<keyof typeof COUNTER_FIELDS>;
+
+/** The counters summed over CPUs, from the addon's per-CPU struct drop_counters; none (no CPU) is all zero. */
+export function decodeCounters(perCpu: Uint8Array): Counters {
+  const view = checkBatch(perCpu, COUNTERS_SIZE);
+  const counters = zeroCounters();
+  for (let base = 0; base < perCpu.byteLength; base += COUNTERS_SIZE) {
+    for (const name of COUNTER_NAMES) {
+      const at = base + COUNTERS[COUNTER_FIELDS[name]];
+      counters[name] += view.getUint32(at + 4, true) * 2 ** 32 + view.getUint32(at, true);
+    }
+  }
+  return counters;
+}
+
+export function zeroCounters(): Counters {
+  return Object.fromEntries(COUNTER_NAMES.map((name) => [name, 0])) as Counters;
+}
 
 export interface DropCount {
   location: KernelAddress;

@@ -111,14 +111,16 @@ function blankEvent(): DropEvent {
 }
 
 /**
- * Decodes every event of a batch into objects of their own. recordBytes: the
- * session's record size (layout.ts recordSize()), larger than an event with -w.
+ * Decodes every event of a batch into objects of their own (tests, one-off
+ * reads). recordBytes: the session's record size (layout.ts recordSize()),
+ * larger than an event with -w.
  */
 export function decodeBatch(batch: Uint8Array, recordBytes: number = EVENT_SIZE): DropEvent[] {
   const view = checkBatch(batch, recordBytes);
+  const comms = new CommNames();
   const events: DropEvent[] = [];
   for (let base = 0; base < batch.byteLength; base += recordBytes) {
-    const event = decodeInto(blankEvent(), new Uint8Array(16), new Uint8Array(16), view, batch, base, base + recordBytes);
+    const event = decodeInto(blankEvent(), new Uint8Array(16), new Uint8Array(16), comms, view, batch, base, base + recordBytes);
     if (event.packet) event.packet.bytes = Uint8Array.from(event.packet.bytes);
     events.push(event);
   }
@@ -126,23 +128,35 @@ export function decodeBatch(batch: Uint8Array, recordBytes: number = EVENT_SIZE)
 }
 
 /**
- * Visits every event of a batch through one reused object, allocating nothing
- * per event: the hot path of a drop storm. visit must not keep the event; it
- * returns false to stop early.
+ * A session's decoder: the records' size, and the command names it has read
+ * (a storm of drops comes from few tasks).
  */
-// biome-ignore lint/suspicious/noConfusingVoidType: visitors that never stop early return nothing
-export function forEachEvent(batch: Uint8Array, visit: (event: DropEvent) => boolean | void, recordBytes: number = EVENT_SIZE): void {
-  const view = checkBatch(batch, recordBytes);
-  const event = blankEvent();
-  const saddr = new Uint8Array(16);
-  const daddr = new Uint8Array(16);
-  for (let base = 0; base < batch.byteLength; base += recordBytes) {
-    if (visit(decodeInto(event, saddr, daddr, view, batch, base, base + recordBytes)) === false) return;
+export class Decoder {
+  private readonly comms = new CommNames();
+
+  /** recordBytes: the session's record size (layout.ts recordSize()), larger than an event with -w. */
+  constructor(private readonly recordBytes: number = EVENT_SIZE) {}
+
+  /**
+   * Visits every event of a batch through one reused object, allocating nothing
+   * per event: the hot path of a drop storm. visit must not keep the event; it
+   * returns false to stop early.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: visitors that never stop early return nothing
+  forEachEvent(batch: Uint8Array, visit: (event: DropEvent) => boolean | void): void {
+    const recordBytes = this.recordBytes;
+    const view = checkBatch(batch, recordBytes);
+    const event = blankEvent();
+    const saddr = new Uint8Array(16);
+    const daddr = new Uint8Array(16);
+    for (let base = 0; base < batch.byteLength; base += recordBytes) {
+      if (visit(decodeInto(event, saddr, daddr, this.comms, view, batch, base, base + recordBytes)) === false) return;
+    }
   }
 }
 
 /** Fills event from the record from base to end; saddr and daddr receive copies of the addresses. */
-function decodeInto(event: DropEvent, saddr: Uint8Array, daddr: Uint8Array, view: DataView, bytes: Uint8Array, base: number, end: number): DropEvent {
+function decodeInto(event: DropEvent, saddr: Uint8Array, daddr: Uint8Array, comms: CommNames, view: DataView, bytes: Uint8Array, base: number, end: number): DropEvent {
   const flags = view.getUint16(base + EVENT.flags, true);
   const l3 = (flags & EVENT_FLAG.HAS_L3) !== 0;
   const ports = (flags & EVENT_FLAG.HAS_PORTS) !== 0;
@@ -156,7 +170,7 @@ function decodeInto(event: DropEvent, saddr: Uint8Array, daddr: Uint8Array, view
   event.ifindex = view.getUint32(base + EVENT.ifindex, true);
   event.pid = view.getUint32(base + EVENT.pid, true);
   event.tid = view.getUint32(base + EVENT.tid, true);
-  event.comm = readComm(view, bytes, base + EVENT.comm);
+  event.comm = comms.read(view, bytes, base + EVENT.comm);
   event.len = view.getUint32(base + EVENT.len, true);
   event.protocol = view.getUint16(base + EVENT.protocol, true);
   event.family = l3 && (family === 4 || family === 6) ? family : null;
@@ -226,27 +240,35 @@ function readAddress(view: DataView, offset: number, into: KernelAddress): void 
   into.lo = view.getUint32(offset, true);
 }
 
-// A storm of drops comes from few tasks: remember the last few command names
-// by their raw 16 bytes instead of building a string per event.
-const COMM_CACHE_SIZE = 16;
-const commCache: Array<{ w0: number; w1: number; w2: number; w3: number; text: string }> = [];
-let commCacheNext = 0;
+/** The comm is compared as this many 32-bit words read into locals (below): COMM_LEN's 16 bytes. */
+const COMM_WORDS = 4;
+if (COMM_LEN !== COMM_WORDS * 4) throw new Error(`decode.ts compares the comm as ${COMM_WORDS} words; COMM_LEN is ${COMM_LEN} bytes`);
+const COMM_NAMES = 16;
 
-function readComm(view: DataView, bytes: Uint8Array, offset: number): string {
-  // The comm's 16 bytes as four words, compared without allocating (this runs for every event).
-  const w0 = view.getUint32(offset, true);
-  const w1 = view.getUint32(offset + 4, true);
-  const w2 = view.getUint32(offset + 8, true);
-  const w3 = view.getUint32(offset + 12, true);
-  for (const entry of commCache) {
-    if (entry.w0 === w0 && entry.w1 === w1 && entry.w2 === w2 && entry.w3 === w3) return entry.text;
+/**
+ * The last few command names read, by their raw bytes: a storm of drops comes
+ * from few tasks, so a string is built per new name instead of per event.
+ */
+class CommNames {
+  private readonly names: Array<{ w0: number; w1: number; w2: number; w3: number; text: string }> = [];
+  private next = 0;
+
+  read(view: DataView, bytes: Uint8Array, offset: number): string {
+    // The comm's bytes as four words, compared without allocating (this runs for every event).
+    const w0 = view.getUint32(offset, true);
+    const w1 = view.getUint32(offset + 4, true);
+    const w2 = view.getUint32(offset + 8, true);
+    const w3 = view.getUint32(offset + 12, true);
+    for (const name of this.names) {
+      if (name.w0 === w0 && name.w1 === w1 && name.w2 === w2 && name.w3 === w3) return name.text;
+    }
+    let end = offset;
+    while (end < offset + COMM_LEN && bytes[end] !== 0) end++;
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset + offset, end - offset).toString('utf8');
+    this.names[this.next] = { w0, w1, w2, w3, text };
+    this.next = (this.next + 1) % COMM_NAMES;
+    return text;
   }
-  let end = offset;
-  while (end < offset + COMM_LEN && bytes[end] !== 0) end++;
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset + offset, end - offset).toString('utf8');
-  commCache[commCacheNext] = { w0, w1, w2, w3, text };
-  commCacheNext = (commCacheNext + 1) % COMM_CACHE_SIZE;
-  return text;
 }
 
 const HEX_BYTES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));

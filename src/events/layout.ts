@@ -1,117 +1,105 @@
-// Byte offsets of struct drop_event and struct dropwhy_config in bpf/event.h.
-// test/unit/layout.test.ts parses the header and checks every number here.
+// bpf/event.h under the names the TypeScript code uses. Every number comes from
+// layout.generated.ts, which scripts/gen-layout.js writes from the header's BTF
+// at build time; nothing here restates an offset, a size or a constant.
+import {
+  drop_counters,
+  drop_event,
+  drop_event_flag,
+  drop_key,
+  drop_packet,
+  drop_packet_link,
+  drop_socket,
+  dropwhy_config,
+  dropwhy_feature,
+  dropwhy_limit,
+  dropwhy_mode,
+  dropwhy_packet_limit,
+  dropwhy_stack,
+  socket_count,
+  socket_key,
+} from './layout.generated';
 
-export const EVENT_SIZE = 184;
-export const EVENT = {
-  ts_ns: 0,
-  location: 8,
-  skb_addr: 16,
-  saddr: 24,
-  daddr: 40,
-  reason: 56,
-  netns: 60,
-  ifindex: 64,
-  pid: 68,
-  tid: 72,
-  len: 76,
-  stack_id: 80,
-  protocol: 84,
-  sport: 86,
-  dport: 88,
-  flags: 90,
-  family: 92,
-  l4_proto: 93,
-  icmp_type: 94,
-  icmp_code: 95,
-  ttl: 96,
-  tcp_flags: 97,
-  comm: 104,
-  socket: 120,
-} as const;
-export const COMM_LEN = 16;
+/** Bytes of a __u64: the count after each drop_key the addon appends. */
+const U64_BYTES = 8;
+
+export const EVENT_SIZE = drop_event.size;
+export const EVENT = drop_event.offsets;
+export const COMM_LEN = dropwhy_limit.DROPWHY_COMM_LEN;
 
 /** struct drop_socket, at EVENT.socket. */
-export const SOCKET = {
-  cookie: 0,
-  inode: 8,
-  cgroup: 16,
-  local_addr: 24,
-  uid: 40,
-  rcvbuf: 44,
-  queued: 48,
-  drops: 52,
-  local_port: 56,
-  local_family: 58,
-} as const;
-export const SOCKET_SIZE = 64;
+export const SOCKET = drop_socket.offsets;
+export const SOCKET_SIZE = drop_socket.size;
 
 export const EVENT_FLAG = {
-  HAS_REASON: 1 << 0,
-  HAS_L3: 1 << 1,
-  HAS_PORTS: 1 << 2,
-  HAS_ICMP: 1 << 3,
-  HAS_TCP_FLAGS: 1 << 4,
-  HAS_NETNS: 1 << 5,
-  HAS_RX_SK: 1 << 6,
-  HAS_L4_PROTO: 1 << 7,
-  HAS_SOCKET: 1 << 8,
-  HAS_STACK: 1 << 9,
-  HAS_PACKET: 1 << 10,
+  HAS_REASON: drop_event_flag.DROP_HAS_REASON,
+  HAS_L3: drop_event_flag.DROP_HAS_L3,
+  HAS_PORTS: drop_event_flag.DROP_HAS_PORTS,
+  HAS_ICMP: drop_event_flag.DROP_HAS_ICMP,
+  HAS_TCP_FLAGS: drop_event_flag.DROP_HAS_TCP_FLAGS,
+  HAS_NETNS: drop_event_flag.DROP_HAS_NETNS,
+  HAS_RX_SK: drop_event_flag.DROP_HAS_RX_SK,
+  HAS_L4_PROTO: drop_event_flag.DROP_HAS_L4_PROTO,
+  HAS_SOCKET: drop_event_flag.DROP_HAS_SOCKET,
+  HAS_STACK: drop_event_flag.DROP_HAS_STACK,
+  HAS_PACKET: drop_event_flag.DROP_HAS_PACKET,
 } as const;
 
 /** Frames per kernel stack in the stacks map (DROPWHY_STACK_DEPTH): what the addon's stackFrames returns per id. */
-export const STACK_DEPTH = 64;
+export const STACK_DEPTH = dropwhy_stack.DROPWHY_STACK_DEPTH;
 
 /** dropwhy_config.features bits. */
-export const FEATURE = { SOCKET: 1 << 0, STACK: 1 << 1, PACKET: 1 << 2 } as const;
+export const FEATURE = {
+  SOCKET: dropwhy_feature.DROPWHY_FEATURE_SOCKET,
+  STACK: dropwhy_feature.DROPWHY_FEATURE_STACK,
+  PACKET: dropwhy_feature.DROPWHY_FEATURE_PACKET,
+} as const;
 
 /** struct drop_packet: with FEATURE.PACKET, right after the event, then the packet's bytes. */
-export const PACKET = { captured: 0, wire_len: 4, link: 8 } as const;
-export const PACKET_SIZE = 16;
-export const PACKET_LINK = { ethernet: 1, rawIp: 2 } as const;
-export const MAX_SNAPLEN = 65535;
+export const PACKET = drop_packet.offsets;
+export const PACKET_SIZE = drop_packet.size;
+export const PACKET_LINK = { ethernet: drop_packet_link.DROP_PACKET_LINK_ETHERNET, rawIp: drop_packet_link.DROP_PACKET_LINK_RAW_IP } as const;
+export const MAX_SNAPLEN = dropwhy_packet_limit.DROPWHY_MAX_SNAPLEN;
+const RECORD_ALIGN = dropwhy_packet_limit.DROPWHY_RECORD_ALIGN;
 
 /** dropwhy_record_size(): the size of every ring record of a session. */
 export function recordSize(features: number, snaplen: number): number {
   if (!(features & FEATURE.PACKET)) return EVENT_SIZE;
-  return EVENT_SIZE + PACKET_SIZE + Math.ceil(snaplen / 8) * 8;
+  return EVENT_SIZE + PACKET_SIZE + Math.ceil(snaplen / RECORD_ALIGN) * RECORD_ALIGN;
 }
 
-export const MAX_FILTER_INSNS = 128;
-export const CONFIG_SIZE = 208 + 8 * MAX_FILTER_INSNS;
-export const CONFIG = {
-  saddr: 0,
-  daddr: 16,
-  reasons: 32,
-  excluded_reasons: 96,
-  netns: 160,
-  ifindex: 164,
-  wakeup_bytes: 168,
-  port: 172,
-  l4_proto: 174,
-  saddr_family: 175,
-  daddr_family: 176,
-  saddr_prefix: 177,
-  daddr_prefix: 178,
-  reason_count: 179,
-  excluded_reason_count: 180,
-  mode: 181,
-  filter_len: 182,
-  filter_insns: 184,
-  features: 184 + 8 * MAX_FILTER_INSNS,
-  command_cgroup: 192 + 8 * MAX_FILTER_INSNS,
-  snaplen: 200 + 8 * MAX_FILTER_INSNS,
-} as const;
-export const MODE = { stream: 0, count: 1 } as const;
-export const MAX_REASONS = 16;
+export const MAX_FILTER_INSNS = dropwhy_limit.DROPWHY_MAX_FILTER_INSNS;
+export const CONFIG_SIZE = dropwhy_config.size;
+export const CONFIG = dropwhy_config.offsets;
+export const MODE = { stream: dropwhy_mode.DROPWHY_MODE_STREAM, count: dropwhy_mode.DROPWHY_MODE_COUNT } as const;
+export const MAX_REASONS = dropwhy_limit.DROPWHY_MAX_REASONS;
 
 /** Count mode's map (summary, exporter): struct drop_key, then one __u64 count (summed over CPUs by the addon). */
-export const DROP_KEY_SIZE = 24;
-export const COUNT_RECORD_SIZE = DROP_KEY_SIZE + 8;
-export const COUNT_RECORD = { location: 0, reason: 8, netns: 12, stack_id: 16, family: 20, l4_proto: 21, has_l4_proto: 22, count: DROP_KEY_SIZE } as const;
+export const DROP_KEY_SIZE = drop_key.size;
+export const COUNT_RECORD_SIZE = DROP_KEY_SIZE + U64_BYTES;
+export const COUNT_RECORD = { ...drop_key.offsets, count: DROP_KEY_SIZE } as const;
 
 /** Summary's per-socket counts: struct socket_key, then struct socket_count (a drop_socket and a __u64 count). */
-export const SOCKET_KEY_SIZE = 16;
-export const SOCKET_COUNT_RECORD_SIZE = SOCKET_KEY_SIZE + SOCKET_SIZE + 8;
-export const SOCKET_COUNT_RECORD = { inode: 0, reason: 8, socket: SOCKET_KEY_SIZE, count: SOCKET_KEY_SIZE + SOCKET_SIZE } as const;
-export const MAX_SOCKET_COUNTS = 1024;
+export const SOCKET_KEY_SIZE = socket_key.size;
+export const SOCKET_COUNT_RECORD_SIZE = SOCKET_KEY_SIZE + socket_count.size;
+export const SOCKET_COUNT_RECORD = {
+  inode: socket_key.offsets.inode,
+  reason: socket_key.offsets.reason,
+  socket: SOCKET_KEY_SIZE + socket_count.offsets.socket,
+  count: SOCKET_KEY_SIZE + socket_count.offsets.count,
+} as const;
+export const MAX_SOCKET_COUNTS = dropwhy_limit.DROPWHY_MAX_SOCKET_COUNTS;
+
+/** struct drop_counters: the tracer's counters, one per CPU as the addon's counters() and stop() return them. */
+export const COUNTERS = drop_counters.offsets;
+export const COUNTERS_SIZE = drop_counters.size;
+
+/** The struct sizes an addon must have been compiled with (src/kernel/binding.ts checks them at load). */
+export const STRUCT_SIZES = {
+  drop_event: drop_event.size,
+  drop_packet: drop_packet.size,
+  drop_counters: drop_counters.size,
+  drop_key: drop_key.size,
+  socket_key: socket_key.size,
+  socket_count: socket_count.size,
+  dropwhy_config: dropwhy_config.size,
+} as const;

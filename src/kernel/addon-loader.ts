@@ -58,6 +58,23 @@ export function loadFailure(error: unknown, path: string, rebuild: string): Addo
   return new AddonError(`the native addon ${path} does not load here (${message})`, rebuild, path);
 }
 
+/**
+ * The AddonError for an addon compiled from another bpf/event.h than this JavaScript's layout (a local
+ * build older than the checkout): it would misread every record. null when every size agrees.
+ */
+export function layoutMismatch(
+  addonSizes: Readonly<Record<string, number>> | undefined,
+  expected: Readonly<Record<string, number>>,
+  path: string,
+  rebuild: string,
+): AddonError | null {
+  const differ = Object.entries(expected)
+    .filter(([name, size]) => addonSizes?.[name] !== size)
+    .map(([name, size]) => `struct ${name}: ${addonSizes?.[name] === undefined ? 'unknown' : `${addonSizes[name]} bytes`} there, ${size} here`);
+  if (differ.length === 0) return null;
+  return new AddonError(`the native addon ${path} was built from another bpf/event.h (${differ.join('; ')})`, rebuild, path);
+}
+
 export interface AddonSearch {
   env?: NodeJS.ProcessEnv;
   /** The package root whose build/ and prebuilds/ are searched. */

@@ -1,17 +1,11 @@
 // The native addon behind a small typed interface. Tests pass their own
 // implementation of NativeBinding; the real one needs root and a built addon.
 import { TracerError } from '../errors';
-import { loadAddon, type AddonSearch } from './addon-loader';
+import { type Counters, decodeCounters } from '../events/counts';
+import { STRUCT_SIZES } from '../events/layout';
+import { layoutMismatch, loadAddon, rebuildCommand, type AddonSearch } from './addon-loader';
 
-export interface Counters {
-  seen: number;
-  matched: number;
-  lost: number; // the ring buffer was full
-  overflow: number; // summary mode: the count map was full
-  unrecordedFlows: number; // -- CMD: flows of the command the kernel's map had no room for
-  stackMissed: number; // --stack: a stack the stacks map could not take (full, or a bucket collision)
-  packetUnread: number; // -w: events sent without their packet's bytes
-}
+export type { Counters } from '../events/counts';
 
 export interface TracerOptions {
   config: Buffer; // struct dropwhy_config
@@ -20,12 +14,13 @@ export interface TracerOptions {
   /** -- CMD: the command's cgroup2 directory, whose egress the kernel watches for the command's flows; null without one. */
   commandCgroup: string | null;
   stackEntries: number; // size of the stacks map (--stack)
-  onBatch(batch: Buffer): void; // whole struct drop_event records
-  onError(error: Error): void; // the poll thread ended with an error
+  onBatch(batch: Buffer): void; // whole ring records: a struct drop_event each, and with -w its packet section and bytes (layout.ts recordSize)
+  onError(error: Error): void; // the poll thread ended with an error (the addon passes a TracerError at stage poll)
   onLog(level: 'warn' | 'info' | 'debug', message: string): void; // libbpf's log
 }
 
 export interface NativeTracer {
+  /** The tracer's counters, summed over CPUs; after stop(), as they were when the program was detached. */
   counters(): Counters;
   /** Count mode: packed records of src/events/layout.ts COUNT_RECORD, counts summed over CPUs. */
   dropCounts(): Buffer;
@@ -54,39 +49,48 @@ export interface NativeBinding {
   compileFilter(expression: string, snaplen: number): Buffer;
 }
 
+/** The addon's tracer: its counters are every CPU's struct drop_counters, as the kernel holds them. */
+interface RawTracer extends Omit<NativeTracer, 'counters' | 'stop'> {
+  counters(): Buffer;
+  stop(): Promise<Buffer>;
+}
+
 interface RawAddon {
-  Tracer: new (options: TracerOptions) => NativeTracer;
+  /** The class the addon creates its failures in, as new (stage, errno, message): given once, at load. */
+  setErrorConstructor(errorClass: typeof TracerError): void;
+  Tracer: new (options: TracerOptions) => RawTracer;
   probeRingbuf(): boolean | null;
   libbpfVersion: string;
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
   compileFilter(expression: string, snaplen: number): Buffer;
+  /** sizeof each struct of bpf/event.h the addon was compiled with. */
+  structSizes: Record<string, number>;
 }
 
-/** Native errors carry `stage` and `errno`; they all become TracerError. */
-export function toTracerError(error: unknown): unknown {
-  if (error instanceof Error && typeof (error as { stage?: unknown }).stage === 'string') {
-    const { stage, errno } = error as Error & { stage: string; errno: number };
-    return new TracerError(stage, errno, error.message.replace(/^[a-z]+: /, ''));
-  }
-  return error;
-}
-
-/** Loads the addon (addon-loader.ts says where from); a failed load is an AddonError, one line, exit 3. */
+/**
+ * Loads the addon (addon-loader.ts says where from); a failed load, or an addon built from another
+ * bpf/event.h than this JavaScript's layout, is an AddonError, one line, exit 3.
+ */
 export function loadNativeBinding(search: AddonSearch = {}): NativeBinding {
   const { addon, path } = loadAddon<RawAddon>(search);
-  const wrap =
-    <A extends unknown[], R>(fn: (...args: A) => R) =>
-    (...args: A): R => {
-      try {
-        return fn(...args);
-      } catch (error) {
-        throw toTracerError(error);
-      }
-    };
+  const mismatch = layoutMismatch(addon.structSizes, STRUCT_SIZES, path, rebuildCommand(search.root));
+  if (mismatch) throw mismatch;
+  // The addon creates every failure at a stage of the tracer's life (thrown, or passed to onError) as a TracerError.
+  addon.setErrorConstructor(TracerError);
   return {
     addonPath: path,
-    openTracer: wrap((options: TracerOptions) => new addon.Tracer({ ...options, onError: (error) => options.onError(toTracerError(error) as Error) })),
-    btfMembers: wrap((kind: 'enum' | 'struct', name: string) => addon.btfMembers(kind, name)),
+    openTracer: (options) => {
+      const tracer = new addon.Tracer(options);
+      return {
+        counters: () => decodeCounters(tracer.counters()),
+        dropCounts: () => tracer.dropCounts(),
+        socketCounts: () => tracer.socketCounts(),
+        stackFrames: (ids) => tracer.stackFrames(ids),
+        deleteDropCounts: (keys) => tracer.deleteDropCounts(keys),
+        stop: async () => decodeCounters(await tracer.stop()),
+      };
+    },
+    btfMembers: (kind, name) => addon.btfMembers(kind, name),
     probeRingbuf: () => addon.probeRingbuf(),
     compileFilter: (expression, snaplen) => addon.compileFilter(expression, snaplen),
     libbpfVersion: addon.libbpfVersion,

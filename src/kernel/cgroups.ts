@@ -4,7 +4,7 @@
 // writes them ("/system.slice/docker-<id>.scope").
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { containerOf, type Container } from '../knowledge/container';
+import { containerOf, type Container } from './container';
 
 export interface CgroupInfo {
   path: string;

@@ -1,7 +1,7 @@
 // The kernel's own drop counters: /proc/net/snmp, snmp6, netstat and dev of a
 // network namespace, as "<Group> <Name>" → value (the names nstat uses).
 import { execFile } from 'node:child_process';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 export type CounterSnapshot = Map<string, number>;
@@ -114,20 +114,4 @@ export async function readCounters(netnsPath: string | null): Promise<CounterSna
     files[part.slice(0, newline)] = part.slice(newline + 1);
   }
   return parseCounterFiles({ snmp: '', snmp6: '', netstat: '', dev: '', ...files });
-}
-
-/** A path that enters the namespace with this inode: the first process found living in it. */
-export async function findNetnsPath(inode: number): Promise<string | null> {
-  for (const name of ['/run/netns', '/var/run/netns']) {
-    const entries = await readdir(name).catch(() => [] as string[]);
-    for (const entry of entries) {
-      if ((await stat(`${name}/${entry}`).catch(() => null))?.ino === inode) return `${name}/${entry}`;
-    }
-  }
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    const path = `/proc/${pid}/ns/net`;
-    if ((await stat(path).catch(() => null))?.ino === inode) return path;
-  }
-  return null;
 }

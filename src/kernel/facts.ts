@@ -60,12 +60,21 @@ export interface KernelFacts {
   reasons: ReasonTable;
   /** Arguments of the skb:kfree_skb tracepoint, from its BTF record; null when the kernel lacks it. */
   tracepointFields: string[] | null;
+  /** The tracepoint reports a drop reason (Linux 5.17+): events and counts carry one. */
+  hasReason: boolean;
+}
+
+/** Whether a tracepoint with these arguments reports a drop reason (Linux 5.17+). */
+export function reportsReason(tracepointFields: readonly string[] | null | undefined): boolean {
+  return tracepointFields?.includes('reason') ?? false;
 }
 
 export function readKernelFacts(binding: NativeBinding): KernelFacts {
   const fields = binding.btfMembers('struct', 'trace_event_raw_kfree_skb');
+  const tracepointFields = fields ? fields.map(([name]) => name) : null;
   return {
     reasons: new ReasonTable(binding.btfMembers('enum', 'skb_drop_reason'), binding.btfMembers('enum', 'skb_drop_reason_subsys')),
-    tracepointFields: fields ? fields.map(([name]) => name) : null,
+    tracepointFields,
+    hasReason: reportsReason(tracepointFields),
   };
 }

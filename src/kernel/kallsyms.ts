@@ -167,3 +167,44 @@ export class Kallsyms {
     return `${name}+0x${(lo - this.lo[found]).toString(16)}`;
   }
 }
+
+interface AddressSymbolizer {
+  symbolize(address: KernelAddress): string | null;
+}
+
+/**
+ * The kernel's symbols, for the drops' locations: /proc/kallsyms is read (~200 ms) as soon as the
+ * tracer is attached, else at the first drop, and never before attaching (the start would wait).
+ * Read at the first drop, it held back the drops of a burst at start until the ring overflowed
+ * (docs/benchmarks.md). A read after attaching that fails is left to the first drop's own, which
+ * reports it.
+ */
+export class KernelSymbols {
+  private symbols: AddressSymbolizer | null = null;
+  /** Between attached() and close(): the read ahead may still run. */
+  private readAhead = false;
+
+  constructor(private readonly load: () => AddressSymbolizer) {}
+
+  /** The tracer is attached: read the symbols once the loop has taken what is already pending. */
+  attached(): void {
+    this.readAhead = true;
+    setImmediate(() => {
+      if (!this.readAhead || this.symbols !== null) return;
+      try {
+        this.symbols = this.load();
+      } catch {
+        // left to the first drop, which reports it
+      }
+    });
+  }
+
+  /** The session ended: the symbols are no longer needed. */
+  close(): void {
+    this.readAhead = false;
+  }
+
+  symbolize(address: KernelAddress): string | null {
+    return (this.symbols ??= this.load()).symbolize(address);
+  }
+}

@@ -7,7 +7,8 @@ import { decodeCounts, recordKey, type DropCount } from '../events/counts';
 import { formatKernelAddress } from '../events/decode';
 import type { ReasonTable } from '../events/reasons';
 import type { NativeTracer } from '../kernel/binding';
-import { protocolName, type Symbolizer } from './format';
+import { protocolName } from '../events/protocols';
+import type { Symbolizer } from './format';
 
 export const DROP_LABELS = ['reason', 'function', 'proto', 'family', 'netns'] as const;
 type DropLabels = Record<(typeof DROP_LABELS)[number], string>;

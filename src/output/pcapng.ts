@@ -4,7 +4,8 @@
 // why the kernel dropped it. Pure: it turns events into bytes, the caller
 // writes them. Block layouts: draft-ietf-opsawg-pcapng (all little-endian here).
 import { formatKernelAddress, type DropEvent, type DropPacket } from '../events/decode';
-import { interfaceText, type FormatContext } from './format';
+import type { FormatContext } from './format';
+import { interfaceText } from './text-writer';
 
 const BLOCK = { section: 0x0a0d0d0a, interface: 0x00000001, enhancedPacket: 0x00000006 } as const;
 const BYTE_ORDER_MAGIC = 0x1a2b3c4d;

@@ -3,23 +3,14 @@
 import { familyName, type Family } from '../events/address';
 import type { DropCount, SocketCount } from '../events/counts';
 import { formatKernelAddress, type DropSocket } from '../events/decode';
+import { protocolName } from '../events/protocols';
 import { explain, socketAdvice } from '../knowledge/advice';
 import { formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
 import type { CounterDelta } from '../kernel/counters';
 import { hintLine } from './explain';
-import {
-  containerText,
-  localEndpoint,
-  protocolName,
-  resolveSocket,
-  ruleName,
-  socketHolder,
-  socketName,
-  socketRecord,
-  type FormatContext,
-  type ResolvedSocket,
-  type StackFrames,
-} from './format';
+import type { FormatContext, StackFrames } from './format';
+import { containerText, localEndpoint, resolveSocket, socketHolder, socketName, socketRecord, type ResolvedSocket } from './socket';
+import { ruleName } from './text-writer';
 import type { RuleCount } from '../nft/rule-tally';
 
 export interface SummaryRow {

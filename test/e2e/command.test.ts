@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { inNetnsArgv } from '../../src/kernel/netns';
+import { inNetnsArgv } from '../../src/kernel/netns-pair';
 import {
   assertEachDrop,
   assertKernelMatchedPrinted,
@@ -24,6 +24,7 @@ import {
   requireRealKernel,
   spawnDropwhy,
   withNetnsPair,
+  scaled,
   type DropEvent,
 } from './harness';
 
@@ -92,7 +93,7 @@ function commandPorts(stderr: string): number[] {
   return match.slice(1).map(Number);
 }
 
-test("-- CMD: exactly the command's drops, by socket and by flow, while another process drops the same; its exit status", { timeout: 120_000 }, async (t) => {
+test("-- CMD: exactly the command's drops, by socket and by flow, while another process drops the same; its exit status", { timeout: scaled(120_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     await nftDrop(p.nsB, `udp dport ${DROPPED_IN_B}`);
@@ -104,7 +105,7 @@ test("-- CMD: exactly the command's drops, by socket and by flow, while another 
     noise.stdout!.setEncoding('utf8').on('data', (d: string) => (noiseRounds += d));
     const noiseDone = new Promise<void>((resolve) => noise.on('close', () => resolve()));
     try {
-      await waitForFile(started, 20_000);
+      await waitForFile(started, scaled(20_000));
       // UDP only: the command's other drops (a unix socket its libc tries, say) are its own too, but not this test's.
       const dw = spawnDropwhy(['-o', 'json', '--filter-proto', 'udp', '--', ...inNetnsArgv(p.nsA, python(), ['-c', COMMAND, p.v4B, p.v6B]).flat()]);
       const res = await dw.waitExit(60_000).finally(() => dw.kill());
@@ -145,7 +146,7 @@ test("-- CMD: exactly the command's drops, by socket and by flow, while another 
   });
 });
 
-test('-- CMD through sudo: the command runs as SUDO_UID:SUDO_GID, and its drops are still its own', { timeout: 60_000 }, async (t) => {
+test('-- CMD through sudo: the command runs as SUDO_UID:SUDO_GID, and its drops are still its own', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   // As nobody the command cannot enter a namespace: it drops on loopback, to a port nothing listens on.
   const script = [

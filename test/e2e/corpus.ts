@@ -8,7 +8,7 @@
 // Sources in 198.18.N.192/26 and fd00:dd:N::c0/122 are dropped by an nft rule
 // at priority -450, before any defragmentation (fragments, ICMP); the other
 // cases are dropped by the kernel's own checks (no socket, headers cut short).
-import { ip, MLD_SETTLE_MS, waitUp, type NetnsPair } from '../../src/kernel/netns';
+import { ip, MLD_SETTLE_MS, waitUp, type NetnsPair } from '../../src/kernel/netns-pair';
 import * as assert from 'node:assert/strict';
 import { addStaticNeighbours, loadNftRuleset, NFT_DROP_SITES, sendFrames, sendUdp, sleep } from './harness';
 import { ETH_P, ethernet, icmp, IPPROTO, ipv4, ipv6, tcp, TCP_FLAGS, udp, type Endpoints } from './packets';

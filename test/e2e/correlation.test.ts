@@ -3,7 +3,7 @@
 // differ when the filter hid some, and list trouble counters nothing traced fed.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { assertNoStackTrace, closingStats, describeEvents, rcvbufFlood, requireRealKernel, sendUdp, traceWhile, withNetnsPair } from './harness';
+import { assertNoStackTrace, closingStats, describeEvents, rcvbufFlood, requireRealKernel, sendUdp, traceWhile, withNetnsPair, scaled } from './harness';
 
 /** The closing lines on stderr, without the "dropwhy: " prefix. */
 function closingLines(stderr: string): string[] {
@@ -13,7 +13,7 @@ function closingLines(stderr: string): string[] {
     .map((l) => l.slice('dropwhy: '.length));
 }
 
-test('tracing -o json --filter-netns: 5 UDP closed-port drops -> "Udp NoPorts +5 vs 5 NO_SOCKET traced: agree"', { timeout: 60_000 }, async (t) => {
+test('tracing -o json --filter-netns: 5 UDP closed-port drops -> "Udp NoPorts +5 vs 5 NO_SOCKET traced: agree"', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB], async () => {
@@ -33,7 +33,7 @@ test('tracing -o json --filter-netns: 5 UDP closed-port drops -> "Udp NoPorts +5
   });
 });
 
-test('tracing with --filter-port 9 while 3 more drops go to port 10 -> "Udp NoPorts +8 vs 5 NO_SOCKET traced: differ by 3"', { timeout: 60_000 }, async (t) => {
+test('tracing with --filter-port 9 while 3 more drops go to port 10 -> "Udp NoPorts +8 vs 5 NO_SOCKET traced: differ by 3"', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB, '--filter-port', '9'], async () => {
@@ -48,7 +48,7 @@ test('tracing with --filter-port 9 while 3 more drops go to port 10 -> "Udp NoPo
   });
 });
 
-test('tracing with a filter that hides every drop -> no verdict, "other counters: Udp NoPorts +4"', { timeout: 60_000 }, async (t) => {
+test('tracing with a filter that hides every drop -> no verdict, "other counters: Udp NoPorts +4"', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'tcp'], async () => {
@@ -65,7 +65,7 @@ test('tracing with a filter that hides every drop -> no verdict, "other counters
   });
 });
 
-test('tracing a SO_RCVBUF flood -> Udp RcvbufErrors and Udp InErrors agree with the SOCKET_RCVBUFF events', { timeout: 60_000 }, async (t) => {
+test('tracing a SO_RCVBUF flood -> Udp RcvbufErrors and Udp InErrors agree with the SOCKET_RCVBUFF events', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res, value: flood } = await traceWhile(

@@ -14,9 +14,10 @@ import {
   startDropwhy,
   traceWhile,
   withNetnsPair,
+  scaled,
 } from './harness';
 
-test('--count 3 exits by itself with code 0 after exactly 3 of 5 drops', { timeout: 60_000 }, async (t) => {
+test('--count 3 exits by itself with code 0 after exactly 3 of 5 drops', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const dw = await startDropwhy(['-o', 'json', '--count', '3', '--filter-netns', p.nsB, '--filter-proto', 'udp']);
@@ -38,7 +39,7 @@ test('--count 3 exits by itself with code 0 after exactly 3 of 5 drops', { timeo
   });
 });
 
-test('--duration 1 exits by itself with code 0 within a few seconds', { timeout: 60_000 }, async (t) => {
+test('--duration 1 exits by itself with code 0 within a few seconds', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   const dw = spawnDropwhy(['-o', 'json', '--duration', '1']);
   try {
@@ -63,7 +64,7 @@ test('--duration 1 exits by itself with code 0 within a few seconds', { timeout:
   }
 });
 
-test('SIGTERM exits 0 and prints the closing line', { timeout: 60_000 }, async (t) => {
+test('SIGTERM exits 0 and prints the closing line', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'udp'], async () => assert.equal(await sendUdp(p.nsA, p.v4B, 9, 2), 2), {
@@ -77,7 +78,7 @@ test('SIGTERM exits 0 and prints the closing line', { timeout: 60_000 }, async (
   });
 });
 
-test('reader closes the pipe (like `dropwhy | head -1`): exit code 0, no stack trace', { timeout: 60_000 }, async (t) => {
+test('reader closes the pipe (like `dropwhy | head -1`): exit code 0, no stack trace', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const dw = await startDropwhy(['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'udp']);

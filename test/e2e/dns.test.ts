@@ -14,9 +14,10 @@ import {
   tcpConnect,
   traceWhile,
   withNetnsPair,
+  scaled,
 } from './harness';
 
-test('--filter-proto udp --filter-port 53 shows exactly the 6 UDP/53 drops', { timeout: 60_000 }, async (t) => {
+test('--filter-proto udp --filter-port 53 shows exactly the 6 UDP/53 drops', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p1) => {
     await withNetnsPair(async (p2) => {

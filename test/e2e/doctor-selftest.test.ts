@@ -5,8 +5,20 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { CLI_PATH, assertNoStackTrace, expectReason, expectTextLocation, kernelFacts, NATIVE_ADDON, NFT_DROP_SITES, requireRealKernel, run, type RunResult } from './harness';
-import { inNetnsArgv } from '../../src/kernel/netns';
+import {
+  CLI_PATH,
+  assertNoStackTrace,
+  expectReason,
+  expectTextLocation,
+  kernelFacts,
+  NATIVE_ADDON,
+  NFT_DROP_SITES,
+  requireRealKernel,
+  run,
+  scaled,
+  type RunResult,
+} from './harness';
+import { inNetnsArgv } from '../../src/kernel/netns-pair';
 
 /** `nft list tables` here and in each /run/netns namespace; null without nft. */
 function listNftTables(): Array<{ ns: string | null; tables: string }> | null {
@@ -131,7 +143,7 @@ function expectedChecks(): Array<{ name: string; ok: boolean; required: boolean;
   ];
 }
 
-test('doctor -o json (root): every check as the kernel facts say, can_run as the required ones say', { timeout: 30_000 }, async (t) => {
+test('doctor -o json (root): every check as the kernel facts say, can_run as the required ones say', { timeout: scaled(30_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   const res = await dropwhy(['doctor', '-o', 'json']);
   const expected = expectedChecks();
@@ -154,7 +166,7 @@ test('doctor -o json (root): every check as the kernel facts say, can_run as the
   for (const c of doc.checks.filter((c) => !c.ok)) assert.ok(c.fix, `a check that is not ok says what to do: ${JSON.stringify(c)}`);
 });
 
-test('doctor (root): the same checks as text, a fix under each one not ok, and the verdict', { timeout: 30_000 }, async (t) => {
+test('doctor (root): the same checks as text, a fix under each one not ok, and the verdict', { timeout: scaled(30_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   const [text, json] = await Promise.all([dropwhy(['doctor']), dropwhy(['doctor', '-o', 'json'])]);
   const checks = (JSON.parse(json.stdout) as DoctorJson).checks;
@@ -173,7 +185,7 @@ test('doctor (root): the same checks as text, a fix under each one not ok, and t
 });
 
 for (const who of UNPRIVILEGED) {
-  test(`doctor as ${who.who}: exit 3, privileges MISSING with its fix, ring buffer not probed`, { timeout: 30_000 }, async (t) => {
+  test(`doctor as ${who.who}: exit 3, privileges MISSING with its fix, ring buffer not probed`, { timeout: scaled(30_000) }, async (t) => {
     if (!requireRealKernel(t)) return;
     const caps = await effectiveCapabilities(who.setpriv);
     for (const cap of [21n, 38n, 39n]) assert.equal((caps >> cap) & 1n, 0n, `capability ${cap} in CapEff ${caps.toString(16)}`);
@@ -201,7 +213,7 @@ for (const who of UNPRIVILEGED) {
   });
 }
 
-test('selftest (root): exit 0, three PASS lines, "selftest: PASS", its namespaces are gone', { timeout: 60_000 }, async (t) => {
+test('selftest (root): exit 0, three PASS lines, "selftest: PASS", its namespaces are gone', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   const res = await dropwhy(['selftest'], 45_000);
   assert.equal(res.code, 0, `exit code; stdout:\n${res.stdout}\nstderr:\n${res.stderr}`);
@@ -236,7 +248,7 @@ test('selftest (root): exit 0, three PASS lines, "selftest: PASS", its namespace
 });
 
 for (const who of UNPRIVILEGED) {
-  test(`selftest as ${who.who}: exit 3 with the privileges message, nothing printed on stdout`, { timeout: 30_000 }, async (t) => {
+  test(`selftest as ${who.who}: exit 3 with the privileges message, nothing printed on stdout`, { timeout: scaled(30_000) }, async (t) => {
     if (!requireRealKernel(t)) return;
     const res = await dropwhyAs(who.setpriv, ['selftest']);
     assert.equal(res.code, 3, `exit code; stdout:\n${res.stdout}\nstderr:\n${res.stderr}`);

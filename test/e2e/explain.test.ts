@@ -2,12 +2,12 @@
 // are this kernel's own enum skb_drop_reason (they differ between kernels).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { CLI_PATH, assertNoStackTrace, kernelFacts, requireRealKernel, run } from './harness';
+import { CLI_PATH, assertNoStackTrace, kernelFacts, requireRealKernel, run, scaled } from './harness';
 
 /** The kernel's reason names, without the enum's MAX and SUBSYS_MASK markers, in enum order. */
 const kernelReasonNames = (): string[] => [...kernelFacts().reasons.keys()].filter((name) => name !== 'MAX' && name !== 'SUBSYS_MASK');
 
-test("explain --list: one line per name of this kernel's enum skb_drop_reason, in its order", { timeout: 30_000 }, async (t) => {
+test("explain --list: one line per name of this kernel's enum skb_drop_reason, in its order", { timeout: scaled(30_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   const res = await run(process.execPath, [CLI_PATH, 'explain', '--list'], { timeoutMs: 30_000 });
   assertNoStackTrace(res.stderr);
@@ -26,7 +26,7 @@ test("explain --list: one line per name of this kernel's enum skb_drop_reason, i
   for (const line of lines) assert.match(line, /^[A-Z0-9_]+ +\S/, `a name and its summary: ${line}`);
 });
 
-test("explain of a name this kernel lacks: exit 2 with this kernel's closest names (or, without reasons, the advice)", { timeout: 30_000 }, async (t) => {
+test("explain of a name this kernel lacks: exit 2 with this kernel's closest names (or, without reasons, the advice)", { timeout: scaled(30_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   const res = await run(process.execPath, [CLI_PATH, 'explain', 'NO_SOCK'], { timeoutMs: 30_000, allowFail: true });
   assertNoStackTrace(res.stderr);

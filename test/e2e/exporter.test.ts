@@ -21,10 +21,11 @@ import {
   snmpCounters,
   startDropwhy,
   withNetnsPair,
+  scaled,
   type DropwhyHandle,
 } from './harness';
 
-const TIMEOUT = { timeout: 120_000 };
+const TIMEOUT = { timeout: scaled(120_000) };
 
 async function scrape(url: string): Promise<string> {
   const response = await fetch(url);
@@ -145,7 +146,7 @@ test('exporter: promtool accepts its output, and a real Prometheus scraping it c
     try {
       const base = `http://127.0.0.1:${port}`;
       const query = `sum(dropwhy_drops_total{reason="${expectedReason('NO_SOCKET')}",netns="${netns}",function=~".*udp4_lib_rcv|0x.*",proto="udp"})`;
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + scaled(60_000);
       let value: number | null = null;
       // Poll: the first scrape comes a few seconds after /-/ready.
       while (Date.now() < deadline) {

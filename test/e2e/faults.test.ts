@@ -36,12 +36,13 @@ import {
   traceWhile,
   withTimeout,
   withNetnsPair,
+  scaled,
   type DropExpectation,
   type NetnsPair,
 } from './harness';
 import { EXIT } from '../../src/errors';
 
-const TIMEOUT = { timeout: 60_000 };
+const TIMEOUT = { timeout: scaled(60_000) };
 
 /** Every field of a UDP datagram from A (sport) to a closed port of B (dport), dropped in B. */
 function closedPortDrop(p: NetnsPair, sport: number, dport: number): DropExpectation {

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { deleteNetnsPair, inNetnsArgv, namespacesWithPrefix, sweepStaleNamespaces, withNetnsPair as withPair, type NetnsPair } from '../../src/kernel/netns';
+import { deleteNetnsPair, inNetnsArgv, namespacesWithPrefix, sweepStaleNamespaces, withNetnsPair as withPair, type NetnsPair } from '../../src/kernel/netns-pair';
 import { LOCAL_BUILD } from '../../src/kernel/addon-loader';
 import { JSON_KEYS } from '../json-keys';
 
@@ -92,12 +92,26 @@ function whereInTheKernel(pid: number | undefined): string {
   return `process ${pid}: ${state}, in the kernel at:\n${read('stack')}`;
 }
 
-/** How much longer than on a host a command may take: test/kernels/guest.js sets it for its slow guests. */
+/**
+ * How much longer than on a host anything may take before it counts as failed: test/kernels/guest.js
+ * sets it for its emulated guests, which a busy host slows further. Every bound on a wait is a bound on
+ * a failure, so it may be generous: stretching it never slows a passing test.
+ */
 const TIMEOUT_SCALE = Number(process.env.DROPWHY_E2E_TIMEOUT_SCALE) || 1;
+
+/** A bound on a wait, in ms: `ms` on a host, stretched by DROPWHY_E2E_TIMEOUT_SCALE in a guest. */
+export const scaled = (ms: number): number => ms * TIMEOUT_SCALE;
+
+/**
+ * Set in the kernel matrix's guests (test/kernels/guest.js): there only what can differ between kernels
+ * needs to run, since the host's own run proves the rest (docs/testing.md). A test that sweeps one kernel
+ * path many ways keeps the full sweep for the host and runs, in a guest, the part that covers that path.
+ */
+export const KERNEL_MATRIX_GUEST = process.env.DROPWHY_E2E_GUEST === '1';
 
 /** Run a command to completion (bounded). Rejects on timeout or, unless allowFail, non-zero exit. */
 export function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number; allowFail?: boolean } = {}): Promise<RunResult> {
-  const timeoutMs = (opts.timeoutMs ?? 15_000) * TIMEOUT_SCALE;
+  const timeoutMs = scaled(opts.timeoutMs ?? 15_000);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     liveChildren.add(child);
@@ -494,7 +508,7 @@ export async function rcvbufFlood(
   child.stdin!.on('error', () => undefined);
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   try {
-    const readyDeadline = Date.now() + 10_000;
+    const readyDeadline = Date.now() + scaled(10_000);
     if (receiver.cgroupProcs) {
       while (!/PID \d+/.test(stdout)) {
         if (child.exitCode !== null || Date.now() > readyDeadline) throw new Error(`rcvbuf receiver did not start: stdout=${stdout} stderr=${stderr}`);
@@ -513,7 +527,7 @@ export async function rcvbufFlood(
     const sent = await sendUdp(sendFromNs, bindAddr, port, count);
     await sleep(100);
     child.stdin!.end('go\n');
-    const code = await withTimeout(exited, 20_000, 'timeout' as const);
+    const code = await withTimeout(exited, scaled(20_000), 'timeout' as const);
     if (code !== 0) throw new Error(`rcvbuf receiver failed (${code}): stdout=${stdout} stderr=${stderr}`);
     const m = /QUEUED (\d+)/.exec(stdout);
     if (!m) throw new Error(`rcvbuf receiver gave no result: stdout=${stdout} stderr=${stderr}`);
@@ -598,11 +612,11 @@ export interface DropwhyHandle {
   /** current stdout / stderr collected so far */
   stdout(): string;
   stderr(): string;
-  /** wait (bounded) until at least n complete stdout lines were received */
+  /** wait (bounded: timeoutMs, scaled) until at least n complete stdout lines were received */
   waitForLines(n: number, timeoutMs?: number): Promise<string[]>;
-  /** settle, then SIGINT (or the given signal) and wait for exit; SIGKILL + throw after timeoutMs */
+  /** settle, then SIGINT (or the given signal) and wait for exit; SIGKILL + throw after timeoutMs (scaled) */
   stop(opts?: { signal?: NodeJS.Signals; settleMs?: number; timeoutMs?: number }): Promise<DropwhyResult>;
-  /** wait for the tool to exit by itself; SIGKILL + throw after timeoutMs */
+  /** wait for the tool to exit by itself; SIGKILL + throw after timeoutMs (scaled) */
   waitExit(timeoutMs: number): Promise<DropwhyResult>;
   /** SIGKILL if still running (idempotent, for finally blocks) */
   kill(): void;
@@ -686,7 +700,8 @@ export function spawnDropwhy(args: string[], opts: SpawnOptions = {}): DropwhyHa
     };
   };
 
-  const waitBounded = async (timeoutMs: number, what: string): Promise<DropwhyResult> => {
+  const waitBounded = async (bound: number, what: string): Promise<DropwhyResult> => {
+    const timeoutMs = scaled(bound);
     const timedOut = await withTimeout(
       exited.then(() => false),
       timeoutMs,
@@ -695,7 +710,7 @@ export function spawnDropwhy(args: string[], opts: SpawnOptions = {}): DropwhyHa
     if (timedOut) {
       const stuckAt = whereInTheKernel(child.pid);
       child.kill('SIGKILL');
-      await withTimeout(exited, 5_000, undefined);
+      await withTimeout(exited, scaled(5_000), undefined);
       throw new Error(`dropwhy did not exit within ${timeoutMs} ms ${what} (SIGKILLed)\nstdout:\n${stdout}\nstderr:\n${stderr}\n${stuckAt}`);
     }
     return result();
@@ -706,7 +721,8 @@ export function spawnDropwhy(args: string[], opts: SpawnOptions = {}): DropwhyHa
     readyFile,
     stdout: () => stdout,
     stderr: () => stderr,
-    async waitForLines(n, timeoutMs = 10_000) {
+    async waitForLines(n, bound = 10_000) {
+      const timeoutMs = scaled(bound);
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const lines = stdout.split('\n');
@@ -736,10 +752,12 @@ export function spawnDropwhy(args: string[], opts: SpawnOptions = {}): DropwhyHa
 /**
  * Start dropwhy and wait (bounded) until it wrote its --ready-file (BPF program
  * attached). Rejects, with stderr, if it exits early or is not ready in time.
+ * A dropwhy that cannot load exits, which ends the wait at once: the bound is
+ * for one that hangs, and generous.
  */
 export async function startDropwhy(args: string[], opts: { readyTimeoutMs?: number; netns?: string } = {}): Promise<DropwhyHandle> {
   const h = spawnDropwhy(args, { netns: opts.netns });
-  const timeoutMs = opts.readyTimeoutMs ?? 20_000;
+  const timeoutMs = scaled(opts.readyTimeoutMs ?? 60_000);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (fs.existsSync(h.readyFile)) return h;
@@ -755,6 +773,37 @@ export async function startDropwhy(args: string[], opts: { readyTimeoutMs?: numb
     }
     await sleep(25);
   }
+}
+
+/** Starts at a time: each start is CPU-bound (node, the BPF load), so one per CPU and one more for its waits. */
+const START_CONCURRENCY = os.cpus().length + 1;
+
+/**
+ * Starts one dropwhy per entry (its `args`, inside its `netns` if it has one), a few at a time, and
+ * resolves to the entries, in their order, each with its running dropwhy. Dozens started at once only
+ * starve each other (and, in a 2-CPU guest, overran the wait for their ready files). When one fails to
+ * start, no more are started, the others are killed and its error is thrown.
+ */
+export async function startEach<T extends { args: string[]; netns?: string }>(entries: T[]): Promise<Array<T & { dw: DropwhyHandle }>> {
+  const started: Array<T & { dw: DropwhyHandle }> = [];
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const starter = async () => {
+    while (failure === undefined && next < entries.length) {
+      const at = next++;
+      try {
+        started[at] = { ...entries[at], dw: await startDropwhy(entries[at].args, { netns: entries[at].netns }) };
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(START_CONCURRENCY, entries.length) }, starter));
+  if (failure !== undefined) {
+    for (const entry of started) entry?.dw.kill();
+    throw failure.error;
+  }
+  return started;
 }
 
 /**
@@ -806,7 +855,7 @@ export function samples(body: string, name: string): Sample[] {
 
 /** The exporter's /metrics URL, from the line it prints once it listens (written before its ready file, read maybe after). */
 export async function metricsUrl(exporter: DropwhyHandle): Promise<string> {
-  const deadline = Date.now() + 5_000;
+  const deadline = Date.now() + scaled(5_000);
   for (;;) {
     const match = /serving metrics on (http:\S+)/.exec(exporter.stderr());
     if (match) return match[1];
@@ -871,7 +920,7 @@ function bpfObjectLoaded(kind: 'prog' | 'map', id: number): boolean {
 
 /** Waits (bounded) until none of these programs (or maps) is loaded any more; returns those still loaded. */
 export async function programsLeft(ids: Iterable<number>, timeoutMs = 10_000, kind: 'prog' | 'map' = 'prog'): Promise<number[]> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + scaled(timeoutMs);
   let left = [...new Set(ids)];
   while ((left = left.filter((id) => bpfObjectLoaded(kind, id))).length > 0 && Date.now() < deadline) await sleep(50);
   return left;

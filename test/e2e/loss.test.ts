@@ -29,6 +29,7 @@ import {
   startDropwhy,
   traceWhile,
   withNetnsPair,
+  scaled,
   type DropwhyResult,
   type NetnsPair,
 } from './harness';
@@ -98,7 +99,7 @@ async function burstThroughSmallRing(p: NetnsPair, output: string[]) {
 }
 
 test(`trace --ring-size 4K, ${BURST} UDP drops in a burst: printed + lost == matched == Udp NoPorts, the warning, "agree, counting N lost"`, {
-  timeout: 90_000,
+  timeout: scaled(90_000),
 }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
@@ -111,7 +112,7 @@ test(`trace --ring-size 4K, ${BURST} UDP drops in a burst: printed + lost == mat
   });
 });
 
-test(`trace -o json --ring-size 4K, ${BURST} UDP drops in a burst: events + lost == matched == Udp NoPorts`, { timeout: 90_000 }, async (t) => {
+test(`trace -o json --ring-size 4K, ${BURST} UDP drops in a burst: events + lost == matched == Udp NoPorts`, { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res, noPorts } = await burstThroughSmallRing(p, ['-o', 'json']);
@@ -121,7 +122,7 @@ test(`trace -o json --ring-size 4K, ${BURST} UDP drops in a burst: events + lost
   });
 });
 
-test('trace -o json, the reader stopped (SIGSTOP) during a burst: the ring keeps what fits, the rest is lost and counted', { timeout: 90_000 }, async (t) => {
+test('trace -o json, the reader stopped (SIGSTOP) during a burst: the ring keeps what fits, the rest is lost and counted', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   const ringBytes = 64 << 10;
   const sent = 3000;
@@ -200,7 +201,7 @@ async function summaryWithFullMap(p: NetnsPair, output: 'json' | 'text') {
 }
 
 test('summary -o json --max-keys 1, two kinds of drops: overflow == the second kind, rows == matched - overflow, the verdict counts the uncounted', {
-  timeout: 90_000,
+  timeout: scaled(90_000),
 }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
@@ -230,7 +231,7 @@ test('summary -o json --max-keys 1, two kinds of drops: overflow == the second k
   });
 });
 
-test('summary --max-keys 1, two kinds of drops: the total row, "agree, counting N uncounted" and the overflow warning', { timeout: 90_000 }, async (t) => {
+test('summary --max-keys 1, two kinds of drops: the total row, "agree, counting N uncounted" and the overflow warning', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res, csum, rcvbuf } = await summaryWithFullMap(p, 'text');
@@ -256,7 +257,7 @@ test('summary --max-keys 1, two kinds of drops: the total row, "agree, counting 
   });
 });
 
-test('SIGINT while drops still arrive: every drop the kernel matched is printed or counted lost', { timeout: 60_000 }, async (t) => {
+test('SIGINT while drops still arrive: every drop the kernel matched is printed or counted lost', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const dw = await startDropwhy(['-o', 'json', '--filter-netns', p.nsB]);

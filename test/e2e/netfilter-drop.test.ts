@@ -18,9 +18,10 @@ import {
   snmpCounters,
   traceWhile,
   withNetnsPair,
+  scaled,
 } from './harness';
 
-test('nft drop rule for udp dport 7777: exactly 4 NETFILTER_DROP where the kernel carries out the verdict', { timeout: 60_000 }, async (t) => {
+test('nft drop rule for udp dport 7777: exactly 4 NETFILTER_DROP where the kernel carries out the verdict', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     await nftDrop(p.nsB, 'udp dport 7777');
@@ -51,7 +52,7 @@ test('nft drop rule for udp dport 7777: exactly 4 NETFILTER_DROP where the kerne
   });
 });
 
-test('iptables DROP for udp dport 7778: exactly 2 NETFILTER_DROP (reason filter; a usage error before 5.17)', { timeout: 60_000 }, async (t) => {
+test('iptables DROP for udp dport 7778: exactly 2 NETFILTER_DROP (reason filter; a usage error before 5.17)', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   if (!kernelFacts().hasReason) {
     const res = await run(process.execPath, [CLI_PATH, '--filter-reason', 'NETFILTER_DROP', '--duration', '1'], { allowFail: true, timeoutMs: 30_000 });

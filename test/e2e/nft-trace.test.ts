@@ -15,9 +15,10 @@ import {
   startDropwhy,
   traceWhile,
   withNetnsPair,
+  scaled,
   type DropEvent,
 } from './harness';
-import { inNetnsArgv } from '../../src/kernel/netns';
+import { inNetnsArgv } from '../../src/kernel/netns-pair';
 
 /** The handle nft gives the rule of this chain whose listing contains text. */
 async function ruleHandle(ns: string, family: string, table: string, chain: string, text: string): Promise<number> {
@@ -52,7 +53,7 @@ function skipWithoutReasons(t: { skip(message: string): void }): boolean {
   return true;
 }
 
-test('--nft-trace: two nft drop rules: each drop names its own rule by handle', { timeout: 90_000 }, async (t) => {
+test('--nft-trace: two nft drop rules: each drop names its own rule by handle', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t) || skipWithoutReasons(t)) return;
   await withNetnsPair(async (p) => {
     await loadNftRuleset(
@@ -81,7 +82,7 @@ test('--nft-trace: two nft drop rules: each drop names its own rule by handle', 
   });
 });
 
-test('--nft-trace: an iptables-nft DROP rule and a chain policy drop, over IPv4 and IPv6', { timeout: 90_000 }, async (t) => {
+test('--nft-trace: an iptables-nft DROP rule and a chain policy drop, over IPv4 and IPv6', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t) || skipWithoutReasons(t)) return;
   await withNetnsPair(async (p) => {
     await run(...inNetnsArgv(p.nsB, 'iptables-nft', ['-w', '5', '-A', 'INPUT', '-p', 'udp', '--dport', '7783', '-j', 'DROP']), { timeoutMs: 10_000 });
@@ -106,7 +107,7 @@ test('--nft-trace: an iptables-nft DROP rule and a chain policy drop, over IPv4 
   });
 });
 
-test('--nft-trace: iptables-legacy rules: one warning line, and their drops name no rule', { timeout: 90_000 }, async (t) => {
+test('--nft-trace: iptables-legacy rules: one warning line, and their drops name no rule', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t) || skipWithoutReasons(t)) return;
   await withNetnsPair(async (p) => {
     await run(...inNetnsArgv(p.nsB, 'iptables-legacy', ['-w', '5', '-A', 'INPUT', '-p', 'udp', '--dport', '7786', '-j', 'DROP']), { timeoutMs: 10_000 });
@@ -117,7 +118,7 @@ test('--nft-trace: iptables-legacy rules: one warning line, and their drops name
   });
 });
 
-test("--nft-trace: the table is there while tracing and gone after --count; a SIGKILLed run's table goes at the next start", { timeout: 90_000 }, async (t) => {
+test("--nft-trace: the table is there while tracing and gone after --count; a SIGKILLed run's table goes at the next start", { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t) || skipWithoutReasons(t)) return;
   await withNetnsPair(async (p) => {
     await loadNftRuleset(p.nsB, 'table inet dwfw {\n  chain input {\n    type filter hook input priority 0;\n    udp dport 7785 drop\n  }\n}\n');
@@ -158,7 +159,7 @@ test("--nft-trace: the table is there while tracing and gone after --count; a SI
   });
 });
 
-test('summary --nft-trace: the total counts NETFILTER_DROP per rule, and the table goes with it', { timeout: 90_000 }, async (t) => {
+test('summary --nft-trace: the total counts NETFILTER_DROP per rule, and the table goes with it', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t) || skipWithoutReasons(t)) return;
   await withNetnsPair(async (p) => {
     await loadNftRuleset(

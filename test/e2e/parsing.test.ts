@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { installCorpus, sendCorpus, type HeaderFields } from './corpus';
-import { closingStats, describeEvents, netnsInode, requireRealKernel, traceWhile, expectLocation, expectReason, withNetnsPair, type DropEvent } from './harness';
+import { closingStats, describeEvents, netnsInode, requireRealKernel, traceWhile, expectLocation, expectReason, withNetnsPair, scaled, type DropEvent } from './harness';
 
 const HEADER_KEYS: Array<keyof HeaderFields> = ['family', 'saddr', 'daddr', 'proto', 'sport', 'dport', 'icmp_type', 'icmp_code', 'ttl', 'tcp_flags'];
 
@@ -13,7 +13,7 @@ function headerFields(event: DropEvent): HeaderFields {
   return Object.fromEntries(HEADER_KEYS.map((key) => [key, event[key]])) as unknown as HeaderFields;
 }
 
-test('parsing corpus: every header field of each known packet, dropped for real', { timeout: 90_000 }, async (t) => {
+test('parsing corpus: every header field of each known packet, dropped for real', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const corpus = await installCorpus(p);

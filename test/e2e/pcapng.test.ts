@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CLI_PATH, expectReason, netnsInode, nftDrop, requireRealKernel, run, sendUdp, sleep, traceWhile, withNetnsPair, type DropEvent } from './harness';
+import { CLI_PATH, expectReason, netnsInode, nftDrop, requireRealKernel, run, sendUdp, sleep, traceWhile, withNetnsPair, scaled, type DropEvent } from './harness';
 
 const TSHARK_FIELDS = [
   'frame.encap_type',
@@ -94,7 +94,7 @@ async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   }
 }
 
-test('-w FILE -o json: UDP to a closed port (IPv4, IPv6) and an nft drop, each packet in the file as in its JSON event', { timeout: 90_000 }, async (t) => {
+test('-w FILE -o json: UDP to a closed port (IPv4, IPv6) and an nft drop, each packet in the file as in its JSON event', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t) || !requireTshark(t)) return;
   await withTempDir((dir) =>
     withNetnsPair(async (p) => {
@@ -123,7 +123,7 @@ test('-w FILE -o json: UDP to a closed port (IPv4, IPv6) and an nft drop, each p
   );
 });
 
-test('-w FILE: a packet nft drops on its way out has no Ethernet header yet: raw IP from its network header', { timeout: 60_000 }, async (t) => {
+test('-w FILE: a packet nft drops on its way out has no Ethernet header yet: raw IP from its network header', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t) || !requireTshark(t)) return;
   await withTempDir((dir) =>
     withNetnsPair(async (p) => {
@@ -149,7 +149,7 @@ test('-w FILE: a packet nft drops on its way out has no Ethernet header yet: raw
   );
 });
 
-test('-w -: stdout carries only the pcapng file, which tshark reads whole', { timeout: 60_000 }, async (t) => {
+test('-w -: stdout carries only the pcapng file, which tshark reads whole', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t) || !requireTshark(t)) return;
   await withTempDir((dir) =>
     withNetnsPair(async (p) => {
@@ -164,7 +164,8 @@ test('-w -: stdout carries only the pcapng file, which tshark reads whole', { ti
       child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
       try {
-        for (let i = 0; i < 400 && !fs.existsSync(ready); i++) await sleep(50);
+        const deadline = Date.now() + scaled(20_000);
+        while (!fs.existsSync(ready) && Date.now() < deadline) await sleep(50);
         assert.ok(fs.existsSync(ready), `dropwhy not ready; stderr:\n${stderr}`);
         assert.equal(await sendUdp(p.nsA, p.v4B, 9, 4, { srcPort: 41305 }), 4);
         await sleep(300);

@@ -2,9 +2,21 @@
 // not fit is dropped with SOCKET_RCVBUFF in udp_queue_rcv_one_skb.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { assertEachDrop, closingStats, describeEvents, expectLocation, expectReason, netnsInode, rcvbufFlood, requireRealKernel, traceWhile, withNetnsPair } from './harness';
+import {
+  assertEachDrop,
+  closingStats,
+  describeEvents,
+  expectLocation,
+  expectReason,
+  netnsInode,
+  rcvbufFlood,
+  requireRealKernel,
+  traceWhile,
+  withNetnsPair,
+  scaled,
+} from './harness';
 
-test('UDP receive buffer overflow: SOCKET_RCVBUFF events == sent - queued', { timeout: 60_000 }, async (t) => {
+test('UDP receive buffer overflow: SOCKET_RCVBUFF events == sent - queued', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res, value: flood } = await traceWhile(

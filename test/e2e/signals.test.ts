@@ -24,9 +24,10 @@ import {
   sleep,
   spawnDropwhy,
   withNetnsPair,
+  scaled,
   type DropwhyHandle,
 } from './harness';
-import { namespacesWithPrefix } from '../../src/kernel/netns';
+import { namespacesWithPrefix } from '../../src/kernel/netns-pair';
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 /** SigCgt bit of SIGHUP. Node catches SIGINT and SIGTERM itself from start-up, SIGHUP only once dropwhy listens. */
@@ -108,7 +109,7 @@ const CASES = (Object.keys(MOMENTS) as Moment[]).flatMap((moment, i) => [
 ]);
 
 for (const { mode, moment, signal } of CASES) {
-  test(`${mode}: ${signal} ${moment}: exit 0, one closing line, no program and no ready file left`, { timeout: 60_000 }, async (t) => {
+  test(`${mode}: ${signal} ${moment}: exit 0, one closing line, no program and no ready file left`, { timeout: scaled(60_000) }, async (t) => {
     if (!requireRealKernel(t)) return;
     await withNetnsPair(async (p) => {
       const args = [...(mode === 'summary' ? ['summary', '--interval', '0.2'] : []), '-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'udp'];
@@ -181,7 +182,7 @@ function childrenOf(pid: number, words: string[]): Array<{ pid: number; argv: st
 }
 
 test('selftest killed with SIGKILL while its tracer is attached: the tracer dies with it, its programs go; the next selftest removes what it left', {
-  timeout: 120_000,
+  timeout: scaled(120_000),
 }, async (t) => {
   if (!requireRealKernel(t)) return;
   const selftest = spawn(process.execPath, [CLI_PATH, 'selftest'], { stdio: ['ignore', 'pipe', 'pipe'] });

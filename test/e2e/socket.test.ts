@@ -23,9 +23,10 @@ import {
   startDropwhy,
   traceWhile,
   withNetnsPair,
+  scaled,
   type SocketRecord,
 } from './harness';
-import { inNetnsArgv } from '../../src/kernel/netns';
+import { inNetnsArgv } from '../../src/kernel/netns-pair';
 
 const RECEIVER_NAME = 'dw-receiver';
 const RCVBUF_PORT = 5560;
@@ -72,7 +73,7 @@ const receiverIn = (cgroup: { dir: string } | null) => ({ name: RECEIVER_NAME, c
 
 const hasRxSk = () => kernelFacts().tracepointFields.includes('rx_sk');
 
-test('SOCKET_RCVBUFF names the receiving socket and its owner; NO_SOCKET has socket null', { timeout: 90_000 }, async (t) => {
+test('SOCKET_RCVBUFF names the receiving socket and its owner; NO_SOCKET has socket null', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withCgroup((cgroup) =>
     withNetnsPair(async (p) => {
@@ -134,7 +135,7 @@ function assertReceiverSocket(
   assert.ok(socket.drops >= 1 && socket.drops <= 2000, `drops: ${where}`);
 }
 
-test('IPv6, text output: each SOCKET_RCVBUFF line ends with the receiver as owner, [address]:port and rcvbuf', { timeout: 90_000 }, async (t) => {
+test('IPv6, text output: each SOCKET_RCVBUFF line ends with the receiver as owner, [address]:port and rcvbuf', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res, value: flood } = await traceWhile(
@@ -158,7 +159,7 @@ test('IPv6, text output: each SOCKET_RCVBUFF line ends with the receiver as owne
   });
 });
 
-test('summary: the total names the socket behind the SOCKET_RCVBUFF drops, its owner and its count', { timeout: 90_000 }, async (t) => {
+test('summary: the total names the socket behind the SOCKET_RCVBUFF drops, its owner and its count', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withCgroup((cgroup) =>
     withNetnsPair(async (p) => {
@@ -216,7 +217,7 @@ time.sleep(1)
 print(json.dumps(info))
 `;
 
-test('TCP SYNs dropped on the way out (nft output): each names the connecting socket, from skb->sk on every kernel', { timeout: 90_000 }, async (t) => {
+test('TCP SYNs dropped on the way out (nft output): each names the connecting socket, from skb->sk on every kernel', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     await nftDrop(p.nsA, `tcp dport ${TCP_PORT} counter`, 'output');

@@ -19,6 +19,7 @@ import {
   startDropwhy,
   traceWhile,
   withNetnsPair,
+  scaled,
 } from './harness';
 
 const CLOSED_PORT = 5571;
@@ -60,7 +61,7 @@ function assertKallsymsFrames(frames: string[], names: Set<string>, where: strin
   }
 }
 
-test('trace --stack: every NO_SOCKET event has a stack through its location\'s function; without --stack "stack" is null', { timeout: 90_000 }, async (t) => {
+test('trace --stack: every NO_SOCKET event has a stack through its location\'s function; without --stack "stack" is null', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const args = ['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'udp'];
@@ -82,7 +83,7 @@ test('trace --stack: every NO_SOCKET event has a stack through its location\'s f
   });
 });
 
-test('trace --stack, text: the frames indented under each event line', { timeout: 90_000 }, async (t) => {
+test('trace --stack, text: the frames indented under each event line', { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res, value: sent } = await traceWhile(['--no-hints', '--stack', '--filter-netns', p.nsB, '--filter-proto', 'udp'], () => sendUdp(p.nsA, p.v4B, CLOSED_PORT, 3), {
@@ -119,7 +120,7 @@ interface TotalRecord {
   overflow: number;
 }
 
-test("summary --stack -o json: each row's call paths add up to its count, and all of them to what the kernel matched", { timeout: 90_000 }, async (t) => {
+test("summary --stack -o json: each row's call paths add up to its count, and all of them to what the kernel matched", { timeout: scaled(90_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     // No interval ends before the stop: the stacks are first read and symbolized after the program was unloaded.

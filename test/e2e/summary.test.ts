@@ -20,6 +20,7 @@ import {
   startDropwhy,
   tcpConnect,
   withNetnsPair,
+  scaled,
   type DropwhyHandle,
   type DropwhyResult,
 } from './harness';
@@ -130,7 +131,7 @@ function assertRow(row: SummaryRow, want: { reason: string; proto: string; at: s
 /** The total's correlation: none before 5.17 (no reason links a counter to the drops). */
 const expectCorrelation = (checks: TotalRecord['correlation']) => (kernelFacts().hasReason ? checks : []);
 
-test('summary -o json: 5 UDP to a closed port -> total NO_SOCKET udp at __udp4_lib_rcv == 5, Udp NoPorts agrees', { timeout: 60_000 }, async (t) => {
+test('summary -o json: 5 UDP to a closed port -> total NO_SOCKET udp at __udp4_lib_rcv == 5, Udp NoPorts agrees', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const dw = await startSummary(p.nsB);
@@ -154,7 +155,7 @@ test('summary -o json: 5 UDP to a closed port -> total NO_SOCKET udp at __udp4_l
   });
 });
 
-test('summary -o json: nft drop rule x4 -> total NETFILTER_DROP udp at nft_do_chain == 4', { timeout: 60_000 }, async (t) => {
+test('summary -o json: nft drop rule x4 -> total NETFILTER_DROP udp at nft_do_chain == 4', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     await nftDrop(p.nsB, 'udp dport 7777');
@@ -172,7 +173,7 @@ test('summary -o json: nft drop rule x4 -> total NETFILTER_DROP udp at nft_do_ch
   });
 });
 
-test('summary -o json: TCP SYN to a closed port x3 -> total NO_SOCKET tcp at tcp_v4_rcv == 3', { timeout: 60_000 }, async (t) => {
+test('summary -o json: TCP SYN to a closed port x3 -> total NO_SOCKET tcp at tcp_v4_rcv == 3', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const dw = await startSummary(p.nsB);
@@ -188,7 +189,7 @@ test('summary -o json: TCP SYN to a closed port x3 -> total NO_SOCKET tcp at tcp
   });
 });
 
-test('summary -o json: SO_RCVBUF flood -> total SOCKET_RCVBUFF == sent - queued, Udp RcvbufErrors agrees', { timeout: 60_000 }, async (t) => {
+test('summary -o json: SO_RCVBUF flood -> total SOCKET_RCVBUFF == sent - queued, Udp RcvbufErrors agrees', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const dw = await startSummary(p.nsB);
@@ -216,7 +217,7 @@ test('summary -o json: SO_RCVBUF flood -> total SOCKET_RCVBUFF == sent - queued,
   });
 });
 
-test('summary -o text (not a TTY): SO_RCVBUF flood shows the count, the agreeing counter and advice', { timeout: 60_000 }, async (t) => {
+test('summary -o text (not a TTY): SO_RCVBUF flood shows the count, the agreeing counter and advice', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const dw = await startDropwhy(['summary', '-o', 'text', '--filter-netns', p.nsB, '--interval', String(INTERVAL_S)]);
@@ -274,7 +275,7 @@ test('summary -o text (not a TTY): SO_RCVBUF flood shows the count, the agreeing
   });
 });
 
-test('summary --count 3: keeps running at 2 drops, ends by itself (exit 0) once 3 were counted', { timeout: 60_000 }, async (t) => {
+test('summary --count 3: keeps running at 2 drops, ends by itself (exit 0) once 3 were counted', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const dw = await startSummary(p.nsB, ['--count', '3']);
@@ -300,7 +301,7 @@ test('summary --count 3: keeps running at 2 drops, ends by itself (exit 0) once 
   });
 });
 
-test('summary --duration 1: ends by itself (exit 0) after about a second, with the drops made meanwhile', { timeout: 60_000 }, async (t) => {
+test('summary --duration 1: ends by itself (exit 0) after about a second, with the drops made meanwhile', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const dw = await startSummary(p.nsB, ['--duration', '1']);
@@ -316,8 +317,10 @@ test('summary --duration 1: ends by itself (exit 0) after about a second, with t
       assert.ok(exitedAfterReady <= 5_000, `exited ${exitedAfterReady} ms after becoming ready (want <= 5000)`);
       const { total, intervals } = parseSummary(res);
       assert.ok(total.duration_s >= 1 && total.duration_s < 5, `duration_s ${total.duration_s}`);
-      // 0.2 s intervals during 1 s: 4 or 5 ticks, fewer only if the timers were starved
-      assert.ok(intervals.length >= 3 && intervals.length <= 5, `${intervals.length} interval records:\n${res.stdout}`);
+      // 0.2 s intervals while it ran: 4 or 5 on an idle machine; a loaded one starves timers, so
+      // only the bounds that hold under any load: some ticked, and no more than the time allowed.
+      const ticksAllowed = Math.floor(total.duration_s / 0.2) + 1;
+      assert.ok(intervals.length >= 1 && intervals.length <= ticksAllowed, `${intervals.length} interval records in ${total.duration_s} s:\n${res.stdout}`);
       assert.equal(total.matched, 2);
       assert.deepEqual(
         total.drops.map((r) => [r.reason, r.proto, r.count]),

@@ -1,9 +1,9 @@
 // TCP SYN to a closed port -> NO_SOCKET in tcp_v4_rcv (the peer answers with RST).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { assertDrops, describeEvents, expectLocation, expectReason, netnsInode, requireRealKernel, tcpConnect, traceWhile, withNetnsPair } from './harness';
+import { assertDrops, describeEvents, expectLocation, expectReason, netnsInode, requireRealKernel, tcpConnect, traceWhile, withNetnsPair, scaled } from './harness';
 
-test('TCP connect to a closed port x3: exactly 3 NO_SOCKET SYN drops at tcp_v4_rcv', { timeout: 60_000 }, async (t) => {
+test('TCP connect to a closed port x3: exactly 3 NO_SOCKET SYN drops at tcp_v4_rcv', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'tcp'], async () => {

@@ -14,6 +14,7 @@ import {
   snmpCounters,
   traceWhile,
   withNetnsPair,
+  scaled,
 } from './harness';
 
 /** The one-time note of a kernel whose tracepoint has no reason (before 5.17): exactly once there, never elsewhere. */
@@ -22,7 +23,7 @@ function assertReasonNote(stderr: string): void {
   assert.equal(notes.length, kernelFacts().hasReason ? 0 : 1, `notes about a missing reason on stderr:\n${stderr}`);
 }
 
-test('UDP to a closed port (IPv4): exactly 5 NO_SOCKET drops at __udp4_lib_rcv', { timeout: 60_000 }, async (t) => {
+test('UDP to a closed port (IPv4): exactly 5 NO_SOCKET drops at __udp4_lib_rcv', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const { res, value: before } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'udp'], async () => {
@@ -62,7 +63,7 @@ test('UDP to a closed port (IPv4): exactly 5 NO_SOCKET drops at __udp4_lib_rcv',
   });
 });
 
-test('UDP to a closed port (IPv6): exactly 5 NO_SOCKET drops at __udp6_lib_rcv', { timeout: 60_000 }, async (t) => {
+test('UDP to a closed port (IPv6): exactly 5 NO_SOCKET drops at __udp6_lib_rcv', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     const ino = netnsInode(p.nsB);
@@ -87,7 +88,7 @@ test('UDP to a closed port (IPv6): exactly 5 NO_SOCKET drops at __udp6_lib_rcv',
   });
 });
 
-test('UDP to a closed port, text output: 5 lines naming NO_SOCKET (or no reason before 5.17) at __udp4_lib_rcv', { timeout: 60_000 }, async (t) => {
+test('UDP to a closed port, text output: 5 lines naming NO_SOCKET (or no reason before 5.17) at __udp4_lib_rcv', { timeout: scaled(60_000) }, async (t) => {
   if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     // netns given as a /run/netns path here

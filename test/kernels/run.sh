@@ -16,7 +16,8 @@
 #          when its image is not readable, the newest Debian package of the
 #          same major.minor from trixie-backports, bookworm-backports or trixie
 #          (else the newest kernel there). Also accepted as $(uname -r | cut -d. -f1,2).
-# Default: all four. Prints one line per kernel ("6.1.0-50-amd64 PASS 141.3s"),
+# Default: all four. Prints one line per kernel ("6.1.0-50-amd64 PASS 141.3s (host
+# CPU 198s)": what qemu and the rest of the guest cost the host's CPUs),
 # under it each e2e file's time, and for each failed file the first failing
 # assertion; then "N passed, M failed"; exits 1 if any failed. A kernel that
 # cannot be fetched, cannot boot or gives no result in time is a failure,
@@ -30,8 +31,12 @@
 #                            works within DROPWHY_KVM_PROBE_TIMEOUT s, else tcg)
 #   DROPWHY_KERNEL_LOGS      where the guests' console logs are kept
 #                            (default $DROPWHY_KERNEL_CACHE/logs)
-#   DROPWHY_KERNEL_TIMEOUT   hard limit for one guest in seconds (default 1200
-#                            under tcg, 600 under kvm)
+#   DROPWHY_KERNEL_TIMEOUT   hard limit for one guest in seconds (default 3600
+#                            under tcg, 600 under kvm): a backstop for a hung
+#                            kernel only (guest.js bounds each file, 900 s)
+#   DROPWHY_KERNEL_JOBS      guests run side by side (default: one per host
+#                            CPU and one more, as far as memory allows 3 GiB
+#                            each)
 #   DROPWHY_GUEST_E2E        e2e files to run instead of guest.js's list, by
 #                            name ("summary filters")
 #   DROPWHY_KERNELS_BUILD=1  run `npm run build` first (done anyway when the
@@ -77,11 +82,15 @@ GUEST_PATH="$(dirname "$NODE"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dropwhy-kernels.XXXXXX")
 QEMU_PID=""
+GUEST_JOBS=() # test_kernel's subshells, each stopping its own guest on TERM
 cleanup() {
-  if [ -n "$QEMU_PID" ] && kill -0 "$QEMU_PID" 2>/dev/null; then
-    kill -TERM "$QEMU_PID" 2>/dev/null
-    wait "$QEMU_PID" 2>/dev/null
-  fi
+  local pid
+  for pid in "$QEMU_PID" "${GUEST_JOBS[@]}"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+    fi
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -264,23 +273,19 @@ failure_excerpt() {
   done
 }
 
-# ---- the matrix ------------------------------------------------------------------------
-PASSED=0 FAILED=0 SUMMARY=()
-MATRIX_START=$(date +%s.%N)
-for label in "${SELECTED[@]}"; do
-  say "== $label"
-  if ! fetch_kernel "$label"; then
-    FAILED=$((FAILED + 1))
-    SUMMARY+=("$label FAIL 0.0s: $FETCH_ERROR")
-    say "$label: $FETCH_ERROR"
-    continue
-  fi
-  say "$label: $KVER: $KERNEL_DESC"
-  [ -n "$ACCEL" ] || choose_accel "$VMLINUZ"
-  limit=${DROPWHY_KERNEL_TIMEOUT:-$([ "$ACCEL" = kvm ] && echo 600 || echo 1200)}
+# children_cpu PID: CPU seconds used so far by the finished children of the
+# (sub)shell PID (qemu under timeout among them): what a guest cost the host.
+CLK_TCK=$(getconf CLK_TCK)
+children_cpu() { awk -v hz="$CLK_TCK" '{ printf "%.0f", ($16 + $17) / hz }' "/proc/$1/stat"; } # children_cpu PID
 
-  dir="$WORK/$label"
-  mkdir -p "$dir"
+# test_kernel LABEL LIMIT: boots the fetched kernel (KVER VMLINUZ MODDIR) with
+# the guest test, in a subshell of its own (guests run side by side), and
+# writes its summary lines to $WORK/LABEL/summary and PASS or FAIL to
+# $WORK/LABEL/status. A TERM (run.sh stopping) stops its guest.
+test_kernel() {
+  local label=$1 limit=$2 dir="$WORK/$1" log="$LOGS/$1.log" me=$BASHPID start cpu_before secs cpu note="" first report
+  local lines=()
+  trap '[ -n "$QEMU_PID" ] && kill -TERM "$QEMU_PID" 2>/dev/null; exit 143' TERM
   {
     printf 'DROPWHY_REPO=%q\n' "$ROOT"
     printf 'DROPWHY_NODE=%q\n' "$NODE"
@@ -288,10 +293,9 @@ for label in "${SELECTED[@]}"; do
     printf 'DROPWHY_GUEST_TIMEOUT=%q\n' "$((limit > 60 ? limit - 30 : limit))"
     printf 'DROPWHY_GUEST_E2E=%q\n' "${DROPWHY_GUEST_E2E:-}"
   } >"$dir/config"
-  log="$LOGS/$label.log"
   rm -f "$log" "$log.first-boot"
   start=$(date +%s.%N)
-  note=""
+  cpu_before=$(children_cpu "$me")
   if ! "$SCRIPTS/mkinitramfs.sh" "$MODDIR" "$HERE/init.sh" "$dir/config" "$dir/initrd.gz" \
     "${GUEST_MODULES[@]}" 2>"$dir/mkinitramfs.err"; then
     RESULT="FAIL: building the initramfs failed: $(tail -n1 "$dir/mkinitramfs.err")"
@@ -310,16 +314,59 @@ for label in "${SELECTED[@]}"; do
     fi
   fi
   secs=$(echo "$(date +%s.%N) $start" | awk '{ printf "%.1f", $1 - $2 }')
+  cpu=$(($(children_cpu "$me") - cpu_before))
   if [ "$RESULT" = PASS ]; then
-    PASSED=$((PASSED + 1))
-    SUMMARY+=("$KVER PASS ${secs}s$note")
+    lines+=("$KVER PASS ${secs}s (host CPU ${cpu}s)$note")
   else
-    FAILED=$((FAILED + 1))
-    SUMMARY+=("$KVER FAIL ${secs}s: ${RESULT#FAIL: }$note")
+    lines+=("$KVER FAIL ${secs}s (host CPU ${cpu}s): ${RESULT#FAIL: }$note")
     [ -f "$log" ] && failure_excerpt "$log"
   fi
-  [ -f "$log" ] && report=$(e2e_report "$log") && [ -n "$report" ] && SUMMARY+=("$report")
+  [ -f "$log" ] && report=$(e2e_report "$log") && [ -n "$report" ] && lines+=("$report")
   say "$label: $KVER ${RESULT%%:*} in ${secs}s$note (log: $log)"
+  printf '%s\n' "${lines[@]}" >"$dir/summary"
+  echo "${RESULT%%:*}" >"$dir/status"
+}
+
+# How many guests at a time: a guest keeps about one of its two vCPUs busy
+# (most e2e files start one process at a time), so one per host CPU and one
+# more to fill the gaps (guests that share CPUs take longer each, but finish
+# sooner together), as far as memory allows (2 GiB each, and qemu's own).
+mem_jobs=$(awk '/^MemAvailable:/ { print int($2 / (3 * 1024 * 1024)) }' /proc/meminfo)
+JOBS=${DROPWHY_KERNEL_JOBS:-$(($(nproc) + 1))}
+[ -n "${DROPWHY_KERNEL_JOBS:-}" ] || [ "$JOBS" -le "${mem_jobs:-1}" ] || JOBS=${mem_jobs:-1}
+case "$JOBS" in '' | *[!0-9]* | 0) JOBS=1 ;; esac
+
+# ---- the matrix ------------------------------------------------------------------------
+# Each kernel is fetched here, one after another (while the guests before it
+# run), then booted in the background once fewer than JOBS guests run.
+MATRIX_START=$(date +%s.%N)
+for label in "${SELECTED[@]}"; do
+  say "== $label"
+  mkdir -p "$WORK/$label"
+  if ! fetch_kernel "$label"; then
+    echo "$label FAIL 0.0s: $FETCH_ERROR" >"$WORK/$label/summary"
+    echo FAIL >"$WORK/$label/status"
+    say "$label: $FETCH_ERROR"
+    continue
+  fi
+  say "$label: $KVER: $KERNEL_DESC"
+  [ -n "$ACCEL" ] || choose_accel "$VMLINUZ"
+  limit=${DROPWHY_KERNEL_TIMEOUT:-$([ "$ACCEL" = kvm ] && echo 600 || echo 3600)}
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+  test_kernel "$label" "$limit" &
+  GUEST_JOBS+=($!)
+done
+wait
+
+PASSED=0 FAILED=0 SUMMARY=()
+for label in "${SELECTED[@]}"; do
+  if [ "$(cat "$WORK/$label/status" 2>/dev/null)" = PASS ]; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); fi
+  if [ -s "$WORK/$label/summary" ]; then
+    mapfile -t lines <"$WORK/$label/summary"
+    SUMMARY+=("${lines[@]}")
+  else
+    SUMMARY+=("$label FAIL: its guest gave no result")
+  fi
 done
 
 total=$(echo "$(date +%s.%N) $MATRIX_START" | awk '{ printf "%.0f", $1 - $2 }')

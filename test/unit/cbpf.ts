@@ -1,5 +1,5 @@
 // A reference interpreter of classic BPF, written from the classic BPF
-// semantics (libpcap's bpf_filter), not from bpf/dropwhy.bpf.c: the tests check
+// semantics (libpcap's bpf_filter), not from bpf/cbpf.bpf.h: the tests check
 // the kernel's verdict against it on the same program and the same bytes.
 import { decodeProgram, MEMWORDS } from '../../src/events/expression';
 

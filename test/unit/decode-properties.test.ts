@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeBatch, DecodeError, forEachEvent, type DropEvent } from '../../src/events/decode';
+import { decodeBatch, DecodeError, Decoder, type DropEvent } from '../../src/events/decode';
 import { decodeCounts, decodeSocketCounts } from '../../src/events/counts';
 import { COUNT_RECORD_SIZE, EVENT, EVENT_SIZE, FEATURE, PACKET, PACKET_SIZE, recordSize, SOCKET_COUNT_RECORD_SIZE } from '../../src/events/layout';
 
@@ -52,14 +52,14 @@ function decodeOrDecodeError<T>(decode: () => T): T | undefined {
   }
 }
 
-test('random batches: decodeBatch returns events or throws DecodeError, and forEachEvent agrees', () => {
+test('random batches: decodeBatch returns events or throws DecodeError, and Decoder.forEachEvent agrees', () => {
   fc.assert(
     fc.property(batchArbitrary, ({ recordBytes, records, tail }) => {
       const batch = concat([...records, tail]);
       const events = decodeOrDecodeError(() => decodeBatch(batch, recordBytes));
       const visited = decodeOrDecodeError(() => {
         const copies: DropEvent[] = [];
-        forEachEvent(batch, (event) => void copies.push(structuredClone(event)), recordBytes);
+        new Decoder(recordBytes).forEachEvent(batch, (event) => void copies.push(structuredClone(event)));
         return copies;
       });
       assert.equal(visited === undefined, events === undefined, 'one decoder threw DecodeError, the other did not');

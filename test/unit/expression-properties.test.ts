@@ -1,6 +1,6 @@
 // Properties of the expression path user space owns. Its lowering is no translation: compileExpression
 // checks libpcap's classic BPF program and lowerFilter copies it verbatim into the config, which only the
-// BPF program's interpreter (bpf/dropwhy.bpf.c expression_matches) executes. So user space can check that
+// BPF program's interpreter (bpf/cbpf.bpf.h cbpf_run) executes. So user space can check that
 // the check accepts exactly the programs the reference interpreter (cbpf.ts) runs, and that the config
 // carries them unchanged: random programs built from the classic BPF instruction set, with and without
 // one defect.

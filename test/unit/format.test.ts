@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeBatch, type DropEvent } from '../../src/events/decode';
-import { formatJson, formatText, protocolName, tcpFlagsText, type FormatContext } from '../../src/output/format';
+import type { FormatContext } from '../../src/output/format';
+import { JsonWriter } from '../../src/output/json-writer';
+import { TextWriter } from '../../src/output/text-writer';
+import { protocolName, tcpFlagsText } from '../../src/events/protocols';
 import { ReasonTable } from '../../src/events/reasons';
 import { fixtureBytes, recordedKallsyms, recordedReasons } from './fixtures';
 import { UNRESOLVED_SOCKETS, UNNAMED_INTERFACES } from './helpers';
@@ -19,6 +22,15 @@ const context: FormatContext = {
   color: false,
 };
 const at = (event: DropEvent, tsNs: number): DropEvent => ({ ...event, tsNs });
+// One writer of each kind per context, as a session has: their caches carry over from line to line.
+const writers = new WeakMap<FormatContext, { json: JsonWriter; text: TextWriter }>();
+function writersFor(ctx: FormatContext) {
+  let made = writers.get(ctx);
+  if (!made) writers.set(ctx, (made = { json: new JsonWriter(ctx), text: new TextWriter(ctx) }));
+  return made;
+}
+const formatJson = (event: DropEvent, ctx: FormatContext) => writersFor(ctx).json.line(event);
+const formatText = (event: DropEvent, ctx: FormatContext) => writersFor(ctx).text.line(event);
 const toJsonRecord = (event: DropEvent, ctx: FormatContext) => JSON.parse(formatJson(event, ctx));
 
 test('JSON: one object with every key, in the documented order', () => {
@@ -174,17 +186,49 @@ test('JSON: cached fragments (addresses, interfaces, tasks, null runs) never car
 });
 
 test('JSON: a symbol lookup that throws leaves nothing half-written for the next line', () => {
+  let readable = false;
+  const kallsyms = recordedKallsyms();
   const failing: FormatContext = {
     ...context,
     symbols: {
-      symbolize: () => {
-        throw new Error('kallsyms unreadable');
+      symbolize: (address) => {
+        if (!readable) throw new Error('kallsyms unreadable');
+        return kallsyms.symbolize(address);
       },
     },
   };
   // A location no earlier line has cached, so the lookup runs while the line is being written.
   const unseen: DropEvent = { ...udp4, location: { hi: 0xffffffff, lo: 0x8badf00d } };
   assert.throws(() => formatJson(unseen, failing), /kallsyms unreadable/);
-  assert.deepEqual(Object.keys(toJsonRecord(unseen, context)), JSON_KEYS);
-  assert.match(formatJson(unseen, context), /^\{"ts":"[^"]+","reason":"NO_SOCKET"/);
+  // The same writer's next line: its scratch buffers start empty again.
+  readable = true;
+  assert.deepEqual(Object.keys(toJsonRecord(unseen, failing)), JSON_KEYS);
+  assert.match(formatJson(unseen, failing), /^\{"ts":"[^"]+","reason":"NO_SOCKET"/);
+});
+
+test('JSON: two writers in one process share no cache: each line is what its own context makes of the drop', () => {
+  const stacksOf = (frame: string) => ({ get: (id: number) => [`${frame}+0x${id.toString(16)}`], load: () => {} });
+  const first: FormatContext = { ...context, interfaces: { name: () => 'lo' }, stacks: stacksOf('first_frame') };
+  // Another session: other reasons, symbols, names, stacks, and a clock a day apart.
+  const second: FormatContext = {
+    reasons: new ReasonTable([], []),
+    symbols: { symbolize: () => 'second_symbol+0x0' },
+    sockets: UNRESOLVED_SOCKETS,
+    interfaces: { name: () => 'eth9' },
+    stacks: stacksOf('second_frame'),
+    monotonicToUnixNs: context.monotonicToUnixNs + 86_400e9,
+    color: false,
+  };
+  const writers = [new JsonWriter(first), new JsonWriter(second)];
+  const drops = [udp4, udp6, tcpSyn].flatMap((event) => [event, { ...event, stackId: 3 }, { ...event, tsNs: event.tsNs + 1e9, stackId: 3 }]);
+  for (const event of drops) {
+    // Interleaved, as two sessions' batches would be; a writer made for this one line has no cache to share.
+    const lines = writers.map((writer) => writer.line(event));
+    assert.deepEqual(lines, [new JsonWriter(first).line(event), new JsonWriter(second).line(event)]);
+    assert.notEqual(lines[0], lines[1]);
+  }
+  const [one, other] = writers.map((writer) => JSON.parse(writer.line({ ...udp4, stackId: 3 })));
+  assert.deepEqual([one.reason, one.ifname, one.stack], ['NO_SOCKET', 'lo', ['first_frame+0x3']]);
+  assert.deepEqual([other.reason, other.location, other.ifname, other.stack], [`UNKNOWN_${udp4.reason}`, 'second_symbol+0x0', 'eth9', ['second_frame+0x3']]);
+  assert.equal(Date.parse(other.ts) - Date.parse(one.ts), 86_400_000);
 });

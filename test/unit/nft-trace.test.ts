@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { decodeBatch, type DropEvent } from '../../src/events/decode';
 import { parseAddressPrefix } from '../../src/events/address';
-import { formatJson, formatRuleText, type FormatContext } from '../../src/output/format';
+import type { FormatContext } from '../../src/output/format';
+import { JsonWriter } from '../../src/output/json-writer';
+import { TextWriter } from '../../src/output/text-writer';
 import { HOLD_MS, MATCH_WINDOW_NS, RuleAttacher, VerdictPool, type AttachClock } from '../../src/nft/attach';
 import { netlinkTraceSockets, traceRuleset, traceTablePids } from '../../src/nft/table';
 import { parsePacket, TraceParser, type NftRule, type TraceDrop } from '../../src/nft/trace-parse';
@@ -186,7 +188,9 @@ test('attacher: without its verdict a drop goes out with no rule after HOLD_MS; 
 test('format: JSON "rule" object or null; the text line names family, table, chain and handle', () => {
   const event = drop({ tsNs: 0 });
   const rule = verdict({}).rule;
-  assert.deepEqual(JSON.parse(formatJson(event, context, rule)).rule, {
+  const json = new JsonWriter(context);
+  const text = new TextWriter(context);
+  assert.deepEqual(JSON.parse(json.line(event, rule)).rule, {
     family: 'inet',
     table: 'fw',
     chain: 'input',
@@ -194,9 +198,9 @@ test('format: JSON "rule" object or null; the text line names family, table, cha
     text: 'udp dport 123 counter drop',
     verdict: 'drop',
   });
-  assert.equal(JSON.parse(formatJson(event, context)).rule, null);
-  assert.equal(formatRuleText(rule), '  rule: inet fw input handle 3: udp dport 123 counter drop');
-  assert.equal(formatRuleText({ ...rule, table: 'pol', handle: null, text: 'policy drop' }), '  rule: inet pol input policy drop');
+  assert.equal(JSON.parse(json.line(event)).rule, null);
+  assert.equal(text.ruleLine(rule), '  rule: inet fw input handle 3: udp dport 123 counter drop');
+  assert.equal(text.ruleLine({ ...rule, table: 'pol', handle: null, text: 'policy drop' }), '  rule: inet pol input policy drop');
 });
 
 test('table: chains at -350 on prerouting and output, narrowed by the filter', () => {

@@ -2,7 +2,7 @@
 // pcapng specification (draft-ietf-opsawg-pcapng), and the packet section's decoding.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeBatch, DecodeError, forEachEvent } from '../../src/events/decode';
+import { decodeBatch, DecodeError, Decoder } from '../../src/events/decode';
 import { EVENT_SIZE, FEATURE, PACKET, recordSize } from '../../src/events/layout';
 import type { FormatContext } from '../../src/output/format';
 import { packetComment, PcapngWriter } from '../../src/output/pcapng';
@@ -117,10 +117,9 @@ test('decode: records of the packet size are walked by that size; the packet sec
     encodePacketRecord({ ...DROP, sport: 8 }, null, SNAPLEN),
   ]);
   const seen: Array<[number | null, string | null, number | null, number[] | null]> = [];
-  forEachEvent(
+  new Decoder(size).forEachEvent(
     batch,
     (event) => void seen.push([event.sport, event.packet?.link ?? null, event.packet?.wireLength ?? null, event.packet ? [...event.packet.bytes] : null]),
-    size,
   );
   assert.deepEqual(seen, [
     [7, 'rawIp', 1500, [...FRAME.subarray(0, 20)]],

@@ -9,8 +9,11 @@ import { join } from 'node:path';
 import { decodeBatch } from '../../src/events/decode';
 import { CgroupPaths, cgroup2Mount } from '../../src/kernel/cgroups';
 import { SocketOwners } from '../../src/kernel/socket-owners';
-import { containerOf } from '../../src/knowledge/container';
-import { formatJson, formatText, resolveSocket, socketRecord, type FormatContext, type SocketResolver } from '../../src/output/format';
+import { containerOf } from '../../src/kernel/container';
+import type { FormatContext, SocketResolver } from '../../src/output/format';
+import { JsonWriter } from '../../src/output/json-writer';
+import { resolveSocket, socketRecord } from '../../src/output/socket';
+import { TextWriter } from '../../src/output/text-writer';
 import { recordedKallsyms, recordedReasons } from './fixtures';
 import { encodeEvent, UNRESOLVED_SOCKETS, UNNAMED_INTERFACES, type EventSpec } from './helpers';
 
@@ -193,6 +196,8 @@ const context: FormatContext = {
   monotonicToUnixNs: 0,
   color: false,
 };
+const json = new JsonWriter(context);
+const text = new TextWriter(context);
 const OVERFLOW: EventSpec = {
   saddr: '10.94.0.1',
   daddr: '10.94.0.2',
@@ -204,7 +209,7 @@ const OVERFLOW: EventSpec = {
 };
 
 test('JSON: the socket with its owner, cgroup and container; the interrupted task stays in pid/comm', () => {
-  const record = JSON.parse(formatJson(decodeOne(OVERFLOW), context));
+  const record = JSON.parse(json.line(decodeOne(OVERFLOW)));
   assert.deepEqual(record.socket, {
     inode: 812345,
     cookie: null,
@@ -220,41 +225,41 @@ test('JSON: the socket with its owner, cgroup and container; the interrupted tas
   });
   assert.equal(record.pid, 4242);
   assert.equal(record.comm, 'python3');
-  assert.equal(JSON.parse(formatJson(decodeOne({ saddr: '10.0.0.1' }), context)).socket, null);
+  assert.equal(JSON.parse(json.line(decodeOne({ saddr: '10.0.0.1' }))).socket, null);
 });
 
 test('JSON: an unresolved socket keeps every key, null; a cookie past 2^53 is a string', () => {
-  const socket = JSON.parse(formatJson(decodeOne({ socket: { inode: 1, cgroup: 2, cookie: 2n ** 60n + 1n } }), { ...context, sockets: UNRESOLVED_SOCKETS })).socket;
+  const socket = JSON.parse(new JsonWriter({ ...context, sockets: UNRESOLVED_SOCKETS }).line(decodeOne({ socket: { inode: 1, cgroup: 2, cookie: 2n ** 60n + 1n } }))).socket;
   assert.deepEqual(Object.keys(socket), ['inode', 'cookie', 'uid', 'local', 'pid', 'comm', 'cgroup', 'container', 'rcvbuf', 'queued', 'drops']);
   assert.equal(socket.cookie, '1152921504606846977');
   for (const key of ['local', 'pid', 'comm', 'cgroup', 'container']) assert.equal(socket[key], null, key);
-  const small = JSON.parse(formatJson(decodeOne({ socket: { cookie: 4097n } }), context)).socket;
+  const small = JSON.parse(json.line(decodeOne({ socket: { cookie: 4097n } }))).socket;
   assert.equal(small.cookie, 4097);
 });
 
 test("JSON: summary's socket objects and tracing's template agree, key for key", () => {
   for (const spec of [OVERFLOW, { socket: { inode: 1, cookie: 2n ** 60n } }, { socket: { cookie: 5n, localAddr: '::1', localPort: 53 } }]) {
     const event = decodeOne(spec);
-    assert.deepEqual(socketRecord(event.socket!, resolveSocket(event.socket!, RECEIVER)), JSON.parse(formatJson(event, context)).socket);
+    assert.deepEqual(socketRecord(event.socket!, resolveSocket(event.socket!, RECEIVER)), JSON.parse(json.line(event)).socket);
   }
 });
 
 test("JSON: an IPv6 socket's local endpoint in brackets", () => {
-  const record = JSON.parse(formatJson(decodeOne({ daddr: '::1', socket: { localAddr: '::1', localPort: 5353 } }), context));
+  const record = JSON.parse(json.line(decodeOne({ daddr: '::1', socket: { localAddr: '::1', localPort: 5353 } })));
   assert.equal(record.socket.local, '[::1]:5353');
 });
 
 test('text: the owner replaces the interrupted task, in a second part', () => {
-  const line = formatText(decodeOne(OVERFLOW), context);
+  const line = text.line(decodeOne(OVERFLOW));
   assert.match(line, / sock dnsmasq\[812\] 10\.94\.0\.2:53 rcvbuf 212992 queued 213760 container aaaaaaaaaaaa$/);
   assert.ok(!line.includes('python3[4242]'), line);
-  const unowned = formatText(decodeOne({ ...OVERFLOW, socket: { ...OVERFLOW.socket, inode: 1 } }), context);
+  const unowned = text.line(decodeOne({ ...OVERFLOW, socket: { ...OVERFLOW.socket, inode: 1 } }));
   assert.match(unowned, /python3\[4242\] sock uid 101 10\.94\.0\.2:53 rcvbuf 212992/);
-  assert.match(formatText(decodeOne({ saddr: '10.0.0.1', pid: 7, comm: 'x' }), context), /x\[7\]$/, 'no socket: the task, as before');
+  assert.match(text.line(decodeOne({ saddr: '10.0.0.1', pid: 7, comm: 'x' })), /x\[7\]$/, 'no socket: the task, as before');
 });
 
 test('text: the socket part is dimmed on its own when colour is on', () => {
-  const line = formatText(decodeOne(OVERFLOW), { ...context, color: true });
+  const line = new TextWriter({ ...context, color: true }).line(decodeOne(OVERFLOW));
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the ANSI escapes are what is tested
   assert.match(line, /\x1b\[2msock dnsmasq\[812\] [^\x1b]*\x1b\[0m$/);
 });

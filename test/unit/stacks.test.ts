@@ -7,7 +7,9 @@ import { StackTable, STACK_ENTRIES, UNUSED_STACK_ENTRIES } from '../../src/kerne
 import { decodeBatch, type KernelAddress } from '../../src/events/decode';
 import { decodeCounts } from '../../src/events/counts';
 import { CONFIG, FEATURE, STACK_DEPTH } from '../../src/events/layout';
-import { formatJson, formatStackText, type FormatContext } from '../../src/output/format';
+import type { FormatContext } from '../../src/output/format';
+import { JsonWriter } from '../../src/output/json-writer';
+import { TextWriter } from '../../src/output/text-writer';
 import { intervalRows, totalJson, totalText } from '../../src/output/summary';
 import { recordedKallsyms } from './fixtures';
 import {
@@ -103,17 +105,30 @@ test('decode: the stack id only with DROP_HAS_STACK', () => {
 test('JSON "stack": the frames with --stack, null without it or without a recorded stack', () => {
   const table = new StackTable(stackSource({ 5: [UDP4_RCV, TCP_V4_RCV] }).read, recordedKallsyms());
   const [event, bare] = decodeBatch(encodeBatch([{ stackId: 5, reason: NO_SOCKET }, { reason: NO_SOCKET }]));
-  assert.deepEqual(JSON.parse(formatJson(event, context(table))).stack, ['__udp4_lib_rcv+0x4bc', 'tcp_v4_rcv+0x2a']);
-  assert.equal(JSON.parse(formatJson(event, context())).stack, null, 'without --stack');
-  assert.equal(JSON.parse(formatJson(bare, context(table))).stack, null, 'no stack recorded');
+  const withStacks = new JsonWriter(context(table));
+  assert.deepEqual(JSON.parse(withStacks.line(event)).stack, ['__udp4_lib_rcv+0x4bc', 'tcp_v4_rcv+0x2a']);
+  assert.equal(JSON.parse(new JsonWriter(context()).line(event)).stack, null, 'without --stack');
+  assert.equal(JSON.parse(withStacks.line(bare)).stack, null, 'no stack recorded');
 });
 
 test('text: the frames indented under the line; a drop without a stack says so', () => {
   const table = new StackTable(stackSource({ 5: [UDP4_RCV, TCP_V4_RCV] }).read, recordedKallsyms());
   const [event, bare] = decodeBatch(encodeBatch([{ stackId: 5 }, {}]));
-  assert.deepEqual(formatStackText(event, context(table)), ['    __udp4_lib_rcv+0x4bc', '    tcp_v4_rcv+0x2a']);
-  assert.deepEqual(formatStackText(bare, context(table)), ['    (no stack recorded)']);
-  assert.deepEqual(formatStackText(event, context()), [], 'nothing without --stack');
+  const withStacks = new TextWriter(context(table));
+  assert.deepEqual(withStacks.stackLines(event), ['    __udp4_lib_rcv+0x4bc', '    tcp_v4_rcv+0x2a']);
+  assert.deepEqual(withStacks.stackLines(bare), ['    (no stack recorded)']);
+  assert.deepEqual(new TextWriter(context()).stackLines(event), [], 'nothing without --stack');
+});
+
+test('the writers use the stack table set after they were made, as trace sets it once the tracer is open', () => {
+  const [event] = decodeBatch(encodeBatch([{ stackId: 5, reason: NO_SOCKET }]));
+  const ctx = context();
+  const json = new JsonWriter(ctx);
+  const text = new TextWriter(ctx);
+  assert.equal(JSON.parse(json.line(event)).stack, null);
+  ctx.stacks = new StackTable(stackSource({ 5: [UDP4_RCV] }).read, recordedKallsyms());
+  assert.deepEqual(JSON.parse(json.line(event)).stack, ['__udp4_lib_rcv+0x4bc']);
+  assert.deepEqual(text.stackLines(event), ['    __udp4_lib_rcv+0x4bc']);
 });
 
 test('summary: call paths under each row, most drops first; ids with the same frames are one path', () => {

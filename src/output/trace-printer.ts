@@ -1,0 +1,167 @@
+// What the trace command prints for each matching drop, one batch at a time: a text or NDJSON line
+// (with its stack frames, rule line and the first hint of each reason), and with -w the packet's
+// pcapng blocks; the drops printed, tallied for the kernel's counters; --count; and, once the reader
+// has gone, the drops read but never written.
+import type { DropEvent } from '../events/decode';
+import type { ReasonTable } from '../events/reasons';
+import type { TracedCount } from '../knowledge/correlate';
+import type { NftRule } from '../nft/trace-parse';
+import { protocolName } from '../events/protocols';
+import { hintLine } from './explain';
+import type { FormatContext } from './format';
+import { JsonWriter } from './json-writer';
+import { PcapngWriter } from './pcapng';
+import { TextWriter } from './text-writer';
+import { LineBuffer, OutputClosedError, type Chunk } from './writer';
+
+/** Counts traced drops per (reason, protocol, family), to set beside the kernel's counters. */
+class TracedTally {
+  // Keyed by numbers, not a string built per drop: this runs for every event.
+  private readonly groups = new Map<number, Map<number, TracedCount>>();
+
+  constructor(private readonly reasons: ReasonTable) {}
+
+  add(code: number, event: DropEvent): void {
+    let byPacket = this.groups.get(code);
+    if (!byPacket) this.groups.set(code, (byPacket = new Map()));
+    const packetKey = (event.l4Proto ?? 256) + 512 * (event.family ?? 0) + 4096 * event.protocol;
+    const group = byPacket.get(packetKey);
+    if (group) {
+      group.count++;
+      return;
+    }
+    const reason = this.reasons.decode(code).name;
+    byPacket.set(packetKey, { reason, proto: protocolName(event.l4Proto, event.protocol), family: event.family, count: 1 });
+  }
+
+  get counts(): TracedCount[] {
+    return [...this.groups.values()].flatMap((byPacket) => [...byPacket.values()]);
+  }
+}
+
+/** Where a trace's lines and packets go. */
+export interface TraceOutputs {
+  /** Lines: text or NDJSON; null prints none (-w without -o). */
+  lines: 'text' | 'json' | null;
+  /** -w: the pcapng file's writes, and the bytes of each packet kept; null without -w. */
+  pcap: { write(chunk: Chunk): void; snaplen: number } | null;
+  writeOut(chunk: Chunk): void;
+}
+
+export interface TracePrinterOptions {
+  /** A one-line hint after the first drop of each reason (text lines). */
+  hints: boolean;
+  /** --nft-trace: a NETFILTER_DROP's text line is followed by its rule's. */
+  rules: boolean;
+  /** --count: print no more than this many; null: no limit. */
+  count: number | null;
+  /** Called once, when the count-th drop was printed. */
+  onCountReached(): void;
+  /** Whether the reader of stdout has gone: drops are then counted, not printed. */
+  outputClosed(): boolean;
+}
+
+export class TracePrinter {
+  private readonly tally: TracedTally;
+  private readonly hinted = new Set<number>(); // reason codes already explained
+  private readonly lineBuffer: LineBuffer;
+  /** The writer of the lines asked for, with its caches; null without lines. */
+  private readonly json: JsonWriter | null;
+  private readonly text: TextWriter | null;
+  private readonly pcapng: PcapngWriter | null;
+  private readonly packets: Buffer[] = [];
+  private readonly netfilterDrop: number | undefined;
+  private printed = 0;
+  private counted = false; // --count reached: print no more
+  // Once the reader has gone, the drops read are counted, not formatted: the closing line says how many were never written.
+  private written = 0;
+  private pending = 0;
+  private unwritten = 0;
+
+  constructor(
+    private readonly outputs: TraceOutputs,
+    private readonly context: FormatContext,
+    private readonly options: TracePrinterOptions,
+  ) {
+    this.tally = new TracedTally(context.reasons);
+    this.lineBuffer = new LineBuffer(outputs.lines === 'json' ? 'latin1' : 'utf8');
+    this.json = outputs.lines === 'json' ? new JsonWriter(context) : null;
+    this.text = outputs.lines === 'text' ? new TextWriter(context) : null;
+    this.pcapng = outputs.pcap === null ? null : new PcapngWriter(context, outputs.pcap.snaplen);
+    this.netfilterDrop = context.reasons.codeOf('NETFILTER_DROP');
+  }
+
+  /** -w: the section header, before any packet. */
+  start(application: string): void {
+    if (this.outputs.pcap && this.pcapng) this.outputs.pcap.write(this.pcapng.start(application));
+  }
+
+  /** --count was reached: no more drops are printed. */
+  get full(): boolean {
+    return this.counted;
+  }
+
+  /** The drops printed (or read after the output closed), per reason, for the kernel's counters. */
+  get traced(): TracedCount[] {
+    return this.tally.counts;
+  }
+
+  isNetfilterDrop(event: DropEvent): boolean {
+    return this.netfilterDrop !== undefined && event.reason === this.netfilterDrop;
+  }
+
+  print(event: DropEvent, rule: NftRule | null): void {
+    if (this.counted) return;
+    if (this.options.outputClosed()) {
+      this.unwritten++;
+      if (event.reason !== null) this.tally.add(event.reason, event);
+      return;
+    }
+    this.pending++;
+    if (this.pcapng) {
+      const blocks = this.pcapng.add(event);
+      if (blocks) this.packets.push(blocks);
+    }
+    const lines = this.lineBuffer;
+    if (this.json) {
+      this.json.write(lines, event, rule);
+    } else if (this.text) {
+      lines.add(this.text.line(event));
+      for (const frame of this.text.stackLines(event)) lines.add(frame);
+      if (this.options.rules && this.isNetfilterDrop(event)) lines.add(this.text.ruleLine(rule));
+    }
+    if (event.reason !== null) {
+      this.tally.add(event.reason, event);
+      if (this.options.hints && this.text && !this.hinted.has(event.reason)) {
+        this.hinted.add(event.reason);
+        lines.add(hintLine(this.context.reasons.decode(event.reason).name));
+      }
+    }
+    if (++this.printed !== this.options.count) return;
+    this.counted = true;
+    this.options.onCountReached();
+  }
+
+  /**
+   * Writes what print() gathered. The lines first: a -w file that fails (a full disk) still leaves the
+   * batch's drops printed. A batch whose write hit the closed pipe counts as not written: what the
+   * reader took of it is unknown.
+   */
+  flush(): void {
+    const events = this.pending;
+    this.pending = 0;
+    try {
+      if (!this.lineBuffer.empty) this.outputs.writeOut(this.lineBuffer.take());
+      if (this.outputs.pcap && this.packets.length > 0) this.outputs.pcap.write(Buffer.concat(this.packets.splice(0)));
+    } catch (error) {
+      if (error instanceof OutputClosedError) this.unwritten += events;
+      throw error;
+    }
+    this.written += events;
+  }
+
+  /** The closing line once the output closed. */
+  closedLine(): string {
+    return `dropwhy: output closed: ${this.unwritten} drops read were not written (${this.written} were)`;
+  }
+}
