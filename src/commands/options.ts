@@ -6,6 +6,7 @@ import { parseAddressPrefix, type AddressPrefix } from '../events/address';
 import { UsageError } from '../errors';
 import { PROTOCOLS, type ProtocolName } from '../events/filter';
 import { FEATURE, MAX_REASONS, MAX_SNAPLEN, recordSize } from '../events/layout';
+import type { PodSettings } from '../kernel/pods';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -50,6 +51,18 @@ export const SESSION_OPTIONS = {
   duration: { type: 'string', describe: 'Stop after SECONDS' },
   'ready-file': { type: 'string', describe: 'Write this file once the tracer is attached; removed on exit (for scripts and CI)' },
   'log-level': { type: 'string', default: 'warn', describe: `Log level on stderr: ${LOG_LEVELS.join(', ')}` },
+  kubernetes: {
+    type: 'boolean',
+    describe:
+      'Name the pod of each drop from the kubelet\'s records on this node (JSON "pod"; the exporter\'s namespace and pod labels); by default on where --pod-logs exists or KUBERNETES_SERVICE_HOST is set',
+    group: 'Kubernetes:',
+  },
+  'pod-logs': {
+    type: 'string',
+    default: '/var/log/pods',
+    describe: "The kubelet's pod log directory, one NAMESPACE_POD_UID directory per pod: pod UIDs are named from it",
+    group: 'Kubernetes:',
+  },
 } as const satisfies Record<string, Options>;
 
 /** The commands that print drops: trace and summary. */
@@ -153,6 +166,8 @@ export interface RawArgs {
   'ready-file'?: string;
   'ring-size'?: string;
   'log-level'?: string;
+  kubernetes?: boolean;
+  'pod-logs'?: string;
   hints?: boolean;
   'nft-trace'?: boolean;
   socket?: boolean;
@@ -203,6 +218,8 @@ export interface TraceOptions {
   readyFile: string | null;
   ringBytes: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** --kubernetes and --pod-logs: whether and how each drop's pod is named. */
+  pods: PodSettings;
   hints: boolean;
   nftTrace: boolean;
   /** Read the socket of each drop (struct drop_socket) and resolve its owner. */
@@ -225,7 +242,7 @@ export interface ListenAddress {
   port: number;
 }
 
-export interface ExporterOptions extends Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel'> {
+export interface ExporterOptions extends Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'pods'> {
   listen: ListenAddress;
   maxKeys: number;
   idleMs: number;
@@ -316,17 +333,20 @@ function checkFilter(raw: RawArgs): FilterSpec {
 }
 
 /** The filter and the options every tracing command shares. */
-function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel'> {
+function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'pods'> {
   const filter = checkFilter(raw);
   const logLevel = single(raw['log-level']) ?? SESSION_OPTIONS['log-level'].default;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) flagError('log-level', LOG_LEVELS.join(', '), logLevel);
   const readyFile = single(raw['ready-file']);
   if (readyFile === '') flagError('ready-file', 'a file path', readyFile);
+  const podLogs = single(raw['pod-logs']) ?? SESSION_OPTIONS['pod-logs'].default;
+  if (podLogs === '') flagError('pod-logs', 'a directory path', podLogs);
   return {
     filter,
     durationMs: seconds('duration', single(raw.duration)) ?? null,
     readyFile: readyFile ?? null,
     logLevel: logLevel as TraceOptions['logLevel'],
+    pods: { kubernetes: raw.kubernetes ?? null, logDirectory: podLogs },
   };
 }
 
@@ -408,7 +428,7 @@ export function listenAddress(text: string): ListenAddress {
   return { host: host === '' ? null : host, port };
 }
 
-export interface DiagnoseOptions extends Pick<TraceOptions, 'filter' | 'readyFile' | 'logLevel'> {
+export interface DiagnoseOptions extends Pick<TraceOptions, 'filter' | 'readyFile' | 'logLevel' | 'pods'> {
   durationMs: number;
   output: 'text' | 'json';
   maxKeys: number;
@@ -419,7 +439,15 @@ export function checkDiagnose(raw: RawSummaryArgs): DiagnoseOptions {
   const session = checkSession({ ...raw, duration: single(raw.duration) ?? DIAGNOSE_OPTIONS.duration.default });
   const output = single(raw.output) ?? DIAGNOSE_OPTIONS.output.default;
   if (output !== 'text' && output !== 'json') flagError('output', 'text or json', output);
-  return { filter: session.filter, readyFile: session.readyFile, logLevel: session.logLevel, durationMs: session.durationMs!, output, maxKeys: maxKeys(raw['max-keys']) };
+  return {
+    filter: session.filter,
+    readyFile: session.readyFile,
+    logLevel: session.logLevel,
+    pods: session.pods,
+    durationMs: session.durationMs!,
+    output,
+    maxKeys: maxKeys(raw['max-keys']),
+  };
 }
 
 export interface ExplainOptions {

@@ -22,6 +22,7 @@ import { NftTrace } from '../nft/nft-trace';
 import type { TraceDrop } from '../nft/trace-parse';
 import { diffSnapshots, type CounterDelta, type HostSnapshot, type HostState } from '../kernel/counters';
 import type { InterfaceNames } from '../kernel/interfaces';
+import type { Pods, PodSettings } from '../kernel/pods';
 import type { TracedCommand } from './traced-command';
 import type { StopReason, StopRequest } from './stop';
 import { zeroCounters } from '../events/counts';
@@ -54,6 +55,8 @@ export interface CommandIo {
   sockets(): SocketResolver;
   /** Names the interfaces of events; made once per command. */
   interfaces(logger: Logger): InterfaceNames;
+  /** The pods of drops, in Kubernetes (asked for, or detected); null elsewhere. Made once per command. */
+  pods(settings: PodSettings, logger: Logger): Pods | null;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
   /** Reads the kernel's counters of the namespace with this inode (null: ours); withState: its settings too. */
@@ -72,6 +75,8 @@ export interface SessionSpec {
   command?: string[] | null;
   /** Read the traced namespace's counters before the tracer attaches, to set the run's counter deltas beside what it traced. */
   countersBefore?: boolean;
+  /** --kubernetes and --pod-logs. */
+  pods: PodSettings;
 }
 
 /** The tracer a command asks for: events streamed through the ring, or counts kept in the kernel. */
@@ -147,13 +152,19 @@ export class Session {
     /** What the outputs format with: its symbols are read once the tracer is attached. */
     readonly context: FormatContext & { symbols: KernelSymbols },
     private readonly interfaces: InterfaceNames,
+    /** In Kubernetes, the pods of drops (also in context.pods); else null. */
+    readonly pods: Pods | null,
     /** -- CMD: started once the tracer is attached; its end ends the session. */
     readonly command: TracedCommand | null,
     /** The counter snapshot started by prepare(), awaited just before the attach. */
     private readonly snapshotBefore: Promise<HostSnapshot | null>,
   ) {}
 
-  /** Kernel facts and the filter on this machine; the note for reason-less kernels; -- CMD's cgroup, made last. */
+  /**
+   * Kernel facts and the filter on this machine; the note for reason-less kernels; in Kubernetes
+   * the pods known now (a lookup never waits, so a pod still unknown at its first drop would be
+   * named by none); -- CMD's cgroup, made last.
+   */
   static async prepare(spec: SessionSpec, io: CommandIo): Promise<Session> {
     // The counters before the run are read by a child process (~100 ms of spawns: ip, tc, ethtool) while
     // this one parses the BTF and resolves the filter; only the attach waits for them. Not with
@@ -165,18 +176,21 @@ export class Session {
       io.writeErr('dropwhy: this kernel\'s skb:kfree_skb tracepoint reports no drop reason (Linux < 5.17): "reason" is null');
     }
     const interfaces = io.interfaces(io.logger);
+    const pods = io.pods(spec.pods, io.logger);
+    await pods?.load();
     const context = {
       reasons: kernel.reasons,
       symbols: new KernelSymbols(io.symbols),
       sockets: io.sockets(),
       interfaces,
+      pods: pods ?? undefined,
       monotonicToUnixNs: Date.now() * 1e6 - Number(process.hrtime.bigint()),
       color: io.color,
     };
     // -- CMD: its cgroup exists from here on; close() removes it whatever happens next.
     const command = spec.command ? io.traceCommand(spec.command) : null;
     if (command) filter.commandCgroup = command.cgroup.id;
-    return new Session(io, spec, kernel, filter, context, interfaces, command, snapshotBefore);
+    return new Session(io, spec, kernel, filter, context, interfaces, pods, command, snapshotBefore);
   }
 
   /** Why the session is ending, once something asked it to. */

@@ -51,6 +51,7 @@ test('causes ranked by drops: a traced reason with its socket and settings, a fi
       drops: 1200,
     },
     resolved: { owner: { pid: 812, comm: 'collector' }, cgroup: null },
+    pod: null,
   } as SocketRow;
   const deltas = [
     { name: 'Udp RcvbufErrors', delta: 1200 },

@@ -48,6 +48,7 @@ test('check: no flags gives the defaults', () => {
     readyFile: null,
     ringBytes: DEFAULT_RING_BYTES,
     logLevel: 'warn',
+    pods: { kubernetes: null, logDirectory: '/var/log/pods' },
     hints: true,
     nftTrace: false,
     socket: true,
@@ -86,6 +87,8 @@ test('check: every flag at once', () => {
     snaplen: '1500',
     command: ['dig', '@10.0.0.2'],
     stack: true,
+    kubernetes: true,
+    'pod-logs': '/host/var/log/pods',
   });
   assert.deepEqual(options, {
     filter: {
@@ -105,6 +108,7 @@ test('check: every flag at once', () => {
     readyFile: '/tmp/ready',
     ringBytes: 16 << 20,
     logLevel: 'debug',
+    pods: { kubernetes: true, logDirectory: '/host/var/log/pods' },
     hints: false,
     nftTrace: true,
     socket: false,
