@@ -242,7 +242,9 @@ say "running vagrant and libvirt as $RUN_USER in $WORK (ssh on 127.0.0.1:$SSH_PO
 # ---- 3. vagrant up: boot and the Vagrantfile's provisioner ------------------------
 step "vagrant box add" as_user vagrant box add --no-color --name "$BOX_NAME" "$WORK/box"
 rm -f "$WORK/box"
-step "vagrant up (boot, setup.sh, doctor)" as_user timeout -k 30 5400 vagrant up --no-color --provider=libvirt
+# The bounds below only catch a hang: vagrant up took 18 minutes on a quiet host,
+# 64 on one busy with another run's three TCG guests (README, In a VM).
+step "vagrant up (boot, setup.sh, doctor)" as_user timeout -k 30 10800 vagrant up --no-color --provider=libvirt
 
 # ---- 4. in the VM ----------------------------------------------------------------
 step "in the VM: selftest" as_user timeout -k 30 900 vagrant ssh -c 'cd dropwhy && sudo ./bin/dropwhy.js selftest'
