@@ -118,8 +118,9 @@ rm -rf "$WORK/checkout"
 # nft and iptables-nft rules (iptables-nft runs only where drop reasons are,
 # 5.17+, whose nf_tables has nft_counter built in); nft_counter, a module of its
 # own only on older kernels ("?": where it is one), for the socket test's
-# counted rule; nf_defrag_ipv4/6 for the parsing tests' fragments.
-GUEST_MODULES=(virtio_pci 9pnet_virtio 9p veth nf_tables '?nft_counter' nf_defrag_ipv4 nf_defrag_ipv6)
+# counted rule; nf_defrag_ipv4/6 for the parsing tests' fragments; nf_conntrack
+# and nft_ct for ledger-host-wide's full conntrack table.
+GUEST_MODULES=(virtio_pci 9pnet_virtio 9p veth nf_tables '?nft_counter' nf_defrag_ipv4 nf_defrag_ipv6 nf_conntrack nft_ct)
 # shellcheck disable=SC2206 # a list of module names
 GUEST_MODULES+=(${DROPWHY_GUEST_MODULES:-})
 

@@ -1,7 +1,7 @@
 // The ledger's findings for drops behind host-wide settings: a softnet backlog at
 // net.core.netdev_max_backlog and a full conntrack table at net.netfilter.nf_conntrack_max. Both
-// settings are the whole host's, so these tests change them only in a kernel-matrix guest
-// (DROPWHY_E2E_GUEST=1, or KERNEL_MATRIX_GUEST=1), and put them back afterwards; on the host they skip.
+// settings are the whole host's, so this file runs only in a kernel-matrix guest (GUEST_E2E in
+// test/kernels/guest.js; not in `npm test`), changes them there and puts them back afterwards.
 import { test, type TestContext } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ import {
   sleep,
   traceWhile,
   withNetnsPair,
-} from './harness';
+} from '../e2e/harness';
 
 const IN_GUEST = KERNEL_MATRIX_GUEST || process.env.KERNEL_MATRIX_GUEST === '1';
 
@@ -33,17 +33,13 @@ function closingLines(stderr: string): string[] {
     .map((l) => l.slice('dropwhy: '.length));
 }
 
-/** Sets a host-wide sysctl for the test's length; false (and the test skipped) outside a guest. */
-function withGlobalSysctl(t: TestContext, name: string, value: string): boolean {
-  if (!IN_GUEST) {
-    t.skip(`${name} is the whole host's: changed only in a kernel-matrix guest`);
-    return false;
-  }
+/** Sets a host-wide sysctl for the test's length; outside a guest it fails rather than change the host's. */
+function withGlobalSysctl(t: TestContext, name: string, value: string): void {
+  if (!IN_GUEST) throw new Error(`${name} is the whole host's: this file runs only in a kernel-matrix guest (npm run test:kernels)`);
   const file = `/proc/sys/${name.replaceAll('.', '/')}`;
   const before = readFileSync(file, 'utf8').trim();
   writeFileSync(file, value);
   t.after(() => writeFileSync(file, before));
-  return true;
 }
 
 /** Sends COUNT UDP datagrams of SIZE bytes to ADDR:PORT without DF, so that a router on the way fragments them. */
@@ -57,7 +53,8 @@ print('SENT', flush=True)
 `;
 
 test('a softnet backlog drop: CPU_BACKLOG agrees with softnet dropped, and the finding names netdev_max_backlog', { timeout: scaled(90_000) }, async (t) => {
-  if (!requireRealKernel(t) || !withGlobalSysctl(t, 'net.core.netdev_max_backlog', '1')) return;
+  if (!requireRealKernel(t)) return;
+  withGlobalSysctl(t, 'net.core.netdev_max_backlog', '1');
   await withNetnsPair(async (p) => {
     // nsB routes to a link of MTU 300 whose far end (fwB) is in nsA: each 1400-byte datagram becomes
     // five fragments, sent in one softirq into fwB's backlog, which holds two at most (qlen <= 1 when queued).
@@ -110,11 +107,11 @@ while True:
 `;
 
 test('a full conntrack table: NETFILTER_DROP agrees with conntrack drop, and the finding names nf_conntrack_max', { timeout: scaled(90_000) }, async (t) => {
-  if (!requireRealKernel(t) || !IN_GUEST) return void t.skip("net.netfilter.nf_conntrack_max is the whole host's: changed only in a kernel-matrix guest");
+  if (!requireRealKernel(t)) return;
   await withNetnsPair(async (p) => {
     // Conntrack runs in nsB once a rule there looks at it (which loads the module, and its sysctl); the table holds 4 established connections.
     await loadNftRuleset(p.nsB, 'table inet dwct { chain input { type filter hook input priority 0; ct state new counter accept; }; }');
-    if (!withGlobalSysctl(t, 'net.netfilter.nf_conntrack_max', '4')) return;
+    withGlobalSysctl(t, 'net.netfilter.nf_conntrack_max', '4');
     const children = [spawn(...inNetnsArgv(p.nsB, python(), ['-c', ACCEPT_ALL, p.v4B, '7000']), { stdio: ['ignore', 'pipe', 'ignore'] })];
     try {
       await sleep(300);
