@@ -384,7 +384,7 @@ export class Session {
     if (deltas !== null) {
       const checks = correlate(traced, deltas, this.host);
       const found = this.findings(deltas, checks, traced, counters.lost);
-      const explained = new Set(found.map((f) => f.counter));
+      const explained = new Set(found.flatMap((f) => [f.counter, ...f.companions]));
       const lines = formatCorrelation(checks, deltas, this.filter.netns === undefined, { count: counters.lost, noun: 'lost' }, explained);
       for (const line of lines) writeErr(`dropwhy: ${line}`);
       for (const finding of found) writeErr(`dropwhy: finding: ${findingText(finding)}`);

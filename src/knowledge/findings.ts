@@ -24,6 +24,8 @@ export interface Finding {
   objects: string[];
   settings: Setting[];
   advice: string;
+  /** Counters that moved by no more than this one because they count the same drops (ListenDrops counts every ListenOverflows): explained with it. */
+  companions: string[];
 }
 
 /** What a rule sees of the run. */
@@ -44,6 +46,8 @@ interface FindingRule {
   counter: RegExp;
   /** The counter names the cause of drops traced under a vaguer reason (NETFILTER_DROP, CPU_BACKLOG): a finding whenever it moved. */
   evenWhenTraced?: true;
+  /** Counters the kernel raises with this one for the same drop. */
+  companions?: readonly string[];
   explain(seen: Seen): Explained | null;
 }
 
@@ -72,6 +76,7 @@ function listenerObjects(host: HostState | null): string[] {
 const RULES: readonly FindingRule[] = [
   {
     counter: /^TcpExt ListenOverflows$/,
+    companions: ['TcpExt ListenDrops'],
     explain: ({ traced, host }) => {
       const somaxconn = number(host, 'net.core.somaxconn');
       const full = host?.listeners.filter((l) => l.queued > 0 && l.queued >= l.backlog) ?? [];
@@ -273,7 +278,9 @@ export function findings(deltas: CounterDelta[], checks: CounterCheck[], host: H
     if (!rule || (!rule.evenWhenTraced && delta - traced <= (byCounter.has(name) ? unseen : 0))) continue;
     const match = rule.counter.exec(name)!;
     const explained = rule.explain({ delta, traced, match, host, moved, tracedOf: (reason) => tracedByReason.get(reason) ?? 0 });
-    if (explained) found.push({ counter: name, delta, traced, global: isGlobalCounter(name), ...explained });
+    if (!explained) continue;
+    const companions = (rule.companions ?? []).filter((companion) => (moved.get(companion) ?? 0) > 0 && moved.get(companion)! <= delta);
+    found.push({ counter: name, delta, traced, global: isGlobalCounter(name), ...explained, companions });
   }
   return found.sort((a, b) => b.delta - b.traced - (a.delta - a.traced));
 }

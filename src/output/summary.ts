@@ -293,7 +293,7 @@ export function totalText(
   }
   const { findings, settings } = ledger;
   if (deltas !== null) {
-    const explained = new Set(findings.map((f) => f.counter));
+    const explained = new Set(findings.flatMap((f) => [f.counter, ...f.companions]));
     lines.push(...formatCorrelation(checks, deltas, wholeHost, { count: overflow, noun: 'uncounted' }, explained).map((line) => `  ${line}`));
     lines.push(...findings.map((finding) => `  finding: ${findingText(finding)}`));
   }
