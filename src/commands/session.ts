@@ -301,6 +301,8 @@ export class Session {
         symbols.attached();
         onReady();
         command = this.startCommand();
+      } else if (tracer !== NOT_LOADED) {
+        this.io.logger.debug('attached to skb:kfree_skb, and stopping: the stop came during the load');
       }
       await this.io.stop.requested;
     } catch (error) {
