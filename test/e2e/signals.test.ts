@@ -114,7 +114,16 @@ for (const { mode, moment, signal } of CASES) {
     await withNetnsPair(async (p) => {
       const loading = moment === 'while it loads';
       // While it loads, its debug log proves the program was loaded: it may live too briefly for the monitor to see.
-      const args = [...(mode === 'summary' ? ['summary', '--interval', '0.2'] : []), '-o', 'json', '--filter-netns', p.nsB, '--filter-proto', 'udp', ...(loading ? ['--log-level', 'debug'] : [])];
+      const args = [
+        ...(mode === 'summary' ? ['summary', '--interval', '0.2'] : []),
+        '-o',
+        'json',
+        '--filter-netns',
+        p.nsB,
+        '--filter-proto',
+        'udp',
+        ...(loading ? ['--log-level', 'debug'] : []),
+      ];
       const dw = spawnDropwhy(args);
       const attached = moment === 'once attached';
       const monitor = new Monitor(dw, (m) => MOMENTS[moment](m, dw.child.pid!), attached ? null : signal);
@@ -146,7 +155,11 @@ for (const { mode, moment, signal } of CASES) {
           // Honoured right after the load: stopped without announcing readiness.
           assert.equal(monitor.readySeen, false, `the ready file was written after the signal; ${where}`);
           assert.equal(stats.matched, 0, where);
-          assert.match(res.stderr, /attached to skb:kfree_skb, and stopping: the stop came during the load/, `its program was never attached; signalled at (${monitor.reachedAt})`);
+          assert.match(
+            res.stderr,
+            /attached to skb:kfree_skb, and stopping: the stop came during the load/,
+            `its program was never attached; signalled at (${monitor.reachedAt})`,
+          );
         } else {
           assert.equal(stats.matched, DROPS_AFTER_READY, `the kernel's matched count; ${where}`);
           if (mode === 'trace') assert.equal(res.events.length, DROPS_AFTER_READY, describeEvents(res.events));
