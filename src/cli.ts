@@ -1,6 +1,6 @@
 // The dropwhy command line: parse, run the command, map the outcome to an exit code.
 import { isatty } from 'node:tty';
-import yargs, { type Argv } from 'yargs';
+import yargs from 'yargs';
 import { loadNativeBinding, type NativeBinding } from './kernel/binding';
 import { describe, exitCodeFor, EXIT, UsageError } from './errors';
 import { Kallsyms } from './kernel/kallsyms';
@@ -10,26 +10,21 @@ import type { CommandIo } from './commands/session';
 import { StopRequest } from './commands/stop';
 import type { CounterSnapshot } from './kernel/counters';
 import { NetworkNamespaces, type InterfaceIndex, type StatInode } from './kernel/netns';
+import { check, checkDoctor, checkExplain, checkExporter, checkSummary, type RawArgs, type RawExporterArgs, type RawSummaryArgs } from './commands/options';
 import {
-  check,
-  checkDoctor,
-  checkExplain,
-  checkExporter,
-  checkSummary,
-  DOCTOR_OPTIONS,
-  EXPLAIN_OPTIONS,
-  EXPLAIN_POSITIONAL,
-  EXPORTER_OPTIONS,
-  EXPRESSION_POSITIONAL,
-  FILTER_OPTIONS,
-  PRINT_OPTIONS,
-  SESSION_OPTIONS,
-  STREAM_OPTIONS,
-  SUMMARY_OPTIONS,
-  type RawArgs,
-  type RawExporterArgs,
-  type RawSummaryArgs,
-} from './commands/options';
+  closestWord,
+  COMMAND_SPECS,
+  commandWords,
+  DEFAULT_COMMAND,
+  EXAMPLES,
+  EXIT_STATUS_TEXT,
+  GLOBAL_OPTIONS,
+  optionNames,
+  SUMMARY_LINE,
+  USAGE,
+  type CommandSpec,
+} from './commands/command-line';
+import { mayBeginExpression } from './events/expression';
 import { VERSION } from './version';
 import { fdWriter, type Chunk } from './output/writer';
 import type { SocketResolver, Symbolizer } from './output/format';
@@ -62,18 +57,6 @@ export interface CliIo {
   traceCommand(argv: string[]): TracedCommand;
 }
 
-const EXAMPLES: Array<[string, string]> = [
-  ['sudo $0 --filter-proto udp --filter-port 53', 'every dropped DNS packet, with reason and kernel location'],
-  ["sudo $0 'tcp[tcpflags] & tcp-syn != 0 and net 10.0.0.0/8'", 'dropped TCP SYNs from or to 10/8 (a tcpdump expression)'],
-  ['sudo $0 --filter-dst-ip 10.0.0.0/8 -o json', 'drops towards 10/8 as NDJSON'],
-  ['sudo $0 --filter-netns myns --filter-reason NETFILTER_DROP', 'firewall drops in network namespace "myns"'],
-  ['sudo $0 -- dig @10.0.0.2 example.com', "only the drops of dig's packets, while it runs; exits with its status"],
-  ['sudo $0 summary --filter-proto udp', 'UDP drops counted per reason and location, every second'],
-  ['sudo $0 exporter --listen 0.0.0.0:10025', 'Prometheus metrics of every drop on http://HOST:10025/metrics'],
-  ['$0 explain SOCKET_RCVBUFF', 'what a reason means and what to do about it'],
-  ['sudo $0 doctor && sudo $0 selftest', 'on a new host: will it work, and does it'],
-];
-
 /**
  * Each command's code, loaded when that command runs: a command pays start-up only for what it uses
  * (the exporter's prom-client alone took ~50 ms of every command's exec → ready; docs/benchmarks.md).
@@ -87,25 +70,19 @@ const COMMANDS = {
   explain: () => import('./output/explain'),
 };
 
-const withSessionOptions = <T>(cli: Argv<T>) => cli.positional('expression', EXPRESSION_POSITIONAL).options(FILTER_OPTIONS).options(SESSION_OPTIONS);
+/** The yargs command of a spec: the default one answers to no word. */
+function yargsCommand(spec: CommandSpec): string {
+  const word = spec.name === DEFAULT_COMMAND ? '$0' : spec.name;
+  if (spec.positional === null) return word;
+  return `${word} [${spec.positional.name}${spec.positional.variadic ? '..' : ''}]`;
+}
 
 function parser(argv: string[]) {
   const cli = yargs(argv)
     .scriptName('dropwhy')
-    .usage('$0 [command] [options] [EXPRESSION] [-- COMMAND ARGS...]\n\nWhy did Linux drop my packet? Traces skb:kfree_skb and explains every drop.')
-    .command('$0 [expression..]', 'Print every matching drop as it happens (the default)', (y) => withSessionOptions(y).options(PRINT_OPTIONS).options(STREAM_OPTIONS))
-    .command('summary [expression..]', 'Count drops per reason and location in the kernel; print the counts every interval', (y) =>
-      withSessionOptions(y).options(PRINT_OPTIONS).options(SUMMARY_OPTIONS),
-    )
-    .command('exporter [expression..]', 'Serve Prometheus metrics of the drops, counted in the kernel and read at scrape time', (y) =>
-      withSessionOptions(y).options(EXPORTER_OPTIONS),
-    )
-    .command('explain [reason]', 'What a drop reason means, which counters show it and what to check', (y) =>
-      y.positional('reason', EXPLAIN_POSITIONAL).options(EXPLAIN_OPTIONS),
-    )
-    .command('doctor', 'Check whether dropwhy can run here, and what to do if not', (y) => y.options(DOCTOR_OPTIONS))
-    .command('selftest', 'Make known drops in throwaway namespaces and check dropwhy sees exactly them')
-    .parserConfiguration({ 'camel-case-expansion': false })
+    .usage(`${USAGE}\n\n${SUMMARY_LINE}`)
+    .options(GLOBAL_OPTIONS)
+    .parserConfiguration({ 'camel-case-expansion': false, 'greedy-arrays': false })
     .strict()
     .exitProcess(false)
     .fail((message, error) => {
@@ -115,7 +92,14 @@ function parser(argv: string[]) {
     .alias('help', 'h')
     .version(VERSION)
     .wrap(isatty(1) ? Math.min(110, process.stdout.columns) : 100)
-    .epilogue('Exit status: 0 done, 1 failure, 2 invalid option, 3 missing privileges, BTF, tracepoint or library.\n' + 'JSON fields are described in docs/json-schema.md.');
+    .epilogue(`${EXIT_STATUS_TEXT}\nJSON fields are described in docs/json-schema.md.`);
+  for (const spec of COMMAND_SPECS) {
+    cli.command(yargsCommand(spec), spec.describe, (y) => {
+      if (spec.positional) y.positional(spec.positional.name, spec.positional.spec);
+      for (const table of spec.options) y.options(table);
+      return y;
+    });
+  }
   for (const [command, description] of EXAMPLES) cli.example(command, description);
   return cli;
 }
@@ -132,16 +116,53 @@ export interface CommandLine {
 /**
  * Parses argv as the CLI does (a UsageError for what yargs rejects); nothing is run. The words after
  * the first `--` are a command to trace, kept as they are (yargs would turn "010" into 10).
+ * `dropwhy help [COMMAND]` is `dropwhy [COMMAND] --help`; a last word `help` asks for help too (yargs').
  */
 export async function parseCommandLine(argv: string[]): Promise<CommandLine> {
   const dashes = argv.indexOf('--');
-  const options = dashes < 0 ? argv : argv.slice(0, dashes);
+  let options = dashes < 0 ? argv : argv.slice(0, dashes);
+  if (options[0] === 'help') options = [...options.slice(1), '--help'];
+  const command = options.find((word) => commandWords().includes(word)) ?? DEFAULT_COMMAND;
   let output = '';
-  const raw = (await parser(options).parse(options, {}, (_error, _argv, text) => {
-    output = text;
-  })) as ParsedArgs;
+  let raw: ParsedArgs;
+  try {
+    raw = (await parser(options).parse(options, {}, (_error, _argv, text) => {
+      output = text;
+    })) as ParsedArgs;
+  } catch (error) {
+    throw error instanceof UsageError ? new UsageError(withSuggestions(error.message, command)) : error;
+  }
   if (dashes >= 0) raw.command = argv.slice(dashes + 1);
-  return { command: String(raw._[0] ?? 'trace'), raw, helpOrVersion: raw.help || raw.version ? output : null };
+  // yargs wrote help or the version: nothing runs, whatever else was given.
+  if (output !== '') return { command: String(raw._[0] ?? DEFAULT_COMMAND), raw, helpOrVersion: output };
+  const parsed = String(raw._[0] ?? DEFAULT_COMMAND);
+  if (parsed === DEFAULT_COMMAND) rejectUnknownCommand(raw.expression?.[0]);
+  return { command: parsed, raw, helpOrVersion: null };
+}
+
+/**
+ * The default command takes any first word as the start of an expression; a plain word libpcap has no
+ * keyword for cannot start one: it is taken for a mistyped command.
+ */
+function rejectUnknownCommand(word: string | undefined): void {
+  if (word === undefined || mayBeginExpression(word)) return;
+  const meant = closestWord(word, [...commandWords(), 'help']);
+  const hint = meant ? `did you mean ${meant}?` : `the commands: ${commandWords().join(', ')}; an expression begins with a keyword such as host, port or udp`;
+  throw new UsageError(`unknown command ${JSON.stringify(word)} (${hint})`);
+}
+
+/** yargs' `Unknown argument: filter-por`, with the option of the command that was most likely meant. */
+function withSuggestions(message: string, command: string): string {
+  const unknown = /^Unknown arguments?: (.*)$/.exec(message);
+  if (!unknown) return message;
+  const names = unknown[1].split(', ');
+  const suggestions = names.flatMap((name) => {
+    const meant = closestWord(name, optionNames(command));
+    if (meant === null) return [];
+    const flag = `${meant.length === 1 ? '-' : '--'}${meant}`;
+    return [names.length === 1 ? `did you mean ${flag}?` : `${name}: did you mean ${flag}?`];
+  });
+  return suggestions.length === 0 ? message : `${message} (${suggestions.join('; ')})`;
 }
 
 /** Runs the CLI and returns its exit status. */

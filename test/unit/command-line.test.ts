@@ -1,0 +1,89 @@
+// The command line as a new user meets it: words that are not commands, help, mistyped commands and
+// flags, and flags that must never be dropped silently.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseCommandLine } from '../../src/cli';
+import { closestWord, commandWords } from '../../src/commands/command-line';
+import { mayBeginExpression } from '../../src/events/expression';
+import { cliHarness, runNoTrace } from './helpers';
+
+const TIMEOUT = { timeout: 10_000 };
+const TRY_HELP = "Try 'dropwhy --help' for the accepted options.";
+
+test("help as the first word prints the help, as --help does; help COMMAND prints that command's", TIMEOUT, async () => {
+  for (const [argv, usage] of [
+    [['help'], 'dropwhy [command] [options] [EXPRESSION]'],
+    [['help', 'summary'], 'dropwhy summary [expression..]'],
+    [['summary', 'help'], 'dropwhy summary [expression..]'],
+  ] as const) {
+    const h = cliHarness();
+    assert.equal(await runNoTrace([...argv], h), 0, argv.join(' '));
+    assert.ok(h.stdout().startsWith(usage), `${argv.join(' ')}: ${h.stdout().slice(0, 80)}`);
+    assert.deepEqual(h.err, []);
+    assert.equal(h.bindingCalls, 0, `${argv.join(' ')} must not trace`);
+  }
+});
+
+test('a last word "help" after an expression prints the help: no trace runs with the other flags dropped', TIMEOUT, async () => {
+  const h = cliHarness();
+  assert.equal(await runNoTrace(['host', 'help', '-o', 'json', '--count', '1'], h), 0);
+  assert.match(h.stdout(), /^dropwhy \[command\]/);
+  assert.equal(h.bindingCalls, 0);
+});
+
+test('a mistyped command: exit 2, "unknown command" with the closest, nothing traced', TIMEOUT, async () => {
+  for (const [argv, message] of [
+    [['sumary'], 'dropwhy: unknown command "sumary" (did you mean summary?)'],
+    [['-o', 'json', 'doctr'], 'dropwhy: unknown command "doctr" (did you mean doctor?)'],
+    [['explian', 'NO_SOCKET'], 'dropwhy: unknown command "explian" (did you mean explain?)'],
+    [['hlep'], 'dropwhy: unknown command "hlep" (did you mean help?)'],
+    [
+      ['frobnicate'],
+      'dropwhy: unknown command "frobnicate" (the commands: summary, exporter, explain, doctor, selftest; an expression begins with a keyword such as host, port or udp)',
+    ],
+  ] as const) {
+    const h = cliHarness();
+    assert.equal(await runNoTrace([...argv], h), 2, argv.join(' '));
+    assert.deepEqual(h.err, [message, TRY_HELP]);
+    assert.equal(h.bindingCalls, 0);
+  }
+});
+
+test('an expression still begins the default command: keywords, parentheses, negation, byte offsets', TIMEOUT, async () => {
+  for (const argv of [['udp', 'port', '53'], ['not', 'host', '10.0.0.1'], ['(udp)'], ['!tcp'], ['tcp[tcpflags]', '&', 'tcp-syn', '!=', '0'], ['icmp6']]) {
+    const { command, raw } = await parseCommandLine(argv);
+    assert.equal(command, 'trace');
+    assert.deepEqual(raw.expression, argv);
+  }
+});
+
+test('a repeatable flag takes one value: the words after it are the expression, not more reasons', TIMEOUT, async () => {
+  const { raw } = await parseCommandLine(['--filter-reason', 'NO_SOCKET', 'udp', 'port', '53']);
+  assert.deepEqual(raw['filter-reason'], ['NO_SOCKET']);
+  assert.deepEqual(raw.expression, ['udp', 'port', '53']);
+});
+
+test('a mistyped flag: the option of that command it most likely meant', TIMEOUT, async () => {
+  for (const [argv, message] of [
+    [['--filter-por', '53'], 'dropwhy: Unknown argument: filter-por (did you mean --filter-port?)'],
+    [['summary', '--intervall', '2'], 'dropwhy: Unknown argument: intervall (did you mean --interval?)'],
+    [['--bogus'], 'dropwhy: Unknown argument: bogus'],
+  ] as const) {
+    const h = cliHarness();
+    assert.equal(await runNoTrace([...argv], h), 2);
+    assert.deepEqual(h.err, [message, TRY_HELP]);
+  }
+});
+
+test('closestWord: within two edits, a prefix, or nothing; short words are not guessed', () => {
+  assert.equal(closestWord('sumary', commandWords()), 'summary');
+  assert.equal(closestWord('SUMMARY', commandWords()), 'summary');
+  assert.equal(closestWord('expo', commandWords()), 'exporter');
+  assert.equal(closestWord('zzzzzz', commandWords()), null);
+  assert.equal(closestWord('do', commandWords()), null);
+});
+
+test('mayBeginExpression: libpcap keywords and non-words may; a plain unknown word may not', () => {
+  for (const word of ['host', 'UDP', 'not', 'ip6', 'tcp[13]', '(', '!', '10.0.0.1', 'eth0']) assert.ok(mayBeginExpression(word), word);
+  for (const word of ['sumary', 'help', 'foo']) assert.ok(!mayBeginExpression(word), word);
+});
