@@ -338,10 +338,14 @@ export class Session {
     }
   }
 
-  /** The closing lines on stderr: counters, loss, and the kernel's counters beside the traced drops. */
-  writeClosing(counters: Counters, deltas: CounterDelta[] | null = null, traced: TracedCount[] = []): void {
+  /**
+   * The closing lines on stderr: counters, the command's notes on them (notes, each a whole line), loss,
+   * and the kernel's counters beside the traced drops.
+   */
+  writeClosing(counters: Counters, deltas: CounterDelta[] | null = null, traced: TracedCount[] = [], notes: string[] = []): void {
     const { writeErr } = this.io;
     writeErr(`dropwhy: ${counters.seen} drops seen, ${counters.matched} matched, ${counters.lost} lost`);
+    for (const note of notes) writeErr(note);
     if (counters.lost > 0) {
       writeErr(`dropwhy: ${counters.lost} events were lost because the ring buffer was full: raise --ring-size or narrow the filter`);
     }

@@ -48,15 +48,17 @@ export function runTrace(options: TraceOptions, io: CommandIo): Promise<number |
     const decoder = new Decoder(recordSize(options.pcap ? FEATURE.PACKET : 0, options.pcap?.snaplen ?? 0));
     const onBatch = session.guard((batch: Buffer) => {
       const stopping = session.stopReason?.kind;
-      // After a signal, --duration or the traced command's end the drained events are still printed; after the output closed, counted.
-      if (stopping === 'count' || stopping === 'error') return;
+      // After a signal, --duration or the traced command's end the drained events are still printed; after
+      // --count or the output closed, counted (and tallied for the kernel's counters), not printed.
+      if (stopping === 'error') return;
       inBatch = true;
       try {
         decoder.forEachEvent(batch, (event) => {
           if (!matches(filter, event)) return true;
-          if (attacher) attacher.add(event);
+          // Past --count no rule is waited for: the drop is only counted.
+          if (attacher && !printer.full) attacher.add(event);
           else printer.print(event, null);
-          return !printer.full;
+          return true;
         });
       } finally {
         inBatch = false;
@@ -75,7 +77,7 @@ export function runTrace(options: TraceOptions, io: CommandIo): Promise<number |
     if (options.stack) context.stacks = new StackTable((ids) => tracer.stackFrames(ids), context.symbols);
     const { counters, counterDeltas, commandStatus } = await session.run();
     await attacher?.drain();
-    session.writeClosing(counters, counterDeltas, printer.traced);
+    session.writeClosing(counters, counterDeltas, printer.traced, session.stopReason?.kind === 'count' ? [printer.countLine()] : []);
     if (session.stopReason?.kind === 'output-closed') io.writeErr(printer.closedLine());
     return commandStatus;
   });

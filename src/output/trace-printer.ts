@@ -7,6 +7,7 @@ import type { ReasonTable } from '../events/reasons';
 import type { TracedCount } from '../knowledge/correlate';
 import type { NftRule } from '../nft/trace-parse';
 import { protocolName } from '../events/protocols';
+import { plural } from '../plural';
 import { hintLine } from './explain';
 import type { FormatContext } from './format';
 import { JsonWriter } from './json-writer';
@@ -73,6 +74,8 @@ export class TracePrinter {
   private readonly netfilterDrop: number | undefined;
   private printed = 0;
   private counted = false; // --count reached: print no more
+  /** Matched drops read after --count was reached: counted (and tallied), not printed. */
+  private afterCount = 0;
   // Once the reader has gone, the drops read are counted, not formatted: the closing line says how many were never written.
   private written = 0;
   private pending = 0;
@@ -111,9 +114,9 @@ export class TracePrinter {
   }
 
   print(event: DropEvent, rule: NftRule | null): void {
-    if (this.counted) return;
-    if (this.options.outputClosed()) {
-      this.unwritten++;
+    if (this.counted || this.options.outputClosed()) {
+      if (this.counted) this.afterCount++;
+      else this.unwritten++;
       if (event.reason !== null) this.tally.add(event.reason, event);
       return;
     }
@@ -158,6 +161,11 @@ export class TracePrinter {
       throw error;
     }
     this.written += events;
+  }
+
+  /** The closing line after --count: how many more matched drops were read, as tcpdump's "N packets received by filter". */
+  countLine(): string {
+    return `dropwhy: stopped at --count ${this.options.count}; ${plural(this.afterCount, 'more matching drop')} came before the tracer was detached: counted, not printed`;
   }
 
   /** The closing line once the output closed. */

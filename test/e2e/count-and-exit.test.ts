@@ -32,6 +32,11 @@ test('--count 3 exits by itself with code 0 after exactly 3 of 5 drops', { timeo
         assert.equal(e.reason, 'NO_SOCKET');
         assert.equal(e.daddr, p.v4B);
       }
+      // The matched drops past the third are accounted for, not lost from sight.
+      const closing = /(\d+) matched, (\d+) lost/.exec(res.stderr);
+      assert.ok(closing, `no closing line; stderr:\n${res.stderr}`);
+      const after = Number(closing[1]) - Number(closing[2]) - 3;
+      assert.match(res.stderr, new RegExp(`stopped at --count 3; ${after} more matching drops? came before the tracer was detached`));
       assertNoStackTrace(res.stderr);
     } finally {
       dw.kill();

@@ -2,12 +2,29 @@
 // flags, and flags that must never be dropped silently.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCommandLine } from '../../src/cli';
+import { parseCommandLine, run } from '../../src/cli';
 import { closestWord, commandWords } from '../../src/commands/command-line';
 import { mayBeginExpression } from '../../src/events/expression';
-import { cliHarness, runNoTrace } from './helpers';
+import { cliHarness, encodeBatch, reasonCode, runNoTrace, type EventSpec } from './helpers';
 
 const TIMEOUT = { timeout: 10_000 };
+/** A UDP datagram to a closed port in the host's namespace, as the kernel reports it. */
+function noSocketDrop(pid: number, overrides: EventSpec = {}): EventSpec {
+  return {
+    reason: reasonCode('NO_SOCKET'),
+    netns: 4026531840,
+    saddr: '10.0.0.1',
+    daddr: '10.0.0.2',
+    l4Proto: 'udp',
+    sport: 40000,
+    dport: 53,
+    len: 60,
+    comm: 'dig',
+    pid,
+    ...overrides,
+  };
+}
+
 const TRY_HELP = "Try 'dropwhy --help' for the accepted options.";
 
 test("help as the first word prints the help, as --help does; help COMMAND prints that command's", TIMEOUT, async () => {
@@ -86,4 +103,21 @@ test('closestWord: within two edits, a prefix, or nothing; short words are not g
 test('mayBeginExpression: libpcap keywords and non-words may; a plain unknown word may not', () => {
   for (const word of ['host', 'UDP', 'not', 'ip6', 'tcp[13]', '(', '!', '10.0.0.1', 'eth0']) assert.ok(mayBeginExpression(word), word);
   for (const word of ['sumary', 'help', 'foo']) assert.ok(!mayBeginExpression(word), word);
+});
+
+test('--count: the closing lines say it stopped there and how many matched after; the counter verdict counts them', TIMEOUT, async () => {
+  const h = cliHarness({
+    binding: {
+      counters: { seen: 5, matched: 5, lost: 0 },
+      onOpen: (binding) => binding.push(encodeBatch([1, 2, 3, 4, 5].map((pid) => noSocketDrop(pid)))),
+    },
+    counterSnapshots: [new Map([['Udp NoPorts', 10]]), new Map([['Udp NoPorts', 15]])],
+  });
+  assert.equal(await run(['--count', '2', '--filter-netns', '4026531840', '-o', 'json'], h.io), 0);
+  assert.equal(h.records().length, 2);
+  assert.deepEqual(h.err, [
+    'dropwhy: 5 drops seen, 5 matched, 0 lost',
+    'dropwhy: stopped at --count 2; 3 more matching drops came before the tracer was detached: counted, not printed',
+    'dropwhy: Udp NoPorts +5 vs 5 NO_SOCKET traced: agree',
+  ]);
 });
