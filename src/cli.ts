@@ -5,7 +5,7 @@ import { loadNativeBinding, type NativeBinding } from './kernel/binding';
 import { describe, exitCodeFor, EXIT, UsageError } from './errors';
 import { Kallsyms } from './kernel/kallsyms';
 import { assertCanTrace, readKernelFacts, readProcessFacts, type ProcessFacts } from './kernel/facts';
-import { createLogger, type Logger } from './log';
+import { createLogger, type LogFormat, type Logger } from './log';
 import type { CommandIo } from './commands/session';
 import { StopRequest } from './commands/stop';
 import type { CounterSnapshot } from './kernel/counters';
@@ -48,7 +48,7 @@ export interface CliIo {
   /** Emits the stop signals (STOP_SIGNALS): the process itself, an emitter in tests. */
   signals: NodeJS.EventEmitter;
   stdoutIsTty: boolean;
-  createLogger(level: string): Logger;
+  createLogger(level: string, format: LogFormat): Logger;
   /** The kernel's counters of the namespace with this inode (null: dropwhy's own). */
   readCounters(netns: number | null): Promise<CounterSnapshot>;
   /** Runs the selftest, printing through write; resolves true on PASS. reasonsReported: the kernel's tracepoint has a reason. */
@@ -201,16 +201,16 @@ async function tracingCommand(command: string, raw: ParsedArgs, io: CliIo): Prom
     if (command === 'summary') {
       const options = checkSummary(raw);
       const { runSummary } = await COMMANDS.summary();
-      return await runSummary(options, commandIo(io, options.logLevel, stop));
+      return await runSummary(options, commandIo(io, options, stop));
     } else if (command === 'exporter') {
       const options = checkExporter(raw);
       const { runExporter } = await COMMANDS.exporter();
-      await runExporter(options, commandIo(io, options.logLevel, stop));
+      await runExporter(options, commandIo(io, options, stop));
       return null;
     } else {
       const options = check(raw);
       const { runTrace } = await COMMANDS.trace();
-      return await runTrace(options, commandIo(io, options.logLevel, stop));
+      return await runTrace(options, commandIo(io, options, stop));
     }
   } finally {
     stop.close();
@@ -218,8 +218,8 @@ async function tracingCommand(command: string, raw: ParsedArgs, io: CliIo): Prom
 }
 
 /** What tracing commands get, once the machine is known to allow tracing. */
-function commandIo(io: CliIo, logLevel: string, stop: StopRequest): CommandIo {
-  const logger = io.createLogger(logLevel);
+function commandIo(io: CliIo, logging: { logLevel: string; logFormat: LogFormat }, stop: StopRequest): CommandIo {
+  const logger = io.createLogger(logging.logLevel, logging.logFormat);
   assertCanTrace(io.processFacts());
   return {
     binding: io.binding(),

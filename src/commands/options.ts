@@ -4,6 +4,7 @@
 import type { Options, PositionalOptions } from 'yargs';
 import { parseAddressPrefix, type AddressPrefix } from '../events/address';
 import { UsageError } from '../errors';
+import { LOG_FORMATS, type LogFormat } from '../log';
 import { PROTOCOLS, type ProtocolName } from '../events/filter';
 import { FEATURE, MAX_REASONS, MAX_SNAPLEN, recordSize } from '../events/layout';
 
@@ -50,6 +51,7 @@ export const SESSION_OPTIONS = {
   duration: { type: 'string', describe: 'Stop after SECONDS' },
   'ready-file': { type: 'string', describe: 'Write this file once the tracer is attached; removed on exit (for scripts and CI)' },
   'log-level': { type: 'string', default: 'warn', describe: `Log level on stderr: ${LOG_LEVELS.join(', ')}` },
+  'log-format': { type: 'string', default: 'text', describe: `Log lines on stderr: text (dropwhy: ...) or json (pino's NDJSON)` },
 } as const satisfies Record<string, Options>;
 
 /** The commands that print drops: trace and summary. */
@@ -147,6 +149,7 @@ export interface RawArgs {
   'ready-file'?: string;
   'ring-size'?: string;
   'log-level'?: string;
+  'log-format'?: string;
   hints?: boolean;
   'nft-trace'?: boolean;
   socket?: boolean;
@@ -197,6 +200,7 @@ export interface TraceOptions {
   readyFile: string | null;
   ringBytes: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  logFormat: LogFormat;
   hints: boolean;
   nftTrace: boolean;
   /** Read the socket of each drop (struct drop_socket) and resolve its owner. */
@@ -219,7 +223,7 @@ export interface ListenAddress {
   port: number;
 }
 
-export interface ExporterOptions extends Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel'> {
+export interface ExporterOptions extends Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'logFormat'> {
   listen: ListenAddress;
   maxKeys: number;
   idleMs: number;
@@ -310,10 +314,12 @@ function checkFilter(raw: RawArgs): FilterSpec {
 }
 
 /** The filter and the options every tracing command shares. */
-function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel'> {
+function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'logFormat'> {
   const filter = checkFilter(raw);
   const logLevel = single(raw['log-level']) ?? SESSION_OPTIONS['log-level'].default;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) flagError('log-level', LOG_LEVELS.join(', '), logLevel);
+  const logFormat = single(raw['log-format']) ?? SESSION_OPTIONS['log-format'].default;
+  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) flagError('log-format', LOG_FORMATS.join(' or '), logFormat);
   const readyFile = single(raw['ready-file']);
   if (readyFile === '') flagError('ready-file', 'a file path', readyFile);
   return {
@@ -321,6 +327,7 @@ function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' 
     durationMs: seconds('duration', single(raw.duration)) ?? null,
     readyFile: readyFile ?? null,
     logLevel: logLevel as TraceOptions['logLevel'],
+    logFormat: logFormat as LogFormat,
   };
 }
 

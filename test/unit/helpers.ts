@@ -464,6 +464,8 @@ export interface CliHarness {
   logs: string[];
   /** The level of every createLogger call. */
   loggerLevels: string[];
+  /** The format of every createLogger call. */
+  loggerFormats: string[];
   signals: EventEmitter;
   bindingCalls: number;
   /** How many times io.symbols() was called (kallsyms loads). */
@@ -554,6 +556,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
     err: [],
     logs: [],
     loggerLevels: [],
+    loggerFormats: [],
     signals,
     bindingCalls: 0,
     symbolsLoads: 0,
@@ -614,8 +617,9 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
         if (!snapshots || snapshots.length === 0) throw new Error('no kernel counters in unit tests');
         return new Map(snapshots[Math.min(h.counterReads.length - 1, snapshots.length - 1)]);
       },
-      createLogger: (level) => {
+      createLogger: (level, format) => {
         h.loggerLevels.push(level);
+        h.loggerFormats.push(format);
         return pino({ level }, { write: (line: string) => void h.logs.push(line) });
       },
       selftest: async () => true,
