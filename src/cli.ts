@@ -10,7 +10,18 @@ import type { CommandIo } from './commands/session';
 import { StopRequest } from './commands/stop';
 import type { CounterSnapshot } from './kernel/counters';
 import { NetworkNamespaces, type InterfaceIndex, type StatInode } from './kernel/netns';
-import { check, checkDoctor, checkExplain, checkExporter, checkSummary, type RawArgs, type RawExporterArgs, type RawSummaryArgs } from './commands/options';
+import {
+  check,
+  checkDoctor,
+  checkExplain,
+  checkExporter,
+  checkSummary,
+  useColor,
+  type ColorChoice,
+  type RawArgs,
+  type RawExporterArgs,
+  type RawSummaryArgs,
+} from './commands/options';
 import {
   closestWord,
   COMMAND_SPECS,
@@ -18,7 +29,6 @@ import {
   DEFAULT_COMMAND,
   EXAMPLES,
   EXIT_STATUS_TEXT,
-  GLOBAL_OPTIONS,
   optionNames,
   SUMMARY_LINE,
   USAGE,
@@ -48,6 +58,8 @@ export interface CliIo {
   /** Emits the stop signals (STOP_SIGNALS): the process itself, an emitter in tests. */
   signals: NodeJS.EventEmitter;
   stdoutIsTty: boolean;
+  /** The environment (NO_COLOR). */
+  env: NodeJS.ProcessEnv;
   createLogger(level: string, format: LogFormat): Logger;
   /** The kernel's counters of the namespace with this inode (null: dropwhy's own). */
   readCounters(netns: number | null): Promise<CounterSnapshot>;
@@ -81,7 +93,6 @@ function parser(argv: string[]) {
   const cli = yargs(argv)
     .scriptName('dropwhy')
     .usage(`${USAGE}\n\n${SUMMARY_LINE}`)
-    .options(GLOBAL_OPTIONS)
     .parserConfiguration({ 'camel-case-expansion': false, 'greedy-arrays': false })
     .strict()
     .exitProcess(false)
@@ -218,8 +229,8 @@ async function tracingCommand(command: string, raw: ParsedArgs, io: CliIo): Prom
 }
 
 /** What tracing commands get, once the machine is known to allow tracing. */
-function commandIo(io: CliIo, logging: { logLevel: string; logFormat: LogFormat }, stop: StopRequest): CommandIo {
-  const logger = io.createLogger(logging.logLevel, logging.logFormat);
+function commandIo(io: CliIo, options: { logLevel: string; logFormat: LogFormat; color?: ColorChoice }, stop: StopRequest): CommandIo {
+  const logger = io.createLogger(options.logLevel, options.logFormat);
   assertCanTrace(io.processFacts());
   return {
     binding: io.binding(),
@@ -232,7 +243,8 @@ function commandIo(io: CliIo, logging: { logLevel: string; logFormat: LogFormat 
     statInode: io.statInode,
     interfaceIndex: io.interfaceIndex,
     stop,
-    color: io.stdoutIsTty,
+    terminal: io.stdoutIsTty,
+    color: useColor(options.color ?? 'never', io.env, io.stdoutIsTty),
     readCounters: io.readCounters,
     traceCommand: io.traceCommand,
   };
@@ -293,6 +305,7 @@ export function realIo(): CliIo {
     interfaceIndex: namespaces.interfaceIndex,
     signals: process,
     stdoutIsTty: isatty(1),
+    env: process.env,
     createLogger,
     readCounters: (netns) => namespaces.counters(netns),
     selftest: async (write, reasonsReported) => (await COMMANDS.selftest()).runSelftest(write, reasonsReported),

@@ -64,9 +64,6 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
   { name: 'selftest', positional: null, describe: 'Make known drops in throwaway namespaces and check dropwhy sees exactly them', options: [] },
 ];
 
-/** Options every command takes (yargs adds help and version itself). */
-export const GLOBAL_OPTIONS = {} as const satisfies OptionTable;
-
 export const USAGE = '$0 [command] [options] [EXPRESSION] [-- COMMAND ARGS...]';
 export const SUMMARY_LINE = 'Why did Linux drop my packet? Traces skb:kfree_skb and explains every drop.';
 
@@ -95,7 +92,7 @@ export function commandWords(): string[] {
 export function optionNames(command: string): string[] {
   const spec = COMMAND_SPECS.find((c) => c.name === command) ?? COMMAND_SPECS[0];
   const names = ['help', 'version'];
-  for (const table of [...spec.options, GLOBAL_OPTIONS]) {
+  for (const table of spec.options) {
     for (const [name, option] of Object.entries(table) as Array<[string, Options]>) {
       names.push(name);
       if ('type' in option && option.type === 'boolean') names.push(`no-${name}`);

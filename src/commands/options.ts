@@ -69,6 +69,7 @@ export const PRINT_OPTIONS = {
     default: false,
     describe: "Record each drop's kernel stack and print its frames (summary: the call paths under each row, most drops first)",
   },
+  color: { type: 'string', default: 'auto', describe: 'Colour the text: auto (on a terminal, unless NO_COLOR is set), always or never' },
 } as const satisfies Record<string, Options>;
 
 const NFT_TRACE_OPTION = {
@@ -156,6 +157,7 @@ export interface RawArgs {
   stack?: boolean;
   write?: string;
   snaplen?: string;
+  color?: string;
 }
 
 export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size' | 'write' | 'snaplen'> {
@@ -163,7 +165,7 @@ export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size' | 'write' | 's
   'max-keys'?: string;
 }
 
-export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace' | 'socket' | 'stack' | 'write' | 'snaplen'> {
+export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace' | 'socket' | 'stack' | 'write' | 'snaplen' | 'color'> {
   listen?: string;
   'max-keys'?: string;
   'idle-timeout'?: string;
@@ -209,6 +211,7 @@ export interface TraceOptions {
   command: string[] | null;
   /** Record each drop's kernel stack (stream: per event; summary: per call path under each row). */
   stack: boolean;
+  color: ColorChoice;
 }
 
 export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes' | 'pcap' | 'output'> {
@@ -353,7 +356,22 @@ export function check(raw: RawArgs): TraceOptions {
     socket: raw.socket !== false,
     command: commandWords(raw.command),
     stack: raw.stack === true,
+    color: colorChoice(raw.color),
   };
+}
+
+export const COLOR_CHOICES = ['auto', 'always', 'never'] as const;
+export type ColorChoice = (typeof COLOR_CHOICES)[number];
+
+function colorChoice(text: string | string[] | undefined): ColorChoice {
+  const choice = single(text) ?? PRINT_OPTIONS.color.default;
+  return (COLOR_CHOICES as readonly string[]).includes(choice) ? (choice as ColorChoice) : flagError('color', COLOR_CHOICES.join(', '), choice);
+}
+
+/** Whether to colour: --color always or never, else on a terminal unless NO_COLOR is set to something (no-color.org). */
+export function useColor(choice: ColorChoice, env: NodeJS.ProcessEnv, terminal: boolean): boolean {
+  if (choice !== 'auto') return choice === 'always';
+  return terminal && !env.NO_COLOR;
 }
 
 function pcapOptions(raw: RawArgs): PcapOptions | null {

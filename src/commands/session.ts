@@ -57,6 +57,9 @@ export interface CommandIo {
   interfaceIndex: InterfaceIndex;
   /** Reads the kernel's counters of the namespace with this inode (null: ours). */
   readCounters(netns: number | null): Promise<CounterSnapshot>;
+  /** Stdout is a terminal: a person is watching (summary's live table). */
+  terminal: boolean;
+  /** Colour in the text on stdout (--color, NO_COLOR). */
   color: boolean;
   /** -- CMD: the command, in a cgroup of its own, ready to start. */
   traceCommand(argv: string[]): TracedCommand;

@@ -18,7 +18,7 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
     const { context, kernel } = session;
     const previous = new Map<string, number>();
     const hinted = options.hints ? new Set<string>() : null;
-    const live = options.output === 'text' && io.color;
+    const live = options.output === 'text' && io.terminal;
     const started = Date.now();
     let lastRows: SummaryRow[] = [];
     const sockets = new SocketTally(context);

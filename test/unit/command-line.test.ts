@@ -121,3 +121,25 @@ test('--count: the closing lines say it stopped there and how many matched after
     'dropwhy: Udp NoPorts +5 vs 5 NO_SOCKET traced: agree',
   ]);
 });
+
+test('colour: on a terminal unless NO_COLOR; --color always and never override both', TIMEOUT, async () => {
+  const ESC = '\x1b[';
+  for (const [argv, tty, env, coloured] of [
+    [[], true, {}, true],
+    [[], true, { NO_COLOR: '1' }, false],
+    [[], true, { NO_COLOR: '' }, true],
+    [[], false, {}, false],
+    [['--color', 'always'], false, { NO_COLOR: '1' }, true],
+    [['--color', 'never'], true, {}, false],
+  ] as const) {
+    const h = cliHarness({ stdoutIsTty: tty, env, binding: { onOpen: (binding) => binding.push(encodeBatch([noSocketDrop(1)])) } });
+    assert.equal(await run(['--count', '1', '--no-hints', ...argv], h.io), 0);
+    assert.equal(h.stdout().includes(ESC), coloured, `${argv.join(' ')} tty=${tty} env=${JSON.stringify(env)}: ${JSON.stringify(h.stdout())}`);
+  }
+});
+
+test('--color other than auto, always or never: exit 2, the flag named', TIMEOUT, async () => {
+  const h = cliHarness();
+  assert.equal(await runNoTrace(['--color', 'yes'], h), 2);
+  assert.equal(h.err[0], 'dropwhy: --color: expected auto, always, never, got "yes"');
+});

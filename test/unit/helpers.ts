@@ -532,6 +532,8 @@ export interface CliHarnessOptions {
   /** Socket owners and cgroups; default: none known. */
   sockets?: SocketResolver;
   stdoutIsTty?: boolean;
+  /** The environment dropwhy sees (NO_COLOR); default: empty. */
+  env?: NodeJS.ProcessEnv;
   inodes?: Record<string, number>;
   /** ifindexes by NETNS/IFNAME (the namespace's inode); others are missing. */
   interfaces?: Record<string, number>;
@@ -610,6 +612,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
       },
       signals,
       stdoutIsTty: options.stdoutIsTty ?? false,
+      env: options.env ?? {},
       readCounters: async (netns) => {
         h.counterReads.push(netns);
         if (options.readCounters) return options.readCounters(netns);

@@ -55,6 +55,7 @@ test('check: no flags gives the defaults', () => {
     pcap: null,
     command: null,
     stack: false,
+    color: 'auto',
   });
   assert.equal(DEFAULT_RING_BYTES, 8 * 1024 * 1024);
 });
@@ -88,6 +89,7 @@ test('check: every flag at once', () => {
     snaplen: '1500',
     command: ['dig', '@10.0.0.2'],
     stack: true,
+    color: 'never',
   });
   assert.deepEqual(options, {
     filter: {
@@ -114,6 +116,7 @@ test('check: every flag at once', () => {
     pcap: { path: '/tmp/drops.pcapng', snaplen: 1500 },
     command: ['dig', '@10.0.0.2'],
     stack: true,
+    color: 'never',
   });
 });
 
