@@ -30,6 +30,7 @@ import {
   EXAMPLES,
   EXIT_STATUS_TEXT,
   optionNames,
+  rejectRepeats,
   SUMMARY_LINE,
   USAGE,
   type CommandSpec,
@@ -148,6 +149,7 @@ export async function parseCommandLine(argv: string[]): Promise<CommandLine> {
   if (output !== '') return { command: String(raw._[0] ?? DEFAULT_COMMAND), raw, helpOrVersion: output };
   const parsed = String(raw._[0] ?? DEFAULT_COMMAND);
   if (parsed === DEFAULT_COMMAND) rejectUnknownCommand(raw.expression?.[0]);
+  rejectRepeats(raw as unknown as Record<string, unknown>, parsed);
   return { command: parsed, raw, helpOrVersion: null };
 }
 

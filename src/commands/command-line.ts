@@ -3,6 +3,7 @@
 // (scripts/gen-man.js) and the suggestions for a mistyped command or flag: a command added here
 // appears in all of them.
 import type { Options, PositionalOptions } from 'yargs';
+import { UsageError } from '../errors';
 import { distance } from 'fastest-levenshtein';
 import {
   DOCTOR_OPTIONS,
@@ -116,4 +117,31 @@ export function closestWord(word: string, candidates: readonly string[]): string
     if (edits <= allowed && (best === null || edits < best.edits)) best = { candidate, edits };
   }
   return best?.candidate ?? null;
+}
+
+/** The filters an expression can OR: each value as its words (pcap-filter(7)). */
+const AS_EXPRESSION: Record<string, (value: string) => string> = {
+  'filter-proto': (value) => value.toLowerCase(),
+  'filter-port': (value) => `port ${value}`,
+  'filter-src-ip': (value) => `src ${value.includes('/') ? 'net' : 'host'} ${value}`,
+  'filter-dst-ip': (value) => `dst ${value.includes('/') ? 'net' : 'host'} ${value}`,
+};
+
+/**
+ * A single-valued option given different values is an error, never a silent choice of one; for a
+ * filter, the expression that matches any of them. (The same value twice is no choice.)
+ */
+export function rejectRepeats(raw: Record<string, unknown>, command: string): void {
+  const spec = COMMAND_SPECS.find((c) => c.name === command) ?? COMMAND_SPECS[0];
+  for (const table of spec.options) {
+    for (const [name, option] of Object.entries(table) as Array<[string, Options]>) {
+      const value = raw[name];
+      if (option.array || option.type === 'boolean' || !Array.isArray(value)) continue;
+      const values = [...new Set(value.map(String))];
+      if (values.length < 2) continue;
+      const either = AS_EXPRESSION[name];
+      const hint = either ? `; for drops matching any of them, an expression: '${values.map(either).join(' or ')}'` : '';
+      throw new UsageError(`--${name}: takes one value, got ${values.length} (${values.join(', ')})${hint}`);
+    }
+  }
 }

@@ -237,7 +237,7 @@ export function flagError(flag: string, accepted: string, got: unknown): never {
   throw new UsageError(`--${flag}: expected ${accepted}, got ${JSON.stringify(got)}`);
 }
 
-/** yargs hands a repeated single-valued flag over as an array; the last one wins, as with most tools. */
+/** yargs hands a repeated single-valued flag over as an array; repeats of different values were refused (rejectRepeats), so all are one. */
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[value.length - 1] : value;
 }

@@ -143,3 +143,26 @@ test('--color other than auto, always or never: exit 2, the flag named', TIMEOUT
   assert.equal(await runNoTrace(['--color', 'yes'], h), 2);
   assert.equal(h.err[0], 'dropwhy: --color: expected auto, always, never, got "yes"');
 });
+
+test('a single-valued flag given twice with different values: exit 2, never a silent choice; filters get their expression', TIMEOUT, async () => {
+  for (const [argv, message] of [
+    [
+      ['--filter-port', '53', '--filter-port', '9999'],
+      "dropwhy: --filter-port: takes one value, got 2 (53, 9999); for drops matching any of them, an expression: 'port 53 or port 9999'",
+    ],
+    [
+      ['--filter-src-ip', '10.0.0.0/8', '--filter-src-ip', 'fd00::1'],
+      "dropwhy: --filter-src-ip: takes one value, got 2 (10.0.0.0/8, fd00::1); for drops matching any of them, an expression: 'src net 10.0.0.0/8 or src host fd00::1'",
+    ],
+    [['-o', 'json', '--output', 'text'], 'dropwhy: --output: takes one value, got 2 (json, text)'],
+    [['summary', '--interval', '1', '--interval', '2'], 'dropwhy: --interval: takes one value, got 2 (1, 2)'],
+  ] as const) {
+    const h = cliHarness();
+    assert.equal(await runNoTrace([...argv], h), 2, argv.join(' '));
+    assert.deepEqual(h.err, [message, TRY_HELP]);
+    assert.equal(h.bindingCalls, 0);
+  }
+  // The same value twice is no choice; a repeatable flag repeats.
+  const { raw } = await parseCommandLine(['--filter-port', '53', '--filter-port', '53', '--filter-reason', 'NO_SOCKET', '--filter-reason', 'UDP_CSUM']);
+  assert.deepEqual(raw['filter-reason'], ['NO_SOCKET', 'UDP_CSUM']);
+});
