@@ -9,7 +9,7 @@ import { createLogger, type LogFormat, type Logger } from './log';
 import type { CommandIo } from './commands/session';
 import { StopRequest } from './commands/stop';
 import type { CounterSnapshot } from './kernel/counters';
-import { NetworkNamespaces, type InterfaceIndex, type StatInode } from './kernel/netns';
+import { findNetnsPath, NetworkNamespaces, type FindNetns, type InterfaceIndex, type StatInode } from './kernel/netns';
 import {
   check,
   checkDoctor,
@@ -56,6 +56,7 @@ export interface CliIo {
   interfaces(logger: Logger): InterfaceNames;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
+  findNetns: FindNetns;
   /** Emits the stop signals (STOP_SIGNALS): the process itself, an emitter in tests. */
   signals: NodeJS.EventEmitter;
   stdoutIsTty: boolean;
@@ -244,6 +245,7 @@ function commandIo(io: CliIo, options: { logLevel: string; logFormat: LogFormat;
     interfaces: io.interfaces,
     statInode: io.statInode,
     interfaceIndex: io.interfaceIndex,
+    findNetns: io.findNetns,
     stop,
     terminal: io.stdoutIsTty,
     color: useColor(options.color ?? 'never', io.env, io.stdoutIsTty),
@@ -305,6 +307,7 @@ export function realIo(): CliIo {
       ),
     statInode: namespaces.inodeOf,
     interfaceIndex: namespaces.interfaceIndex,
+    findNetns: findNetnsPath,
     signals: process,
     stdoutIsTty: isatty(1),
     env: process.env,

@@ -9,7 +9,7 @@ import { systemErrorText } from '../errors';
 import type { Counters, NativeBinding, NativeTracer, TracerOptions } from '../kernel/binding';
 import { readKernelFacts, type KernelFacts } from '../kernel/facts';
 import { KernelSymbols } from '../kernel/kallsyms';
-import { findNetnsPath, OWN_NETNS_PATH, type InterfaceIndex, type StatInode } from '../kernel/netns';
+import { OWN_NETNS_PATH, type FindNetns, type InterfaceIndex, type StatInode } from '../kernel/netns';
 import type { FormatContext, SocketResolver, Symbolizer } from '../output/format';
 import { OutputClosedError, type Chunk } from '../output/writer';
 import type { FilterSpec } from './options';
@@ -55,6 +55,7 @@ export interface CommandIo {
   interfaces(logger: Logger): InterfaceNames;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
+  findNetns: FindNetns;
   /** Reads the kernel's counters of the namespace with this inode (null: ours). */
   readCounters(netns: number | null): Promise<CounterSnapshot>;
   /** Stdout is a terminal: a person is watching (summary's live table). */
@@ -202,7 +203,7 @@ export class Session {
    */
   async traceRules(onVerdict: (drop: TraceDrop) => void): Promise<void> {
     const { netns } = this.filter;
-    const netnsPath = netns === undefined ? null : await findNetnsPath(netns);
+    const netnsPath = netns === undefined ? null : await this.io.findNetns(netns);
     if (netns !== undefined && netnsPath === null) {
       throw new Error(`--nft-trace: no process or /run/netns entry found for network namespace ${netns}`);
     }

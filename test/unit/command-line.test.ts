@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { parseCommandLine, run } from '../../src/cli';
 import { closestWord, commandWords } from '../../src/commands/command-line';
 import { mayBeginExpression } from '../../src/events/expression';
-import { cliHarness, encodeBatch, reasonCode, runNoTrace, type EventSpec } from './helpers';
+import { resolveFilter } from '../../src/commands/resolve';
+import { EnvironmentError } from '../../src/errors';
+import { NetworkNamespaces, OWN_NETNS_PATH } from '../../src/kernel/netns';
+import { cliHarness, encodeBatch, loadReasonTable, reasonCode, runNoTrace, runUntilOpened, type EventSpec } from './helpers';
 
 const TIMEOUT = { timeout: 10_000 };
 /** A UDP datagram to a closed port in the host's namespace, as the kernel reports it. */
@@ -165,4 +168,39 @@ test('a single-valued flag given twice with different values: exit 2, never a si
   // The same value twice is no choice; a repeatable flag repeats.
   const { raw } = await parseCommandLine(['--filter-port', '53', '--filter-port', '53', '--filter-reason', 'NO_SOCKET', '--filter-reason', 'UDP_CSUM']);
   assert.deepEqual(raw['filter-reason'], ['NO_SOCKET', 'UDP_CSUM']);
+});
+
+test('--filter-netns: a path that cannot be read says why (exit 3), not that it is no namespace', TIMEOUT, async () => {
+  const denied = Object.assign(new Error("EACCES: permission denied, stat '/proc/1/ns/net'"), { code: 'EACCES' });
+  const filter = { reasonNames: [], excludedReasonNames: [], netns: '/proc/1/ns/net' };
+  assert.throws(
+    () =>
+      resolveFilter(filter, loadReasonTable(), () => {
+        throw denied;
+      }),
+    (error: unknown) => error instanceof EnvironmentError && error.message === '--filter-netns: cannot read /proc/1/ns/net: permission denied (EACCES)',
+  );
+  // A path that is missing, or no namespace file, is still "not one"; the real lookup tells them from the rest.
+  const namespaces = new NetworkNamespaces();
+  assert.equal(namespaces.inodeOf('/nonexistent/ns/net'), null);
+  assert.equal(namespaces.inodeOf('/etc/hostname'), null);
+  assert.equal(typeof namespaces.inodeOf(OWN_NETNS_PATH), 'number');
+});
+
+test('--filter-netns INODE that names no namespace now: traced, with a warning that nothing matches until one appears', TIMEOUT, async (t) => {
+  for (const [inode, warned] of [
+    ['12345', true],
+    ['4026531840', false],
+  ] as const) {
+    const h = cliHarness({ netnsPaths: { 4026531840: '/proc/1/ns/net' } });
+    t.after(() => h.stop());
+    const { done } = await runUntilOpened(['--filter-netns', inode], h);
+    h.stop();
+    assert.equal(await done, 0);
+    const warning = h.logs.map((line) => JSON.parse(line) as { msg: string }).find((record) => record.msg.startsWith('--filter-netns'));
+    assert.equal(
+      warning?.msg,
+      warned ? '--filter-netns 12345: no process or /run/netns entry is in a network namespace with this inode now; nothing matches until one is' : undefined,
+    );
+  }
 });

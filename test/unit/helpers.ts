@@ -535,6 +535,8 @@ export interface CliHarnessOptions {
   /** The environment dropwhy sees (NO_COLOR); default: empty. */
   env?: NodeJS.ProcessEnv;
   inodes?: Record<string, number>;
+  /** Paths that enter namespaces, by inode (findNetns); default: the inodes of `inodes`, at their path. */
+  netnsPaths?: Record<number, string>;
   /** ifindexes by NETNS/IFNAME (the namespace's inode); others are missing. */
   interfaces?: Record<string, number>;
   /** The kernel's counters: successive snapshots, the last one repeated; absent: unreadable. */
@@ -605,6 +607,10 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
       statInode: (path) => {
         h.statCalls.push(path);
         return options.inodes?.[path] ?? null;
+      },
+      findNetns: async (inode) => {
+        const byInode = options.netnsPaths ?? Object.fromEntries(Object.entries(options.inodes ?? {}).map(([path, ino]) => [ino, path]));
+        return byInode[inode] ?? null;
       },
       interfaceIndex: async (ifname, netns) => {
         h.interfaceLookups.push(`${netns}/${ifname}`);
