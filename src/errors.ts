@@ -20,6 +20,17 @@ export class TracerError extends Error {
   }
 }
 
+/** -- COMMAND names a program that cannot be run: the shell's `NAME: command not found`, and its status (127, or 126). */
+export class CommandNotFoundError extends Error {
+  constructor(
+    readonly command: string,
+    why: string,
+    readonly status: 126 | 127,
+  ) {
+    super(`${command}: ${why}`);
+  }
+}
+
 export const EXIT = { ok: 0, failure: 1, usage: 2, environment: 3 } as const;
 
 const EPERM = 1;
@@ -31,6 +42,7 @@ const ENOTSUPP = 524;
 export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError) return EXIT.usage;
   if (error instanceof EnvironmentError) return EXIT.environment;
+  if (error instanceof CommandNotFoundError) return error.status;
   if (error instanceof TracerError && environmentHint(error) !== null) return EXIT.environment;
   return EXIT.failure;
 }

@@ -21,7 +21,7 @@ import { NftTrace } from '../nft/nft-trace';
 import type { TraceDrop } from '../nft/trace-parse';
 import { diffSnapshots, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
 import type { InterfaceNames } from '../kernel/interfaces';
-import type { TracedCommand } from './traced-command';
+import { exitText, type CommandExit, type TracedCommand } from './traced-command';
 import type { StopReason, StopRequest } from './stop';
 import { zeroCounters } from '../events/counts';
 import { STACK_DEPTH } from '../events/layout';
@@ -83,9 +83,15 @@ export type TracerRequest =
 export interface SessionResult {
   counters: Counters;
   counterDeltas: CounterDelta[] | null; // null when the counters could not be read, or nothing was traced
-  /** -- CMD: the command's exit status; null without a command, or when it never started. */
+  /**
+   * -- CMD: the command's exit status, dropwhy's own; null without a command, when it never started, or
+   * when dropwhy ended it (--count, --duration: the run ended as asked, exit 0).
+   */
   commandStatus: number | null;
 }
+
+/** What ended tracing while the command ran, for the closing line: `sleep was killed by SIGTERM: dropwhy ended it at --duration`. */
+const ENDED_BY: Partial<Record<StopReason['kind'], string>> = { count: '--count', duration: '--duration', 'output-closed': 'the output closing' };
 
 /** A traced command still running when tracing stops for another reason gets SIGTERM, then SIGKILL after this. */
 const COMMAND_KILL_AFTER_MS = 5000;
@@ -128,7 +134,9 @@ export async function withSession<T>(spec: SessionSpec, io: CommandIo, body: (se
 
 export class Session {
   private before: CounterSnapshot | null = null;
-  private commandStatus: number | null = null;
+  private commandExit: CommandExit | null = null;
+  /** Why dropwhy ended the command (--count, --duration, ...); null when it ended by itself. */
+  private commandEndedBy: StopReason | null = null;
   private tracer: NativeTracer | null = null;
   private nftTrace: NftTrace | null = null;
   /** What close() undoes besides the session's own parts, newest first. */
@@ -269,7 +277,7 @@ export class Session {
     let timer: NodeJS.Timeout | null = null;
     let writtenReadyFile: string | null = null;
     let failure: unknown = null;
-    let command: Promise<number | null> | null = null;
+    let command: Promise<CommandExit | null> | null = null;
     try {
       // A signal that came during the load arrives now: then the tracer stops at once, with no ready file.
       await deliverPendingSignals();
@@ -292,7 +300,8 @@ export class Session {
       symbols.close();
     }
     // The command's last drops are traced: the tracer stops once it has ended.
-    const commandStatus = command && (this.commandStatus = await this.endCommand(command));
+    const commandExit = command && (this.commandExit = await this.endCommand(command));
+    const commandStatus = commandExit && !this.commandEndedBy ? commandExit.status : null;
     const counters = await tracer.stop();
     this.tracer = null; // stopped: close() has nothing left to stop
     if (writtenReadyFile) this.removeReadyFile(writtenReadyFile);
@@ -307,14 +316,14 @@ export class Session {
   }
 
   /** Starts the traced command, if there is one; its end (or failing to start) ends the session. */
-  private startCommand(): Promise<number | null> | null {
+  private startCommand(): Promise<CommandExit | null> | null {
     const { command } = this;
     if (!command) return null;
     this.io.stop.forwardSignals((signal) => command.signal(signal));
     return command.start().then(
-      (status) => {
+      (exit) => {
         this.requestStop({ kind: 'command-ended' });
-        return status;
+        return exit;
       },
       (error: unknown) => {
         this.requestStop({ kind: 'error', error });
@@ -324,10 +333,11 @@ export class Session {
   }
 
   /** Waits for the command, which gets SIGTERM (then SIGKILL) when tracing stopped for another reason. */
-  private async endCommand(running: Promise<number | null>): Promise<number | null> {
+  private async endCommand(running: Promise<CommandExit | null>): Promise<CommandExit | null> {
     const command = this.command!;
     let killer: NodeJS.Timeout | null = null;
     if (this.stopReason?.kind !== 'command-ended') {
+      this.commandEndedBy = this.stopReason;
       command.signal('SIGTERM');
       killer = setTimeout(() => {
         this.io.logger.warn(`${command.argv[0]} outlived SIGTERM by ${COMMAND_KILL_AFTER_MS / 1000} s: sending SIGKILL`);
@@ -370,7 +380,10 @@ export class Session {
       for (const line of lines) writeErr(`dropwhy: ${line}`);
     }
     const { command } = this;
-    if (command && this.commandStatus !== null) writeErr(`dropwhy: ${command.argv[0]} exited with status ${this.commandStatus}`);
+    if (command && this.commandExit !== null) {
+      const endedBy = this.commandEndedBy && ENDED_BY[this.commandEndedBy.kind];
+      writeErr(`dropwhy: ${exitText(command.argv[0], this.commandExit)}${endedBy ? `: dropwhy ended it at ${endedBy}` : ''}`);
+    }
   }
 
   /**

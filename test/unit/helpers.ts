@@ -35,7 +35,7 @@ import {
 } from '../../src/events/layout';
 import type { CounterSnapshot } from '../../src/kernel/counters';
 import { ReasonTable } from '../../src/events/reasons';
-import type { TracedCommand } from '../../src/commands/traced-command';
+import type { CommandExit, TracedCommand } from '../../src/commands/traced-command';
 
 export interface KernelReasonsFixture {
   kernel: string;
@@ -493,25 +493,25 @@ export class FakeCommand implements TracedCommand {
   readonly signals: NodeJS.Signals[] = [];
   starts = 0;
   closes = 0;
-  /** exit() once started: the status start() resolves with. */
-  private ended: (status: number) => void = () => {
+  /** exit() once started: how start() resolves. */
+  private ended: (exit: CommandExit) => void = () => {
     throw new Error('FakeCommand: exit() before start()');
   };
   /** Every signal ends the command, with 128 + its number, unless it is listed here. */
   constructor(private readonly ignores: NodeJS.Signals[] = []) {}
 
-  start(): Promise<number> {
+  start(): Promise<CommandExit> {
     this.starts++;
     return new Promise((resolve) => (this.ended = resolve));
   }
 
   exit(status: number): void {
-    this.ended(status);
+    this.ended({ status, signal: null });
   }
 
   signal(signal: NodeJS.Signals): void {
     this.signals.push(signal);
-    if (!this.ignores.includes(signal)) this.ended(128 + os.constants.signals[signal]);
+    if (!this.ignores.includes(signal)) this.ended({ status: 128 + os.constants.signals[signal], signal });
   }
 
   close(): string | null {
