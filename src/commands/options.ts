@@ -452,3 +452,18 @@ export function checkDoctor(raw: { output?: string }): DoctorOptions {
   if (output !== 'text' && output !== 'json') flagError('output', 'text or json', output);
   return { output };
 }
+
+/** The filters that trace only some of a namespace's drops, as the user gave them: `--filter-port`, `the expression`. */
+export function narrowingFilters(filter: FilterSpec): string[] {
+  const given: Array<[unknown, string]> = [
+    [filter.proto, '--filter-proto'],
+    [filter.port, '--filter-port'],
+    [filter.srcAddr, '--filter-src-ip'],
+    [filter.dstAddr, '--filter-dst-ip'],
+    [filter.ifname, '--filter-ifname'],
+    [filter.reasonNames.length > 0 || undefined, '--filter-reason'],
+    [filter.excludedReasonNames.length > 0 || undefined, '--exclude-reason'],
+    [filter.expression, 'the expression'],
+  ];
+  return given.filter(([value]) => value !== undefined).map(([, name]) => name);
+}

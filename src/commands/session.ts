@@ -12,7 +12,7 @@ import { KernelSymbols } from '../kernel/kallsyms';
 import { OWN_NETNS_PATH, type FindNetns, type InterfaceIndex, type StatInode } from '../kernel/netns';
 import type { FormatContext, SocketResolver, Symbolizer } from '../output/format';
 import { OutputClosedError, type Chunk } from '../output/writer';
-import type { FilterSpec } from './options';
+import { narrowingFilters, type FilterSpec } from './options';
 import { resolveSessionFilter } from './resolve';
 import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
 import type { Logger } from '../log';
@@ -376,7 +376,8 @@ export class Session {
       writeErr(`dropwhy: ${counters.unrecordedFlows} flows of the command found the kernel's flow map full: their drops without its socket were missed`);
     }
     if (deltas !== null) {
-      const lines = formatCorrelation(correlate(traced, deltas), deltas, this.filter.netns === undefined, { count: counters.lost, noun: 'lost' });
+      const unseen = { count: counters.lost, noun: 'lost' } as const;
+      const lines = formatCorrelation(correlate(traced, deltas), deltas, this.filter.netns === undefined, unseen, narrowingFilters(this.spec.filter));
       for (const line of lines) writeErr(`dropwhy: ${line}`);
     }
     const { command } = this;

@@ -4,7 +4,7 @@
 import { decodeCounts, decodeSocketCounts } from '../events/counts';
 import { correlate } from '../knowledge/correlate';
 import { intervalJson, intervalRows, intervalText, liveTable, SocketTally, totalJson, totalText, type SummaryRow } from '../output/summary';
-import type { SummaryOptions } from './options';
+import { narrowingFilters, type SummaryOptions } from './options';
 import { withSession, type CommandIo } from './session';
 import { RuleTally } from '../nft/rule-tally';
 import { StackTable } from '../kernel/stacks';
@@ -62,7 +62,10 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
       const durationS = (Date.now() - started) / 1000;
       if (session.stopReason?.kind !== 'output-closed') {
         if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks, rules?.rows ?? null, sockets.rows())) + '\n');
-        else write(totalText(rows, durationS, counterDeltas, checks, session.filter.netns === undefined, counters.overflow, rules?.rows ?? null, sockets.rows()));
+        else {
+          const wholeHost = session.filter.netns === undefined;
+          write(totalText(rows, durationS, counterDeltas, checks, wholeHost, counters.overflow, rules?.rows ?? null, sockets.rows(), narrowingFilters(options.filter)));
+        }
       }
     } finally {
       session.writeClosing(counters);

@@ -239,7 +239,7 @@ export function liveTable(rows: SummaryRow[], elapsedS: number, intervalS: numbe
   return lines.join('\n') + '\n';
 }
 
-/** overflow: drops the full map did not count, which the correlation may count as a counter's. */
+/** overflow: drops the full map did not count, which the correlation may count as a counter's; filters: narrowingFilters(). */
 export function totalText(
   rows: SummaryRow[],
   durationS: number,
@@ -249,6 +249,7 @@ export function totalText(
   overflow: number,
   rules: RuleCount[] | null = null,
   sockets: SocketRow[] = [],
+  filters: string[] = [],
 ): string {
   const byTotal = [...rows].sort((a, b) => b.total - a.total);
   const lines = [`=== total over ${durationS.toFixed(1)}s: ${byTotal.reduce((s, r) => s + r.total, 0)} drops ===`];
@@ -260,7 +261,7 @@ export function totalText(
     lines.push('  NETFILTER_DROP by rule (nftables trace):');
     for (const { rule, count } of rules) lines.push(`${String(count).padStart(9)} drops  ${ruleName(rule)}`);
   }
-  if (deltas !== null) lines.push(...formatCorrelation(checks, deltas, wholeHost, { count: overflow, noun: 'uncounted' }).map((line) => `  ${line}`));
+  if (deltas !== null) lines.push(...formatCorrelation(checks, deltas, wholeHost, { count: overflow, noun: 'uncounted' }, filters).map((line) => `  ${line}`));
   for (const reason of new Set(byTotal.map((r) => r.reason).filter((r): r is string => r !== null))) {
     const { advice } = explain(reason);
     lines.push(`  ${reason}: ${advice.summary}`);

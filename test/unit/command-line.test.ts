@@ -204,3 +204,15 @@ test('--filter-netns INODE that names no namespace now: traced, with a warning t
     );
   }
 });
+
+test('a counter higher than the drops traced under a filter: the closing lines say the filter explains it', TIMEOUT, async () => {
+  const h = cliHarness({
+    binding: { counters: { seen: 5, matched: 2, lost: 0 }, onOpen: (binding) => binding.push(encodeBatch([noSocketDrop(1), noSocketDrop(2)])) },
+    counterSnapshots: [new Map([['Udp NoPorts', 10]]), new Map([['Udp NoPorts', 15]])],
+  });
+  assert.equal(await run(['--count', '2', '--filter-netns', '4026531840', '--filter-port', '53', 'udp', '-o', 'json'], h.io), 0);
+  assert.deepEqual(h.err.slice(-2), [
+    'dropwhy: Udp NoPorts +5 vs 2 NO_SOCKET traced: differ by 3 (the counter is higher)',
+    'dropwhy: (the counters count every drop of the namespace, the traced drops are those --filter-port and the expression let through: a higher counter is expected)',
+  ]);
+});
