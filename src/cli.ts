@@ -1,4 +1,5 @@
 // The dropwhy command line: parse, run the command, map the outcome to an exit code.
+import { constants } from 'node:os';
 import { isatty } from 'node:tty';
 import yargs from 'yargs';
 import { loadNativeBinding, type NativeBinding } from './kernel/binding';
@@ -37,6 +38,7 @@ import {
 } from './commands/command-line';
 import { mayBeginExpression } from './events/expression';
 import { VERSION } from './version';
+import type { EarlySignals } from './signals';
 import { fdWriter, type Chunk } from './output/writer';
 import type { SocketResolver, Symbolizer } from './output/format';
 import { SocketOwners } from './kernel/socket-owners';
@@ -59,6 +61,8 @@ export interface CliIo {
   findNetns: FindNetns;
   /** Emits the stop signals (STOP_SIGNALS): the process itself, an emitter in tests. */
   signals: NodeJS.EventEmitter;
+  /** The first stop signal that came before the command listened (bin/dropwhy.js listens from the start); no longer held back after. */
+  earlySignal(): NodeJS.Signals | null;
   stdoutIsTty: boolean;
   /** The environment (NO_COLOR). */
   env: NodeJS.ProcessEnv;
@@ -187,6 +191,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       io.writeOut(helpOrVersion + '\n');
       return EXIT.ok;
     }
+    if (command === 'trace' || command === 'summary' || command === 'exporter') return (await tracingCommand(command, raw, io)) ?? EXIT.ok;
+    // The other commands end the default way on a signal; one that came early ends them as it would have.
+    const early = io.earlySignal();
+    if (early !== null) return 128 + constants.signals[early];
     if (command === 'explain') return await explainCommand(raw, io);
     if (command === 'doctor') return await doctorCommand(raw, io);
     if (command === 'selftest') {
@@ -195,7 +203,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       const { hasReason } = readKernelFacts(io.binding());
       return (await io.selftest((line) => io.writeOut(line + '\n'), hasReason)) ? EXIT.ok : EXIT.failure;
     }
-    return (await tracingCommand(command, raw, io)) ?? EXIT.ok;
+    throw new Error(`no code for command ${command}`);
   } catch (error) {
     const code = exitCodeFor(error);
     io.writeErr(`dropwhy: ${describe(error)}`);
@@ -211,6 +219,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
  */
 async function tracingCommand(command: string, raw: ParsedArgs, io: CliIo): Promise<number | null> {
   const stop = new StopRequest(io.signals);
+  if (io.earlySignal() !== null) stop.request({ kind: 'signal' });
   try {
     if (command === 'summary') {
       const options = checkSummary(raw);
@@ -286,7 +295,7 @@ async function explainCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
   return EXIT.ok;
 }
 
-export function realIo(): CliIo {
+export function realIo(early: EarlySignals | null = null): CliIo {
   const writeErr = fdWriter(2);
   const namespaces = new NetworkNamespaces();
   return {
@@ -309,6 +318,7 @@ export function realIo(): CliIo {
     interfaceIndex: namespaces.interfaceIndex,
     findNetns: findNetnsPath,
     signals: process,
+    earlySignal: () => early?.take() ?? null,
     stdoutIsTty: isatty(1),
     env: process.env,
     createLogger,
@@ -318,8 +328,8 @@ export function realIo(): CliIo {
   };
 }
 
-export function main(argv: string[]): void {
-  run(argv, realIo()).then(
+export function main(argv: string[], early: EarlySignals | null = null): void {
+  run(argv, realIo(early)).then(
     (code) => (process.exitCode = code),
     (error) => {
       // Only a bug in dropwhy itself reaches here.

@@ -1,5 +1,6 @@
 // The command line as a new user meets it: words that are not commands, help, mistyped commands and
 // flags, and flags that must never be dropped silently.
+import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCommandLine, run } from '../../src/cli';
@@ -7,6 +8,7 @@ import { closestWord, commandWords } from '../../src/commands/command-line';
 import { mayBeginExpression } from '../../src/events/expression';
 import { resolveFilter } from '../../src/commands/resolve';
 import { EnvironmentError } from '../../src/errors';
+import { EarlySignals, STOP_SIGNALS } from '../../src/signals';
 import { NetworkNamespaces, OWN_NETNS_PATH } from '../../src/kernel/netns';
 import { cliHarness, encodeBatch, loadReasonTable, reasonCode, runNoTrace, runUntilOpened, type EventSpec } from './helpers';
 
@@ -215,4 +217,27 @@ test('a counter higher than the drops traced under a filter: the closing lines s
     'dropwhy: Udp NoPorts +5 vs 2 NO_SOCKET traced: differ by 3 (the counter is higher)',
     'dropwhy: (the counters count every drop of the namespace, the traced drops are those --filter-port and the expression let through: a higher counter is expected)',
   ]);
+});
+
+test('a stop signal before the command listened: a tracing command ends cleanly at once (exit 0, closing line), others as the signal would', TIMEOUT, async () => {
+  for (const argv of [[], ['summary'], ['exporter', '--listen', '127.0.0.1:0']]) {
+    const h = cliHarness({ earlySignal: 'SIGINT' });
+    assert.equal(await run(argv, h.io), 0, argv.join(' '));
+    assert.equal(h.binding.opened.length, 0, 'nothing loaded');
+    assert.ok(h.err.includes('dropwhy: 0 drops seen, 0 matched, 0 lost'), h.err.join('\n'));
+    assert.equal(h.signals.listenerCount('SIGINT'), 0);
+  }
+  const h = cliHarness({ earlySignal: 'SIGTERM' });
+  assert.equal(await run(['explain', 'NO_SOCKET'], h.io), 143);
+  assert.deepEqual(h.out, []);
+});
+
+test('EarlySignals: holds the first stop signal until taken, then no longer listens', () => {
+  const emitter = new EventEmitter();
+  const early = new EarlySignals(emitter);
+  emitter.emit('SIGHUP', 'SIGHUP');
+  emitter.emit('SIGINT', 'SIGINT');
+  assert.equal(early.take(), 'SIGHUP');
+  for (const signal of STOP_SIGNALS) assert.equal(emitter.listenerCount(signal), 0);
+  assert.equal(new EarlySignals(new EventEmitter()).take(), null);
 });

@@ -532,6 +532,8 @@ export interface CliHarnessOptions {
   /** Socket owners and cgroups; default: none known. */
   sockets?: SocketResolver;
   stdoutIsTty?: boolean;
+  /** A stop signal that came before the command listened (io.earlySignal()); default: none. */
+  earlySignal?: NodeJS.Signals;
   /** The environment dropwhy sees (NO_COLOR); default: empty. */
   env?: NodeJS.ProcessEnv;
   inodes?: Record<string, number>;
@@ -617,6 +619,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
         return options.interfaces?.[`${netns}/${ifname}`] ?? null;
       },
       signals,
+      earlySignal: () => options.earlySignal ?? null,
       stdoutIsTty: options.stdoutIsTty ?? false,
       env: options.env ?? {},
       readCounters: async (netns) => {
