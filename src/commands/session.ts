@@ -6,6 +6,7 @@
 import { accessSync, constants, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { systemErrorText } from '../errors';
+import { plural } from '../plural';
 import type { Counters, NativeBinding, NativeTracer, TracerOptions } from '../kernel/binding';
 import { readKernelFacts, type KernelFacts } from '../kernel/facts';
 import { KernelSymbols } from '../kernel/kallsyms';
@@ -358,22 +359,22 @@ export class Session {
    */
   writeClosing(counters: Counters, deltas: CounterDelta[] | null = null, traced: TracedCount[] = [], notes: string[] = []): void {
     const { writeErr } = this.io;
-    writeErr(`dropwhy: ${counters.seen} drops seen, ${counters.matched} matched, ${counters.lost} lost`);
+    writeErr(`dropwhy: ${plural(counters.seen, 'drop')} seen, ${counters.matched} matched, ${counters.lost} lost`);
     for (const note of notes) writeErr(note);
     if (counters.lost > 0) {
-      writeErr(`dropwhy: ${counters.lost} events were lost because the ring buffer was full: raise --ring-size or narrow the filter`);
+      writeErr(`dropwhy: ${plural(counters.lost, 'event was', 'events were')} lost because the ring buffer was full: raise --ring-size or narrow the filter`);
     }
     if (counters.overflow > 0) {
-      writeErr(`dropwhy: ${counters.overflow} drops were not counted because the count map was full: raise --max-keys`);
+      writeErr(`dropwhy: ${plural(counters.overflow, 'drop was', 'drops were')} not counted because the count map was full: raise --max-keys`);
     }
     if (counters.stackMissed > 0) {
-      writeErr(`dropwhy: ${counters.stackMissed} drops have no stack: the stack map was full or their stack's bucket held another one`);
+      writeErr(`dropwhy: ${plural(counters.stackMissed, 'drop has', 'drops have')} no stack: the stack map was full or their stack's bucket held another one`);
     }
     if (counters.packetUnread > 0) {
-      writeErr(`dropwhy: ${counters.packetUnread} drops are not in the pcapng file: their skb had no network header or its bytes could not be read`);
+      writeErr(`dropwhy: ${plural(counters.packetUnread, 'drop is', 'drops are')} not in the pcapng file: their skb had no network header or its bytes could not be read`);
     }
     if (counters.unrecordedFlows > 0) {
-      writeErr(`dropwhy: ${counters.unrecordedFlows} flows of the command found the kernel's flow map full: their drops without its socket were missed`);
+      writeErr(`dropwhy: ${plural(counters.unrecordedFlows, 'flow')} of the command found the kernel's flow map full: their drops without its socket were missed`);
     }
     if (deltas !== null) {
       const unseen = { count: counters.lost, noun: 'lost' } as const;

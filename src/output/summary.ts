@@ -8,6 +8,7 @@ import { explain, socketAdvice } from '../knowledge/advice';
 import { formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
 import type { CounterDelta } from '../kernel/counters';
 import { hintLine } from './explain';
+import { plural } from '../plural';
 import type { FormatContext, StackFrames } from './format';
 import { containerText, localEndpoint, resolveSocket, socketHolder, socketName, socketRecord, type ResolvedSocket } from './socket';
 import { ruleName } from './text-writer';
@@ -197,25 +198,35 @@ const PATH_INDENT = ' '.repeat(11);
 function callPathLines(paths: CallPath[]): string[] {
   const lines: string[] = [];
   paths.slice(0, PATHS_PER_ROW).forEach(({ frames, count }, i) => {
-    lines.push(`${PATH_INDENT}call path ${i + 1} of ${paths.length}: ${count} drops${frames === null ? ' (no stack recorded)' : ''}`);
+    lines.push(`${PATH_INDENT}call path ${i + 1} of ${paths.length}: ${plural(count, 'drop')}${frames === null ? ' (no stack recorded)' : ''}`);
     for (const frame of frames ?? []) lines.push(`${PATH_INDENT}  ${frame}`);
   });
   const rest = paths.slice(PATHS_PER_ROW);
   if (rest.length > 0) {
-    lines.push(`${PATH_INDENT}(and ${rest.length} more call paths: ${rest.reduce((sum, p) => sum + p.count, 0)} drops)`);
+    lines.push(
+      `${PATH_INDENT}(and ${plural(rest.length, 'more call path')}: ${plural(
+        rest.reduce((sum, p) => sum + p.count, 0),
+        'drop',
+      )})`,
+    );
   }
   return lines;
 }
 
+/** A table's count column: `        1 drop `, `      120 drops`, aligned. */
+function countColumn(count: number): string {
+  return `${String(count).padStart(9)} ${count === 1 ? 'drop ' : 'drops'}`;
+}
+
 function rowText(row: SummaryRow, count: number): string {
   const where = row.location ? `${row.location} (${row.address})` : row.address;
-  return `${String(count).padStart(9)} drops  ${(row.reason ?? '-').padEnd(22)} ${(row.proto ?? '-').padEnd(5)} ${where}`;
+  return `${countColumn(count)}  ${(row.reason ?? '-').padEnd(22)} ${(row.proto ?? '-').padEnd(5)} ${where}`;
 }
 
 export function intervalText(rows: SummaryRow[], at: Date, hinted: Set<string> | null): string {
   const active = rows.filter((r) => r.count > 0);
   const total = active.reduce((sum, r) => sum + r.count, 0);
-  const lines = [`--- ${at.toTimeString().slice(0, 8)}: ${total} drops ---`];
+  const lines = [`--- ${at.toTimeString().slice(0, 8)}: ${plural(total, 'drop')} ---`];
   for (const row of active) {
     lines.push(rowText(row, row.count));
     if (hinted && row.reason && !hinted.has(row.reason)) {
@@ -230,7 +241,7 @@ const CLEAR_SCREEN = '\x1b[H\x1b[2J';
 
 /** The live table on a terminal: redrawn in place, sorted by rate. */
 export function liveTable(rows: SummaryRow[], elapsedS: number, intervalS: number, matched: number): string {
-  const header = `dropwhy summary: ${elapsedS.toFixed(0)}s, ${matched} drops matched   (Ctrl-C to stop)`;
+  const header = `dropwhy summary: ${elapsedS.toFixed(0)}s, ${plural(matched, 'drop')} matched   (Ctrl-C to stop)`;
   const lines = [CLEAR_SCREEN + header, '', `${'RATE/s'.padStart(9)} ${'TOTAL'.padStart(10)}  ${'REASON'.padEnd(22)} PROTO LOCATION`];
   for (const row of rows) {
     const rate = (row.count / intervalS).toFixed(0);
@@ -252,14 +263,19 @@ export function totalText(
   filters: string[] = [],
 ): string {
   const byTotal = [...rows].sort((a, b) => b.total - a.total);
-  const lines = [`=== total over ${durationS.toFixed(1)}s: ${byTotal.reduce((s, r) => s + r.total, 0)} drops ===`];
+  const lines = [
+    `=== total over ${durationS.toFixed(1)}s: ${plural(
+      byTotal.reduce((s, r) => s + r.total, 0),
+      'drop',
+    )} ===`,
+  ];
   for (const row of byTotal) {
     lines.push(rowText(row, row.total));
     if (row.paths !== null) lines.push(...callPathLines(row.paths));
   }
   if (rules !== null && rules.length > 0) {
     lines.push('  NETFILTER_DROP by rule (nftables trace):');
-    for (const { rule, count } of rules) lines.push(`${String(count).padStart(9)} drops  ${ruleName(rule)}`);
+    for (const { rule, count } of rules) lines.push(`${countColumn(count)}  ${ruleName(rule)}`);
   }
   if (deltas !== null) lines.push(...formatCorrelation(checks, deltas, wholeHost, { count: overflow, noun: 'uncounted' }, filters).map((line) => `  ${line}`));
   for (const reason of new Set(byTotal.map((r) => r.reason).filter((r): r is string => r !== null))) {
@@ -270,11 +286,11 @@ export function totalText(
       const advice = socketRowAdvice(row);
       lines.push(
         advice === null
-          ? `    at ${socketName(row.socket, row.resolved)}, queued ${row.socket.queued}${containerText(row.resolved)}: ${row.count} drops`
-          : `    ${row.count} drops at ${advice}`,
+          ? `    at ${socketName(row.socket, row.resolved)}, queued ${row.socket.queued}${containerText(row.resolved)}: ${plural(row.count, 'drop')}`
+          : `    ${plural(row.count, 'drop')} at ${advice}`,
       );
     }
-    if (at.length > SOCKETS_PER_REASON) lines.push(`    (and ${at.length - SOCKETS_PER_REASON} more sockets)`);
+    if (at.length > SOCKETS_PER_REASON) lines.push(`    (and ${plural(at.length - SOCKETS_PER_REASON, 'more socket')})`);
     if (advice.checks[0]) lines.push(`    try: ${advice.checks[0]}`);
   }
   return lines.join('\n') + '\n';

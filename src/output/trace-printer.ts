@@ -170,6 +170,6 @@ export class TracePrinter {
 
   /** The closing line once the output closed. */
   closedLine(): string {
-    return `dropwhy: output closed: ${this.unwritten} drops read were not written (${this.written} were)`;
+    return `dropwhy: output closed: ${plural(this.unwritten, 'drop', 'drops')} read ${this.unwritten === 1 ? 'was' : 'were'} not written (${this.written} ${this.written === 1 ? 'was' : 'were'})`;
   }
 }

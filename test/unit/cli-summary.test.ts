@@ -38,7 +38,7 @@ function harness(t: TestContext, options: CliHarnessOptions = {}): CliHarness {
   return h;
 }
 
-const closingLine = (seen: number, matched: number, lost: number) => `dropwhy: ${seen} drops seen, ${matched} matched, ${lost} lost`;
+const closingLine = (seen: number, matched: number, lost: number) => `dropwhy: ${seen} drop${seen === 1 ? '' : 's'} seen, ${matched} matched, ${lost} lost`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function rcvbuf(count: number): CountSpec {
@@ -277,7 +277,7 @@ test('summary text: the total names the sockets behind a reason, with their owne
   assert.deepEqual(lines.slice(advice + 1, advice + 3), [
     // A reason about the socket's buffer: each socket named with its buffer and what would raise it.
     '    4 drops at dnsmasq[812] on 10.94.0.2:53: rcvbuf 212992, queued 213760; raise it with SO_RCVBUF (capped by net.core.rmem_max) or net.core.rmem_default, or read faster',
-    '    1 drops at uid 101 on 10.94.0.2:5353: rcvbuf 4096, queued 4352; raise it with SO_RCVBUF (capped by net.core.rmem_max) or net.core.rmem_default, or read faster',
+    '    1 drop at uid 101 on 10.94.0.2:5353: rcvbuf 4096, queued 4352; raise it with SO_RCVBUF (capped by net.core.rmem_max) or net.core.rmem_default, or read faster',
   ]);
   assert.match(lines[advice + 3], /^    try: /);
 });

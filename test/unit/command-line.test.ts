@@ -9,6 +9,7 @@ import { mayBeginExpression } from '../../src/events/expression';
 import { resolveFilter } from '../../src/commands/resolve';
 import { EnvironmentError } from '../../src/errors';
 import { EarlySignals, STOP_SIGNALS } from '../../src/signals';
+import { plural } from '../../src/plural';
 import { NetworkNamespaces, OWN_NETNS_PATH } from '../../src/kernel/netns';
 import { cliHarness, encodeBatch, loadReasonTable, reasonCode, runNoTrace, runUntilOpened, type EventSpec } from './helpers';
 
@@ -240,4 +241,11 @@ test('EarlySignals: holds the first stop signal until taken, then no longer list
   assert.equal(early.take(), 'SIGHUP');
   for (const signal of STOP_SIGNALS) assert.equal(emitter.listenerCount(signal), 0);
   assert.equal(new EarlySignals(new EventEmitter()).take(), null);
+});
+
+test('plural: one drop, any other number of drops', () => {
+  assert.equal(plural(1, 'drop'), '1 drop');
+  assert.equal(plural(0, 'drop'), '0 drops');
+  assert.equal(plural(2, 'event was', 'events were'), '2 events were');
+  assert.equal(plural(1, 'event was', 'events were'), '1 event was');
 });
