@@ -81,7 +81,7 @@ function message(error: unknown): string {
 function environmentHint(error: TracerError): string | null {
   // At load, EACCES is the verifier refusing the program, not a missing privilege.
   if (error.errno === EPERM || (error.errno === EACCES && error.stage !== 'load')) {
-    return `permission denied at ${error.stage}: dropwhy needs root, or CAP_BPF and CAP_PERFMON (try sudo)`;
+    return `permission denied at ${error.stage}: root, or CAP_BPF and CAP_PERFMON, is needed (try sudo)`;
   }
   if ((error.stage === 'load' || error.stage === 'attach') && [ENOENT, ESRCH, ENOTSUPP].includes(error.errno)) {
     return `the kernel refused to ${error.stage} the program on skb:kfree_skb (${error.message}): ` + 'it needs BTF (CONFIG_DEBUG_INFO_BTF=y) and BPF tracing support';

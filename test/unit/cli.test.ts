@@ -206,7 +206,7 @@ test('root without CAP_BPF/CAP_PERFMON/CAP_SYS_ADMIN: exit 3, says which capabil
     const h = cliHarness({ facts: { euid: 0, capEff } });
     assert.equal(await runNoTrace([], h), 3, `CapEff ${capEff.toString(16)}`);
     assert.deepEqual(h.err, [
-      'dropwhy: dropwhy needs CAP_BPF and CAP_PERFMON to load its BPF program, and this root process lacks them: ' +
+      'dropwhy: loading the BPF program needs CAP_BPF and CAP_PERFMON, which this root process lacks: ' +
         'give this root process CAP_BPF and CAP_PERFMON back (a container: --cap-add BPF --cap-add PERFMON)',
     ]);
     assert.equal(h.binding.opened.length, 0);

@@ -249,3 +249,9 @@ test('plural: one drop, any other number of drops', () => {
   assert.equal(plural(2, 'event was', 'events were'), '2 events were');
   assert.equal(plural(1, 'event was', 'events were'), '1 event was');
 });
+
+test('not root: one line that does not say dropwhy twice', TIMEOUT, async () => {
+  const h = cliHarness({ facts: { euid: 1000, capEff: 0n } });
+  assert.equal(await runNoTrace([], h), 3);
+  assert.deepEqual(h.err, ['dropwhy: loading the BPF program needs root, or CAP_BPF and CAP_PERFMON: run dropwhy with sudo']);
+});
