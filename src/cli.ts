@@ -64,6 +64,8 @@ export interface CliIo {
   /** The first stop signal that came before the command listened (bin/dropwhy.js listens from the start); no longer held back after. */
   earlySignal(): NodeJS.Signals | null;
   stdoutIsTty: boolean;
+  /** The terminal's width when stdout is one, else null. */
+  columns: number | null;
   /** The environment (NO_COLOR). */
   env: NodeJS.ProcessEnv;
   createLogger(level: string, format: LogFormat): Logger;
@@ -207,7 +209,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   } catch (error) {
     const code = exitCodeFor(error);
     io.writeErr(`dropwhy: ${describe(error)}`);
-    if (code === EXIT.usage) io.writeErr("Try 'dropwhy --help' for the accepted options.");
+    if (error instanceof UsageError && error.tryHelp) io.writeErr("Try 'dropwhy --help' for the accepted options.");
     return code;
   }
 }
@@ -274,7 +276,7 @@ async function doctorCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
 
 async function explainCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
   const options = checkExplain(raw);
-  const { missingReason, renderExplanation, renderReasonList } = await COMMANDS.explain();
+  const { missingReason, proseWidth, renderExplanation, renderReasonList } = await COMMANDS.explain();
   // The kernel's names make the answer exact, but explain works without them (no addon, no BTF).
   let kernelNames: string[] | null = null;
   try {
@@ -284,14 +286,15 @@ async function explainCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
     kernelNames = null;
   }
   if (options.reason === null) {
-    io.writeOut(renderReasonList(kernelNames));
+    io.writeOut(renderReasonList(kernelNames, io.columns));
     return EXIT.ok;
   }
   const missing = missingReason(options.reason, kernelNames);
   if (missing) {
-    throw new UsageError(`explain: this kernel has no drop reason named ${missing.name}; the closest: ${missing.closest.join(', ')} (dropwhy explain --list shows them all)`);
+    const closest = missing.closest.join(', ');
+    throw new UsageError(`explain: this kernel has no drop reason named ${missing.name}; the closest: ${closest} (dropwhy explain --list shows them all)`, false);
   }
-  io.writeOut(renderExplanation(options.reason, kernelNames));
+  io.writeOut(renderExplanation(options.reason, kernelNames, proseWidth(io.columns)));
   return EXIT.ok;
 }
 
@@ -320,6 +323,7 @@ export function realIo(early: EarlySignals | null = null): CliIo {
     signals: process,
     earlySignal: () => early?.take() ?? null,
     stdoutIsTty: isatty(1),
+    columns: isatty(1) ? (process.stdout.columns ?? null) : null,
     env: process.env,
     createLogger,
     readCounters: (netns) => namespaces.counters(netns),

@@ -1,7 +1,15 @@
 // Every error the CLI can end with, and the one place that maps them to exit codes.
 
 /** A bad flag or flag value: exit 2. The message names the flag and the accepted form. */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  /** tryHelp: whether --help would tell more (not when the message already says what to run instead). */
+  constructor(
+    message: string,
+    readonly tryHelp = true,
+  ) {
+    super(message);
+  }
+}
 
 /** Something the machine lacks (privileges, BTF, the tracepoint, the addon): exit 3. */
 export class EnvironmentError extends Error {}

@@ -438,8 +438,9 @@ const REASON_EXPECTED = 'explain: expected a reason name such as SOCKET_RCVBUFF'
 
 export function checkExplain(raw: { reason?: string; list?: boolean }): ExplainOptions {
   if (raw.list) return { list: true, reason: null };
-  if (!raw.reason) throw new UsageError(`${REASON_EXPECTED}, or --list`);
-  if (!/^[A-Za-z0-9_:]+$/.test(raw.reason)) throw new UsageError(`${REASON_EXPECTED}, got ${JSON.stringify(raw.reason)}`);
+  // explain's errors say what to run instead: no --help hint.
+  if (!raw.reason) throw new UsageError(`${REASON_EXPECTED}, or --list`, false);
+  if (!/^[A-Za-z0-9_:]+$/.test(raw.reason)) throw new UsageError(`${REASON_EXPECTED}, got ${JSON.stringify(raw.reason)}`, false);
   return { list: false, reason: raw.reason };
 }
 

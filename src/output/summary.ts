@@ -231,7 +231,7 @@ export function intervalText(rows: SummaryRow[], at: Date, hinted: Set<string> |
     lines.push(rowText(row, row.count));
     if (hinted && row.reason && !hinted.has(row.reason)) {
       hinted.add(row.reason);
-      lines.push(hintLine(row.reason));
+      lines.push(hintLine(row.reason, row.location));
     }
   }
   return lines.join('\n') + '\n';
@@ -279,7 +279,8 @@ export function totalText(
   }
   if (deltas !== null) lines.push(...formatCorrelation(checks, deltas, wholeHost, { count: overflow, noun: 'uncounted' }, filters).map((line) => `  ${line}`));
   for (const reason of new Set(byTotal.map((r) => r.reason).filter((r): r is string => r !== null))) {
-    const { advice } = explain(reason);
+    // Advice of the function where most of them were dropped, when it has its own.
+    const { advice } = explain(reason, byTotal.find((r) => r.reason === reason)?.location ?? null);
     lines.push(`  ${reason}: ${advice.summary}`);
     const at = sockets.filter((s) => s.reason === reason);
     for (const row of at.slice(0, SOCKETS_PER_REASON)) {

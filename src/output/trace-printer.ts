@@ -137,7 +137,7 @@ export class TracePrinter {
       this.tally.add(event.reason, event);
       if (this.options.hints && this.text && !this.hinted.has(event.reason)) {
         this.hinted.add(event.reason);
-        lines.add(hintLine(this.context.reasons.decode(event.reason).name));
+        lines.add(hintLine(this.context.reasons.decode(event.reason).name, this.context.symbols.symbolize(event.location)));
       }
     }
     if (++this.printed !== this.options.count) return;

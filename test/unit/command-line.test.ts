@@ -10,6 +10,8 @@ import { resolveFilter } from '../../src/commands/resolve';
 import { EnvironmentError } from '../../src/errors';
 import { EarlySignals, STOP_SIGNALS } from '../../src/signals';
 import { plural } from '../../src/plural';
+import { explain } from '../../src/knowledge/advice';
+import { hintLine, renderExplanation } from '../../src/output/explain';
 import { NetworkNamespaces, OWN_NETNS_PATH } from '../../src/kernel/netns';
 import { cliHarness, encodeBatch, loadReasonTable, reasonCode, runNoTrace, runUntilOpened, type EventSpec } from './helpers';
 
@@ -254,4 +256,35 @@ test('not root: one line that does not say dropwhy twice', TIMEOUT, async () => 
   const h = cliHarness({ facts: { euid: 1000, capEff: 0n } });
   assert.equal(await runNoTrace([], h), 3);
   assert.deepEqual(h.err, ['dropwhy: loading the BPF program needs root, or CAP_BPF and CAP_PERFMON: run dropwhy with sudo']);
+});
+
+test('advice by location: QUEUE_PURGE at sk_stream_kill_queues is a socket closing, not a qdisc; NETFILTER_DROP names --nft-trace', () => {
+  const closing = explain('QUEUE_PURGE', 'sk_stream_kill_queues+0x5a');
+  assert.equal(closing.atFunction, 'sk_stream_kill_queues');
+  assert.match(closing.advice.summary, /TCP socket was closed/);
+  assert.ok(!closing.advice.checks.some((check) => check.includes('tc qdisc')), closing.advice.checks.join('\n'));
+  assert.match(hintLine('QUEUE_PURGE', 'sk_stream_kill_queues+0x5a'), /hint: QUEUE_PURGE: A TCP socket was closed/);
+  const elsewhere = explain('QUEUE_PURGE', 'dev_deactivate_many+0x10');
+  assert.equal(elsewhere.atFunction, null);
+  assert.equal(elsewhere.advice.summary, explain('QUEUE_PURGE').advice.summary);
+  assert.match(renderExplanation('QUEUE_PURGE', null), /^At sk_stream_kill_queues: A TCP socket was closed/m);
+  assert.match(explain('NETFILTER_DROP').advice.checks[0], /dropwhy --nft-trace/);
+});
+
+test('explain wraps to the terminal when it is narrower than 100 columns; its own errors have no --help hint', TIMEOUT, async () => {
+  for (const [columns, width] of [
+    [undefined, 100],
+    [60, 60],
+    [200, 100],
+  ] as const) {
+    const h = cliHarness({ columns, stdoutIsTty: columns !== undefined });
+    assert.equal(await runNoTrace(['explain', 'SOCKET_RCVBUFF'], h), 0);
+    const lines = h.stdout().split('\n');
+    const longest = Math.max(...lines.map((line) => line.length));
+    assert.ok(longest <= width && longest > width - 15, `columns ${columns}: the longest line has ${longest}`);
+  }
+  const h = cliHarness();
+  assert.equal(await runNoTrace(['explain', 'NO_SOCK'], h), 2);
+  assert.equal(h.err.length, 1, h.err.join('\n'));
+  assert.match(h.err[0], /^dropwhy: explain: this kernel has no drop reason named NO_SOCK; the closest: NO_SOCKET/);
 });

@@ -534,6 +534,8 @@ export interface CliHarnessOptions {
   stdoutIsTty?: boolean;
   /** A stop signal that came before the command listened (io.earlySignal()); default: none. */
   earlySignal?: NodeJS.Signals;
+  /** The terminal's width (stdout a terminal); default: null, not a terminal. */
+  columns?: number;
   /** The environment dropwhy sees (NO_COLOR); default: empty. */
   env?: NodeJS.ProcessEnv;
   inodes?: Record<string, number>;
@@ -621,6 +623,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
       signals,
       earlySignal: () => options.earlySignal ?? null,
       stdoutIsTty: options.stdoutIsTty ?? false,
+      columns: options.columns ?? null,
       env: options.env ?? {},
       readCounters: async (netns) => {
         h.counterReads.push(netns);
