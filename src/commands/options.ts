@@ -1,5 +1,7 @@
 // The command-line options: one table per command that yargs reads (with each default, defined once,
 // there), and pure check functions that turn the raw values into validated options or a UsageError.
+// Every value is read as a string (type 'string'), so that check() owns all validation; `number: true`
+// only labels a numeric one [number] in --help and the man page (yargs keeps a string option's text).
 // Nothing here reads the machine: resolve.ts makes the filter into this machine's.
 import type { Options, PositionalOptions } from 'yargs';
 import { parseAddressPrefix, type AddressPrefix } from '../events/address';
@@ -12,7 +14,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 export const FILTER_OPTIONS = {
   'filter-proto': { type: 'string', describe: 'Only drops of this L4 protocol: tcp, udp, icmp, icmp6 (any case)', group: 'Filters:' },
-  'filter-port': { type: 'string', describe: 'Only drops with this source or destination port (TCP/UDP)', group: 'Filters:' },
+  'filter-port': { type: 'string', number: true, describe: 'Only drops with this source or destination port (TCP/UDP)', group: 'Filters:' },
   'filter-src-ip': { type: 'string', describe: 'Only drops from ADDR[/LEN] (IPv4 or IPv6)', group: 'Filters:' },
   'filter-dst-ip': { type: 'string', describe: 'Only drops to ADDR[/LEN] (IPv4 or IPv6)', group: 'Filters:' },
   'filter-netns': {
@@ -48,7 +50,7 @@ export const EXPRESSION_POSITIONAL = {
 
 /** Every tracing command: trace, summary, exporter. */
 export const SESSION_OPTIONS = {
-  duration: { type: 'string', describe: 'Stop after SECONDS' },
+  duration: { type: 'string', number: true, describe: 'Stop after SECONDS' },
   'ready-file': { type: 'string', describe: 'Write this file once the tracer is attached; removed on exit (for scripts and CI)' },
   'log-level': { type: 'string', default: 'warn', describe: `Log level on stderr: ${LOG_LEVELS.join(', ')}` },
   'log-format': { type: 'string', default: 'text', describe: `Log lines on stderr: text (dropwhy: ...) or json (pino's NDJSON)` },
@@ -57,7 +59,7 @@ export const SESSION_OPTIONS = {
 /** The commands that print drops: trace and summary. */
 export const PRINT_OPTIONS = {
   output: { alias: 'o', type: 'string', describe: 'Output format: text (the default; none with -w) or json (NDJSON)' },
-  count: { type: 'string', describe: 'Stop after N matching drops' },
+  count: { type: 'string', number: true, describe: 'Stop after N matching drops' },
   hints: { type: 'boolean', default: true, describe: 'A one-line hint after the first drop of each reason (text output)' },
   socket: {
     type: 'boolean',
@@ -86,19 +88,20 @@ export const STREAM_OPTIONS = {
   'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
   'nft-trace': NFT_TRACE_OPTION,
   write: { alias: 'w', type: 'string', describe: 'Write the dropped packets to this pcapng file (- for stdout, then nothing else goes there)' },
-  snaplen: { type: 'string', describe: `With -w: bytes of each packet written, 1 to ${MAX_SNAPLEN} (default ${DEFAULT_SNAPLEN})` },
+  snaplen: { type: 'string', number: true, describe: `With -w: bytes of each packet written, 1 to ${MAX_SNAPLEN} (default ${DEFAULT_SNAPLEN})` },
 } as const satisfies Record<string, Options>;
 
 export const DEFAULT_RING_BYTES = ringBytes(STREAM_OPTIONS['ring-size'].default);
 
 const MAX_KEYS_OPTION = {
   type: 'string',
+  number: true,
   default: '4096',
   describe: 'Distinct (reason, location, namespace, protocol) keys counted in the kernel',
 } as const satisfies Options;
 
 export const SUMMARY_OPTIONS = {
-  interval: { type: 'string', default: '1', describe: 'Print the counts every SECONDS' },
+  interval: { type: 'string', number: true, default: '1', describe: 'Print the counts every SECONDS' },
   'max-keys': MAX_KEYS_OPTION,
   'nft-trace': { ...NFT_TRACE_OPTION, describe: 'Count NETFILTER_DROP per nftables rule in the totals (adds a table dropwhy_trace_PID while it runs)' },
 } as const satisfies Record<string, Options>;
@@ -115,6 +118,7 @@ export const EXPORTER_OPTIONS = {
   'max-keys': MAX_KEYS_OPTION,
   'idle-timeout': {
     type: 'string',
+    number: true,
     default: '600',
     describe: 'A series with no new drops for SECONDS leaves /metrics and frees its kernel keys (its count is kept)',
   },

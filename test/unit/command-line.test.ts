@@ -288,3 +288,27 @@ test('explain wraps to the terminal when it is narrower than 100 columns; its ow
   assert.equal(h.err.length, 1, h.err.join('\n'));
   assert.match(h.err[0], /^dropwhy: explain: this kernel has no drop reason named NO_SOCK; the closest: NO_SOCKET/);
 });
+
+test('--help labels numeric options [number], and they still reach check() as the text given', TIMEOUT, async () => {
+  for (const [argv, flags] of [
+    [['--help'], ['--count', '--duration', '--filter-port', '--snaplen']],
+    [
+      ['summary', '--help'],
+      ['--interval', '--max-keys'],
+    ],
+    [['exporter', '--help'], ['--idle-timeout']],
+  ] as const) {
+    const h = cliHarness();
+    assert.equal(await runNoTrace([...argv], h), 0);
+    const lines = h.stdout().split('\n');
+    for (const flag of flags) {
+      const at = lines.findIndex((line) => line.trimStart().startsWith(`${flag} `));
+      assert.ok(at >= 0, `${flag} in ${argv.join(' ')}`);
+      // A long description puts the labels on the line under it.
+      assert.match(lines[at] + lines[at + 1], /\[number\]/, lines[at]);
+    }
+  }
+  const { raw } = await parseCommandLine(['--count', '010', '--filter-port', '0x35']);
+  assert.equal(raw.count, '010');
+  assert.equal(raw['filter-port'], '0x35');
+});
