@@ -32,6 +32,7 @@ import {
   EXIT_STATUS_TEXT,
   optionNames,
   rejectRepeats,
+  splitShortValues,
   SUMMARY_LINE,
   USAGE,
   type CommandSpec,
@@ -139,7 +140,7 @@ export interface CommandLine {
  */
 export async function parseCommandLine(argv: string[]): Promise<CommandLine> {
   const dashes = argv.indexOf('--');
-  let options = dashes < 0 ? argv : argv.slice(0, dashes);
+  let options = splitShortValues(dashes < 0 ? argv : argv.slice(0, dashes));
   if (options[0] === 'help') options = [...options.slice(1), '--help'];
   const command = options.find((word) => commandWords().includes(word)) ?? DEFAULT_COMMAND;
   let output = '';

@@ -145,3 +145,19 @@ export function rejectRepeats(raw: Record<string, unknown>, command: string): vo
     }
   }
 }
+
+/** The one-letter options that take a value (-o, -w), of any command. */
+function shortValueOptions(): Set<string> {
+  const letters = COMMAND_SPECS.flatMap((spec) =>
+    spec.options.flatMap((table) =>
+      Object.values(table).flatMap((option: Options) => (option.type === 'string' && typeof option.alias === 'string' && option.alias.length === 1 ? [option.alias] : [])),
+    ),
+  );
+  return new Set(letters);
+}
+
+/** `-ojson` as `-o json` and `-wdrops.pcapng` as `-w drops.pcapng`, as getopt reads them (yargs would take -ojson for -o -j -s -o -n). */
+export function splitShortValues(words: string[]): string[] {
+  const letters = shortValueOptions();
+  return words.flatMap((word) => (/^-[A-Za-z]./.test(word) && !word.startsWith('--') && letters.has(word[1]) ? [word.slice(0, 2), word.slice(2)] : [word]));
+}

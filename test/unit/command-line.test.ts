@@ -312,3 +312,13 @@ test('--help labels numeric options [number], and they still reach check() as th
   assert.equal(raw.count, '010');
   assert.equal(raw['filter-port'], '0x35');
 });
+
+test("-ojson is -o json and -wFILE is -w FILE, as getopt reads them; after -- the words are the command's", TIMEOUT, async () => {
+  const { raw } = await parseCommandLine(['-ojson', '-wdrops.pcapng', 'udp', '--', 'dig', '-ojson']);
+  assert.equal(raw.output, 'json');
+  assert.equal(raw.write, 'drops.pcapng');
+  assert.deepEqual(raw.expression, ['udp']);
+  assert.deepEqual(raw.command, ['dig', '-ojson']);
+  assert.equal((await parseCommandLine(['-w-'])).raw.write, '-');
+  assert.equal((await parseCommandLine(['doctor', '-ojson'])).raw.output, 'json');
+});
