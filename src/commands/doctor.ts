@@ -5,7 +5,7 @@ import { release } from 'node:os';
 import type { NativeBinding } from '../kernel/binding';
 import { AddonError, rebuildCommand } from '../kernel/addon-loader';
 import { describe } from '../errors';
-import { findStaleTraceTables } from '../nft/table';
+import { findStaleTraceTables, type StaleTable } from '../nft/table';
 import { hasTracingPrivileges, privilegesFix, readKernelFacts, reportsReason, VMLINUX_BTF, type ProcessFacts } from '../kernel/facts';
 
 export interface DoctorFacts {
@@ -19,7 +19,7 @@ export interface DoctorFacts {
   tracefs: boolean;
   kallsyms: 'symbols' | 'hidden' | 'unreadable';
   /** Tables left by killed --nft-trace runs; null: nft could not list them; undefined: not looked. */
-  staleNftTables?: string[] | null;
+  staleNftTables?: StaleTable[] | null;
 }
 
 interface LoadedAddonFacts {
@@ -49,6 +49,16 @@ export interface Check {
   detail: string;
   /** What to do when not ok. */
   fix?: string;
+}
+
+/** `inet dropwhy_trace_7 (netns blue)` */
+function tableName({ table, netns }: StaleTable): string {
+  return `inet ${table}${netns === null ? '' : ` (netns ${netns})`}`;
+}
+
+/** The command that removes a stale table, in its namespace. */
+function deleteTableCommand({ table, netns }: StaleTable): string {
+  return `${netns === null ? '' : `ip netns exec ${netns} `}nft delete table inet ${table}`;
 }
 
 export function diagnose(facts: DoctorFacts): Check[] {
@@ -97,7 +107,7 @@ export function diagnose(facts: DoctorFacts): Check[] {
       ok: facts.ringbuf === true,
       required: facts.ringbuf === false,
       detail: facts.ringbuf === null ? 'could not probe (needs the privileges above)' : facts.ringbuf ? 'BPF ring buffers supported' : 'BPF ring buffers not supported',
-      fix: facts.ringbuf === null ? 'run doctor as root to probe' : 'BPF ring buffers need Linux 5.8 or newer',
+      fix: facts.ringbuf === null ? `to probe, ${privilegesFix(proc)}` : 'BPF ring buffers need Linux 5.8 or newer',
     });
   }
   checks.push({
@@ -110,7 +120,8 @@ export function diagnose(facts: DoctorFacts): Check[] {
         : facts.kallsyms === 'hidden'
           ? '/proc/kallsyms addresses are hidden: locations print as raw addresses'
           : '/proc/kallsyms unreadable: locations print as raw addresses',
-    fix: 'run as root, or lower kernel.kptr_restrict',
+    // kernel.kptr_restrict 1 shows addresses to CAP_SYSLOG only: root may lack it (a container).
+    fix: proc.euid === 0 ? 'give this root process CAP_SYSLOG, or lower kernel.kptr_restrict' : 'run as root, or lower kernel.kptr_restrict',
   });
   if (facts.staleNftTables) {
     const stale = facts.staleNftTables;
@@ -118,8 +129,8 @@ export function diagnose(facts: DoctorFacts): Check[] {
       name: 'nft trace',
       ok: stale.length === 0,
       required: false,
-      detail: stale.length === 0 ? 'no table left by a killed --nft-trace run' : `left by a killed --nft-trace run: ${stale.join(', ')}`,
-      fix: 'the next dropwhy --nft-trace in that namespace removes it, or: nft delete table inet dropwhy_trace_PID',
+      detail: stale.length === 0 ? 'no table left by a killed --nft-trace run' : `left by a killed --nft-trace run: ${stale.map(tableName).join(', ')}`,
+      fix: `the next dropwhy --nft-trace in that namespace removes it, or: ${stale.map(deleteTableCommand).join('; ')}`,
     });
   }
   checks.push({
