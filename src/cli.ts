@@ -89,6 +89,7 @@ const COMMANDS = {
   doctor: () => import('./commands/doctor'),
   selftest: () => import('./commands/selftest'),
   explain: () => import('./output/explain'),
+  completion: () => import('./commands/completion'),
 };
 
 /** The yargs command of a spec: the default one answers to no word. */
@@ -200,6 +201,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     if (early !== null) return 128 + constants.signals[early];
     if (command === 'explain') return await explainCommand(raw, io);
     if (command === 'doctor') return await doctorCommand(raw, io);
+    if (command === 'completion') {
+      io.writeOut((await COMMANDS.completion()).completionScript());
+      return EXIT.ok;
+    }
     if (command === 'selftest') {
       assertCanTrace(io.processFacts());
       // A missing addon or libbpf is this one line, not a failure inside the test.

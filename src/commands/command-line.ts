@@ -63,6 +63,7 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
   },
   { name: 'doctor', positional: null, describe: 'Check whether dropwhy can run here, and what to do if not', options: [DOCTOR_OPTIONS] },
   { name: 'selftest', positional: null, describe: 'Make known drops in throwaway namespaces and check dropwhy sees exactly them', options: [] },
+  { name: 'completion', positional: null, describe: "Print a bash completion script: source <(dropwhy completion), or save it in bash-completion's directory", options: [] },
 ];
 
 export const USAGE = '$0 [command] [options] [EXPRESSION] [-- COMMAND ARGS...]';

@@ -64,7 +64,7 @@ test('a mistyped command: exit 2, "unknown command" with the closest, nothing tr
     [['hlep'], 'dropwhy: unknown command "hlep" (did you mean help?)'],
     [
       ['frobnicate'],
-      'dropwhy: unknown command "frobnicate" (the commands: summary, exporter, explain, doctor, selftest; an expression begins with a keyword such as host, port or udp)',
+      'dropwhy: unknown command "frobnicate" (the commands: summary, exporter, explain, doctor, selftest, completion; an expression begins with a keyword such as host, port or udp)',
     ],
   ] as const) {
     const h = cliHarness();
