@@ -265,6 +265,7 @@ function commandIo(io: CliIo, options: { logLevel: string; logFormat: LogFormat;
     findNetns: io.findNetns,
     stop,
     terminal: io.stdoutIsTty,
+    columns: io.columns,
     color: useColor(options.color ?? 'never', io.env, io.stdoutIsTty),
     readCounters: io.readCounters,
     traceCommand: io.traceCommand,

@@ -61,6 +61,8 @@ export interface CommandIo {
   readCounters(netns: number | null): Promise<CounterSnapshot>;
   /** Stdout is a terminal: a person is watching (summary's live table). */
   terminal: boolean;
+  /** The terminal's width, when stdout is one. */
+  columns: number | null;
   /** Colour in the text on stdout (--color, NO_COLOR). */
   color: boolean;
   /** -- CMD: the command, in a cgroup of its own, ready to start. */

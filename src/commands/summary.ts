@@ -3,7 +3,18 @@
 // to user space, so this is the mode for very high drop rates.
 import { decodeCounts, decodeSocketCounts } from '../events/counts';
 import { correlate } from '../knowledge/correlate';
-import { intervalJson, intervalRows, intervalText, liveTable, SocketTally, totalJson, totalText, type SummaryRow } from '../output/summary';
+import {
+  ENTER_ALTERNATE_SCREEN,
+  intervalJson,
+  intervalRows,
+  intervalText,
+  LEAVE_ALTERNATE_SCREEN,
+  liveTable,
+  SocketTally,
+  totalJson,
+  totalText,
+  type SummaryRow,
+} from '../output/summary';
 import { narrowingFilters, type SummaryOptions } from './options';
 import { withSession, type CommandIo } from './session';
 import { RuleTally } from '../nft/rule-tally';
@@ -20,6 +31,19 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
     const hinted = options.hints ? new Set<string>() : null;
     const live = options.output === 'text' && io.terminal;
     const started = Date.now();
+    let ticks = 0;
+    let lastTick = started;
+    let onAlternateScreen = false;
+    const leaveAlternateScreen = () => {
+      if (!onAlternateScreen) return;
+      onAlternateScreen = false;
+      try {
+        io.writeOut(LEAVE_ALTERNATE_SCREEN);
+      } catch {
+        // the terminal is gone: there is no screen to go back to
+      }
+    };
+    session.defer(leaveAlternateScreen);
     let lastRows: SummaryRow[] = [];
     const sockets = new SocketTally(context);
 
@@ -38,12 +62,21 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
       lastRows = rows;
       const now = new Date();
       if (options.output === 'json') write(JSON.stringify(intervalJson(rows, options.intervalMs / 1000, now)) + '\n');
-      else if (live) write(liveTable(rows, (Date.now() - started) / 1000, options.intervalMs / 1000, tracer.counters().matched));
-      else if (rows.some((r) => r.count > 0)) write(intervalText(rows, now, hinted));
+      else if (live) {
+        // The elapsed time in whole intervals; the rates over the interval's real length (a late timer makes it longer).
+        const now = Date.now();
+        const actualS = Math.max(now - lastTick, 1) / 1000;
+        lastTick = now;
+        ticks++;
+        if (!onAlternateScreen) write(ENTER_ALTERNATE_SCREEN);
+        onAlternateScreen = true;
+        write(liveTable(rows, (ticks * options.intervalMs) / 1000, actualS, tracer.counters().matched, io.columns));
+      } else if (rows.some((r) => r.count > 0)) write(intervalText(rows, now, hinted));
     });
     const timers: NodeJS.Timeout[] = [];
     const { counters, counterDeltas, commandStatus } = await session
       .run(() => {
+        lastTick = Date.now();
         timers.push(setInterval(tick, options.intervalMs));
         if (options.count !== null) {
           const count = options.count;
@@ -61,6 +94,8 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
       const checks = counterDeltas === null ? [] : correlate(traced, counterDeltas);
       const durationS = (Date.now() - started) / 1000;
       if (session.stopReason?.kind !== 'output-closed') {
+        // The totals go to the normal screen, where they stay.
+        leaveAlternateScreen();
         if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks, rules?.rows ?? null, sockets.rows())) + '\n');
         else {
           const wholeHost = session.filter.netns === undefined;

@@ -239,15 +239,28 @@ export function intervalText(rows: SummaryRow[], at: Date, hinted: Set<string> |
 
 const CLEAR_SCREEN = '\x1b[H\x1b[2J';
 
-/** The live table on a terminal: redrawn in place, sorted by rate. */
-export function liveTable(rows: SummaryRow[], elapsedS: number, intervalS: number, matched: number): string {
+/** The live table is drawn on the terminal's alternate screen (as top and watch do): its frames never reach the scrollback. */
+export const ENTER_ALTERNATE_SCREEN = '\x1b[?1049h';
+export const LEAVE_ALTERNATE_SCREEN = '\x1b[?1049l';
+
+/**
+ * The live table on a terminal: redrawn in place, sorted by rate. elapsedS: since the start, in whole
+ * intervals; intervalS: the interval's real length, which the rates are of; columns: the terminal's
+ * width, which each line is cut to (null: not cut).
+ */
+export function liveTable(rows: SummaryRow[], elapsedS: number, intervalS: number, matched: number, columns: number | null = null): string {
   const header = `dropwhy summary: ${elapsedS.toFixed(0)}s, ${plural(matched, 'drop')} matched   (Ctrl-C to stop)`;
-  const lines = [CLEAR_SCREEN + header, '', `${'RATE/s'.padStart(9)} ${'TOTAL'.padStart(10)}  ${'REASON'.padEnd(22)} PROTO LOCATION`];
+  const lines = [header, '', `${'RATE/s'.padStart(9)} ${'TOTAL'.padStart(10)}  ${'REASON'.padEnd(22)} PROTO LOCATION`];
   for (const row of rows) {
     const rate = (row.count / intervalS).toFixed(0);
     lines.push(`${rate.padStart(9)} ${String(row.total).padStart(10)}  ${(row.reason ?? '-').padEnd(22)} ${(row.proto ?? '-').padEnd(5)} ${row.location ?? row.address}`);
   }
-  return lines.join('\n') + '\n';
+  return CLEAR_SCREEN + lines.map((line) => (columns === null ? line : cut(line, columns))).join('\n') + '\n';
+}
+
+/** A line cut to width columns, its end marked with … when cut (a line as wide as the terminal wraps in some). */
+function cut(line: string, width: number): string {
+  return line.length < width ? line : `${line.slice(0, Math.max(0, width - 2))}…`;
 }
 
 /** overflow: drops the full map did not count, which the correlation may count as a counter's; filters: narrowingFilters(). */

@@ -12,6 +12,7 @@ import { EarlySignals, STOP_SIGNALS } from '../../src/signals';
 import { plural } from '../../src/plural';
 import { explain } from '../../src/knowledge/advice';
 import { hintLine, renderExplanation } from '../../src/output/explain';
+import { liveTable } from '../../src/output/summary';
 import { NetworkNamespaces, OWN_NETNS_PATH } from '../../src/kernel/netns';
 import { cliHarness, encodeBatch, loadReasonTable, reasonCode, runNoTrace, runUntilOpened, type EventSpec } from './helpers';
 
@@ -321,4 +322,24 @@ test("-ojson is -o json and -wFILE is -w FILE, as getopt reads them; after -- th
   assert.deepEqual(raw.command, ['dig', '-ojson']);
   assert.equal((await parseCommandLine(['-w-'])).raw.write, '-');
   assert.equal((await parseCommandLine(['doctor', '-ojson'])).raw.output, 'json');
+});
+
+test('liveTable: the elapsed time is whole intervals, the rate over the real length; lines cut to the width', () => {
+  const row = {
+    reason: 'SOCKET_RCVBUFF',
+    reasonCode: 1,
+    subsystem: null,
+    proto: 'udp',
+    family: 4 as const,
+    location: 'udp_queue_rcv_one_skb+0x437',
+    address: '0xffffffff8209d647',
+    count: 30,
+    total: 90,
+    paths: null,
+  };
+  const text = liveTable([row], 6, 1.5, 90, 50);
+  const lines = text.slice('\x1b[H\x1b[2J'.length).split('\n');
+  assert.equal(lines[0], 'dropwhy summary: 6s, 90 drops matched   (Ctrl-C …');
+  assert.equal(lines[3], '       20         90  SOCKET_RCVBUFF         udp…');
+  assert.ok(liveTable([row], 6, 1.5, 90).includes('udp_queue_rcv_one_skb+0x437'), 'not cut without a width');
 });
