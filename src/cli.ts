@@ -67,6 +67,7 @@ export interface CliIo {
   stdoutIsTty: boolean;
   /** The terminal's width when stdout is one, else null. */
   columns: number | null;
+  stderrIsTty: boolean;
   /** The environment (NO_COLOR). */
   env: NodeJS.ProcessEnv;
   createLogger(level: string, format: LogFormat): Logger;
@@ -266,6 +267,7 @@ function commandIo(io: CliIo, options: { logLevel: string; logFormat: LogFormat;
     stop,
     terminal: io.stdoutIsTty,
     columns: io.columns,
+    stderrTerminal: io.stderrIsTty,
     color: useColor(options.color ?? 'never', io.env, io.stdoutIsTty),
     readCounters: io.readCounters,
     traceCommand: io.traceCommand,
@@ -331,6 +333,7 @@ export function realIo(early: EarlySignals | null = null): CliIo {
     earlySignal: () => early?.take() ?? null,
     stdoutIsTty: isatty(1),
     columns: isatty(1) ? (process.stdout.columns ?? null) : null,
+    stderrIsTty: isatty(2),
     env: process.env,
     createLogger,
     readCounters: (netns) => namespaces.counters(netns),

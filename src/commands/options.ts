@@ -4,7 +4,7 @@
 // only labels a numeric one [number] in --help and the man page (yargs keeps a string option's text).
 // Nothing here reads the machine: resolve.ts makes the filter into this machine's.
 import type { Options, PositionalOptions } from 'yargs';
-import { parseAddressPrefix, type AddressPrefix } from '../events/address';
+import { formatAddress, parseAddressPrefix, type AddressPrefix } from '../events/address';
 import { UsageError } from '../errors';
 import { LOG_FORMATS, type LogFormat } from '../log';
 import { PROTOCOLS, type ProtocolName } from '../events/filter';
@@ -456,6 +456,23 @@ export function checkDoctor(raw: { output?: string }): DoctorOptions {
   const output = raw.output ?? DOCTOR_OPTIONS.output.default;
   if (output !== 'text' && output !== 'json') flagError('output', 'text or json', output);
   return { output };
+}
+
+/** The filter as the user gave it, for people: `--filter-port 53`, `'udp'` for the expression. */
+export function filterText(filter: FilterSpec): string[] {
+  const address = (prefix: AddressPrefix | undefined) => prefix && `${formatAddress(prefix.bytes, prefix.family)}/${prefix.prefixLength}`;
+  const given: Array<[unknown, string]> = [
+    [filter.proto, '--filter-proto'],
+    [filter.port, '--filter-port'],
+    [address(filter.srcAddr), '--filter-src-ip'],
+    [address(filter.dstAddr), '--filter-dst-ip'],
+    [filter.netns, '--filter-netns'],
+    [filter.ifname, '--filter-ifname'],
+    [filter.reasonNames.join(',') || undefined, '--filter-reason'],
+    [filter.excludedReasonNames.join(',') || undefined, '--exclude-reason'],
+  ];
+  const flags = given.filter(([value]) => value !== undefined).map(([value, flag]) => `${flag} ${value}`);
+  return filter.expression === undefined ? flags : [...flags, `'${filter.expression}'`];
 }
 
 /** The filters that trace only some of a namespace's drops, as the user gave them: `--filter-port`, `the expression`. */

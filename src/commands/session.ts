@@ -13,7 +13,7 @@ import { KernelSymbols } from '../kernel/kallsyms';
 import { OWN_NETNS_PATH, type FindNetns, type InterfaceIndex, type StatInode } from '../kernel/netns';
 import type { FormatContext, SocketResolver, Symbolizer } from '../output/format';
 import { OutputClosedError, type Chunk } from '../output/writer';
-import { narrowingFilters, type FilterSpec } from './options';
+import { filterText, narrowingFilters, type FilterSpec } from './options';
 import { resolveSessionFilter } from './resolve';
 import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
 import type { Logger } from '../log';
@@ -63,6 +63,8 @@ export interface CommandIo {
   terminal: boolean;
   /** The terminal's width, when stdout is one. */
   columns: number | null;
+  /** Stderr is a terminal: a person waits to be told the tracer is attached. */
+  stderrTerminal: boolean;
   /** Colour in the text on stdout (--color, NO_COLOR). */
   color: boolean;
   /** -- CMD: the command, in a cgroup of its own, ready to start. */
@@ -141,6 +143,8 @@ export class Session {
   /** Why dropwhy ended the command (--count, --duration, ...); null when it ended by itself. */
   private commandEndedBy: StopReason | null = null;
   private tracer: NativeTracer | null = null;
+  /** The tracer's mode, once opened. */
+  private mode: TracerRequest['mode'] | null = null;
   private nftTrace: NftTrace | null = null;
   /** What close() undoes besides the session's own parts, newest first. */
   private readonly cleanups: Array<() => unknown> = [];
@@ -245,6 +249,7 @@ export class Session {
     await deliverPendingSignals();
     if (this.stopReason) return NOT_LOADED;
     const stream = request.mode === 'stream';
+    this.mode = request.mode;
     if (stream) this.io.logger.debug({ filter: this.spec.filter, ringBytes: request.ringBytes }, 'opening tracer');
     this.tracer = this.io.binding.openTracer({
       config: lowerFilter(this.filter, stream ? wakeupBytesFor(request.ringBytes) : WAKEUP_BYTES, request.mode, request.features),
@@ -292,6 +297,7 @@ export class Session {
         }
         this.io.logger.info('attached to skb:kfree_skb');
         symbols.attached();
+        if (this.io.stderrTerminal) this.io.writeErr(this.listeningLine());
         onReady();
         command = this.startCommand();
       }
@@ -316,6 +322,17 @@ export class Session {
       throw failure;
     }
     return { counters, counterDeltas: this.before && after ? diffSnapshots(this.before, after) : null, commandStatus };
+  }
+
+  /**
+   * What tcpdump's "listening on eth0" is to it, once attached: startup takes long enough that a person
+   * wonders whether the first packets were missed.
+   */
+  private listeningLine(): string {
+    const verb = this.mode === 'count' ? 'counting' : 'tracing';
+    const filters = filterText(this.spec.filter);
+    const scope = [...(this.command ? [`the drops of ${this.command.argv[0]}`] : []), filters.length > 0 ? `filters ${filters.join(' ')}` : 'no filter'];
+    return `dropwhy: ${verb} drops on skb:kfree_skb (${scope.join('; ')}); Ctrl-C to stop`;
   }
 
   /** Starts the traced command, if there is one; its end (or failing to start) ends the session. */

@@ -14,7 +14,7 @@ import { explain } from '../../src/knowledge/advice';
 import { hintLine, renderExplanation } from '../../src/output/explain';
 import { liveTable } from '../../src/output/summary';
 import { NetworkNamespaces, OWN_NETNS_PATH } from '../../src/kernel/netns';
-import { cliHarness, encodeBatch, loadReasonTable, reasonCode, runNoTrace, runUntilOpened, type EventSpec } from './helpers';
+import { cliHarness, encodeBatch, loadReasonTable, reasonCode, runNoTrace, runUntilOpened, waitFor, type EventSpec } from './helpers';
 
 const TIMEOUT = { timeout: 10_000 };
 /** A UDP datagram to a closed port in the host's namespace, as the kernel reports it. */
@@ -342,4 +342,26 @@ test('liveTable: the elapsed time is whole intervals, the rate over the real len
   assert.equal(lines[0], 'dropwhy summary: 6s, 90 drops matched   (Ctrl-C …');
   assert.equal(lines[3], '       20         90  SOCKET_RCVBUFF         udp…');
   assert.ok(liveTable([row], 6, 1.5, 90).includes('udp_queue_rcv_one_skb+0x437'), 'not cut without a width');
+});
+
+test('on a terminal, one stderr line once attached says what is traced and how to stop; not when stderr is a file', TIMEOUT, async (t) => {
+  for (const [argv, line] of [
+    [['--filter-port', '53', 'udp'], "dropwhy: tracing drops on skb:kfree_skb (filters --filter-port 53 'udp'); Ctrl-C to stop"],
+    [['summary'], 'dropwhy: counting drops on skb:kfree_skb (no filter); Ctrl-C to stop'],
+    [['-w', '/dev/null', '--filter-dst-ip', '10.0.0.0/8'], 'dropwhy: tracing drops on skb:kfree_skb (filters --filter-dst-ip 10.0.0.0/8); Ctrl-C to stop'],
+  ] as const) {
+    for (const stderrIsTty of [true, false]) {
+      const h = cliHarness({ stderrIsTty });
+      t.after(() => h.stop());
+      const { done } = await runUntilOpened([...argv, '--log-level', 'info'], h);
+      await waitFor(() => h.logs.some((l) => l.includes('attached to skb:kfree_skb')), 'attached');
+      h.stop();
+      assert.equal(await done, 0);
+      assert.deepEqual(
+        h.err.filter((l) => l.includes('on skb:kfree_skb')),
+        stderrIsTty ? [line] : [],
+        argv.join(' '),
+      );
+    }
+  }
 });

@@ -534,6 +534,8 @@ export interface CliHarnessOptions {
   stdoutIsTty?: boolean;
   /** A stop signal that came before the command listened (io.earlySignal()); default: none. */
   earlySignal?: NodeJS.Signals;
+  /** Whether stderr is a terminal; default: false. */
+  stderrIsTty?: boolean;
   /** The terminal's width (stdout a terminal); default: null, not a terminal. */
   columns?: number;
   /** The environment dropwhy sees (NO_COLOR); default: empty. */
@@ -624,6 +626,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
       earlySignal: () => options.earlySignal ?? null,
       stdoutIsTty: options.stdoutIsTty ?? false,
       columns: options.columns ?? null,
+      stderrIsTty: options.stderrIsTty ?? false,
       env: options.env ?? {},
       readCounters: async (netns) => {
         h.counterReads.push(netns);
