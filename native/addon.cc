@@ -571,12 +571,14 @@ Napi::Value BtfMembers(const Napi::CallbackInfo &info) {
   return result;
 }
 
-// Whether the kernel can create a BPF ring buffer (Linux 5.8+); needs the
-// privileges to create maps. true/false, or null when the probe itself failed.
+// Whether the kernel creates a BPF ring buffer (Linux 5.8+), which needs the
+// privileges to create maps: 0, or the errno bpf() refused it with. EINVAL is
+// a kernel without ring buffers, EPERM a missing privilege or a seccomp filter;
+// libbpf_probe_bpf_map_type() answers "not supported" to both.
 Napi::Value ProbeRingbuf(const Napi::CallbackInfo &info) {
-  int supported = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr);
-  if (supported < 0) return info.Env().Null();
-  return Napi::Boolean::New(info.Env(), supported == 1);
+  int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, nullptr, 0, 0, getpagesize(), nullptr);
+  if (fd >= 0) close(fd);
+  return Napi::Number::New(info.Env(), fd < 0 ? -fd : 0);
 }
 
 // The sizes of event.h's structs as this addon (and its BPF program) was

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// npm's install script. A git checkout builds its addon with npm run build
+// npm's install script. A source tree builds its addon with npm run build
 // (scripts/setup.sh), so nothing happens there. An installed package keeps
 // using its prebuilt addon when it loads here; it builds from source
 // (npm run build:native: cmake-js, clang, libbpf-dev, bpftool, cmake) only when
@@ -10,7 +10,9 @@ const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
-if (existsSync(join(root, '.git'))) process.exit(0);
+// A source tree is told by its TypeScript sources, which the package does not ship (package.json
+// "files"), not by .git: a copy without it (Vagrant's rsync, a container build's COPY) is one too.
+if (existsSync(join(root, 'tsconfig.json')) && existsSync(join(root, 'src', 'cli.ts'))) process.exit(0);
 
 if (process.env.DROPWHY_BUILD_FROM_SOURCE !== '1') {
   const { loadAddon } = require('../dist/src/kernel/addon-loader.js');

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what dropwhy needs on Debian 12 / Ubuntu 22.04+ and builds it.
-# Used by the README's quick start, by .ci/run and by the Vagrantfile.
+# Used by the README's quick start, by .ci/run, by the Vagrantfile and, with
+# --build-only, by the Dockerfile's build stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpcap-dev pkg-config cmake make g++  # BPF program and addon
+)
+# --build-only: what building needs and no more (the image's build stage); the rest is for tests and benchmarks.
+[ "${1:-}" = --build-only ] || APT_PACKAGES+=(
   iproute2 iptables nftables python3 util-linux                                    # tests, selftest, counters (nsenter)
   tshark                                                                           # the -w tests read the pcapng files back
   bpftrace                                                                         # the benchmark's peer

@@ -45,6 +45,7 @@ import type { SocketResolver, Symbolizer } from './output/format';
 import { SocketOwners } from './kernel/socket-owners';
 import { InterfaceNames } from './kernel/interfaces';
 import { CgroupPaths, findCgroup2Mount } from './kernel/cgroups';
+import { nodePods, type Pods, type PodSettings } from './kernel/pods';
 import { cgroupCommand, invokingUser, type TracedCommand } from './commands/traced-command';
 
 /** Everything the CLI touches outside itself, so tests can run it without root. */
@@ -57,6 +58,8 @@ export interface CliIo {
   sockets(): SocketResolver;
   /** Names the interfaces of events, warning through logger when a namespace cannot be listed. */
   interfaces(logger: Logger): InterfaceNames;
+  /** The pods of drops where Kubernetes is asked for or detected (else null), warning through logger of what cannot be read. */
+  pods(settings: PodSettings, logger: Logger): Pods | null;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
   findNetns: FindNetns;
@@ -261,6 +264,7 @@ function commandIo(io: CliIo, options: { logLevel: string; logFormat: LogFormat;
     symbols: io.symbols,
     sockets: io.sockets,
     interfaces: io.interfaces,
+    pods: io.pods,
     statInode: io.statInode,
     interfaceIndex: io.interfaceIndex,
     findNetns: io.findNetns,
@@ -326,6 +330,7 @@ export function realIo(early: EarlySignals | null = null): CliIo {
         (netns) => namespaces.interfaces(netns),
         (netns, error) => logger.warn(`cannot list the interfaces of network namespace ${netns}: ${(error as Error).message}`),
       ),
+    pods: (settings, logger) => nodePods(settings, process.env, (message) => logger.warn(message)),
     statInode: namespaces.inodeOf,
     interfaceIndex: namespaces.interfaceIndex,
     findNetns: findNetnsPath,

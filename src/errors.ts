@@ -1,4 +1,5 @@
 // Every error the CLI can end with, and the one place that maps them to exit codes.
+import { readSeccompMode, SECCOMP_FIX, SECCOMP_REFUSES_BPF, type SeccompMode } from './kernel/seccomp';
 
 /** A bad flag or flag value: exit 2. The message names the flag and the accepted form. */
 export class UsageError extends Error {
@@ -89,10 +90,20 @@ function message(error: unknown): string {
 function environmentHint(error: TracerError): string | null {
   // At load, EACCES is the verifier refusing the program, not a missing privilege.
   if (error.errno === EPERM || (error.errno === EACCES && error.stage !== 'load')) {
-    return `permission denied at ${error.stage}: root, or CAP_BPF and CAP_PERFMON, is needed (try sudo)`;
+    return permissionDenied(error.stage, error.errno === EPERM ? readSeccompMode() : null);
   }
   if ((error.stage === 'load' || error.stage === 'attach') && [ENOENT, ESRCH, ENOTSUPP].includes(error.errno)) {
     return `the kernel refused to ${error.stage} the program on skb:kfree_skb (${error.message}): ` + 'it needs BTF (CONFIG_DEBUG_INFO_BTF=y) and BPF tracing support';
   }
   return null;
+}
+
+/**
+ * The privileges are checked before anything is loaded: EPERM under a seccomp filter is the filter refusing
+ * bpf() (doctor says the same), anywhere else a privilege the process lacks.
+ */
+export function permissionDenied(stage: string, seccomp: SeccompMode | null): string {
+  return seccomp === 'filter'
+    ? `permission denied at ${stage}: ${SECCOMP_REFUSES_BPF}; ${SECCOMP_FIX}`
+    : `permission denied at ${stage}: root, or CAP_BPF and CAP_PERFMON, is needed (try sudo)`;
 }

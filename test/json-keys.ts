@@ -28,5 +28,6 @@ export const JSON_KEYS = [
   'skb',
   'rule',
   'socket',
+  'pod',
   'stack',
 ] as const;

@@ -42,24 +42,9 @@ flock 9
 TEMPS=()
 trap 'rm -rf "${TEMPS[@]}"' EXIT
 
-# The Debian mirror the system uses: the first .../debian URI (not -security)
-# in deb822 .sources files or one-line .list files.
-system_mirror() {
-  local f uri
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -r "$f" ] || continue
-    uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) print $i }' "$f" | grep -E '/debian/?$' | head -n1 || true)
-    [ -n "$uri" ] && { echo "${uri%/}"; return; }
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -r "$f" ] || continue
-    uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|ftp):/) { print $i; break } }' "$f" |
-      grep -E '/debian/?$' | head -n1 || true)
-    [ -n "$uri" ] && { echo "${uri%/}"; return; }
-  done
-  echo "http://deb.debian.org/debian"
-}
-MIRROR="${DROPWHY_DEBIAN_MIRROR:-$(system_mirror)}"
+# shellcheck source=../lib/debian-mirror.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/debian-mirror.sh"
+MIRROR="${DROPWHY_DEBIAN_MIRROR:-$(system_debian_mirror)}"
 KEYRING=${DROPWHY_DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
 [ -r "$KEYRING" ] || die "$KEYRING is missing (apt-get install debian-archive-keyring)"
 

@@ -1,12 +1,13 @@
 // dropwhy doctor: will dropwhy work on this machine, and if not, what to do.
 // diagnose() is pure; gatherFacts() reads the machine.
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { release } from 'node:os';
+import { constants, release } from 'node:os';
 import type { NativeBinding } from '../kernel/binding';
 import { AddonError, rebuildCommand } from '../kernel/addon-loader';
 import { describe } from '../errors';
 import { findStaleTraceTables, type StaleTable } from '../nft/table';
 import { hasTracingPrivileges, privilegesFix, readKernelFacts, reportsReason, VMLINUX_BTF, type ProcessFacts } from '../kernel/facts';
+import { readSeccompMode, SECCOMP_FIX, SECCOMP_REFUSES_BPF, type SeccompMode } from '../kernel/seccomp';
 
 export interface DoctorFacts {
   kernel: string;
@@ -15,7 +16,13 @@ export interface DoctorFacts {
   /** Arguments of the tracepoint's BTF record; null: no such record; undefined: could not look. */
   tracepointFields?: string[] | null;
   reasonNames?: number;
-  ringbuf?: boolean | null;
+  /**
+   * Whether the kernel created a BPF ring buffer: true; false: it has none (EINVAL, before 5.8); the errno
+   * name it refused bpf() with ('EPERM'); null: not probed (no privileges); undefined: no addon to probe with.
+   */
+  ringbuf?: boolean | string | null;
+  /** The process's seccomp mode (/proc/self/status); null: the kernel has no seccomp. */
+  seccomp?: SeccompMode | null;
   tracefs: boolean;
   kallsyms: 'symbols' | 'hidden' | 'unreadable';
   /** Tables left by killed --nft-trace runs; null: nft could not list them; undefined: not looked. */
@@ -72,6 +79,17 @@ export function diagnose(facts: DoctorFacts): Check[] {
     detail: privileged ? (proc.euid === 0 ? 'root' : 'CAP_BPF and CAP_PERFMON') : `${proc.euid === 0 ? 'root' : `uid ${proc.euid}`} without CAP_BPF and CAP_PERFMON`,
     fix: privilegesFix(proc),
   });
+  // A seccomp filter matters when it refuses bpf(), which the ring buffer probe finds out.
+  const refusedBySeccomp = facts.seccomp === 'filter' && facts.ringbuf === 'EPERM';
+  if (facts.seccomp === 'filter' && facts.ringbuf !== undefined && facts.ringbuf !== null) {
+    checks.push({
+      name: 'seccomp',
+      ok: !refusedBySeccomp,
+      required: true,
+      detail: refusedBySeccomp ? SECCOMP_REFUSES_BPF : 'a seccomp filter is on, and it allows bpf()',
+      fix: SECCOMP_FIX,
+    });
+  }
   checks.push({
     name: 'kernel BTF',
     ok: proc.btfPresent,
@@ -101,15 +119,7 @@ export function diagnose(facts: DoctorFacts): Check[] {
       });
     }
   }
-  if (facts.ringbuf !== undefined) {
-    checks.push({
-      name: 'ring buffer',
-      ok: facts.ringbuf === true,
-      required: facts.ringbuf === false,
-      detail: facts.ringbuf === null ? 'could not probe (needs the privileges above)' : facts.ringbuf ? 'BPF ring buffers supported' : 'BPF ring buffers not supported',
-      fix: facts.ringbuf === null ? `to probe, ${privilegesFix(proc)}` : 'BPF ring buffers need Linux 5.8 or newer',
-    });
-  }
+  if (facts.ringbuf !== undefined) checks.push(ringbufCheck(facts.ringbuf, refusedBySeccomp, proc));
   checks.push({
     name: 'locations',
     ok: facts.kallsyms === 'symbols',
@@ -140,6 +150,27 @@ export function diagnose(facts: DoctorFacts): Check[] {
     detail: facts.tracefs ? 'mounted (not needed: dropwhy attaches as tp_btf)' : 'not mounted (not needed: dropwhy attaches as tp_btf)',
   });
   return checks;
+}
+
+/** The ring buffer probe: a kernel without ring buffers is not one that refused to make one. */
+function ringbufCheck(ringbuf: boolean | string | null, refusedBySeccomp: boolean, proc: ProcessFacts): Check {
+  const name = 'ring buffer';
+  if (ringbuf === true) return { name, ok: true, required: false, detail: 'BPF ring buffers supported' };
+  if (ringbuf === false) return { name, ok: false, required: true, detail: 'BPF ring buffers not supported', fix: 'BPF ring buffers need Linux 5.8 or newer' };
+  if (ringbuf === null) return { name, ok: false, required: false, detail: 'could not probe (needs the privileges above)', fix: `to probe, ${privilegesFix(proc)}` };
+  const detail = `could not probe: bpf() failed with ${ringbuf}`;
+  // The seccomp check above is what is missing, with its fix.
+  if (refusedBySeccomp) return { name, ok: false, required: false, detail, fix: 'the seccomp filter above refused it' };
+  if (ringbuf === 'EPERM') {
+    return {
+      name,
+      ok: false,
+      required: true,
+      detail: `${detail} although this process holds CAP_BPF and CAP_PERFMON`,
+      fix: "capabilities in a user namespace other than the host's do not count for bpf() (Kubernetes: keep hostUsers true), and an LSM (SELinux, AppArmor) may refuse it: see its log",
+    };
+  }
+  return { name, ok: false, required: false, detail, fix: "run dropwhy with --log-level debug: libbpf's log says more" };
 }
 
 /** The addon file, then the shared libraries it needs: a missing libbpf is not a missing addon. */
@@ -182,6 +213,7 @@ export function gatherFacts(processFacts: ProcessFacts, loadBinding: () => Nativ
     tracefs: existsSync('/sys/kernel/tracing/events') || existsSync('/sys/kernel/debug/tracing/events'),
     kallsyms: kallsymsState(),
     staleNftTables: findStaleTraceTables(),
+    seccomp: readSeccompMode(),
   };
   let binding: NativeBinding;
   try {
@@ -199,8 +231,14 @@ export function gatherFacts(processFacts: ProcessFacts, loadBinding: () => Nativ
       facts.tracepointFields = null; // BTF present but unreadable: reported as no tracepoint record
     }
   }
-  facts.ringbuf = hasTracingPrivileges(processFacts) ? binding.probeRingbuf() : null;
+  facts.ringbuf = hasTracingPrivileges(processFacts) ? ringbufFact(binding.probeRingbuf()) : null;
   return facts;
+}
+
+/** The probe's errno as doctor reads it: EINVAL is a kernel without ring buffers; others are named. */
+export function ringbufFact(errno: number): boolean | string {
+  if (errno === 0 || errno === constants.errno.EINVAL) return errno === 0;
+  return Object.entries(constants.errno).find(([, value]) => value === errno)?.[0] ?? `errno ${errno}`;
 }
 
 function failedAddonFacts(error: unknown): MissingLibraryFacts | FailedAddonFacts {

@@ -31,6 +31,7 @@ export function runExporter(options: ExporterOptions, io: CommandIo): Promise<vo
       version: VERSION,
       kernel: release(),
       idleMs: options.idleMs,
+      pods: session.pods ?? undefined,
     });
     // Bound before the program is loaded: a port in use fails with nothing attached.
     const server = await listen(options.listen, (request, response) => {

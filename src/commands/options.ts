@@ -9,6 +9,7 @@ import { UsageError } from '../errors';
 import { LOG_FORMATS, type LogFormat } from '../log';
 import { PROTOCOLS, type ProtocolName } from '../events/filter';
 import { FEATURE, MAX_REASONS, MAX_SNAPLEN, recordSize } from '../events/layout';
+import type { PodSettings } from '../kernel/pods';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -54,6 +55,18 @@ export const SESSION_OPTIONS = {
   'ready-file': { type: 'string', describe: 'Write this file once the tracer is attached; removed on exit (for scripts and CI)' },
   'log-level': { type: 'string', default: 'warn', describe: `Log level on stderr: ${LOG_LEVELS.join(', ')}` },
   'log-format': { type: 'string', default: 'text', describe: `Log lines on stderr: text (dropwhy: ...) or json (pino's NDJSON)` },
+  kubernetes: {
+    type: 'boolean',
+    describe:
+      'Name the pod of each drop from the kubelet\'s records on this node (JSON "pod"; the exporter\'s namespace and pod labels); by default on where --pod-logs exists or KUBERNETES_SERVICE_HOST is set',
+    group: 'Kubernetes:',
+  },
+  'pod-logs': {
+    type: 'string',
+    default: '/var/log/pods',
+    describe: "The kubelet's pod log directory, one NAMESPACE_POD_UID directory per pod: pod UIDs are named from it",
+    group: 'Kubernetes:',
+  },
 } as const satisfies Record<string, Options>;
 
 /** The commands that print drops: trace and summary. */
@@ -155,6 +168,8 @@ export interface RawArgs {
   'ring-size'?: string;
   'log-level'?: string;
   'log-format'?: string;
+  kubernetes?: boolean;
+  'pod-logs'?: string;
   hints?: boolean;
   'nft-trace'?: boolean;
   socket?: boolean;
@@ -207,6 +222,8 @@ export interface TraceOptions {
   ringBytes: number;
   logLevel: (typeof LOG_LEVELS)[number];
   logFormat: LogFormat;
+  /** --kubernetes and --pod-logs: whether and how each drop's pod is named. */
+  pods: PodSettings;
   hints: boolean;
   nftTrace: boolean;
   /** Read the socket of each drop (struct drop_socket) and resolve its owner. */
@@ -230,7 +247,7 @@ export interface ListenAddress {
   port: number;
 }
 
-export interface ExporterOptions extends Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'logFormat'> {
+export interface ExporterOptions extends Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'logFormat' | 'pods'> {
   listen: ListenAddress;
   maxKeys: number;
   idleMs: number;
@@ -321,7 +338,7 @@ function checkFilter(raw: RawArgs): FilterSpec {
 }
 
 /** The filter and the options every tracing command shares. */
-function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'logFormat'> {
+function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'logFormat' | 'pods'> {
   const filter = checkFilter(raw);
   const logLevel = single(raw['log-level']) ?? SESSION_OPTIONS['log-level'].default;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) flagError('log-level', LOG_LEVELS.join(', '), logLevel);
@@ -329,12 +346,15 @@ function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' 
   if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) flagError('log-format', LOG_FORMATS.join(' or '), logFormat);
   const readyFile = single(raw['ready-file']);
   if (readyFile === '') flagError('ready-file', 'a file path', readyFile);
+  const podLogs = single(raw['pod-logs']) ?? SESSION_OPTIONS['pod-logs'].default;
+  if (podLogs === '') flagError('pod-logs', 'a directory path', podLogs);
   return {
     filter,
     durationMs: seconds('duration', single(raw.duration)) ?? null,
     readyFile: readyFile ?? null,
     logLevel: logLevel as TraceOptions['logLevel'],
     logFormat: logFormat as LogFormat,
+    pods: { kubernetes: raw.kubernetes ?? null, logDirectory: podLogs },
   };
 }
 

@@ -16,6 +16,11 @@ const CLOSED_PORT_DROPS = 3;
 const FIREWALL_DROPS = 2;
 /** Longer than a selftest on the slowest kernel of the matrix takes. */
 const TRACER_BOUND_S = 120;
+/**
+ * How long the tracer may take to attach: about 0.2 s on a host, seconds in an emulated VM, tens of
+ * seconds in one whose host is busy. A tracer that fails ends sooner, and says why.
+ */
+const START_BOUND_S = 60;
 /** The temporary directory of the tracer's ready file: dropwhy-selftest-<pid>-XXXXXX. */
 const TEMP_DIR = /^dropwhy-selftest-(\d+)-/;
 
@@ -140,9 +145,10 @@ async function traceDrops(pair: NetnsPair, cause: () => Promise<void>): Promise<
   };
   STOP_SIGNALS.forEach((s) => process.on(s, onSignal));
   try {
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + START_BOUND_S * 1000;
     while (!existsSync(ready)) {
-      if (ended || Date.now() > deadline) throw new Error(`dropwhy did not start: ${stderr.trim() || 'timed out'}`);
+      if (ended) throw new Error(`dropwhy did not start: ${stderr.trim() || `it exited with ${child.exitCode}`}`);
+      if (Date.now() > deadline) throw new Error(`dropwhy did not start within ${START_BOUND_S} s${stderr.trim() ? ` (it said: ${stderr.trim()})` : ''}`);
       await new Promise((r) => setTimeout(r, 20));
     }
     await cause();

@@ -23,6 +23,7 @@ import type { TraceDrop } from '../nft/trace-parse';
 import { diffSnapshots, type CounterSnapshot, type CounterDelta } from '../kernel/counters';
 import type { InterfaceNames } from '../kernel/interfaces';
 import { exitText, type CommandExit, type TracedCommand } from './traced-command';
+import type { Pods, PodSettings } from '../kernel/pods';
 import type { StopReason, StopRequest } from './stop';
 import { zeroCounters } from '../events/counts';
 import { STACK_DEPTH } from '../events/layout';
@@ -54,6 +55,8 @@ export interface CommandIo {
   sockets(): SocketResolver;
   /** Names the interfaces of events; made once per command. */
   interfaces(logger: Logger): InterfaceNames;
+  /** The pods of drops, in Kubernetes (asked for, or detected); null elsewhere. Made once per command. */
+  pods(settings: PodSettings, logger: Logger): Pods | null;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
   findNetns: FindNetns;
@@ -78,6 +81,8 @@ export interface SessionSpec {
   durationMs: number | null;
   /** -- CMD: run this command and trace only its drops. */
   command?: string[] | null;
+  /** --kubernetes and --pod-logs. */
+  pods: PodSettings;
 }
 
 /** The tracer a command asks for: events streamed through the ring, or counts kept in the kernel. */
@@ -157,11 +162,17 @@ export class Session {
     /** What the outputs format with: its symbols are read once the tracer is attached. */
     readonly context: FormatContext & { symbols: KernelSymbols },
     private readonly interfaces: InterfaceNames,
+    /** In Kubernetes, the pods of drops (also in context.pods); else null. */
+    readonly pods: Pods | null,
     /** -- CMD: started once the tracer is attached; its end ends the session. */
     readonly command: TracedCommand | null,
   ) {}
 
-  /** Kernel facts and the filter on this machine; the note for reason-less kernels; -- CMD's cgroup, made last. */
+  /**
+   * Kernel facts and the filter on this machine; the note for reason-less kernels; in Kubernetes
+   * the pods known now (a lookup never waits, so a pod still unknown at its first drop would be
+   * named by none); -- CMD's cgroup, made last.
+   */
   static async prepare(spec: SessionSpec, io: CommandIo): Promise<Session> {
     const kernel = readKernelFacts(io.binding);
     const filter = await resolveSessionFilter(spec.filter, kernel, io);
@@ -169,18 +180,21 @@ export class Session {
       io.writeErr('dropwhy: this kernel\'s skb:kfree_skb tracepoint reports no drop reason (Linux < 5.17): "reason" is null');
     }
     const interfaces = io.interfaces(io.logger);
+    const pods = io.pods(spec.pods, io.logger);
+    await pods?.load();
     const context = {
       reasons: kernel.reasons,
       symbols: new KernelSymbols(io.symbols),
       sockets: io.sockets(),
       interfaces,
+      pods: pods ?? undefined,
       monotonicToUnixNs: Date.now() * 1e6 - Number(process.hrtime.bigint()),
       color: io.color,
     };
     // -- CMD: its cgroup exists from here on; close() removes it whatever happens next.
     const command = spec.command ? io.traceCommand(spec.command) : null;
     if (command) filter.commandCgroup = command.cgroup.id;
-    return new Session(io, spec, kernel, filter, context, interfaces, command);
+    return new Session(io, spec, kernel, filter, context, interfaces, pods, command);
   }
 
   /** Why the session is ending, once something asked it to. */

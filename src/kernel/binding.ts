@@ -40,8 +40,11 @@ export interface NativeBinding {
   /** The addon file in use. */
   addonPath: string;
   openTracer(options: TracerOptions): NativeTracer;
-  /** Whether the kernel can create BPF ring buffers; null when the probe failed (e.g. no privileges). */
-  probeRingbuf(): boolean | null;
+  /**
+   * Creates a BPF ring buffer and closes it: 0, or the errno the kernel refused it with (EINVAL: no ring
+   * buffers, before 5.8; EPERM: missing privileges, or a seccomp filter refusing bpf()).
+   */
+  probeRingbuf(): number;
   libbpfVersion: string;
   /** Enumerators ([name, value]) or struct members ([name, bit offset]) from kernel BTF; null if absent. */
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
@@ -59,7 +62,7 @@ interface RawAddon {
   /** The class the addon creates its failures in, as new (stage, errno, message): given once, at load. */
   setErrorConstructor(errorClass: typeof TracerError): void;
   Tracer: new (options: TracerOptions) => RawTracer;
-  probeRingbuf(): boolean | null;
+  probeRingbuf(): number;
   libbpfVersion: string;
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
   compileFilter(expression: string, snaplen: number): Buffer;

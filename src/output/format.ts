@@ -2,6 +2,8 @@
 // from the machine, handed in as one FormatContext: the writers stay pure.
 import type { DropEvent } from '../events/decode';
 import type { CgroupInfo } from '../kernel/cgroups';
+import type { Container } from '../kernel/container';
+import type { Pod } from '../kernel/pods';
 import type { SocketOwner } from '../kernel/socket-owners';
 import type { ReasonTable } from '../events/reasons';
 
@@ -20,6 +22,14 @@ export interface InterfaceResolver {
   name(netns: number | null, ifindex: number): string | null;
 }
 
+/** The pods of drops on a Kubernetes node (src/kernel/pods.ts); null while unknown. A lookup never waits. */
+export interface PodResolver {
+  /** The pod living in the network namespace with this inode. */
+  ofNetns(netns: number | null): Pod | null;
+  /** The pod of a container's cgroup, with the container's id. */
+  ofContainer(container: Container): Pod | null;
+}
+
 /** Symbolized kernel stacks by id (src/kernel/stacks.ts): `symbol+0xoff` frames, innermost first. */
 export interface StackFrames {
   get(id: number): string[] | null;
@@ -32,6 +42,8 @@ export interface FormatContext {
   symbols: Symbolizer;
   sockets: SocketResolver;
   interfaces: InterfaceResolver;
+  /** In Kubernetes (--kubernetes, or detected); absent elsewhere, and every drop's pod is null. */
+  pods?: PodResolver;
   /** With --stack, once the tracer is open. */
   stacks?: StackFrames;
   /** Add to a CLOCK_MONOTONIC timestamp (ns) to get Unix time (ns). */

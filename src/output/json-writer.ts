@@ -7,9 +7,11 @@ import { familyName } from '../events/address';
 import type { DropEvent, DropSocket, KernelAddress } from '../events/decode';
 import { protocolName, TCP_FLAG_TEXT } from '../events/protocols';
 import type { Container } from '../kernel/container';
+import type { Pod } from '../kernel/pods';
 import type { NftRule } from '../nft/trace-parse';
 import { AddressCache, FragmentCache } from './caches';
 import type { FormatContext } from './format';
+import { podOf } from './pod';
 import { resolveSocket, SOCKET_FIELDS, type ResolvedSocket, type SocketValue } from './socket';
 import { LineBuffer } from './writer';
 
@@ -50,6 +52,9 @@ const FIELD_NAMES = [
   'stack',
   'id',
   'pod',
+  'name',
+  'uid',
+  'container',
   'table',
   'chain',
   'handle',
@@ -60,13 +65,17 @@ type FieldName = (typeof FIELD_NAMES)[number];
 const FIELD = Object.fromEntries(FIELD_NAMES.map((name) => [name, { key: ascii(`,"${name}":`), orNull: ascii(`,"${name}":null`) }])) as Record<FieldName, Field>;
 
 const NULL = ascii('null');
-/** The end of a line without rule, socket or stack, the common case, as one write. */
-const NULL_TAIL = ascii(',"rule":null,"socket":null,"stack":null}\n');
+/** The end of a line without rule, socket, pod or stack, the common case, as one write. */
+const NULL_TAIL = ascii(',"rule":null,"socket":null,"pod":null,"stack":null}\n');
+/** The same around a pod: a storm in a pod's namespace is as common in Kubernetes. */
+const POD_TAIL_OPENING = ascii(',"rule":null,"socket":null,"pod":');
+const POD_TAIL_CLOSING = ascii(',"stack":null}\n');
 /** The head starts by closing the time before it: one write fewer per line. */
 const OPEN_REASON = ascii('Z","reason":');
 const OPEN_ADDRESS = ascii(',"address":"0x');
 const OPEN_SKB = ascii(',"skb":"0x');
 const OPEN_CONTAINER = ascii('{"runtime":');
+const OPEN_POD = ascii('{"namespace":');
 const OPEN_RULE = ascii('{"family":');
 /** Each socket field's key; the first opens the object. */
 const SOCKET_KEYS = SOCKET_FIELDS.map(({ name }, i) => ascii(i === 0 ? `{"${name}":` : `,"${name}":`));
@@ -160,6 +169,12 @@ interface TaskPart {
   bytes: Uint8Array;
 }
 
+/** A pod's JSON object, and the end of a line without rule, socket or stack with it. */
+interface PodPart {
+  bytes: Uint8Array;
+  tail: Uint8Array;
+}
+
 /** An address with its key, `,"saddr":"10.0.0.1"` and `,"daddr":"10.0.0.1"`. */
 interface AddressPart {
   saddr: Uint8Array;
@@ -180,6 +195,8 @@ export class JsonWriter {
   /** By thread: a storm's drops happen in the context of few tasks. */
   private readonly taskParts = new FragmentCache<TaskPart>(CACHE_LIMIT);
   private readonly addresses = new AddressCache<AddressPart>((text) => ({ saddr: ascii(`,"saddr":"${text}"`), daddr: ascii(`,"daddr":"${text}"`) }));
+  /** By the pod object (the resolver makes one per pod, name and container): a storm's drops are in few pods. */
+  private readonly pods = new Map<Pod, PodPart>();
   /** A stack's JSON array by id (an id keeps naming the stack it was first given to). */
   private readonly stacks = new Map<number, Uint8Array>();
   // Date formatting is slow; the part up to the second changes once a second.
@@ -216,9 +233,10 @@ export class JsonWriter {
     out.uint(event.len);
     out.raw(this.taskPart(event));
     writeKernelAddress(out, OPEN_SKB, event.skb);
+    const pod = context.pods === undefined ? null : this.podPart(podOf(event.netns, socket, context.pods));
     const stack = this.stack(event);
     if (rule === null && socket === null && stack === NULL) {
-      out.raw(NULL_TAIL);
+      out.raw(pod === null ? NULL_TAIL : pod.tail);
       return;
     }
     out.raw(FIELD.rule.key);
@@ -227,6 +245,8 @@ export class JsonWriter {
     out.raw(FIELD.socket.key);
     if (event.socket === null || socket === null) out.raw(NULL);
     else this.writeSocket(out, event.socket, socket);
+    out.raw(FIELD.pod.key);
+    out.raw(pod === null ? NULL : pod.bytes);
     out.raw(FIELD.stack.key);
     out.raw(stack);
     out.byte(CLOSE_OBJECT);
@@ -332,6 +352,33 @@ export class JsonWriter {
     });
     this.taskParts.add(tid, { pid, comm, bytes });
     return bytes;
+  }
+
+  /** The pod's JSON object, and the line's end with it; null without a pod. */
+  private podPart(pod: Pod | null): PodPart | null {
+    if (pod === null) return null;
+    let part = this.pods.get(pod);
+    if (part === undefined) {
+      if (this.pods.size >= CACHE_LIMIT) this.pods.clear();
+      const bytes = this.bytesOf((out) => {
+        out.raw(OPEN_POD);
+        this.writeString(out, pod.namespace);
+        out.raw(FIELD.name.key);
+        this.writeString(out, pod.name);
+        out.raw(FIELD.uid.key);
+        this.writeString(out, pod.uid);
+        out.raw(FIELD.container.key);
+        this.writeString(out, pod.container);
+        out.byte(CLOSE_OBJECT);
+      });
+      const tail = this.bytesOf((out) => {
+        out.raw(POD_TAIL_OPENING);
+        out.raw(bytes);
+        out.raw(POD_TAIL_CLOSING);
+      });
+      this.pods.set(pod, (part = { bytes, tail }));
+    }
+    return part;
   }
 
   /** The stack's frames as a JSON array; NULL without --stack or without a recorded stack. */

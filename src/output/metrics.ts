@@ -7,11 +7,14 @@ import { decodeCounts, recordKey, type DropCount } from '../events/counts';
 import { formatKernelAddress } from '../events/decode';
 import type { ReasonTable } from '../events/reasons';
 import type { NativeTracer } from '../kernel/binding';
+import type { Pods } from '../kernel/pods';
 import { protocolName } from '../events/protocols';
 import type { Symbolizer } from './format';
 
 export const DROP_LABELS = ['reason', 'function', 'proto', 'family', 'netns'] as const;
-type DropLabels = Record<(typeof DROP_LABELS)[number], string>;
+/** In Kubernetes: the pod living in the drop's network namespace. */
+export const POD_LABELS = ['namespace', 'pod'] as const;
+type DropLabels = Record<(typeof DROP_LABELS)[number], string> & Partial<Record<(typeof POD_LABELS)[number], string>>;
 
 /** The tracer's count-mode side: the map of counts and the program's counters. */
 export type CountSource = Pick<NativeTracer, 'dropCounts' | 'deleteDropCounts' | 'counters'>;
@@ -29,6 +32,8 @@ export interface DropMetricsOptions {
    * go do not fill it. Its total is kept: if it comes back it goes on from there.
    */
   idleMs: number;
+  /** In Kubernetes: the series get the namespace and pod labels. */
+  pods?: Pick<Pods, 'ofNetns' | 'refresh'>;
   now?: () => number;
 }
 
@@ -60,21 +65,25 @@ export class DropMetrics {
   private readonly series = new Map<string, Series>();
   private readonly kernelKeys = new Map<string, KernelKey>();
   private readonly now: () => number;
+  private readonly labelNames: readonly string[];
+  private updating: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: DropMetricsOptions) {
     this.now = options.now ?? Date.now;
+    this.labelNames = options.pods ? [...DROP_LABELS, ...POD_LABELS] : DROP_LABELS;
     this.openMetrics.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
     // Each metric is in both; the types bind a registry to one format.
     const registers = [this.text, this.openMetrics] as Registry[];
     const metrics = this;
     new Counter({
       name: 'dropwhy_drops_total',
-      help: 'Packets the kernel dropped (skb:kfree_skb), by drop reason, function of the drop location, protocol, family and network namespace inode',
-      labelNames: DROP_LABELS,
+      help: `Packets the kernel dropped (skb:kfree_skb), by drop reason, function of the drop location, protocol, family and network namespace inode${options.pods ? ', and the namespace and name of the pod living in that namespace' : ''}`,
+      labelNames: this.labelNames,
       registers,
-      collect() {
+      async collect() {
+        const series = await metrics.readSeries();
         this.reset();
-        for (const series of metrics.readSeries()) this.inc(series.labels, series.value);
+        for (const { labels, value } of series) this.inc(labels, value);
       },
     });
     new Counter({
@@ -115,21 +124,29 @@ export class DropMetrics {
   }
 
   /** Reads the kernel's counts, adds what is new to each series and frees idle keys; the series to expose. */
-  private readSeries(): Series[] {
-    if (this.source) this.update(this.source);
+  private async readSeries(): Promise<Series[]> {
+    // Scrapes at the same time update one after the other: each adds what is new since the last one's counts.
+    const updated = this.updating.then(() => (this.source ? this.update(this.source) : undefined));
+    this.updating = updated.catch(() => {});
+    await updated;
     const now = this.now();
     return [...this.series.values()].filter((s) => now - s.changedAt < this.options.idleMs);
   }
 
-  private update(source: CountSource): void {
+  private async update(source: CountSource): Promise<void> {
     const records = source.dropCounts();
+    const counts = decodeCounts(records, this.options.hasReason);
+    // The pods of the namespaces that dropped, known before their series are chosen: a scrape may wait for them.
+    await this.options.pods?.refresh([...new Set(counts.flatMap(({ netns }) => (netns === null ? [] : [netns])))]);
     const now = this.now();
     const idle: Uint8Array[] = [];
-    decodeCounts(records, this.options.hasReason).forEach((count, index) => {
+    counts.forEach((count, index) => {
       const keyBytes = recordKey(records, index);
       const id = Buffer.from(keyBytes.buffer, keyBytes.byteOffset, keyBytes.byteLength).toString('latin1');
       let key = this.kernelKeys.get(id);
       if (!key) this.kernelKeys.set(id, (key = { count: 0, changedAt: now, series: this.seriesFor(count) }));
+      // What is new goes to the namespace's pod as it is now: one named since, or a new pod in a reused namespace inode.
+      else if (this.options.pods && count.count !== key.count) key.series = this.seriesFor(count);
       if (count.count !== key.count) {
         // A count below the last one is a key the kernel created anew: all of it is new.
         key.series.value += count.count > key.count ? count.count - key.count : count.count;
@@ -152,7 +169,12 @@ export class DropMetrics {
       family: familyName(count.family) ?? '',
       netns: count.netns === null ? '' : String(count.netns),
     };
-    const id = DROP_LABELS.map((name) => labels[name]).join('\0');
+    if (this.options.pods) {
+      const pod = this.options.pods.ofNetns(count.netns);
+      labels.namespace = pod?.namespace ?? '';
+      labels.pod = pod?.name ?? '';
+    }
+    const id = this.labelNames.map((name) => labels[name as keyof DropLabels]).join('\0');
     let series = this.series.get(id);
     if (!series) this.series.set(id, (series = { labels, value: 0, changedAt: this.now() }));
     return series;

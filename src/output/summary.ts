@@ -7,9 +7,11 @@ import { protocolName } from '../events/protocols';
 import { explain, socketAdvice } from '../knowledge/advice';
 import { formatCorrelation, unseenCounted, verdict, type CounterCheck } from '../knowledge/correlate';
 import type { CounterDelta } from '../kernel/counters';
+import type { Pod } from '../kernel/pods';
 import { hintLine } from './explain';
 import { plural } from '../plural';
 import type { FormatContext, StackFrames } from './format';
+import { podOf, podText } from './pod';
 import { containerText, localEndpoint, resolveSocket, socketHolder, socketName, socketRecord, type ResolvedSocket } from './socket';
 import { ruleName } from './text-writer';
 import type { RuleCount } from '../nft/rule-tally';
@@ -87,18 +89,20 @@ function callPaths(byStack: Map<number | null, number>, stacks: StackFrames): Ca
   return [...paths.values()].sort((a, b) => b.count - a.count);
 }
 
-/** Drops at one socket for one reason: the kernel's count, the socket as its latest drop found it, and who held it. */
+/** Drops at one socket for one reason: the kernel's count, the socket as its latest drop found it, who held it and its pod. */
 export interface SocketRow {
   reason: string | null;
   count: number;
   socket: DropSocket;
   resolved: ResolvedSocket;
+  /** The pod of the socket's cgroup, in Kubernetes; else null. */
+  pod: Pod | null;
 }
 
 /**
- * The kernel's per-socket counts, read every interval, with each socket's owner
- * and cgroup looked up while the socket is new, and remembered: by the total,
- * the process may be gone.
+ * The kernel's per-socket counts, read every interval, with each socket's owner,
+ * cgroup and pod looked up while the socket is new, and remembered: by the total,
+ * the process (and the pod) may be gone.
  */
 export class SocketTally {
   private readonly sockets = new Map<string, SocketRow>();
@@ -111,7 +115,7 @@ export class SocketTally {
       const known = this.sockets.get(key);
       const resolved = known?.resolved.owner && known.resolved.cgroup ? known.resolved : this.resolve(socket, known?.resolved);
       const name = reason === null ? null : this.context.reasons.decode(reason).name;
-      this.sockets.set(key, { reason: name, count, socket, resolved });
+      this.sockets.set(key, { reason: name, count, socket, resolved, pod: this.pod(resolved, known?.pod ?? null) });
     }
   }
 
@@ -124,13 +128,19 @@ export class SocketTally {
     const now = resolveSocket(socket, this.context.sockets);
     return { owner: now.owner ?? before?.owner ?? null, cgroup: now.cgroup ?? before?.cgroup ?? null };
   }
+
+  /** A pod once named stays named: by the total, the kubelet may have removed its directory. */
+  private pod(resolved: ResolvedSocket, before: Pod | null): Pod | null {
+    const now = this.context.pods === undefined ? null : podOf(null, resolved, this.context.pods);
+    return now !== null && (now.name !== null || before === null) ? now : before;
+  }
 }
 
 /** What to change at this row's socket, naming it, for a reason about its buffer; else null. */
 export function socketRowAdvice(row: SocketRow): string | null {
   if (row.reason === null) return null;
   const local = localEndpoint(row.socket);
-  const where = `${socketHolder(row.socket, row.resolved)}${local === null ? '' : ` on ${local}`}${containerText(row.resolved)}`;
+  const where = `${socketHolder(row.socket, row.resolved)}${local === null ? '' : ` on ${local}`}${containerText(row.resolved)}${podText(row.pod)}`;
   return socketAdvice(row.reason, { where, rcvbuf: row.socket.rcvbuf, queued: row.socket.queued });
 }
 
@@ -186,7 +196,7 @@ export function totalJson(
     })),
     // --nft-trace: NETFILTER_DROP by the rule whose verdict dropped the packet; else null.
     rules: rules === null ? null : rules.map(({ rule, count }) => ({ ...rule, count })),
-    sockets: sockets.map((row) => ({ reason: row.reason, count: row.count, socket: socketRecord(row.socket, row.resolved), advice: socketRowAdvice(row) })),
+    sockets: sockets.map((row) => ({ reason: row.reason, count: row.count, socket: socketRecord(row.socket, row.resolved), pod: row.pod, advice: socketRowAdvice(row) })),
   };
 }
 
@@ -300,7 +310,7 @@ export function totalText(
       const advice = socketRowAdvice(row);
       lines.push(
         advice === null
-          ? `    at ${socketName(row.socket, row.resolved)}, queued ${row.socket.queued}${containerText(row.resolved)}: ${plural(row.count, 'drop')}`
+          ? `    at ${socketName(row.socket, row.resolved)}, queued ${row.socket.queued}${containerText(row.resolved)}${podText(row.pod)}: ${plural(row.count, 'drop')}`
           : `    ${plural(row.count, 'drop')} at ${advice}`,
       );
     }

@@ -1,11 +1,12 @@
 // One drop as an aligned line of text, for people: time, reason, location,
-// protocol, flow and details; with --stack its frames under it, with
-// --nft-trace the rule that dropped it.
+// protocol, flow and details; in Kubernetes its pod; with --stack its frames
+// under it, with --nft-trace the rule that dropped it.
 import { formatKernelAddress, type DropEvent } from '../events/decode';
 import { protocolName, tcpFlagsText } from '../events/protocols';
 import type { NftRule } from '../nft/trace-parse';
 import { AddressCache } from './caches';
 import type { FormatContext, InterfaceResolver } from './format';
+import { podName, podOf } from './pod';
 import { containerText, resolveSocket, socketName } from './socket';
 
 const RED = '\x1b[31m';
@@ -53,6 +54,9 @@ export class TextWriter {
     if (event.socket !== null && socket !== null) {
       parts.push(this.paint(DIM, `sock ${socketName(event.socket, socket)} queued ${event.socket.queued}${containerText(socket)}`));
     }
+    // `pod default/web-1`: the socket's pod, else its namespace's.
+    const pod = context.pods === undefined ? null : podOf(event.netns, socket, context.pods);
+    if (pod !== null) parts.push(this.paint(DIM, `pod ${podName(pod)}`));
     return parts.join(' ');
   }
 

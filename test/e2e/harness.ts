@@ -263,6 +263,37 @@ export async function withNetnsPair<T>(fn: (pair: NetnsPair) => Promise<T>): Pro
 }
 
 // ---------------------------------------------------------------------------
+// cgroups
+// ---------------------------------------------------------------------------
+
+/** The cgroup2 mount, read from mountinfo here rather than through dropwhy's own parser. */
+export function cgroup2Mount(): string | null {
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [mountFields, fsFields] = line.split(' - ');
+    if (fsFields?.split(' ')[0] === 'cgroup2') return mountFields.split(' ')[4];
+  }
+  return null;
+}
+
+/**
+ * Removes a cgroup's directory once its processes have left: the kernel may take a moment to let
+ * go of it after they exit. Throws if it is still there after 5 s: a cgroup that outlives its test
+ * must fail the run.
+ */
+export async function removeCgroup(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.rmdirSync(dir);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if (attempt >= 50) throw error;
+      await sleep(100);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Traffic generators (all run inside a namespace)
 // ---------------------------------------------------------------------------
 
@@ -574,6 +605,8 @@ export interface DropEvent {
   rule: { family: string; table: string; chain: string; handle: number | null; text: string; verdict: string } | null;
   /** The socket the drop happened at (docs/json-schema.md), null without one. */
   socket: SocketRecord | null;
+  /** In Kubernetes, the pod the drop belongs to (docs/json-schema.md); null without one, and elsewhere. */
+  pod: PodRecord | null;
   /** With --stack the kernel stack's frames, innermost first (symbol+0xoff); null without --stack or a recorded stack. */
   stack: string[] | null;
 }
@@ -590,6 +623,13 @@ export interface SocketRecord {
   rcvbuf: number;
   queued: number;
   drops: number;
+}
+
+export interface PodRecord {
+  namespace: string | null;
+  name: string | null;
+  uid: string;
+  container: string | null;
 }
 
 export const SOCKET_KEYS: ReadonlyArray<keyof SocketRecord> = ['inode', 'cookie', 'uid', 'local', 'pid', 'comm', 'cgroup', 'container', 'rcvbuf', 'queued', 'drops'];
@@ -1046,6 +1086,7 @@ export function assertEventShape(ev: DropEvent): void {
   assert.ok(isNullOr(ev.ifname, 'string'), `ifname: ${ctx}`);
   assert.ok(isNullOr(ev.tcp_flags, 'string'), `tcp_flags: ${ctx}`);
   assert.ok(ev.stack === null || (Array.isArray(ev.stack) && ev.stack.length > 0 && ev.stack.every((f) => typeof f === 'string')), `stack: ${ctx}`);
+  if (ev.pod !== null) assert.deepEqual(Object.keys(ev.pod), ['namespace', 'name', 'uid', 'container'], `pod keys: ${ctx}`);
   if (ev.socket !== null) {
     assert.deepEqual(Object.keys(ev.socket), SOCKET_KEYS, `socket keys: ${ctx}`);
     for (const k of ['uid', 'rcvbuf', 'queued', 'drops'] as const) assert.ok(Number.isInteger(ev.socket[k]), `socket.${k}: ${ctx}`);

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   assertEachDrop,
+  cgroup2Mount,
   describeEvents,
   expectLocation,
   expectReason,
@@ -16,10 +17,10 @@ import {
   nftDrop,
   nsPython,
   rcvbufFlood,
+  removeCgroup,
   requireRealKernel,
   run,
   sendUdp,
-  sleep,
   startDropwhy,
   traceWhile,
   withNetnsPair,
@@ -31,15 +32,6 @@ import { inNetnsArgv } from '../../src/kernel/netns-pair';
 const RECEIVER_NAME = 'dw-receiver';
 const RCVBUF_PORT = 5560;
 const CLOSED_PORT = 5561;
-
-/** The cgroup2 mount, read from mountinfo here rather than through dropwhy's own parser. */
-function cgroup2Mount(): string | null {
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [mountFields, fsFields] = line.split(' - ');
-    if (fsFields?.split(' ')[0] === 'cgroup2') return mountFields.split(' ')[4];
-  }
-  return null;
-}
 
 /**
  * A fresh cgroup under the cgroup2 mount for fn, removed afterwards (once its
@@ -54,17 +46,7 @@ async function withCgroup<T>(fn: (cgroup: { dir: string; path: string } | null) 
   try {
     return await fn({ dir, path: `/${name}` });
   } finally {
-    // The receiver has exited, but the kernel may take a moment to let go of its cgroup.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        fs.rmdirSync(dir);
-        break;
-      } catch (error) {
-        // biome-ignore lint/correctness/noUnsafeFinally: a cgroup that outlives its test must fail the run
-        if (attempt >= 50) throw error;
-        await sleep(100);
-      }
-    }
+    await removeCgroup(dir);
   }
 }
 

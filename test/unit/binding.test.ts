@@ -135,7 +135,7 @@ test('loadNativeBinding: no addon anywhere -> AddonError, nothing else thrown', 
 });
 
 test('loadNativeBinding: the binding names the file it loaded', () => {
-  const raw = { setErrorConstructor() {}, Tracer: class {}, probeRingbuf: () => true, libbpfVersion: 'v1.4', btfMembers: () => null, structSizes: STRUCT_SIZES };
+  const raw = { setErrorConstructor() {}, Tracer: class {}, probeRingbuf: () => 0, libbpfVersion: 'v1.4', btfMembers: () => null, structSizes: STRUCT_SIZES };
   const { options } = search({ [PREBUILD]: raw });
   const binding = loadNativeBinding(options);
   assert.equal(binding.addonPath, PREBUILD);

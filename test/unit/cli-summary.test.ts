@@ -310,6 +310,7 @@ test('summary -o json: total.sockets, most drops first, each socket as in tracin
         queued: 213760,
         drops: 5,
       },
+      pod: null,
       advice: 'dnsmasq[812] on 10.94.0.2:53: rcvbuf 212992, queued 213760; raise it with SO_RCVBUF (capped by net.core.rmem_max) or net.core.rmem_default, or read faster',
     },
   ]);

@@ -14,6 +14,7 @@ import { PROTOCOLS, type ProtocolName } from '../../src/events/filter';
 import type { InterfaceResolver, SocketResolver, Symbolizer } from '../../src/output/format';
 import { InterfaceNames } from '../../src/kernel/interfaces';
 import type { ProcessFacts } from '../../src/kernel/facts';
+import type { Pods, PodSettings } from '../../src/kernel/pods';
 import {
   COMM_LEN,
   COUNT_RECORD,
@@ -308,8 +309,8 @@ export class FakeBinding implements NativeBinding {
 
   readonly libbpfVersion = 'v1.1';
 
-  probeRingbuf(): boolean | null {
-    return true;
+  probeRingbuf(): number {
+    return 0;
   }
 
   /** libpcap's own compiler, from the built addon (it needs no privileges). */
@@ -531,6 +532,8 @@ export interface CliHarnessOptions {
   symbolsError?: Error;
   /** Socket owners and cgroups; default: none known. */
   sockets?: SocketResolver;
+  /** The pods of drops, given the session's --kubernetes and --pod-logs; default: none (not Kubernetes). */
+  pods?: (settings: PodSettings) => Pods | null;
   stdoutIsTty?: boolean;
   /** A stop signal that came before the command listened (io.earlySignal()); default: none. */
   earlySignal?: NodeJS.Signals;
@@ -597,6 +600,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
       },
       writeErr: (line) => void h.err.push(line),
       sockets: () => options.sockets ?? UNRESOLVED_SOCKETS,
+      pods: (settings) => options.pods?.(settings) ?? null,
       // The names are those of options.interfaces, listed per namespace.
       interfaces: () =>
         new InterfaceNames(async (netns) => {

@@ -49,6 +49,7 @@ test('check: no flags gives the defaults', () => {
     ringBytes: DEFAULT_RING_BYTES,
     logLevel: 'warn',
     logFormat: 'text',
+    pods: { kubernetes: null, logDirectory: '/var/log/pods' },
     hints: true,
     nftTrace: false,
     socket: true,
@@ -90,6 +91,8 @@ test('check: every flag at once', () => {
     command: ['dig', '@10.0.0.2'],
     stack: true,
     color: 'never',
+    kubernetes: true,
+    'pod-logs': '/host/var/log/pods',
   });
   assert.deepEqual(options, {
     filter: {
@@ -110,6 +113,7 @@ test('check: every flag at once', () => {
     ringBytes: 16 << 20,
     logLevel: 'debug',
     logFormat: 'json',
+    pods: { kubernetes: true, logDirectory: '/host/var/log/pods' },
     hints: false,
     nftTrace: true,
     socket: false,

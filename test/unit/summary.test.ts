@@ -678,7 +678,7 @@ test('totalText: sockets at a reason not about their buffer are named without bu
     queued: 0,
     drops: 0,
   };
-  const sockets: SocketRow[] = [{ reason: 'NETFILTER_DROP', count: 2, socket, resolved: { owner: { pid: 90, comm: 'curl' }, cgroup: null } }];
+  const sockets: SocketRow[] = [{ reason: 'NETFILTER_DROP', count: 2, socket, resolved: { owner: { pid: 90, comm: 'curl' }, cgroup: null }, pod: null }];
   const rows = [row({ reason: 'NETFILTER_DROP', reasonCode: NETFILTER_DROP, count: 2, total: 2 })];
   const lines = totalText(rows, 1, null, [], true, 0, null, sockets).split('\n');
   const advice = lines.indexOf(`  NETFILTER_DROP: ${explain('NETFILTER_DROP').advice.summary}`);
