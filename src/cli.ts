@@ -70,6 +70,8 @@ export interface CliIo {
   stdoutIsTty: boolean;
   /** The terminal's width when stdout is one, else null. */
   columns: number | null;
+  /** Calls listener with the terminal's new width whenever it changes (SIGWINCH); returns what stops it. */
+  onResize(listener: (columns: number) => void): () => void;
   stderrIsTty: boolean;
   /** The environment (NO_COLOR). */
   env: NodeJS.ProcessEnv;
@@ -271,6 +273,7 @@ function commandIo(io: CliIo, options: { logLevel: string; logFormat: LogFormat;
     stop,
     terminal: io.stdoutIsTty,
     columns: io.columns,
+    onResize: io.onResize,
     stderrTerminal: io.stderrIsTty,
     color: useColor(options.color ?? 'never', io.env, io.stdoutIsTty),
     readCounters: io.readCounters,
@@ -338,6 +341,12 @@ export function realIo(early: EarlySignals | null = null): CliIo {
     earlySignal: () => early?.take() ?? null,
     stdoutIsTty: isatty(1),
     columns: isatty(1) ? (process.stdout.columns ?? null) : null,
+    onResize: (listener) => {
+      if (!isatty(1)) return () => {};
+      const resized = () => listener(process.stdout.columns);
+      process.stdout.on('resize', resized);
+      return () => void process.stdout.off('resize', resized);
+    },
     stderrIsTty: isatty(2),
     env: process.env,
     createLogger,

@@ -66,6 +66,8 @@ export interface CommandIo {
   terminal: boolean;
   /** The terminal's width, when stdout is one. */
   columns: number | null;
+  /** Calls listener with the terminal's new width whenever it changes; returns what stops it. */
+  onResize(listener: (columns: number) => void): () => void;
   /** Stderr is a terminal: a person waits to be told the tracer is attached. */
   stderrTerminal: boolean;
   /** Colour in the text on stdout (--color, NO_COLOR). */

@@ -22,7 +22,9 @@ export function runTrace(options: TraceOptions, io: CommandIo): Promise<number |
     // Opened inside the session: a -w path that cannot be written still removes -- CMD's cgroup.
     const pcap = options.pcap && { ...openPcap(options.pcap.path, io), snaplen: options.pcap.snaplen };
     if (pcap) session.defer(() => pcap.close());
-    const printer = new TracePrinter({ lines: options.output, pcap, writeOut: io.writeOut }, context, {
+    // On a terminal the text fits its width, and is laid out again when the width changes.
+    const columns = io.terminal ? io.columns : null;
+    const printer = new TracePrinter({ lines: options.output, columns, pcap, writeOut: io.writeOut }, context, {
       hints: options.hints,
       rules: options.nftTrace,
       count: options.count,
@@ -30,6 +32,7 @@ export function runTrace(options: TraceOptions, io: CommandIo): Promise<number |
       outputClosed: () => session.stopReason?.kind === 'output-closed',
     });
     printer.start(`dropwhy ${VERSION}`);
+    if (columns !== null) session.defer(io.onResize((width) => printer.resize(width)));
 
     let inBatch = false;
     // With --nft-trace a NETFILTER_DROP waits briefly for the trace verdict that names its rule.

@@ -12,6 +12,7 @@ import { hintLine } from './explain';
 import type { FormatContext } from './format';
 import { JsonWriter } from './json-writer';
 import { PcapngWriter } from './pcapng';
+import { terminalLayout } from './terminal-layout';
 import { TextWriter } from './text-writer';
 import { LineBuffer, OutputClosedError, type Chunk } from './writer';
 
@@ -44,6 +45,8 @@ class TracedTally {
 export interface TraceOutputs {
   /** Lines: text or NDJSON; null prints none (-w without -o). */
   lines: 'text' | 'json' | null;
+  /** The terminal's width when stdout is one: text lines then fit it (terminal-layout.ts); null: the full line. */
+  columns: number | null;
   /** -w: the pcapng file's writes, and the bytes of each packet kept; null without -w. */
   pcap: { write(chunk: Chunk): void; snaplen: number } | null;
   writeOut(chunk: Chunk): void;
@@ -89,7 +92,7 @@ export class TracePrinter {
     this.tally = new TracedTally(context.reasons);
     this.lineBuffer = new LineBuffer(outputs.lines === 'json' ? 'latin1' : 'utf8');
     this.json = outputs.lines === 'json' ? new JsonWriter(context) : null;
-    this.text = outputs.lines === 'text' ? new TextWriter(context) : null;
+    this.text = outputs.lines === 'text' ? new TextWriter(context, outputs.columns === null ? null : terminalLayout(outputs.columns)) : null;
     this.pcapng = outputs.pcap === null ? null : new PcapngWriter(context, outputs.pcap.snaplen);
     this.netfilterDrop = context.reasons.codeOf('NETFILTER_DROP');
   }
@@ -97,6 +100,11 @@ export class TracePrinter {
   /** -w: the section header, before any packet. */
   start(application: string): void {
     if (this.outputs.pcap && this.pcapng) this.outputs.pcap.write(this.pcapng.start(application));
+  }
+
+  /** The terminal's width changed (SIGWINCH): the text's layout is decided again, under a new header. */
+  resize(columns: number): void {
+    this.text?.relayout(terminalLayout(columns));
   }
 
   /** --count was reached: no more drops are printed. */
@@ -129,15 +137,17 @@ export class TracePrinter {
     if (this.json) {
       this.json.write(lines, event, rule);
     } else if (this.text) {
-      lines.add(this.text.line(event));
-      for (const frame of this.text.stackLines(event)) lines.add(frame);
-      if (this.options.rules && this.isNetfilterDrop(event)) lines.add(this.text.ruleLine(rule));
+      const text = this.text;
+      for (const line of text.lines(event)) lines.add(line);
+      for (const frame of text.stackLines(event)) for (const line of text.fitted(frame)) lines.add(line);
+      if (this.options.rules && this.isNetfilterDrop(event)) for (const line of text.fitted(text.ruleLine(rule))) lines.add(line);
     }
     if (event.reason !== null) {
       this.tally.add(event.reason, event);
       if (this.options.hints && this.text && !this.hinted.has(event.reason)) {
         this.hinted.add(event.reason);
-        lines.add(hintLine(this.context.reasons.decode(event.reason).name, this.context.symbols.symbolize(event.location)));
+        const hint = hintLine(this.context.reasons.decode(event.reason).name, this.context.symbols.symbolize(event.location));
+        for (const line of this.text.fitted(hint)) lines.add(line);
       }
     }
     if (++this.printed !== this.options.count) return;

@@ -468,6 +468,8 @@ export interface CliHarness {
   /** The format of every createLogger call. */
   loggerFormats: string[];
   signals: EventEmitter;
+  /** Emits 'resize' with the terminal's new width: io.onResize's listeners hear it. */
+  resize: EventEmitter;
   bindingCalls: number;
   /** How many times io.symbols() was called (kallsyms loads). */
   symbolsLoads: number;
@@ -571,6 +573,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
     loggerLevels: [],
     loggerFormats: [],
     signals,
+    resize: new EventEmitter(),
     bindingCalls: 0,
     symbolsLoads: 0,
     symbolsLoadsAfterOpens: [],
@@ -630,6 +633,10 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
       earlySignal: () => options.earlySignal ?? null,
       stdoutIsTty: options.stdoutIsTty ?? false,
       columns: options.columns ?? null,
+      onResize: (listener) => {
+        h.resize.on('resize', listener);
+        return () => void h.resize.off('resize', listener);
+      },
       stderrIsTty: options.stderrIsTty ?? false,
       env: options.env ?? {},
       readCounters: async (netns) => {
