@@ -41,6 +41,7 @@ import { mayBeginExpression } from './events/expression';
 import { VERSION } from './version';
 import type { EarlySignals } from './signals';
 import { fdWriter, type Chunk } from './output/writer';
+import { fitMessage } from './output/terminal-layout';
 import type { SocketResolver, Symbolizer } from './output/format';
 import { SocketOwners } from './kernel/socket-owners';
 import { InterfaceNames } from './kernel/interfaces';
@@ -316,12 +317,15 @@ async function explainCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
 
 export function realIo(early: EarlySignals | null = null): CliIo {
   const writeErr = fdWriter(2);
+  // On a terminal each line on stderr fits its width too (the trace's and summary's own lines do); a log line's JSON never is.
+  const stderrWidth = () => (isatty(2) ? (process.stderr.columns ?? null) : null);
+  const writeErrLine = (line: string) => writeErr(`${fitMessage(line, stderrWidth())}\n`);
   const namespaces = new NetworkNamespaces();
   return {
     binding: () => loadNativeBinding(),
     processFacts: readProcessFacts,
     writeOut: fdWriter(1),
-    writeErr: (line) => writeErr(line + '\n'),
+    writeErr: writeErrLine,
     symbols: () => Kallsyms.load(),
     sockets: () => {
       const owners = new SocketOwners();
@@ -349,7 +353,7 @@ export function realIo(early: EarlySignals | null = null): CliIo {
     },
     stderrIsTty: isatty(2),
     env: process.env,
-    createLogger,
+    createLogger: (level, format) => createLogger(level, format, format === 'text' && isatty(2) ? (line) => writeErrLine(line.trimEnd()) : undefined),
     readCounters: (netns) => namespaces.counters(netns),
     selftest: async (write, reasonsReported) => (await COMMANDS.selftest()).runSelftest(write, reasonsReported),
     traceCommand: (argv) => cgroupCommand(argv, findCgroup2Mount(), invokingUser(process.env, process.geteuid?.() ?? -1)),

@@ -19,6 +19,7 @@ import { narrowingFilters, type SummaryOptions } from './options';
 import { withSession, type CommandIo } from './session';
 import { RuleTally } from '../nft/rule-tally';
 import { StackTable } from '../kernel/stacks';
+import { fitMessage } from '../output/terminal-layout';
 
 /** How often --count is checked between intervals. */
 const COUNT_CHECK_MS = 100;
@@ -30,6 +31,9 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
     const previous = new Map<string, number>();
     const hinted = options.hints ? new Set<string>() : null;
     const live = options.output === 'text' && io.terminal;
+    // The live table and the totals fit the terminal's width, followed when it changes.
+    let columns = live ? io.columns : null;
+    if (live) session.defer(io.onResize((width) => (columns = width)));
     const started = Date.now();
     let ticks = 0;
     let lastTick = started;
@@ -70,7 +74,7 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
         ticks++;
         if (!onAlternateScreen) write(ENTER_ALTERNATE_SCREEN);
         onAlternateScreen = true;
-        write(liveTable(rows, (ticks * options.intervalMs) / 1000, actualS, tracer.counters().matched, io.columns));
+        write(liveTable(rows, (ticks * options.intervalMs) / 1000, actualS, tracer.counters().matched, columns));
       } else if (rows.some((r) => r.count > 0)) write(intervalText(rows, now, hinted));
     });
     const timers: NodeJS.Timeout[] = [];
@@ -99,7 +103,18 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
         if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks, rules?.rows ?? null, sockets.rows())) + '\n');
         else {
           const wholeHost = session.filter.netns === undefined;
-          write(totalText(rows, durationS, counterDeltas, checks, wholeHost, counters.overflow, rules?.rows ?? null, sockets.rows(), narrowingFilters(options.filter)));
+          const totals = totalText(
+            rows,
+            durationS,
+            counterDeltas,
+            checks,
+            wholeHost,
+            counters.overflow,
+            rules?.rows ?? null,
+            sockets.rows(),
+            narrowingFilters(options.filter),
+          );
+          write(fitMessage(totals, columns));
         }
       }
     } finally {

@@ -132,11 +132,48 @@ export function cutText(text: string, width: number): string {
   return width <= 0 ? '' : `${text.slice(0, width - 1)}…`;
 }
 
-/** Words into lines of at most width columns, the later ones after indent (its leading spaces kept on the first); a word longer than a line is cut. */
-export function fitText(text: string, width: number, indent: string): string[] {
-  const words = text.trimStart();
-  const pieces = words.split(' ').map((word) => ({ text: word, pad: 0, color: '' }));
-  return fitGroups([{ pieces, ownLine: false }], width, (_, t) => t, indent, text.slice(0, text.length - words.length));
+/**
+ * A line of text (a hint, a rule, a message, a summary's total) as lines of at most width columns,
+ * broken at spaces (the runs of spaces between words kept), each later line indented 4 more than the
+ * first. A word longer than a line is cut, or with keepLongWords (a path in a message) left whole on
+ * a line of its own.
+ */
+export function fitText(text: string, width: number, keepLongWords = false): string[] {
+  const indent = `${text.slice(0, text.length - text.trimStart().length)}${CONTINUATION_INDENT}`;
+  const lines: string[] = [];
+  let prefix = '';
+  let rest = text;
+  for (;;) {
+    if (prefix.length + rest.length <= width) {
+      lines.push(prefix + rest);
+      return lines;
+    }
+    const room = width - prefix.length;
+    const leading = rest.length - rest.trimStart().length;
+    const space = rest.lastIndexOf(' ', room); // rest up to it fits
+    let tail: string;
+    if (space > leading) {
+      lines.push(prefix + rest.slice(0, space).trimEnd());
+      tail = rest.slice(space);
+    } else {
+      const end = rest.indexOf(' ', leading);
+      const word = end < 0 ? rest : rest.slice(0, end);
+      lines.push(prefix + (keepLongWords ? word : cutText(word, room)));
+      tail = end < 0 ? '' : rest.slice(end);
+    }
+    rest = tail.trimStart();
+    if (rest === '') return lines;
+    prefix = indent;
+  }
+}
+
+/** Text of one or more lines, each fitted to width columns (fitText, words kept whole); null width: as it is. */
+export function fitMessage(text: string, width: number | null): string {
+  if (width === null) return text;
+  return text
+    .split('\n')
+    .flatMap((line) => fitText(line, width, true))
+    .join('\n');
 }
 
 function render(line: Piece[], indent: number, paint: Paint): string {

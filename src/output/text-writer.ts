@@ -10,7 +10,7 @@ import { AddressCache } from './caches';
 import type { FormatContext, InterfaceResolver } from './format';
 import { podName, podOf } from './pod';
 import { containerText, localEndpoint, resolveSocket, socketHolder, socketName, type ResolvedSocket } from './socket';
-import { CONTINUATION_INDENT, fitGroups, fitText, PROTO_WIDTH, type Group, type Piece, type TerminalLayout } from './terminal-layout';
+import { fitGroups, fitText, PROTO_WIDTH, type Group, type Piece, type TerminalLayout } from './terminal-layout';
 
 const RED = '\x1b[31m';
 const CYAN = '\x1b[36m';
@@ -64,7 +64,7 @@ export class TextWriter {
 
   /** A line that is not a drop's (a hint, a frame, a rule): on a terminal, wrapped to its width. */
   fitted(line: string): string[] {
-    return this.layout === null ? [line] : fitText(line, this.layout.width, CONTINUATION_INDENT);
+    return this.layout === null ? [line] : fitText(line, this.layout.width);
   }
 
   /** One aligned line: time reason location proto src > dst details. */

@@ -353,7 +353,33 @@ test('summary on a terminal: a live table redrawn in place on the alternate scre
   const leave = h.out.indexOf('\x1b[?1049l');
   assert.ok(leave > 2, 'the alternate screen is left');
   assert.match(h.out[leave + 1], /^=== total over /, 'the totals after it, on the normal screen');
+  const totals = h.out[leave + 1].trimEnd().split('\n');
+  for (const line of totals) assert.ok(line.length <= 60, `the totals fit the terminal's 60 columns: ${line}`);
+  assert.ok(
+    totals.some((line) => /^ {8}\S/.test(line)),
+    `a long line of the totals continues 4 further in:\n${totals.join('\n')}`,
+  );
   assert.equal(h.out.indexOf('\x1b[?1049l', leave + 1), -1, 'left once');
+});
+
+test('summary on a terminal whose width changes: the live table follows it', TIMEOUT, async (t) => {
+  const h = harness(t, { stdoutIsTty: true, columns: 100, binding: { counters: { matched: 5 }, dropCounts: encodeCountRecords([rcvbuf(5)]) } });
+  const { done } = await runUntilOpened(['summary', '--interval', '0.05'], h);
+  await waitFor(() => h.out.length >= 2, 'a first table');
+  h.resize.emit('resize', 40);
+  const resizedAt = h.out.length;
+  await waitFor(() => h.out.length >= resizedAt + 1, 'a table after the resize');
+  h.signals.emit('SIGINT');
+  assert.equal(await done, 0);
+  const widest = (table: string) =>
+    Math.max(
+      ...table
+        .slice(7)
+        .split('\n')
+        .map((line) => line.length),
+    );
+  assert.ok(widest(h.out[1]) > 40, h.out[1]);
+  assert.ok(widest(h.out[resizedAt]) < 40, h.out[resizedAt]);
 });
 
 test('summary on a kernel without drop reasons: reason null, and the note on stderr', TIMEOUT, async (t) => {

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { stripVTControlCharacters } from 'node:util';
 import { decodeBatch, type DropEvent } from '../../src/events/decode';
 import type { FormatContext } from '../../src/output/format';
-import { cutText, fitGroups, fitText, terminalLayout } from '../../src/output/terminal-layout';
+import { cutText, fitGroups, fitMessage, fitText, terminalLayout } from '../../src/output/terminal-layout';
 import { TextWriter } from '../../src/output/text-writer';
 import { recordedKallsyms, recordedReasons } from './fixtures';
 import { cliHarness, encodeBatch, encodeEvent, reasonCode, runUntilOpened, waitFor, type EventSpec } from './helpers';
@@ -133,11 +133,27 @@ test('piped (no layout): the stable full line, one per drop, no header', () => {
   assert.deepEqual(writer.fitted(`  hint: ${'word '.repeat(40)}`), [`  hint: ${'word '.repeat(40)}`]);
 });
 
-test('fitText: hints wrapped to the width, continued after the indent, a word longer than a line cut', () => {
-  assert.deepEqual(fitText('  hint: one two three four', 14, '    '), ['  hint: one', '    two three', '    four']);
-  assert.deepEqual(fitText('  rule: averyveryverylongword', 12, '    '), ['  rule:', '    averyve…']);
+test('fitText: lines wrapped to the width at spaces, continued 4 further in, a word longer than a line cut or kept', () => {
+  assert.deepEqual(fitText('  hint: one two three four', 16), ['  hint: one two', '      three four']);
+  assert.deepEqual(fitText('  rule: averyveryverylongword', 14), ['  rule:', '      averyve…']);
+  assert.deepEqual(fitText('  rule: averyveryverylongword x', 14, true), ['  rule:', '      averyveryverylongword', '      x']);
+  assert.deepEqual(fitText('    5 drops  NO_SOCKET    udp', 20), ['    5 drops', '        NO_SOCKET', '        udp'], 'a line breaks at its spaces');
+  assert.deepEqual(fitText('    5 drops  NO_SOCKET    udp', 40), ['    5 drops  NO_SOCKET    udp'], 'the spaces of a line that fits are kept');
+  assert.equal(fitMessage('dropwhy: one two\nthree four five', 12), 'dropwhy: one\n    two\nthree four\n    five');
+  assert.equal(fitMessage('dropwhy: one two', null), 'dropwhy: one two');
   assert.equal(cutText('abcdef', 4), 'abc…');
   assert.equal(cutText('abc', 4), 'abc');
+});
+
+test('fitText: any width, any text: no line longer than the width, every word that fits a line whole', () => {
+  fc.assert(
+    fc.property(fc.array(fc.stringMatching(/^[a-z:.]{1,30}$/), { maxLength: 20 }), fc.nat(4), fc.integer({ min: 20, max: 120 }), (words, leading, width) => {
+      const lines = fitText(' '.repeat(leading) + words.join(' '), width);
+      for (const line of lines) assert.ok(line.length <= width, `${line.length} > ${width}: ${line}`);
+      const out = lines.flatMap((line) => line.trim().split(/ +/));
+      for (const word of words) if (word.length <= width - leading - 4) assert.ok(out.includes(word), `${word} whole`);
+    }),
+  );
 });
 
 test('fitGroups: any width, any pieces: no line longer than the width, every piece that fits a line whole', () => {
