@@ -12,6 +12,7 @@ APT_PACKAGES=(
 [ "${1:-}" = --build-only ] || APT_PACKAGES+=(
   iproute2 iptables nftables python3 util-linux                                    # tests, selftest, counters (nsenter)
   tshark                                                                           # the -w tests read the pcapng files back
+  tmux                                                                             # the terminal test: an 80-column terminal
   bpftrace                                                                         # the benchmark's peer
   prometheus                                                                       # the exporter's tests: promtool, a real server
 )

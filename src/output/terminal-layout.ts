@@ -32,6 +32,10 @@ export const PROTO_WIDTH = 5;
 /** `198.18.1.1:45678 > 198.18.1.2:5561`; the widest IPv4 flow, 45, on the widest terminals. IPv6 flows are longer and push the details. */
 const FLOW_WIDTH = 36;
 const FULL_FLOW_WIDTH = 45;
+/** `udp_queue_rcv_one_skb+0x437` fits the wider; a function's name alone, `udpv6_queue_rcv_one_skb`, the narrow one. */
+const LOCATION_WIDTH = 26;
+const FULL_LOCATION_WIDTH = 30;
+const NARROW_LOCATION_WIDTH = 23;
 
 /** The layout for a terminal this many columns wide. */
 export function terminalLayout(width: number): TerminalLayout {
@@ -41,7 +45,7 @@ export function terminalLayout(width: number): TerminalLayout {
       width,
       fractionDigits: 6 as const,
       reasonWidth: REASON_WIDTH,
-      locationWidth: full ? 30 : 26,
+      locationWidth: full ? FULL_LOCATION_WIDTH : LOCATION_WIDTH,
       offsets: true,
       flowWidth: full ? FULL_FLOW_WIDTH : FLOW_WIDTH,
       netns: full,
@@ -56,13 +60,13 @@ export function terminalLayout(width: number): TerminalLayout {
     ];
     return { ...layout, header: [names.join(' ')] };
   }
-  const layout = { width, fractionDigits: 3 as const, reasonWidth: REASON_WIDTH, locationWidth: 22, offsets: false, flowWidth: null, netns: false };
+  const layout = { width, fractionDigits: 3 as const, reasonWidth: REASON_WIDTH, locationWidth: NARROW_LOCATION_WIDTH, offsets: false, flowWidth: null, netns: false };
   const first = [column('TIME', timeWidth(3)), column('REASON', layout.reasonWidth), column('LOCATION', layout.locationWidth), 'DETAILS'].join(' ');
   return { ...layout, header: [first, `${CONTINUATION_INDENT}PROTO FLOW`].map((line) => cutText(line, width)) };
 }
 
 /** `03:04:05.123456`'s width. */
-export function timeWidth(fractionDigits: number): number {
+function timeWidth(fractionDigits: number): number {
   return 9 + fractionDigits;
 }
 

@@ -2,7 +2,8 @@
 // real IPv4 and IPv6 drops with sockets (a full receive queue) and without (a closed port) prints no
 // line wider than the terminal, under its header, each address whole; the live summary, drawn on the
 // alternate screen, leaves none of its frames in the scrollback, only the totals.
-import { test } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { test, type TestContext } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -78,6 +79,17 @@ async function withTerminal<T>(argv: string[], fn: (terminal: Terminal) => Promi
   }
 }
 
+/** tmux is there (scripts/setup.sh installs it); else the test says why it is skipped. */
+function requireTmux(t: TestContext): boolean {
+  try {
+    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    t.skip('tmux is not installed (scripts/setup.sh installs it)');
+    return false;
+  }
+}
+
 /** Waits for the ready file dropwhy writes once attached. */
 async function attached(file: string, terminal: Terminal): Promise<void> {
   const deadline = Date.now() + scaled(15_000);
@@ -88,7 +100,7 @@ async function attached(file: string, terminal: Terminal): Promise<void> {
 }
 
 test('trace on an 80-column terminal: IPv4 and IPv6 drops with sockets, no line wider than the terminal', { timeout: scaled(60_000) }, async (t) => {
-  if (!requireRealKernel(t)) return;
+  if (!requireRealKernel(t) || !requireTmux(t)) return;
   const ready = path.join(os.tmpdir(), `dropwhy-e2e-terminal-${process.pid}.ready`);
   await withNetnsPair(async (p) => {
     const argv = ['--filter-netns', p.nsB, '--filter-proto', 'udp', '--ready-file', ready];
@@ -107,7 +119,7 @@ test('trace on an 80-column terminal: IPv4 and IPv6 drops with sockets, no line 
       const lines = await terminal.lines();
       const screen = lines.join('\n');
       for (const line of lines) assert.ok(line.length <= WIDTH, `a line of ${line.length} columns:\n${line}\nin:\n${screen}`);
-      assert.ok(lines.includes('TIME         REASON           LOCATION               DETAILS'), `the header:\n${screen}`);
+      assert.ok(lines.includes('TIME         REASON           LOCATION                DETAILS'), `the header:\n${screen}`);
       assert.equal(lines.filter((line) => line.startsWith('TIME ')).length, 1, `one header:\n${screen}`);
       // The flows, each address whole; the receiver's socket under the drops at its full queue.
       for (const flow of [`> ${p.v4B}:${RCVBUF_PORT}`, `> ${p.v4B}:${CLOSED_PORT}`, `> [${p.v6B}]:${RCVBUF_PORT}`, `> [${p.v6B}]:${CLOSED_PORT}`]) {
@@ -147,7 +159,7 @@ test('trace on an 80-column terminal: IPv4 and IPv6 drops with sockets, no line 
 });
 
 test('summary on an 80-column terminal: the live table leaves nothing in the scrollback, the totals stay', { timeout: scaled(60_000) }, async (t) => {
-  if (!requireRealKernel(t)) return;
+  if (!requireRealKernel(t) || !requireTmux(t)) return;
   const ready = path.join(os.tmpdir(), `dropwhy-e2e-terminal-summary-${process.pid}.ready`);
   await withNetnsPair(async (p) => {
     const argv = ['summary', '--interval', '0.2', '--filter-netns', p.nsB, '--filter-port', String(CLOSED_PORT), '--ready-file', ready];

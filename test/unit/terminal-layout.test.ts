@@ -85,7 +85,7 @@ for (const width of [80, 120]) {
 
 test('terminal at 80 columns: time to the ms, functions without offsets, the flow and socket on their own indented lines', () => {
   const [header, second, first, flow, ...rest] = terminalText(80, [udp4, rcvbuf6]);
-  assert.equal(header, 'TIME         REASON           LOCATION               DETAILS');
+  assert.equal(header, 'TIME         REASON           LOCATION                DETAILS');
   assert.equal(second, '    PROTO FLOW');
   assert.match(first, /^\d\d:\d\d:05\.000 NO_SOCKET +__udp4_lib_rcv +if veth-b len 42$/);
   assert.equal(flow, '    udp   198.18.1.1:45678 > 198.18.1.2:5561 (interrupted python3[812])');
@@ -119,7 +119,7 @@ test('terminal: the header again after the width changed, in the new layout', ()
   assert.doesNotMatch(writer.lines(second)[0], /^TIME/);
   writer.relayout(terminalLayout(80));
   const lines = writer.lines(second);
-  assert.deepEqual(lines.slice(0, 2), ['TIME         REASON           LOCATION               DETAILS', '    PROTO FLOW']);
+  assert.deepEqual(lines.slice(0, 2), ['TIME         REASON           LOCATION                DETAILS', '    PROTO FLOW']);
   assert.ok(lines.every((line) => line.length <= 80));
 });
 
@@ -182,7 +182,7 @@ test('trace on an 80-column terminal: the layout under its header; SIGWINCH lays
   assert.equal(await done, 0);
   const lines = h.stdout().trimEnd().split('\n');
   const wide = lines.findIndex((line, i) => i > 0 && line.startsWith('TIME'));
-  assert.equal(lines[0], 'TIME         REASON           LOCATION               DETAILS');
+  assert.equal(lines[0], 'TIME         REASON           LOCATION                DETAILS');
   for (const line of lines.slice(0, wide)) assert.ok(line.length <= 80, line);
   assert.ok(lines.slice(0, wide).some((line) => line.includes(`[${V6_SOURCE}]:45678 >`)));
   assert.match(lines[wide + 1], /^\d\d:\d\d:\d\d\.\d{6} NO_SOCKET +kfree_skb_reason\+0x820a726c +udp +198\.18\.1\.1:45678 > 198\.18\.1\.2:5561 /);
