@@ -7,6 +7,7 @@ import { formatKernelAddress, type DropEvent } from '../events/decode';
 import { protocolName, tcpFlagsText } from '../events/protocols';
 import type { NftRule } from '../nft/trace-parse';
 import { AddressCache } from './caches';
+import type { LineBuffer } from './writer';
 import type { FormatContext, InterfaceResolver } from './format';
 import { podName, podOf } from './pod';
 import { containerText, localEndpoint, resolveSocket, socketHolder, socketName, type ResolvedSocket } from './socket';
@@ -62,7 +63,19 @@ export class TextWriter {
     return [...layout.header.map((line) => this.paint(BOLD, line)), ...lines];
   }
 
-  /** A line that is not a drop's (a hint, a frame, a rule): on a terminal, wrapped to its width. */
+  /** Adds a drop's lines to out: piped, the one full line (no array in between: this runs for every drop). */
+  write(out: LineBuffer, event: DropEvent): void {
+    if (this.layout === null) out.add(this.line(event));
+    else for (const line of this.lines(event)) out.add(line);
+  }
+
+  /** Adds a line that is not a drop's (a hint, a frame, a rule): on a terminal, wrapped to its width. */
+  writeLine(out: LineBuffer, line: string): void {
+    if (this.layout === null) out.add(line);
+    else for (const fitted of this.fitted(line)) out.add(fitted);
+  }
+
+  /** A line that is not a drop's, as writeLine adds it. */
   fitted(line: string): string[] {
     return this.layout === null ? [line] : fitText(line, this.layout.width);
   }

@@ -138,16 +138,15 @@ export class TracePrinter {
       this.json.write(lines, event, rule);
     } else if (this.text) {
       const text = this.text;
-      for (const line of text.lines(event)) lines.add(line);
-      for (const frame of text.stackLines(event)) for (const line of text.fitted(frame)) lines.add(line);
-      if (this.options.rules && this.isNetfilterDrop(event)) for (const line of text.fitted(text.ruleLine(rule))) lines.add(line);
+      text.write(lines, event);
+      for (const frame of text.stackLines(event)) text.writeLine(lines, frame);
+      if (this.options.rules && this.isNetfilterDrop(event)) text.writeLine(lines, text.ruleLine(rule));
     }
     if (event.reason !== null) {
       this.tally.add(event.reason, event);
       if (this.options.hints && this.text && !this.hinted.has(event.reason)) {
         this.hinted.add(event.reason);
-        const hint = hintLine(this.context.reasons.decode(event.reason).name, this.context.symbols.symbolize(event.location));
-        for (const line of this.text.fitted(hint)) lines.add(line);
+        this.text.writeLine(lines, hintLine(this.context.reasons.decode(event.reason).name, this.context.symbols.symbolize(event.location)));
       }
     }
     if (++this.printed !== this.options.count) return;
