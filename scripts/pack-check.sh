@@ -43,10 +43,10 @@ tarball=$work/dropwhy-$version.tgz
 [ -f "$tarball" ] || fail "npm pack made no $tarball"
 echo "$(du -k "$tarball" | cut -f1) KiB, $(tar -tzf "$tarball" | wc -l) files"
 # Only what runs, builds the addon from source, or documents it.
-unexpected=$(tar -tzf "$tarball" | grep -Ev '^package/(package\.json|README\.md|LICENSE|bin/dropwhy\.js|dist/src/.+\.js|prebuilds/linux-x64/dropwhy\.node|native/.+|bpf/.+|docs/.+\.md|scripts/install-addon\.js)$' || true)
+unexpected=$(tar -tzf "$tarball" | grep -Ev '^package/(package\.json|README\.md|LICENSE|bin/dropwhy\.js|dropwhy\.1|dist/src/.+\.js|prebuilds/linux-x64/dropwhy\.node|native/.+|bpf/.+|docs/.+\.md|scripts/install-addon\.js)$' || true)
 [ -z "$unexpected" ] || fail "the tarball holds files that do not belong to the package:
 $unexpected"
-for file in bin/dropwhy.js dist/src/cli.js prebuilds/linux-x64/dropwhy.node scripts/install-addon.js native/CMakeLists.txt bpf/vmlinux.h; do
+for file in bin/dropwhy.js dropwhy.1 dist/src/cli.js prebuilds/linux-x64/dropwhy.node scripts/install-addon.js native/CMakeLists.txt bpf/vmlinux.h; do
   tar -tzf "$tarball" "package/$file" >/dev/null 2>&1 || fail "the tarball lacks $file"
 done
 
@@ -56,6 +56,7 @@ npm install -g --prefix "$prefix" --ignore-scripts "$tarball" >"$work/install.lo
 installed=$prefix/lib/node_modules/dropwhy
 dropwhy=$prefix/bin/dropwhy
 [ ! -e "$installed/build" ] || fail "the install built something: $installed/build exists"
+[ -e "$prefix/share/man/man1/dropwhy.1" ] || fail "the man page was not installed in $prefix/share/man/man1"
 
 # check_installed: what a user runs first, on the installed CLI with whichever node is on PATH.
 check_installed() {

@@ -13,6 +13,7 @@ APT_PACKAGES=(
   iproute2 iptables nftables python3 util-linux                                    # tests, selftest, counters (nsenter)
   ethtool                                                                          # the ledger: driver counters and ring sizes
   tshark                                                                           # the -w tests read the pcapng files back
+  tmux                                                                             # the terminal test: an 80-column terminal
   bpftrace                                                                         # the benchmark's peer
   prometheus                                                                       # the exporter's tests: promtool, a real server
 )

@@ -1,15 +1,16 @@
 // The dropwhy command line: parse, run the command, map the outcome to an exit code.
+import { constants } from 'node:os';
 import { isatty } from 'node:tty';
-import yargs, { type Argv } from 'yargs';
+import yargs from 'yargs';
 import { loadNativeBinding, type NativeBinding } from './kernel/binding';
 import { describe, exitCodeFor, EXIT, UsageError } from './errors';
 import { Kallsyms } from './kernel/kallsyms';
 import { assertCanTrace, readKernelFacts, readProcessFacts, type ProcessFacts } from './kernel/facts';
-import { createLogger, type Logger } from './log';
+import { createLogger, type LogFormat, type Logger } from './log';
 import type { CommandIo } from './commands/session';
 import { StopRequest } from './commands/stop';
 import type { HostSnapshot } from './kernel/counters';
-import { NetworkNamespaces, type InterfaceIndex, type StatInode } from './kernel/netns';
+import { findNetnsPath, NetworkNamespaces, type FindNetns, type InterfaceIndex, type StatInode } from './kernel/netns';
 import {
   check,
   checkDiagnose,
@@ -17,23 +18,31 @@ import {
   checkExplain,
   checkExporter,
   checkSummary,
-  DIAGNOSE_OPTIONS,
-  DOCTOR_OPTIONS,
-  EXPLAIN_OPTIONS,
-  EXPLAIN_POSITIONAL,
-  EXPORTER_OPTIONS,
-  EXPRESSION_POSITIONAL,
-  FILTER_OPTIONS,
-  PRINT_OPTIONS,
-  SESSION_OPTIONS,
-  STREAM_OPTIONS,
-  SUMMARY_OPTIONS,
+  useColor,
+  type ColorChoice,
   type RawArgs,
   type RawExporterArgs,
   type RawSummaryArgs,
 } from './commands/options';
+import {
+  closestWord,
+  COMMAND_SPECS,
+  commandWords,
+  DEFAULT_COMMAND,
+  EXAMPLES,
+  EXIT_STATUS_TEXT,
+  optionNames,
+  rejectRepeats,
+  splitShortValues,
+  SUMMARY_LINE,
+  USAGE,
+  type CommandSpec,
+} from './commands/command-line';
+import { mayBeginExpression } from './events/expression';
 import { VERSION } from './version';
+import type { EarlySignals } from './signals';
 import { fdWriter, type Chunk } from './output/writer';
+import { fitMessage } from './output/terminal-layout';
 import type { SocketResolver, Symbolizer } from './output/format';
 import { SocketOwners } from './kernel/socket-owners';
 import { InterfaceNames } from './kernel/interfaces';
@@ -47,6 +56,8 @@ export interface CliIo {
   processFacts(): ProcessFacts;
   writeOut(chunk: Chunk): void;
   writeErr(line: string): void;
+  /** On a terminal's stderr, the one status line redrawn in place (diagnose's progress); null clears it. */
+  statusLine(text: string | null): void;
   symbols(): Symbolizer;
   sockets(): SocketResolver;
   /** Names the interfaces of events, warning through logger when a namespace cannot be listed. */
@@ -55,10 +66,20 @@ export interface CliIo {
   pods(settings: PodSettings, logger: Logger): Pods | null;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
+  findNetns: FindNetns;
   /** Emits the stop signals (STOP_SIGNALS): the process itself, an emitter in tests. */
   signals: NodeJS.EventEmitter;
+  /** The first stop signal that came before the command listened (bin/dropwhy.js listens from the start); no longer held back after. */
+  earlySignal(): NodeJS.Signals | null;
   stdoutIsTty: boolean;
-  createLogger(level: string): Logger;
+  /** The terminal's width when stdout is one, else null. */
+  columns: number | null;
+  /** Calls listener with the terminal's new width whenever it changes (SIGWINCH); returns what stops it. */
+  onResize(listener: (columns: number) => void): () => void;
+  stderrIsTty: boolean;
+  /** The environment (NO_COLOR). */
+  env: NodeJS.ProcessEnv;
+  createLogger(level: string, format: LogFormat): Logger;
   /** The kernel's counters of the namespace with this inode (null: dropwhy's own). */
   readCounters(netns: number | null, withState?: boolean): Promise<HostSnapshot>;
   /** Runs the selftest, printing through write; resolves true on PASS. reasonsReported: the kernel's tracepoint has a reason. */
@@ -66,19 +87,6 @@ export interface CliIo {
   /** -- CMD: the command, in a cgroup of its own, ready to start. */
   traceCommand(argv: string[]): TracedCommand;
 }
-
-const EXAMPLES: Array<[string, string]> = [
-  ['sudo $0 diagnose', 'my server loses packets: every drop the host counts for 10 s, ranked, with the setting behind it and the fix'],
-  ['sudo $0 --filter-proto udp --filter-port 53', 'every dropped DNS packet, with reason and kernel location'],
-  ["sudo $0 'tcp[tcpflags] & tcp-syn != 0 and net 10.0.0.0/8'", 'dropped TCP SYNs from or to 10/8 (a tcpdump expression)'],
-  ['sudo $0 --filter-dst-ip 10.0.0.0/8 -o json', 'drops towards 10/8 as NDJSON'],
-  ['sudo $0 --filter-netns myns --filter-reason NETFILTER_DROP', 'firewall drops in network namespace "myns"'],
-  ['sudo $0 -- dig @10.0.0.2 example.com', "only the drops of dig's packets, while it runs; exits with its status"],
-  ['sudo $0 summary --filter-proto udp', 'UDP drops counted per reason and location, every second'],
-  ['sudo $0 exporter --listen 0.0.0.0:10025', 'Prometheus metrics of every drop on http://HOST:10025/metrics'],
-  ['$0 explain SOCKET_RCVBUFF', 'what a reason means and what to do about it'],
-  ['sudo $0 doctor && sudo $0 selftest', 'on a new host: will it work, and does it'],
-];
 
 /**
  * Each command's code, loaded when that command runs: a command pays start-up only for what it uses
@@ -92,30 +100,21 @@ const COMMANDS = {
   doctor: () => import('./commands/doctor'),
   selftest: () => import('./commands/selftest'),
   explain: () => import('./output/explain'),
+  completion: () => import('./commands/completion'),
 };
 
-const withSessionOptions = <T>(cli: Argv<T>) => cli.positional('expression', EXPRESSION_POSITIONAL).options(FILTER_OPTIONS).options(SESSION_OPTIONS);
+/** The yargs command of a spec: the default one answers to no word. */
+function yargsCommand(spec: CommandSpec): string {
+  const word = spec.name === DEFAULT_COMMAND ? '$0' : spec.name;
+  if (spec.positional === null) return word;
+  return `${word} [${spec.positional.name}${spec.positional.variadic ? '..' : ''}]`;
+}
 
 function parser(argv: string[]) {
   const cli = yargs(argv)
     .scriptName('dropwhy')
-    .usage('$0 [command] [options] [EXPRESSION] [-- COMMAND ARGS...]\n\nWhy did Linux drop my packet? Traces skb:kfree_skb and explains every drop.')
-    .command('$0 [expression..]', 'Print every matching drop as it happens (the default)', (y) => withSessionOptions(y).options(PRINT_OPTIONS).options(STREAM_OPTIONS))
-    .command('summary [expression..]', 'Count drops per reason and location in the kernel; print the counts every interval', (y) =>
-      withSessionOptions(y).options(PRINT_OPTIONS).options(SUMMARY_OPTIONS),
-    )
-    .command('diagnose [expression..]', 'Count every drop the host keeps a counter of for a while, then one report: causes ranked, settings, fixes', (y) =>
-      withSessionOptions(y).options(DIAGNOSE_OPTIONS),
-    )
-    .command('exporter [expression..]', 'Serve Prometheus metrics of the drops, counted in the kernel and read at scrape time', (y) =>
-      withSessionOptions(y).options(EXPORTER_OPTIONS),
-    )
-    .command('explain [reason]', 'What a drop reason means, which counters show it and what to check', (y) =>
-      y.positional('reason', EXPLAIN_POSITIONAL).options(EXPLAIN_OPTIONS),
-    )
-    .command('doctor', 'Check whether dropwhy can run here, and what to do if not', (y) => y.options(DOCTOR_OPTIONS))
-    .command('selftest', 'Make known drops in throwaway namespaces and check dropwhy sees exactly them')
-    .parserConfiguration({ 'camel-case-expansion': false })
+    .usage(`${USAGE}\n\n${SUMMARY_LINE}`)
+    .parserConfiguration({ 'camel-case-expansion': false, 'greedy-arrays': false })
     .strict()
     .exitProcess(false)
     .fail((message, error) => {
@@ -125,7 +124,14 @@ function parser(argv: string[]) {
     .alias('help', 'h')
     .version(VERSION)
     .wrap(isatty(1) ? Math.min(110, process.stdout.columns) : 100)
-    .epilogue('Exit status: 0 done, 1 failure, 2 invalid option, 3 missing privileges, BTF, tracepoint or library.\n' + 'JSON fields are described in docs/json-schema.md.');
+    .epilogue(`${EXIT_STATUS_TEXT}\nJSON fields are described in docs/json-schema.md.`);
+  for (const spec of COMMAND_SPECS) {
+    cli.command(yargsCommand(spec), spec.describe, (y) => {
+      if (spec.positional) y.positional(spec.positional.name, spec.positional.spec);
+      for (const table of spec.options) y.options(table);
+      return y;
+    });
+  }
   for (const [command, description] of EXAMPLES) cli.example(command, description);
   return cli;
 }
@@ -142,16 +148,54 @@ export interface CommandLine {
 /**
  * Parses argv as the CLI does (a UsageError for what yargs rejects); nothing is run. The words after
  * the first `--` are a command to trace, kept as they are (yargs would turn "010" into 10).
+ * `dropwhy help [COMMAND]` is `dropwhy [COMMAND] --help`; a last word `help` asks for help too (yargs').
  */
 export async function parseCommandLine(argv: string[]): Promise<CommandLine> {
   const dashes = argv.indexOf('--');
-  const options = dashes < 0 ? argv : argv.slice(0, dashes);
+  let options = splitShortValues(dashes < 0 ? argv : argv.slice(0, dashes));
+  if (options[0] === 'help') options = [...options.slice(1), '--help'];
+  const command = options.find((word) => commandWords().includes(word)) ?? DEFAULT_COMMAND;
   let output = '';
-  const raw = (await parser(options).parse(options, {}, (_error, _argv, text) => {
-    output = text;
-  })) as ParsedArgs;
+  let raw: ParsedArgs;
+  try {
+    raw = (await parser(options).parse(options, {}, (_error, _argv, text) => {
+      output = text;
+    })) as ParsedArgs;
+  } catch (error) {
+    throw error instanceof UsageError ? new UsageError(withSuggestions(error.message, command)) : error;
+  }
   if (dashes >= 0) raw.command = argv.slice(dashes + 1);
-  return { command: String(raw._[0] ?? 'trace'), raw, helpOrVersion: raw.help || raw.version ? output : null };
+  // yargs wrote help or the version: nothing runs, whatever else was given.
+  if (output !== '') return { command: String(raw._[0] ?? DEFAULT_COMMAND), raw, helpOrVersion: output };
+  const parsed = String(raw._[0] ?? DEFAULT_COMMAND);
+  if (parsed === DEFAULT_COMMAND) rejectUnknownCommand(raw.expression?.[0]);
+  rejectRepeats(raw as unknown as Record<string, unknown>, parsed);
+  return { command: parsed, raw, helpOrVersion: null };
+}
+
+/**
+ * The default command takes any first word as the start of an expression; a plain word libpcap has no
+ * keyword for cannot start one: it is taken for a mistyped command.
+ */
+function rejectUnknownCommand(word: string | undefined): void {
+  if (word === undefined || mayBeginExpression(word)) return;
+  const meant = closestWord(word, [...commandWords(), 'help']);
+  const hint = meant ? `did you mean ${meant}?` : `the commands: ${commandWords().join(', ')}; an expression begins with a keyword such as host, port or udp`;
+  throw new UsageError(`unknown command ${JSON.stringify(word)} (${hint})`);
+}
+
+/** yargs' `Unknown argument: filter-por`, with the option of the command that was most likely meant. */
+function withSuggestions(message: string, command: string): string {
+  const unknown = /^Unknown arguments?: (.*)$/.exec(message);
+  if (!unknown) return message;
+  const names = unknown[1].split(', ');
+  const suggestions = names.flatMap((name) => {
+    const meant = closestWord(name, optionNames(command));
+    if (meant === null) return [];
+    const flag = `${meant.length === 1 ? '-' : '--'}${meant}`;
+    return [names.length === 1 ? `did you mean ${flag}?` : `${name}: did you mean ${flag}?`];
+  });
+  return suggestions.length === 0 ? message : `${message} (${suggestions.join('; ')})`;
 }
 
 /** Runs the CLI and returns its exit status. */
@@ -162,49 +206,58 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       io.writeOut(helpOrVersion + '\n');
       return EXIT.ok;
     }
+    if (command === 'trace' || command === 'summary' || command === 'diagnose' || command === 'exporter') return (await tracingCommand(command, raw, io)) ?? EXIT.ok;
+    // The other commands end the default way on a signal; one that came early ends them as it would have.
+    const early = io.earlySignal();
+    if (early !== null) return 128 + constants.signals[early];
     if (command === 'explain') return await explainCommand(raw, io);
     if (command === 'doctor') return await doctorCommand(raw, io);
+    if (command === 'completion') {
+      io.writeOut((await COMMANDS.completion()).completionScript());
+      return EXIT.ok;
+    }
     if (command === 'selftest') {
       assertCanTrace(io.processFacts());
       // A missing addon or libbpf is this one line, not a failure inside the test.
       const { hasReason } = readKernelFacts(io.binding());
       return (await io.selftest((line) => io.writeOut(line + '\n'), hasReason)) ? EXIT.ok : EXIT.failure;
     }
-    return (await tracingCommand(command, raw, io)) ?? EXIT.ok;
+    throw new Error(`no code for command ${command}`);
   } catch (error) {
     const code = exitCodeFor(error);
     io.writeErr(`dropwhy: ${describe(error)}`);
-    if (code === EXIT.usage) io.writeErr("Try 'dropwhy --help' for the accepted options.");
+    if (error instanceof UsageError && error.tryHelp) io.writeErr("Try 'dropwhy --help' for the accepted options.");
     return code;
   }
 }
 
 /**
- * trace, summary and exporter. Stop signals are listened for from the start: one that
+ * trace, summary, diagnose and exporter. Stop signals are listened for from the start: one that
  * comes before the program is attached ends the command as cleanly as one
  * while tracing, with nothing loaded and 0 drops seen.
  */
 async function tracingCommand(command: string, raw: ParsedArgs, io: CliIo): Promise<number | null> {
   const stop = new StopRequest(io.signals);
+  if (io.earlySignal() !== null) stop.request({ kind: 'signal' });
   try {
     if (command === 'summary') {
       const options = checkSummary(raw);
       const { runSummary } = await COMMANDS.summary();
-      return await runSummary(options, commandIo(io, options.logLevel, stop));
+      return await runSummary(options, commandIo(io, options, stop));
     } else if (command === 'diagnose') {
       const options = checkDiagnose(raw);
       const { runDiagnose } = await COMMANDS.diagnose();
-      await runDiagnose(options, commandIo(io, options.logLevel, stop));
+      await runDiagnose(options, commandIo(io, options, stop));
       return null;
     } else if (command === 'exporter') {
       const options = checkExporter(raw);
       const { runExporter } = await COMMANDS.exporter();
-      await runExporter(options, commandIo(io, options.logLevel, stop));
+      await runExporter(options, commandIo(io, options, stop));
       return null;
     } else {
       const options = check(raw);
       const { runTrace } = await COMMANDS.trace();
-      return await runTrace(options, commandIo(io, options.logLevel, stop));
+      return await runTrace(options, commandIo(io, options, stop));
     }
   } finally {
     stop.close();
@@ -212,13 +265,14 @@ async function tracingCommand(command: string, raw: ParsedArgs, io: CliIo): Prom
 }
 
 /** What tracing commands get, once the machine is known to allow tracing. */
-function commandIo(io: CliIo, logLevel: string, stop: StopRequest): CommandIo {
-  const logger = io.createLogger(logLevel);
+function commandIo(io: CliIo, options: { logLevel: string; logFormat: LogFormat; color?: ColorChoice }, stop: StopRequest): CommandIo {
+  const logger = io.createLogger(options.logLevel, options.logFormat);
   assertCanTrace(io.processFacts());
   return {
     binding: io.binding(),
     writeOut: io.writeOut,
     writeErr: io.writeErr,
+    statusLine: io.statusLine,
     logger,
     symbols: io.symbols,
     sockets: io.sockets,
@@ -226,8 +280,13 @@ function commandIo(io: CliIo, logLevel: string, stop: StopRequest): CommandIo {
     pods: io.pods,
     statInode: io.statInode,
     interfaceIndex: io.interfaceIndex,
+    findNetns: io.findNetns,
     stop,
-    color: io.stdoutIsTty,
+    terminal: io.stdoutIsTty,
+    columns: io.columns,
+    onResize: io.onResize,
+    stderrTerminal: io.stderrIsTty,
+    color: useColor(options.color ?? 'never', io.env, io.stdoutIsTty),
     readCounters: io.readCounters,
     traceCommand: io.traceCommand,
   };
@@ -244,7 +303,7 @@ async function doctorCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
 
 async function explainCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
   const options = checkExplain(raw);
-  const { missingReason, renderExplanation, renderReasonList } = await COMMANDS.explain();
+  const { missingReason, proseWidth, renderExplanation, renderReasonList } = await COMMANDS.explain();
   // The kernel's names make the answer exact, but explain works without them (no addon, no BTF).
   let kernelNames: string[] | null = null;
   try {
@@ -254,25 +313,30 @@ async function explainCommand(raw: ParsedArgs, io: CliIo): Promise<number> {
     kernelNames = null;
   }
   if (options.reason === null) {
-    io.writeOut(renderReasonList(kernelNames));
+    io.writeOut(renderReasonList(kernelNames, io.columns));
     return EXIT.ok;
   }
   const missing = missingReason(options.reason, kernelNames);
   if (missing) {
-    throw new UsageError(`explain: this kernel has no drop reason named ${missing.name}; the closest: ${missing.closest.join(', ')} (dropwhy explain --list shows them all)`);
+    const closest = missing.closest.join(', ');
+    throw new UsageError(`explain: this kernel has no drop reason named ${missing.name}; the closest: ${closest} (dropwhy explain --list shows them all)`, false);
   }
-  io.writeOut(renderExplanation(options.reason, kernelNames));
+  io.writeOut(renderExplanation(options.reason, kernelNames, proseWidth(io.columns)));
   return EXIT.ok;
 }
 
-export function realIo(): CliIo {
+export function realIo(early: EarlySignals | null = null): CliIo {
   const writeErr = fdWriter(2);
+  // On a terminal each line on stderr fits its width too (the trace's and summary's own lines do); a log line's JSON never is.
+  const stderrWidth = () => (isatty(2) ? (process.stderr.columns ?? null) : null);
+  const writeErrLine = (line: string) => writeErr(`${fitMessage(line, stderrWidth())}\n`);
   const namespaces = new NetworkNamespaces();
   return {
     binding: () => loadNativeBinding(),
     processFacts: readProcessFacts,
     writeOut: fdWriter(1),
-    writeErr: (line) => writeErr(line + '\n'),
+    writeErr: writeErrLine,
+    statusLine: (text) => writeErr(text === null ? '\r\x1b[K' : `\r${text.slice(0, (stderrWidth() ?? 80) - 1)}\x1b[K`),
     symbols: () => Kallsyms.load(),
     sockets: () => {
       const owners = new SocketOwners();
@@ -287,17 +351,28 @@ export function realIo(): CliIo {
     pods: (settings, logger) => nodePods(settings, process.env, (message) => logger.warn(message)),
     statInode: namespaces.inodeOf,
     interfaceIndex: namespaces.interfaceIndex,
+    findNetns: findNetnsPath,
     signals: process,
+    earlySignal: () => early?.take() ?? null,
     stdoutIsTty: isatty(1),
-    createLogger,
+    columns: isatty(1) ? (process.stdout.columns ?? null) : null,
+    onResize: (listener) => {
+      if (!isatty(1)) return () => {};
+      const resized = () => listener(process.stdout.columns);
+      process.stdout.on('resize', resized);
+      return () => void process.stdout.off('resize', resized);
+    },
+    stderrIsTty: isatty(2),
+    env: process.env,
+    createLogger: (level, format) => createLogger(level, format, format === 'text' && isatty(2) ? (line) => writeErrLine(line.trimEnd()) : undefined),
     readCounters: (netns, withState) => namespaces.counters(netns, withState),
     selftest: async (write, reasonsReported) => (await COMMANDS.selftest()).runSelftest(write, reasonsReported),
     traceCommand: (argv) => cgroupCommand(argv, findCgroup2Mount(), invokingUser(process.env, process.geteuid?.() ?? -1)),
   };
 }
 
-export function main(argv: string[]): void {
-  run(argv, realIo()).then(
+export function main(argv: string[], early: EarlySignals | null = null): void {
+  run(argv, realIo(early)).then(
     (code) => (process.exitCode = code),
     (error) => {
       // Only a bug in dropwhy itself reaches here.

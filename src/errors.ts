@@ -2,7 +2,15 @@
 import { readSeccompMode, SECCOMP_FIX, SECCOMP_REFUSES_BPF, type SeccompMode } from './kernel/seccomp';
 
 /** A bad flag or flag value: exit 2. The message names the flag and the accepted form. */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  /** tryHelp: whether --help would tell more (not when the message already says what to run instead). */
+  constructor(
+    message: string,
+    readonly tryHelp = true,
+  ) {
+    super(message);
+  }
+}
 
 /** Something the machine lacks (privileges, BTF, the tracepoint, the addon): exit 3. */
 export class EnvironmentError extends Error {}
@@ -21,6 +29,17 @@ export class TracerError extends Error {
   }
 }
 
+/** -- COMMAND names a program that cannot be run: the shell's `NAME: command not found`, and its status (127, or 126). */
+export class CommandNotFoundError extends Error {
+  constructor(
+    readonly command: string,
+    why: string,
+    readonly status: 126 | 127,
+  ) {
+    super(`${command}: ${why}`);
+  }
+}
+
 export const EXIT = { ok: 0, failure: 1, usage: 2, environment: 3 } as const;
 
 const EPERM = 1;
@@ -32,6 +51,7 @@ const ENOTSUPP = 524;
 export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError) return EXIT.usage;
   if (error instanceof EnvironmentError) return EXIT.environment;
+  if (error instanceof CommandNotFoundError) return error.status;
   if (error instanceof TracerError && environmentHint(error) !== null) return EXIT.environment;
   return EXIT.failure;
 }
@@ -85,5 +105,5 @@ function environmentHint(error: TracerError): string | null {
 export function permissionDenied(stage: string, seccomp: SeccompMode | null): string {
   return seccomp === 'filter'
     ? `permission denied at ${stage}: ${SECCOMP_REFUSES_BPF}; ${SECCOMP_FIX}`
-    : `permission denied at ${stage}: dropwhy needs root, or CAP_BPF and CAP_PERFMON (try sudo)`;
+    : `permission denied at ${stage}: root, or CAP_BPF and CAP_PERFMON, is needed (try sudo)`;
 }

@@ -20,7 +20,7 @@ export function runDiagnose(options: DiagnoseOptions, io: CommandIo): Promise<vo
     const started = Date.now();
     const tracer = await session.openTracer({ mode: 'count', countEntries: options.maxKeys, features: { socket: true, stack: false } });
     // A progress line only for someone watching: a terminal, not a pipe or a file.
-    const progress = io.color ? (text: string) => io.writeErr(`\r${text}`) : null;
+    const progress = io.stderrTerminal ? (text: string) => io.statusLine(text) : null;
     const tick = session.guard(() => {
       sockets.update(decodeSocketCounts(tracer.socketCounts(), kernel.hasReason));
       const elapsed = (Date.now() - started) / 1000;
@@ -47,7 +47,7 @@ export function runDiagnose(options: DiagnoseOptions, io: CommandIo): Promise<vo
       host?.settings ?? null,
       host,
     );
-    if (progress) io.writeErr('\r\x1b[K');
+    if (progress) io.statusLine(null);
     const write = session.guard((text: string) => io.writeOut(text));
     write(options.output === 'json' ? JSON.stringify(diagnoseJson(report)) + '\n' : diagnoseText(report));
     // The closing lines without the comparison: the report holds it.

@@ -5,7 +5,7 @@ import { constants, release } from 'node:os';
 import type { NativeBinding } from '../kernel/binding';
 import { AddonError, rebuildCommand } from '../kernel/addon-loader';
 import { describe } from '../errors';
-import { findStaleTraceTables } from '../nft/table';
+import { findStaleTraceTables, type StaleTable } from '../nft/table';
 import { hasTracingPrivileges, privilegesFix, readKernelFacts, reportsReason, VMLINUX_BTF, type ProcessFacts } from '../kernel/facts';
 import { readSeccompMode, SECCOMP_FIX, SECCOMP_REFUSES_BPF, type SeccompMode } from '../kernel/seccomp';
 
@@ -26,7 +26,7 @@ export interface DoctorFacts {
   tracefs: boolean;
   kallsyms: 'symbols' | 'hidden' | 'unreadable';
   /** Tables left by killed --nft-trace runs; null: nft could not list them; undefined: not looked. */
-  staleNftTables?: string[] | null;
+  staleNftTables?: StaleTable[] | null;
 }
 
 interface LoadedAddonFacts {
@@ -56,6 +56,16 @@ export interface Check {
   detail: string;
   /** What to do when not ok. */
   fix?: string;
+}
+
+/** `inet dropwhy_trace_7 (netns blue)` */
+function tableName({ table, netns }: StaleTable): string {
+  return `inet ${table}${netns === null ? '' : ` (netns ${netns})`}`;
+}
+
+/** The command that removes a stale table, in its namespace. */
+function deleteTableCommand({ table, netns }: StaleTable): string {
+  return `${netns === null ? '' : `ip netns exec ${netns} `}nft delete table inet ${table}`;
 }
 
 export function diagnose(facts: DoctorFacts): Check[] {
@@ -109,7 +119,7 @@ export function diagnose(facts: DoctorFacts): Check[] {
       });
     }
   }
-  if (facts.ringbuf !== undefined) checks.push(ringbufCheck(facts.ringbuf, refusedBySeccomp));
+  if (facts.ringbuf !== undefined) checks.push(ringbufCheck(facts.ringbuf, refusedBySeccomp, proc));
   checks.push({
     name: 'locations',
     ok: facts.kallsyms === 'symbols',
@@ -120,7 +130,8 @@ export function diagnose(facts: DoctorFacts): Check[] {
         : facts.kallsyms === 'hidden'
           ? '/proc/kallsyms addresses are hidden: locations print as raw addresses'
           : '/proc/kallsyms unreadable: locations print as raw addresses',
-    fix: 'run as root, or lower kernel.kptr_restrict',
+    // kernel.kptr_restrict 1 shows addresses to CAP_SYSLOG only: root may lack it (a container).
+    fix: proc.euid === 0 ? 'give this root process CAP_SYSLOG, or lower kernel.kptr_restrict' : 'run as root, or lower kernel.kptr_restrict',
   });
   if (facts.staleNftTables) {
     const stale = facts.staleNftTables;
@@ -128,8 +139,8 @@ export function diagnose(facts: DoctorFacts): Check[] {
       name: 'nft trace',
       ok: stale.length === 0,
       required: false,
-      detail: stale.length === 0 ? 'no table left by a killed --nft-trace run' : `left by a killed --nft-trace run: ${stale.join(', ')}`,
-      fix: 'the next dropwhy --nft-trace in that namespace removes it, or: nft delete table inet dropwhy_trace_PID',
+      detail: stale.length === 0 ? 'no table left by a killed --nft-trace run' : `left by a killed --nft-trace run: ${stale.map(tableName).join(', ')}`,
+      fix: `the next dropwhy --nft-trace in that namespace removes it, or: ${stale.map(deleteTableCommand).join('; ')}`,
     });
   }
   checks.push({
@@ -142,11 +153,11 @@ export function diagnose(facts: DoctorFacts): Check[] {
 }
 
 /** The ring buffer probe: a kernel without ring buffers is not one that refused to make one. */
-function ringbufCheck(ringbuf: boolean | string | null, refusedBySeccomp: boolean): Check {
+function ringbufCheck(ringbuf: boolean | string | null, refusedBySeccomp: boolean, proc: ProcessFacts): Check {
   const name = 'ring buffer';
   if (ringbuf === true) return { name, ok: true, required: false, detail: 'BPF ring buffers supported' };
   if (ringbuf === false) return { name, ok: false, required: true, detail: 'BPF ring buffers not supported', fix: 'BPF ring buffers need Linux 5.8 or newer' };
-  if (ringbuf === null) return { name, ok: false, required: false, detail: 'could not probe (needs the privileges above)', fix: 'run doctor as root to probe' };
+  if (ringbuf === null) return { name, ok: false, required: false, detail: 'could not probe (needs the privileges above)', fix: `to probe, ${privilegesFix(proc)}` };
   const detail = `could not probe: bpf() failed with ${ringbuf}`;
   // The seccomp check above is what is missing, with its fix.
   if (refusedBySeccomp) return { name, ok: false, required: false, detail, fix: 'the seccomp filter above refused it' };

@@ -1,9 +1,12 @@
 // The command-line options: one table per command that yargs reads (with each default, defined once,
 // there), and pure check functions that turn the raw values into validated options or a UsageError.
+// Every value is read as a string (type 'string'), so that check() owns all validation; `number: true`
+// only labels a numeric one [number] in --help and the man page (yargs keeps a string option's text).
 // Nothing here reads the machine: resolve.ts makes the filter into this machine's.
 import type { Options, PositionalOptions } from 'yargs';
-import { parseAddressPrefix, type AddressPrefix } from '../events/address';
+import { formatAddress, parseAddressPrefix, type AddressPrefix } from '../events/address';
 import { UsageError } from '../errors';
+import { LOG_FORMATS, type LogFormat } from '../log';
 import { PROTOCOLS, type ProtocolName } from '../events/filter';
 import { FEATURE, MAX_REASONS, MAX_SNAPLEN, recordSize } from '../events/layout';
 import type { PodSettings } from '../kernel/pods';
@@ -12,7 +15,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 export const FILTER_OPTIONS = {
   'filter-proto': { type: 'string', describe: 'Only drops of this L4 protocol: tcp, udp, icmp, icmp6 (any case)', group: 'Filters:' },
-  'filter-port': { type: 'string', describe: 'Only drops with this source or destination port (TCP/UDP)', group: 'Filters:' },
+  'filter-port': { type: 'string', number: true, describe: 'Only drops with this source or destination port (TCP/UDP)', group: 'Filters:' },
   'filter-src-ip': { type: 'string', describe: 'Only drops from ADDR[/LEN] (IPv4 or IPv6)', group: 'Filters:' },
   'filter-dst-ip': { type: 'string', describe: 'Only drops to ADDR[/LEN] (IPv4 or IPv6)', group: 'Filters:' },
   'filter-netns': {
@@ -48,9 +51,10 @@ export const EXPRESSION_POSITIONAL = {
 
 /** Every tracing command: trace, summary, exporter. */
 export const SESSION_OPTIONS = {
-  duration: { type: 'string', describe: 'Stop after SECONDS' },
+  duration: { type: 'string', number: true, describe: 'Stop after SECONDS' },
   'ready-file': { type: 'string', describe: 'Write this file once the tracer is attached; removed on exit (for scripts and CI)' },
   'log-level': { type: 'string', default: 'warn', describe: `Log level on stderr: ${LOG_LEVELS.join(', ')}` },
+  'log-format': { type: 'string', default: 'text', describe: `Log lines on stderr: text (dropwhy: ...) or json (pino's NDJSON)` },
   kubernetes: {
     type: 'boolean',
     describe:
@@ -68,7 +72,7 @@ export const SESSION_OPTIONS = {
 /** The commands that print drops: trace and summary. */
 export const PRINT_OPTIONS = {
   output: { alias: 'o', type: 'string', describe: 'Output format: text (the default; none with -w) or json (NDJSON)' },
-  count: { type: 'string', describe: 'Stop after N matching drops' },
+  count: { type: 'string', number: true, describe: 'Stop after N matching drops' },
   hints: { type: 'boolean', default: true, describe: 'A one-line hint after the first drop of each reason (text output)' },
   socket: {
     type: 'boolean',
@@ -80,6 +84,7 @@ export const PRINT_OPTIONS = {
     default: false,
     describe: "Record each drop's kernel stack and print its frames (summary: the call paths under each row, most drops first)",
   },
+  color: { type: 'string', default: 'auto', describe: 'Colour the text: auto (on a terminal, unless NO_COLOR is set), always or never' },
 } as const satisfies Record<string, Options>;
 
 const NFT_TRACE_OPTION = {
@@ -96,19 +101,20 @@ export const STREAM_OPTIONS = {
   'ring-size': { type: 'string', default: '8M', describe: 'BPF ring buffer size: a power of two, e.g. 4M, 16M' },
   'nft-trace': NFT_TRACE_OPTION,
   write: { alias: 'w', type: 'string', describe: 'Write the dropped packets to this pcapng file (- for stdout, then nothing else goes there)' },
-  snaplen: { type: 'string', describe: `With -w: bytes of each packet written, 1 to ${MAX_SNAPLEN} (default ${DEFAULT_SNAPLEN})` },
+  snaplen: { type: 'string', number: true, describe: `With -w: bytes of each packet written, 1 to ${MAX_SNAPLEN} (default ${DEFAULT_SNAPLEN})` },
 } as const satisfies Record<string, Options>;
 
 export const DEFAULT_RING_BYTES = ringBytes(STREAM_OPTIONS['ring-size'].default);
 
 const MAX_KEYS_OPTION = {
   type: 'string',
+  number: true,
   default: '4096',
   describe: 'Distinct (reason, location, namespace, protocol) keys counted in the kernel',
 } as const satisfies Options;
 
 export const SUMMARY_OPTIONS = {
-  interval: { type: 'string', default: '1', describe: 'Print the counts every SECONDS' },
+  interval: { type: 'string', number: true, default: '1', describe: 'Print the counts every SECONDS' },
   'max-keys': MAX_KEYS_OPTION,
   'nft-trace': { ...NFT_TRACE_OPTION, describe: 'Count NETFILTER_DROP per nftables rule in the totals (adds a table dropwhy_trace_PID while it runs)' },
 } as const satisfies Record<string, Options>;
@@ -125,6 +131,7 @@ export const EXPORTER_OPTIONS = {
   'max-keys': MAX_KEYS_OPTION,
   'idle-timeout': {
     type: 'string',
+    number: true,
     default: '600',
     describe: 'A series with no new drops for SECONDS leaves /metrics and frees its kernel keys (its count is kept)',
   },
@@ -166,6 +173,7 @@ export interface RawArgs {
   'ready-file'?: string;
   'ring-size'?: string;
   'log-level'?: string;
+  'log-format'?: string;
   kubernetes?: boolean;
   'pod-logs'?: string;
   hints?: boolean;
@@ -174,6 +182,7 @@ export interface RawArgs {
   stack?: boolean;
   write?: string;
   snaplen?: string;
+  color?: string;
 }
 
 export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size' | 'write' | 'snaplen'> {
@@ -181,7 +190,7 @@ export interface RawSummaryArgs extends Omit<RawArgs, 'ring-size' | 'write' | 's
   'max-keys'?: string;
 }
 
-export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace' | 'socket' | 'stack' | 'write' | 'snaplen'> {
+export interface RawExporterArgs extends Omit<RawArgs, 'ring-size' | 'output' | 'count' | 'hints' | 'nft-trace' | 'socket' | 'stack' | 'write' | 'snaplen' | 'color'> {
   listen?: string;
   'max-keys'?: string;
   'idle-timeout'?: string;
@@ -218,6 +227,7 @@ export interface TraceOptions {
   readyFile: string | null;
   ringBytes: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  logFormat: LogFormat;
   /** --kubernetes and --pod-logs: whether and how each drop's pod is named. */
   pods: PodSettings;
   hints: boolean;
@@ -228,6 +238,7 @@ export interface TraceOptions {
   command: string[] | null;
   /** Record each drop's kernel stack (stream: per event; summary: per call path under each row). */
   stack: boolean;
+  color: ColorChoice;
 }
 
 export interface SummaryOptions extends Omit<TraceOptions, 'ringBytes' | 'pcap' | 'output'> {
@@ -242,7 +253,7 @@ export interface ListenAddress {
   port: number;
 }
 
-export interface ExporterOptions extends Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'pods'> {
+export interface ExporterOptions extends Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'logFormat' | 'pods'> {
   listen: ListenAddress;
   maxKeys: number;
   idleMs: number;
@@ -253,7 +264,7 @@ export function flagError(flag: string, accepted: string, got: unknown): never {
   throw new UsageError(`--${flag}: expected ${accepted}, got ${JSON.stringify(got)}`);
 }
 
-/** yargs hands a repeated single-valued flag over as an array; the last one wins, as with most tools. */
+/** yargs hands a repeated single-valued flag over as an array; repeats of different values were refused (rejectRepeats), so all are one. */
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[value.length - 1] : value;
 }
@@ -333,10 +344,12 @@ function checkFilter(raw: RawArgs): FilterSpec {
 }
 
 /** The filter and the options every tracing command shares. */
-function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'pods'> {
+function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' | 'readyFile' | 'logLevel' | 'logFormat' | 'pods'> {
   const filter = checkFilter(raw);
   const logLevel = single(raw['log-level']) ?? SESSION_OPTIONS['log-level'].default;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) flagError('log-level', LOG_LEVELS.join(', '), logLevel);
+  const logFormat = single(raw['log-format']) ?? SESSION_OPTIONS['log-format'].default;
+  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) flagError('log-format', LOG_FORMATS.join(' or '), logFormat);
   const readyFile = single(raw['ready-file']);
   if (readyFile === '') flagError('ready-file', 'a file path', readyFile);
   const podLogs = single(raw['pod-logs']) ?? SESSION_OPTIONS['pod-logs'].default;
@@ -346,6 +359,7 @@ function checkSession(raw: RawArgs): Pick<TraceOptions, 'filter' | 'durationMs' 
     durationMs: seconds('duration', single(raw.duration)) ?? null,
     readyFile: readyFile ?? null,
     logLevel: logLevel as TraceOptions['logLevel'],
+    logFormat: logFormat as LogFormat,
     pods: { kubernetes: raw.kubernetes ?? null, logDirectory: podLogs },
   };
 }
@@ -372,7 +386,22 @@ export function check(raw: RawArgs): TraceOptions {
     socket: raw.socket !== false,
     command: commandWords(raw.command),
     stack: raw.stack === true,
+    color: colorChoice(raw.color),
   };
+}
+
+export const COLOR_CHOICES = ['auto', 'always', 'never'] as const;
+export type ColorChoice = (typeof COLOR_CHOICES)[number];
+
+function colorChoice(text: string | string[] | undefined): ColorChoice {
+  const choice = single(text) ?? PRINT_OPTIONS.color.default;
+  return (COLOR_CHOICES as readonly string[]).includes(choice) ? (choice as ColorChoice) : flagError('color', COLOR_CHOICES.join(', '), choice);
+}
+
+/** Whether to colour: --color always or never, else on a terminal unless NO_COLOR is set to something (no-color.org). */
+export function useColor(choice: ColorChoice, env: NodeJS.ProcessEnv, terminal: boolean): boolean {
+  if (choice !== 'auto') return choice === 'always';
+  return terminal && !env.NO_COLOR;
 }
 
 function pcapOptions(raw: RawArgs): PcapOptions | null {
@@ -428,7 +457,7 @@ export function listenAddress(text: string): ListenAddress {
   return { host: host === '' ? null : host, port };
 }
 
-export interface DiagnoseOptions extends Pick<TraceOptions, 'filter' | 'readyFile' | 'logLevel' | 'pods'> {
+export interface DiagnoseOptions extends Pick<TraceOptions, 'filter' | 'readyFile' | 'logLevel' | 'logFormat' | 'pods'> {
   durationMs: number;
   output: 'text' | 'json';
   maxKeys: number;
@@ -443,6 +472,7 @@ export function checkDiagnose(raw: RawSummaryArgs): DiagnoseOptions {
     filter: session.filter,
     readyFile: session.readyFile,
     logLevel: session.logLevel,
+    logFormat: session.logFormat,
     pods: session.pods,
     durationMs: session.durationMs!,
     output,
@@ -461,8 +491,9 @@ const REASON_EXPECTED = 'explain: expected a reason name such as SOCKET_RCVBUFF'
 
 export function checkExplain(raw: { reason?: string; list?: boolean }): ExplainOptions {
   if (raw.list) return { list: true, reason: null };
-  if (!raw.reason) throw new UsageError(`${REASON_EXPECTED}, or --list`);
-  if (!/^[A-Za-z0-9_:]+$/.test(raw.reason)) throw new UsageError(`${REASON_EXPECTED}, got ${JSON.stringify(raw.reason)}`);
+  // explain's errors say what to run instead: no --help hint.
+  if (!raw.reason) throw new UsageError(`${REASON_EXPECTED}, or --list`, false);
+  if (!/^[A-Za-z0-9_:]+$/.test(raw.reason)) throw new UsageError(`${REASON_EXPECTED}, got ${JSON.stringify(raw.reason)}`, false);
   return { list: false, reason: raw.reason };
 }
 
@@ -474,4 +505,36 @@ export function checkDoctor(raw: { output?: string }): DoctorOptions {
   const output = raw.output ?? DOCTOR_OPTIONS.output.default;
   if (output !== 'text' && output !== 'json') flagError('output', 'text or json', output);
   return { output };
+}
+
+/** The filter as the user gave it, for people: `--filter-port 53`, `'udp'` for the expression. */
+export function filterText(filter: FilterSpec): string[] {
+  const address = (prefix: AddressPrefix | undefined) => prefix && `${formatAddress(prefix.bytes, prefix.family)}/${prefix.prefixLength}`;
+  const given: Array<[unknown, string]> = [
+    [filter.proto, '--filter-proto'],
+    [filter.port, '--filter-port'],
+    [address(filter.srcAddr), '--filter-src-ip'],
+    [address(filter.dstAddr), '--filter-dst-ip'],
+    [filter.netns, '--filter-netns'],
+    [filter.ifname, '--filter-ifname'],
+    [filter.reasonNames.join(',') || undefined, '--filter-reason'],
+    [filter.excludedReasonNames.join(',') || undefined, '--exclude-reason'],
+  ];
+  const flags = given.filter(([value]) => value !== undefined).map(([value, flag]) => `${flag} ${value}`);
+  return filter.expression === undefined ? flags : [...flags, `'${filter.expression}'`];
+}
+
+/** The filters that trace only some of a namespace's drops, as the user gave them: `--filter-port`, `the expression`. */
+export function narrowingFilters(filter: FilterSpec): string[] {
+  const given: Array<[unknown, string]> = [
+    [filter.proto, '--filter-proto'],
+    [filter.port, '--filter-port'],
+    [filter.srcAddr, '--filter-src-ip'],
+    [filter.dstAddr, '--filter-dst-ip'],
+    [filter.ifname, '--filter-ifname'],
+    [filter.reasonNames.length > 0 || undefined, '--filter-reason'],
+    [filter.excludedReasonNames.length > 0 || undefined, '--exclude-reason'],
+    [filter.expression, 'the expression'],
+  ];
+  return given.filter(([value]) => value !== undefined).map(([, name]) => name);
 }

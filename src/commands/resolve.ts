@@ -3,11 +3,12 @@
 // and a tcpdump expression libpcap's classic BPF.
 import type { NativeBinding } from '../kernel/binding';
 import type { KernelFacts } from '../kernel/facts';
-import { OWN_NETNS_PATH, type InterfaceIndex, type StatInode } from '../kernel/netns';
+import { OWN_NETNS_PATH, type FindNetns, type InterfaceIndex, type StatInode } from '../kernel/netns';
+import type { Logger } from '../log';
 import { compileExpression } from '../events/expression';
 import type { DropFilter } from '../events/filter';
 import { closestNames, type ReasonTable } from '../events/reasons';
-import { UsageError } from '../errors';
+import { EnvironmentError, systemErrorText, UsageError } from '../errors';
 import { flagError, type FilterSpec } from './options';
 
 /** What resolving a filter asks of the machine. */
@@ -15,6 +16,8 @@ export interface FilterMachine {
   binding: NativeBinding;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
+  findNetns: FindNetns;
+  logger: Logger;
 }
 
 /** The whole filter on this machine, for a session of this kernel. */
@@ -22,6 +25,10 @@ export async function resolveSessionFilter(spec: FilterSpec, kernel: KernelFacts
   const filter = await resolveInterface(spec, resolveFilter(spec, kernel.reasons, machine.statInode), machine.interfaceIndex);
   if (spec.expression !== undefined) {
     filter.program = compileExpression((expression, snaplen) => machine.binding.compileFilter(expression, snaplen), spec.expression);
+  }
+  // A namespace named by its inode may not exist (yet): not an error, as one may appear while tracing.
+  if (spec.netns !== undefined && /^\d+$/.test(spec.netns) && (await machine.findNetns(filter.netns!)) === null) {
+    machine.logger.warn(`--filter-netns ${spec.netns}: no process or /run/netns entry is in a network namespace with this inode now; nothing matches until one is`);
   }
   return filter;
 }
@@ -85,7 +92,12 @@ function resolveNetns(spec: string, statInode: StatInode): number {
   if ((spec.includes('/') && !spec.startsWith('/')) || spec === '.' || spec === '..') {
     flagError('filter-netns', 'INODE, /proc/PID/ns/net, /run/netns/NAME or NAME', spec);
   }
-  const inode = statInode(path);
+  let inode: number | null;
+  try {
+    inode = statInode(path);
+  } catch (error) {
+    throw new EnvironmentError(`--filter-netns: cannot read ${path}: ${systemErrorText(error)}`);
+  }
   if (inode === null) flagError('filter-netns', `a network namespace (${path} is not one)`, spec);
   return inode;
 }

@@ -6,13 +6,14 @@
 import { accessSync, constants, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { systemErrorText } from '../errors';
+import { plural } from '../plural';
 import type { Counters, NativeBinding, NativeTracer, TracerOptions } from '../kernel/binding';
 import { readKernelFacts, type KernelFacts } from '../kernel/facts';
 import { KernelSymbols } from '../kernel/kallsyms';
-import { findNetnsPath, OWN_NETNS_PATH, type InterfaceIndex, type StatInode } from '../kernel/netns';
+import { OWN_NETNS_PATH, type FindNetns, type InterfaceIndex, type StatInode } from '../kernel/netns';
 import type { FormatContext, SocketResolver, Symbolizer } from '../output/format';
 import { OutputClosedError, type Chunk } from '../output/writer';
-import type { FilterSpec } from './options';
+import { filterText, narrowingFilters, type FilterSpec } from './options';
 import { filteredNetns, resolveSessionFilter } from './resolve';
 import { correlate, formatCorrelation, type TracedCount } from '../knowledge/correlate';
 import { findings, findingText, type Finding } from '../knowledge/findings';
@@ -22,8 +23,8 @@ import { NftTrace } from '../nft/nft-trace';
 import type { TraceDrop } from '../nft/trace-parse';
 import { diffSnapshots, type CounterDelta, type HostSnapshot, type HostState } from '../kernel/counters';
 import type { InterfaceNames } from '../kernel/interfaces';
+import { exitText, type CommandExit, type TracedCommand } from './traced-command';
 import type { Pods, PodSettings } from '../kernel/pods';
-import type { TracedCommand } from './traced-command';
 import type { StopReason, StopRequest } from './stop';
 import { zeroCounters } from '../events/counts';
 import { STACK_DEPTH } from '../events/layout';
@@ -48,6 +49,8 @@ export interface CommandIo {
   binding: NativeBinding;
   writeOut(chunk: Chunk): void;
   writeErr(line: string): void;
+  /** On a terminal's stderr, the one status line redrawn in place; null clears it. */
+  statusLine(text: string | null): void;
   logger: Logger;
   stop: StopRequest;
   symbols(): Symbolizer;
@@ -59,8 +62,18 @@ export interface CommandIo {
   pods(settings: PodSettings, logger: Logger): Pods | null;
   statInode: StatInode;
   interfaceIndex: InterfaceIndex;
+  findNetns: FindNetns;
   /** Reads the kernel's counters of the namespace with this inode (null: ours); withState: its settings too. */
   readCounters(netns: number | null, withState?: boolean): Promise<HostSnapshot>;
+  /** Stdout is a terminal: a person is watching (summary's live table). */
+  terminal: boolean;
+  /** The terminal's width, when stdout is one. */
+  columns: number | null;
+  /** Calls listener with the terminal's new width whenever it changes; returns what stops it. */
+  onResize(listener: (columns: number) => void): () => void;
+  /** Stderr is a terminal: a person waits to be told the tracer is attached. */
+  stderrTerminal: boolean;
+  /** Colour in the text on stdout (--color, NO_COLOR). */
   color: boolean;
   /** -- CMD: the command, in a cgroup of its own, ready to start. */
   traceCommand(argv: string[]): TracedCommand;
@@ -91,9 +104,15 @@ export interface SessionResult {
   host: HostState | null;
   /** The counter sources that could not be read (left out). */
   unread: string[];
-  /** -- CMD: the command's exit status; null without a command, or when it never started. */
+  /**
+   * -- CMD: the command's exit status, dropwhy's own; null without a command, when it never started, or
+   * when dropwhy ended it (--count, --duration: the run ended as asked, exit 0).
+   */
   commandStatus: number | null;
 }
+
+/** What ended tracing while the command ran, for the closing line: `sleep was killed by SIGTERM: dropwhy ended it at --duration`. */
+const ENDED_BY: Partial<Record<StopReason['kind'], string>> = { count: '--count', duration: '--duration', 'output-closed': 'the output closing' };
 
 /** A traced command still running when tracing stops for another reason gets SIGTERM, then SIGKILL after this. */
 const COMMAND_KILL_AFTER_MS = 5000;
@@ -138,8 +157,12 @@ export class Session {
   /** The counters before the tracer attached; null when not read or not readable. */
   private before: HostSnapshot | null = null;
   private host: HostState | null = null;
-  private commandStatus: number | null = null;
+  private commandExit: CommandExit | null = null;
+  /** Why dropwhy ended the command (--count, --duration, ...); null when it ended by itself. */
+  private commandEndedBy: StopReason | null = null;
   private tracer: NativeTracer | null = null;
+  /** The tracer's mode, once opened. */
+  private mode: TracerRequest['mode'] | null = null;
   private nftTrace: NftTrace | null = null;
   /** What close() undoes besides the session's own parts, newest first. */
   private readonly cleanups: Array<() => unknown> = [];
@@ -228,7 +251,7 @@ export class Session {
    */
   async traceRules(onVerdict: (drop: TraceDrop) => void): Promise<void> {
     const { netns } = this.filter;
-    const netnsPath = netns === undefined ? null : await findNetnsPath(netns);
+    const netnsPath = netns === undefined ? null : await this.io.findNetns(netns);
     if (netns !== undefined && netnsPath === null) {
       throw new Error(`--nft-trace: no process or /run/netns entry found for network namespace ${netns}`);
     }
@@ -252,6 +275,7 @@ export class Session {
     await deliverPendingSignals();
     if (this.stopReason) return NOT_LOADED;
     const stream = request.mode === 'stream';
+    this.mode = request.mode;
     if (stream) this.io.logger.debug({ filter: this.spec.filter, ringBytes: request.ringBytes }, 'opening tracer');
     this.tracer = this.io.binding.openTracer({
       config: lowerFilter(this.filter, stream ? wakeupBytesFor(request.ringBytes) : WAKEUP_BYTES, request.mode, request.features),
@@ -287,7 +311,7 @@ export class Session {
     let timer: NodeJS.Timeout | null = null;
     let writtenReadyFile: string | null = null;
     let failure: unknown = null;
-    let command: Promise<number | null> | null = null;
+    let command: Promise<CommandExit | null> | null = null;
     try {
       // A signal that came during the load arrives now: then the tracer stops at once, with no ready file.
       await deliverPendingSignals();
@@ -299,6 +323,7 @@ export class Session {
         }
         this.io.logger.info('attached to skb:kfree_skb');
         symbols.attached();
+        if (this.io.stderrTerminal) this.io.writeErr(this.listeningLine());
         onReady();
         command = this.startCommand();
       } else if (tracer !== NOT_LOADED) {
@@ -312,7 +337,8 @@ export class Session {
       symbols.close();
     }
     // The command's last drops are traced: the tracer stops once it has ended.
-    const commandStatus = command && (this.commandStatus = await this.endCommand(command));
+    const commandExit = command && (this.commandExit = await this.endCommand(command));
+    const commandStatus = commandExit && !this.commandEndedBy ? commandExit.status : null;
     const counters = await tracer.stop();
     this.tracer = null; // stopped: close() has nothing left to stop
     if (writtenReadyFile) this.removeReadyFile(writtenReadyFile);
@@ -328,15 +354,26 @@ export class Session {
     return { counters, counterDeltas, host: this.host, unread: this.before?.unread ?? [], commandStatus };
   }
 
+  /**
+   * What tcpdump's "listening on eth0" is to it, once attached: startup takes long enough that a person
+   * wonders whether the first packets were missed.
+   */
+  private listeningLine(): string {
+    const verb = this.mode === 'count' ? 'counting' : 'tracing';
+    const filters = filterText(this.spec.filter);
+    const scope = [...(this.command ? [`the drops of ${this.command.argv[0]}`] : []), filters.length > 0 ? `filters ${filters.join(' ')}` : 'no filter'];
+    return `dropwhy: ${verb} drops on skb:kfree_skb (${scope.join('; ')}); Ctrl-C to stop`;
+  }
+
   /** Starts the traced command, if there is one; its end (or failing to start) ends the session. */
-  private startCommand(): Promise<number | null> | null {
+  private startCommand(): Promise<CommandExit | null> | null {
     const { command } = this;
     if (!command) return null;
     this.io.stop.forwardSignals((signal) => command.signal(signal));
     return command.start().then(
-      (status) => {
+      (exit) => {
         this.requestStop({ kind: 'command-ended' });
-        return status;
+        return exit;
       },
       (error: unknown) => {
         this.requestStop({ kind: 'error', error });
@@ -346,10 +383,11 @@ export class Session {
   }
 
   /** Waits for the command, which gets SIGTERM (then SIGKILL) when tracing stopped for another reason. */
-  private async endCommand(running: Promise<number | null>): Promise<number | null> {
+  private async endCommand(running: Promise<CommandExit | null>): Promise<CommandExit | null> {
     const command = this.command!;
     let killer: NodeJS.Timeout | null = null;
     if (this.stopReason?.kind !== 'command-ended') {
+      this.commandEndedBy = this.stopReason;
       command.signal('SIGTERM');
       killer = setTimeout(() => {
         this.io.logger.warn(`${command.argv[0]} outlived SIGTERM by ${COMMAND_KILL_AFTER_MS / 1000} s: sending SIGKILL`);
@@ -364,35 +402,43 @@ export class Session {
     }
   }
 
-  /** The closing lines on stderr: counters, loss, and the kernel's counters beside the traced drops. */
-  writeClosing(counters: Counters, deltas: CounterDelta[] | null = null, traced: TracedCount[] = []): void {
+  /**
+   * The closing lines on stderr: counters, the command's notes on them (notes, each a whole line), loss,
+   * and the kernel's counters beside the traced drops.
+   */
+  writeClosing(counters: Counters, deltas: CounterDelta[] | null = null, traced: TracedCount[] = [], notes: string[] = []): void {
     const { writeErr } = this.io;
-    writeErr(`dropwhy: ${counters.seen} drops seen, ${counters.matched} matched, ${counters.lost} lost`);
+    writeErr(`dropwhy: ${plural(counters.seen, 'drop')} seen, ${counters.matched} matched, ${counters.lost} lost`);
+    for (const note of notes) writeErr(note);
     if (counters.lost > 0) {
-      writeErr(`dropwhy: ${counters.lost} events were lost because the ring buffer was full: raise --ring-size or narrow the filter`);
+      writeErr(`dropwhy: ${plural(counters.lost, 'event was', 'events were')} lost because the ring buffer was full: raise --ring-size or narrow the filter`);
     }
     if (counters.overflow > 0) {
-      writeErr(`dropwhy: ${counters.overflow} drops were not counted because the count map was full: raise --max-keys`);
+      writeErr(`dropwhy: ${plural(counters.overflow, 'drop was', 'drops were')} not counted because the count map was full: raise --max-keys`);
     }
     if (counters.stackMissed > 0) {
-      writeErr(`dropwhy: ${counters.stackMissed} drops have no stack: the stack map was full or their stack's bucket held another one`);
+      writeErr(`dropwhy: ${plural(counters.stackMissed, 'drop has', 'drops have')} no stack: the stack map was full or their stack's bucket held another one`);
     }
     if (counters.packetUnread > 0) {
-      writeErr(`dropwhy: ${counters.packetUnread} drops are not in the pcapng file: their skb had no network header or its bytes could not be read`);
+      writeErr(`dropwhy: ${plural(counters.packetUnread, 'drop is', 'drops are')} not in the pcapng file: their skb had no network header or its bytes could not be read`);
     }
     if (counters.unrecordedFlows > 0) {
-      writeErr(`dropwhy: ${counters.unrecordedFlows} flows of the command found the kernel's flow map full: their drops without its socket were missed`);
+      writeErr(`dropwhy: ${plural(counters.unrecordedFlows, 'flow')} of the command found the kernel's flow map full: their drops without its socket were missed`);
     }
     if (deltas !== null) {
       const checks = correlate(traced, deltas, this.host);
       const found = this.findings(deltas, checks, traced, counters.lost);
       const explained = new Set(found.flatMap((f) => [f.counter, ...f.companions]));
-      const lines = formatCorrelation(checks, deltas, this.filter.netns === undefined, { count: counters.lost, noun: 'lost' }, explained);
+      const unseen = { count: counters.lost, noun: 'lost' } as const;
+      const lines = formatCorrelation(checks, deltas, this.filter.netns === undefined, unseen, narrowingFilters(this.spec.filter), explained);
       for (const line of lines) writeErr(`dropwhy: ${line}`);
       for (const finding of found) writeErr(`dropwhy: finding: ${findingText(finding)}`);
     }
     const { command } = this;
-    if (command && this.commandStatus !== null) writeErr(`dropwhy: ${command.argv[0]} exited with status ${this.commandStatus}`);
+    if (command && this.commandExit !== null) {
+      const endedBy = this.commandEndedBy && ENDED_BY[this.commandEndedBy.kind];
+      writeErr(`dropwhy: ${exitText(command.argv[0], this.commandExit)}${endedBy ? `: dropwhy ended it at ${endedBy}` : ''}`);
+    }
   }
 
   /** The counters that moved beyond the traced drops, explained with the namespace's settings (see knowledge/findings.ts). */

@@ -3,11 +3,23 @@
 // to user space, so this is the mode for very high drop rates.
 import { decodeCounts, decodeSocketCounts } from '../events/counts';
 import { correlate } from '../knowledge/correlate';
-import { intervalJson, intervalRows, intervalText, liveTable, SocketTally, totalJson, totalText, type SummaryRow } from '../output/summary';
-import type { SummaryOptions } from './options';
+import {
+  ENTER_ALTERNATE_SCREEN,
+  intervalJson,
+  intervalRows,
+  intervalText,
+  LEAVE_ALTERNATE_SCREEN,
+  liveTable,
+  SocketTally,
+  totalJson,
+  totalText,
+  type SummaryRow,
+} from '../output/summary';
+import { narrowingFilters, type SummaryOptions } from './options';
 import { withSession, type CommandIo } from './session';
 import { RuleTally } from '../nft/rule-tally';
 import { StackTable } from '../kernel/stacks';
+import { fitMessage } from '../output/terminal-layout';
 
 /** How often --count is checked between intervals. */
 const COUNT_CHECK_MS = 100;
@@ -18,8 +30,24 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
     const { context, kernel } = session;
     const previous = new Map<string, number>();
     const hinted = options.hints ? new Set<string>() : null;
-    const live = options.output === 'text' && io.color;
+    const live = options.output === 'text' && io.terminal;
+    // The live table and the totals fit the terminal's width, followed when it changes.
+    let columns = live ? io.columns : null;
+    if (live) session.defer(io.onResize((width) => (columns = width)));
     const started = Date.now();
+    let ticks = 0;
+    let lastTick = started;
+    let onAlternateScreen = false;
+    const leaveAlternateScreen = () => {
+      if (!onAlternateScreen) return;
+      onAlternateScreen = false;
+      try {
+        io.writeOut(LEAVE_ALTERNATE_SCREEN);
+      } catch {
+        // the terminal is gone: there is no screen to go back to
+      }
+    };
+    session.defer(leaveAlternateScreen);
     let lastRows: SummaryRow[] = [];
     const sockets = new SocketTally(context);
 
@@ -37,12 +65,21 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
       lastRows = rows;
       const now = new Date();
       if (options.output === 'json') write(JSON.stringify(intervalJson(rows, options.intervalMs / 1000, now)) + '\n');
-      else if (live) write(liveTable(rows, (Date.now() - started) / 1000, options.intervalMs / 1000, tracer.counters().matched));
-      else if (rows.some((r) => r.count > 0)) write(intervalText(rows, now, hinted));
+      else if (live) {
+        // The elapsed time in whole intervals; the rates over the interval's real length (a late timer makes it longer).
+        const now = Date.now();
+        const actualS = Math.max(now - lastTick, 1) / 1000;
+        lastTick = now;
+        ticks++;
+        if (!onAlternateScreen) write(ENTER_ALTERNATE_SCREEN);
+        onAlternateScreen = true;
+        write(liveTable(rows, (ticks * options.intervalMs) / 1000, actualS, tracer.counters().matched, columns));
+      } else if (rows.some((r) => r.count > 0)) write(intervalText(rows, now, hinted));
     });
     const timers: NodeJS.Timeout[] = [];
     const { counters, counterDeltas, host, commandStatus } = await session
       .run(() => {
+        lastTick = Date.now();
         timers.push(setInterval(tick, options.intervalMs));
         if (options.count !== null) {
           const count = options.count;
@@ -62,8 +99,25 @@ export function runSummary(options: SummaryOptions, io: CommandIo): Promise<numb
       const durationS = (Date.now() - started) / 1000;
       if (session.stopReason?.kind !== 'output-closed') {
         const ledger = { findings: found, settings: host?.settings ?? null };
+        // The totals go to the normal screen, where they stay.
+        leaveAlternateScreen();
         if (options.output === 'json') write(JSON.stringify(totalJson(rows, durationS, counters, counterDeltas, checks, rules?.rows ?? null, sockets.rows(), ledger)) + '\n');
-        else write(totalText(rows, durationS, counterDeltas, checks, session.filter.netns === undefined, counters.overflow, rules?.rows ?? null, sockets.rows(), ledger));
+        else {
+          const wholeHost = session.filter.netns === undefined;
+          const totals = totalText(
+            rows,
+            durationS,
+            counterDeltas,
+            checks,
+            wholeHost,
+            counters.overflow,
+            rules?.rows ?? null,
+            sockets.rows(),
+            narrowingFilters(options.filter),
+            ledger,
+          );
+          write(fitMessage(totals, columns));
+        }
       }
     } finally {
       session.writeClosing(counters);

@@ -22,7 +22,9 @@ export function runTrace(options: TraceOptions, io: CommandIo): Promise<number |
     // Opened inside the session: a -w path that cannot be written still removes -- CMD's cgroup.
     const pcap = options.pcap && { ...openPcap(options.pcap.path, io), snaplen: options.pcap.snaplen };
     if (pcap) session.defer(() => pcap.close());
-    const printer = new TracePrinter({ lines: options.output, pcap, writeOut: io.writeOut }, context, {
+    // On a terminal the text fits its width, and is laid out again when the width changes.
+    const columns = io.terminal ? io.columns : null;
+    const printer = new TracePrinter({ lines: options.output, columns, pcap, writeOut: io.writeOut }, context, {
       hints: options.hints,
       rules: options.nftTrace,
       count: options.count,
@@ -30,6 +32,7 @@ export function runTrace(options: TraceOptions, io: CommandIo): Promise<number |
       outputClosed: () => session.stopReason?.kind === 'output-closed',
     });
     printer.start(`dropwhy ${VERSION}`);
+    if (columns !== null) session.defer(io.onResize((width) => printer.resize(width)));
 
     let inBatch = false;
     // With --nft-trace a NETFILTER_DROP waits briefly for the trace verdict that names its rule.
@@ -48,15 +51,17 @@ export function runTrace(options: TraceOptions, io: CommandIo): Promise<number |
     const decoder = new Decoder(recordSize(options.pcap ? FEATURE.PACKET : 0, options.pcap?.snaplen ?? 0));
     const onBatch = session.guard((batch: Buffer) => {
       const stopping = session.stopReason?.kind;
-      // After a signal, --duration or the traced command's end the drained events are still printed; after the output closed, counted.
-      if (stopping === 'count' || stopping === 'error') return;
+      // After a signal, --duration or the traced command's end the drained events are still printed; after
+      // --count or the output closed, counted (and tallied for the kernel's counters), not printed.
+      if (stopping === 'error') return;
       inBatch = true;
       try {
         decoder.forEachEvent(batch, (event) => {
           if (!matches(filter, event)) return true;
-          if (attacher) attacher.add(event);
+          // Past --count no rule is waited for: the drop is only counted.
+          if (attacher && !printer.full) attacher.add(event);
           else printer.print(event, null);
-          return !printer.full;
+          return true;
         });
       } finally {
         inBatch = false;
@@ -74,7 +79,7 @@ export function runTrace(options: TraceOptions, io: CommandIo): Promise<number |
     if (options.stack) context.stacks = new StackTable((ids) => tracer.stackFrames(ids), context.symbols);
     const { counters, counterDeltas, commandStatus } = await session.run();
     await attacher?.drain();
-    session.writeClosing(counters, counterDeltas, printer.traced);
+    session.writeClosing(counters, counterDeltas, printer.traced, session.stopReason?.kind === 'count' ? [printer.countLine()] : []);
     if (session.stopReason?.kind === 'output-closed') io.writeErr(printer.closedLine());
     return commandStatus;
   });

@@ -3,10 +3,10 @@
 // in) and records the flows it sends at that cgroup's egress. It runs as the
 // user who ran sudo, and its exit status becomes dropwhy's.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from '../errors';
+import { CommandNotFoundError, UsageError } from '../errors';
 import { processExists } from '../kernel/netns-pair';
 
 /** What a tracing session needs of the traced command; tests pass their own. */
@@ -15,12 +15,23 @@ export interface TracedCommand {
   readonly argv: readonly string[];
   /** Its cgroup: the directory (the addon attaches there) and its id (the BPF program's filter). */
   readonly cgroup: { path: string; id: number };
-  /** Runs the command; resolves with its exit status once it has ended (128+N when killed by signal N). */
-  start(): Promise<number>;
+  /** Runs the command; resolves with how it ended. */
+  start(): Promise<CommandExit>;
   /** Passes a signal on to the command while it runs. */
   signal(signal: NodeJS.Signals): void;
   /** Removes the cgroup, once the command has ended; a warning when it could not be removed. */
   close(): string | null;
+}
+
+/** How the command ended: its exit status as a shell gives it (128+N when killed by signal N), and that signal. */
+export interface CommandExit {
+  status: number;
+  signal: NodeJS.Signals | null;
+}
+
+/** `dig exited with status 9`, `sleep was killed by SIGTERM`. */
+export function exitText(name: string, exit: CommandExit): string {
+  return exit.signal === null ? `${name} exited with status ${exit.status}` : `${name} was killed by ${exit.signal}`;
 }
 
 export interface CommandUser {
@@ -56,6 +67,39 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | null): 
   return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
 }
 
+/** The PATH setpriv --reset-env gives a regular user (setpriv(1)): where the command is looked up when run as one. */
+const USER_PATH = '/usr/local/bin:/bin:/usr/bin';
+
+/**
+ * Where the command's program is, looked up as exec would (a name with a slash as it is, else in each
+ * PATH directory); a CommandNotFoundError (exit 127, or 126 when found but not executable), as a shell
+ * says it, before anything is loaded.
+ */
+export function findProgram(name: string, path: string, executable: (file: string) => boolean = isExecutableFile): string {
+  const candidates = name.includes('/') ? [name] : path.split(':').map((dir) => `${dir === '' ? '.' : dir}/${name}`);
+  const found = candidates.find(executable);
+  if (found !== undefined) return found;
+  const exists = candidates.some((file) => isFile(file));
+  throw new CommandNotFoundError(name, exists ? 'permission denied' : name.includes('/') ? 'no such file or directory' : 'command not found', exists ? 126 : 127);
+}
+
+function isFile(file: string): boolean {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function isExecutableFile(file: string): boolean {
+  try {
+    accessSync(file, fsConstants.X_OK);
+    return isFile(file);
+  } catch {
+    return false;
+  }
+}
+
 const CGROUP_PREFIX = 'dropwhy-';
 
 /**
@@ -78,7 +122,8 @@ export function removeStaleCgroups(mount: string, running: (pid: number) => bool
 }
 
 /** The real one: a cgroup dropwhy-PID at the top of the cgroup2 mount, the command spawned into it. */
-export function cgroupCommand(argv: readonly string[], mount: string | null, user: CommandUser | null): TracedCommand {
+export function cgroupCommand(argv: readonly string[], mount: string | null, user: CommandUser | null, searchPath = process.env.PATH ?? ''): TracedCommand {
+  findProgram(argv[0], user === null ? searchPath : USER_PATH);
   if (mount === null) throw new Error('-- COMMAND needs the cgroup2 filesystem, which is not mounted here (mount -t cgroup2 none /sys/fs/cgroup)');
   removeStaleCgroups(mount);
   const path = join(mount, `${CGROUP_PREFIX}${process.pid}`);
@@ -103,7 +148,7 @@ export function cgroupCommand(argv: readonly string[], mount: string | null, use
         });
         child.once('exit', (code, signal) => {
           ended = true;
-          resolve(exitStatus(code, signal));
+          resolve({ status: exitStatus(code, signal), signal: code === null ? signal : null });
         });
       });
     },

@@ -102,3 +102,22 @@ export function compileExpression(compile: CompileFilter, expression: string): B
   });
   return program;
 }
+
+/**
+ * libpcap's keywords (pcap-filter(7), its scanner.l) that an expression can begin with or contain. A
+ * plain word that is none of them cannot begin an expression: libpcap answers "syntax error".
+ */
+const PCAP_KEYWORDS = new Set(
+  (
+    'dst src host gateway net netmask mask port portrange proto protochain arp rarp ip sctp tcp udp icmp igmp igrp pim vrrp carp ' +
+    'radio ip6 icmp6 ah esp atalk aarp decnet lat sca moprc mopdl iso esis es-is isis is-is l1 l2 iih lsp snp csnp psnp clnp stp ' +
+    'ipx netbeui less greater byte broadcast multicast and or not len inbound outbound ifindex vlan mpls pppoed pppoes geneve vxlan ' +
+    'lane llc metac bcc oam oamf4 oamf4ec oamf4sc sc ilmic connectmsg metaconnect on ifname rnr rulenum srnr subrulenum reason ' +
+    'rset action block pass nat rdr type subtype direction dir fddi tr wlan ether link ppp slip ra ta addr1 addr2 addr3 addr4 hsls'
+  ).split(' '),
+);
+
+/** Whether an expression could begin with this word: a keyword of libpcap's, or anything but a plain word ('(', '!', 'ip[0]', an address). */
+export function mayBeginExpression(word: string): boolean {
+  return !/^[A-Za-z][A-Za-z_-]*$/.test(word) || PCAP_KEYWORDS.has(word.toLowerCase());
+}

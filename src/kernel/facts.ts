@@ -42,17 +42,17 @@ export function privilegesFix(facts: ProcessFacts): string {
     : 'run as root (sudo dropwhy), or grant CAP_BPF and CAP_PERFMON';
 }
 
-/** Throws the first thing that stops dropwhy from tracing, with how to get it. */
+/** Throws the first thing that stops dropwhy from tracing, with how to get it (printed after `dropwhy: `, so not naming dropwhy first). */
 export function assertCanTrace(facts: ProcessFacts): void {
   if (!hasTracingPrivileges(facts)) {
     throw new EnvironmentError(
       facts.euid === 0
-        ? `dropwhy needs CAP_BPF and CAP_PERFMON to load its BPF program, and this root process lacks them: ${privilegesFix(facts)}`
-        : 'dropwhy needs root, or CAP_BPF and CAP_PERFMON, to load its BPF program: run it with sudo',
+        ? `loading the BPF program needs CAP_BPF and CAP_PERFMON, which this root process lacks: ${privilegesFix(facts)}`
+        : 'loading the BPF program needs root, or CAP_BPF and CAP_PERFMON: run dropwhy with sudo',
     );
   }
   if (!facts.btfPresent) {
-    throw new EnvironmentError(`${VMLINUX_BTF} is missing: dropwhy needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distribution kernels since 5.4 are)`);
+    throw new EnvironmentError(`${VMLINUX_BTF} is missing: the BPF program needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distribution kernels since 5.4 are)`);
   }
 }
 

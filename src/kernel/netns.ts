@@ -9,14 +9,17 @@ import { interfaceIndex, listInterfaces } from './interfaces';
 /** dropwhy's own network namespace. */
 export const OWN_NETNS_PATH = '/proc/self/ns/net';
 
-/** Inode of a network namespace file, or null when the path is not one. */
+/** Inode of a network namespace file, or null when the path is not one; throws what else kept it from being read (EACCES). */
 export type StatInode = (path: string) => number | null;
+
+/** A path that enters the network namespace with this inode, or null when none is found now. */
+export type FindNetns = (inode: number) => Promise<string | null>;
 
 /** The ifindex of the interface named ifname in the namespace with this inode, or null when it has none of that name. */
 export type InterfaceIndex = (ifname: string, netns: number) => Promise<number | null>;
 
 /** A path that enters the namespace with this inode: a /run/netns entry, else the first process found living in it. */
-export async function findNetnsPath(inode: number): Promise<string | null> {
+export const findNetnsPath: FindNetns = async (inode) => {
   for (const name of ['/run/netns', '/var/run/netns']) {
     const entries = await readdir(name).catch(() => [] as string[]);
     for (const entry of entries) {
@@ -29,7 +32,7 @@ export async function findNetnsPath(inode: number): Promise<string | null> {
     if ((await stat(path).catch(() => null))?.ino === inode) return path;
   }
   return null;
-}
+};
 
 /** The namespaces of this machine, seen from dropwhy's own: made once per process. */
 export class NetworkNamespaces {
@@ -49,8 +52,10 @@ export class NetworkNamespaces {
     try {
       const found = statSync(path);
       return found.dev === this.own?.dev ? found.ino : null;
-    } catch {
-      return null;
+    } catch (error) {
+      const { code } = error as NodeJS.ErrnoException;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+      throw error;
     }
   };
 

@@ -39,10 +39,16 @@ export interface AdviceEntry {
    * prune pass...): shown by `dropwhy explain`, never compared.
    */
   related?: CounterName[];
+  /**
+   * Where the kernel function that freed the packet says more than the reason does: by function name
+   * (the location without its offset), the summary and checks there, in place of the reason's own.
+   */
+  atFunction?: Record<string, { summary: string; checks: string[] }>;
 }
 
 // Checks shared by several entries; NFT_CHECKS and QDISC_CHECK also by derived-advice.ts.
 export const NFT_CHECKS = [
+  'Name the rule behind each drop: `dropwhy --nft-trace` (or `dropwhy summary --nft-trace`) traces the ruleset while it runs and prints the rule under each NETFILTER_DROP.',
   'List the rules with their counters: `nft list ruleset` (or `iptables-save -c` and `ip6tables-save -c` for iptables-legacy/nft-compat rules); look for drop/reject rules whose counters grow.',
   'Trace one packet through the rules: add `meta nftrace set 1` in a prerouting/output chain and run `nft monitor trace`.',
 ];
@@ -89,6 +95,15 @@ export const ADVICE_ENTRIES: Readonly<Record<string, AdviceEntry>> = {
       'Check whether an application restarts or closes sockets with unread data (its logs, `ss -tanp`).',
       LOCATION_CHECK,
     ],
+    atFunction: {
+      sk_stream_kill_queues: {
+        summary: 'A TCP socket was closed with packets still queued: its receive and write queues were emptied',
+        checks: [
+          'Find the application that closes connections without reading what arrived (or aborts them): `ss -tanp`, its logs; a peer that keeps sending after close is answered with RST.',
+          'Count closes with data pending: `nstat -az TcpExtTCPAbortOnClose TcpExtTCPAbortOnData`.',
+        ],
+      },
+    },
   },
   NOMEM: {
     summary: 'A memory allocation failed while handling the packet',

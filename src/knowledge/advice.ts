@@ -12,6 +12,8 @@ import { genericAdvice, subsystemAdvice, unknownNumberAdvice } from './derived-a
 
 export interface Explanation {
   name: string;
+  /** The function whose own advice this is (AdviceEntry.atFunction), or null: the reason's. */
+  atFunction: string | null;
   handWritten: boolean;
   /** Guessed from the words of a name dropwhy knows nothing of: not a subsystem's or a code's name as dropwhy prints them. */
   fromNameOnly: boolean;
@@ -56,15 +58,30 @@ function normalize(name: string): string {
   return upper.startsWith(PREFIX) ? upper.slice(PREFIX.length) : upper;
 }
 
-/** Advice for a bare reason name (case-insensitive, SKB_DROP_REASON_ prefix allowed). */
-export function explain(name: string): Explanation {
+/**
+ * Advice for a bare reason name (case-insensitive, SKB_DROP_REASON_ prefix allowed); with the drop's
+ * location (`sk_stream_kill_queues+0x5a`), the advice of that function when the entry has its own.
+ */
+export function explain(name: string, location: string | null = null): Explanation {
   const bare = normalize(name);
   const known = ADVICE[bare];
-  if (known) return { name: bare, handWritten: true, fromNameOnly: false, advice: copy(known) };
-  if (bare.includes(':')) return { name: bare, handWritten: false, fromNameOnly: false, advice: subsystemAdvice(bare) };
+  if (known) {
+    const fn = location?.split('+')[0] ?? '';
+    const there = ADVICE_ENTRIES[bare].atFunction?.[fn];
+    const advice = there ? { ...copy(known), summary: there.summary, checks: [...there.checks] } : copy(known);
+    return { name: bare, atFunction: there ? fn : null, handWritten: true, fromNameOnly: false, advice };
+  }
+  const derived = { name: bare, atFunction: null, handWritten: false };
+  if (bare.includes(':')) return { ...derived, fromNameOnly: false, advice: subsystemAdvice(bare) };
   const unknown = /^UNKNOWN_(\d+)$/.exec(bare);
-  if (unknown) return { name: bare, handWritten: false, fromNameOnly: false, advice: unknownNumberAdvice(Number(unknown[1])) };
-  return { name: bare, handWritten: false, fromNameOnly: true, advice: genericAdvice(bare) };
+  if (unknown) return { ...derived, fromNameOnly: false, advice: unknownNumberAdvice(Number(unknown[1])) };
+  return { ...derived, fromNameOnly: true, advice: genericAdvice(bare) };
+}
+
+/** The functions whose advice differs from the reason's (for `dropwhy explain`), with their advice. */
+export function functionAdvice(name: string): Array<{ fn: string; summary: string; checks: string[] }> {
+  const entry = ADVICE_ENTRIES[normalize(name)];
+  return Object.entries(entry?.atFunction ?? {}).map(([fn, advice]) => ({ fn, ...advice }));
 }
 
 function copy(advice: ReasonAdvice): ReasonAdvice {

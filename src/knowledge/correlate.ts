@@ -124,18 +124,35 @@ export function counterLabel(name: string): string {
 
 /**
  * Lines for humans: each linked counter with its verdict, then the other trouble counters that moved
- * (those a finding explains are left to it). wholeHost: drops were traced in every namespace, but the counters are of one; unseen: the run's
- * lost or uncounted drops.
+ * (those a finding explains are left to it). wholeHost: drops were traced in every namespace, but the
+ * counters are of one; unseen: the run's lost or uncounted drops; filters: the flags (and the
+ * expression) that traced only some drops; explained: the counters a finding explains.
  */
-export function formatCorrelation(checks: CounterCheck[], deltas: CounterDelta[], wholeHost: boolean, unseen: Unseen, explained: ReadonlySet<string> = new Set()): string[] {
+export function formatCorrelation(
+  checks: CounterCheck[],
+  deltas: CounterDelta[],
+  wholeHost: boolean,
+  unseen: Unseen,
+  filters: string[] = [],
+  explained: ReadonlySet<string> = new Set(),
+): string[] {
   const lines = checks.map((c) => `${counterLabel(c.counter)} ${signed(c.delta)} vs ${c.traced} ${c.reasons.join('+')} traced: ${verdictText(c, unseen)}`);
   if (wholeHost && checks.some((c) => verdict(c, unseen.count) !== 'agree')) {
     lines.push("(the counters are dropwhy's own network namespace's, the drops were traced in all: use --filter-netns for an exact comparison)");
+  }
+  // A counter counts every such drop of the namespace; the filters let only some be traced.
+  if (filters.length > 0 && checks.some((c) => verdict(c, unseen.count) !== 'agree' && c.delta > c.traced)) {
+    lines.push(`(the counters count every drop of the namespace, the traced drops are those ${listed(filters)} let through: a higher counter is expected)`);
   }
   const linked = new Set(checks.map((c) => c.counter));
   const others = deltas.filter((d) => !linked.has(d.name) && !explained.has(d.name) && !PER_CPU.test(d.name) && TROUBLE.test(d.name));
   if (others.length > 0) lines.push(`other counters: ${others.map((d) => `${counterLabel(d.name)} ${signed(d.delta)}`).join(', ')}`);
   return lines;
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+function listed(items: string[]): string {
+  return items.length === 1 ? items[0] : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
 }
 
 export function signed(n: number): string {

@@ -162,9 +162,9 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /**
  * Tables left by killed --nft-trace runs, in dropwhy's namespace and in those
- * under /run/netns, as `inet NAME` or `inet NAME (netns NS)`; null without nft.
+ * under /run/netns; null without nft.
  */
-export function findStaleTraceTables(): string[] | null {
+export function findStaleTraceTables(): StaleTable[] | null {
   const own = new NamespaceCommands(null).staleTablesSync();
   if (own === null) return null;
   let named: string[] = [];
@@ -173,8 +173,14 @@ export function findStaleTraceTables(): string[] | null {
   } catch {
     // no named namespaces
   }
-  const elsewhere = named.flatMap((ns) => (new NamespaceCommands(`/run/netns/${ns}`).staleTablesSync() ?? []).map((t) => `inet ${t} (netns ${ns})`));
-  return [...own.map((t) => `inet ${t}`), ...elsewhere];
+  const elsewhere = named.flatMap((netns) => (new NamespaceCommands(`/run/netns/${netns}`).staleTablesSync() ?? []).map((table) => ({ table, netns })));
+  return [...own.map((table) => ({ table, netns: null })), ...elsewhere];
+}
+
+/** A table a killed --nft-trace run left: its name, and the named namespace it is in (null: dropwhy's own). */
+export interface StaleTable {
+  table: string;
+  netns: string | null;
 }
 
 /** Whether one of pid's netlink sockets has joined NFNLGRP_NFTRACE (read from its namespace's /proc/net/netlink). */

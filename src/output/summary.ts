@@ -11,6 +11,7 @@ import type { CounterDelta } from '../kernel/counters';
 import { isGlobalCounter } from '../knowledge/counter-links';
 import type { Pod } from '../kernel/pods';
 import { hintLine } from './explain';
+import { plural } from '../plural';
 import type { FormatContext, StackFrames } from './format';
 import { podOf, podText } from './pod';
 import { containerText, localEndpoint, resolveSocket, socketHolder, socketName, socketRecord, type ResolvedSocket } from './socket';
@@ -227,30 +228,40 @@ const PATH_INDENT = ' '.repeat(11);
 function callPathLines(paths: CallPath[]): string[] {
   const lines: string[] = [];
   paths.slice(0, PATHS_PER_ROW).forEach(({ frames, count }, i) => {
-    lines.push(`${PATH_INDENT}call path ${i + 1} of ${paths.length}: ${count} drops${frames === null ? ' (no stack recorded)' : ''}`);
+    lines.push(`${PATH_INDENT}call path ${i + 1} of ${paths.length}: ${plural(count, 'drop')}${frames === null ? ' (no stack recorded)' : ''}`);
     for (const frame of frames ?? []) lines.push(`${PATH_INDENT}  ${frame}`);
   });
   const rest = paths.slice(PATHS_PER_ROW);
   if (rest.length > 0) {
-    lines.push(`${PATH_INDENT}(and ${rest.length} more call paths: ${rest.reduce((sum, p) => sum + p.count, 0)} drops)`);
+    lines.push(
+      `${PATH_INDENT}(and ${plural(rest.length, 'more call path')}: ${plural(
+        rest.reduce((sum, p) => sum + p.count, 0),
+        'drop',
+      )})`,
+    );
   }
   return lines;
 }
 
+/** A table's count column: `        1 drop `, `      120 drops`, aligned. */
+function countColumn(count: number): string {
+  return `${String(count).padStart(9)} ${count === 1 ? 'drop ' : 'drops'}`;
+}
+
 function rowText(row: SummaryRow, count: number): string {
   const where = row.location ? `${row.location} (${row.address})` : row.address;
-  return `${String(count).padStart(9)} drops  ${(row.reason ?? '-').padEnd(22)} ${(row.proto ?? '-').padEnd(5)} ${where}`;
+  return `${countColumn(count)}  ${(row.reason ?? '-').padEnd(22)} ${(row.proto ?? '-').padEnd(5)} ${where}`;
 }
 
 export function intervalText(rows: SummaryRow[], at: Date, hinted: Set<string> | null): string {
   const active = rows.filter((r) => r.count > 0);
   const total = active.reduce((sum, r) => sum + r.count, 0);
-  const lines = [`--- ${at.toTimeString().slice(0, 8)}: ${total} drops ---`];
+  const lines = [`--- ${at.toTimeString().slice(0, 8)}: ${plural(total, 'drop')} ---`];
   for (const row of active) {
     lines.push(rowText(row, row.count));
     if (hinted && row.reason && !hinted.has(row.reason)) {
       hinted.add(row.reason);
-      lines.push(hintLine(row.reason));
+      lines.push(hintLine(row.reason, row.location));
     }
   }
   return lines.join('\n') + '\n';
@@ -258,18 +269,31 @@ export function intervalText(rows: SummaryRow[], at: Date, hinted: Set<string> |
 
 const CLEAR_SCREEN = '\x1b[H\x1b[2J';
 
-/** The live table on a terminal: redrawn in place, sorted by rate. */
-export function liveTable(rows: SummaryRow[], elapsedS: number, intervalS: number, matched: number): string {
-  const header = `dropwhy summary: ${elapsedS.toFixed(0)}s, ${matched} drops matched   (Ctrl-C to stop)`;
-  const lines = [CLEAR_SCREEN + header, '', `${'RATE/s'.padStart(9)} ${'TOTAL'.padStart(10)}  ${'REASON'.padEnd(22)} PROTO LOCATION`];
+/** The live table is drawn on the terminal's alternate screen (as top and watch do): its frames never reach the scrollback. */
+export const ENTER_ALTERNATE_SCREEN = '\x1b[?1049h';
+export const LEAVE_ALTERNATE_SCREEN = '\x1b[?1049l';
+
+/**
+ * The live table on a terminal: redrawn in place, sorted by rate. elapsedS: since the start, in whole
+ * intervals; intervalS: the interval's real length, which the rates are of; columns: the terminal's
+ * width, which each line is cut to (null: not cut).
+ */
+export function liveTable(rows: SummaryRow[], elapsedS: number, intervalS: number, matched: number, columns: number | null = null): string {
+  const header = `dropwhy summary: ${elapsedS.toFixed(0)}s, ${plural(matched, 'drop')} matched   (Ctrl-C to stop)`;
+  const lines = [header, '', `${'RATE/s'.padStart(9)} ${'TOTAL'.padStart(10)}  ${'REASON'.padEnd(22)} PROTO LOCATION`];
   for (const row of rows) {
     const rate = (row.count / intervalS).toFixed(0);
     lines.push(`${rate.padStart(9)} ${String(row.total).padStart(10)}  ${(row.reason ?? '-').padEnd(22)} ${(row.proto ?? '-').padEnd(5)} ${row.location ?? row.address}`);
   }
-  return lines.join('\n') + '\n';
+  return CLEAR_SCREEN + lines.map((line) => (columns === null ? line : cut(line, columns))).join('\n') + '\n';
 }
 
-/** overflow: drops the full map did not count, which the correlation may count as a counter's. */
+/** A line cut to width columns, its end marked with … when cut (a line as wide as the terminal wraps in some). */
+function cut(line: string, width: number): string {
+  return line.length < width ? line : `${line.slice(0, Math.max(0, width - 2))}…`;
+}
+
+/** overflow: drops the full map did not count, which the correlation may count as a counter's; filters: narrowingFilters(). */
 export function totalText(
   rows: SummaryRow[],
   durationS: number,
@@ -279,37 +303,44 @@ export function totalText(
   overflow: number,
   rules: RuleCount[] | null = null,
   sockets: SocketRow[] = [],
+  filters: string[] = [],
   ledger: LedgerView = NO_LEDGER,
 ): string {
   const byTotal = [...rows].sort((a, b) => b.total - a.total);
-  const lines = [`=== total over ${durationS.toFixed(1)}s: ${byTotal.reduce((s, r) => s + r.total, 0)} drops ===`];
+  const lines = [
+    `=== total over ${durationS.toFixed(1)}s: ${plural(
+      byTotal.reduce((s, r) => s + r.total, 0),
+      'drop',
+    )} ===`,
+  ];
   for (const row of byTotal) {
     lines.push(rowText(row, row.total));
     if (row.paths !== null) lines.push(...callPathLines(row.paths));
   }
   if (rules !== null && rules.length > 0) {
     lines.push('  NETFILTER_DROP by rule (nftables trace):');
-    for (const { rule, count } of rules) lines.push(`${String(count).padStart(9)} drops  ${ruleName(rule)}`);
+    for (const { rule, count } of rules) lines.push(`${countColumn(count)}  ${ruleName(rule)}`);
   }
   const { findings, settings } = ledger;
   if (deltas !== null) {
     const explained = new Set(findings.flatMap((f) => [f.counter, ...f.companions]));
-    lines.push(...formatCorrelation(checks, deltas, wholeHost, { count: overflow, noun: 'uncounted' }, explained).map((line) => `  ${line}`));
+    lines.push(...formatCorrelation(checks, deltas, wholeHost, { count: overflow, noun: 'uncounted' }, filters, explained).map((line) => `  ${line}`));
     lines.push(...findings.map((finding) => `  finding: ${findingText(finding)}`));
   }
   for (const reason of new Set(byTotal.map((r) => r.reason).filter((r): r is string => r !== null))) {
-    const { advice } = explain(reason);
+    // Advice of the function where most of them were dropped, when it has its own.
+    const { advice } = explain(reason, byTotal.find((r) => r.reason === reason)?.location ?? null);
     lines.push(`  ${reason}: ${advice.summary}`);
     const at = sockets.filter((s) => s.reason === reason);
     for (const row of at.slice(0, SOCKETS_PER_REASON)) {
       const advice = socketRowAdvice(row, settings);
       lines.push(
         advice === null
-          ? `    at ${socketName(row.socket, row.resolved)}, queued ${row.socket.queued}${containerText(row.resolved)}${podText(row.pod)}: ${row.count} drops`
-          : `    ${row.count} drops at ${advice}`,
+          ? `    at ${socketName(row.socket, row.resolved)}, queued ${row.socket.queued}${containerText(row.resolved)}${podText(row.pod)}: ${plural(row.count, 'drop')}`
+          : `    ${plural(row.count, 'drop')} at ${advice}`,
       );
     }
-    if (at.length > SOCKETS_PER_REASON) lines.push(`    (and ${at.length - SOCKETS_PER_REASON} more sockets)`);
+    if (at.length > SOCKETS_PER_REASON) lines.push(`    (and ${plural(at.length - SOCKETS_PER_REASON, 'more socket')})`);
     if (advice.checks[0]) lines.push(`    try: ${advice.checks[0]}`);
   }
   return lines.join('\n') + '\n';

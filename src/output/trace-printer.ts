@@ -6,10 +6,12 @@ import type { DropEvent, KernelAddress } from '../events/decode';
 import type { TracedCount } from '../knowledge/correlate';
 import type { NftRule } from '../nft/trace-parse';
 import { protocolName } from '../events/protocols';
+import { plural } from '../plural';
 import { hintLine } from './explain';
 import type { FormatContext } from './format';
 import { JsonWriter } from './json-writer';
 import { PcapngWriter } from './pcapng';
+import { terminalLayout } from './terminal-layout';
 import { TextWriter } from './text-writer';
 import { LineBuffer, OutputClosedError, type Chunk } from './writer';
 
@@ -84,6 +86,8 @@ class TracedTally {
 export interface TraceOutputs {
   /** Lines: text or NDJSON; null prints none (-w without -o). */
   lines: 'text' | 'json' | null;
+  /** The terminal's width when stdout is one: text lines then fit it (terminal-layout.ts); null: the full line. */
+  columns: number | null;
   /** -w: the pcapng file's writes, and the bytes of each packet kept; null without -w. */
   pcap: { write(chunk: Chunk): void; snaplen: number } | null;
   writeOut(chunk: Chunk): void;
@@ -114,6 +118,8 @@ export class TracePrinter {
   private readonly netfilterDrop: number | undefined;
   private printed = 0;
   private counted = false; // --count reached: print no more
+  /** Matched drops read after --count was reached: counted (and tallied), not printed. */
+  private afterCount = 0;
   // Once the reader has gone, the drops read are counted, not formatted: the closing line says how many were never written.
   private written = 0;
   private pending = 0;
@@ -127,7 +133,7 @@ export class TracePrinter {
     this.tally = new TracedTally(context);
     this.lineBuffer = new LineBuffer(outputs.lines === 'json' ? 'latin1' : 'utf8');
     this.json = outputs.lines === 'json' ? new JsonWriter(context) : null;
-    this.text = outputs.lines === 'text' ? new TextWriter(context) : null;
+    this.text = outputs.lines === 'text' ? new TextWriter(context, outputs.columns === null ? null : terminalLayout(outputs.columns)) : null;
     this.pcapng = outputs.pcap === null ? null : new PcapngWriter(context, outputs.pcap.snaplen);
     this.netfilterDrop = context.reasons.codeOf('NETFILTER_DROP');
   }
@@ -135,6 +141,11 @@ export class TracePrinter {
   /** -w: the section header, before any packet. */
   start(application: string): void {
     if (this.outputs.pcap && this.pcapng) this.outputs.pcap.write(this.pcapng.start(application));
+  }
+
+  /** The terminal's width changed (SIGWINCH): the text's layout is decided again, under a new header. */
+  resize(columns: number): void {
+    this.text?.relayout(terminalLayout(columns));
   }
 
   /** --count was reached: no more drops are printed. */
@@ -152,9 +163,9 @@ export class TracePrinter {
   }
 
   print(event: DropEvent, rule: NftRule | null): void {
-    if (this.counted) return;
-    if (this.options.outputClosed()) {
-      this.unwritten++;
+    if (this.counted || this.options.outputClosed()) {
+      if (this.counted) this.afterCount++;
+      else this.unwritten++;
       if (event.reason !== null) this.tally.add(event.reason, event);
       return;
     }
@@ -167,15 +178,16 @@ export class TracePrinter {
     if (this.json) {
       this.json.write(lines, event, rule);
     } else if (this.text) {
-      lines.add(this.text.line(event));
-      for (const frame of this.text.stackLines(event)) lines.add(frame);
-      if (this.options.rules && this.isNetfilterDrop(event)) lines.add(this.text.ruleLine(rule));
+      const text = this.text;
+      text.write(lines, event);
+      for (const frame of text.stackLines(event)) text.writeLine(lines, frame);
+      if (this.options.rules && this.isNetfilterDrop(event)) text.writeLine(lines, text.ruleLine(rule));
     }
     if (event.reason !== null) {
       this.tally.add(event.reason, event);
       if (this.options.hints && this.text && !this.hinted.has(event.reason)) {
         this.hinted.add(event.reason);
-        lines.add(hintLine(this.context.reasons.decode(event.reason).name));
+        this.text.writeLine(lines, hintLine(this.context.reasons.decode(event.reason).name, this.context.symbols.symbolize(event.location)));
       }
     }
     if (++this.printed !== this.options.count) return;
@@ -201,8 +213,13 @@ export class TracePrinter {
     this.written += events;
   }
 
+  /** The closing line after --count: how many more matched drops were read, as tcpdump's "N packets received by filter". */
+  countLine(): string {
+    return `dropwhy: stopped at --count ${this.options.count}; ${plural(this.afterCount, 'more matching drop')} came before the tracer was detached: counted, not printed`;
+  }
+
   /** The closing line once the output closed. */
   closedLine(): string {
-    return `dropwhy: output closed: ${this.unwritten} drops read were not written (${this.written} were)`;
+    return `dropwhy: output closed: ${plural(this.unwritten, 'drop', 'drops')} read ${this.unwritten === 1 ? 'was' : 'were'} not written (${this.written} ${this.written === 1 ? 'was' : 'were'})`;
   }
 }

@@ -169,3 +169,16 @@ test('-- CMD through sudo: the command runs as SUDO_UID:SUDO_GID, and its drops 
   assertEachDrop(res.events, { ...expectReason('NO_SOCKET'), location: expectLocation('__udp4_lib_rcv'), sport: Number(ran[3]), dport: CLOSED });
   assertKernelMatchedPrinted(res);
 });
+
+test('-- CMD that cannot be found: one line as a shell says it, exit 127; --duration ends a command with exit 0', { timeout: scaled(60_000) }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  const missing = spawnDropwhy(['--', 'dropwhy-no-such-command']);
+  const notFound = await missing.waitExit(20_000).finally(() => missing.kill());
+  assert.equal(notFound.code, 127, notFound.stderr);
+  assert.equal(notFound.stderr, 'dropwhy: dropwhy-no-such-command: command not found\n');
+
+  const dw = spawnDropwhy(['--duration', '1', '--', 'sleep', '30']);
+  const res = await dw.waitExit(30_000).finally(() => dw.kill());
+  assert.equal(res.code, 0, `--duration is over: exit 0, as the README's exit table says; stderr:\n${res.stderr}`);
+  assert.match(res.stderr, /^dropwhy: sleep was killed by SIGTERM: dropwhy ended it at --duration$/m);
+});

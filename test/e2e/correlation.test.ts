@@ -45,6 +45,12 @@ test('tracing with --filter-port 9 while 3 more drops go to port 10 -> "Udp NoPo
       ['Udp NoPorts +8 vs 5 NO_SOCKET traced: differ by 3 (the counter is higher)'],
       `stderr:\n${res.stderr}`,
     );
+    assert.ok(
+      closingLines(res.stderr).includes(
+        '(the counters count every drop of the namespace, the traced drops are those --filter-port let through: a higher counter is expected)',
+      ),
+      `the filter is named as the reason they differ; stderr:\n${res.stderr}`,
+    );
   });
 });
 

@@ -82,7 +82,7 @@ const UNPRIVILEGED = [
     detail: 'root without CAP_BPF and CAP_PERFMON',
     fix: 'give this root process CAP_BPF and CAP_PERFMON back (a container: --cap-add BPF --cap-add PERFMON)',
     error:
-      'dropwhy: dropwhy needs CAP_BPF and CAP_PERFMON to load its BPF program, and this root process lacks them: ' +
+      'dropwhy: loading the BPF program needs CAP_BPF and CAP_PERFMON, which this root process lacks: ' +
       'give this root process CAP_BPF and CAP_PERFMON back (a container: --cap-add BPF --cap-add PERFMON)\n',
   },
   {
@@ -90,7 +90,7 @@ const UNPRIVILEGED = [
     setpriv: ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all,+dac_read_search', '--ambient-caps=+dac_read_search'],
     detail: 'uid 65534 without CAP_BPF and CAP_PERFMON',
     fix: 'run as root (sudo dropwhy), or grant CAP_BPF and CAP_PERFMON',
-    error: 'dropwhy: dropwhy needs root, or CAP_BPF and CAP_PERFMON, to load its BPF program: run it with sudo\n',
+    error: 'dropwhy: loading the BPF program needs root, or CAP_BPF and CAP_PERFMON: run dropwhy with sudo\n',
   },
 ];
 

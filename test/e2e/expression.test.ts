@@ -95,7 +95,7 @@ function coveringExpressions(programs: Array<{ expression: string; program: Buff
   return chosen;
 }
 
-const matchedCount = (stderr: string) => Number(/dropwhy: \d+ drops seen, (\d+) matched/.exec(stderr)?.[1]);
+const matchedCount = (stderr: string) => Number(/dropwhy: \d+ drops? seen, (\d+) matched/.exec(stderr)?.[1]);
 
 test('a few dozen expressions over the corpus: the kernel matches exactly what the reference interpreter accepts', { timeout: scaled(600_000) }, async (t) => {
   if (!requireRealKernel(t)) return;

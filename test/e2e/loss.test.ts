@@ -79,7 +79,10 @@ function assertLossAccounted(res: DropwhyResult, printed: number, noPorts: numbe
   assert.ok(lost > 0, `the ring should have overflowed:\n${res.stderr}`);
   assert.equal(printed + lost, matched, `printed ${printed} + lost ${lost} vs matched ${matched}:\n${res.stderr}`);
   const lines = closingLines(res.stderr);
-  assert.ok(lines.includes(`${lost} events were lost because the ring buffer was full: raise --ring-size or narrow the filter`), `no loss warning:\n${res.stderr}`);
+  assert.ok(
+    lines.includes(`${lost} ${lost === 1 ? 'event was' : 'events were'} lost because the ring buffer was full: raise --ring-size or narrow the filter`),
+    `no loss warning:\n${res.stderr}`,
+  );
   assert.deepEqual(
     lines.filter((l) => l.includes('traced:')),
     // Before 5.17 no reason links a drop to a counter: nothing to compare.
@@ -191,7 +194,7 @@ async function summaryWithFullMap(p: NetnsPair, output: 'json' | 'text') {
     const { matched } = closing(res);
     assert.equal(matched, value.csum + value.rcvbuf, `matched vs both kinds (${JSON.stringify(value)}):\n${res.stderr}`);
     assert.ok(
-      closingLines(res.stderr).includes(`${value.rcvbuf} drops were not counted because the count map was full: raise --max-keys`),
+      closingLines(res.stderr).includes(`${value.rcvbuf} ${value.rcvbuf === 1 ? 'drop was' : 'drops were'} not counted because the count map was full: raise --max-keys`),
       `no overflow warning for the ${value.rcvbuf} SOCKET_RCVBUFF drops:\n${res.stderr}`,
     );
     return { res, ...value, matched };

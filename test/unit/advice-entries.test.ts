@@ -7,7 +7,7 @@ import { COUNTER_RULES } from '../../src/knowledge/counter-links';
 import { loadReasonTable } from './helpers';
 
 const KERNEL_NAMES = new Set(loadReasonTable().names);
-const ENTRY_FIELDS = new Set(['summary', 'meaning', 'checks', 'related']);
+const ENTRY_FIELDS = new Set(['summary', 'meaning', 'checks', 'related', 'atFunction']);
 // The MIBs' counters, and (issue 25) softnet's, the neighbour tables' and conntrack's.
 const COUNTER_NAME = /^((Ip|IpExt|Ip6|Icmp|Icmp6|Tcp|TcpExt|Udp|Udp6|MPTcpExt) [A-Za-z0-9]+|(softnet|arp_cache|ndisc_cache|conntrack) [a-z_]+)$/;
 const L4_NAMES = new Set(['udp', 'tcp', 'icmp', 'icmp6', null]);
@@ -57,6 +57,13 @@ test('every entry has a one-line summary of at most SUMMARY_MAX characters, a me
     entry.checks.forEach((check, i) => assertLine(check, `${name}: check ${i}`));
     assert.equal(new Set(entry.checks).size, entry.checks.length, `${name}: a check twice`);
     if (entry.related !== undefined) assertCounters(entry.related, `${name}: related`);
+    for (const [fn, there] of Object.entries(entry.atFunction ?? {})) {
+      assert.match(fn, /^[a-z_][a-z0-9_.]*$/, `${name}: a function name, without an offset: ${fn}`);
+      assertLine(there.summary, `${name} at ${fn}: summary`);
+      assert.ok(there.summary.length <= SUMMARY_MAX, `${name} at ${fn}: summary has ${there.summary.length} characters`);
+      assert.ok(there.checks.length > 0, `${name} at ${fn}: no checks`);
+      there.checks.forEach((check, i) => assertLine(check, `${name} at ${fn}: check ${i}`));
+    }
   }
 });
 

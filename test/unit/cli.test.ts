@@ -22,7 +22,7 @@ function assertSingleLines(h: CliHarness): void {
   for (const line of h.err) assert.ok(!line.includes('\n'), `multi-line stderr write: ${JSON.stringify(line)}`);
 }
 
-const closingLine = (seen: number, matched: number, lost: number) => `dropwhy: ${seen} drops seen, ${matched} matched, ${lost} lost`;
+const closingLine = (seen: number, matched: number, lost: number) => `dropwhy: ${seen} drop${seen === 1 ? '' : 's'} seen, ${matched} matched, ${lost} lost`;
 
 const NO_SOCKET = 3; // test/fixtures/kernel-reasons.json
 const NETFILTER_DROP = 12;
@@ -206,7 +206,7 @@ test('root without CAP_BPF/CAP_PERFMON/CAP_SYS_ADMIN: exit 3, says which capabil
     const h = cliHarness({ facts: { euid: 0, capEff } });
     assert.equal(await runNoTrace([], h), 3, `CapEff ${capEff.toString(16)}`);
     assert.deepEqual(h.err, [
-      'dropwhy: dropwhy needs CAP_BPF and CAP_PERFMON to load its BPF program, and this root process lacks them: ' +
+      'dropwhy: loading the BPF program needs CAP_BPF and CAP_PERFMON, which this root process lacks: ' +
         'give this root process CAP_BPF and CAP_PERFMON back (a container: --cap-add BPF --cap-add PERFMON)',
     ]);
     assert.equal(h.binding.opened.length, 0);
@@ -408,7 +408,7 @@ test('--count 2 with 5 matching drops: exactly 2 printed and the run ends by its
     h.records().map((r) => r.pid),
     [1, 2],
   );
-  assert.deepEqual(h.err, [closingLine(5, 5, 0)]);
+  assert.deepEqual(h.err, [closingLine(5, 5, 0), 'dropwhy: stopped at --count 2; 3 more matching drops came before the tracer was detached: counted, not printed']);
   assert.equal(h.binding.stopCalls, 1);
 });
 
@@ -464,7 +464,7 @@ test('a closed stdout (OutputClosedError) ends the run with exit 0, counting the
   assert.equal(await done, 0);
   assert.equal(writes, 2);
   // The drained batch's port-54 drop does not match: it was never going to be written.
-  assert.deepEqual(h.err, [closingLine(9, 9, 0), 'dropwhy: output closed: 4 drops read were not written (1 were)']);
+  assert.deepEqual(h.err, [closingLine(9, 9, 0), 'dropwhy: output closed: 4 drops read were not written (1 was)']);
   assert.equal(h.binding.stopCalls, 1);
 });
 
@@ -692,7 +692,7 @@ test('-w FILE: the BPF program is asked for --snaplen bytes, the file gets the p
     assert.equal(await done, 0);
     assert.equal(h.stdout(), '');
     assert.equal(h.err[0], closingLine(3, 3, 0));
-    assert.ok(h.err.includes('dropwhy: 1 drops are not in the pcapng file: their skb had no network header or its bytes could not be read'), h.err.join('\n'));
+    assert.ok(h.err.includes('dropwhy: 1 drop is not in the pcapng file: their skb had no network header or its bytes could not be read'), h.err.join('\n'));
     // Section header, then (interface, packet) for the Ethernet drop and (interface, packet) for the raw IP one.
     const bytes = readFileSync(file);
     const blocks: number[] = [];

@@ -152,6 +152,22 @@ test('formatCorrelation: the whole-host note only when tracing the whole host an
   assert.ok(!formatCorrelation(differ, deltas, false, NOTHING_LOST).includes(WHOLE_HOST_NOTE), 'one namespace: the comparison is exact');
 });
 
+test('formatCorrelation: the filter note only when filters were given and a counter is higher than the traced drops', () => {
+  const higher: CounterCheck[] = [{ counter: 'Udp NoPorts', delta: 5, traced: 2, reasons: ['NO_SOCKET'] }];
+  const lower: CounterCheck[] = [{ counter: 'Udp NoPorts', delta: 0, traced: 2, reasons: ['NO_SOCKET'] }];
+  const agree: CounterCheck[] = [{ counter: 'Udp NoPorts', delta: 2, traced: 2, reasons: ['NO_SOCKET'] }];
+  const deltas: CounterDelta[] = [{ name: 'Udp NoPorts', delta: 5 }];
+  const note = (filters: string) => `(the counters count every drop of the namespace, the traced drops are those ${filters} let through: a higher counter is expected)`;
+  assert.equal(formatCorrelation(higher, deltas, false, NOTHING_LOST, ['--filter-port']).at(-1), note('--filter-port'));
+  assert.equal(
+    formatCorrelation(higher, deltas, false, NOTHING_LOST, ['--filter-proto', '--filter-port', 'the expression']).at(-1),
+    note('--filter-proto, --filter-port and the expression'),
+  );
+  assert.equal(formatCorrelation(higher, deltas, false, NOTHING_LOST).length, 1, 'no filters: no note');
+  assert.equal(formatCorrelation(lower, deltas, false, NOTHING_LOST, ['--filter-port']).length, 1, 'more traced: a filter does not explain it');
+  assert.equal(formatCorrelation(agree, deltas, false, NOTHING_LOST, ['--filter-port']).length, 1);
+});
+
 test('formatCorrelation: "other counters" lists trouble counters that moved, not traffic or linked ones', () => {
   const checks: CounterCheck[] = [{ counter: 'Udp RcvbufErrors', delta: 5, traced: 5, reasons: ['SOCKET_RCVBUFF'] }];
   const deltas: CounterDelta[] = [

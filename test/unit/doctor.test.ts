@@ -104,7 +104,11 @@ test('diagnose: root whose capabilities were dropped (a container, setpriv) -> p
     assert.equal(privileges.detail, 'root without CAP_BPF and CAP_PERFMON');
     assert.equal(privileges.fix, 'give this root process CAP_BPF and CAP_PERFMON back (a container: --cap-add BPF --cap-add PERFMON)');
     assert.equal(canTrace(checks), false);
+    // It is root: the other fixes name what it lacks, not "run as root".
+    assert.equal(byName(checks, 'ring buffer').fix, 'to probe, give this root process CAP_BPF and CAP_PERFMON back (a container: --cap-add BPF --cap-add PERFMON)');
   }
+  const hidden = diagnose(goodFacts({ process: { euid: 0, capEff: 0n, btfPresent: true }, kallsyms: 'hidden' }));
+  assert.equal(byName(hidden, 'locations').fix, 'give this root process CAP_SYSLOG, or lower kernel.kptr_restrict');
 });
 
 test('diagnose: no kernel BTF -> kernel BTF MISSING, cannot trace, no tracepoint check', () => {
@@ -200,12 +204,14 @@ test('diagnose: ring buffer not probed (null) -> limited, not required, can trac
   const ringbuf = byName(checks, 'ring buffer');
   assert.equal(status(ringbuf), 'limited');
   assert.equal(ringbuf.detail, 'could not probe (needs the privileges above)');
-  assert.equal(ringbuf.fix, 'run doctor as root to probe');
+  assert.match(ringbuf.fix!, /^to probe, give this root process CAP_BPF and CAP_PERFMON/);
   assert.equal(canTrace(checks), true);
+  const user = diagnose(goodFacts({ process: { euid: 1000, capEff: 0n, btfPresent: true }, ringbuf: null }));
+  assert.equal(byName(user, 'ring buffer').fix, 'to probe, run as root (sudo dropwhy), or grant CAP_BPF and CAP_PERFMON');
 });
 
 test('diagnose: kallsyms hidden or unreadable -> locations limited, can trace', () => {
-  const hidden = byName(diagnose(goodFacts({ kallsyms: 'hidden' })), 'locations');
+  const hidden = byName(diagnose(goodFacts({ process: { euid: 1000, capEff: 0n, btfPresent: true }, kallsyms: 'hidden' })), 'locations');
   assert.equal(status(hidden), 'limited');
   assert.equal(hidden.detail, '/proc/kallsyms addresses are hidden: locations print as raw addresses');
   assert.equal(hidden.fix, 'run as root, or lower kernel.kptr_restrict');
@@ -264,7 +270,7 @@ test('renderChecks: a → fix line follows each failed check, and only those', (
     'limited  drop reasons  this kernel reports no drop reason (before 5.17): "reason" will be null',
     '                       → drop reasons need Linux 5.17 or newer',
     'limited  ring buffer   could not probe (needs the privileges above)',
-    '                       → run doctor as root to probe',
+    '                       → to probe, run as root (sudo dropwhy), or grant CAP_BPF and CAP_PERFMON',
     'limited  locations     /proc/kallsyms addresses are hidden: locations print as raw addresses',
     '                       → run as root, or lower kernel.kptr_restrict',
     'ok       tracefs       mounted (not needed: dropwhy attaches as tp_btf)',
@@ -308,10 +314,18 @@ test('kallsymsShows: judged by the first code symbol, not by the per-CPU symbols
 });
 
 test('diagnose: a table left by a killed --nft-trace run is reported (limited), with how to remove it', () => {
-  const stale = byName(diagnose(goodFacts({ staleNftTables: ['inet dropwhy_trace_4242', 'inet dropwhy_trace_7 (netns blue)'] })), 'nft trace');
+  const tables = [
+    { table: 'dropwhy_trace_4242', netns: null },
+    { table: 'dropwhy_trace_7', netns: 'blue' },
+  ];
+  const stale = byName(diagnose(goodFacts({ staleNftTables: tables })), 'nft trace');
   assert.deepEqual([stale.ok, stale.required], [false, false]);
   assert.equal(stale.detail, 'left by a killed --nft-trace run: inet dropwhy_trace_4242, inet dropwhy_trace_7 (netns blue)');
-  assert.match(stale.fix!, /nft delete table inet dropwhy_trace_PID/);
+  // The exact commands, with each table's name and namespace.
+  assert.equal(
+    stale.fix,
+    'the next dropwhy --nft-trace in that namespace removes it, or: nft delete table inet dropwhy_trace_4242; ip netns exec blue nft delete table inet dropwhy_trace_7',
+  );
   assert.equal(byName(diagnose(goodFacts({ staleNftTables: [] })), 'nft trace').ok, true);
   assert.equal(
     diagnose(goodFacts({ staleNftTables: null })).some((c) => c.name === 'nft trace'),
@@ -357,7 +371,7 @@ test("diagnose: every command's load error under that filter says what doctor sa
   assert.ok(error.includes(seccomp.detail) && error.includes(seccomp.fix!), error);
   // without a filter, EPERM is a missing privilege
   for (const mode of ['none', 'strict', null] as const) {
-    assert.equal(permissionDenied('load', mode), 'permission denied at load: dropwhy needs root, or CAP_BPF and CAP_PERFMON (try sudo)');
+    assert.equal(permissionDenied('load', mode), 'permission denied at load: root, or CAP_BPF and CAP_PERFMON, is needed (try sudo)');
   }
 });
 

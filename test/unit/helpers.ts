@@ -36,7 +36,7 @@ import {
 } from '../../src/events/layout';
 import type { CounterSnapshot, HostState } from '../../src/kernel/counters';
 import { ReasonTable } from '../../src/events/reasons';
-import type { TracedCommand } from '../../src/commands/traced-command';
+import type { CommandExit, TracedCommand } from '../../src/commands/traced-command';
 
 export interface KernelReasonsFixture {
   kernel: string;
@@ -465,7 +465,11 @@ export interface CliHarness {
   logs: string[];
   /** The level of every createLogger call. */
   loggerLevels: string[];
+  /** The format of every createLogger call. */
+  loggerFormats: string[];
   signals: EventEmitter;
+  /** Emits 'resize' with the terminal's new width: io.onResize's listeners hear it. */
+  resize: EventEmitter;
   bindingCalls: number;
   /** How many times io.symbols() was called (kallsyms loads). */
   symbolsLoads: number;
@@ -492,25 +496,25 @@ export class FakeCommand implements TracedCommand {
   readonly signals: NodeJS.Signals[] = [];
   starts = 0;
   closes = 0;
-  /** exit() once started: the status start() resolves with. */
-  private ended: (status: number) => void = () => {
+  /** exit() once started: how start() resolves. */
+  private ended: (exit: CommandExit) => void = () => {
     throw new Error('FakeCommand: exit() before start()');
   };
   /** Every signal ends the command, with 128 + its number, unless it is listed here. */
   constructor(private readonly ignores: NodeJS.Signals[] = []) {}
 
-  start(): Promise<number> {
+  start(): Promise<CommandExit> {
     this.starts++;
     return new Promise((resolve) => (this.ended = resolve));
   }
 
   exit(status: number): void {
-    this.ended(status);
+    this.ended({ status, signal: null });
   }
 
   signal(signal: NodeJS.Signals): void {
     this.signals.push(signal);
-    if (!this.ignores.includes(signal)) this.ended(128 + os.constants.signals[signal]);
+    if (!this.ignores.includes(signal)) this.ended({ status: 128 + os.constants.signals[signal], signal });
   }
 
   close(): string | null {
@@ -533,7 +537,17 @@ export interface CliHarnessOptions {
   /** The pods of drops, given the session's --kubernetes and --pod-logs; default: none (not Kubernetes). */
   pods?: (settings: PodSettings) => Pods | null;
   stdoutIsTty?: boolean;
+  /** A stop signal that came before the command listened (io.earlySignal()); default: none. */
+  earlySignal?: NodeJS.Signals;
+  /** Whether stderr is a terminal; default: false. */
+  stderrIsTty?: boolean;
+  /** The terminal's width (stdout a terminal); default: null, not a terminal. */
+  columns?: number;
+  /** The environment dropwhy sees (NO_COLOR); default: empty. */
+  env?: NodeJS.ProcessEnv;
   inodes?: Record<string, number>;
+  /** Paths that enter namespaces, by inode (findNetns); default: the inodes of `inodes`, at their path. */
+  netnsPaths?: Record<number, string>;
   /** ifindexes by NETNS/IFNAME (the namespace's inode); others are missing. */
   interfaces?: Record<string, number>;
   /** The kernel's counters: successive snapshots, the last one repeated; absent: unreadable. */
@@ -564,7 +578,9 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
     err: [],
     logs: [],
     loggerLevels: [],
+    loggerFormats: [],
     signals,
+    resize: new EventEmitter(),
     bindingCalls: 0,
     symbolsLoads: 0,
     symbolsLoadsAfterOpens: [],
@@ -593,6 +609,7 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
         h.out.push(text);
       },
       writeErr: (line) => void h.err.push(line),
+      statusLine: () => {},
       sockets: () => options.sockets ?? UNRESOLVED_SOCKETS,
       pods: (settings) => options.pods?.(settings) ?? null,
       // The names are those of options.interfaces, listed per namespace.
@@ -612,12 +629,24 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
         h.statCalls.push(path);
         return options.inodes?.[path] ?? null;
       },
+      findNetns: async (inode) => {
+        const byInode = options.netnsPaths ?? Object.fromEntries(Object.entries(options.inodes ?? {}).map(([path, ino]) => [ino, path]));
+        return byInode[inode] ?? null;
+      },
       interfaceIndex: async (ifname, netns) => {
         h.interfaceLookups.push(`${netns}/${ifname}`);
         return options.interfaces?.[`${netns}/${ifname}`] ?? null;
       },
       signals,
+      earlySignal: () => options.earlySignal ?? null,
       stdoutIsTty: options.stdoutIsTty ?? false,
+      columns: options.columns ?? null,
+      onResize: (listener) => {
+        h.resize.on('resize', listener);
+        return () => void h.resize.off('resize', listener);
+      },
+      stderrIsTty: options.stderrIsTty ?? false,
+      env: options.env ?? {},
       readCounters: async (netns, withState) => {
         h.counterReads.push(netns);
         if (options.readCounters) return options.readCounters(netns, withState);
@@ -626,8 +655,9 @@ export function cliHarness(options: CliHarnessOptions = {}): CliHarness {
         const counters = new Map(snapshots[Math.min(h.counterReads.length - 1, snapshots.length - 1)]);
         return { counters, state: withState ? (options.hostState ?? emptyHostState()) : null, unread: [] };
       },
-      createLogger: (level) => {
+      createLogger: (level, format) => {
         h.loggerLevels.push(level);
+        h.loggerFormats.push(format);
         return pino({ level }, { write: (line: string) => void h.logs.push(line) });
       },
       selftest: async () => true,

@@ -48,6 +48,7 @@ test('check: no flags gives the defaults', () => {
     readyFile: null,
     ringBytes: DEFAULT_RING_BYTES,
     logLevel: 'warn',
+    logFormat: 'text',
     pods: { kubernetes: null, logDirectory: '/var/log/pods' },
     hints: true,
     nftTrace: false,
@@ -55,6 +56,7 @@ test('check: no flags gives the defaults', () => {
     pcap: null,
     command: null,
     stack: false,
+    color: 'auto',
   });
   assert.equal(DEFAULT_RING_BYTES, 8 * 1024 * 1024);
 });
@@ -80,6 +82,7 @@ test('check: every flag at once', () => {
     'ready-file': '/tmp/ready',
     'ring-size': '16M',
     'log-level': 'debug',
+    'log-format': 'json',
     hints: false,
     'nft-trace': true,
     socket: false,
@@ -87,6 +90,7 @@ test('check: every flag at once', () => {
     snaplen: '1500',
     command: ['dig', '@10.0.0.2'],
     stack: true,
+    color: 'never',
     kubernetes: true,
     'pod-logs': '/host/var/log/pods',
   });
@@ -108,6 +112,7 @@ test('check: every flag at once', () => {
     readyFile: '/tmp/ready',
     ringBytes: 16 << 20,
     logLevel: 'debug',
+    logFormat: 'json',
     pods: { kubernetes: true, logDirectory: '/host/var/log/pods' },
     hints: false,
     nftTrace: true,
@@ -115,6 +120,7 @@ test('check: every flag at once', () => {
     pcap: { path: '/tmp/drops.pcapng', snaplen: 1500 },
     command: ['dig', '@10.0.0.2'],
     stack: true,
+    color: 'never',
   });
 });
 

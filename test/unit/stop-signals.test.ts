@@ -13,7 +13,7 @@ import { cliHarness, encodeCountRecords, encodeEvent, reasonCode, runUntilOpened
 const TIMEOUT = { timeout: 10_000 };
 const NO_SOCKET = reasonCode('NO_SOCKET');
 const COUNTERS = { seen: 4, matched: 2, lost: 0 };
-const closingLine = (seen: number, matched: number, lost: number) => `dropwhy: ${seen} drops seen, ${matched} matched, ${lost} lost`;
+const closingLine = (seen: number, matched: number, lost: number) => `dropwhy: ${seen} drop${seen === 1 ? '' : 's'} seen, ${matched} matched, ${lost} lost`;
 const drop = () => encodeEvent({ reason: NO_SOCKET, saddr: '10.0.0.1', daddr: '10.0.0.2', l4Proto: 'udp', sport: 40000, dport: 53 });
 
 /**

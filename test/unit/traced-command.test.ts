@@ -4,14 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseCommandLine } from '../../src/cli';
+import { parseCommandLine, run } from '../../src/cli';
 import { check, checkExporter } from '../../src/commands/options';
-import { exitStatus, invokingUser, launchArgv, removeStaleCgroups } from '../../src/commands/traced-command';
+import { cgroupCommand, exitStatus, findProgram, invokingUser, launchArgv, removeStaleCgroups } from '../../src/commands/traced-command';
 import { CONFIG } from '../../src/events/layout';
-import { UsageError } from '../../src/errors';
+import { CommandNotFoundError, UsageError } from '../../src/errors';
 import { cliHarness, encodeEvent, FakeCommand, reasonCode, runNoTrace, runUntilOpened, waitFor } from './helpers';
 
 const TIMEOUT = { timeout: 10_000 };
@@ -78,9 +78,60 @@ test('when tracing stops for another reason (--count), the command gets SIGTERM 
   const { done } = await runUntilOpened(['--count', '1', '-o', 'json', '--', 'ping', '10.0.0.2'], h);
   await waitFor(() => command.starts === 1, 'the command to start');
   h.binding.push(encodeEvent({ reason: reasonCode('NO_SOCKET'), saddr: '10.0.0.1', daddr: '10.0.0.2', l4Proto: 'udp', sport: 40000, dport: 53 }));
-  assert.equal(await done, 143);
+  assert.equal(await done, 0, 'dropwhy ended the command as asked: the run is done, exit 0');
   assert.deepEqual(command.signals, ['SIGTERM']);
   assert.equal(command.closes, 1);
+  assert.equal(h.err.at(-1), 'dropwhy: ping was killed by SIGTERM: dropwhy ended it at --count');
+});
+
+test('--duration with -- CMD: the command gets SIGTERM when it is over, and dropwhy exits 0 as for any --duration', TIMEOUT, async () => {
+  const command = new FakeCommand();
+  const h = cliHarness({ command });
+  assert.equal(await run(['--duration', '0.2', '--', 'sleep', '30'], h.io), 0);
+  assert.deepEqual(command.signals, ['SIGTERM']);
+  assert.equal(h.err.at(-1), 'dropwhy: sleep was killed by SIGTERM: dropwhy ended it at --duration');
+});
+
+test('a command killed by a signal of its own reads "killed by", and its status is the shell\'s 128+N', TIMEOUT, async () => {
+  const command = new FakeCommand();
+  const h = cliHarness({ command });
+  const { done } = await runUntilOpened(['--', 'sleep', '30'], h);
+  await waitFor(() => command.starts === 1, 'the command to start');
+  h.signals.emit('SIGTERM');
+  assert.equal(await done, 143);
+  assert.equal(h.err.at(-1), 'dropwhy: sleep was killed by SIGTERM');
+});
+
+test('a command that cannot be found: the shell\'s "command not found" under dropwhy\'s name, exit 127, before anything is loaded', TIMEOUT, async () => {
+  const h = cliHarness();
+  h.io.traceCommand = (argv) => cgroupCommand(argv, null, null, '/nonexistent:/also-not');
+  assert.equal(await runNoTrace(['--', 'nosuchcmd'], h), 127);
+  assert.deepEqual(h.err, ['dropwhy: nosuchcmd: command not found']);
+  assert.equal(h.binding.opened.length, 0);
+});
+
+test('findProgram: looked up in PATH as exec does; a path as it is; found but not executable is 126', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dropwhy-path-'));
+  try {
+    writeFileSync(join(dir, 'tool'), '#!/bin/sh\n', { mode: 0o755 });
+    writeFileSync(join(dir, 'data'), '', { mode: 0o644 });
+    assert.equal(findProgram('tool', `/nonexistent:${dir}`), `${dir}/tool`);
+    assert.equal(findProgram(`${dir}/tool`, ''), `${dir}/tool`);
+    const refused = (name: string, path: string) => {
+      try {
+        findProgram(name, path);
+      } catch (error) {
+        assert.ok(error instanceof CommandNotFoundError);
+        return [error.message, error.status];
+      }
+      return assert.fail(`${name} was found`);
+    };
+    assert.deepEqual(refused('nosuchcmd', dir), ['nosuchcmd: command not found', 127]);
+    assert.deepEqual(refused('data', dir), ['data: permission denied', 126]);
+    assert.deepEqual(refused('./nosuch', dir), ['./nosuch: no such file or directory', 127]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a signal before the tracer is attached ends the run without starting the command', TIMEOUT, async () => {
