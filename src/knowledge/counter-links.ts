@@ -110,6 +110,13 @@ export const COUNTER_RULES: Readonly<Record<string, readonly CounterRule[]>> = {
   NETFILTER_DROP: [{ protos: 'any', family: 'any', counters: ['conntrack drop', 'conntrack insert_failed'] }],
 };
 
+/** The counters bumped beside a kfree_skb with a reason: a drop of theirs reaches the tracepoint, so one lost or uncounted there may be theirs. */
+const TRACEABLE_COUNTERS: ReadonlySet<CounterName> = new Set(Object.values(COUNTER_RULES).flatMap((rules) => rules.flatMap((rule) => rule.counters)));
+
+export function countsTracedDrops(name: CounterName): boolean {
+  return TRACEABLE_COUNTERS.has(name);
+}
+
 /** Counters the kernel keeps for the whole host, the same in every network namespace: softnet's, and the neighbour tables' (arp_tbl, nd_tbl). */
 const GLOBAL_COUNTER = /^(softnet|arp_cache|ndisc_cache) /;
 

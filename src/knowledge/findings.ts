@@ -4,7 +4,7 @@
 // are drops a filter or the run's timing kept from the trace. Pure: the counters' deltas, the
 // correlation's checks and the namespace's state in, findings out.
 import type { CounterDelta, HostState } from '../kernel/counters';
-import { isGlobalCounter } from './counter-links';
+import { countsTracedDrops, isGlobalCounter } from './counter-links';
 import { signed, type CounterCheck } from './correlate';
 
 export interface Setting {
@@ -275,7 +275,9 @@ export function findings(deltas: CounterDelta[], checks: CounterCheck[], host: H
     if (delta <= 0) continue;
     const traced = byCounter.get(name)?.traced ?? 0;
     const rule = RULES.find((r) => r.counter.test(name));
-    if (!rule || (!rule.evenWhenTraced && delta - traced <= (byCounter.has(name) ? unseen : 0))) continue;
+    // The run's lost or uncounted drops may be this counter's, when its drops reach the tracepoint.
+    const excused = byCounter.has(name) || countsTracedDrops(name) ? unseen : 0;
+    if (!rule || (!rule.evenWhenTraced && delta - traced <= excused)) continue;
     const match = rule.counter.exec(name)!;
     const explained = rule.explain({ delta, traced, match, host, moved, tracedOf: (reason) => tracedByReason.get(reason) ?? 0 });
     if (!explained) continue;

@@ -171,3 +171,21 @@ test("a socket's receive buffer against rmem_max, and the command that raises it
     'without settings: as before',
   );
 });
+
+test('a counter whose drops reach the tracepoint is no finding when the run lost or left uncounted as many drops', () => {
+  const deltas = [{ name: 'Udp RcvbufErrors', delta: 1998 }];
+  const state = recordedState({ 'net.core.rmem_max': '4194304' });
+  // 1998 drops were not counted (a full count map): they may be these.
+  assert.deepEqual(findings(deltas, correlate([], deltas, state), state, new Map(), 1998), []);
+  // One more than the unseen can explain is a finding.
+  assert.deepEqual(
+    findings([{ name: 'Udp RcvbufErrors', delta: 1999 }], [], state, new Map(), 1998).map((f) => f.counter),
+    ['Udp RcvbufErrors'],
+  );
+  // A NIC's ring overflow never reaches the tracepoint: the unseen drops cannot be its.
+  const missed = [{ name: 'dev eth0 rx_missed_errors', delta: 10 }];
+  assert.deepEqual(
+    findings(missed, [], state, new Map(), 1998).map((f) => f.counter),
+    ['dev eth0 rx_missed_errors'],
+  );
+});
