@@ -432,7 +432,7 @@ export class Session {
       const unseen = { count: counters.lost, noun: 'lost' } as const;
       const lines = formatCorrelation(checks, deltas, this.filter.netns === undefined, unseen, narrowingFilters(this.spec.filter), explained);
       for (const line of lines) writeErr(`dropwhy: ${line}`);
-      for (const finding of found) writeErr(`dropwhy: finding: ${findingText(finding)}`);
+      for (const finding of found) writeErr(`dropwhy: finding: ${findingText(finding, { filtered: narrowingFilters(this.spec.filter).length > 0 })}`);
     }
     const { command } = this;
     if (command && this.commandExit !== null) {

@@ -287,9 +287,11 @@ export function findings(deltas: CounterDelta[], checks: CounterCheck[], host: H
   return found.sort((a, b) => b.delta - b.traced - (a.delta - a.traced));
 }
 
-/** One line: "TcpExt ListenOverflows +12, none traced: …; 127.0.0.1:8080 python3[123] backlog 1 queued 2; net.core.somaxconn 4096; raise …". */
-export function findingText(finding: Finding): string {
-  const head = `${finding.counter} ${signed(finding.delta)}${finding.global ? ' (global)' : ''}, ${finding.traced === 0 ? 'none traced' : `${finding.traced} traced`}: ${finding.explanation}`;
+/** One line (filtered: the run traced only what its filters let through): "TcpExt ListenOverflows +12, none traced: …; 127.0.0.1:8080 python3[123] backlog 1 queued 2; net.core.somaxconn 4096; raise …". */
+export function findingText(finding: Finding, { filtered = false }: { filtered?: boolean } = {}): string {
+  // Under a filter, drops of the counter's kind may have been left out of the trace, not missing from it.
+  const traced = `${finding.traced === 0 ? 'none traced' : `${finding.traced} traced`}${filtered ? ' under the filters' : ''}`;
+  const head = `${finding.counter} ${signed(finding.delta)}${finding.global ? ' (global)' : ''}, ${traced}: ${finding.explanation}`;
   const parts = [head, finding.objects.join(', '), finding.settings.map((s) => `${s.name} ${s.value}`).join(', '), finding.advice];
   return parts.filter((part) => part !== '').join('; ');
 }

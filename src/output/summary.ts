@@ -325,7 +325,7 @@ export function totalText(
   if (deltas !== null) {
     const explained = new Set(findings.flatMap((f) => [f.counter, ...f.companions]));
     lines.push(...formatCorrelation(checks, deltas, wholeHost, { count: overflow, noun: 'uncounted' }, filters, explained).map((line) => `  ${line}`));
-    lines.push(...findings.map((finding) => `  finding: ${findingText(finding)}`));
+    lines.push(...findings.map((finding) => `  finding: ${findingText(finding, { filtered: filters.length > 0 })}`));
   }
   for (const reason of new Set(byTotal.map((r) => r.reason).filter((r): r is string => r !== null))) {
     // Advice of the function where most of them were dropped, when it has its own.
