@@ -14,6 +14,7 @@ APT_PACKAGES=(
   ethtool                                                                          # the ledger: driver counters and ring sizes
   tshark                                                                           # the -w tests read the pcapng files back
   tmux                                                                             # the terminal test: an 80-column terminal
+  man-db                                                                           # the man page test renders dropwhy.1
   bpftrace                                                                         # the benchmark's peer
   prometheus                                                                       # the exporter's tests: promtool, a real server
 )
