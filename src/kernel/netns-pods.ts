@@ -2,6 +2,7 @@
 // the pod's one namespace, and each process's /proc/PID/cgroup names its pod (kubepods paths,
 // parsed by container.ts). A drop without a socket (most drops on the receive path) has only its
 // namespace to say whose it was.
+import { RescannedTable } from './rescanned-table';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { containerOf } from './container';
@@ -76,71 +77,19 @@ export async function scanProcesses(procRoot = '/proc'): Promise<ProcessNamespac
 
 export type ScanProcesses = () => Promise<readonly ProcessNamespace[]>;
 
-/** Lookups between looks at the clock (to renew an old scan): the clock costs more than the lookup. */
-const LOOKUPS_PER_AGE_CHECK = 256;
-
 /**
- * Namespace → pod UID, for every drop: a lookup never waits. A namespace the last scan did not see
- * (no process was in it then) starts one scan of /proc in the background, at most one per
- * rescanMs; so does a scan older than maxAgeMs, noticed within LOOKUPS_PER_AGE_CHECK lookups: a
- * namespace's inode is reused once it is gone, and a pod's sandbox joins a namespace made before it.
- * Each scan replaces the last, so namespaces that are gone leave with it. Until a scan is back the
- * lookup answers with what is known, else null.
+ * Namespace → pod UID, for every drop (RescannedTable: a lookup never waits). A namespace the last scan
+ * of /proc did not see (no process was in it then) starts one scan, at most one per rescanMs; so does a
+ * scan older than maxAgeMs: a namespace's inode is reused once it is gone, and a pod's sandbox joins a
+ * namespace made before it.
  */
-export class NamespacePods {
-  private pods = new Map<number, string | null>();
-  private scannedMs = -Infinity;
-  private scanning: Promise<void> | null = null;
-  private lookups = 0;
-  private failed = false;
-
-  /** onError hears of the first failed scan (later ones would repeat it every rescanMs). */
-  constructor(
-    private readonly scan: ScanProcesses,
-    private readonly onError: (error: unknown) => void = () => {},
-    private readonly nowMs: () => number = () => performance.now(),
-    private readonly rescanMs = 1000,
-    private readonly maxAgeMs = 10_000,
-  ) {}
+export class NamespacePods extends RescannedTable<number, string | null> {
+  constructor(scan: ScanProcesses, onError: (error: unknown) => void = () => {}, nowMs: () => number = () => performance.now(), rescanMs = 1000, maxAgeMs = 10_000) {
+    super(async () => podsByNamespace(await scan()), onError, nowMs, rescanMs, maxAgeMs);
+  }
 
   /** The UID of the pod living in the namespace with this inode; null for none, or while unknown. */
   pod(netns: number): string | null {
-    const known = this.pods.get(netns);
-    if (++this.lookups >= LOOKUPS_PER_AGE_CHECK) {
-      this.lookups = 0;
-      if (this.scanning === null && this.nowMs() - this.scannedMs >= this.maxAgeMs) void this.load();
-    }
-    if (known !== undefined) return known;
-    if (this.scanning === null && this.nowMs() - this.scannedMs >= this.rescanMs) void this.load();
-    return null;
-  }
-
-  /** Whether a scan newer than rescanMs is known, or the last one saw each of these namespaces and is not older than maxAgeMs. */
-  settled(namespaces: Iterable<number>): boolean {
-    const age = this.nowMs() - this.scannedMs;
-    if (age < this.rescanMs) return true;
-    if (age >= this.maxAgeMs) return false;
-    for (const netns of namespaces) if (!this.pods.has(netns)) return false;
-    return true;
-  }
-
-  /** Scans /proc now (unless a scan is under way) and resolves once it is known. */
-  load(): Promise<void> {
-    this.scanning ??= this.scan()
-      .then(
-        (processes) => {
-          this.pods = podsByNamespace(processes);
-        },
-        (error: unknown) => {
-          if (this.failed) return;
-          this.failed = true;
-          this.onError(error);
-        },
-      )
-      .finally(() => {
-        this.scannedMs = this.nowMs();
-        this.scanning = null;
-      });
-    return this.scanning;
+    return this.lookup(netns);
   }
 }

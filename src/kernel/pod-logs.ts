@@ -1,6 +1,7 @@
 // Pod UID → namespace and name, without the API server: the kubelet keeps one directory per pod
 // on its node, /var/log/pods/<namespace>_<name>_<uid>/ (kuberuntime's BuildPodLogsDirectory), from
 // before the pod's sandbox starts until the pod is removed.
+import { RescannedTable } from './rescanned-table';
 import { readdir } from 'node:fs/promises';
 
 export interface PodName {
@@ -49,57 +50,17 @@ export const listPodLogDirectory =
     readdir(directory);
 
 /**
- * UID → pod, for every drop: a lookup never waits. A UID the last listing lacks (a pod new since)
- * starts one listing in the background, at most one per rescanMs; until it is back the lookup
- * answers null. Each listing replaces the last, so pods that are gone leave with it; a UID never
- * names another pod, so what a listing found stays right until then.
+ * UID → pod, for every drop (RescannedTable: a lookup never waits). A UID the last listing lacks (a pod
+ * new since) starts one listing, at most one per rescanMs. A UID never names another pod, so what a
+ * listing found stays right until the next: no maximum age.
  */
-export class PodNames {
-  private pods = new Map<string, PodName>();
-  private listedMs = -Infinity;
-  private loading: Promise<void> | null = null;
-  private failed = false;
-
-  /** onError hears of the first failed listing (later ones would repeat it every rescanMs). */
-  constructor(
-    private readonly list: ListPodLogs,
-    private readonly onError: (error: unknown) => void = () => {},
-    private readonly nowMs: () => number = () => performance.now(),
-    private readonly rescanMs = 1000,
-  ) {}
+export class PodNames extends RescannedTable<string, PodName> {
+  constructor(list: ListPodLogs, onError: (error: unknown) => void = () => {}, nowMs: () => number = () => performance.now(), rescanMs = 1000) {
+    super(async () => podNamesOf(await list()), onError, nowMs, rescanMs);
+  }
 
   /** The pod with this UID, null while the directory does not name it. */
   pod(uid: string): PodName | null {
-    const known = this.pods.get(uid);
-    if (known !== undefined) return known;
-    if (this.loading === null && this.nowMs() - this.listedMs >= this.rescanMs) void this.load();
-    return null;
-  }
-
-  /** Whether every one of these UIDs is named, or a listing was made less than rescanMs ago. */
-  settled(uids: Iterable<string>): boolean {
-    if (this.nowMs() - this.listedMs < this.rescanMs) return true;
-    for (const uid of uids) if (!this.pods.has(uid)) return false;
-    return true;
-  }
-
-  /** Lists the directory now (unless a listing is under way) and resolves once it is known. */
-  load(): Promise<void> {
-    this.loading ??= this.list()
-      .then(
-        (entries) => {
-          this.pods = podNamesOf(entries);
-        },
-        (error: unknown) => {
-          if (this.failed) return;
-          this.failed = true;
-          this.onError(error);
-        },
-      )
-      .finally(() => {
-        this.listedMs = this.nowMs();
-        this.loading = null;
-      });
-    return this.loading;
+    return this.lookup(uid);
   }
 }

@@ -1147,3 +1147,21 @@ export function describeEvents(events: DropEvent[]): string {
 export function assertNoStackTrace(stderr: string): void {
   assert.ok(!/^\s+at .+(\(|:\d+:\d+)/m.test(stderr) && !/node:internal|Uncaught|Unhandled/.test(stderr), `stderr has an error/stack trace:\n${stderr}`);
 }
+
+/** A process in ns running script until killed; resolves once it printed READY (and what follows on that line). */
+export async function holder(ns: string, script: string, args: string[] = []): Promise<{ ready: string; stop(): void }> {
+  const child = spawn(...inNetnsArgv(ns, python(), ['-c', script, ...args]), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const deadline = Date.now() + scaled(10_000);
+  while (!/READY.*\n/.test(stdout)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`holder did not start: ${stdout} ${stderr}`);
+    }
+    await sleep(20);
+  }
+  return { ready: /READY(.*)\n/.exec(stdout)![1].trim(), stop: () => child.kill('SIGKILL') };
+}

@@ -4,10 +4,8 @@
 // (a listener whose accept queue is full).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { inNetnsArgv } from '../../src/kernel/netns-pair';
-import { addStaticNeighbours, assertNoStackTrace, python, requireRealKernel, run, scaled, sendUdp, sleep, startDropwhy, traceWhile, withNetnsPair } from './harness';
+import { addStaticNeighbours, assertNoStackTrace, holder, requireRealKernel, run, scaled, sendUdp, sleep, startDropwhy, traceWhile, withNetnsPair } from './harness';
 
 /** The closing lines on stderr, without the "dropwhy: " prefix. */
 function closingLines(stderr: string): string[] {
@@ -15,24 +13,6 @@ function closingLines(stderr: string): string[] {
     .split('\n')
     .filter((l) => l.startsWith('dropwhy: '))
     .map((l) => l.slice('dropwhy: '.length));
-}
-
-/** A process in ns running script until killed; resolves once it printed READY (and what follows on that line). */
-async function holder(ns: string, script: string, args: string[] = []): Promise<{ ready: string; stop(): void }> {
-  const child = spawn(...inNetnsArgv(ns, python(), ['-c', script, ...args]), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const deadline = Date.now() + scaled(10_000);
-  while (!/READY.*\n/.test(stdout)) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`holder did not start: ${stdout} ${stderr}`);
-    }
-    await sleep(20);
-  }
-  return { ready: /READY(.*)\n/.exec(stdout)![1].trim(), stop: () => child.kill('SIGKILL') };
 }
 
 /** Opens tap NAME (TUNSETIFF, IFF_TAP | IFF_NO_PI) and never reads it: its ring fills and stays full. */

@@ -5,21 +5,18 @@
 import { test, type TestContext } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
-import { inNetnsArgv } from '../../src/kernel/netns-pair';
 import {
   KERNEL_MATRIX_GUEST,
   addStaticNeighbours,
   assertNoStackTrace,
+  holder,
   kernelFacts,
   loadNftRuleset,
   nsPython,
-  python,
   requireRealKernel,
   run,
   scaled,
   sendUdp,
-  sleep,
   traceWhile,
   withNetnsPair,
 } from '../e2e/harness';
@@ -112,11 +109,10 @@ test('a full conntrack table: NETFILTER_DROP agrees with conntrack drop, and the
     // Conntrack runs in nsB once a rule there looks at it (which loads the module, and its sysctl); the table holds 4 established connections.
     await loadNftRuleset(p.nsB, 'table inet dwct { chain input { type filter hook input priority 0; ct state new counter accept; }; }');
     withGlobalSysctl(t, 'net.netfilter.nf_conntrack_max', '4');
-    const children = [spawn(...inNetnsArgv(p.nsB, python(), ['-c', ACCEPT_ALL, p.v4B, '7000']), { stdio: ['ignore', 'pipe', 'ignore'] })];
+    // Each once it printed READY: fixed sleeps were too short under TCG (the table not yet full: nothing dropped).
+    const children = [await holder(p.nsB, ACCEPT_ALL, [p.v4B, '7000'])];
     try {
-      await sleep(300);
-      children.push(spawn(...inNetnsArgv(p.nsA, python(), ['-c', HOLD_CONNECTIONS, p.v4B, '7000', '4']), { stdio: ['ignore', 'pipe', 'ignore'] }));
-      await sleep(1000);
+      children.push(await holder(p.nsA, HOLD_CONNECTIONS, [p.v4B, '7000', '4']));
       const { hasReason } = kernelFacts();
       const { res } = await traceWhile(['-o', 'json', '--filter-netns', p.nsB, ...(hasReason ? ['--filter-reason', 'NETFILTER_DROP'] : [])], async () => {
         await sendUdp(p.nsA, p.v4B, 9, 20);
@@ -131,7 +127,7 @@ test('a full conntrack table: NETFILTER_DROP agrees with conntrack drop, and the
       assert.ok(traced > 0, `new flows found the table full:\n${res.stderr}`);
       assert.ok(lines.includes(`conntrack drop +${traced} vs ${traced} NETFILTER_DROP traced: agree`), res.stderr);
     } finally {
-      for (const child of children) child.kill('SIGKILL');
+      for (const child of children) child.stop();
     }
   });
 });
