@@ -18,11 +18,11 @@ export function devNull(): number {
   return openSync('/dev/null', 'w');
 }
 
-export async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+export async function waitFor(check: () => boolean, timeoutMs: number, what: string, pollMs = 10): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
+    await sleep(pollMs);
   }
 }
 
@@ -34,7 +34,7 @@ export function collectStderr(child: ChildProcess): { text: string } {
 
 /** dropwhy's closing line on stderr: "N drops seen, N matched, N lost". */
 export function closingCounts(stderr: string): { seen: number; matched: number; lost: number } | null {
-  const closing = /(\d+) drops seen, (\d+) matched, (\d+) lost/.exec(stderr);
+  const closing = /(\d+) drops? seen, (\d+) matched, (\d+) lost/.exec(stderr);
   return closing ? { seen: Number(closing[1]), matched: Number(closing[2]), lost: Number(closing[3]) } : null;
 }
 

@@ -6,6 +6,8 @@
 //   npm run bench -- --rounds 5 --seconds 8 --json bench/results.json
 //   npm run bench -- --soak      the memory and endurance soak instead (soak.ts, ~10 min)
 //   node dist/bench/run.js --ceiling   only the format ceiling (no root, no kernel)
+//   node dist/bench/run.js --startup [--runs 9] [--against DIR]
+//                                only exec → ready file; with --against, alternating with DIR's bin/dropwhy.js
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -92,16 +94,16 @@ const scrapeEverySecond: Alongside = (stderr) => {
   return () => clearInterval(timer);
 };
 
-function dropwhy(name: string, args: string[], alongside?: Alongside): Tracer {
+function dropwhy(name: string, args: string[], alongside?: Alongside, cli = CLI, pollMs = 10): Tracer {
   return {
     name,
     start: async () => {
       const dir = mkdtempSync(join(tmpdir(), 'dropwhy-bench-'));
       const ready = join(dir, 'ready');
       // Run as users do, through the script's shebang (which sets node's flags).
-      const child = spawn(CLI, [...args, '--ready-file', ready], { stdio: ['ignore', devNull(), 'pipe'] });
+      const child = spawn(cli, [...args, '--ready-file', ready], { stdio: ['ignore', devNull(), 'pipe'] });
       const log = collectStderr(child);
-      await waitFor(() => existsSync(ready) || child.exitCode !== null, 20_000, `${name} to attach`);
+      await waitFor(() => existsSync(ready) || child.exitCode !== null, 20_000, `${name} to attach`, pollMs);
       if (child.exitCode !== null) throw new Error(`${name} exited: ${log.text}`);
       const stopAlongside = alongside?.(log) ?? (() => {});
       return {
@@ -232,15 +234,40 @@ async function bpfCost(pair: NetnsPair, tracer: Tracer, seconds: number): Promis
   }
 }
 
-async function startupMs(runs: number): Promise<number[]> {
-  const times: number[] = [];
+/** exec → ready file of each CLI, in turns (a, b, a, b, ...: load on the shared machine hits both alike), polled every 2 ms. */
+async function startupMs(runs: number, clis: string[] = [CLI]): Promise<number[][]> {
+  const times: number[][] = clis.map(() => []);
   for (let i = 0; i < runs; i++) {
-    const started = process.hrtime.bigint();
-    const running = await dropwhy('startup', ['--log-level', 'error']).start()!;
-    times.push(Number(process.hrtime.bigint() - started) / 1e6);
-    await running.stop();
+    for (const [which, cli] of clis.entries()) {
+      const started = process.hrtime.bigint();
+      const running = await dropwhy('startup', ['--log-level', 'error'], undefined, cli, 2).start()!;
+      times[which].push(Number(process.hrtime.bigint() - started) / 1e6);
+      await running.stop();
+    }
   }
   return times;
+}
+
+/** --startup: only exec → ready; --against DIR alternates with DIR's build and reports the ratio of medians. */
+async function startupBench(argv: string[]): Promise<void> {
+  const value = (flag: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const against = value('--against');
+  const clis = against ? [join(against, 'bin', 'dropwhy.js'), CLI] : [CLI];
+  const times = await startupMs(Number(value('--runs') ?? 9), clis);
+  for (const [which, cli] of clis.entries()) {
+    const sorted = times[which].map((t) => t.toFixed(0)).join(' ');
+    console.log(`${cli}: exec → ready median ${median(times[which]).toFixed(0)} ms (${sorted})`);
+  }
+  if (against) {
+    // Each pair ran back to back: the median of their ratios follows the machine's load less than the ratio of medians.
+    const pairs = times[1].map((t, i) => t / times[0][i]);
+    console.log(
+      `this build / ${against}: ${(median(times[1]) / median(times[0])).toFixed(2)} (ratio of medians), ${median(pairs).toFixed(2)} (median of the ${pairs.length} pairs' ratios)`,
+    );
+  }
 }
 
 /** Decode → filter → format over recorded real events, no kernel involved. */
@@ -314,6 +341,7 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (it loads BPF programs and makes namespaces)');
   if (!existsSync(BLAST)) throw new Error(`${BLAST} is missing: run npm run build`);
   if (process.argv.includes('--soak')) return soak(process.argv.slice(2));
+  if (process.argv.includes('--startup')) return startupBench(process.argv.slice(2));
   const settings = parseArgs(process.argv.slice(2));
   const unmountTracefs = mountTracefs();
   try {
@@ -342,7 +370,7 @@ async function benchmark(settings: Settings): Promise<void> {
     for (const phase of all.slice(1)) costs.set(phase.name, await bpfCost(pair, phase, costSeconds));
   });
 
-  const startup = await startupMs(settings.quick ? 3 : 10);
+  const [startup] = await startupMs(settings.quick ? 3 : 10);
   const ceiling = formatCeiling(settings.quick ? 0.5 : 2);
   const baseline = median(samples.get(BASELINE.name)!.map((s) => s.dropsPerSecond));
   const rows = all.map((phase) => {

@@ -60,8 +60,11 @@ export class NetworkNamespaces {
   };
 
   /** The kernel's counters of the namespace with this inode, or of ours (null); withState: its settings too. */
-  async counters(netns: number | null, withState = false): Promise<HostSnapshot> {
-    return readCounters(await this.enter(netns), withState);
+  counters(netns: number | null, withState = false): Promise<HostSnapshot> {
+    // Ours is read with no await first: the snapshot's child starts now, not after the caller's next
+    // synchronous work (the BTF parse that follows it at start-up).
+    if (netns === null || netns === this.own?.ino) return readCounters(null, withState);
+    return this.enter(netns).then((path) => readCounters(path, withState));
   }
 
   readonly interfaceIndex: InterfaceIndex = async (ifname, netns) => interfaceIndex(ifname, await this.enter(netns));
