@@ -4,6 +4,7 @@
 //   npm run bench                full run (3 rounds of 8 s per phase)
 //   npm run bench -- --quick     the harness end to end in well under a minute
 //   npm run bench -- --rounds 5 --seconds 8 --json bench/results.json
+//   npm run bench -- --only json,text    the phases whose names hold one of the words (and the baseline)
 //   npm run bench -- --soak      the memory and endurance soak instead (soak.ts, ~10 min)
 //   node dist/bench/run.js --ceiling   only the format ceiling (no root, no kernel)
 //   node dist/bench/run.js --startup [--runs 9] [--against DIR]
@@ -32,6 +33,8 @@ interface Settings {
   rounds: number;
   seconds: number;
   jsonOut: string;
+  /** Words, one of which a phase's name holds for it to run (the baseline always runs); empty: all. */
+  only: string[];
 }
 
 function parseArgs(argv: string[]): Settings {
@@ -46,6 +49,7 @@ function parseArgs(argv: string[]): Settings {
     rounds: Number(value('--rounds') ?? (quick ? 1 : 3)),
     seconds,
     jsonOut: value('--json') ?? join(ROOT, 'bench', quick ? 'results-quick.json' : 'results.json'),
+    only: (value('--only') ?? '').split(',').filter(Boolean),
   };
 }
 
@@ -66,6 +70,8 @@ interface Sample {
   received: number | null;
   lost: number | null;
   cpuPercent: number | null;
+  /** The tracer's CPU time (user + system) per drop it accounted for, in µs. */
+  cpuUsPerEvent: number | null;
   peakRssMb: number | null;
 }
 
@@ -167,6 +173,8 @@ function phases(): Tracer[] {
     dropwhy('dropwhy summary --no-socket', ['summary', '-o', 'json', '--no-socket', '--log-level', 'error']),
     dropwhy('dropwhy summary --stack', ['summary', '-o', 'json', '--stack', '--log-level', 'error']),
     dropwhy('dropwhy exporter, scraped 1/s', ['exporter', '--listen', '127.0.0.1:0', '--log-level', 'error'], scrapeEverySecond),
+    // Counts as summary does, snapshots every counter source before and after; stopped by SIGINT, it reports.
+    dropwhy('dropwhy diagnose', ['diagnose', '--duration', '60', '-o', 'json', '--log-level', 'error']),
   ];
 }
 
@@ -186,11 +194,14 @@ async function measure(pair: NetnsPair, tracer: Tracer, seconds: number): Promis
     await blast(pair, seconds);
     const wall = Number(process.hrtime.bigint() - started) / 1e9;
     const drops = (await noPorts(pair)) - before;
-    const cpuPercent = running ? ((cpuTicks(running.pid) - ticks) / CLOCK_TICKS / wall) * 100 : null;
+    const cpuSeconds = running ? (cpuTicks(running.pid) - ticks) / CLOCK_TICKS : null;
+    const cpuPercent = cpuSeconds === null ? null : (cpuSeconds / wall) * 100;
     const rss = running ? peakRssMb(running.pid) : null;
     await sleep(100); // let the last batches reach the tracer
     const said = running ? await running.stop() : { received: null, lost: null };
-    return { dropsPerSecond: drops / seconds, ...said, cpuPercent, peakRssMb: rss };
+    // Per drop accounted: each one decoded and written when streaming, counted in the kernel in the counting modes.
+    const cpuUsPerEvent = cpuSeconds !== null && said.received !== null && said.received > 0 ? (cpuSeconds * 1e6) / said.received : null;
+    return { dropsPerSecond: drops / seconds, ...said, cpuPercent, cpuUsPerEvent, peakRssMb: rss };
   } catch (error) {
     await running?.stop().catch(() => {});
     throw error;
@@ -352,7 +363,7 @@ async function main(): Promise<void> {
 }
 
 async function benchmark(settings: Settings): Promise<void> {
-  const all = phases();
+  const all = phases().filter((p) => p === BASELINE || settings.only.length === 0 || settings.only.some((word) => p.name.includes(word)));
   const samples = new Map<string, Sample[]>(all.map((p) => [p.name, []]));
   const costs = new Map<string, number | null>();
   const startedAt = Date.now();
@@ -386,6 +397,7 @@ async function benchmark(settings: Settings): Promise<void> {
       lost,
       lost_share: lost !== null && received !== null && received + lost > 0 ? lost / (received + lost) : null,
       cpu_percent: medianOrNull(s.map((x) => x.cpuPercent)),
+      cpu_us_per_event: medianOrNull(s.map((x) => x.cpuUsPerEvent)),
       peak_rss_mb: medianOrNull(s.map((x) => x.peakRssMb)),
       bpf_ns_per_run: costs.get(phase.name) ?? null,
       runs: s.length,
@@ -393,7 +405,7 @@ async function benchmark(settings: Settings): Promise<void> {
   });
 
   const fmt = (v: number | null, digits = 0) => (v === null ? '-' : v.toFixed(digits));
-  const header = ['phase', 'drops/s', 'x base', 'received', 'lost', 'lost %', 'CPU %', 'RSS MB', 'BPF ns'];
+  const header = ['phase', 'drops/s', 'x base', 'received', 'lost', 'lost %', 'CPU %', 'CPU µs/ev', 'RSS MB', 'BPF ns'];
   const table = [
     header,
     ...rows.map((r) => [
@@ -404,6 +416,7 @@ async function benchmark(settings: Settings): Promise<void> {
       fmt(r.lost),
       r.lost_share === null ? '-' : (r.lost_share * 100).toFixed(2),
       fmt(r.cpu_percent),
+      fmt(r.cpu_us_per_event, 2),
       fmt(r.peak_rss_mb, 1),
       fmt(r.bpf_ns_per_run),
     ]),
