@@ -5,6 +5,9 @@
 // its count against B's Udp NoPorts delta.
 //
 //   npm run bench -- --soak [--minutes 3] [--stall-seconds 60] [--json bench/soak.json]
+//   npm run bench -- --soak --bursts [--minutes 3]   trace JSON and text under 1 s bursts at the
+//                                                     untraced maximum, 1 s apart, instead
+
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +22,8 @@ const SAMPLE_MS = 1000;
 
 interface SoakSettings {
   minutes: number;
+  /** 1 s storms at the machine's maximum, 1 s apart, for the streaming modes only. */
+  bursts: boolean;
   stallSeconds: number;
   jsonOut: string;
 }
@@ -32,12 +37,21 @@ function parseSoakArgs(argv: string[]): SoakSettings {
   const stallSeconds = Number(value('--stall-seconds') ?? 60);
   if (!(minutes > 0 && minutes <= 10)) throw new Error(`--minutes: 0-10, got ${value('--minutes')}`);
   if (!(stallSeconds >= 10 && stallSeconds <= 120)) throw new Error(`--stall-seconds: 10-120, got ${value('--stall-seconds')}`);
-  return { minutes, stallSeconds, jsonOut: value('--json') ?? join(ROOT, 'bench', 'soak.json') };
+  const bursts = argv.includes('--bursts');
+  return { minutes, stallSeconds, bursts, jsonOut: value('--json') ?? join(ROOT, 'bench', bursts ? 'soak-bursts.json' : 'soak.json') };
 }
 
 /** A storm of seconds at ratePerSecond, as consecutive blasts of at most blast's cap. */
 async function storm(pair: NetnsPair, seconds: number, ratePerSecond: number): Promise<void> {
   for (let left = seconds; left > 0; left -= BLAST_MAX_SECONDS) await blast(pair, Math.min(left, BLAST_MAX_SECONDS), ratePerSecond);
+}
+
+/** Bursts of 1 s at the unpaced maximum, each followed by 1 s of quiet, for seconds. */
+async function bursts(pair: NetnsPair, seconds: number): Promise<void> {
+  for (let burst = 0; burst < Math.floor(seconds / 2); burst++) {
+    await blast(pair, 1);
+    await sleep(1000);
+  }
 }
 
 /** The processes under pid, recursively (the shell's pipeline and dropwhy in it). */
@@ -181,6 +195,15 @@ const scraped = (pipeline: Pipeline): (() => Promise<number>) => {
   };
 };
 
+/** The streaming modes, each line one drop (text without hints). */
+function burstPhases(netns: string): SteadyPhase[] {
+  const common = ['--filter-netns', netns];
+  return [
+    { phase: 'trace JSON, bursts', args: ['-o', 'json', ...common], consumer: '| wc -l' },
+    { phase: 'trace text, bursts', args: ['-o', 'text', '--no-hints', ...common], consumer: '| wc -l' },
+  ];
+}
+
 function steadyPhases(netns: string): SteadyPhase[] {
   const common = ['--filter-netns', netns];
   return [
@@ -190,13 +213,16 @@ function steadyPhases(netns: string): SteadyPhase[] {
   ];
 }
 
-async function steady(pair: NetnsPair, phase: SteadyPhase, seconds: number, ratePerSecond: number): Promise<SteadyResult> {
+/** A storm of seconds: paced (a rate) or bursts at the maximum (null). */
+const stormOf = (pair: NetnsPair, seconds: number, ratePerSecond: number | null) => (ratePerSecond === null ? bursts(pair, seconds) : storm(pair, seconds, ratePerSecond));
+
+async function steady(pair: NetnsPair, phase: SteadyPhase, seconds: number, ratePerSecond: number | null): Promise<SteadyResult> {
   const pipeline = await startPipeline(phase.args, phase.consumer);
   try {
     const before = await noPorts(pair);
     const stopSampling = sampleRss(pipeline.pid);
     const finalCount = phase.alongside?.(pipeline);
-    await storm(pair, seconds, ratePerSecond);
+    await stormOf(pair, seconds, ratePerSecond);
     const kernelDrops = (await noPorts(pair)) - before;
     await sleep(1000); // the last batches reach dropwhy, the last keys its map
     const scrapedCount = await finalCount?.();
@@ -209,7 +235,7 @@ async function steady(pair: NetnsPair, phase: SteadyPhase, seconds: number, rate
       scrapedCount !== undefined
         ? [scrapedCount, 'dropwhy_drops_total scraped at the end']
         : lines
-          ? [Number(lines[1]), 'JSON lines (wc -l)']
+          ? [Number(lines[1]), 'lines (wc -l)']
           : [closing.matched - closing.lost, 'matched - lost on exit (counted in the kernel)'];
     return {
       phase: phase.phase,
@@ -315,6 +341,16 @@ export async function soak(argv: string[]): Promise<void> {
     await blast(pair, CALIBRATION_SECONDS);
     const maxRate = ((await noPorts(pair)) - before) / CALIBRATION_SECONDS;
     const rate = Math.round(maxRate / 2);
+    if (settings.bursts) {
+      console.error(`soak: untraced max ${Math.round(maxRate)} drops/s; 1 s bursts at it, 1 s apart`);
+      const phases: SteadyResult[] = [];
+      for (const phase of burstPhases(pair.nsB)) {
+        phases.push(await steady(pair, phase, settings.minutes * 60, null));
+        load.push(loadAverage());
+        console.error(`soak: ${phase.phase} done`);
+      }
+      return { untraced_max_drops_per_s: Math.round(maxRate), storm_drops_per_s: null, phases, stalled_reader: null };
+    }
     console.error(`soak: untraced max ${Math.round(maxRate)} drops/s; storms at ${rate}/s`);
     const phases: SteadyResult[] = [];
     for (const phase of steadyPhases(pair.nsB)) {
@@ -338,6 +374,19 @@ export async function soak(argv: string[]): Promise<void> {
     console.log('\n' + rssTable(p.rss));
   }
   const s = result.stalled_reader;
+  if (s !== null) printStall(s);
+  const seconds = (Date.now() - startedAt) / 1000;
+  const storms = result.storm_drops_per_s === null ? '1 s bursts at it, 1 s apart' : `storms at ${result.storm_drops_per_s}/s`;
+  console.log(`\n(untraced max ${result.untraced_max_drops_per_s} drops/s, ${storms}; load average ${load.join(' → ')}; ${seconds.toFixed(0)} s in all)`);
+
+  const out = { when: new Date().toISOString(), settings, load_average: load, seconds_in_all: seconds, ...result };
+  writeFileSync(settings.jsonOut, JSON.stringify(out, null, 2) + '\n');
+  console.log(`results: ${settings.jsonOut}`);
+  const bad = result.phases.filter((p) => !p.exact).map((p) => p.phase);
+  if (bad.length) throw new Error(`counts not exact in: ${bad.join(', ')}`);
+}
+
+function printStall(s: StallResult): void {
   console.log(`\n### stalled reader: ${s.command}\n`);
   console.log(
     table(
@@ -357,14 +406,4 @@ export async function soak(argv: string[]): Promise<void> {
   );
   console.log('\n' + rssTable(s.rss));
   console.log('\nstderr:\n' + s.stderr.map((line) => `    ${line}`).join('\n'));
-  const seconds = (Date.now() - startedAt) / 1000;
-  console.log(
-    `\n(untraced max ${result.untraced_max_drops_per_s} drops/s, storms at ${result.storm_drops_per_s}/s; load average ${load.join(' → ')}; ${seconds.toFixed(0)} s in all)`,
-  );
-
-  const out = { when: new Date().toISOString(), settings, load_average: load, seconds_in_all: seconds, ...result };
-  writeFileSync(settings.jsonOut, JSON.stringify(out, null, 2) + '\n');
-  console.log(`results: ${settings.jsonOut}`);
-  const bad = result.phases.filter((p) => !p.exact).map((p) => p.phase);
-  if (bad.length) throw new Error(`counts not exact in: ${bad.join(', ')}`);
 }
