@@ -318,7 +318,7 @@ function formatCeiling(seconds: number): { json: number; text: number } {
   const text = new TextWriter(context);
   return {
     json: rate((lines, event) => json.write(lines, event), new LineBuffer('latin1')),
-    text: rate((lines, event) => lines.add(text.line(event)), new LineBuffer('utf8')),
+    text: rate((lines, event) => text.write(lines, event), new LineBuffer('utf8')),
   };
 }
 

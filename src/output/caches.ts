@@ -49,7 +49,7 @@ export class AddressCache<Value> {
   private readonly words = new Uint32Array(ADDRESS_SLOTS * SLOT_WORDS);
   private readonly values: Array<Value | undefined> = new Array(ADDRESS_SLOTS);
 
-  constructor(private readonly make: (text: string) => Value) {}
+  constructor(private readonly make: (text: string, family: Family) => Value) {}
 
   /** The value for this address (16 bytes, IPv4 in the first 4); null for no address. */
   get(address: Uint8Array | null, family: Family | null): Value | null {
@@ -65,7 +65,7 @@ export class AddressCache<Value> {
     if (value !== undefined && words[at] === family && words[at + 1] === w0 && words[at + 2] === w1 && words[at + 3] === w2 && words[at + 4] === w3) {
       return value;
     }
-    const made = this.make(formatAddress(address, family));
+    const made = this.make(formatAddress(address, family), family);
     words.set([family, w0, w1, w2, w3], at);
     this.values[slot] = made;
     return made;

@@ -13,7 +13,7 @@ import { AddressCache, FragmentCache } from './caches';
 import type { FormatContext } from './format';
 import { podOf } from './pod';
 import { resolveSocket, SOCKET_FIELDS, type ResolvedSocket, type SocketValue } from './socket';
-import { LineBuffer } from './writer';
+import { LineBuffer, nsInSecond } from './writer';
 
 function ascii(text: string): Uint8Array {
   // A plain Uint8Array like every cached fragment (not a Buffer): one shape keeps the copy loop fast.
@@ -441,13 +441,4 @@ export class JsonWriter {
     this.writeString(out, rule.verdict);
     out.byte(CLOSE_OBJECT);
   }
-}
-
-/**
- * unixNs % 1e9 without double %, a slow call: second * 1e9 is a multiple of
- * 512 whose other factor is below 2^53, so exact, and so is the difference.
- */
-function nsInSecond(unixNs: number, second: number): number {
-  const ns = unixNs - second * 1e9; // second may be off by one where the division rounded
-  return ns < 0 ? ns + 1e9 : ns >= 1e9 ? ns - 1e9 : ns;
 }

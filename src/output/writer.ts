@@ -43,12 +43,22 @@ export function fdWriter(fd: number): (chunk: Chunk) => void {
 }
 
 /**
- * Collects a batch's lines as bytes. Text lines are strings, encoded a few
- * hundred at a time: one long string across a whole batch would make the
- * garbage collector copy it over and over, one write per line pays the call's
- * overhead every time. JSON lines are written here byte by byte (raw, uint,
- * byte) with no string in between: building and flattening the line's string
- * was most of the cost of a storm.
+ * unixNs % 1e9 without double %, a slow call: second * 1e9 is a multiple of
+ * 512 whose other factor is below 2^53, so exact, and so is the difference.
+ */
+export function nsInSecond(unixNs: number, second: number): number {
+  const ns = unixNs - second * 1e9; // second may be off by one where the division rounded
+  return ns < 0 ? ns + 1e9 : ns >= 1e9 ? ns - 1e9 : ns;
+}
+
+/**
+ * Collects a batch's lines as bytes. Lines given as strings (hints, frames,
+ * a terminal's lines) are encoded a few hundred at a time: one long string
+ * across a whole batch would make the garbage collector copy it over and over,
+ * one write per line pays the call's overhead every time. Drops' lines, JSON
+ * and piped text, are written here byte by byte (raw, uint, byte) with no
+ * string in between: building and flattening the line's string was most of
+ * the cost of a storm.
  */
 export class LineBuffer {
   private static readonly LINES_PER_WRITE = 256;
@@ -87,6 +97,12 @@ export class LineBuffer {
     this.length += this.bytes.write(text, this.length, 'latin1');
   }
 
+  /** Text as UTF-8 (a name that may not be ASCII): the bytes add() would give it in a 'utf8' buffer. */
+  utf8(text: string): void {
+    this.room(text.length * 3); // at most 3 bytes per UTF-16 code unit
+    this.length += this.bytes.write(text, this.length, 'utf8');
+  }
+
   byte(value: number): void {
     this.room(1);
     this.bytes[this.length++] = value;
@@ -120,6 +136,21 @@ export class LineBuffer {
   padded(value: number, digits: number): void {
     this.room(digits);
     this.digits(value, digits);
+  }
+
+  /** Where the next byte goes: padTo() pads from here. */
+  get position(): number {
+    this.encodePending();
+    return this.length;
+  }
+
+  /** Spaces until `width` bytes follow `start` (a position): padEnd for ASCII text, where bytes are characters. */
+  padTo(start: number, width: number): void {
+    const n = start + width - this.position;
+    if (n <= 0) return;
+    this.room(n);
+    this.bytes.fill(0x20, this.length, this.length + n);
+    this.length += n;
   }
 
   get empty(): boolean {

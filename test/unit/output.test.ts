@@ -44,6 +44,26 @@ test('LineBuffer: utf8 text keeps its characters', () => {
   assert.equal(Buffer.from(lines.take()).toString('utf8'), 'drop by größe[1]\nsecond\n');
 });
 
+test('LineBuffer: utf8() gives what add() gives, after the lines added before it; padTo() pads as padEnd does ASCII', () => {
+  const lines = new LineBuffer('utf8', 8); // small: both grow the buffer
+  lines.add('größe');
+  lines.utf8('日本語 😀 ü');
+  const start = lines.position;
+  lines.utf8('abc');
+  lines.padTo(start, 7);
+  lines.byte(0x7c);
+  const full = lines.position;
+  lines.utf8('too long');
+  lines.padTo(full, 3);
+  assert.equal(Buffer.from(lines.take()).toString('utf8'), `größe\n日本語 😀 ü${'abc'.padEnd(7)}|too long`);
+  fc.assert(
+    fc.property(fc.string({ unit: 'grapheme' }), (text) => {
+      lines.utf8(text);
+      assert.deepEqual(Buffer.from(lines.take()), Buffer.from(text, 'utf8'));
+    }),
+  );
+});
+
 test('fdWriter: writes strings and bytes whole', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dropwhy-output-'));
   const path = join(dir, 'out');
