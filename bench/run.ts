@@ -5,6 +5,7 @@
 //   npm run bench -- --quick     the harness end to end in well under a minute
 //   npm run bench -- --rounds 5 --seconds 8 --json bench/results.json
 //   npm run bench -- --only json,text    the phases whose names hold one of the words (and the baseline)
+//   npm run bench -- --against DIR       each dropwhy phase also with DIR's build (bin/dropwhy.js), interleaved
 //   npm run bench -- --soak      the memory and endurance soak instead (soak.ts, ~10 min)
 //   node dist/bench/run.js --ceiling   only the format ceiling (no root, no kernel)
 //   node dist/bench/run.js --startup [--runs 9] [--against DIR]
@@ -12,7 +13,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Decoder, type DropEvent } from '../src/events/decode';
 import { matches } from '../src/events/filter';
 import type { FormatContext } from '../src/output/format';
@@ -35,6 +36,8 @@ interface Settings {
   jsonOut: string;
   /** Words, one of which a phase's name holds for it to run (the baseline always runs); empty: all. */
   only: string[];
+  /** Another build's directory: its dropwhy phases run beside this build's, named with a `[DIR]` suffix. */
+  against: string | null;
 }
 
 function parseArgs(argv: string[]): Settings {
@@ -50,6 +53,7 @@ function parseArgs(argv: string[]): Settings {
     seconds,
     jsonOut: value('--json') ?? join(ROOT, 'bench', quick ? 'results-quick.json' : 'results.json'),
     only: (value('--only') ?? '').split(',').filter(Boolean),
+    against: value('--against') ?? null,
   };
 }
 
@@ -100,7 +104,7 @@ const scrapeEverySecond: Alongside = (stderr) => {
   return () => clearInterval(timer);
 };
 
-function dropwhy(name: string, args: string[], alongside?: Alongside, cli = CLI, pollMs = 10): Tracer {
+function dropwhyTracer(name: string, args: string[], alongside?: Alongside, cli = CLI, pollMs = 10): Tracer {
   return {
     name,
     start: async () => {
@@ -127,7 +131,7 @@ function dropwhy(name: string, args: string[], alongside?: Alongside, cli = CLI,
   };
 }
 
-function bpftrace(name: string, program: string): Tracer {
+function bpftraceTracer(name: string, program: string): Tracer {
   return {
     name,
     start: async () => {
@@ -152,9 +156,12 @@ function bpftrace(name: string, program: string): Tracer {
 
 const BASELINE: Tracer = { name: 'untraced baseline', start: () => null };
 
-function phases(): Tracer[] {
-  return [
-    BASELINE,
+/** The phases; with another build's CLI and its label, only dropwhy's (the baseline and the peers run once). */
+function phases(cli = CLI, label = ''): Tracer[] {
+  const dropwhy = (name: string, args: string[], alongside?: Alongside) => dropwhyTracer(label ? `${name} [${label}]` : name, args, alongside, cli);
+  const bpftrace = (name: string, program: string) => (label ? null : bpftraceTracer(name, program));
+  const all: Array<Tracer | null> = [
+    label ? null : BASELINE,
     dropwhy('dropwhy -o json (all match)', ['-o', 'json', '--log-level', 'error']),
     // The blast's drops (NO_SOCKET) have no socket: this measures what the socket section costs a drop without one.
     dropwhy('dropwhy -o json --no-socket', ['-o', 'json', '--no-socket', '--log-level', 'error']),
@@ -176,6 +183,7 @@ function phases(): Tracer[] {
     // Counts as summary does, snapshots every counter source before and after; stopped by SIGINT, it reports.
     dropwhy('dropwhy diagnose', ['diagnose', '--duration', '60', '-o', 'json', '--log-level', 'error']),
   ];
+  return all.filter((phase): phase is Tracer => phase !== null);
 }
 
 function cpuTicks(pid: number): number {
@@ -251,7 +259,7 @@ async function startupMs(runs: number, clis: string[] = [CLI]): Promise<number[]
   for (let i = 0; i < runs; i++) {
     for (const [which, cli] of clis.entries()) {
       const started = process.hrtime.bigint();
-      const running = await dropwhy('startup', ['--log-level', 'error'], undefined, cli, 2).start()!;
+      const running = await dropwhyTracer('startup', ['--log-level', 'error'], undefined, cli, 2).start()!;
       times[which].push(Number(process.hrtime.bigint() - started) / 1e6);
       await running.stop();
     }
@@ -362,8 +370,14 @@ async function main(): Promise<void> {
   }
 }
 
+/** This build's phases, each followed by the other build's of the same name. */
+function interleave(ours: Tracer[], theirs: Tracer[]): Tracer[] {
+  return ours.flatMap((phase) => [phase, ...theirs.filter((other) => other.name.startsWith(`${phase.name} [`))]);
+}
+
 async function benchmark(settings: Settings): Promise<void> {
-  const all = phases().filter((p) => p === BASELINE || settings.only.length === 0 || settings.only.some((word) => p.name.includes(word)));
+  const builds = settings.against === null ? phases() : interleave(phases(), phases(join(settings.against, 'bin', 'dropwhy.js'), basename(settings.against)));
+  const all = builds.filter((p) => p === BASELINE || settings.only.length === 0 || settings.only.some((word) => p.name.includes(word)));
   const samples = new Map<string, Sample[]>(all.map((p) => [p.name, []]));
   const costs = new Map<string, number | null>();
   const startedAt = Date.now();
