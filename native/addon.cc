@@ -581,6 +581,22 @@ Napi::Value ProbeRingbuf(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), fd < 0 ? -fd : 0);
 }
 
+// growPipe(fd, bytes): asks the kernel for a pipe buffer of at least bytes on
+// fd (F_SETPIPE_SZ); never shrinks it. Returns the buffer's size after, or
+// -errno when fd is no pipe (EBADF) or the size could not be read. A refused
+// growth (EPERM: over fs.pipe-max-size or the user's pipe pages) keeps the
+// size it had.
+Napi::Value GrowPipe(const Napi::CallbackInfo &info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int bytes = info[1].As<Napi::Number>().Int32Value();
+  int size = fcntl(fd, F_GETPIPE_SZ);
+  if (size >= 0 && size < bytes) {
+    int grown = fcntl(fd, F_SETPIPE_SZ, bytes);
+    if (grown >= 0) size = grown;
+  }
+  return Napi::Number::New(info.Env(), size >= 0 ? size : -errno);
+}
+
 // The sizes of event.h's structs as this addon (and its BPF program) was
 // compiled with them: the TypeScript side refuses an addon built from
 // another event.h, whose records it would misread.
@@ -604,6 +620,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("btfMembers", Napi::Function::New<BtfMembers>(env, "btfMembers"));
   exports.Set("compileFilter", Napi::Function::New<dropwhy::CompileFilter>(env, "compileFilter"));
   exports.Set("probeRingbuf", Napi::Function::New<ProbeRingbuf>(env, "probeRingbuf"));
+  exports.Set("growPipe", Napi::Function::New<GrowPipe>(env, "growPipe"));
   exports.Set("libbpfVersion", Napi::String::New(env, libbpf_version_string()));
   exports.Set("structSizes", StructSizes(env));
   return exports;

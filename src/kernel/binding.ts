@@ -50,6 +50,8 @@ export interface NativeBinding {
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
   /** libpcap's classic BPF program for a filter expression on raw IP packets (struct sock_filter bytes); throws libpcap's message. */
   compileFilter(expression: string, snaplen: number): Buffer;
+  /** Grows the pipe on fd to at least bytes (never shrinks it): its size after, or -errno (EBADF: fd is no pipe). */
+  growPipe(fd: number, bytes: number): number;
 }
 
 /** The addon's tracer: its counters are every CPU's struct drop_counters, as the kernel holds them. */
@@ -66,6 +68,7 @@ interface RawAddon {
   libbpfVersion: string;
   btfMembers(kind: 'enum' | 'struct', name: string): BtfEntries | null;
   compileFilter(expression: string, snaplen: number): Buffer;
+  growPipe(fd: number, bytes: number): number;
   /** sizeof each struct of bpf/event.h the addon was compiled with. */
   structSizes: Record<string, number>;
 }
@@ -96,6 +99,7 @@ export function loadNativeBinding(search: AddonSearch = {}): NativeBinding {
     btfMembers: (kind, name) => addon.btfMembers(kind, name),
     probeRingbuf: () => addon.probeRingbuf(),
     compileFilter: (expression, snaplen) => addon.compileFilter(expression, snaplen),
+    growPipe: (fd, bytes) => addon.growPipe(fd, bytes),
     libbpfVersion: addon.libbpfVersion,
   };
 }

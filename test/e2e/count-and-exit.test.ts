@@ -2,8 +2,13 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import {
   assertNoStackTrace,
+  CLI_PATH,
+  python,
+  run,
   closingStats,
   describeEvents,
   parseNdjson,
@@ -114,4 +119,30 @@ test('reader closes the pipe (like `dropwhy | head -1`): exit code 0, no stack t
       dw.kill();
     }
   });
+});
+
+/** Reads its stdin pipe's buffer size (F_GETPIPE_SZ) once the ready file is there, prints it, then reads to the end. */
+const PIPE_SIZE_READER = `
+import fcntl, os, sys, time
+deadline = time.time() + 30
+while not os.path.exists(sys.argv[1]) and time.time() < deadline:
+    time.sleep(0.02)
+print(fcntl.fcntl(0, 1032), flush=True)
+while sys.stdin.buffer.read(65536):
+    pass
+`;
+
+test('a pipe on standard output is grown to 1 MiB (a reader sharing the CPU then keeps up with a storm)', { timeout: scaled(60_000) }, async (t) => {
+  if (!requireRealKernel(t)) return;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dropwhy-pipe-'));
+  try {
+    const ready = path.join(dir, 'ready');
+    // As a user pipes it: the shell makes the pipe, dropwhy's standard output is its write end.
+    const script = '"$0" "$1" -o json --filter-proto udp --filter-port 9 --ready-file "$3" --duration 2 | "$2" -c "$4" "$3"';
+    const res = await run('bash', ['-c', script, process.execPath, CLI_PATH, python(), ready, PIPE_SIZE_READER], { timeoutMs: 30_000 });
+    assert.equal(res.stdout.trim(), String(1 << 20), `the pipe's buffer as its reader saw it; stderr:\n${res.stderr}`);
+    assertNoStackTrace(res.stderr);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -313,6 +313,15 @@ export class FakeBinding implements NativeBinding {
     return 0;
   }
 
+  /** The pipes growPipe was asked to grow, as [fd, bytes]. */
+  readonly pipeGrowths: Array<[number, number]> = [];
+
+  /** Standard output is no pipe here: EBADF. */
+  growPipe(fd: number, bytes: number): number {
+    this.pipeGrowths.push([fd, bytes]);
+    return -9;
+  }
+
   /** libpcap's own compiler, from the built addon (it needs no privileges). */
   compileFilter(expression: string, snaplen: number): Buffer {
     return loadNativeBinding().compileFilter(expression, snaplen);
