@@ -32,6 +32,42 @@ export class FragmentCache<Entry> {
   }
 }
 
+/** An interface's part of a line, for one (netns, ifindex) and the name it had then. */
+interface InterfacePart {
+  netns: number | null;
+  ifindex: number;
+  name: string | null;
+  bytes: Uint8Array;
+}
+
+/**
+ * A line's interface part (`netns … if 2 (veth0)`, `,"netns":…,"ifname":…`), made once per interface and
+ * name: an interface named later gets a new part. A storm's drops come through few interfaces.
+ */
+export class InterfaceParts {
+  private readonly parts: FragmentCache<InterfacePart>;
+
+  constructor(
+    limit: number,
+    private readonly make: (netns: number | null, ifindex: number, name: string | null) => Uint8Array,
+  ) {
+    this.parts = new FragmentCache(limit);
+  }
+
+  get(netns: number | null, ifindex: number, name: string | null): Uint8Array {
+    const key = (netns ?? 0) ^ Math.imul(ifindex, 0x9e3779b1);
+    const candidates = this.parts.under(key);
+    if (candidates !== undefined) {
+      for (const part of candidates) {
+        if (part.netns === netns && part.ifindex === ifindex && part.name === name) return part.bytes;
+      }
+    }
+    const bytes = this.make(netns, ifindex, name);
+    this.parts.add(key, { netns, ifindex, name, bytes });
+    return bytes;
+  }
+}
+
 const ADDRESS_SLOTS = 4096;
 /** A slot's key: the family, then the address's four 32-bit words. */
 const SLOT_WORDS = 5;

@@ -9,7 +9,7 @@ import { protocolName, TCP_FLAG_TEXT } from '../events/protocols';
 import type { Container } from '../kernel/container';
 import type { Pod } from '../kernel/pods';
 import type { NftRule } from '../nft/trace-parse';
-import { AddressCache, FragmentCache } from './caches';
+import { AddressCache, FragmentCache, InterfaceParts } from './caches';
 import type { FormatContext } from './format';
 import { podOf } from './pod';
 import { resolveSocket, SOCKET_FIELDS, type ResolvedSocket, type SocketValue } from './socket';
@@ -154,14 +154,6 @@ interface Head {
   bytes: Uint8Array;
 }
 
-/** `,"netns":…,"ifindex":…,"ifname":…` for one interface and the name it had. */
-interface InterfacePart {
-  netns: number | null;
-  ifindex: number;
-  name: string | null;
-  bytes: Uint8Array;
-}
-
 /** `,"pid":…,"tid":…,"comm":…` for one thread. */
 interface TaskPart {
   pid: number;
@@ -190,8 +182,15 @@ export class JsonWriter {
   private readonly strings = new JsonStrings();
   /** Heads by the location's low half, then searched by the rest: the same few combinations recur through a storm. */
   private readonly heads = new FragmentCache<Head>(CACHE_LIMIT);
-  /** By (netns, ifindex): the same few interfaces drop a storm's packets. */
-  private readonly interfaceParts = new FragmentCache<InterfacePart>(CACHE_LIMIT);
+  /** `,"netns":…,"ifindex":…,"ifname":…`. */
+  private readonly interfaceParts = new InterfaceParts(CACHE_LIMIT, (netns, ifindex, name) =>
+    this.bytesOf((out) => {
+      writeNumberField(out, FIELD.netns, netns);
+      writeNumberField(out, FIELD.ifindex, ifindex === 0 ? null : ifindex);
+      out.raw(FIELD.ifname.key);
+      this.writeString(out, name);
+    }),
+  );
   /** By thread: a storm's drops happen in the context of few tasks. */
   private readonly taskParts = new FragmentCache<TaskPart>(CACHE_LIMIT);
   private readonly addresses = new AddressCache<AddressPart>((text) => ({ saddr: ascii(`,"saddr":"${text}"`), daddr: ascii(`,"daddr":"${text}"`) }));
@@ -228,7 +227,7 @@ export class JsonWriter {
       out.raw(FIELD.tcp_flags.key);
       out.raw(TCP_FLAG_JSON[event.tcpFlags & 0xff]);
     }
-    out.raw(this.interfacePart(event, context.interfaces.name(event.netns, event.ifindex)));
+    out.raw(this.interfaceParts.get(event.netns, event.ifindex, context.interfaces.name(event.netns, event.ifindex)));
     out.raw(FIELD.len.key);
     out.uint(event.len);
     out.raw(this.taskPart(event));
@@ -313,25 +312,6 @@ export class JsonWriter {
     out.raw(source === null ? FIELD.saddr.orNull : source.saddr);
     const destination = this.addresses.get(event.daddr, event.family);
     out.raw(destination === null ? FIELD.daddr.orNull : destination.daddr);
-  }
-
-  private interfacePart(event: DropEvent, name: string | null): Uint8Array {
-    const { netns, ifindex } = event;
-    const key = (netns ?? 0) ^ Math.imul(ifindex, 0x9e3779b1);
-    const candidates = this.interfaceParts.under(key);
-    if (candidates !== undefined) {
-      for (const part of candidates) {
-        if (part.netns === netns && part.ifindex === ifindex && part.name === name) return part.bytes;
-      }
-    }
-    const bytes = this.bytesOf((out) => {
-      writeNumberField(out, FIELD.netns, netns);
-      writeNumberField(out, FIELD.ifindex, ifindex === 0 ? null : ifindex);
-      out.raw(FIELD.ifname.key);
-      this.writeString(out, name);
-    });
-    this.interfaceParts.add(key, { netns, ifindex, name, bytes });
-    return bytes;
   }
 
   private taskPart(event: DropEvent): Uint8Array {

@@ -10,7 +10,7 @@ import { formatKernelAddress, type DropEvent, type DropSocket } from '../events/
 import { protocolName, TCP_FLAG_TEXT, tcpFlagsText } from '../events/protocols';
 import type { Pod } from '../kernel/pods';
 import type { NftRule } from '../nft/trace-parse';
-import { AddressCache, FragmentCache } from './caches';
+import { AddressCache, FragmentCache, InterfaceParts } from './caches';
 import { LineBuffer, nsInSecond } from './writer';
 import type { FormatContext, InterfaceResolver } from './format';
 import { podName, podOf } from './pod';
@@ -78,14 +78,6 @@ interface Head {
   bytes: Uint8Array;
 }
 
-/** `netns 4026531840 if 2 (veth0)` for one interface and the name it had. */
-interface InterfacePart {
-  netns: number | null;
-  ifindex: number;
-  name: string | null;
-  bytes: Uint8Array;
-}
-
 /** ` comm[pid]` for one task. */
 interface TaskPart {
   comm: string;
@@ -111,8 +103,8 @@ export class TextWriter {
   private readonly functionNames = new Map<string, string>();
   /** Heads by the location's low half, then searched by the rest: the same few combinations recur through a storm. */
   private readonly heads = new FragmentCache<Head>(CACHE_LIMIT);
-  /** By (netns, ifindex): the same few interfaces drop a storm's packets. */
-  private readonly interfaceParts = new FragmentCache<InterfacePart>(CACHE_LIMIT);
+  /** `netns 4026531840 if 2 (veth0)`, as interfaceText names the interface. */
+  private readonly interfaceParts = new InterfaceParts(CACHE_LIMIT, (netns, ifindex, name) => utf8(`netns ${netns ?? '-'} ${interfaceNamed(ifindex, name)}`));
   /** By pid: a storm's drops happen in the context of few tasks. */
   private readonly taskParts = new FragmentCache<TaskPart>(CACHE_LIMIT);
   /** `pod default/web-1` by the pod object (the resolver makes one per pod, name and container). */
@@ -218,7 +210,7 @@ export class TextWriter {
       out.byte(SPACE);
     }
     if (event.tcpFlags !== null) out.raw(TCP_FLAGS[event.tcpFlags & 0xff]);
-    out.raw(this.interfacePart(event));
+    out.raw(this.interfaceParts.get(event.netns, event.ifindex, event.ifindex === 0 ? null : context.interfaces.name(event.netns, event.ifindex)));
     out.raw(LEN);
     out.uint(event.len);
     // The socket's owner, when known, is whose packet it was; the task the drop interrupted is not.
@@ -266,22 +258,6 @@ export class TextWriter {
       out.raw(text.withPort);
       out.uint(port);
     }
-  }
-
-  /** `netns 4026531840 if 2 (veth0)`, as interfaceText names the interface. */
-  private interfacePart(event: DropEvent): Uint8Array {
-    const { netns, ifindex } = event;
-    const name = ifindex === 0 ? null : this.context.interfaces.name(netns, ifindex);
-    const key = (netns ?? 0) ^ Math.imul(ifindex, 0x9e3779b1);
-    const candidates = this.interfaceParts.under(key);
-    if (candidates !== undefined) {
-      for (const part of candidates) {
-        if (part.netns === netns && part.ifindex === ifindex && part.name === name) return part.bytes;
-      }
-    }
-    const bytes = utf8(`netns ${netns ?? '-'} ${interfaceNamed(ifindex, name)}`);
-    this.interfaceParts.add(key, { netns, ifindex, name, bytes });
-    return bytes;
   }
 
   /** ` node[4242]`: the task the drop interrupted. */
