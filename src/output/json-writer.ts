@@ -65,10 +65,13 @@ type FieldName = (typeof FIELD_NAMES)[number];
 const FIELD = Object.fromEntries(FIELD_NAMES.map((name) => [name, { key: ascii(`,"${name}":`), orNull: ascii(`,"${name}":null`) }])) as Record<FieldName, Field>;
 
 const NULL = ascii('null');
-/** The end of a line without rule, socket, pod or stack, the common case, as one write. */
-const NULL_TAIL = ascii(',"rule":null,"socket":null,"pod":null,"stack":null}\n');
+/** A drop that is not ICMP: its two nulls and the TTL's key, or its null, as one write. */
+const NO_ICMP_TTL = ascii(',"icmp_type":null,"icmp_code":null,"ttl":');
+const NO_ICMP_NO_TTL = ascii(',"icmp_type":null,"icmp_code":null,"ttl":null');
+/** The end of a line without rule, socket, pod or stack, the common case, as one write; it closes the skb's address. */
+const NULL_TAIL = ascii('","rule":null,"socket":null,"pod":null,"stack":null}\n');
 /** The same around a pod: a storm in a pod's namespace is as common in Kubernetes. */
-const POD_TAIL_OPENING = ascii(',"rule":null,"socket":null,"pod":');
+const POD_TAIL_OPENING = ascii('","rule":null,"socket":null,"pod":');
 const POD_TAIL_CLOSING = ascii(',"stack":null}\n');
 /** The head starts by closing the time before it: one write fewer per line. */
 const OPEN_REASON = ascii('Z","reason":');
@@ -92,6 +95,10 @@ const NEWLINE = 0x0a;
 const SCRATCH_BYTES = 4096;
 /** Bound on each cache's entries: far more than a storm repeats, little memory. */
 const CACHE_LIMIT = 4096;
+/** Bound on the address pairs kept with each head. */
+const PAIRS_PER_HEAD = 16;
+/** A number key as a small integer (31 bits), which a Map hashes faster than a larger number. */
+const SMALL_KEY = 0x3fffffff;
 
 /** `,"name":value` for a number that may be null. */
 function writeNumberField(out: LineBuffer, field: Field, value: number | null): void {
@@ -152,9 +159,17 @@ interface Head {
   l4Proto: number | null;
   protocol: number;
   bytes: Uint8Array;
+  /** The head with the addresses after it, by their parts: a storm's drops are between few addresses. */
+  withAddresses: HeadWithAddresses[];
 }
 
-/** `,"pid":…,"tid":…,"comm":…` for one thread. */
+interface HeadWithAddresses {
+  source: AddressPart | null;
+  destination: AddressPart | null;
+  bytes: Uint8Array;
+}
+
+/** `,"pid":…,"tid":…,"comm":…,"skb":"0x` for one thread. */
 interface TaskPart {
   pid: number;
   comm: string;
@@ -182,15 +197,10 @@ export class JsonWriter {
   private readonly strings = new JsonStrings();
   /** Heads by the location's low half, then searched by the rest: the same few combinations recur through a storm. */
   private readonly heads = new FragmentCache<Head>(CACHE_LIMIT);
-  /** `,"netns":…,"ifindex":…,"ifname":…`. */
-  private readonly interfaceParts = new InterfaceParts(CACHE_LIMIT, (netns, ifindex, name) =>
-    this.bytesOf((out) => {
-      writeNumberField(out, FIELD.netns, netns);
-      writeNumberField(out, FIELD.ifindex, ifindex === 0 ? null : ifindex);
-      out.raw(FIELD.ifname.key);
-      this.writeString(out, name);
-    }),
-  );
+  /** `,"netns":…,"ifindex":…,"ifname":…,"len":`, after TCP flags. */
+  private readonly interfaceParts = new InterfaceParts(CACHE_LIMIT, (netns, ifindex, name) => this.interfacePart(null, netns, ifindex, name));
+  /** The same after `,"tcp_flags":null`, which most drops have. */
+  private readonly interfacePartsNoFlags = new InterfaceParts(CACHE_LIMIT, (netns, ifindex, name) => this.interfacePart(FIELD.tcp_flags.orNull, netns, ifindex, name));
   /** By thread: a storm's drops happen in the context of few tasks. */
   private readonly taskParts = new FragmentCache<TaskPart>(CACHE_LIMIT);
   private readonly addresses = new AddressCache<AddressPart>((text) => ({ saddr: ascii(`,"saddr":"${text}"`), daddr: ascii(`,"daddr":"${text}"`) }));
@@ -214,30 +224,40 @@ export class JsonWriter {
     // The owner first: a process can be gone by the time the first drop's symbols are loaded.
     const socket = event.socket === null ? null : resolveSocket(event.socket, context.sockets);
     this.writeTime(out, event.tsNs + context.monotonicToUnixNs);
-    out.raw(this.head(event));
-    this.writeAddresses(out, event);
+    out.raw(this.headWithAddresses(event));
     writeNumberField(out, FIELD.sport, event.sport);
     writeNumberField(out, FIELD.dport, event.dport);
-    writeNumberField(out, FIELD.icmp_type, event.icmpType);
-    writeNumberField(out, FIELD.icmp_code, event.icmpCode);
-    writeNumberField(out, FIELD.ttl, event.ttl);
+    if (event.icmpType === null && event.icmpCode === null) {
+      if (event.ttl === null) {
+        out.raw(NO_ICMP_NO_TTL);
+      } else {
+        out.raw(NO_ICMP_TTL);
+        out.uint(event.ttl);
+      }
+    } else {
+      writeNumberField(out, FIELD.icmp_type, event.icmpType);
+      writeNumberField(out, FIELD.icmp_code, event.icmpCode);
+      writeNumberField(out, FIELD.ttl, event.ttl);
+    }
+    const name = context.interfaces.name(event.netns, event.ifindex);
     if (event.tcpFlags === null) {
-      out.raw(FIELD.tcp_flags.orNull);
+      out.raw(this.interfacePartsNoFlags.get(event.netns, event.ifindex, name));
     } else {
       out.raw(FIELD.tcp_flags.key);
       out.raw(TCP_FLAG_JSON[event.tcpFlags & 0xff]);
+      out.raw(this.interfaceParts.get(event.netns, event.ifindex, name));
     }
-    out.raw(this.interfaceParts.get(event.netns, event.ifindex, context.interfaces.name(event.netns, event.ifindex)));
-    out.raw(FIELD.len.key);
     out.uint(event.len);
     out.raw(this.taskPart(event));
-    writeKernelAddress(out, OPEN_SKB, event.skb);
+    out.hex32(event.skb.hi);
+    out.hex32(event.skb.lo);
     const pod = context.pods === undefined ? null : this.podPart(podOf(event.netns, socket, context.pods));
     const stack = this.stack(event);
     if (rule === null && socket === null && stack === NULL) {
       out.raw(pod === null ? NULL_TAIL : pod.tail);
       return;
     }
+    out.byte(QUOTE);
     out.raw(FIELD.rule.key);
     if (rule === null) out.raw(NULL);
     else this.writeRule(out, rule);
@@ -278,12 +298,31 @@ export class JsonWriter {
     out.padded(Math.floor(nsInSecond(unixNs, second) / 1e3), 6);
   }
 
-  private head(event: DropEvent): Uint8Array {
+  /** From "reason" to "daddr": the head, then the addresses, as one write. */
+  private headWithAddresses(event: DropEvent): Uint8Array {
+    const head = this.head(event);
+    const source = this.addresses.get(event.saddr, event.family);
+    const destination = this.addresses.get(event.daddr, event.family);
+    const pairs = head.withAddresses;
+    for (const pair of pairs) {
+      if (pair.source === source && pair.destination === destination) return pair.bytes;
+    }
+    const bytes = this.bytesOf((out) => {
+      out.raw(head.bytes);
+      out.raw(source === null ? FIELD.saddr.orNull : source.saddr);
+      out.raw(destination === null ? FIELD.daddr.orNull : destination.daddr);
+    });
+    if (pairs.length >= PAIRS_PER_HEAD) pairs.length = 0;
+    pairs.push({ source, destination, bytes });
+    return bytes;
+  }
+
+  private head(event: DropEvent): Head {
     const { location, reason, family, l4Proto, protocol } = event;
-    const candidates = this.heads.under(location.lo);
+    const candidates = this.heads.under(location.lo & SMALL_KEY);
     if (candidates !== undefined) {
       for (const h of candidates) {
-        if (h.hi === location.hi && h.reason === reason && h.family === family && h.l4Proto === l4Proto && h.protocol === protocol) return h.bytes;
+        if (h.hi === location.hi && h.reason === reason && h.family === family && h.l4Proto === l4Proto && h.protocol === protocol) return h;
       }
     }
     const { reasons, symbols } = this.context;
@@ -303,15 +342,21 @@ export class JsonWriter {
       out.raw(FIELD.proto.key);
       this.writeString(out, protocolName(l4Proto, protocol));
     });
-    this.heads.add(location.lo, { hi: location.hi, reason, family, l4Proto, protocol, bytes });
-    return bytes;
+    const head: Head = { hi: location.hi, reason, family, l4Proto, protocol, bytes, withAddresses: [] };
+    this.heads.add(location.lo & SMALL_KEY, head);
+    return head;
   }
 
-  private writeAddresses(out: LineBuffer, event: DropEvent): void {
-    const source = this.addresses.get(event.saddr, event.family);
-    out.raw(source === null ? FIELD.saddr.orNull : source.saddr);
-    const destination = this.addresses.get(event.daddr, event.family);
-    out.raw(destination === null ? FIELD.daddr.orNull : destination.daddr);
+  /** `[tcpFlagsNull],"netns":…,"ifindex":…,"ifname":…,"len":`: the interface part with its neighbours' keys. */
+  private interfacePart(opening: Uint8Array | null, netns: number | null, ifindex: number, name: string | null): Uint8Array {
+    return this.bytesOf((out) => {
+      if (opening !== null) out.raw(opening);
+      writeNumberField(out, FIELD.netns, netns);
+      writeNumberField(out, FIELD.ifindex, ifindex === 0 ? null : ifindex);
+      out.raw(FIELD.ifname.key);
+      this.writeString(out, name);
+      out.raw(FIELD.len.key);
+    });
   }
 
   private taskPart(event: DropEvent): Uint8Array {
@@ -329,6 +374,7 @@ export class JsonWriter {
       out.uint(tid);
       out.raw(FIELD.comm.key);
       out.raw(this.strings.get(comm));
+      out.raw(OPEN_SKB); // always next: the skb's address follows the task
     });
     this.taskParts.add(tid, { pid, comm, bytes });
     return bytes;

@@ -9,6 +9,7 @@ import { ReasonTable } from '../../src/events/reasons';
 import { fixtureBytes, recordedKallsyms, recordedReasons } from './fixtures';
 import { UNRESOLVED_SOCKETS, UNNAMED_INTERFACES } from './helpers';
 import { JSON_KEYS } from '../json-keys';
+import { contextOf, dropArbitrary } from './arbitrary-drops';
 import fc from 'fast-check';
 
 const [udp4, udp6, tcpSyn] = decodeBatch(fixtureBytes('loopback-drops.bin'));
@@ -231,4 +232,21 @@ test('JSON: two writers in one process share no cache: each line is what its own
   assert.deepEqual([one.reason, one.ifname, one.stack], ['NO_SOCKET', 'lo', ['first_frame+0x3']]);
   assert.deepEqual([other.reason, other.location, other.ifname, other.stack], [`UNKNOWN_${udp4.reason}`, 'second_symbol+0x0', 'eth9', ['second_frame+0x3']]);
   assert.equal(Date.parse(other.ts) - Date.parse(one.ts), 86_400_000);
+});
+
+test('JSON: a writer warm from any drops writes each drop as a writer that saw none does', () => {
+  // The writer's caches (heads with their address pairs, interface parts with their neighbours' keys,
+  // tasks, pods) make most of a line: whatever came before, the line must be the one a cold writer makes.
+  const contexts = [contextOf(false, false), contextOf(false, true)];
+  const warm = contexts.map((ctx) => new JsonWriter(ctx));
+  fc.assert(
+    fc.property(fc.array(dropArbitrary, { minLength: 1, maxLength: 40 }), fc.nat(contexts.length - 1), (drops, which) => {
+      for (const event of drops) {
+        const line = warm[which].line(event);
+        assert.equal(line, new JsonWriter(contexts[which]).line(event));
+        assert.deepEqual(Object.keys(JSON.parse(line)), JSON_KEYS);
+      }
+    }),
+    { numRuns: 300 },
+  );
 });
