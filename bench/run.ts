@@ -76,6 +76,8 @@ interface Sample {
   cpuPercent: number | null;
   /** The tracer's CPU time (user + system) per drop it accounted for, in µs. */
   cpuUsPerEvent: number | null;
+  /** The part of it on the main thread (decode, filter, format, write); the rest is the addon's poll thread's and V8's helpers'. */
+  mainUsPerEvent: number | null;
   peakRssMb: number | null;
 }
 
@@ -186,8 +188,10 @@ function phases(cli = CLI, label = ''): Tracer[] {
   return all.filter((phase): phase is Tracer => phase !== null);
 }
 
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+/** The process's CPU ticks, or with its own id as tid, its main thread's. */
+function cpuTicks(pid: number, tid?: number): number {
+  const path = tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`;
+  const fields = readFileSync(path, 'utf8').split(') ')[1].split(' ');
   return Number(fields[11]) + Number(fields[12]); // utime + stime
 }
 
@@ -198,18 +202,20 @@ async function measure(pair: NetnsPair, tracer: Tracer, seconds: number): Promis
   try {
     const before = await noPorts(pair);
     const ticks = running ? cpuTicks(running.pid) : 0;
+    const mainTicks = running ? cpuTicks(running.pid, running.pid) : 0;
     const started = process.hrtime.bigint();
     await blast(pair, seconds);
     const wall = Number(process.hrtime.bigint() - started) / 1e9;
     const drops = (await noPorts(pair)) - before;
     const cpuSeconds = running ? (cpuTicks(running.pid) - ticks) / CLOCK_TICKS : null;
+    const mainSeconds = running ? (cpuTicks(running.pid, running.pid) - mainTicks) / CLOCK_TICKS : null;
     const cpuPercent = cpuSeconds === null ? null : (cpuSeconds / wall) * 100;
     const rss = running ? peakRssMb(running.pid) : null;
     await sleep(100); // let the last batches reach the tracer
     const said = running ? await running.stop() : { received: null, lost: null };
     // Per drop accounted: each one decoded and written when streaming, counted in the kernel in the counting modes.
-    const cpuUsPerEvent = cpuSeconds !== null && said.received !== null && said.received > 0 ? (cpuSeconds * 1e6) / said.received : null;
-    return { dropsPerSecond: drops / seconds, ...said, cpuPercent, cpuUsPerEvent, peakRssMb: rss };
+    const perEvent = (spent: number | null) => (spent !== null && said.received !== null && said.received > 0 ? (spent * 1e6) / said.received : null);
+    return { dropsPerSecond: drops / seconds, ...said, cpuPercent, cpuUsPerEvent: perEvent(cpuSeconds), mainUsPerEvent: perEvent(mainSeconds), peakRssMb: rss };
   } catch (error) {
     await running?.stop().catch(() => {});
     throw error;
@@ -412,6 +418,7 @@ async function benchmark(settings: Settings): Promise<void> {
       lost_share: lost !== null && received !== null && received + lost > 0 ? lost / (received + lost) : null,
       cpu_percent: medianOrNull(s.map((x) => x.cpuPercent)),
       cpu_us_per_event: medianOrNull(s.map((x) => x.cpuUsPerEvent)),
+      main_us_per_event: medianOrNull(s.map((x) => x.mainUsPerEvent)),
       peak_rss_mb: medianOrNull(s.map((x) => x.peakRssMb)),
       bpf_ns_per_run: costs.get(phase.name) ?? null,
       runs: s.length,
@@ -419,7 +426,7 @@ async function benchmark(settings: Settings): Promise<void> {
   });
 
   const fmt = (v: number | null, digits = 0) => (v === null ? '-' : v.toFixed(digits));
-  const header = ['phase', 'drops/s', 'x base', 'received', 'lost', 'lost %', 'CPU %', 'CPU µs/ev', 'RSS MB', 'BPF ns'];
+  const header = ['phase', 'drops/s', 'x base', 'received', 'lost', 'lost %', 'CPU %', 'CPU µs/ev', 'main µs/ev', 'RSS MB', 'BPF ns'];
   const table = [
     header,
     ...rows.map((r) => [
@@ -431,6 +438,7 @@ async function benchmark(settings: Settings): Promise<void> {
       r.lost_share === null ? '-' : (r.lost_share * 100).toFixed(2),
       fmt(r.cpu_percent),
       fmt(r.cpu_us_per_event, 2),
+      fmt(r.main_us_per_event, 2),
       fmt(r.peak_rss_mb, 1),
       fmt(r.bpf_ns_per_run),
     ]),
