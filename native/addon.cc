@@ -25,6 +25,7 @@
 
 #include "event.h"
 #include "filter.h"
+#include "ring-reader.h"
 #include "dropwhy.skel.h"
 
 namespace {
@@ -208,8 +209,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     }
     if (!err) {
       stage = "ringbuf";
-      ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), OnSample, this, nullptr);
-      if (!ring_) err = -errno;
+      ring_ = std::make_unique<RingReader>();
+      err = ring_->Open(bpf_map__fd(skel_->maps.events));
     }
     FlushLogs(env, on_log_.Value());
     if (err) {
@@ -275,13 +276,19 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     spare_batches_.push_back(batch);
   }
 
-  static int OnSample(void *ctx, void *data, size_t size) {
-    auto *self = static_cast<Tracer *>(ctx);
-    auto *bytes = static_cast<uint8_t *>(data);
-    if (self->batch_->empty()) self->batch_started_ = std::chrono::steady_clock::now();
-    self->batch_->insert(self->batch_->end(), bytes, bytes + size);
-    if (self->batch_->size() >= kBatchEvents * self->record_size_) self->Flush();
-    return 0;
+  // Poll thread: one record into the batch; a full batch goes to JS, after
+  // its records' room is given back to the program.
+  void Take(const uint8_t *bytes, size_t size) {
+    if (batch_->empty()) batch_started_ = std::chrono::steady_clock::now();
+    batch_->insert(batch_->end(), bytes, bytes + size);
+    if (batch_->size() >= kBatchEvents * record_size_) {
+      ring_->Release();
+      Flush();
+    }
+  }
+
+  uint64_t Consume() {
+    return ring_->Consume([this](const uint8_t *bytes, size_t size) { Take(bytes, size); });
   }
 
   // Poll thread only. Waits while the queue is full; the next batch is taken
@@ -302,13 +309,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     int err = 0;
     int timeout_ms = kPollBusyMs;
     while (!stopping_ && !aborting_) {
-      int polled = ring_buffer__poll(ring_, timeout_ms);
-      // Whatever arrived without a wake-up is picked up here.
-      int consumed = polled >= 0 ? ring_buffer__consume(ring_) : polled;
-      err = consumed < 0 ? consumed : 0;
+      err = ring_->Wait(timeout_ms);
       if (err == -EINTR) err = 0;
       if (err < 0) break;
-      timeout_ms = polled > 0 || consumed > 0 ? kPollBusyMs : std::min(2 * timeout_ms, kPollIdleMs);
+      // Woken or not: whatever arrived without a wake-up is picked up too.
+      uint64_t consumed = Consume();
+      timeout_ms = consumed > 0 ? kPollBusyMs : std::min(2 * timeout_ms, kPollIdleMs);
       if (!batch_->empty() && std::chrono::steady_clock::now() - batch_started_ >= kFlushAfter) Flush();
       err = 0;
     }
@@ -317,7 +323,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       // as matched, yet neither delivered nor lost.
       bpf_link__destroy(skel_->links.on_kfree_skb);
       skel_->links.on_kfree_skb = nullptr;
-      if (!err) ring_buffer__consume(ring_);
+      if (!err) Consume();
       Flush();
       if (err) {
         auto *message = new Message{nullptr, err};
@@ -478,14 +484,13 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       final_drop_counts_ = ReadDropCounts();
       final_socket_counts_ = ReadSocketCounts();
     }
-    ring_buffer__free(ring_);
-    ring_ = nullptr;
+    ring_.reset();
     dropwhy_bpf__destroy(skel_);
     skel_ = nullptr;
   }
 
   dropwhy_bpf *skel_ = nullptr;
-  ring_buffer *ring_ = nullptr;
+  std::unique_ptr<RingReader> ring_;
   int stacks_fd_ = -1;
   TSFN tsfn_;
   std::thread poller_;
