@@ -5,13 +5,16 @@
 # bpf/dropwhy.bpf.c, built as the addon embeds it; measure it against this
 # build with `node dist/bench/bpf-parts.js --seconds 3 --rounds 5 . DIR...`.
 #
-#   bench/bpf-variant.sh NAME DIR     NAME one of the edits below; run from a built checkout
+#   bench/bpf-variant.sh NAME DIR [REV]   NAME one of the edits below, of REV's program (default HEAD);
+#                                         run from a built checkout
+#   bench/bpf-variant.sh none DIR main    main's program unchanged: a reference to measure against
 #   bench/bpf-variant.sh --list
 #
 # A variant is for measuring only: some send events with fields left out.
 set -euo pipefail
 
 declare -A EDITS=(
+  [none]=''
   # The program returns as soon as it runs: the floor (the tracepoint's call into BPF and bpf_stats' own clock reads).
   [empty]='s/(int on_kfree_skb\(__u64 \*ctx\)\n\{\n)/$1\tif (cfg.mode != 255) return 0;\n/'
   # The per-CPU counters live in a global (.bss) instead of a map looked up per event.
@@ -41,23 +44,25 @@ if [[ ${1:-} == --list ]]; then
   printf '%s\n' "${!EDITS[@]}" | sort
   exit 0
 fi
-name=${1:?usage: bench/bpf-variant.sh NAME DIR}
-dir=${2:?usage: bench/bpf-variant.sh NAME DIR}
-edit=${EDITS[$name]:-}
-[[ -n $edit ]] || { echo "bpf-variant: no variant $name (--list)" >&2; exit 1; }
+name=${1:?usage: bench/bpf-variant.sh NAME DIR [REV]}
+dir=${2:?usage: bench/bpf-variant.sh NAME DIR [REV]}
+rev=${3:-HEAD}
+[[ -v EDITS[$name] ]] || { echo "bpf-variant: no variant $name (--list)" >&2; exit 1; }
+edit=${EDITS[$name]}
 root=$(git rev-parse --show-toplevel)
 [[ -d $root/dist && -d $root/node_modules ]] || { echo "bpf-variant: build $root first" >&2; exit 1; }
 
 rm -rf "$dir"
 mkdir -p "$dir"
-git -C "$root" archive HEAD | tar -x -C "$dir"
+git -C "$root" archive "$rev" | tar -x -C "$dir"
 ln -s "$(readlink -f "$root/node_modules")" "$dir/node_modules"
-perl -0pi -e "$edit" "$dir/bpf/dropwhy.bpf.c"
-if git -C "$root" show HEAD:bpf/dropwhy.bpf.c | cmp -s - "$dir/bpf/dropwhy.bpf.c"; then
+[[ -z $edit ]] || perl -0pi -e "$edit" "$dir/bpf/dropwhy.bpf.c"
+if [[ -n $edit ]] && git -C "$root" show "$rev:bpf/dropwhy.bpf.c" | cmp -s - "$dir/bpf/dropwhy.bpf.c"; then
   echo "bpf-variant: the edit for $name matched nothing in bpf/dropwhy.bpf.c" >&2
   exit 1
 fi
-# Only the addon (which embeds the program) differs: the TypeScript build is this checkout's.
+# Only the addon (which embeds the program) differs: the TypeScript build is this checkout's (REV's
+# src/ must match it).
 cp -a "$root/dist" "$dir/dist"
 (cd "$dir" && npm run --silent build:native >/dev/null)
 echo "$dir: $name"
