@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Builds a variant of this checkout's BPF program with one part removed or
+# Builds a variant of a revision's BPF program with one part removed or
 # replaced, to measure what that part costs per event (docs/benchmarks.md, "The
-# BPF program's parts"): the variant is a copy of HEAD in DIR with one edit to
-# bpf/dropwhy.bpf.c, built as the addon embeds it; measure it against this
-# build with `node dist/bench/bpf-parts.js --seconds 3 --rounds 5 . DIR...`.
+# BPF program's parts"): the variant is a copy of REV in DIR with one edit to
+# bpf/dropwhy.bpf.c, built as the addon embeds it; measure it against the
+# unchanged program (none) with `node dist/bench/bpf-parts.js REF DIR...`.
 #
 #   bench/bpf-variant.sh NAME DIR [REV]   NAME one of the edits below, of REV's program (default HEAD);
 #                                         run from a built checkout
-#   bench/bpf-variant.sh none DIR main    main's program unchanged: a reference to measure against
+#   bench/bpf-variant.sh none DIR a320281 that program unchanged: the reference to measure against
 #   bench/bpf-variant.sh --list
 #
-# A variant is for measuring only: some send events with fields left out.
+# The edits are written against the program of a320281 (main when the parts were
+# measured); one that no longer matches stops with an error. A variant is for
+# measuring only: some send events with fields left out.
 set -euo pipefail
 
 declare -A EDITS=(
