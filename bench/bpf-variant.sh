@@ -8,6 +8,7 @@
 #   bench/bpf-variant.sh NAME DIR [REV]   NAME one of the edits below, of REV's program (default HEAD);
 #                                         run from a built checkout
 #   bench/bpf-variant.sh none DIR a320281 that program unchanged: the reference to measure against
+#   bench/bpf-variant.sh no-output+no-ktime DIR a320281   several edits at once
 #   bench/bpf-variant.sh --list
 #
 # The edits are written against the program of a320281 (main when the parts were
@@ -49,8 +50,12 @@ fi
 name=${1:?usage: bench/bpf-variant.sh NAME DIR [REV]}
 dir=${2:?usage: bench/bpf-variant.sh NAME DIR [REV]}
 rev=${3:-HEAD}
-[[ -v EDITS[$name] ]] || { echo "bpf-variant: no variant $name (--list)" >&2; exit 1; }
-edit=${EDITS[$name]}
+edit=''
+IFS=+ read -ra parts <<<"$name"
+for part in "${parts[@]}"; do
+  [[ -v EDITS[$part] ]] || { echo "bpf-variant: no variant $part (--list)" >&2; exit 1; }
+  edit="${edit:+$edit;}${EDITS[$part]}"
+done
 root=$(git rev-parse --show-toplevel)
 [[ -d $root/dist && -d $root/node_modules ]] || { echo "bpf-variant: build $root first" >&2; exit 1; }
 
