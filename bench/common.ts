@@ -1,7 +1,8 @@
 // What the benchmark (run.ts) and the soak (soak.ts) share: the drop storm in a
 // namespace pair, its ground truth, and reading a child's stderr and memory.
 import type { ChildProcess } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseSnmp } from '../src/kernel/counters';
 import { inNetns, type NetnsPair } from '../src/kernel/netns-pair';
@@ -56,4 +57,37 @@ export async function blast(pair: NetnsPair, seconds: number, ratePerSecond?: nu
   const args = ['--dst', pair.v4B, '--port', String(CLOSED_PORT), '--seconds', String(seconds), '--cpu', String(SENDER_CPU)];
   if (ratePerSecond !== undefined) args.push('--rate', String(Math.round(ratePerSecond)));
   await inNetns(pair.nsA, BLAST, args, Math.ceil((seconds + 30) * 1000));
+}
+
+interface ProgramStats {
+  id: number;
+  run_time_ns?: number;
+  run_cnt?: number;
+}
+
+function programs(): ProgramStats[] {
+  return JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8' })) as ProgramStats[];
+}
+
+export function programIds(): Set<number> {
+  return new Set(programs().map((p) => p.id));
+}
+
+/** ns per run of the BPF programs loaded since `before` was taken (a tracer's: they all run per drop) while
+ * `during` runs, with kernel.bpf_stats_enabled on only meanwhile; null when they did not run. */
+export async function bpfNsPerRun(before: Set<number>, during: () => Promise<void>): Promise<number | null> {
+  const stats = () =>
+    programs()
+      .filter((p) => !before.has(p.id))
+      .reduce((sum, p) => ({ ns: sum.ns + (p.run_time_ns ?? 0), runs: sum.runs + (p.run_cnt ?? 0) }), { ns: 0, runs: 0 });
+  const previous = readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
+  try {
+    writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
+    const start = stats();
+    await during();
+    const end = stats();
+    return end.runs > start.runs ? (end.ns - start.ns) / (end.runs - start.runs) : null;
+  } finally {
+    writeFileSync('/proc/sys/kernel/bpf_stats_enabled', previous);
+  }
 }

@@ -24,7 +24,7 @@ import { EVENT_SIZE } from '../src/events/layout';
 import { withNetnsPair, type NetnsPair } from '../src/kernel/netns-pair';
 import { ReasonTable } from '../src/events/reasons';
 import { LineBuffer } from '../src/output/writer';
-import { BLAST, CLI, ROOT, blast, closingCounts, collectStderr, devNull, noPorts, peakRssMb, sleep, waitFor } from './common';
+import { BLAST, CLI, ROOT, blast, bpfNsPerRun, closingCounts, collectStderr, devNull, noPorts, peakRssMb, programIds, sleep, waitFor } from './common';
 import { soak } from './soak';
 
 const OTHER_PORT = 4242;
@@ -222,39 +222,14 @@ async function measure(pair: NetnsPair, tracer: Tracer, seconds: number): Promis
   }
 }
 
-interface ProgramStats {
-  id: number;
-  run_time_ns?: number;
-  run_cnt?: number;
-}
-
-function programs(): ProgramStats[] {
-  return JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8' })) as ProgramStats[];
-}
-
-function programIds(): Set<number> {
-  return new Set(programs().map((p) => p.id));
-}
-
 /** ns per run of the tracer's BPF programs, with kernel.bpf_stats_enabled on only meanwhile. */
 async function bpfCost(pair: NetnsPair, tracer: Tracer, seconds: number): Promise<number | null> {
   const before = programIds();
   const running = await tracer.start();
   if (!running) return null;
-  // The tracer's programs: those loaded since it started (they all run per drop).
-  const stats = () =>
-    programs()
-      .filter((p) => !before.has(p.id))
-      .reduce((sum, p) => ({ ns: sum.ns + (p.run_time_ns ?? 0), runs: sum.runs + (p.run_cnt ?? 0) }), { ns: 0, runs: 0 });
-  const previous = readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
   try {
-    writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
-    const start = stats();
-    await blast(pair, seconds);
-    const end = stats();
-    return end.runs > start.runs ? (end.ns - start.ns) / (end.runs - start.runs) : null;
+    return await bpfNsPerRun(before, () => blast(pair, seconds));
   } finally {
-    writeFileSync('/proc/sys/kernel/bpf_stats_enabled', previous);
     await running.stop();
   }
 }

@@ -183,15 +183,14 @@ static __always_inline struct sock *full_socket(struct sk_buff *skb, struct sock
 	return state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV ? NULL : sk;
 }
 
-/* Its fields, into the event's socket section. */
-static __always_inline void read_socket(struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk)
+/* Its fields into out, which the caller has zeroed; false without a full socket. */
+static __always_inline bool read_socket(struct drop_socket *out, struct sk_buff *skb, struct sock *rx_sk)
 {
-	struct drop_socket *out = &ev->socket;
 	struct sock *sk = full_socket(skb, rx_sk);
 	struct sock_common *common;
 
 	if (!sk)
-		return;
+		return false;
 	common = &sk->__sk_common;
 	out->cookie = common->skc_cookie.counter;
 	out->inode = sk->sk_socket->file->f_inode->i_ino;
@@ -208,7 +207,7 @@ static __always_inline void read_socket(struct drop_event *ev, struct sk_buff *s
 		out->local_port = common->skc_num;
 		out->local_family = DROP_SOCKET_FAMILY_IPV6;
 	}
-	ev->flags |= DROP_HAS_SOCKET;
+	return true;
 }
 
 /* -- CMD: a drop at a socket the command created (it takes the cgroup it was
@@ -273,25 +272,23 @@ static __always_inline void count_drop(void *ctx, const struct drop_event *ev, _
 /* Count mode: one more drop at this socket, which keeps the socket's latest
  * state. Shared between CPUs: the count is added atomically, the state is
  * whichever CPU wrote last. A socket past the map's size is not counted.
- * Not lookup_or_try_init, whose init must exist before its lookup: this one
- * is 80 bytes built from the event, ~6 ns more per drop at a counted socket
- * (measured); here it is built only when the lookup misses. */
-static __always_inline void count_socket(struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk)
+ * The socket is read straight into the entry a first drop inserts (not
+ * lookup_or_try_init, whose init would be a copy of it). */
+static __always_inline void count_socket(const struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk)
 {
 	struct socket_key key = { .reason = ev->reason };
+	struct socket_count first = { .count = 1 };
 	struct socket_count *counted;
 
-	read_socket(ev, skb, rx_sk);
-	if (!(ev->flags & DROP_HAS_SOCKET) || !ev->socket.inode)
+	if (!read_socket(&first.socket, skb, rx_sk) || !first.socket.inode)
 		return;
-	key.inode = ev->socket.inode;
+	key.inode = first.socket.inode;
 	counted = bpf_map_lookup_elem(&socket_counts, &key);
 	if (counted) {
-		counted->socket = ev->socket;
+		counted->socket = first.socket;
 		__sync_fetch_and_add(&counted->count, 1);
 		return;
 	}
-	struct socket_count first = { .socket = ev->socket, .count = 1 };
 	if (bpf_map_update_elem(&socket_counts, &key, &first, BPF_NOEXIST) == 0)
 		return;
 	/* Another CPU added it meanwhile; else the map is full. */
@@ -352,57 +349,58 @@ static __always_inline bool read_packet(struct drop_packet *out, __u8 *bytes, st
 	return true;
 }
 
-/* -w: the event, its packet section and the packet's bytes, built in a ring
- * reservation (they do not fit the 512-byte BPF stack). Its size is constant
- * for the verifier: snaplen is in the frozen .rodata. */
-static __always_inline void submit_with_packet(struct drop_event *ev, struct sk_buff *skb, struct drop_counters *count)
+/* The part of a drop_event that is built on the stack, where the filter reads it;
+ * comm and the socket section follow it and are written in the ring record only. */
+#define EVENT_HEAD_BYTES __builtin_offsetof(struct drop_event, comm)
+_Static_assert(EVENT_HEAD_BYTES + DROPWHY_COMM_LEN == __builtin_offsetof(struct drop_event, socket) &&
+		       __builtin_offsetof(struct drop_event, socket) + sizeof(struct drop_socket) == sizeof(struct drop_event),
+	       "a record is written whole: its head, comm, then the socket section");
+
+/* Trace mode: the event, built in its ring record, reserved once the drop has
+ * passed the filter: the stack's head copied, the rest written in place (no
+ * zeroed stack event copied whole, measured in docs/benchmarks.md). With -w the
+ * record also holds the packet section and its bytes (they do not fit the
+ * 512-byte BPF stack); its size is constant for the verifier: features and
+ * snaplen are in the frozen .rodata. */
+static __always_inline void submit_drop(void *ctx, struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk,
+					__u64 location, struct drop_counters *count)
 {
-	__u32 size = sizeof(*ev) + sizeof(struct drop_packet) + DROPWHY_PACKET_BYTES(cfg.snaplen);
+	__u32 size = dropwhy_record_size(cfg.features, cfg.snaplen);
 	struct drop_event *record = bpf_ringbuf_reserve(&events, size, 0);
-	struct drop_packet *packet;
+	__u64 pid_tgid;
 
 	if (!record) {
 		count->lost++;
 		return;
 	}
-	packet = (struct drop_packet *)(record + 1);
-	__builtin_memset(packet, 0, sizeof(*packet));
-	if (read_packet(packet, (__u8 *)(packet + 1), skb))
-		ev->flags |= DROP_HAS_PACKET;
-	else
-		count->packet_unread++;
-	__builtin_memcpy(record, ev, sizeof(*ev));
-	bpf_ringbuf_submit(record, wakeup_flag(count, size));
-}
-
-/* Trace mode: the rest of the event, into the ring buffer. */
-static __always_inline void submit_drop(void *ctx, struct drop_event *ev, struct sk_buff *skb, struct sock *rx_sk,
-					__u64 location, struct drop_counters *count)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-
+	pid_tgid = bpf_get_current_pid_tgid();
 	ev->ts_ns = bpf_ktime_get_ns();
 	ev->location = location;
 	ev->skb_addr = (__u64)skb;
 	ev->len = skb->len;
 	ev->pid = pid_tgid >> 32;
 	ev->tid = (__u32)pid_tgid;
-	read_comm(ev->comm);
-	if (cfg.features & DROPWHY_FEATURE_SOCKET)
-		read_socket(ev, skb, rx_sk);
 	ev->stack_id = DROPWHY_NO_STACK;
 	if (cfg.features & DROPWHY_FEATURE_STACK) {
 		ev->stack_id = read_stack(ctx, count);
 		if (ev->stack_id >= 0)
 			ev->flags |= DROP_HAS_STACK;
 	}
-
+	__builtin_memset(&record->socket, 0, sizeof(record->socket));
+	if ((cfg.features & DROPWHY_FEATURE_SOCKET) && read_socket(&record->socket, skb, rx_sk))
+		ev->flags |= DROP_HAS_SOCKET;
 	if (cfg.features & DROPWHY_FEATURE_PACKET) {
-		submit_with_packet(ev, skb, count);
-		return;
+		struct drop_packet *packet = (struct drop_packet *)(record + 1);
+
+		__builtin_memset(packet, 0, sizeof(*packet));
+		if (read_packet(packet, (__u8 *)(packet + 1), skb))
+			ev->flags |= DROP_HAS_PACKET;
+		else
+			count->packet_unread++;
 	}
-	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), wakeup_flag(count, sizeof(*ev))))
-		count->lost++;
+	__builtin_memcpy(record, ev, EVENT_HEAD_BYTES);
+	read_comm(record->comm);
+	bpf_ringbuf_submit(record, wakeup_flag(count, size));
 }
 
 /* Arguments, filter, then count or submit. */
@@ -411,7 +409,7 @@ int on_kfree_skb(__u64 *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx[0];
 	struct drop_counters *count;
-	struct drop_event ev = {};
+	struct drop_event head_only, *ev = &head_only;
 	struct sock *rx_sk = NULL;
 	struct packet_view pkt;
 	__u8 hdr[HEADER_BYTES];
@@ -421,50 +419,55 @@ int on_kfree_skb(__u64 *ctx)
 	if (!count)
 		return 0;
 	count->seen++;
+	__builtin_memset(ev, 0, EVENT_HEAD_BYTES);
+	/* Keeps the event one object in memory: split into scalars, as clang does
+	 * with a struct no helper takes, its fields are spilled one by one, ~25 ns
+	 * more per drop (measured). */
+	barrier_var(ev);
 
 	/* Separate ifs into separate variables: merged, clang may turn them
 	 * into a variable ctx offset, which the verifier rejects. */
 	if (kfree_skb_has_reason()) {
-		ev.reason = (__u32)ctx[2];
-		ev.flags |= DROP_HAS_REASON;
+		ev->reason = (__u32)ctx[2];
+		ev->flags |= DROP_HAS_REASON;
 	}
 	if (kfree_skb_has_rx_sk()) {
 		rx_sk = (struct sock *)ctx[3];
 		if (rx_sk)
-			ev.flags |= DROP_HAS_RX_SK;
+			ev->flags |= DROP_HAS_RX_SK;
 	}
-	if (!reason_matches(ev.reason))
+	if (!reason_matches(ev->reason))
 		return 0;
 
 	/* The namespace is read early only when it filters; else only for events sent.
 	 * An ifindex filter always comes with one: ifindexes are per namespace. */
 	if (cfg.netns) {
-		read_netns(&ev, skb, rx_sk);
-		if (ev.netns != cfg.netns)
+		read_netns(ev, skb, rx_sk);
+		if (ev->netns != cfg.netns)
 			return 0;
-		if (cfg.ifindex && ev.ifindex != cfg.ifindex)
+		if (cfg.ifindex && ev->ifindex != cfg.ifindex)
 			return 0;
 	}
 
-	ev.protocol = bpf_ntohs(skb->protocol);
-	parse_packet(&ev, skb, hdr, &pkt);
-	if (!packet_matches(&ev))
+	ev->protocol = bpf_ntohs(skb->protocol);
+	parse_packet(ev, skb, hdr, &pkt);
+	if (!packet_matches(ev))
 		return 0;
 	/* A filter expression is about the packet's bytes: a drop without them does not match it. */
 	if (cfg.filter_len && !expression_matches(hdr, &pkt))
 		return 0;
-	if (cfg.command_cgroup && !command_matches(&ev, skb, rx_sk))
+	if (cfg.command_cgroup && !command_matches(ev, skb, rx_sk))
 		return 0;
 	count->matched++;
 
 	if (!cfg.netns)
-		read_netns(&ev, skb, rx_sk);
+		read_netns(ev, skb, rx_sk);
 	if (cfg.mode == DROPWHY_MODE_COUNT) {
-		count_drop(ctx, &ev, ctx[1], count);
+		count_drop(ctx, ev, ctx[1], count);
 		if (cfg.features & DROPWHY_FEATURE_SOCKET)
-			count_socket(&ev, skb, rx_sk);
+			count_socket(ev, skb, rx_sk);
 	} else
-		submit_drop(ctx, &ev, skb, rx_sk, ctx[1], count);
+		submit_drop(ctx, ev, skb, rx_sk, ctx[1], count);
 	return 0;
 }
 

@@ -36,8 +36,10 @@ const UNUSED_RING_BYTES = 4096;
 /** Streaming counts nothing per key: the smallest map the kernel accepts. */
 const UNUSED_COUNT_ENTRIES = 1;
 
-/** Wake user space once this much is pending in the ring (the poll timeout picks up the rest). */
-export const WAKEUP_BYTES = 64 << 10;
+/** Wake user space once this much is pending in the ring (the poll timeout picks up the rest). On the CI
+ * machine kind (a VM: irq_work's self-IPI, the reader's wake-up) a wake-up every 64 KiB cost the BPF program
+ * ~40 ns per streamed drop, ~14 µs each (docs/benchmarks.md, "The BPF program's parts"). */
+export const WAKEUP_BYTES = 512 << 10;
 
 /** A ring smaller than a few wake-ups' worth would fill before the reader is ever woken. */
 export function wakeupBytesFor(ringBytes: number): number {

@@ -272,7 +272,7 @@ test('--filter-port 53 -o json: prints exactly the matching drops; SIGINT ends w
   // The config handed to the BPF program carries the port.
   assert.equal(h.binding.options.config.readUInt16LE(CONFIG.port), 53);
   assert.equal(h.binding.options.ringBytes, 8 << 20);
-  assert.equal(h.binding.options.config.readUInt32LE(CONFIG.wakeup_bytes), 64 << 10);
+  assert.equal(h.binding.options.config.readUInt32LE(CONFIG.wakeup_bytes), 512 << 10);
 
   h.binding.push(
     encodeBatch([
