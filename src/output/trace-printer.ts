@@ -30,24 +30,41 @@ interface TracedGroup {
 class TracedTally {
   // Keyed by numbers, not a string built per drop: this runs for every event.
   private readonly groups = new Map<number, Map<number, Map<number, Map<number, TracedGroup>>>>();
+  /** The group of the last drop added, and the keys it is under. */
+  private lastGroup: TracedGroup | null = null;
+  private lastCode = -1;
+  private lastPacketKey = -1;
 
   constructor(private readonly context: FormatContext) {}
 
   add(code: number, event: DropEvent): void {
+    const packetKey = (event.l4Proto ?? 256) + 512 * (event.family ?? 0) + 4096 * event.protocol;
+    const last = this.lastGroup;
+    // A storm repeats one group: the four lookups below only when the drop is of another one.
+    if (last !== null && this.lastCode === code && this.lastPacketKey === packetKey && last.ifindex === event.ifindex && last.location.lo === event.location.lo) {
+      last.count++;
+      return;
+    }
+    this.lastGroup = this.groupOf(code, packetKey, event);
+    this.lastCode = code;
+    this.lastPacketKey = packetKey;
+  }
+
+  /** The drop's group, counted; made on its first drop. */
+  private groupOf(code: number, packetKey: number, event: DropEvent): TracedGroup {
     let byPacket = this.groups.get(code);
     if (!byPacket) this.groups.set(code, (byPacket = new Map()));
-    const packetKey = (event.l4Proto ?? 256) + 512 * (event.family ?? 0) + 4096 * event.protocol;
     let byDevice = byPacket.get(packetKey);
     if (!byDevice) byPacket.set(packetKey, (byDevice = new Map()));
     let byLocation = byDevice.get(event.ifindex);
     if (!byLocation) byDevice.set(event.ifindex, (byLocation = new Map()));
     // The low half of a kernel address tells its functions apart: the high half is the same for all of them.
-    const group = byLocation.get(event.location.lo);
+    let group = byLocation.get(event.location.lo);
     if (group) {
       group.count++;
-      return;
+      return group;
     }
-    byLocation.set(event.location.lo, {
+    group = {
       reason: this.context.reasons.decode(code).name,
       proto: protocolName(event.l4Proto, event.protocol),
       family: event.family,
@@ -55,7 +72,9 @@ class TracedTally {
       netns: event.netns,
       ifindex: event.ifindex,
       count: 1,
-    });
+    };
+    byLocation.set(event.location.lo, group);
+    return group;
   }
 
   /** kallsyms unreadable: the drops' lines said so already; their counters are compared without a location. */
